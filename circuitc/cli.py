@@ -1,0 +1,138 @@
+"""The `circuitc` command: thin click wrappers over the API.
+
+This is the only module that knows about exit codes and terminals: 0 success,
+1 a verification failed, 2 bad usage or a bad `.circ` file. A `CircuitError`
+becomes its rendered message on stderr; a genuine bug keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .api import compile_file, evaluate, load
+from .errors import CircuitError, did_you_mean
+
+
+def _fail(message: str):
+    click.echo(message, err=True)
+    sys.exit(2)
+
+
+class _Command(click.Command):
+    """Turn a `CircuitError` into its message and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CircuitError as e:
+            _fail(e.render())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="circuitc")
+def main():
+    """Compile .circ circuits into Python modules with checked gradients."""
+
+
+FILE = click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+VALUES = click.argument("values", nargs=-1, metavar="[NAME=VALUE]...")
+JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` all at once: a failure leaves the old file untouched."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+@main.command(cls=_Command)
+@FILE
+@click.option("-o", "--output", "out", metavar="OUT",
+              help="Where to write the module ('-' for stdout). Default: FILE with .py.")
+def compile(file: Path, out: str | None):
+    """Compile FILE into a Python module with forward() and backward()."""
+    target = file.with_suffix(".py") if out is None else Path(out)
+    if out != "-" and target.resolve() == file.resolve():
+        _fail(f"error: the output {str(target)!r} would overwrite the source file")
+    source = compile_file(file)
+    if out == "-":
+        click.echo(source, nl=False)
+        return
+    try:
+        _write_atomically(target, source)
+    except OSError as e:
+        _fail(f"error: cannot write {str(target)!r}: {e.strerror or e}")
+
+
+def parse_values(module, values: tuple[str, ...]) -> dict[str, float]:
+    """`NAME=VALUE` arguments as a dict, checked against the module's inputs."""
+    given = {}
+    for item in values:
+        name, eq, text = item.partition("=")
+        if not eq:
+            raise click.UsageError(f"expected NAME=VALUE, got {item!r}")
+        if name not in module.INPUTS:
+            raise click.UsageError(f"no input named {name!r}" + did_you_mean(name, module.INPUTS)
+                                   + f" (inputs: {', '.join(module.INPUTS) or 'none'})")
+        try:
+            given[name] = float(text)
+        except ValueError:
+            raise click.UsageError(f"{name}: {text!r} is not a number") from None
+    return given
+
+
+def point(module, values: tuple[str, ...]) -> dict[str, float]:
+    """Every input's value: given on the command line, else its default."""
+    at = {**module.DEFAULTS, **parse_values(module, values)}
+    missing = [name for name in module.INPUTS if name not in at]
+    if missing:
+        raise click.UsageError("no value for input " + ", ".join(map(repr, missing))
+                               + "; give NAME=VALUE or declare a default")
+    return {name: at[name] for name in module.INPUTS}
+
+
+def _number(x: float):
+    """JSON has no inf or nan; print them as the strings Python's float() reads back."""
+    return x if math.isfinite(x) else repr(x)
+
+
+@main.command(name="eval", cls=_Command)
+@FILE
+@VALUES
+@JSON
+def eval_(file: Path, values: tuple[str, ...], as_json: bool):
+    """Print each output's value and its gradient with respect to each input."""
+    module = load(file)
+    at = point(module, values)
+    try:
+        outputs, gradients = evaluate(module, at)
+    except (ArithmeticError, ValueError) as e:
+        _fail(f"error: {e}")
+    if as_json:
+        click.echo(json.dumps({
+            "inputs": {k: _number(v) for k, v in at.items()},
+            "outputs": {k: _number(v) for k, v in outputs.items()},
+            "gradients": {out: {k: _number(v) for k, v in g.items()}
+                          for out, g in gradients.items()}}, indent=2))
+        return
+    for out, value in outputs.items():
+        click.echo(f"{out} = {value!r}")
+        for name, g in gradients[out].items():
+            click.echo(f"  d{out}/d{name} = {g!r}")

@@ -1,0 +1,1 @@
+"""Emitters: optimized gate graphs -> module source text, one module per target."""

@@ -1,0 +1,190 @@
+"""Gate graphs -> the source text of a plain Python module (SPEC.md section 2).
+
+The module imports nothing but `math`. `forward` and `backward` are straight-line
+code, one assignment per gate, named after the `.circ` wire it computes (or a
+numbered temporary `t1`, `t2`, ...), each with a `# file:line` comment.
+
+Names: every `.circ` name keeps its spelling unless it is a Python keyword or a
+name the module itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then
+`_` is appended until it is free, so `lambda` becomes `lambda_`. Adjoints are
+`d_<wire>` and the seed of output `f` is the argument `d_f`, with the same
+underscore rule when a `.circ` name already uses that spelling.
+
+Run-time errors: the body of each function sits in a `try` whose handler (free
+on the normal path) looks up the failing line in `_WHERE` and re-raises the same
+exception type with the gate's `.circ` position in front of the message.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import math
+
+from ..gates import ATOM, GATES, UNARY, Syntax
+from ..grad import ADJOINT
+from ..graph import Graph
+
+MODULE_NAMES = {"math", "forward", "backward", "INPUTS", "OUTPUTS", "DEFAULTS", "WRT",
+                "exc", "_WHERE", "_located"}
+HELPERS = {gate.python.helper.__name__: gate.python.helper
+           for gate in GATES.values() if gate.python.helper}
+RESERVED = set(keyword.kwlist) | MODULE_NAMES | set(HELPERS)
+
+_LOCATED = '''\
+def _located(exc):
+    """`exc` again, its message prefixed with the `.circ` position of the failing gate."""
+    where = _WHERE.get(exc.__traceback__.tb_lineno, "circuit")
+    return type(exc)(f"{where}: {exc}")'''
+
+
+class _Names:
+    """Identifiers for `.circ` names, adjoints and temporaries, unique in the module."""
+
+    def __init__(self, forward: Graph, backward: Graph):
+        self.ident: dict[str, str] = {}
+        self.taken = set(RESERVED)
+        wires = [*forward.inputs, *(n.name for g in (forward, backward) for n in g.nodes
+                                    if n.name and not n.name.startswith(ADJOINT))]
+        for name in wires:  # valid names first, so a rename never takes a valid one's place
+            if name not in self.taken:
+                self._take(name, name)
+        for name in wires:
+            self.claim(name, name)
+        for out, _ in backward.outputs:
+            self.claim(ADJOINT + out, "d_" + out)
+        for node in backward.nodes:
+            if node.name and node.name.startswith(ADJOINT):
+                self.claim(node.name, "d_" + node.name[1:])
+
+    def _take(self, key: str, ident: str) -> str:
+        self.ident[key] = ident
+        self.taken.add(ident)
+        return ident
+
+    def claim(self, key: str, wanted: str) -> str:
+        if key in self.ident:
+            return self.ident[key]
+        while wanted in self.taken:
+            wanted += "_"
+        return self._take(key, wanted)
+
+    def temporaries(self):
+        n = 0
+        while True:
+            n += 1
+            if f"t{n}" not in self.taken:
+                yield f"t{n}"
+
+
+def _literal(value: float) -> tuple[str, int]:
+    if math.isnan(value):
+        return "math.nan", ATOM
+    if math.isinf(value):
+        return ("math.inf", ATOM) if value > 0 else ("-math.inf", UNARY)
+    text = repr(value)
+    return text, UNARY if text.startswith("-") else ATOM
+
+
+def _render(syntax: Syntax, operands: list[tuple[str, int]]) -> str:
+    parts = [text if prec >= need else f"({text})"
+             for (text, prec), need in zip(operands, syntax.operands, strict=True)]
+    return syntax.template.format(*parts)
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+class _Module:
+    def __init__(self, forward: Graph, backward: Graph, version: str):
+        self.forward, self.backward, self.version = forward, backward, version
+        self.names = _Names(forward, backward)
+        self.lines: list[str] = []
+        self.where: list[tuple[int, str]] = []
+        self.helpers: set[str] = set()
+        self.uses_math = False
+        name = forward.filename
+        self.shown = name if name.isprintable() else repr(name)  # safe inside a comment
+
+    def literal(self, value: float) -> tuple[str, int]:
+        text, prec = _literal(value)
+        self.uses_math |= text.endswith(("inf", "nan"))
+        return text, prec
+
+    def function(self, header: str, doc: str, graph: Graph, returns: str) -> None:
+        """Emit `def header:` computing every node of `graph`, then `return returns`."""
+        temps = self.names.temporaries()
+        self.lines += ["", "", f"def {header}:", f'    """{doc}"""']
+        body = []
+        exprs: list[tuple[str, int]] = []
+        for node in graph.nodes:
+            if node.op == "input":
+                exprs.append((self.names.ident[node.attr], ATOM))
+            elif node.op == "seed":
+                exprs.append((self.names.ident[ADJOINT + node.attr], ATOM))
+            elif node.op == "const":
+                exprs.append(self.literal(node.attr))
+            else:
+                syntax = GATES[node.op].python
+                if syntax.helper:
+                    self.helpers.add(syntax.helper.__name__)
+                self.uses_math |= syntax.template.startswith("math.")
+                ident = self.names.ident[node.name] if node.name else next(temps)
+                code = f"{ident} = {_render(syntax, [exprs[a] for a in node.args])}"
+                if node.origin:
+                    span = node.origin.span
+                    code += f"  # {self.shown}:{span.line}"
+                    self.where.append((len(self.lines) + len(body) + 2,
+                                       f"{self.shown}:{span.line}:{span.column}: in {node.origin.label}"))
+                body.append(code)
+                exprs.append((ident, ATOM))
+        if body:
+            self.lines.append("    try:")
+            self.lines += ["        " + line for line in body]
+            self.lines += ["    except (ArithmeticError, ValueError) as exc:",
+                           "        raise _located(exc) from None"]
+        self.lines.append(f"    return {returns(exprs)}")
+
+    def source(self) -> str:
+        fwd, bwd, names = self.forward, self.backward, self.names
+        params = [names.ident[name] for name in fwd.inputs]
+        seeds = [names.ident[ADJOINT + out] for out, _ in fwd.outputs]
+        outs = [out for out, _ in fwd.outputs]
+        value = ", ".join(outs)
+
+        def values(exprs):
+            return ", ".join(exprs[n][0] for _, n in fwd.outputs)
+        self.function(f"forward({', '.join(params)})", f"Return {value}.", fwd, values)
+
+        def both(exprs):
+            value = ", ".join(exprs[n][0] for _, n in bwd.outputs)
+            value = f"({value})" if len(outs) > 1 else value
+            return f"{value}, {_tuple([exprs[n][0] for _, n in bwd.grads])}"
+        seed_sum = " + ".join(f"{s}*{o}" for s, o in zip(seeds, outs))
+        self.function(f"backward({', '.join(params + [s + '=1.0' for s in seeds])})",
+                      f"Return ({value}, grads), grads[k] = d({seed_sum})/d(INPUTS[k]).",
+                      bwd, both)
+        body = self.lines
+        defaults = ", ".join(f'"{k}": {self.literal(v)[0]}' for k, v in fwd.defaults.items())
+        head = [f"# Generated by circuitc {self.version} from {self.shown}; do not edit.",
+                '"""A circuit compiled by circuitc: forward(inputs) and backward(inputs, seeds)."""',
+                ""]
+        if self.uses_math or any("math." in inspect.getsource(HELPERS[h]) for h in self.helpers):
+            head += ["import math", ""]
+        head += [f"INPUTS = {_tuple([f'{chr(34)}{n}{chr(34)}' for n in fwd.inputs]) if fwd.inputs else '()'}",
+                 f"OUTPUTS = {_tuple([f'{chr(34)}{n}{chr(34)}' for n in outs])}",
+                 f"DEFAULTS = {{{defaults}}}"]
+        tail = []
+        for helper in sorted(self.helpers):
+            tail += ["", "", inspect.getsource(HELPERS[helper]).rstrip()]
+        if self.where:
+            tail += ["", "", "_WHERE = {"]
+            tail += [f"    {line + len(head)}: {text!r}," for line, text in self.where]
+            tail += ["}", "", "", _LOCATED]
+        return "\n".join(head + body + tail) + "\n"
+
+
+def emit(forward: Graph, backward: Graph, version: str) -> str:
+    """The module for a circuit, from its optimized forward graph and gradient graph."""
+    return _Module(forward, backward, version).source()

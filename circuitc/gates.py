@@ -1,0 +1,178 @@
+"""The gate table: every primitive circuitc knows, in one place.
+
+Each `Gate` record holds everything the rest of the compiler needs about a
+primitive: its arity, how `.circ` source spells it, how to evaluate it on floats
+(`fn`, used for constant folding and by the verifier), how to print it in
+generated Python (`python`), and its local derivative rule (`derivative`).
+The parser's name checks, the differentiator, the emitters, the verifier and the
+README's gate list all read `GATES`; adding a gate means adding one record here.
+
+Derivative rules are written against a small builder `b` whose methods are the
+gate names (`b.mul(g, x)`), so the gradient of a circuit is itself a circuit.
+A rule receives the incoming adjoint `g`, the gate's output `y` and its inputs,
+and returns one adjoint contribution per input (`None` where it is zero). Rules
+reuse `y` wherever the textbook does (`sigmoid`: `g*(s*(1-s))`).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Precedence levels of generated Python expressions, lowest first.
+COND, SUM, PRODUCT, UNARY, POWER, ATOM = range(6)
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """How a gate prints in a target language.
+
+    `template` has one `{}` per operand; an operand whose own precedence is
+    below its entry in `operands` is parenthesized. `helper` names a module-level
+    function the template calls, which the emitter must include.
+    """
+
+    template: str
+    prec: int
+    operands: tuple[int, ...]
+    helper: Callable[..., float] | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    arity: int
+    fn: Callable[..., float]
+    python: Syntax
+    derivative: Callable[..., tuple]
+    rule: str  # the derivative rule in words, for the docs
+    operator: str | None = None  # how `.circ` writes it as an operator
+    callable: bool = False  # whether `.circ` may call it by name
+    commutative: bool = False
+    kink: bool = False  # piecewise: its derivative jumps where inputs tie or cross 0
+
+    @property
+    def label(self) -> str:
+        """A short label for drawings and messages: `*` or `sigmoid`."""
+        return self.operator or self.name
+
+
+# Numerically stable helpers. Generated modules copy these functions verbatim,
+# so the folding, the verifier and the generated code share one definition.
+
+
+def _sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def _softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _step(x):
+    return 1.0 if x > 0 else 0.0
+
+
+def _sign(x):
+    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
+
+
+def _share(x, y):
+    return 1.0 if x > y else 0.5 if x == y else 0.0
+
+
+def _infix(symbol: str, prec: int) -> Syntax:
+    return Syntax("{} " + symbol + " {}", prec, (prec, prec + 1))
+
+
+def _call(name: str, arity: int = 1, helper=None) -> Syntax:
+    args = ", ".join(["{}"] * arity)
+    return Syntax(f"{name}({args})", ATOM, (COND,) * arity, helper)
+
+
+_TABLE = [
+    Gate("add", 2, operator.add, _infix("+", SUM),
+         lambda b, g, y, x1, x2: (g, g),
+         "1, 1", operator="+", commutative=True),
+    Gate("sub", 2, operator.sub, _infix("-", SUM),
+         lambda b, g, y, x1, x2: (g, b.neg(g)),
+         "1, -1", operator="-"),
+    Gate("mul", 2, operator.mul, _infix("*", PRODUCT),
+         lambda b, g, y, x1, x2: (b.mul(g, x2), b.mul(g, x1)),
+         "b, a", operator="*", commutative=True),
+    # d/db (a/b) = -a/b**2 = -(g/b) * y: reuses the quotient and the first adjoint.
+    Gate("div", 2, operator.truediv, _infix("/", PRODUCT),
+         lambda b, g, y, x1, x2: (lambda ga: (ga, b.neg(b.mul(ga, y))))(b.div(g, x2)),
+         "1/b, -a/b²", operator="/"),
+    Gate("neg", 1, operator.neg, Syntax("-{}", UNARY, (UNARY,)),
+         lambda b, g, y, x: (b.neg(g),),
+         "-1", operator="-"),
+    Gate("pow", 2, math.pow, _call("math.pow", 2),
+         lambda b, g, y, x1, x2: (
+             b.mul(g, b.mul(x2, b.pow(x1, b.sub(x2, b.const(1.0))))),
+             None if b.is_const(x2) else b.mul(g, b.mul(y, b.log(x1)))),
+         "b·a^(b-1); a^b·ln a only when b is not a constant",
+         operator="**", callable=True),
+    Gate("sigmoid", 1, _sigmoid, _call("_sigmoid", helper=_sigmoid),
+         lambda b, g, y, x: (b.mul(g, b.mul(y, b.sub(b.const(1.0), y))),),
+         "s(1-s), reusing s", callable=True),
+    Gate("tanh", 1, math.tanh, _call("math.tanh"),
+         lambda b, g, y, x: (b.mul(g, b.sub(b.const(1.0), b.mul(y, y))),),
+         "1-t², reusing t", callable=True),
+    Gate("relu", 1, lambda x: max(x, 0.0), Syntax("max({}, 0.0)", ATOM, (COND,)),
+         lambda b, g, y, x: (b.mul(g, b.step(x)),),
+         "1 if a > 0 else 0", callable=True, kink=True),
+    Gate("softplus", 1, _softplus, _call("_softplus", helper=_softplus),
+         lambda b, g, y, x: (b.mul(g, b.sigmoid(x)),),
+         "sigmoid(a)", callable=True),
+    Gate("exp", 1, math.exp, _call("math.exp"),
+         lambda b, g, y, x: (b.mul(g, y),),
+         "e^a, reusing the output", callable=True),
+    Gate("log", 1, math.log, _call("math.log"),
+         lambda b, g, y, x: (b.div(g, x),),
+         "1/a", callable=True),
+    Gate("sqrt", 1, math.sqrt, _call("math.sqrt"),
+         lambda b, g, y, x: (b.div(g, b.mul(b.const(2.0), y)),),
+         "1/(2·sqrt a), reusing the output", callable=True),
+    Gate("sin", 1, math.sin, _call("math.sin"),
+         lambda b, g, y, x: (b.mul(g, b.cos(x)),),
+         "cos a", callable=True),
+    Gate("cos", 1, math.cos, _call("math.cos"),
+         lambda b, g, y, x: (b.neg(b.mul(g, b.sin(x))),),
+         "-sin a", callable=True),
+    Gate("tan", 1, math.tan, _call("math.tan"),
+         lambda b, g, y, x: (b.mul(g, b.add(b.const(1.0), b.mul(y, y))),),
+         "1+tan² a, reusing the output", callable=True),
+    Gate("atan", 1, math.atan, _call("math.atan"),
+         lambda b, g, y, x: (b.div(g, b.add(b.const(1.0), b.mul(x, x))),),
+         "1/(1+a²)", callable=True),
+    Gate("abs", 1, abs, _call("abs"),
+         lambda b, g, y, x: (b.mul(g, b.sign(x)),),
+         "sign(a), 0 at 0", callable=True, kink=True),
+    Gate("max", 2, max, _call("max", 2),
+         lambda b, g, y, x1, x2: (b.mul(g, b.share(x1, x2)), b.mul(g, b.share(x2, x1))),
+         "to the larger input; at a tie each gets half",
+         callable=True, commutative=True, kink=True),
+    Gate("min", 2, min, _call("min", 2),
+         lambda b, g, y, x1, x2: (b.mul(g, b.share(x2, x1)), b.mul(g, b.share(x1, x2))),
+         "to the smaller input; at a tie each gets half",
+         callable=True, commutative=True, kink=True),
+    # Piecewise-constant gates that only derivative rules use; their own
+    # derivative is zero wherever it exists.
+    Gate("step", 1, _step, _call("_step", helper=_step),
+         lambda b, g, y, x: (None,), "0"),
+    Gate("sign", 1, _sign, _call("_sign", helper=_sign),
+         lambda b, g, y, x: (None,), "0"),
+    Gate("share", 2, _share, _call("_share", 2, helper=_share),
+         lambda b, g, y, x1, x2: (None, None), "0"),
+]
+
+GATES: dict[str, Gate] = {gate.name: gate for gate in _TABLE}
+
+# How `.circ` source names gates: `sigmoid(x)` and `pow(a, b)` by call.
+CALLABLE: dict[str, Gate] = {gate.name: gate for gate in _TABLE if gate.callable}

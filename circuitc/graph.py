@@ -1,0 +1,145 @@
+"""The gate graph: a flat, single-assignment, topologically ordered IR.
+
+A `Graph` is a tuple of `Node`s where every node's arguments come before it, plus
+the names of the circuit's inputs, its outputs and (after differentiation) the
+gradient of each input. Nodes are identified by their index. Besides the gates
+of the gate table there are three kinds of leaf: `input` (attr: the input's
+name), `seed` (attr: the output whose adjoint it is) and `const` (attr: the value).
+
+Graphs are only built through a `Builder`, which hash-conses: asking for a node
+that already exists returns the existing one, so common subexpressions merge as
+the graph is built. For commutative gates the arguments are compared in sorted
+order (`x*y` and `y*x` are one node), but a node keeps the order it was written in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+from .errors import Span
+from .gates import GATES
+
+LEAVES = ("input", "seed", "const")
+
+
+class Origin(NamedTuple):
+    """Where a gate comes from: its `.circ` span, and how messages name it (`'log'`)."""
+
+    span: Span
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    op: str
+    args: tuple[int, ...] = ()
+    attr: str | float | None = None
+    origin: Origin | None = None
+    name: str | None = None  # the `.circ` wire (or adjoint) this node computes, if any
+
+
+@dataclass(frozen=True)
+class Graph:
+    filename: str
+    inputs: tuple[str, ...]
+    defaults: dict[str, float]
+    nodes: tuple[Node, ...]
+    outputs: tuple[tuple[str, int], ...]
+    grads: tuple[tuple[str, int], ...] = ()  # (input name, node) after `grad`
+
+    @property
+    def roots(self) -> list[int]:
+        """The nodes the graph exists to compute."""
+        return [n for _, n in self.outputs] + [n for _, n in self.grads]
+
+    def const_value(self, node: int) -> float | None:
+        n = self.nodes[node]
+        return n.attr if n.op == "const" else None
+
+
+_COMMUTATIVE = {name for name, gate in GATES.items() if gate.commutative}
+
+
+def _key(op: str, args: tuple[int, ...], attr):
+    if op == "const":  # 0.0 == -0.0 but they are different constants; nan != nan
+        return op, repr(attr)
+    return op, tuple(sorted(args)) if op in _COMMUTATIVE else args, attr
+
+
+class Builder:
+    """Appends nodes to a graph under construction, reusing identical ones."""
+
+    def __init__(self, nodes=()):
+        self.nodes: list[Node] = []
+        self._index: dict[tuple, int] = {}
+        for node in nodes:
+            self._index[_key(node.op, node.args, node.attr)] = len(self.nodes)
+            self.nodes.append(node)
+
+    def add(self, op: str, args: tuple[int, ...] = (), attr=None, origin: Origin | None = None) -> int:
+        key = _key(op, args, attr)
+        found = self._index.get(key)
+        if found is not None:
+            return found
+        self.nodes.append(Node(op, args, attr, origin))
+        self._index[key] = len(self.nodes) - 1
+        return len(self.nodes) - 1
+
+    def const(self, value: float) -> int:
+        return self.add("const", (), float(value))
+
+    def is_const(self, node: int) -> bool:
+        return self.nodes[node].op == "const"
+
+    def name(self, node: int, name: str) -> None:
+        """Give `node` a name, unless it already has one (the first name wins)."""
+        if self.nodes[node].name is None and self.nodes[node].op != "const":
+            self.nodes[node] = replace(self.nodes[node], name=name)
+
+    def graph(self, like: Graph, outputs, grads=()) -> Graph:
+        return replace(like, nodes=tuple(self.nodes), outputs=tuple(outputs), grads=tuple(grads))
+
+
+def check(graph: Graph) -> None:
+    """Assert the IR's invariants; tests run it after every transformation."""
+    seen_inputs = set()
+    for i, node in enumerate(graph.nodes):
+        if node.op in LEAVES:
+            assert not node.args, (i, node)
+        else:
+            assert node.op in GATES, f"node {i}: unknown op {node.op!r}"
+            assert len(node.args) == GATES[node.op].arity, (i, node)
+        assert all(0 <= a < i for a in node.args), f"node {i} is not after its arguments"
+        if node.op == "input":
+            assert node.attr in graph.inputs and node.attr not in seen_inputs, (i, node)
+            seen_inputs.add(node.attr)
+        if node.op == "seed":
+            assert node.attr in dict(graph.outputs), (i, node)
+        if node.op == "const":
+            assert isinstance(node.attr, float), (i, node)
+    for _, n in graph.outputs + graph.grads:
+        assert 0 <= n < len(graph.nodes), n
+    assert all(name in graph.inputs for name, _ in graph.grads), graph.grads
+    assert set(graph.defaults) <= set(graph.inputs)
+    assert len(set(graph.inputs)) == len(graph.inputs)
+
+
+def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None) -> list[float]:
+    """The value of every node of `graph`, computed with the gate table's `fn`s.
+
+    `at` gives each input's value, `seeds` each output's seed (default 1.0). This
+    is the reference semantics that generated code must agree with; it is slow,
+    and meant for the verifier, drawings and tests.
+    """
+    values: list[float] = []
+    for node in graph.nodes:
+        if node.op == "input":
+            values.append(at[node.attr])
+        elif node.op == "seed":
+            values.append(1.0 if seeds is None else seeds[node.attr])
+        elif node.op == "const":
+            values.append(node.attr)
+        else:
+            values.append(GATES[node.op].fn(*(values[a] for a in node.args)))
+    return values

@@ -1,0 +1,214 @@
+"""Text -> syntax tree: the `.circ` grammar run by Lark's LALR parser.
+
+`parse(text)` returns the file's statements as small immutable syntax nodes, each
+carrying the `Span` it came from. The tree is built by callbacks that run while
+the LALR parser reduces, so nothing recurses however deep the nesting is, and no
+intermediate Lark tree is kept. Lark's exceptions become `CircuitError`s.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from .errors import CircuitError, Span
+
+KEYWORDS = ("input", "output", "gate")
+
+
+class Name(NamedTuple):
+    id: str
+    span: Span
+
+
+class Num(NamedTuple):
+    value: float
+    span: Span
+
+
+class Op(NamedTuple):
+    """An operator application; `gate` is a gate-table name, `span` the operator's."""
+
+    gate: str
+    args: tuple
+    span: Span
+
+
+class Call(NamedTuple):
+    """A call by name, to a built-in gate or a `gate` definition."""
+
+    name: Name
+    args: tuple
+
+    @property
+    def span(self) -> Span:
+        return self.name.span
+
+
+class InputDecl(NamedTuple):
+    items: tuple[tuple[Name, object], ...]  # (name, default expression or None)
+
+
+class OutputDecl(NamedTuple):
+    names: tuple[Name, ...]
+
+
+class Assign(NamedTuple):
+    target: Name
+    expr: object
+
+
+class GateDef(NamedTuple):
+    name: Name
+    params: tuple[Name, ...]
+    body: object
+
+
+def _span(token: Token) -> Span:
+    return Span(token.line, token.column, token.end_line, token.end_column)
+
+
+def _name(token: Token) -> Name:
+    if token in KEYWORDS:
+        raise CircuitError(f"'{token}' is a keyword and cannot be used as a name", _span(token))
+    return Name(str(token), _span(token))
+
+
+def _binary(gate):
+    return lambda self, c: Op(gate, (c[0], c[2]), _span(c[1]))
+
+
+class _Build(Transformer):
+    """Callbacks run by the LALR parser at each reduction."""
+
+    start = list
+    add, sub, mul, div, pow = (_binary(g) for g in ("add", "sub", "mul", "div", "pow"))
+
+    def neg(self, c):
+        return Op("neg", (c[1],), _span(c[0]))
+
+    def pos(self, c):
+        return c[1]
+
+    def number(self, c):
+        return Num(float(c[0]), _span(c[0]))
+
+    def name(self, c):
+        return _name(c[0])
+
+    def call(self, c):
+        return Call(_name(c[0]), tuple(c[1:]))
+
+    def input_item(self, c):
+        return _name(c[0]), (c[1] if len(c) > 1 else None)
+
+    def input_decl(self, c):
+        return InputDecl(tuple(c))
+
+    def output_decl(self, c):
+        return OutputDecl(tuple(_name(t) for t in c))
+
+    def assign(self, c):
+        return Assign(_name(c[0]), c[1])
+
+    def gate_def(self, c):
+        return GateDef(_name(c[0]), tuple(_name(t) for t in c[1:-1]), c[-1])
+
+
+class _Parens:
+    """Postlexer: inside parentheses a newline does not end the statement."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        opened = []
+        for token in stream:
+            if token.type == "LPAR":
+                opened.append(token)
+            elif token.type == "RPAR" and opened:
+                opened.pop()
+            elif token.type == "_NL" and opened:
+                continue
+            yield token
+        if opened:
+            raise CircuitError("'(' was never closed", _span(opened[-1]))
+
+
+def _grammar_text() -> str:
+    """The grammar ships inside the package; in a source checkout it sits beside it."""
+    packaged = resources.files("circuitc") / "grammar" / "circuit.lark"
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).parent.parent / "grammar" / "circuit.lark").read_text(encoding="utf-8")
+
+
+@cache
+def _parser() -> Lark:
+    return Lark(_grammar_text(), parser="lalr", transformer=_Build(), postlex=_Parens(),
+                propagate_positions=False, maybe_placeholders=False)
+
+
+def parse(text: str) -> list:
+    """The statements of a `.circ` source text, in source order."""
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        return _parser().parse(text)
+    except UnexpectedInput as e:
+        raise _syntax_error(e, text) from None
+
+
+_DESCRIBE = {"NAME": "a name", "NUMBER": "a number", "_NL": "end of line", "$END": "end of file",
+             "LPAR": "'('", "RPAR": "')'", "EQUAL": "'='", "COMMA": "','", "SEMICOLON": "';'"}
+
+
+def _describe(token: Token) -> str:
+    if token.type in ("NAME", "NUMBER"):
+        return f"{_DESCRIBE[token.type][2:]} '{token}'"
+    return _DESCRIBE.get(token.type) or f"'{token}'"
+
+
+def _expected(names: set[str]) -> str:
+    if {"NAME", "NUMBER"} <= names:
+        return "; expected an expression"
+    if len(names) == 1 and next(iter(names)) in _DESCRIBE:
+        return f"; expected {_DESCRIBE[next(iter(names))]}"
+    return ""
+
+
+def _unclosed(text: str, span: Span) -> str:
+    """A note on the innermost '(' still open before `span`, if it is on an earlier line."""
+    opened = []
+    for token in _parser().lex(text):
+        if (token.line, token.column) >= (span.line, span.column):
+            break
+        if token.type == "LPAR":
+            opened.append(token)
+        elif token.type == "RPAR" and opened:
+            opened.pop()
+    if opened and opened[-1].line < span.line:
+        return f" (the '(' at line {opened[-1].line} column {opened[-1].column} is not closed)"
+    return ""
+
+
+def _syntax_error(e: UnexpectedInput, text: str) -> CircuitError:
+    span = Span(e.line, e.column, e.line, e.column + 1)
+    if isinstance(e, UnexpectedCharacters):
+        if e.char == "^":
+            return CircuitError("'^' is not an operator; use '**' for powers", span)
+        return CircuitError(f"unexpected character {e.char!r}", span)
+    if isinstance(e, UnexpectedToken):
+        token = e.token
+        if token.type == "$END":  # Lark gives no position for the end of the file
+            last = text.rstrip("\n").split("\n")
+            span = Span(len(last), len(last[-1]) + 1, len(last), len(last[-1]) + 2)
+        if token.type != "_NL":
+            span = _span(token)
+        message = f"unexpected {_describe(token)}" + _expected(e.accepts or e.expected)
+        return CircuitError(message + _unclosed(text, span), span)
+    return CircuitError(f"syntax error: {e}", span)
