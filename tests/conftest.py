@@ -1,0 +1,38 @@
+"""Shared test helpers: paths, the installed `circuitc` command, and loading circuits."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CIRCUITS = ROOT / "circuits"
+EXAMPLES = sorted(CIRCUITS.glob("*.circ"))
+
+
+def circuitc_command() -> str:
+    """The installed `circuitc` script of the Python running the tests."""
+    found = shutil.which("circuitc", path=str(Path(sys.executable).parent)) or shutil.which("circuitc")
+    if found is None:
+        pytest.fail("the circuitc command is not installed; run: pip install '.[test]'")
+    return found
+
+
+def run_cli(*args, cwd=None, input=None) -> subprocess.CompletedProcess:
+    """Run the installed `circuitc` as a user would; text output, no check."""
+    return subprocess.run([circuitc_command(), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, input=input, timeout=300)
+
+
+def load_source(text: str, filename: str = "<test>") -> types.ModuleType:
+    """Compile `.circ` text and import the module, in memory."""
+    import circuitc
+
+    module = types.ModuleType("circuit")
+    exec(compile(circuitc.compile_source(text, filename), filename + ".py", "exec"), module.__dict__)
+    return module
