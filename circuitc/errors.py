@@ -58,7 +58,7 @@ class CircuitError(Exception):
         head = f"{where}:{line}:{column}: error: {self.message}"
         # Lines end at "\n" only, as the lexer counts them (not at "\x0c" or U+2028).
         lines = self.source.split("\n")
-        if not 0 < line <= len(lines):
+        if not 0 < line <= len(lines) or not lines[line - 1].strip():
             return head
         text = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in lines[line - 1])
         end = self.span.end_column if self.span.end_line == line else len(text) + 1
