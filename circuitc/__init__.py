@@ -8,8 +8,8 @@
 
 __version__ = "0.1.0"
 
-from .api import compile_file, compile_graphs, compile_source, evaluate, load, read_source  # noqa: E402
-from .errors import CircuitError  # noqa: E402
+from .api import compile_file, compile_graphs, compile_source, evaluate, load, read_source
+from .errors import CircuitError
 
-__all__ = ["CircuitError", "compile_file", "compile_graphs", "compile_source", "evaluate", "load",
-           "read_source", "__version__"]
+__all__ = ["CircuitError", "__version__", "compile_file", "compile_graphs", "compile_source",
+           "evaluate", "load", "read_source"]

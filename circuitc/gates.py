@@ -86,6 +86,12 @@ def _share(x, y):
     return 1.0 if x > y else 0.5 if x == y else 0.0
 
 
+def _div_rule(b, g, y, x1, x2):
+    # d/db (a/b) = -a/b**2 = -(g/b) * y: reuses the quotient and the first adjoint.
+    ga = b.div(g, x2)
+    return ga, b.neg(b.mul(ga, y))
+
+
 def _infix(symbol: str, prec: int) -> Syntax:
     return Syntax("{} " + symbol + " {}", prec, (prec, prec + 1))
 
@@ -105,9 +111,7 @@ _TABLE = [
     Gate("mul", 2, operator.mul, _infix("*", PRODUCT),
          lambda b, g, y, x1, x2: (b.mul(g, x2), b.mul(g, x1)),
          "b, a", operator="*", commutative=True),
-    # d/db (a/b) = -a/b**2 = -(g/b) * y: reuses the quotient and the first adjoint.
-    Gate("div", 2, operator.truediv, _infix("/", PRODUCT),
-         lambda b, g, y, x1, x2: (lambda ga: (ga, b.neg(b.mul(ga, y))))(b.div(g, x2)),
+    Gate("div", 2, operator.truediv, _infix("/", PRODUCT), _div_rule,
          "1/b, -a/b²", operator="/"),
     Gate("neg", 1, operator.neg, Syntax("-{}", UNARY, (UNARY,)),
          lambda b, g, y, x: (b.neg(g),),

@@ -25,7 +25,7 @@ def circuitc_command() -> str:
 
 def run_cli(*args, cwd=None, input=None) -> subprocess.CompletedProcess:
     """Run the installed `circuitc` as a user would; text output, no check."""
-    return subprocess.run([circuitc_command(), *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([circuitc_command(), *map(str, args)], check=False, capture_output=True, text=True,
                           cwd=cwd, input=input, timeout=300)
 
 
@@ -34,5 +34,6 @@ def load_source(text: str, filename: str = "<test>") -> types.ModuleType:
     import circuitc
 
     module = types.ModuleType("circuit")
-    exec(compile(circuitc.compile_source(text, filename), filename + ".py", "exec"), module.__dict__)
+    source = circuitc.compile_source(text, filename)
+    exec(compile(source, filename + ".py", "exec"), module.__dict__)  # noqa: S102
     return module
