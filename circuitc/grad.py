@@ -34,6 +34,17 @@ class _Rules:
 
 def grad(graph: Graph, wrt: tuple[str, ...] | None = None) -> Graph:
     """Append the gradient of `sum(d_out * out)` with respect to each input in `wrt`."""
+    return grad_with_adjoints(graph, wrt)[0]
+
+
+def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
+                       ) -> tuple[Graph, dict[int, int]]:
+    """`grad(graph, wrt)`, and `{node: its adjoint node}` for the nodes of `graph`.
+
+    The result's first `len(graph.nodes)` nodes are `graph`'s own, so a node keeps
+    its index. A node missing from the mapping receives no contribution (no output
+    depends on it, or every rule says its derivative is zero): its gradient is 0.
+    """
     b = Builder(graph.nodes)
     rules = _Rules(b)
     pending: dict[int, list[int]] = {}
@@ -65,4 +76,4 @@ def grad(graph: Graph, wrt: tuple[str, ...] | None = None) -> Graph:
     for name in graph.inputs if wrt is None else wrt:
         node = adjoint.get(inputs.get(name, -1))
         grads.append((name, b.const(0.0) if node is None else node))
-    return b.graph(graph, graph.outputs, grads)
+    return b.graph(graph, graph.outputs, grads), adjoint
