@@ -16,6 +16,7 @@ reuse `y` wherever the textbook does (`sigmoid`: `g*(s*(1-s))`).
 
 from __future__ import annotations
 
+import cmath
 import math
 import operator
 from collections.abc import Callable
@@ -52,6 +53,9 @@ class Gate:
     callable: bool = False  # whether `.circ` may call it by name
     commutative: bool = False
     kink: bool = False  # piecewise: its derivative jumps where inputs tie or cross 0
+    # `fn` on complex numbers, for the complex-step derivative; None where the gate
+    # is not complex-analytic (piecewise gates).
+    cfn: Callable[..., complex] | None = None
 
     @property
     def label(self) -> str:
@@ -72,6 +76,22 @@ def _sigmoid(x):
 
 def _softplus(x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _csigmoid(z):
+    if z.real >= 0:
+        return 1.0 / (1.0 + cmath.exp(-z))
+    e = cmath.exp(z)
+    return e / (1.0 + e)
+
+
+def _csoftplus(z):
+    if z.real > 0:  # softplus(z) = z + softplus(-z) keeps exp from overflowing
+        return z + _csoftplus(-z)
+    w = cmath.exp(z)
+    u = 1.0 + w
+    # ln(1 + w) accurate for small w (the complex log1p that cmath lacks).
+    return w if u == 1.0 else cmath.log(u) * w / (u - 1.0)
 
 
 def _step(x):
@@ -104,57 +124,57 @@ def _call(name: str, arity: int = 1, helper=None) -> Syntax:
 _TABLE = [
     Gate("add", 2, operator.add, _infix("+", SUM),
          lambda b, g, y, x1, x2: (g, g),
-         "1, 1", operator="+", commutative=True),
+         "1, 1", operator="+", commutative=True, cfn=operator.add),
     Gate("sub", 2, operator.sub, _infix("-", SUM),
          lambda b, g, y, x1, x2: (g, b.neg(g)),
-         "1, -1", operator="-"),
+         "1, -1", operator="-", cfn=operator.sub),
     Gate("mul", 2, operator.mul, _infix("*", PRODUCT),
          lambda b, g, y, x1, x2: (b.mul(g, x2), b.mul(g, x1)),
-         "b, a", operator="*", commutative=True),
+         "b, a", operator="*", commutative=True, cfn=operator.mul),
     Gate("div", 2, operator.truediv, _infix("/", PRODUCT), _div_rule,
-         "1/b, -a/b²", operator="/"),
+         "1/b, -a/b²", operator="/", cfn=operator.truediv),
     Gate("neg", 1, operator.neg, Syntax("-{}", UNARY, (UNARY,)),
          lambda b, g, y, x: (b.neg(g),),
-         "-1", operator="-"),
+         "-1", operator="-", cfn=operator.neg),
     Gate("pow", 2, math.pow, _call("math.pow", 2),
          lambda b, g, y, x1, x2: (
              b.mul(g, b.mul(x2, b.pow(x1, b.sub(x2, b.const(1.0))))),
              None if b.is_const(x2) else b.mul(g, b.mul(y, b.log(x1)))),
          "b·a^(b-1); a^b·ln a only when b is not a constant",
-         operator="**", callable=True),
+         operator="**", callable=True, cfn=operator.pow),
     Gate("sigmoid", 1, _sigmoid, _call("_sigmoid", helper=_sigmoid),
          lambda b, g, y, x: (b.mul(g, b.mul(y, b.sub(b.const(1.0), y))),),
-         "s(1-s), reusing s", callable=True),
+         "s(1-s), reusing s", callable=True, cfn=_csigmoid),
     Gate("tanh", 1, math.tanh, _call("math.tanh"),
          lambda b, g, y, x: (b.mul(g, b.sub(b.const(1.0), b.mul(y, y))),),
-         "1-t², reusing t", callable=True),
+         "1-t², reusing t", callable=True, cfn=cmath.tanh),
     Gate("relu", 1, lambda x: max(x, 0.0), Syntax("max({}, 0.0)", ATOM, (COND,)),
          lambda b, g, y, x: (b.mul(g, b.step(x)),),
          "1 if a > 0 else 0", callable=True, kink=True),
     Gate("softplus", 1, _softplus, _call("_softplus", helper=_softplus),
          lambda b, g, y, x: (b.mul(g, b.sigmoid(x)),),
-         "sigmoid(a)", callable=True),
+         "sigmoid(a)", callable=True, cfn=_csoftplus),
     Gate("exp", 1, math.exp, _call("math.exp"),
          lambda b, g, y, x: (b.mul(g, y),),
-         "e^a, reusing the output", callable=True),
+         "e^a, reusing the output", callable=True, cfn=cmath.exp),
     Gate("log", 1, math.log, _call("math.log"),
          lambda b, g, y, x: (b.div(g, x),),
-         "1/a", callable=True),
+         "1/a", callable=True, cfn=cmath.log),
     Gate("sqrt", 1, math.sqrt, _call("math.sqrt"),
          lambda b, g, y, x: (b.div(g, b.mul(b.const(2.0), y)),),
-         "1/(2·sqrt a), reusing the output", callable=True),
+         "1/(2·sqrt a), reusing the output", callable=True, cfn=cmath.sqrt),
     Gate("sin", 1, math.sin, _call("math.sin"),
          lambda b, g, y, x: (b.mul(g, b.cos(x)),),
-         "cos a", callable=True),
+         "cos a", callable=True, cfn=cmath.sin),
     Gate("cos", 1, math.cos, _call("math.cos"),
          lambda b, g, y, x: (b.neg(b.mul(g, b.sin(x))),),
-         "-sin a", callable=True),
+         "-sin a", callable=True, cfn=cmath.cos),
     Gate("tan", 1, math.tan, _call("math.tan"),
          lambda b, g, y, x: (b.mul(g, b.add(b.const(1.0), b.mul(y, y))),),
-         "1+tan² a, reusing the output", callable=True),
+         "1+tan² a, reusing the output", callable=True, cfn=cmath.tan),
     Gate("atan", 1, math.atan, _call("math.atan"),
          lambda b, g, y, x: (b.div(g, b.add(b.const(1.0), b.mul(x, x))),),
-         "1/(1+a²)", callable=True),
+         "1/(1+a²)", callable=True, cfn=cmath.atan),
     Gate("abs", 1, abs, _call("abs"),
          lambda b, g, y, x: (b.mul(g, b.sign(x)),),
          "sign(a), 0 at 0", callable=True, kink=True),
