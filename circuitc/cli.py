@@ -42,7 +42,7 @@ def main():
     """Compile .circ circuits into Python modules with checked gradients."""
 
 
-FILE = click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+FILE = click.argument("file", type=click.Path(path_type=Path))
 VALUES = click.argument("values", nargs=-1, metavar="[NAME=VALUE]...")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
