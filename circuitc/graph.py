@@ -125,12 +125,14 @@ def check(graph: Graph) -> None:
     assert len(set(graph.inputs)) == len(graph.inputs)
 
 
-def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None) -> list[float]:
+def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None,
+        apply=None) -> list[float]:
     """The value of every node of `graph`, computed with the gate table's `fn`s.
 
     `at` gives each input's value, `seeds` each output's seed (default 1.0). This
     is the reference semantics that generated code must agree with; it is slow,
-    and meant for the verifier, drawings and tests.
+    and meant for the verifier, drawings and tests. `apply(gate, args)`, if given,
+    evaluates each gate instead of `gate.fn(*args)` (the verifier's complex step).
     """
     values: list[float] = []
     for node in graph.nodes:
@@ -141,5 +143,7 @@ def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = Non
         elif node.op == "const":
             values.append(node.attr)
         else:
-            values.append(GATES[node.op].fn(*(values[a] for a in node.args)))
+            args = [values[a] for a in node.args]
+            gate = GATES[node.op]
+            values.append(gate.fn(*args) if apply is None else apply(gate, args))
     return values
