@@ -3,7 +3,8 @@
 Each `Gate` record holds everything the rest of the compiler needs about a
 primitive: its arity, how `.circ` source spells it, how to evaluate it on floats
 (`fn`, used for constant folding and by the verifier), how to print it in
-generated Python (`python`), and its local derivative rule (`derivative`).
+generated Python (`python`) and in generated NumPy code (`numpy`), and its local
+derivative rule (`derivative`).
 The parser's name checks, the differentiator, the emitters, the verifier and the
 README's gate list all read `GATES`; adding a gate means adding one record here.
 
@@ -32,13 +33,15 @@ class Syntax:
 
     `template` has one `{}` per operand; an operand whose own precedence is
     below its entry in `operands` is parenthesized. `helper` names a module-level
-    function the template calls, which the emitter must include.
+    function the template calls, which the emitter must include: the function
+    itself (python target), or, for the numpy target, whose helpers need a library
+    circuitc itself does not import, its name in `circuitc/emit/numpy_helpers.py`.
     """
 
     template: str
     prec: int
     operands: tuple[int, ...]
-    helper: Callable[..., float] | None = None
+    helper: Callable[..., float] | str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Gate:
     python: Syntax
     derivative: Callable[..., tuple]
     rule: str  # the derivative rule in words, for the docs
+    numpy: Syntax  # how the `numpy` target prints it: elementwise on arrays
     operator: str | None = None  # how `.circ` writes it as an operator
     callable: bool = False  # whether `.circ` may call it by name
     commutative: bool = False
@@ -124,76 +128,99 @@ def _call(name: str, arity: int = 1, helper=None) -> Syntax:
 _TABLE = [
     Gate("add", 2, operator.add, _infix("+", SUM),
          lambda b, g, y, x1, x2: (g, g),
-         "1, 1", operator="+", commutative=True, cfn=operator.add),
+         "1, 1", operator="+", commutative=True, cfn=operator.add,
+         numpy=_infix("+", SUM)),
     Gate("sub", 2, operator.sub, _infix("-", SUM),
          lambda b, g, y, x1, x2: (g, b.neg(g)),
-         "1, -1", operator="-", cfn=operator.sub),
+         "1, -1", operator="-", cfn=operator.sub,
+         numpy=_infix("-", SUM)),
     Gate("mul", 2, operator.mul, _infix("*", PRODUCT),
          lambda b, g, y, x1, x2: (b.mul(g, x2), b.mul(g, x1)),
-         "b, a", operator="*", commutative=True, cfn=operator.mul),
+         "b, a", operator="*", commutative=True, cfn=operator.mul,
+         numpy=_infix("*", PRODUCT)),
     Gate("div", 2, operator.truediv, _infix("/", PRODUCT), _div_rule,
-         "1/b, -a/b²", operator="/", cfn=operator.truediv),
+         "1/b, -a/b²", operator="/", cfn=operator.truediv,
+         numpy=_infix("/", PRODUCT)),
     Gate("neg", 1, operator.neg, Syntax("-{}", UNARY, (UNARY,)),
          lambda b, g, y, x: (b.neg(g),),
-         "-1", operator="-", cfn=operator.neg),
+         "-1", operator="-", cfn=operator.neg,
+         numpy=Syntax("-{}", UNARY, (UNARY,))),
     Gate("pow", 2, math.pow, _call("math.pow", 2),
          lambda b, g, y, x1, x2: (
              b.mul(g, b.mul(x2, b.pow(x1, b.sub(x2, b.const(1.0))))),
              None if b.is_const(x2) else b.mul(g, b.mul(y, b.log(x1)))),
          "b·a^(b-1); a^b·ln a only when b is not a constant",
-         operator="**", callable=True, cfn=operator.pow),
+         operator="**", callable=True, cfn=operator.pow,
+         numpy=_call("np.power", 2)),
     Gate("sigmoid", 1, _sigmoid, _call("_sigmoid", helper=_sigmoid),
          lambda b, g, y, x: (b.mul(g, b.mul(y, b.sub(b.const(1.0), y))),),
-         "s(1-s), reusing s", callable=True, cfn=_csigmoid),
+         "s(1-s), reusing s", callable=True, cfn=_csigmoid,
+         numpy=_call("_sigmoid", helper="_sigmoid")),
     Gate("tanh", 1, math.tanh, _call("math.tanh"),
          lambda b, g, y, x: (b.mul(g, b.sub(b.const(1.0), b.mul(y, y))),),
-         "1-t², reusing t", callable=True, cfn=cmath.tanh),
+         "1-t², reusing t", callable=True, cfn=cmath.tanh,
+         numpy=_call("np.tanh")),
     Gate("relu", 1, lambda x: max(x, 0.0), Syntax("max({}, 0.0)", ATOM, (COND,)),
          lambda b, g, y, x: (b.mul(g, b.step(x)),),
-         "1 if a > 0 else 0", callable=True, kink=True),
+         "1 if a > 0 else 0", callable=True, kink=True,
+         numpy=Syntax("np.maximum({}, 0.0)", ATOM, (COND,))),
     Gate("softplus", 1, _softplus, _call("_softplus", helper=_softplus),
          lambda b, g, y, x: (b.mul(g, b.sigmoid(x)),),
-         "sigmoid(a)", callable=True, cfn=_csoftplus),
+         "sigmoid(a)", callable=True, cfn=_csoftplus,
+         numpy=_call("_softplus", helper="_softplus")),
     Gate("exp", 1, math.exp, _call("math.exp"),
          lambda b, g, y, x: (b.mul(g, y),),
-         "e^a, reusing the output", callable=True, cfn=cmath.exp),
+         "e^a, reusing the output", callable=True, cfn=cmath.exp,
+         numpy=_call("np.exp")),
     Gate("log", 1, math.log, _call("math.log"),
          lambda b, g, y, x: (b.div(g, x),),
-         "1/a", callable=True, cfn=cmath.log),
+         "1/a", callable=True, cfn=cmath.log,
+         numpy=_call("np.log")),
     Gate("sqrt", 1, math.sqrt, _call("math.sqrt"),
          lambda b, g, y, x: (b.div(g, b.mul(b.const(2.0), y)),),
-         "1/(2·sqrt a), reusing the output", callable=True, cfn=cmath.sqrt),
+         "1/(2·sqrt a), reusing the output", callable=True, cfn=cmath.sqrt,
+         numpy=_call("np.sqrt")),
     Gate("sin", 1, math.sin, _call("math.sin"),
          lambda b, g, y, x: (b.mul(g, b.cos(x)),),
-         "cos a", callable=True, cfn=cmath.sin),
+         "cos a", callable=True, cfn=cmath.sin,
+         numpy=_call("np.sin")),
     Gate("cos", 1, math.cos, _call("math.cos"),
          lambda b, g, y, x: (b.neg(b.mul(g, b.sin(x))),),
-         "-sin a", callable=True, cfn=cmath.cos),
+         "-sin a", callable=True, cfn=cmath.cos,
+         numpy=_call("np.cos")),
     Gate("tan", 1, math.tan, _call("math.tan"),
          lambda b, g, y, x: (b.mul(g, b.add(b.const(1.0), b.mul(y, y))),),
-         "1+tan² a, reusing the output", callable=True, cfn=cmath.tan),
+         "1+tan² a, reusing the output", callable=True, cfn=cmath.tan,
+         numpy=_call("np.tan")),
     Gate("atan", 1, math.atan, _call("math.atan"),
          lambda b, g, y, x: (b.div(g, b.add(b.const(1.0), b.mul(x, x))),),
-         "1/(1+a²)", callable=True, cfn=cmath.atan),
+         "1/(1+a²)", callable=True, cfn=cmath.atan,
+         numpy=_call("np.arctan")),
     Gate("abs", 1, abs, _call("abs"),
          lambda b, g, y, x: (b.mul(g, b.sign(x)),),
-         "sign(a), 0 at 0", callable=True, kink=True),
+         "sign(a), 0 at 0", callable=True, kink=True,
+         numpy=_call("np.abs")),
     Gate("max", 2, max, _call("max", 2),
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x1, x2)), b.mul(g, b.share(x2, x1))),
          "to the larger input; at a tie each gets half",
-         callable=True, commutative=True, kink=True),
+         callable=True, commutative=True, kink=True,
+         numpy=_call("np.maximum", 2)),
     Gate("min", 2, min, _call("min", 2),
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x2, x1)), b.mul(g, b.share(x1, x2))),
          "to the smaller input; at a tie each gets half",
-         callable=True, commutative=True, kink=True),
+         callable=True, commutative=True, kink=True,
+         numpy=_call("np.minimum", 2)),
     # Piecewise-constant gates that only derivative rules use; their own
     # derivative is zero wherever it exists.
     Gate("step", 1, _step, _call("_step", helper=_step),
-         lambda b, g, y, x: (None,), "0"),
+         lambda b, g, y, x: (None,), "0",
+         numpy=_call("_step", helper="_step")),
     Gate("sign", 1, _sign, _call("_sign", helper=_sign),
-         lambda b, g, y, x: (None,), "0"),
+         lambda b, g, y, x: (None,), "0",
+         numpy=_call("np.sign")),
     Gate("share", 2, _share, _call("_share", 2, helper=_share),
-         lambda b, g, y, x1, x2: (None, None), "0"),
+         lambda b, g, y, x1, x2: (None, None), "0",
+         numpy=_call("_share", 2, helper="_share")),
 ]
 
 GATES: dict[str, Gate] = {gate.name: gate for gate in _TABLE}

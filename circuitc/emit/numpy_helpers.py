@@ -1,0 +1,62 @@
+"""The functions every module of the `numpy` target carries, defined once.
+
+The numpy emitter copies these functions verbatim (with `inspect.getsource`) into
+each generated module that needs them, so they may use nothing but `np` and each
+other. Gate helpers are the ones a gate's `numpy` syntax in the gate table names
+(`_sigmoid`, ...); the others shape a function's arguments and results.
+
+Every gate helper works elementwise on scalars and arrays alike and never warns on
+a finite input: both branches of an `np.where` are computed for every element, so
+each branch must be safe everywhere (`exp(-|x|)` never overflows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sigmoid(x):
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, z) / (1.0 + z)
+
+
+def _softplus(x):
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _step(x):
+    return np.where(x > 0, 1.0, 0.0)
+
+
+def _share(x, y):
+    return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0))
+
+
+def _float(x):
+    """`x` as an array of floating type: integers and booleans become float64."""
+    x = np.asarray(x)
+    return x if x.dtype.kind in "fc" else x.astype(np.float64)
+
+
+def _shaped(value, shape):
+    """An output with the broadcast shape of all inputs: a scalar when that is `()`."""
+    value = np.asarray(value)
+    if value.shape != shape:
+        value = np.broadcast_to(value, shape).copy()
+    return value[()]
+
+
+def _unbroadcast(grad, shape):
+    """The gradient of an input of `shape`: summed over every dimension broadcast added."""
+    grad = np.asarray(grad)
+    if grad.shape != shape:
+        lead = grad.ndim - len(shape)
+        if lead > 0:
+            grad = grad.sum(axis=tuple(range(lead)))
+        grad = grad.reshape((1,) * (len(shape) - grad.ndim) + grad.shape)
+        ones = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        if ones:
+            grad = grad.sum(axis=ones, keepdims=True)
+        if grad.shape != shape:
+            grad = np.broadcast_to(grad, shape).copy()
+    return grad[()]
