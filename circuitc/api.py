@@ -11,7 +11,8 @@ import types
 from pathlib import Path
 
 from . import __version__
-from .emit.python import emit
+from .emit import numpy as numpy_target
+from .emit import python as python_target
 from .errors import CircuitError
 from .grad import grad
 from .graph import Graph
@@ -46,19 +47,26 @@ def compile_graphs(text: str, filename: str = "<string>") -> tuple[Graph, Graph]
         raise e.attach(filename, text)
 
 
-def compile_source(text: str, filename: str = "<string>") -> str:
-    """The Python module for the circuit in `text`; `filename` is used in messages."""
-    return emit(*compile_graphs(text, filename), __version__)
+# The code targets: name -> emitter. `python` needs only `math`; `numpy` evaluates
+# batches with broadcasting (circuitc itself never imports NumPy).
+TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
 
 
-def compile_file(path: str | Path) -> str:
-    """The Python module for the `.circ` file at `path`."""
-    return compile_source(read_source(path), str(path))
+def compile_source(text: str, filename: str = "<string>", target: str = "python") -> str:
+    """The module for the circuit in `text`, for `target`; `filename` is used in messages."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; the targets are {', '.join(TARGETS)}")
+    return TARGETS[target](*compile_graphs(text, filename), __version__)
 
 
-def load(path: str | Path) -> types.ModuleType:
-    """Compile the `.circ` file at `path` in memory and import the result."""
-    source = compile_file(path)
+def compile_file(path: str | Path, target: str = "python") -> str:
+    """The module for the `.circ` file at `path`, for `target`."""
+    return compile_source(read_source(path), str(path), target)
+
+
+def load(path: str | Path, target: str = "python") -> types.ModuleType:
+    """Compile the `.circ` file at `path` for `target` in memory and import the result."""
+    source = compile_file(path, target)
     module = types.ModuleType(Path(path).stem)
     module.__file__ = f"<circuitc {path}>"
     # Let tracebacks show the generated lines.
@@ -68,12 +76,21 @@ def load(path: str | Path) -> types.ModuleType:
 
 
 def evaluate(module: types.ModuleType, at: dict[str, float]) -> tuple[dict, dict]:
-    """Each output's value at `at`, and each output's gradient as `{output: {input: value}}`."""
+    """Each output's value at `at`, and each output's gradient as `{output: {input: value}}`.
+
+    Works for every target: at a point, a numpy module's float64 scalars come back
+    as Python floats.
+    """
     args = [at[name] for name in module.INPUTS]
     value = module.forward(*args)
-    outputs = dict(zip(module.OUTPUTS, value if len(module.OUTPUTS) > 1 else (value,)))
+    outputs = dict(zip(module.OUTPUTS, map(_plain, value if len(module.OUTPUTS) > 1 else (value,))))
     gradients = {}
     for k, out in enumerate(module.OUTPUTS):
         seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
-        gradients[out] = dict(zip(module.INPUTS, module.backward(*args, *seeds)[1]))
+        gradients[out] = dict(zip(module.INPUTS, map(_plain, module.backward(*args, *seeds)[1])))
     return outputs, gradients
+
+
+def _plain(x):
+    """A float subclass (NumPy's float64) as a plain float, which prints as a number."""
+    return float(x) if isinstance(x, float) else x

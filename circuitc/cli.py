@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .api import compile_file, evaluate, load
+from .api import TARGETS, compile_file, evaluate, load
 from .errors import CircuitError, did_you_mean
 
 
@@ -45,6 +45,19 @@ def main():
 FILE = click.argument("file", type=click.Path(path_type=Path))
 VALUES = click.argument("values", nargs=-1, metavar="[NAME=VALUE]...")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)),
+                      default="python", show_default=True,
+                      help="The generated code: plain Python, or NumPy (batches, broadcasting).")
+
+
+def load_module(file: Path, target: str):
+    """`load(file, target)`, with a one-line error when the target's library is missing."""
+    try:
+        return load(file, target)
+    except ModuleNotFoundError as e:
+        if e.name != "numpy":
+            raise
+        _fail(f"error: --target {target} needs NumPy: pip install numpy")
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -66,12 +79,13 @@ def _write_atomically(path: Path, text: str) -> None:
 @FILE
 @click.option("-o", "--output", "out", metavar="OUT",
               help="Where to write the module ('-' for stdout). Default: FILE with .py.")
-def compile(file: Path, out: str | None):
+@TARGET
+def compile(file: Path, out: str | None, target_name: str):
     """Compile FILE into a Python module with forward() and backward()."""
     target = file.with_suffix(".py") if out is None else Path(out)
     if out != "-" and target.resolve() == file.resolve():
         _fail(f"error: the output {str(target)!r} would overwrite the source file")
-    source = compile_file(file)
+    source = compile_file(file, target_name)
     if out == "-":
         click.echo(source, nl=False)
         return
@@ -117,9 +131,10 @@ def _number(x: float):
 @FILE
 @VALUES
 @JSON
-def eval_(file: Path, values: tuple[str, ...], as_json: bool):
+@TARGET
+def eval_(file: Path, values: tuple[str, ...], as_json: bool, target_name: str):
     """Print each output's value and its gradient with respect to each input."""
-    module = load(file)
+    module = load_module(file, target_name)
     at = point(module, values)
     try:
         outputs, gradients = evaluate(module, at)

@@ -41,9 +41,9 @@ def _located(exc):
 class _Names:
     """Identifiers for `.circ` names, adjoints and temporaries, unique in the module."""
 
-    def __init__(self, forward: Graph, backward: Graph):
+    def __init__(self, forward: Graph, backward: Graph, reserved: set[str]):
         self.ident: dict[str, str] = {}
-        self.taken = set(RESERVED)
+        self.taken = set(reserved)
         wires = [*forward.inputs, *(n.name for g in (forward, backward) for n in g.nodes
                                     if n.name and not n.name.startswith(ADJOINT))]
         for name in wires:  # valid names first, so a rename never takes a valid one's place
@@ -77,11 +77,12 @@ class _Names:
                 yield f"t{n}"
 
 
-def _literal(value: float) -> tuple[str, int]:
+def _literal(value: float, lib: str = "math") -> tuple[str, int]:
+    """`value` as source text, and its precedence; `lib` provides `inf` and `nan`."""
     if math.isnan(value):
-        return "math.nan", ATOM
+        return f"{lib}.nan", ATOM
     if math.isinf(value):
-        return ("math.inf", ATOM) if value > 0 else ("-math.inf", UNARY)
+        return (f"{lib}.inf", ATOM) if value > 0 else (f"-{lib}.inf", UNARY)
     text = repr(value)
     return text, UNARY if text.startswith("-") else ATOM
 
@@ -97,9 +98,19 @@ def _tuple(items: list[str]) -> str:
 
 
 class _Module:
+    """Writes one module. Another target subclasses it and overrides the hooks:
+    the class attributes, `prologue`, `value`, `gradient`, `head` and `helper_source`.
+    """
+
+    target = "python"  # which `Syntax` field of the gate table to print
+    reserved = RESERVED
+    lib = "math"  # the module `inf` and `nan` literals come from
+    opening = ("    try:",)  # the lines a function body starts with
+    indent = " " * 8  # of each gate's line
+
     def __init__(self, forward: Graph, backward: Graph, version: str):
         self.forward, self.backward, self.version = forward, backward, version
-        self.names = _Names(forward, backward)
+        self.names = _Names(forward, backward, self.reserved)
         self.lines: list[str] = []
         self.where: list[tuple[int, str]] = []
         self.helpers: set[str] = set()
@@ -108,14 +119,14 @@ class _Module:
         self.shown = name if name.isprintable() else repr(name)  # safe inside a comment
 
     def literal(self, value: float) -> tuple[str, int]:
-        text, prec = _literal(value)
+        text, prec = _literal(value, self.lib)
         self.uses_math |= text.endswith(("inf", "nan"))
         return text, prec
 
     def function(self, header: str, doc: str, graph: Graph, returns: str) -> None:
         """Emit `def header:` computing every node of `graph`, then `return returns`."""
         temps = self.names.temporaries()
-        self.lines += ["", "", f"def {header}:", f'    """{doc}"""']
+        self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph)]
         body = []
         exprs: list[tuple[str, int]] = []
         for node in graph.nodes:
@@ -126,25 +137,60 @@ class _Module:
             elif node.op == "const":
                 exprs.append(self.literal(node.attr))
             else:
-                syntax = GATES[node.op].python
+                syntax = getattr(GATES[node.op], self.target)
                 if syntax.helper:
-                    self.helpers.add(syntax.helper.__name__)
+                    self.helpers.add(getattr(syntax.helper, "__name__", syntax.helper))
                 self.uses_math |= syntax.template.startswith("math.")
                 ident = self.names.ident[node.name] if node.name else next(temps)
                 code = f"{ident} = {_render(syntax, [exprs[a] for a in node.args])}"
                 if node.origin:
                     span = node.origin.span
                     code += f"  # {self.shown}:{span.line}"
-                    self.where.append((len(self.lines) + len(body) + 2,
+                    self.where.append((len(self.lines) + len(self.opening) + len(body) + 1,
                                        f"{self.shown}:{span.line}:{span.column}: in {node.origin.label}"))
                 body.append(code)
                 exprs.append((ident, ATOM))
         if body:
-            self.lines.append("    try:")
-            self.lines += ["        " + line for line in body]
+            self.lines += self.opening
+            self.lines += [self.indent + line for line in body]
             self.lines += ["    except (ArithmeticError, ValueError) as exc:",
                            "        raise _located(exc) from None"]
         self.lines.append(f"    return {returns(exprs)}")
+
+    def prologue(self, graph: Graph) -> list[str]:
+        """Lines a function runs before its gates."""
+        return []
+
+    def value(self, text: str) -> str:
+        """How a function returns the output computed by `text`."""
+        return text
+
+    def gradient(self, text: str, name: str) -> str:
+        """How `backward` returns the gradient computed by `text` of the input `name`."""
+        return text
+
+    def head(self) -> list[str]:
+        """The module's lines above the functions."""
+        constants = self.constants()  # first: a default of inf or nan needs `math`
+        head = [f"# Generated by circuitc {self.version} from {self.shown}; do not edit.",
+                '"""A circuit compiled by circuitc: forward(inputs) and backward(inputs, seeds)."""',
+                ""]
+        if self.uses_math or any("math." in inspect.getsource(HELPERS[h]) for h in self.helpers):
+            head += ["import math", ""]
+        return head + constants
+
+    def constants(self) -> list[str]:
+        """The lines defining `INPUTS`, `OUTPUTS` and `DEFAULTS`."""
+        fwd = self.forward
+        outs = [out for out, _ in fwd.outputs]
+        defaults = ", ".join(f'"{k}": {self.literal(v)[0]}' for k, v in fwd.defaults.items())
+        return [f"INPUTS = {_tuple([f'{chr(34)}{n}{chr(34)}' for n in fwd.inputs]) if fwd.inputs else '()'}",
+                f"OUTPUTS = {_tuple([f'{chr(34)}{n}{chr(34)}' for n in outs])}",
+                f"DEFAULTS = {{{defaults}}}"]
+
+    def helper_source(self, name: str) -> str:
+        """The definition of the helper function `name`, as the module carries it."""
+        return inspect.getsource(HELPERS[name]).rstrip()
 
     def source(self) -> str:
         fwd, bwd, names = self.forward, self.backward, self.names
@@ -154,30 +200,23 @@ class _Module:
         value = ", ".join(outs)
 
         def values(exprs):
-            return ", ".join(exprs[n][0] for _, n in fwd.outputs)
+            return ", ".join(self.value(exprs[n][0]) for _, n in fwd.outputs)
         self.function(f"forward({', '.join(params)})", f"Return {value}.", fwd, values)
 
         def both(exprs):
-            value = ", ".join(exprs[n][0] for _, n in bwd.outputs)
+            value = ", ".join(self.value(exprs[n][0]) for _, n in bwd.outputs)
             value = f"({value})" if len(outs) > 1 else value
-            return f"{value}, {_tuple([exprs[n][0] for _, n in bwd.grads])}"
+            grads = [self.gradient(exprs[n][0], name) for name, n in bwd.grads]
+            return f"{value}, {_tuple(grads)}"
         seed_sum = " + ".join(f"{s}*{o}" for s, o in zip(seeds, outs))
         self.function(f"backward({', '.join(params + [s + '=1.0' for s in seeds])})",
                       f"Return ({value}, grads), grads[k] = d({seed_sum})/d(INPUTS[k]).",
                       bwd, both)
         body = self.lines
-        defaults = ", ".join(f'"{k}": {self.literal(v)[0]}' for k, v in fwd.defaults.items())
-        head = [f"# Generated by circuitc {self.version} from {self.shown}; do not edit.",
-                '"""A circuit compiled by circuitc: forward(inputs) and backward(inputs, seeds)."""',
-                ""]
-        if self.uses_math or any("math." in inspect.getsource(HELPERS[h]) for h in self.helpers):
-            head += ["import math", ""]
-        head += [f"INPUTS = {_tuple([f'{chr(34)}{n}{chr(34)}' for n in fwd.inputs]) if fwd.inputs else '()'}",
-                 f"OUTPUTS = {_tuple([f'{chr(34)}{n}{chr(34)}' for n in outs])}",
-                 f"DEFAULTS = {{{defaults}}}"]
+        head = self.head()
         tail = []
         for helper in sorted(self.helpers):
-            tail += ["", "", inspect.getsource(HELPERS[helper]).rstrip()]
+            tail += ["", "", self.helper_source(helper)]
         if self.where:
             tail += ["", "", "_WHERE = {"]
             tail += [f"    {line + len(head)}: {text!r}," for line, text in self.where]
