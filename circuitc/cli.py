@@ -12,13 +12,18 @@ import math
 import os
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 import click
 
-from . import __version__
-from .api import TARGETS, compile_file, evaluate, load
+from . import __version__, draw
+from .api import TARGETS, compile_file, compile_graphs, evaluate, load, read_source
 from .errors import CircuitError, did_you_mean
+from .step import METHODS, StepError, climb
+from .step import render as render_climb
+from .verify import DIFFERENCES, render, verify_circuit
+from .verify import as_dict as report_dict
 
 
 def _fail(message: str):
@@ -60,12 +65,12 @@ def load_module(file: Path, target: str):
         _fail(f"error: --target {target} needs NumPy: pip install numpy")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` all at once: a failure leaves the old file untouched."""
+def _write_atomically(path: Path, text: str | bytes) -> None:
+    """Replace `path` with `text` (UTF-8) all at once: a failure leaves the old file untouched."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
@@ -151,3 +156,189 @@ def eval_(file: Path, values: tuple[str, ...], as_json: bool, target_name: str):
         click.echo(f"{out} = {value!r}")
         for name, g in gradients[out].items():
             click.echo(f"  d{out}/d{name} = {g!r}")
+
+
+_GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".json": "json",
+                   ".mmd": "mermaid", ".mermaid": "mermaid"}
+
+
+@main.command(cls=_Command)
+@FILE
+@VALUES
+@click.option("--format", "fmt", type=click.Choice(draw.FORMATS),
+              help="What to write. Default: from OUT's suffix (.dot .gv .svg .png .json .mmd), "
+                   "else dot. svg and png need Graphviz's dot program.")
+@click.option("-o", "--output", "out", metavar="OUT",
+              help="Where to write the drawing. Default (or '-'): stdout; png only when stdout "
+                   "is not a terminal.")
+@click.option("--source", is_flag=True,
+              help="Draw the graph as written, every operator a gate, instead of the optimized "
+                   "graph that compile turns into code.")
+@click.option("--of", "of", metavar="OUTPUT",
+              help="Draw the gradient of this output alone. Default: of the sum of the outputs.")
+@click.option("--no-values", is_flag=True, help="Draw the structure only, even with defaults.")
+def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None, source: bool,
+          of: str | None, no_values: bool):
+    """Draw FILE's gate graph, each wire labelled with its value and gradient.
+
+    The inputs' values are their defaults, overridden by NAME=VALUE arguments; a
+    circuit with no default and no value given is drawn without values.
+    """
+    target = None if out in (None, "-") else Path(out)
+    fmt = fmt or (target and _GRAPH_SUFFIXES.get(target.suffix.lower())) or "dot"
+    if target is not None and target.resolve() == file.resolve():
+        _fail(f"error: the output {str(target)!r} would overwrite the source file")
+    if fmt == "png" and target is None and sys.stdout.isatty():
+        raise click.UsageError("PNG is binary: give -o OUT.png, or redirect stdout")
+    if no_values and values:
+        raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
+    text = read_source(file)
+    g = draw.circuit(text, str(file), optimized=not source)
+    outputs = [name for name, _ in g.outputs]
+    if of is not None and of not in outputs:
+        raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
+                               + f" (outputs: {', '.join(outputs)})")
+    if no_values or (not values and not g.defaults and g.inputs):
+        drawing = draw.structure(g, optimized=not source)
+    else:
+        at = point(types.SimpleNamespace(INPUTS=g.inputs, DEFAULTS=g.defaults), values)
+        seeds = None if of is None else {name: float(name == of) for name in outputs}
+        try:
+            drawing = draw.evaluate(g, at, seeds, optimized=not source)
+        except CircuitError as e:
+            raise e.attach(str(file), text) from None
+    _write_drawing(drawing, fmt, target)
+
+
+def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None) -> None:
+    """Write `drawing` as `fmt` to `target` (stdout if None); render with Graphviz if needed."""
+    if fmt == "json":
+        data: str | bytes = draw.to_json(drawing)
+    elif fmt == "mermaid":
+        data = draw.to_mermaid(drawing)
+    else:
+        data = draw.to_dot(drawing)
+        if fmt != "dot":
+            try:
+                data = draw.render(data, fmt)
+            except draw.RenderError as e:
+                _fail(f"error: {e}")
+    if target is None:
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            click.echo(data, nl=False)
+        return
+    try:
+        _write_atomically(target, data)
+    except OSError as e:
+        _fail(f"error: cannot write {str(target)!r}: {e.strerror or e}")
+
+
+def _json_safe(obj):
+    """`obj` with every float passed through `_number`, for `json.dumps`."""
+    if isinstance(obj, float):
+        return _number(obj)
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _finite(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("must be a finite number")
+    return value
+
+
+POSITIVE = click.FloatRange(min=0, min_open=True)
+NONNEGATIVE = click.FloatRange(min=0)
+
+
+@main.command(cls=_Command)
+@FILE
+@VALUES
+@click.option("--points", "n_points", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random points to check besides the given values and defaults.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random points and directions.")
+@click.option("--rtol", type=NONNEGATIVE, callback=_finite,
+              help="Relative tolerance [default: 1e-6 central, 1e-4 forward, 1e-10 complex].")
+@click.option("--atol", type=NONNEGATIVE, callback=_finite,
+              help="Absolute tolerance [default: 1e-8 central, 1e-6 forward, 1e-12 complex].")
+@click.option("--h", "h", type=POSITIVE, callback=_finite,
+              help="Finite-difference step for every input [default: relative to each input].")
+@click.option("--difference", type=click.Choice(DIFFERENCES), default="central",
+              show_default=True, help="How the numerical derivative is taken.")
+@click.option("--fast", is_flag=True,
+              help="Check one random direction per point instead of each input.")
+@JSON
+def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
+           difference: str, fast: bool, as_json: bool):
+    """Check the generated gradients against numerical derivatives.
+
+    Checks the point given by NAME=VALUE and the declared defaults (drawing a
+    value for any input without one), then --points random points. Exit status
+    0 when every judged gradient passes, 1 when any fails.
+    """
+    module = load(file)
+    forward, _ = compile_graphs(read_source(file), str(file))
+    report = verify_circuit(module, forward, parse_values(module, values), n_points=n_points,
+                            seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
+                            fast=fast)
+    if as_json:
+        click.echo(json.dumps(_json_safe(report_dict(report)), indent=2))
+    else:
+        click.echo(render(report))
+    if not report.judged:
+        click.echo("warning: no gradient was judged (every check was skipped or outside "
+                   "the domain)", err=True)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command(cls=_Command)
+@FILE
+@VALUES
+@click.option("--method", type=click.Choice(METHODS), default="analytic", show_default=True,
+              help="Random local search, numerical gradient, or analytic gradient.")
+@click.option("--steps", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--step-size", type=NONNEGATIVE, default=0.01, show_default=True,
+              callback=_finite, help="How far to move along the gradient.")
+@click.option("--h", "h", type=POSITIVE, callback=_finite,
+              help="Finite-difference step of --method numerical [default: relative to "
+                   "each input].")
+@click.option("--difference", type=click.Choice(("central", "forward")), default="central",
+              show_default=True, help="Finite difference of --method numerical.")
+@click.option("--tries", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Random tries per step of --method random.")
+@click.option("--tweak", type=NONNEGATIVE, default=0.01, show_default=True, callback=_finite,
+              help="Largest move of each input per try of --method random.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of --method random.")
+@click.option("--minimize", is_flag=True, help="Step downhill instead of uphill.")
+@JSON
+def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size: float, h,
+         difference: str, tries: int, tweak: float, seed: int, minimize: bool, as_json: bool):
+    """Move the inputs to increase the first output (decrease it with --minimize).
+
+    The three ways of climbing a hill: random local search, the numerical
+    gradient, the analytic gradient. Prints the inputs and the output before and
+    after.
+    """
+    module = load(file)
+    try:
+        result = climb(module, point(module, values), method=method, steps=steps,
+                       step_size=step_size, h=h, difference=difference, tries=tries,
+                       tweak=tweak, seed=seed, minimize=minimize)
+    except StepError as e:
+        _fail(f"error: {e}")
+    if as_json:
+        click.echo(json.dumps(_json_safe({
+            "method": method, "output": result.output, "steps": steps,
+            "before": {"inputs": result.before, "output": result.before_output},
+            "after": {"inputs": result.after, "output": result.after_output},
+            "history": result.history}), indent=2))
+    else:
+        click.echo(render_climb(result, steps, step_size))
