@@ -30,8 +30,7 @@ class Origin(NamedTuple):
     label: str
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):  # a NamedTuple: graphs have millions of nodes, and it is fastest to make
     op: str
     args: tuple[int, ...] = ()
     attr: str | float | None = None
@@ -95,7 +94,7 @@ class Builder:
     def name(self, node: int, name: str) -> None:
         """Give `node` a name, unless it already has one (the first name wins)."""
         if self.nodes[node].name is None and self.nodes[node].op != "const":
-            self.nodes[node] = replace(self.nodes[node], name=name)
+            self.nodes[node] = self.nodes[node]._replace(name=name)
 
     def graph(self, like: Graph, outputs, grads=()) -> Graph:
         return replace(like, nodes=tuple(self.nodes), outputs=tuple(outputs), grads=tuple(grads))

@@ -1,0 +1,47 @@
+"""Depth and size are limited only by memory: nothing recurses on the input."""
+
+from __future__ import annotations
+
+import pytest
+
+import circuitc
+from conftest import load_source, run_cli
+
+N = 10_000
+
+
+@pytest.mark.parametrize(("text", "x", "expected"), [
+    ("f = " + "(" * N + "x" + ")" * N, 2.0, (2.0, (1.0,))),
+    ("f = " + "-" * N + "x", 2.0, (2.0, (1.0,))),
+    ("f = " + "-(" * N + "x" + ")" * N, 2.0, (2.0, (1.0,))),
+    ("f = " + "relu(" * N + "x" + ")" * N, 2.0, (2.0, (1.0,))),
+    ("f = x" + " + x" * N, 2.0, (2.0 * (N + 1), (float(N + 1),))),
+    ("f = x" + " * 1.0001" * N, 1.0, (1.0001 ** N, (1.0001 ** N,))),
+], ids=["parentheses", "signs", "negated-parentheses", "calls", "sum", "product"])
+def test_deep_expressions(text, x, expected):
+    value, (grad,) = load_source(text).backward(x)
+    assert value == pytest.approx(expected[0], rel=1e-9)
+    assert grad == pytest.approx(expected[1][0], rel=1e-9)
+
+
+def test_deeply_nested_gate_calls():
+    text = "gate inc(u) = u + 1\nf = " + "inc(" * N + "x" + ")" * N + "\n"
+    assert load_source(text).backward(0.0) == (float(N), (1.0,))
+
+
+def test_deep_nesting_errors_cleanly(tmp_path):
+    (tmp_path / "deep.circ").write_text("f = " + "(" * N + "x" + ")" * (N - 1) + "\n")
+    result = run_cli("compile", "deep.circ", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("deep.circ:1:") and "'(' was never closed" in result.stderr
+
+
+def test_long_chain_of_wires():
+    lines = ["input x0 = 0.5"]
+    for i in range(1, 100_001):
+        lines.append(f"x{i} = x{i - 1} * 0.999 + 0.001" if i % 2 else f"x{i} = sin(x{i - 1})")
+    module_source = circuitc.compile_source("\n".join(lines) + "\n", "chain.circ")
+    namespace: dict = {}
+    exec(compile(module_source, "chain.py", "exec"), namespace)  # noqa: S102
+    value, (grad,) = namespace["backward"](0.5)
+    assert 0.0 < value < 0.5 and 0.0 < grad < 1.0
