@@ -146,3 +146,19 @@ def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = Non
             gate = GATES[node.op]
             values.append(gate.fn(*args) if apply is None else apply(gate, args))
     return values
+
+
+def dump(graph: Graph) -> str:
+    """The graph as text, one node a line (`%2 = mul %0 %1`), then its roots.
+
+    Names and source positions are left out, so two graphs that compute the same
+    thing the same way dump the same: tests compare passes' results this way.
+    """
+    lines = []
+    for i, node in enumerate(graph.nodes):
+        operands = [repr(node.attr)] if node.op == "const" else [str(node.attr)] if node.attr else []
+        operands += [f"%{a}" for a in node.args]
+        lines.append(f"%{i} = {node.op} {' '.join(operands)}")
+    lines += [f"output {name} = %{n}" for name, n in graph.outputs]
+    lines += [f"grad {name} = %{n}" for name, n in graph.grads]
+    return "\n".join(lines)

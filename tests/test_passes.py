@@ -1,0 +1,61 @@
+"""The optimizer's passes: before/after fixtures, purity, and the IR's invariants."""
+
+from __future__ import annotations
+
+import pytest
+
+import circuitc
+from circuitc.grad import grad
+from circuitc.graph import check, dump
+from circuitc.lower import lower
+from circuitc.parse import parse
+from circuitc.passes import PASSES, dce, fold, optimize
+from conftest import EXAMPLES, ROOT
+
+
+def _graph(text: str):
+    return lower(parse(text.replace("\\n", "\n") + "\n"), "<test>")
+
+
+def _cases():
+    for line in (ROOT / "tests" / "fixtures" / "passes.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, before, after = (part.strip() for part in line.split("|"))
+            yield pytest.param(name, before, after, id=f"{name}: {before.split(chr(92) + 'n')[-1]}")
+
+
+@pytest.mark.parametrize(("name", "before", "after"), list(_cases()))
+def test_pass_rewrites(name, before, after):
+    rewrite = {p.__name__: p for p in PASSES}[name]
+    result = dce(rewrite(fold(_graph(before))))
+    check(result)
+    assert dump(result) == dump(dce(fold(_graph(after))))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_pass_keeps_the_invariants_and_does_not_mutate(path):
+    graph = grad(_graph(path.read_text()))
+    for rewrite in PASSES:
+        before = dump(graph)
+        result = rewrite(graph)
+        check(result)
+        assert dump(graph) == before, f"{rewrite.__name__} changed its input"
+        graph = result
+
+
+def test_optimized_graphs_have_no_foldable_or_dead_nodes():
+    for path in EXAMPLES:
+        forward, backward = circuitc.compile_graphs(path.read_text())
+        for graph in (forward, backward):
+            assert dump(optimize(graph)) == dump(graph)
+
+
+def test_hash_consing_merges_common_subexpressions():
+    graph = _graph("input x, y\np = x * y\nq = y * x\nf = p + q\n")
+    assert [n.op for n in graph.nodes] == ["input", "input", "mul", "add"]
+    assert graph.nodes[2].name == "p"
+
+
+def test_passes_docstrings_show_their_rewrite():
+    for rewrite in PASSES:
+        assert "->" in rewrite.__doc__ or rewrite is dce
