@@ -62,6 +62,15 @@ class Gate:
     cfn: Callable[..., complex] | None = None
 
     @property
+    def usage(self) -> str:
+        """How `.circ` source writes this gate: "`a ** b`, `pow(a, b)`"."""
+        args = "ab"[: self.arity]
+        forms = [f"{self.name}({', '.join(args)})"] if self.callable else []
+        if self.operator:
+            forms.insert(0, f"a {self.operator} b" if self.arity == 2 else f"{self.operator}a")
+        return ", ".join(f"`{form}`" for form in forms)
+
+    @property
     def label(self) -> str:
         """A short label for drawings and messages: `*` or `sigmoid`."""
         return self.operator or self.name
@@ -227,3 +236,9 @@ GATES: dict[str, Gate] = {gate.name: gate for gate in _TABLE}
 
 # How `.circ` source names gates: `sigmoid(x)` and `pow(a, b)` by call.
 CALLABLE: dict[str, Gate] = {gate.name: gate for gate in _TABLE if gate.callable}
+
+
+def markdown_table() -> str:
+    """The README's table of gates and their derivative rules, made from `GATES`."""
+    rows = [f"| {g.usage} | {g.rule} |" for g in GATES.values() if g.usage]
+    return "\n".join(["| gate | local derivative(s) |", "|---|---|", *rows])
