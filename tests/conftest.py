@@ -23,10 +23,13 @@ def circuitc_command() -> str:
     return found
 
 
-def run_cli(*args, cwd=None, input=None) -> subprocess.CompletedProcess:
-    """Run the installed `circuitc` as a user would; text output, no check."""
+def run_cli(*args, cwd=None, input=None, env=None) -> subprocess.CompletedProcess:
+    """Run the installed `circuitc` as a user would; text output, no check.
+
+    `env` replaces the environment (to hide a program from PATH, say).
+    """
     return subprocess.run([circuitc_command(), *map(str, args)], check=False, capture_output=True, text=True,
-                          cwd=cwd, input=input, timeout=300)
+                          cwd=cwd, input=input, env=env, timeout=300)
 
 
 def load_source(text: str, filename: str = "<test>") -> types.ModuleType:
