@@ -402,6 +402,8 @@ def to_mermaid(d: Drawing) -> str:
         arrow = "-->" if wire.arrow else "---"
         label = f'|"{"<br/>".join(lines)}"|' if lines else ""
         out.append(f"  {wire.tail} {arrow}{label} {wire.head}")
+    used = {shape.kind for shape in scene.shapes}
     for kind, (fill, stroke) in _STYLE.items():
-        out.append(f"  classDef {kind} fill:{fill},stroke:{stroke},color:#1f2328")
+        if kind in used:
+            out.append(f"  classDef {kind} fill:{fill},stroke:{stroke},color:#1f2328")
     return "\n".join(out) + "\n"
