@@ -18,8 +18,12 @@ from pathlib import Path
 import click
 
 from . import __version__, draw
-from .api import TARGETS, compile_file, evaluate, load, read_source
+from .api import TARGETS, compile_file, compile_graphs, evaluate, load, read_source
 from .errors import CircuitError, did_you_mean
+from .step import METHODS, StepError, climb
+from .step import render as render_climb
+from .verify import DEFAULT_TOLERANCES, DIFFERENCES, render, verify_circuit
+from .verify import as_dict as report_dict
 
 
 def _fail(message: str):
@@ -231,3 +235,115 @@ def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None) -> None
     except OSError as e:
         _fail(f"error: cannot write {str(target)!r}: {e.strerror or e}")
 
+
+def _json_safe(obj):
+    """`obj` with every float passed through `_number`, for `json.dumps`."""
+    if isinstance(obj, float):
+        return _number(obj)
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _finite(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("must be a finite number")
+    return value
+
+
+POSITIVE = click.FloatRange(min=0, min_open=True)
+NONNEGATIVE = click.FloatRange(min=0)
+
+
+def _defaults(k: int) -> str:
+    return ", ".join(f"{t[k]:g} {method}" for method, t in DEFAULT_TOLERANCES.items())
+
+
+@main.command(cls=_Command)
+@FILE
+@VALUES
+@click.option("--points", "n_points", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random points to check besides the given values and defaults.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random points and directions.")
+@click.option("--rtol", type=NONNEGATIVE, callback=_finite,
+              help="Relative tolerance [default: " + _defaults(0) + "].")
+@click.option("--atol", type=NONNEGATIVE, callback=_finite,
+              help="Absolute tolerance [default: " + _defaults(1) + "].")
+@click.option("--h", "h", type=POSITIVE, callback=_finite,
+              help="Finite-difference step for every input [default: relative to each input].")
+@click.option("--difference", type=click.Choice(DIFFERENCES), default="central",
+              show_default=True, help="How the numerical derivative is taken.")
+@click.option("--fast", is_flag=True,
+              help="Check one random direction per point instead of each input.")
+@JSON
+def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
+           difference: str, fast: bool, as_json: bool):
+    """Check the generated gradients against numerical derivatives.
+
+    Checks the point given by NAME=VALUE and the declared defaults (drawing a
+    value for any input without one), then --points random points. Exit status
+    0 when every judged gradient passes, 1 when any fails.
+    """
+    module = load(file)
+    forward, _ = compile_graphs(read_source(file), str(file))
+    report = verify_circuit(module, forward, parse_values(module, values), n_points=n_points,
+                            seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
+                            fast=fast)
+    if as_json:
+        click.echo(json.dumps(_json_safe(report_dict(report)), indent=2))
+    else:
+        click.echo(render(report))
+    if not report.judged:
+        click.echo("warning: no gradient was judged (every check was skipped or outside "
+                   "the domain)", err=True)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command(cls=_Command)
+@FILE
+@VALUES
+@click.option("--method", type=click.Choice(METHODS), default="analytic", show_default=True,
+              help="Random local search, numerical gradient, or analytic gradient.")
+@click.option("--steps", type=click.IntRange(min=0), default=1, show_default=True,
+              help="How many steps to take.")
+@click.option("--step-size", type=NONNEGATIVE, default=0.01, show_default=True,
+              callback=_finite, help="How far to move along the gradient.")
+@click.option("--h", "h", type=POSITIVE, callback=_finite,
+              help="Finite-difference step of --method numerical [default: relative to "
+                   "each input].")
+@click.option("--difference", type=click.Choice(("central", "forward")), default="central",
+              show_default=True, help="Finite difference of --method numerical.")
+@click.option("--tries", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Random tries per step of --method random.")
+@click.option("--tweak", type=NONNEGATIVE, default=0.01, show_default=True, callback=_finite,
+              help="Largest move of each input per try of --method random.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of --method random.")
+@click.option("--minimize", is_flag=True, help="Step downhill instead of uphill.")
+@JSON
+def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size: float, h,
+         difference: str, tries: int, tweak: float, seed: int, minimize: bool, as_json: bool):
+    """Move the inputs to increase the first output (decrease it with --minimize).
+
+    The three ways of climbing a hill: random local search, the numerical
+    gradient, the analytic gradient. Prints the inputs and the output before and
+    after.
+    """
+    module = load(file)
+    try:
+        result = climb(module, point(module, values), method=method, steps=steps,
+                       step_size=step_size, h=h, difference=difference, tries=tries,
+                       tweak=tweak, seed=seed, minimize=minimize)
+    except StepError as e:
+        _fail(f"error: {e}")
+    if as_json:
+        click.echo(json.dumps(_json_safe({
+            "method": method, "output": result.output, "steps": steps,
+            "before": {"inputs": result.before, "output": result.before_output},
+            "after": {"inputs": result.after, "output": result.after_output},
+            "history": result.history}), indent=2))
+    else:
+        click.echo(render_climb(result, steps, step_size))
