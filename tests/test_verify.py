@@ -1,0 +1,318 @@
+"""`circuitc verify`: the examples pass; wrong gradients fail and are blamed on the right gate;
+kinks are skipped and domain edges reported, never failed; the complex step, --fast, points."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+import circuitc
+from circuitc import gates
+from circuitc.cli import main
+from circuitc.verify import DEFAULT_TOLERANCES, verify_circuit
+from conftest import CIRCUITS, EXAMPLES, load_source, run_cli
+
+
+def verify_json(*args):
+    result = run_cli("verify", *args, "--json")
+    assert result.returncode in (0, 1), result.stderr
+    document = json.loads(result.stdout)
+    assert document["ok"] == (result.returncode == 0)
+    return document
+
+
+def checks(document):
+    return [c for p in document["points"] for c in p["checks"]]
+
+
+def write(tmp_path, text, name="c.circ"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# -- every example verifies ------------------------------------------------------------
+
+@pytest.mark.parametrize("difference", ["central", "forward", "complex"])
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_verifies(path, difference):
+    result = run_cli("verify", path, "--points", "4", "--difference", difference)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith(f"{path}: OK: ") and " 0 failed" in summary
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_verifies_fast(path):
+    document = verify_json(path, "--fast", "--points", "3")
+    assert document["ok"] and document["summary"]["passed"] > 0
+    for point in document["points"]:  # one check per output, along a direction
+        assert [c["input"] for c in point["checks"]] == [None] * len(point["outputs"])
+
+
+def test_table_and_summary_of_the_neuron():
+    result = run_cli("verify", CIRCUITS / "neuron.circ")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "point 1 (the defaults): a = 1.0, b = 2.0, c = -3.0, x = -1.0, y = 3.0"
+    assert lines[1] == "  f = 0.8807970779778823"
+    assert lines[2].split() == ["gradient", "analytic", "numeric", "abs", "err", "rel", "err",
+                                "verdict"]
+    row = lines[3].split()
+    assert row[:2] == ["df/da", "-0.10499358540350662"] and row[-1] == "ok"
+    assert abs(float(row[2]) - -0.10499358540350662) < 1e-9
+    assert lines[-1].startswith(f"{CIRCUITS / 'neuron.circ'}: OK: 5 passed, 0 failed at 1 point;")
+
+
+def test_json_document():
+    document = verify_json(CIRCUITS / "svm_loss.circ", "--points", "2", "--seed", "3")
+    assert document["ok"] is True
+    assert document["difference"] == "central"
+    assert (document["rtol"], document["atol"]) == DEFAULT_TOLERANCES["central"]
+    assert len(document["points"]) == 3
+    first = document["points"][0]
+    assert first["label"] == "the defaults"
+    assert first["outputs"] == {"loss": 2.7, "score": -1.2}
+    names = [(c["output"], c["input"]) for c in first["checks"]]
+    assert names[:2] == [("loss", "a"), ("score", "a")] and len(names) == 14
+    for check in checks(document):
+        assert check["verdict"] == "pass"
+        assert check["abs_error"] <= check["tolerance"]
+        assert check["tolerance"] == pytest.approx(1e-8 + 1e-6 * abs(check["numeric"]))
+    assert document["summary"]["passed"] == 3 * 14
+
+
+# -- a wrong gradient fails, and the wrong rule is named ---------------------------------------
+
+@pytest.fixture
+def corrupt(monkeypatch):
+    """Replace one gate's derivative rule, for this test only."""
+    def replace(name, derivative):
+        monkeypatch.setitem(gates.GATES, name, dataclasses.replace(gates.GATES[name],
+                                                                   derivative=derivative))
+    return replace
+
+
+def test_a_wrong_rule_fails_and_is_blamed(corrupt):
+    # sigmoid's rule forgets the (1 - s) factor
+    corrupt("sigmoid", lambda b, g, y, x: (b.mul(g, y),))
+    result = CliRunner().invoke(main, ["verify", str(CIRCUITS / "neuron.circ")])
+    assert result.exit_code == 1, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines() if line.startswith("  d")}
+    assert set(rows) == {"df/da", "df/db", "df/dc", "df/dx", "df/dy"}
+    assert all(row.endswith("FAIL") for row in rows.values())
+    blame = [line for line in result.output.splitlines() if line.startswith("  blame:")]
+    assert len(blame) == 1
+    assert blame[0].startswith("  blame: df/da, df/db, df/dc, df/dx, df/dy: the derivative rule "
+                               f"of 'sigmoid' at {CIRCUITS / 'neuron.circ'}:5:5 gives ")
+    assert result.output.splitlines()[-1].startswith(
+        f"{CIRCUITS / 'neuron.circ'}: FAILED: 0 passed, 5 failed")
+
+
+def test_blame_names_the_first_wrong_gate_on_the_path(corrupt):
+    # mul's rule gives both inputs the second factor: wrong for the first argument only
+    corrupt("mul", lambda b, g, y, x1, x2: (b.mul(g, x2), b.mul(g, x2)))
+    text = "input x = 3, y = 2\nq = x + 1\nf = sin(q) * y\n"
+    module = load_source(text)
+    report = verify_circuit(module, circuitc.compile_graphs(text, "p.circ")[0])
+    verdicts = {c.input: c.verdict for c in report.points[0].checks}
+    assert verdicts == {"x": "pass", "y": "fail"}
+    (blame,) = report.points[0].blame
+    assert (blame.input, blame.gate, blame.where, blame.argument) == ("y", "'*'", "p.circ:3:12", 2)
+    assert blame.rule == pytest.approx(2.0) and blame.numeric == pytest.approx(math.sin(4.0))
+
+
+def test_fast_catches_a_wrong_rule_and_blames_it(corrupt):
+    corrupt("tanh", lambda b, g, y, x: (b.mul(g, b.sub(b.const(1.0), y)),))
+    text = "input a = 0.3, b = -0.7\nf = tanh(a * b) + a\n"
+    report = verify_circuit(load_source(text), circuitc.compile_graphs(text, "t.circ")[0], fast=True)
+    (check,) = report.points[0].checks
+    assert check.input is None and check.verdict == "fail"
+    assert report.points[0].blame[0].gate == "'tanh'"
+    assert report.points[0].blame[0].where == "t.circ:2:5"
+
+
+def test_too_large_a_step_fails_with_both_numbers(tmp_path):
+    path = write(tmp_path, "input x = 1\nf = exp(10 * x)\n")
+    result = run_cli("verify", path, "--h", "0.1")
+    assert result.returncode == 1
+    document = verify_json(path, "--h", "0.1")
+    (check,) = checks(document)
+    assert check["verdict"] == "fail"
+    assert check["analytic"] == 10 * math.exp(10)
+    assert check["numeric"] == pytest.approx(10 * math.exp(10) * math.sinh(1.0), rel=1e-12)
+    row = next(line for line in result.stdout.splitlines() if line.startswith("  df/dx"))
+    assert repr(check["analytic"]) in row and repr(check["numeric"]) in row and "FAIL" in row
+    assert "no gate's derivative rule disagrees" in result.stdout
+    # with its default step the same circuit passes
+    assert run_cli("verify", path).returncode == 0
+
+
+# -- kinks: skipped, never failed ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "gate"), [
+    ("f = relu(x)\n", "relu"),
+    ("f = abs(x)\n", "abs"),
+    ("f = max(x, 0)\n", "max"),
+    ("f = min(x, 2*x)\n", "min"),
+    ("f = relu(x - 1e-9) * 3\n", "relu"),  # within h of the kink, not on it
+])
+@pytest.mark.parametrize("difference", ["central", "forward", "complex"])
+def test_a_kink_is_skipped_not_failed(tmp_path, text, gate, difference):
+    path = write(tmp_path, text)
+    result = run_cli("verify", path, "x=0", "--difference", difference)
+    assert result.returncode == 0, result.stdout
+    assert f"skipped: at the kink of '{gate}' ({path}:1:5)" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith(f"{path}: OK: 0 passed, 0 failed, 1 skipped")
+    report = verify_circuit(load_source(text), circuitc.compile_graphs(text)[0], {"x": 0.0},
+                            difference=difference)
+    (check,) = report.points[0].checks
+    assert check.verdict == "skip" and check.method != "complex" and check.numeric is None
+
+
+def test_a_kink_only_skips_what_depends_on_it(tmp_path):
+    path = write(tmp_path, "input x = 0, y = 2\nf = relu(x) + y*y\ng = x * y\noutput f, g\n")
+    verdicts = {(c["output"], c["input"]): c["verdict"] for c in checks(verify_json(path))}
+    assert verdicts == {("f", "x"): "skip", ("g", "x"): "pass",
+                        ("f", "y"): "pass", ("g", "y"): "pass"}
+
+
+def test_away_from_the_kink_relu_is_judged(tmp_path):
+    path = write(tmp_path, "f = relu(x) + abs(x - 3) + max(x, 1) + min(x, -1)\n")
+    document = verify_json(path, "x=0.5")
+    assert [c["verdict"] for c in checks(document)] == ["pass"]
+
+
+# -- domains: reported, never failed ---------------------------------------------------------------
+
+def test_a_point_outside_the_domain_is_reported(tmp_path):
+    path = write(tmp_path, "input x = -1\nf = log(x) * 2\n")
+    result = run_cli("verify", path)
+    assert result.returncode == 0
+    assert f"  outside the domain: {path}:2:5: in 'log': math domain error" in result.stdout
+    assert "FAIL" not in result.stdout
+    assert "no gradient was judged" in result.stderr
+    document = verify_json(path)
+    assert document["summary"]["points_outside_domain"] == 1
+    assert "'log'" in document["points"][0]["outside_domain"]
+
+
+def test_an_undefined_gradient_is_outside_the_domain(tmp_path):
+    path = write(tmp_path, "f = sqrt(x)\n")
+    document = verify_json(path, "x=0")
+    assert document["ok"] and "the gradient" in document["points"][0]["outside_domain"]
+
+
+def test_near_the_edge_of_the_domain_a_smaller_step_is_used(tmp_path):
+    path = write(tmp_path, "f = log(x)\n")
+    (check,) = checks(verify_json(path, "x=1e-6"))
+    assert check["verdict"] == "pass" and check["h"] < 1e-6
+    assert "the default step does not suit" in check["note"]
+
+
+def test_random_points_avoid_the_domain_edges_where_they_can(tmp_path):
+    path = write(tmp_path, "f = log(x) + sqrt(y) + 1/z\n")
+    document = verify_json(path, "--points", "10")
+    assert document["ok"] and document["summary"]["passed"] == 33
+    for point in document["points"]:
+        assert point["inputs"]["x"] > 0 and point["inputs"]["y"] > 0
+
+
+# -- the complex step ------------------------------------------------------------------------------
+
+SMOOTH = ["multiply.circ", "add_multiply.circ", "neuron.circ", "physics.circ", "two_layer.circ"]
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+def test_complex_step_is_exact_to_about_1e_12(name):
+    document = verify_json(CIRCUITS / name, "--difference", "complex", "--points", "5")
+    assert document["ok"]
+    assert (document["rtol"], document["atol"]) == DEFAULT_TOLERANCES["complex"]
+    for check in checks(document):
+        assert check["method"] == "complex" and check["h"] < 1e-15
+        assert check["abs_error"] <= 1e-12 * abs(check["numeric"]) + 1e-15
+    central = verify_json(CIRCUITS / name, "--points", "5")
+    worst = max(c["rel_error"] for c in checks(central) if c["numeric"])
+    assert worst > 1e-12  # the complex step really is the more accurate
+
+
+def test_complex_step_falls_back_at_piecewise_gates_and_says_so(tmp_path):
+    path = write(tmp_path, "input x = 0.5, y = -1.5, z = 2\n"
+                           "f = relu(x) + abs(y) + min(x, y) + max(x*y, -3) + exp(z)\n")
+    result = run_cli("verify", path, "--difference", "complex")
+    assert result.returncode == 0
+    assert f"note: df/dx: central differences: 'relu' at {path}:2:5 is not complex-analytic" \
+        in result.stdout
+    assert f"note: df/dy: central differences: 'abs' at {path}:2:15 is not complex-analytic" \
+        in result.stdout
+    assert "(central-difference fallbacks: rtol 1e-06, atol 1e-08)" in result.stdout
+    methods = {c["input"]: c["method"] for c in checks(verify_json(path, "--difference", "complex"))}
+    assert methods == {"x": "central", "y": "central", "z": "complex"}
+
+
+# -- --fast on thousands of inputs -------------------------------------------------------------------
+
+def test_fast_checks_two_thousand_inputs(tmp_path):
+    names = [f"{v}{i}" for i in range(1000) for v in "xy"]
+    defaults = ", ".join(f"{name} = {(k % 7 - 3) / 4}" for k, name in enumerate(names))
+    body = " + ".join(f"x{i}*y{i}" for i in range(1000))
+    path = write(tmp_path, f"input {defaults}\nf = sigmoid(({body}) / 100)\n")
+    document = verify_json(path, "--fast", "--points", "2", "--difference", "complex")
+    assert document["ok"] and document["summary"]["passed"] == 3
+    assert all(len(p["checks"]) == 1 for p in document["points"])
+    assert len(document["points"][1]["inputs"]) == 2000
+    result = run_cli("verify", path, "--fast")
+    assert result.returncode == 0
+    assert "(1995 more)" in result.stdout.splitlines()[0]  # long points are abbreviated
+
+
+# -- points and seeds --------------------------------------------------------------------------------
+
+def test_random_points_are_seeded_and_drawn_from_the_documented_distribution():
+    path = CIRCUITS / "two_layer.circ"
+    first = verify_json(path, "--points", "20", "--seed", "7")
+    again = verify_json(path, "--points", "20", "--seed", "7")
+    other = verify_json(path, "--points", "20", "--seed", "8")
+    assert first == again and first["points"] != other["points"]
+    values = [v for p in first["points"][1:] for v in p["inputs"].values()]
+    assert all(0.5 <= abs(v) < 2 for v in values)
+    assert any(v < 0 for v in values) and any(v > 0 for v in values)
+
+
+def test_given_values_stay_fixed_and_missing_ones_are_drawn(tmp_path):
+    path = write(tmp_path, "input w = 3, x, y\nf = w * x + y\n")
+    document = verify_json(path, "y=0.25", "--points", "2")
+    labels = [p["label"] for p in document["points"]]
+    assert labels == ["the given values and defaults; drawn: x", "random point 1, keeping y",
+                      "random point 2, keeping y"]
+    assert document["points"][0]["inputs"]["w"] == 3.0
+    assert all(p["inputs"]["y"] == 0.25 for p in document["points"])
+    assert document["points"][1]["inputs"]["w"] != 3.0
+
+
+# -- bad usage -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--difference", "backward"], "Invalid value for '--difference'"),
+    (["--h", "0"], "Invalid value for '--h'"),
+    (["--h", "nan"], "must be a finite number"),
+    (["--rtol", "-1"], "Invalid value for '--rtol'"),
+    (["--points", "-2"], "Invalid value for '--points'"),
+    (["z=1"], "no input named 'z'"),
+    (["x=abc"], "x: 'abc' is not a number"),
+])
+def test_bad_usage_exits_2(args, message):
+    result = run_cli("verify", CIRCUITS / "multiply.circ", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_file_exits_2(tmp_path):
+    path = write(tmp_path, "f = sigmod(x)\n")
+    result = run_cli("verify", path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{path}:1:5: error: unknown gate 'sigmod'")
