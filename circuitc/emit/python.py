@@ -25,8 +25,10 @@ from ..gates import ATOM, GATES, UNARY, Syntax
 from ..grad import ADJOINT
 from ..graph import Graph
 
+# The builtins the functions read are reserved too: an input `ValueError` would break
+# the exception handler.
 MODULE_NAMES = {"math", "forward", "backward", "INPUTS", "OUTPUTS", "DEFAULTS", "WRT",
-                "exc", "_WHERE", "_located"}
+                "exc", "_WHERE", "_located", "ArithmeticError", "ValueError"}
 HELPERS = {gate.python.helper.__name__: gate.python.helper
            for gate in GATES.values() if gate.python.helper}
 RESERVED = set(keyword.kwlist) | MODULE_NAMES | set(HELPERS)

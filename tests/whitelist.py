@@ -1,0 +1,331 @@
+"""What a generated module may contain, checked on its syntax tree.
+
+`check_module(source, target)` parses a generated module with `ast` and fails
+unless every node is one the emitters are meant to produce, so no `.circ` text
+can have reached an executable position:
+
+- at module level: a docstring, `import math` (python) or `import numpy as np`
+  (numpy), the constants `INPUTS`, `OUTPUTS`, `WRT` (tuples of strings),
+  `DEFAULTS` (strings to numbers) and `_WHERE` (line numbers to strings), and
+  function definitions;
+- in `forward` and `backward`: plain positional parameters (seeds default to a
+  number), a docstring, assignments of arithmetic on names and numbers, calls of
+  the target library's functions (`math.*`, `np.*`), of the module's own helpers
+  and of the builtins the gate table prints (`max`, `min`, `abs`; `map` in the
+  numpy prologue), attribute access only on the library (and `NAME.shape` in the
+  numpy target), one `try` whose only handler re-raises through `_located`, and
+  a `return`;
+- helper functions: a helper the compiler ships (a gate-table helper, or a
+  function of `circuitc/emit/numpy_helpers.py`) must be a verbatim copy of it;
+  any other helper (`_located`) may also use comparisons, conditional
+  expressions, f-strings, `type(...)`, `_WHERE.get` and
+  `exc.__traceback__.tb_lineno`, and nothing else.
+
+Besides the node types, the names: no parameter or local of `forward` and
+`backward` may shadow a global or builtin those functions use (an input called
+`ValueError` must not break the exception handler), and every free name they use
+must be defined by the module or be one of the builtins above.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+from circuitc.emit import numpy as numpy_emit
+from circuitc.emit import python as python_emit
+
+LIBRARY = {"python": "math", "numpy": "np"}
+IMPORTS = {"python": ("math", None), "numpy": ("numpy", "np")}
+CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "DEFAULTS", "_WHERE"}
+FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "ArithmeticError", "ValueError"},
+                     "numpy": {"map", "ArithmeticError", "ValueError"}}
+HELPER_BUILTINS = {"max", "min", "abs", "type"}
+ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
+SIGNS = (ast.USub, ast.UAdd)
+COMPARISONS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE, ast.Eq, ast.NotEq)
+
+
+def shipped_helpers(target: str) -> dict[str, str]:
+    """The source text of every helper function the compiler may copy into a module."""
+    if target == "numpy":
+        return dict(numpy_emit.HELPERS)
+    return {name: inspect.getsource(fn).rstrip() for name, fn in python_emit.HELPERS.items()}
+
+
+class Rejected(AssertionError):
+    pass
+
+
+def _fail(node: ast.AST, why: str):
+    raise Rejected(f"line {getattr(node, 'lineno', '?')}: {why}: {ast.dump(node)[:200]}")
+
+
+def _is_str(node) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is str
+
+
+def _is_number(node, lib: str) -> bool:
+    """A literal number as the emitter prints it: `1.5`, `-2.0`, `math.inf`, `-np.inf`, `np.nan`."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    if isinstance(node, ast.Constant):
+        return type(node.value) in (float, int)
+    return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == lib and node.attr in ("inf", "nan"))
+
+
+def _check_constant(node: ast.Assign, lib: str) -> None:
+    name = node.targets[0].id
+    value = node.value
+    if name in ("INPUTS", "OUTPUTS", "WRT"):
+        if not (isinstance(value, ast.Tuple) and all(map(_is_str, value.elts))):
+            _fail(node, f"{name} must be a tuple of strings")
+    elif name == "DEFAULTS":
+        if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
+                and all(_is_number(v, lib) for v in value.values)):
+            _fail(node, "DEFAULTS must map strings to numbers")
+    else:  # _WHERE
+        if not (isinstance(value, ast.Dict)
+                and all(isinstance(k, ast.Constant) and type(k.value) is int for k in value.keys)
+                and all(map(_is_str, value.values))):
+            _fail(node, "_WHERE must map line numbers to strings")
+
+
+class _Expressions(ast.NodeVisitor):
+    """Fails on any expression node outside the allowed set."""
+
+    def __init__(self, lib: str, callables: set[str], attributes, helper: bool):
+        self.lib, self.callables, self.attributes, self.helper = lib, callables, attributes, helper
+
+    def generic_visit(self, node):
+        _fail(node, f"{type(node).__name__} is not allowed here")
+
+    def visit_Name(self, node):
+        pass
+
+    def visit_Constant(self, node):
+        allowed = (float, int, str, type(None)) if self.helper else (float, int)
+        if type(node.value) not in allowed:
+            _fail(node, "only numeric constants")
+
+    def visit_BinOp(self, node):
+        if not isinstance(node.op, ARITHMETIC):
+            _fail(node, "operator")
+        self.visit(node.left)
+        self.visit(node.right)
+
+    def visit_UnaryOp(self, node):
+        if not isinstance(node.op, SIGNS):
+            _fail(node, "unary operator")
+        self.visit(node.operand)
+
+    def visit_Tuple(self, node):
+        for e in node.elts:
+            self.visit(e)
+
+    def visit_Attribute(self, node):
+        chain, base = [node.attr], node.value
+        while isinstance(base, ast.Attribute):
+            chain.insert(0, base.attr)
+            base = base.value
+        if not isinstance(base, ast.Name):
+            _fail(node, "attribute of an expression")
+        if base.id == self.lib and len(chain) == 1 and not chain[0].startswith("_"):
+            return
+        if not any(base.id == b and tuple(chain) == c for b, c in self.attributes) and not (
+                ("*", tuple(chain)) in self.attributes):
+            _fail(node, f"attribute {base.id}.{'.'.join(chain)}")
+
+    def visit_Call(self, node):
+        func = node.func
+        if isinstance(func, ast.Name):
+            if func.id not in self.callables:
+                _fail(node, f"call of {func.id}")
+        elif isinstance(func, ast.Attribute):
+            self.visit_Attribute(func)
+        elif self.helper and isinstance(func, ast.Call) and getattr(func.func, "id", None) == "type":
+            self.visit(func)  # type(exc)(message): the same exception type again
+        else:
+            _fail(node, "call")
+        for arg in node.args:
+            self.visit(arg)
+        for kw in node.keywords:
+            if not (kw.arg and (_is_str(kw.value) or isinstance(kw.value, ast.Constant))):
+                _fail(node, "keyword argument")
+
+    # Helpers only (the visitor is built with helper=True for them).
+    def visit_Compare(self, node):
+        if not self.helper or not all(isinstance(op, COMPARISONS) for op in node.ops):
+            _fail(node, "comparison")
+        for e in (node.left, *node.comparators):
+            self.visit(e)
+
+    def visit_IfExp(self, node):
+        if not self.helper:
+            _fail(node, "conditional expression")
+        for e in (node.test, node.body, node.orelse):
+            self.visit(e)
+
+    def visit_JoinedStr(self, node):
+        if not self.helper:
+            _fail(node, "f-string")
+        for e in node.values:
+            if isinstance(e, ast.FormattedValue):
+                if e.format_spec is not None:
+                    _fail(e, "format spec")
+                self.visit(e.value)
+            elif not _is_str(e):
+                _fail(e, "f-string part")
+
+
+def _check_arguments(fn: ast.FunctionDef, lib: str) -> None:
+    a = fn.args
+    if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or fn.decorator_list or fn.returns:
+        _fail(fn, "only plain positional parameters")
+    if any(arg.annotation for arg in a.args) or not all(_is_number(d, lib) for d in a.defaults):
+        _fail(fn, "parameters: no annotations, numeric defaults")
+
+
+def _bound_names(fn: ast.FunctionDef) -> set[str]:
+    bound = {arg.arg for arg in fn.args.args}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound.add(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return bound
+
+
+def _check_handler(handler: ast.ExceptHandler) -> None:
+    ok = (isinstance(handler.type, ast.Tuple)
+          and [getattr(e, "id", None) for e in handler.type.elts] == ["ArithmeticError", "ValueError"]
+          and handler.name == "exc" and len(handler.body) == 1
+          and isinstance(handler.body[0], ast.Raise))
+    if ok:
+        raise_ = handler.body[0]
+        call = raise_.exc
+        ok = (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+              and call.func.id == "_located" and len(call.args) == 1
+              and isinstance(call.args[0], ast.Name) and call.args[0].id == "exc"
+              and not call.keywords and isinstance(raise_.cause, ast.Constant)
+              and raise_.cause.value is None)
+    if not ok:
+        _fail(handler, "the only handler is `except (ArithmeticError, ValueError) as exc: "
+                       "raise _located(exc) from None`")
+
+
+def _check_gate_lines(stmts, exprs: _Expressions, lib: str) -> None:
+    for stmt in stmts:
+        if isinstance(stmt, ast.Assign):
+            for t in stmt.targets:
+                names = t.elts if isinstance(t, ast.Tuple) else [t]
+                if not all(isinstance(n, ast.Name) for n in names):
+                    _fail(stmt, "assignments to names only")
+            exprs.visit(stmt.value)
+        elif isinstance(stmt, ast.Delete) and lib == "np":
+            if not all(isinstance(t, ast.Name) for t in stmt.targets):
+                _fail(stmt, "del of names only")
+        elif isinstance(stmt, ast.With) and lib == "np":
+            if len(stmt.items) != 1 or stmt.items[0].optional_vars is not None:
+                _fail(stmt, "with np.errstate(...) only")
+            call = stmt.items[0].context_expr
+            if not (isinstance(call, ast.Call) and ast.unparse(call.func) == "np.errstate"):
+                _fail(stmt, "with np.errstate(...) only")
+            exprs.visit(call)
+            _check_gate_lines(stmt.body, exprs, lib)
+        elif isinstance(stmt, ast.Try):
+            if stmt.orelse or stmt.finalbody or len(stmt.handlers) != 1:
+                _fail(stmt, "try with one handler")
+            _check_handler(stmt.handlers[0])
+            _check_gate_lines(stmt.body, exprs, lib)
+        else:
+            _fail(stmt, f"{type(stmt).__name__} in a function body")
+
+
+def _check_entry_point(fn: ast.FunctionDef, lib: str, module_names: set[str], target: str) -> None:
+    _check_arguments(fn, lib)
+    body = fn.body
+    if not (body and isinstance(body[0], ast.Expr) and _is_str(body[0].value)):
+        _fail(fn, "a docstring first")
+    if not isinstance(body[-1], ast.Return) or body[-1].value is None:
+        _fail(fn, "a return last")
+    helpers = {n for n in module_names if n.startswith("_")}
+    callables = helpers | (FUNCTION_BUILTINS[target] - {"ArithmeticError", "ValueError"})
+    attributes = {("*", ("shape",))} if target == "numpy" else set()
+    exprs = _Expressions(lib, callables, attributes, helper=False)
+    _check_gate_lines(body[1:-1], exprs, lib)
+    exprs.visit(body[-1].value)
+    # Names: what the body reads without binding it must come from the module or the
+    # allowed builtins, and no parameter or local may shadow it.
+    bound = _bound_names(fn)
+    free = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+            and n.id not in bound}
+    unknown = free - module_names - FUNCTION_BUILTINS[target]
+    if unknown:
+        _fail(fn, f"free names {sorted(unknown)} are neither the module's nor allowed builtins")
+    shadowed = bound & (module_names | FUNCTION_BUILTINS[target] | {lib})
+    if shadowed:
+        _fail(fn, f"parameters or locals {sorted(shadowed)} shadow names the function uses")
+
+
+def _check_helper(fn: ast.FunctionDef, source: str, target: str, lib: str,
+                  module_names: set[str]) -> None:
+    if not fn.name.startswith("_"):
+        _fail(fn, "helper names start with '_'")
+    shipped = shipped_helpers(target)
+    text = ast.get_source_segment(source, fn)
+    if fn.name in shipped:
+        if text != shipped[fn.name]:
+            _fail(fn, f"{fn.name} differs from the helper the compiler ships")
+        return
+    _check_arguments(fn, lib)
+    callables = {n for n in module_names if n.startswith("_")} | HELPER_BUILTINS
+    attributes = {("_WHERE", ("get",)), ("exc", ("__traceback__", "tb_lineno"))}
+    exprs = _Expressions(lib, callables, attributes, helper=True)
+    body = fn.body
+    if body and isinstance(body[0], ast.Expr) and _is_str(body[0].value):
+        body = body[1:]
+    for stmt in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(stmt, ast.stmt) and not isinstance(stmt, ast.Assign | ast.If | ast.Return):
+            _fail(stmt, f"{type(stmt).__name__} in a helper")
+        if isinstance(stmt, ast.Assign | ast.Return) and stmt.value is not None:
+            if isinstance(stmt, ast.Assign) and not all(isinstance(t, ast.Name) for t in stmt.targets):
+                _fail(stmt, "assignments to names only")
+            exprs.visit(stmt.value)
+        if isinstance(stmt, ast.If):
+            exprs.visit(stmt.test)
+
+
+def check_module(source: str, target: str = "python") -> ast.Module:
+    """Fail (with `Rejected`) unless `source` has only what a generated module may have."""
+    lib = LIBRARY[target]
+    tree = ast.parse(source)
+    body = tree.body
+    if not (body and isinstance(body[0], ast.Expr) and _is_str(body[0].value)):
+        _fail(tree, "a module docstring first")
+    functions: list[ast.FunctionDef] = []
+    module_names = {lib}
+    for node in body[1:]:
+        if isinstance(node, ast.Import):
+            if [(a.name, a.asname) for a in node.names] != [IMPORTS[target]]:
+                _fail(node, "import")
+        elif isinstance(node, ast.Assign):
+            if len(node.targets) != 1 or getattr(node.targets[0], "id", None) not in CONSTANTS:
+                _fail(node, "module-level assignment")
+            _check_constant(node, lib)
+            module_names.add(node.targets[0].id)
+        elif isinstance(node, ast.FunctionDef):
+            functions.append(node)
+            module_names.add(node.name)
+        else:
+            _fail(node, f"{type(node).__name__} at module level")
+    names = [fn.name for fn in functions]
+    if names[:2] != ["forward", "backward"] or len(set(names)) != len(names):
+        _fail(tree, f"functions {names}: forward, backward, then distinct helpers")
+    for fn in functions[:2]:
+        _check_entry_point(fn, lib, module_names, target)
+    for fn in functions[2:]:
+        _check_helper(fn, source, target, lib, module_names)
+    return tree
+
