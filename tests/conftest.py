@@ -32,11 +32,11 @@ def run_cli(*args, cwd=None, input=None, env=None) -> subprocess.CompletedProces
                           cwd=cwd, input=input, env=env, timeout=300)
 
 
-def load_source(text: str, filename: str = "<test>") -> types.ModuleType:
-    """Compile `.circ` text and import the module, in memory."""
+def load_source(text: str, filename: str = "<test>", target: str = "python") -> types.ModuleType:
+    """Compile `.circ` text for `target` and import the module, in memory."""
     import circuitc
 
     module = types.ModuleType("circuit")
-    source = circuitc.compile_source(text, filename)
+    source = circuitc.compile_source(text, filename, target)
     exec(compile(source, filename + ".py", "exec"), module.__dict__)  # noqa: S102
     return module

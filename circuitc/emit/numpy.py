@@ -10,12 +10,14 @@ evaluates every gate with NumPy operations, elementwise. The contract:
   raise NumPy's `ValueError` before any gate runs.
 - Every output has the broadcast shape of all the inputs, even one that depends
   on only some of them (or none), so a result's shape never depends on what the
-  optimizer removed. Seeds do not take part: each seed broadcasts against its
-  output.
-- Each gradient has the shape of its input: the gradient of
-  `sum(d_out * out)` over all elements, so a dimension the input was broadcast
-  along is summed (a scalar weight used with a batch of data gets the gradient
-  summed over the batch).
+  optimizer removed. Seeds do not take part in that shape: each seed broadcasts
+  against its output (a batch of seeds on scalar inputs is allowed).
+- Each gradient has the shape of its input: the gradient of the sum over all
+  elements of `sum(d_out * out)`, so a dimension the input was broadcast along is
+  summed (a scalar weight used with a batch of data gets the gradient summed over
+  the batch). To make that hold for an output that does not depend on every
+  input, `backward` first spreads each seed over the outputs' shape (a view, no
+  copy). Returned arrays never alias a seed or that view.
 - Scalars in, scalars out: when the broadcast shape is `()`, every value and
   gradient is a NumPy float64 scalar (a subclass of Python's `float`), never a
   0-d array.
@@ -28,16 +30,17 @@ evaluates every gate with NumPy operations, elementwise. The contract:
   input, so large inputs are not domain errors.
 
 Names are the python target's, with `np` and the module's own helpers
-(`_float`, `_shaped`, `_unbroadcast`, and the local `_shape`) also reserved:
+(`_float`, `_seed`, `_shaped`, `_unbroadcast`, and the local `_shape`) also reserved:
 an input called `np` is the parameter `np_`.
 """
 
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from pathlib import Path
 
-from ..graph import Graph
+from ..graph import LEAVES, Graph
 from .python import RESERVED as PYTHON_RESERVED
 from .python import _Module
 
@@ -55,7 +58,7 @@ def _helper_sources() -> dict[str, str]:
 
 
 HELPERS = _helper_sources()
-ALWAYS = ("_float", "_shaped", "_unbroadcast")  # helpers every module uses
+ALWAYS = ("_float", "_seed", "_shaped", "_unbroadcast")  # helpers every module uses
 RESERVED = PYTHON_RESERVED | {"np", "_shape", "map"} | set(HELPERS)  # `map`: the prologue calls it
 ERRSTATE = 'np.errstate(divide="raise", over="raise", invalid="raise", under="ignore")'
 
@@ -66,29 +69,74 @@ class _NumpyModule(_Module):
     lib = "np"
     opening = ("    try:", f"        with {ERRSTATE}:")
     indent = " " * 12
+    inline = False  # a line per gate, so each array can be freed as soon as it is dead
+    locate_all = True  # under `errstate`, any gate can raise (an overflowing product)
 
     def __init__(self, forward: Graph, backward: Graph, version: str):
         super().__init__(forward, backward, version)
         self.helpers.update(ALWAYS)
+        self.release: dict[int, list[int]] = {}  # gate -> the nodes dead after its line
+        self.reduce: dict[int, str] = {}  # gate -> the input whose final gradient it is
+        self.reduced: set[str] = set()  # identifiers already summed to their input's shape
+
+    def plan(self, graph: Graph) -> None:
+        """Free each array as soon as it is dead, as hand-written NumPy would.
+
+        A gate's value that no output or gradient needs is deleted after its last
+        use, and a gradient that nothing else uses is summed to its input's shape on
+        the line that computes it, so a batch never holds more full-size arrays
+        than it must (fresh allocations, not arithmetic, dominate large batches).
+        Only identifiers that name a single node are deleted: an adjoint that
+        accumulates into its output's seed shares the seed's identifier.
+        """
+        nodes = graph.nodes
+        roots = set(graph.roots)
+        last: dict[int, int] = {}
+        for i, node in enumerate(nodes):
+            for a in node.args:
+                last[a] = i
+        names = Counter(node.name for node in nodes if node.name)
+        unique = {i for i, node in enumerate(nodes)
+                  if node.op not in LEAVES and (node.name is None or names[node.name] == 1)}
+        self.release = {}
+        for i in sorted(unique - roots):
+            if i in last:
+                self.release.setdefault(last[i], []).append(i)
+        grads = Counter(n for _, n in graph.grads)
+        outputs = {n for _, n in graph.outputs}
+        self.reduce = {n: name for name, n in graph.grads
+                       if n in unique and n not in last and n not in outputs and grads[n] == 1}
+
+    def assigned(self, node: int, ident: str, expr: str) -> str:
+        if node not in self.reduce:
+            return expr
+        self.reduced.add(ident)
+        return f"_unbroadcast({expr}, {self.names.ident[self.reduce[node]]}.shape)"
+
+    def after(self, node: int, exprs: list[tuple[str, int]]) -> list[str]:
+        dead = self.release.get(node)
+        return [f"del {', '.join(exprs[n][0] for n in dead)}"] if dead else []
 
     def prologue(self, graph: Graph) -> list[str]:
-        """Make every argument an array, and find the shape of the outputs."""
+        """Make every input an array, find the outputs' shape, spread the seeds over it."""
         inputs = [self.names.ident[name] for name in graph.inputs]
         seeds = [self.names.ident[node.name] for node in graph.nodes if node.op == "seed"]
-        args = inputs + seeds
         lines = []
-        if len(args) == 1:
-            lines.append(f"    {args[0]} = _float({args[0]})")
-        elif args:
-            lines.append(f"    {', '.join(args)} = map(_float, ({', '.join(args)}))")
+        if len(inputs) == 1:
+            lines.append(f"    {inputs[0]} = _float({inputs[0]})")
+        elif inputs:
+            lines.append(f"    {', '.join(inputs)} = map(_float, ({', '.join(inputs)}))")
         shapes = ", ".join(f"{name}.shape" for name in inputs)
         lines.append(f"    _shape = np.broadcast_shapes({shapes})")
+        lines += [f"    {seed} = _seed({seed}, _shape)" for seed in seeds]
         return lines
 
     def value(self, text: str) -> str:
         return f"_shaped({text}, _shape)"
 
     def gradient(self, text: str, name: str) -> str:
+        if text in self.reduced:
+            return text
         return f"_unbroadcast({text}, {self.names.ident[name]}.shape)"
 
     def head(self) -> list[str]:

@@ -33,9 +33,15 @@ def _share(x, y):
 
 
 def _float(x):
-    """`x` as an array of floating type: integers and booleans become float64."""
+    """`x` as a float64 array (complex numbers stay complex)."""
     x = np.asarray(x)
-    return x if x.dtype.kind in "fc" else x.astype(np.float64)
+    return x if x.dtype.kind == "c" else x.astype(np.float64, copy=False)
+
+
+def _seed(seed, shape):
+    """A seed as a float64 array spread over its output's shape (and any more it brings)."""
+    seed = _float(seed)
+    return np.broadcast_to(seed, np.broadcast_shapes(seed.shape, shape))
 
 
 def _shaped(value, shape):
@@ -58,5 +64,7 @@ def _unbroadcast(grad, shape):
         if ones:
             grad = grad.sum(axis=ones, keepdims=True)
         if grad.shape != shape:
-            grad = np.broadcast_to(grad, shape).copy()
+            grad = np.broadcast_to(grad, shape)
+    if not grad.flags.writeable:  # a seed, or a view of one
+        grad = grad.copy()
     return grad[()]

@@ -101,7 +101,8 @@ def _tuple(items: list[str]) -> str:
 
 class _Module:
     """Writes one module. Another target subclasses it and overrides the hooks:
-    the class attributes, `prologue`, `value`, `gradient`, `head` and `helper_source`.
+    the class attributes, `prologue`, `plan`, `assigned`, `after`, `value`, `gradient`,
+    `head` and `helper_source`.
     """
 
     target = "python"  # which `Syntax` field of the gate table to print
@@ -131,7 +132,8 @@ class _Module:
         self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph)]
         body = []
         exprs: list[tuple[str, int]] = []
-        for node in graph.nodes:
+        self.plan(graph)
+        for i, node in enumerate(graph.nodes):
             if node.op == "input":
                 exprs.append((self.names.ident[node.attr], ATOM))
             elif node.op == "seed":
@@ -144,7 +146,7 @@ class _Module:
                     self.helpers.add(getattr(syntax.helper, "__name__", syntax.helper))
                 self.uses_math |= syntax.template.startswith("math.")
                 ident = self.names.ident[node.name] if node.name else next(temps)
-                code = f"{ident} = {_render(syntax, [exprs[a] for a in node.args])}"
+                code = f"{ident} = {self.assigned(i, ident, _render(syntax, [exprs[a] for a in node.args]))}"
                 if node.origin:
                     span = node.origin.span
                     code += f"  # {self.shown}:{span.line}"
@@ -152,6 +154,7 @@ class _Module:
                                        f"{self.shown}:{span.line}:{span.column}: in {node.origin.label}"))
                 body.append(code)
                 exprs.append((ident, ATOM))
+                body += self.after(i, exprs)
         if body:
             self.lines += self.opening
             self.lines += [self.indent + line for line in body]
@@ -161,6 +164,17 @@ class _Module:
 
     def prologue(self, graph: Graph) -> list[str]:
         """Lines a function runs before its gates."""
+        return []
+
+    def plan(self, graph: Graph) -> None:
+        """Look at the graph of a function before its lines are written."""
+
+    def assigned(self, node: int, ident: str, expr: str) -> str:
+        """What the line of gate `node` assigns to `ident`, given its expression."""
+        return expr
+
+    def after(self, node: int, exprs: list[tuple[str, int]]) -> list[str]:
+        """Lines that follow the line of gate `node`; `exprs` holds the nodes so far."""
         return []
 
     def value(self, text: str) -> str:
