@@ -32,7 +32,7 @@ def test_only_math_is_imported_and_code_is_straight_line():
 
 def test_lines_are_named_after_wires_with_source_lines():
     source = circuitc.compile_file(EXAMPLES[0].parent / "neuron.circ")
-    assert "        s = t3 + c  # " in source
+    assert "    s = a * x + b * y + c  # " in source
     assert "neuron.circ:5\n" in source
     assert "d_s = d_f * " in source
 

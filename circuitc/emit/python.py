@@ -23,7 +23,7 @@ import math
 
 from ..gates import ATOM, GATES, UNARY, Syntax
 from ..grad import ADJOINT
-from ..graph import Graph
+from ..graph import LEAVES, Graph
 
 # The builtins the functions read are reserved too: an input `ValueError` would break
 # the exception handler.
@@ -32,6 +32,7 @@ MODULE_NAMES = {"math", "forward", "backward", "INPUTS", "OUTPUTS", "DEFAULTS", 
 HELPERS = {gate.python.helper.__name__: gate.python.helper
            for gate in GATES.values() if gate.python.helper}
 RESERVED = set(keyword.kwlist) | MODULE_NAMES | set(HELPERS)
+MAX_DEPTH = 12  # of an inlined expression's gates
 
 _LOCATED = '''\
 def _located(exc):
@@ -110,6 +111,8 @@ class _Module:
     lib = "math"  # the module `inf` and `nan` literals come from
     opening = ("    try:",)  # the lines a function body starts with
     indent = " " * 8  # of each gate's line
+    inline = True  # write single-use temporaries into the expression that uses them
+    locate_all = False  # list every line in `_WHERE`, not only those whose gate can raise
 
     def __init__(self, forward: Graph, backward: Graph, version: str):
         self.forward, self.backward, self.version = forward, backward, version
@@ -133,6 +136,8 @@ class _Module:
         body = []
         exprs: list[tuple[str, int]] = []
         self.plan(graph)
+        inlined = self.inlined(graph)
+        first = len(self.where)
         for i, node in enumerate(graph.nodes):
             if node.op == "input":
                 exprs.append((self.names.ident[node.attr], ATOM))
@@ -141,30 +146,65 @@ class _Module:
             elif node.op == "const":
                 exprs.append(self.literal(node.attr))
             else:
-                syntax = getattr(GATES[node.op], self.target)
+                gate = GATES[node.op]
+                syntax = getattr(gate, self.target)
                 if syntax.helper:
                     self.helpers.add(getattr(syntax.helper, "__name__", syntax.helper))
                 self.uses_math |= syntax.template.startswith("math.")
+                expr = _render(syntax, [exprs[a] for a in node.args])
+                if i in inlined:
+                    exprs.append((expr, syntax.prec))
+                    continue
                 ident = self.names.ident[node.name] if node.name else next(temps)
-                code = f"{ident} = {self.assigned(i, ident, _render(syntax, [exprs[a] for a in node.args]))}"
+                code = f"{ident} = {self.assigned(i, ident, expr)}"
                 if node.origin:
                     span = node.origin.span
                     code += f"  # {self.shown}:{span.line}"
-                    self.where.append((len(self.lines) + len(self.opening) + len(body) + 1,
-                                       f"{self.shown}:{span.line}:{span.column}: in {node.origin.label}"))
+                    if gate.raises or self.locate_all:
+                        self.where.append((len(self.lines) + len(self.opening) + len(body) + 1,
+                                           f"{self.shown}:{span.line}:{span.column}: in {node.origin.label}"))
                 body.append(code)
                 exprs.append((ident, ATOM))
                 body += self.after(i, exprs)
-        if body:
+        located = len(self.where) > first  # a line can raise: catch it to name the gate
+        if located:
             self.lines += self.opening
             self.lines += [self.indent + line for line in body]
             self.lines += ["    except (ArithmeticError, ValueError) as exc:",
                            "        raise _located(exc) from None"]
+        else:
+            self.lines += [" " * (len(self.indent) - 4 * len(self.opening)) + line for line in body]
         self.lines.append(f"    return {returns(exprs)}")
 
     def prologue(self, graph: Graph) -> list[str]:
         """Lines a function runs before its gates."""
         return []
+
+    def inlined(self, graph: Graph) -> set[int]:
+        """The gates written into the expression that uses them instead of a line of their own.
+
+        A gate is inlined when it is a temporary (no `.circ` name), used exactly once,
+        and cannot raise (so each line has at most one gate that can, which `_WHERE`
+        names). Nesting stays below `MAX_DEPTH`, so CPython's compiler never recurses deeply.
+        """
+        if not self.inline:
+            return set()
+        uses = [0] * len(graph.nodes)
+        for node in graph.nodes:
+            for a in node.args:
+                uses[a] += 1
+        for root in graph.roots:
+            uses[root] += 2
+        depth = [0] * len(graph.nodes)
+        inlined = set()
+        for i, node in enumerate(graph.nodes):
+            if node.op in LEAVES:
+                continue
+            depth[i] = 1 + max((depth[a] for a in node.args if a in inlined), default=0)
+            if (uses[i] == 1 and node.name is None and not GATES[node.op].raises
+                    and depth[i] < MAX_DEPTH):
+                inlined.add(i)
+        return inlined
 
     def plan(self, graph: Graph) -> None:
         """Look at the graph of a function before its lines are written."""
