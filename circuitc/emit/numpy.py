@@ -69,6 +69,11 @@ class _NumpyModule(_Module):
     lib = "np"
     opening = ("    try:", f"        with {ERRSTATE}:")
     indent = " " * 12
+    # Under ERRSTATE every arithmetic gate can raise (an overflowing product, inf - inf),
+    # so each gate keeps a line of its own, and every line is in `_WHERE`: an error
+    # always names its one gate.
+    inline = False
+    locate_all = True
     inline = False  # a line per gate, so each array can be freed as soon as it is dead
     locate_all = True  # under `errstate`, any gate can raise (an overflowing product)
 
