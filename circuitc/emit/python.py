@@ -183,7 +183,8 @@ class _Module:
     def inlined(self, graph: Graph) -> set[int]:
         """The gates written into the expression that uses them instead of a line of their own.
 
-        A gate is inlined when it is a temporary (no `.circ` name), used exactly once,
+        A gate is inlined when it is a temporary (no `.circ` name; an adjoint counts as
+        one unless it is a gradient the function returns), used exactly once,
         and cannot raise (so each line has at most one gate that can, which `_WHERE`
         names). Nesting stays below `MAX_DEPTH`, so CPython's compiler never recurses deeply.
         """
@@ -201,7 +202,8 @@ class _Module:
             if node.op in LEAVES:
                 continue
             depth[i] = 1 + max((depth[a] for a in node.args if a in inlined), default=0)
-            if (uses[i] == 1 and node.name is None and not GATES[node.op].raises
+            temporary = node.name is None or node.name.startswith(ADJOINT)
+            if (uses[i] == 1 and temporary and not GATES[node.op].raises
                     and depth[i] < MAX_DEPTH):
                 inlined.add(i)
         return inlined
