@@ -1,0 +1,196 @@
+"""Fuzzing: any text given to the compiler ends in a module or a `CircuitError` with a valid position.
+
+Inputs come from two hypothesis strategies: `.circ`-like text generated from the
+grammar's tokens and statements (often valid, sometimes broken on purpose), and
+byte-level mutations of the example circuits. A compiled module must pass the
+syntax-tree whitelist and import; an error must point inside the text (a line of
+the file, a column within that line or just past its end) and render. Through
+the installed command, every input ends with exit status 0 or 2 and no traceback.
+
+The run in the test suite is short. For a long run, raise the number of examples:
+
+    CIRCUITC_FUZZ_EXAMPLES=100000 python -m pytest tests/test_fuzz.py --hypothesis-show-statistics
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from whitelist import check_module
+
+import circuitc
+from circuitc.errors import CircuitError
+from circuitc.gates import CALLABLE
+from conftest import EXAMPLES, run_cli
+
+EXAMPLES_IN_PROCESS = int(os.environ.get("CIRCUITC_FUZZ_EXAMPLES", "200"))
+EXAMPLES_CLI = max(10, EXAMPLES_IN_PROCESS // 20)
+SETTINGS = settings(max_examples=EXAMPLES_IN_PROCESS, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+# -- text from the grammar -----------------------------------------------------
+
+# Mostly names a circuit may use (hostile but valid ones among them), sometimes a
+# keyword or a gate's name where a name should be.
+GOOD_NAMES = ["x", "y", "z", "w1", "_", "X", "a_b", "lambda", "__import__", "t1", "d_f", "math",
+              "ValueError", "f", "g", "np"]
+BAD_NAMES = ["input", "output", "gate", "sigmoid", "log", "max", "pow"]
+NAMES = st.sampled_from(GOOD_NAMES * 8 + BAD_NAMES)
+GATE_CALLS = st.sampled_from(sorted((g.name, g.arity) for g in CALLABLE.values()))
+NUMBERS = st.sampled_from(["0", "1", "2.5", ".5", "1e-3", "2.5E+4", "1e999", "1e-400", "0000.5",
+                           "9" * 40, "1.", "3", "0.0", "-1"])
+JUNK = st.sampled_from(["^", "(", ")", ",", "=", ";", "\n", "#", "**", "*", "+", "-", "/", "$",
+                        "\t", "\r", "\x0c", "\x0b", "\u2028", "\x00", "é", "1e", "..", "\\",
+                        '"', "input", "gate", "output", "\r\n", "\ufeff", " "])
+
+
+def _expressions():
+    def extend(inner):
+        return st.one_of(
+            st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "**"]), inner).map(
+                lambda t: f"{t[0]} {t[1]} {t[2]}"),
+            st.tuples(st.sampled_from(["-", "+"]), inner).map("".join),
+            inner.map(lambda e: f"({e})"),
+            st.tuples(GATE_CALLS, st.lists(inner, min_size=2, max_size=2)).map(
+                lambda t: f"{t[0][0]}({', '.join(t[1][:t[0][1]])})"),
+            st.tuples(NAMES, st.lists(inner, max_size=3)).map(
+                lambda t: f"{t[0]}({', '.join(t[1])})"))
+    return st.recursive(st.one_of(NAMES, NUMBERS), extend, max_leaves=12)
+
+
+EXPRS = _expressions()
+ASSIGNMENTS = st.tuples(NAMES, EXPRS).map(lambda t: f"{t[0]} = {t[1]}")
+OTHER_STATEMENTS = st.one_of(
+    st.lists(st.tuples(NAMES, st.none() | EXPRS), min_size=1, max_size=3).map(
+        lambda items: "input " + ", ".join(n if e is None else f"{n} = {e}" for n, e in items)),
+    st.tuples(NAMES, st.lists(NAMES, max_size=3), EXPRS).map(
+        lambda t: f"gate {t[0]}({', '.join(t[1])}) = {t[2]}"),
+    st.just(""),
+    st.text(max_size=10).map(lambda s: "# " + s.replace("\n", " ")),
+)
+
+
+@st.composite
+def grammar_texts(draw):
+    """Wires, maybe inputs, gates and outputs, in any order; then a few random edits."""
+    statements = draw(st.lists(ASSIGNMENTS, min_size=1, max_size=5))
+    statements += draw(st.lists(OTHER_STATEMENTS, max_size=2))
+    if draw(st.booleans()):
+        wires = [s.split(" = ")[0] for s in statements if " = " in s and s[0] != "#"]
+        outputs = draw(st.lists(st.sampled_from(wires) | NAMES, min_size=1, max_size=3))
+        statements.append("output " + ", ".join(outputs))
+    statements = draw(st.permutations(statements))
+    separators = draw(st.lists(st.sampled_from(["\n", "; ", "\r\n", "  # note\n"]),
+                               min_size=len(statements), max_size=len(statements)))
+    text = "".join(s + sep for s, sep in zip(statements, separators, strict=True))
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2, 3]))):
+        at = draw(st.integers(0, len(text)))
+        if draw(st.booleans()):
+            text = text[:at] + draw(JUNK) + text[at:]
+        else:
+            text = text[:at] + text[at + draw(st.integers(1, 3)):]
+    return text
+
+
+# -- mutated examples ----------------------------------------------------------
+
+SEEDS = [p.read_bytes() for p in EXAMPLES]
+
+
+@st.composite
+def mutated_examples(draw):
+    """An example circuit with random byte-level edits: flips, inserts, deletes, splices."""
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(0, len(data)))
+        kind = draw(st.sampled_from(["flip", "insert", "delete", "duplicate", "splice"]))
+        if kind == "flip" and at < len(data):
+            data[at] = draw(st.integers(0, 255))
+        elif kind == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=4) | JUNK.map(str.encode))
+        elif kind == "delete":
+            del data[at:at + draw(st.integers(1, 12))]
+        elif kind == "duplicate":
+            data[at:at] = data[at:at + draw(st.integers(1, 40))]
+        elif kind == "splice":
+            other = draw(st.sampled_from(SEEDS))
+            start = draw(st.integers(0, len(other)))
+            data[at:at] = other[start:start + draw(st.integers(1, 40))]
+    return bytes(data)
+
+
+# -- the properties ------------------------------------------------------------
+
+_HEAD = re.compile(r"^(?P<file>.*):(?P<line>\d+):(?P<column>\d+): error: \S")
+
+
+def assert_valid_error(e: CircuitError, filename: str) -> None:
+    """`e` points inside its source text and renders as `file:line:col: error: ...`."""
+    assert e.span is not None and e.source is not None, e.message
+    lines = e.source.split("\n")
+    line, column = e.span.line, e.span.column
+    assert 1 <= line <= len(lines), (e.span, len(lines))
+    assert 1 <= column <= len(lines[line - 1]) + 1, (e.span, lines[line - 1])
+    assert (e.span.end_line, e.span.end_column) >= (line, column), e.span
+    rendered = e.render()
+    head = _HEAD.match(rendered.split("\n")[0])
+    assert head and head["file"] == filename and (int(head["line"]), int(head["column"])) == (line, column)
+
+
+def compile_or_fail_cleanly(text: str, filename: str = "fuzz.circ") -> str | None:
+    """The module for `text` (checked and imported), or None after a valid `CircuitError`."""
+    try:
+        source = circuitc.compile_source(text, filename)
+    except CircuitError as e:
+        assert_valid_error(e, filename)
+        return None
+    check_module(source)
+    exec(compile(source, "<fuzz>", "exec"), {})  # noqa: S102 (checked above)
+    return source
+
+
+@SETTINGS
+@given(grammar_texts())
+@example("f = x\x0b\n")  # a vertical tab outside a comment
+@example("f = (x\n")
+@example("input x = (1\n")
+@example("\ufeff\r\nf = x^2\r\n")
+def test_grammar_text_compiles_or_fails_cleanly(text):
+    compile_or_fail_cleanly(text)
+
+
+_TMP = Path(tempfile.mkdtemp(prefix="circuitc-fuzz-"))
+
+
+@SETTINGS
+@given(mutated_examples())
+def test_mutated_examples_compile_or_fail_cleanly(data):
+    path = _TMP / "mutant.circ"
+    path.write_bytes(data)
+    try:
+        source = circuitc.compile_file(path)
+    except CircuitError as e:
+        if e.span is None:  # a file-level error: only undecodable bytes get one
+            assert e.message.startswith("not UTF-8: byte 0x"), e.message
+            return
+        assert_valid_error(e, str(path))
+        return
+    check_module(source)
+
+
+@settings(SETTINGS, max_examples=EXAMPLES_CLI)
+@given(st.one_of(grammar_texts().map(str.encode), mutated_examples()))
+def test_the_command_never_shows_a_traceback(data):
+    path = _TMP / "cli.circ"
+    path.write_bytes(data)
+    for command in (["compile", path, "-o", "-"], ["eval", path]):
+        result = run_cli(*command)
+        assert result.returncode in (0, 2), result
+        assert "Traceback" not in result.stderr, result.stderr
+        if result.returncode == 2:
+            assert result.stderr.count("error:") == 1, result.stderr
