@@ -6,14 +6,16 @@ for a bad `.circ` file, and nothing else for one.
 
 from __future__ import annotations
 
+import gc
 import linecache
 import types
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
 from .emit import numpy as numpy_target
 from .emit import python as python_target
-from .errors import CircuitError
+from .errors import CircuitError, did_you_mean
 from .grad import grad
 from .graph import Graph
 from .lower import lower
@@ -37,14 +39,36 @@ def read_source(path: str | Path) -> str:
     return text.replace("\r\n", "\n")
 
 
-def compile_graphs(text: str, filename: str = "<string>") -> tuple[Graph, Graph]:
-    """The optimized forward graph of a circuit and its optimized gradient graph."""
+def compile_graphs(text: str, filename: str = "<string>",
+                   wrt: Sequence[str] | None = None) -> tuple[Graph, Graph]:
+    """The optimized forward graph of a circuit and its optimized gradient graph.
+
+    The gradient graph computes the gradient with respect to the inputs in `wrt`
+    (default: every input, in `INPUTS` order) and nothing that only other inputs need.
+    """
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    paused = gc.isenabled()
+    gc.disable()  # the compiler makes millions of small objects that are never cyclic garbage
     try:
         forward = optimize(lower(parse(text), filename))
-        return forward, optimize(grad(forward))
+        return forward, optimize(grad(forward, _checked_wrt(forward, wrt)))
     except CircuitError as e:
         raise e.attach(filename, text)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _checked_wrt(graph: Graph, wrt: Sequence[str] | None) -> tuple[str, ...]:
+    if wrt is None:
+        return graph.inputs
+    for k, name in enumerate(wrt):
+        if name not in graph.inputs:
+            raise CircuitError(f"--wrt names {name!r}, which is not an input"
+                               + did_you_mean(name, graph.inputs))
+        if name in wrt[:k]:
+            raise CircuitError(f"--wrt names {name!r} twice")
+    return tuple(wrt)
 
 
 # The code targets: name -> emitter. `python` needs only `math`; `numpy` evaluates
@@ -52,21 +76,26 @@ def compile_graphs(text: str, filename: str = "<string>") -> tuple[Graph, Graph]
 TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
 
 
-def compile_source(text: str, filename: str = "<string>", target: str = "python") -> str:
-    """The module for the circuit in `text`, for `target`; `filename` is used in messages."""
+def compile_source(text: str, filename: str = "<string>", target: str = "python",
+                   wrt: Sequence[str] | None = None) -> str:
+    """The module for the circuit in `text`, for `target`; `filename` is used in messages.
+
+    `backward` returns the gradient with respect to the inputs in `wrt` (the
+    module's `WRT`), by default every input.
+    """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; the targets are {', '.join(TARGETS)}")
-    return TARGETS[target](*compile_graphs(text, filename), __version__)
+    return TARGETS[target](*compile_graphs(text, filename, wrt), __version__)
 
 
-def compile_file(path: str | Path, target: str = "python") -> str:
+def compile_file(path: str | Path, target: str = "python", wrt: Sequence[str] | None = None) -> str:
     """The module for the `.circ` file at `path`, for `target`."""
-    return compile_source(read_source(path), str(path), target)
+    return compile_source(read_source(path), str(path), target, wrt)
 
 
-def load(path: str | Path, target: str = "python") -> types.ModuleType:
+def load(path: str | Path, target: str = "python", wrt: Sequence[str] | None = None) -> types.ModuleType:
     """Compile the `.circ` file at `path` for `target` in memory and import the result."""
-    source = compile_file(path, target)
+    source = compile_file(path, target, wrt)
     module = types.ModuleType(Path(path).stem)
     module.__file__ = f"<circuitc {path}>"
     # Let tracebacks show the generated lines.
@@ -87,7 +116,7 @@ def evaluate(module: types.ModuleType, at: dict[str, float]) -> tuple[dict, dict
     gradients = {}
     for k, out in enumerate(module.OUTPUTS):
         seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
-        gradients[out] = dict(zip(module.INPUTS, map(_plain, module.backward(*args, *seeds)[1])))
+        gradients[out] = dict(zip(module.WRT, map(_plain, module.backward(*args, *seeds)[1])))
     return outputs, gradients
 
 

@@ -47,7 +47,9 @@ def main():
     """Compile .circ circuits into Python modules with checked gradients."""
 
 
-FILE = click.argument("file", type=click.Path(path_type=Path))
+# Not `readable`: click would answer an unreadable file with a usage screen; reading it
+# gives the one-line "cannot read" error every other unreadable file gets.
+FILE = click.argument("file", type=click.Path(path_type=Path, readable=False))
 VALUES = click.argument("values", nargs=-1, metavar="[NAME=VALUE]...")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)),
@@ -85,12 +87,15 @@ def _write_atomically(path: Path, text: str | bytes) -> None:
 @click.option("-o", "--output", "out", metavar="OUT",
               help="Where to write the module ('-' for stdout). Default: FILE with .py.")
 @TARGET
-def compile(file: Path, out: str | None, target_name: str):
+@click.option("--wrt", metavar="NAME,...",
+              help="Emit gradients only for these inputs, in this order (the module's WRT).")
+def compile(file: Path, out: str | None, target_name: str, wrt: str | None):
     """Compile FILE into a Python module with forward() and backward()."""
     target = file.with_suffix(".py") if out is None else Path(out)
     if out != "-" and target.resolve() == file.resolve():
         _fail(f"error: the output {str(target)!r} would overwrite the source file")
-    source = compile_file(file, target_name)
+    names = None if wrt is None else [n.strip() for n in wrt.split(",") if n.strip()]
+    source = compile_file(file, target_name, names)
     if out == "-":
         click.echo(source, nl=False)
         return
@@ -279,15 +284,16 @@ def _defaults(k: int) -> str:
 @click.option("--fast", is_flag=True,
               help="Check one random direction per point instead of each input.")
 @JSON
+@TARGET
 def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
-           difference: str, fast: bool, as_json: bool):
+           difference: str, fast: bool, as_json: bool, target_name: str):
     """Check the generated gradients against numerical derivatives.
 
     Checks the point given by NAME=VALUE and the declared defaults (drawing a
     value for any input without one), then --points random points. Exit status
     0 when every judged gradient passes, 1 when any fails.
     """
-    module = load(file)
+    module = load_module(file, target_name)
     forward, _ = compile_graphs(read_source(file), str(file))
     report = verify_circuit(module, forward, parse_values(module, values), n_points=n_points,
                             seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,

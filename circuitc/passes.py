@@ -3,7 +3,7 @@
 Every pass rebuilds the graph through a fresh `Builder`, so each one also merges
 the common subexpressions its rewrites expose. Only rewrites that are exact in
 IEEE arithmetic are made: `x*1 -> x`, but never `x*0 -> 0` (wrong for inf and
-nan) nor `x+0 -> x` (wrong for -0.0).
+nan) nor `x+0 -> x` (wrong for -0.0, since -0.0 + 0.0 is 0.0).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def _is(b: Builder, node: int, value: float) -> bool:
 
 
 def simplify(graph: Graph) -> Graph:
-    """`x*1 -> x`, `x/1 -> x`, `x**1 -> x`, `x-0 -> x`, `--x -> x`."""
+    """`x*1 -> x`, `x/1 -> x`, `x**1 -> x`, `x-0 -> x`, `x+(-0.0) -> x`, `--x -> x`,
+    `x**0 -> 1` (C's pow gives 1 for every x, nan included), `x**2 -> x*x`."""
     def visit(b, node, args):
         op = node.op
         if op == "mul" and _is(b, args[0], 1.0):
@@ -62,6 +63,12 @@ def simplify(graph: Graph) -> Graph:
             return args[0]
         if op == "sub" and _is(b, args[1], 0.0):
             return args[0]
+        if op == "add" and (_is(b, args[0], -0.0) or _is(b, args[1], -0.0)):
+            return args[1] if _is(b, args[0], -0.0) else args[0]
+        if op == "pow" and (_is(b, args[1], 0.0) or _is(b, args[1], -0.0)):
+            return b.const(1.0)
+        if op == "pow" and _is(b, args[1], 2.0):  # one rounding either way: exact
+            return b.add("mul", (args[0], args[0]), None, node.origin)
         if op == "neg" and b.nodes[args[0]].op == "neg":
             return b.nodes[args[0]].args[0]
         return _copy(b, node, args)

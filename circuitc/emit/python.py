@@ -100,6 +100,11 @@ def _tuple(items: list[str]) -> str:
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
+def _strings(names) -> str:
+    """A tuple of string literals; `.circ` names are identifiers, so they need no escaping."""
+    return _tuple([f'"{name}"' for name in names]) if names else "()"
+
+
 class _Module:
     """Writes one module. Another target subclasses it and overrides the hooks:
     the class attributes, `prologue`, `plan`, `assigned`, `after`, `value`, `gradient`,
@@ -242,8 +247,10 @@ class _Module:
         fwd = self.forward
         outs = [out for out, _ in fwd.outputs]
         defaults = ", ".join(f'"{k}": {self.literal(v)[0]}' for k, v in fwd.defaults.items())
-        return [f"INPUTS = {_tuple([f'{chr(34)}{n}{chr(34)}' for n in fwd.inputs]) if fwd.inputs else '()'}",
-                f"OUTPUTS = {_tuple([f'{chr(34)}{n}{chr(34)}' for n in outs])}",
+        wrt = [name for name, _ in self.backward.grads]
+        return [f"INPUTS = {_strings(fwd.inputs)}",
+                f"OUTPUTS = {_strings(outs)}",
+                f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
                 f"DEFAULTS = {{{defaults}}}"]
 
     def helper_source(self, name: str) -> str:
@@ -268,7 +275,7 @@ class _Module:
             return f"{value}, {_tuple(grads)}"
         seed_sum = " + ".join(f"{s}*{o}" for s, o in zip(seeds, outs))
         self.function(f"backward({', '.join(params + [s + '=1.0' for s in seeds])})",
-                      f"Return ({value}, grads), grads[k] = d({seed_sum})/d(INPUTS[k]).",
+                      f"Return ({value}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
                       bwd, both)
         body = self.lines
         head = self.head()
