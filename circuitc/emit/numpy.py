@@ -18,9 +18,9 @@ evaluates every gate with NumPy operations, elementwise. The contract:
   the batch). To make that hold for an output that does not depend on every
   input, `backward` first spreads each seed over the outputs' shape (a view, no
   copy). Returned arrays never alias a seed or that view.
-- Scalars in, scalars out: when the broadcast shape is `()`, every value and
-  gradient is a NumPy float64 scalar (a subclass of Python's `float`), never a
-  0-d array.
+- Scalars in, scalars out: a value whose shape is `()` (every value, when all
+  inputs are scalars; the gradient of a scalar input) is a Python `float`, as
+  the python target returns, never a NumPy scalar or a 0-d array.
 - Domain errors are errors, as in the python target: gates run under
   `np.errstate(divide, over, invalid = "raise")`, so `log(-1)`, `sqrt(-1)`,
   `1/0`, `0/0`, `exp(1000)` or an overflowing product anywhere in a batch

@@ -45,15 +45,16 @@ def _seed(seed, shape):
 
 
 def _shaped(value, shape):
-    """An output with the broadcast shape of all inputs: a scalar when that is `()`."""
+    """An output with the broadcast shape of all inputs: a Python number when that is `()`."""
     value = np.asarray(value)
     if value.shape != shape:
         value = np.broadcast_to(value, shape).copy()
-    return value[()]
+    return value.item() if value.ndim == 0 else value
 
 
 def _unbroadcast(grad, shape):
-    """The gradient of an input of `shape`: summed over every dimension broadcast added."""
+    """The gradient of an input of `shape`: summed over every dimension broadcast added
+    (a Python number when `shape` is `()`)."""
     grad = np.asarray(grad)
     if grad.shape != shape:
         lead = grad.ndim - len(shape)
@@ -65,6 +66,6 @@ def _unbroadcast(grad, shape):
             grad = grad.sum(axis=ones, keepdims=True)
         if grad.shape != shape:
             grad = np.broadcast_to(grad, shape)
-    if not grad.flags.writeable:  # a seed, or a view of one
-        grad = grad.copy()
-    return grad[()]
+    if grad.ndim == 0:
+        return grad.item()
+    return grad if grad.flags.writeable else grad.copy()  # never a seed, or a view of one
