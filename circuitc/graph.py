@@ -57,13 +57,15 @@ class Graph:
         return n.attr if n.op == "const" else None
 
 
-_COMMUTATIVE = {name for name, gate in GATES.items() if gate.commutative}
+_COMMUTATIVE = frozenset(name for name, gate in GATES.items() if gate.commutative)
 
 
 def _key(op: str, args: tuple[int, ...], attr):
     if op == "const":  # 0.0 == -0.0 but they are different constants; nan != nan
         return op, repr(attr)
-    return op, tuple(sorted(args)) if op in _COMMUTATIVE else args, attr
+    if op in _COMMUTATIVE and args[0] > args[1]:
+        return op, (args[1], args[0]), attr
+    return op, args, attr
 
 
 class Builder:
@@ -76,14 +78,17 @@ class Builder:
             self._index[_key(node.op, node.args, node.attr)] = len(self.nodes)
             self.nodes.append(node)
 
-    def add(self, op: str, args: tuple[int, ...] = (), attr=None, origin: Origin | None = None) -> int:
+    def add(self, op: str, args: tuple[int, ...] = (), attr=None, origin: Origin | None = None,
+            name: str | None = None) -> int:
+        """The node `op(args)`, appended unless it exists; `name` names it if it has no name."""
         key = _key(op, args, attr)
         found = self._index.get(key)
-        if found is not None:
-            return found
-        self.nodes.append(Node(op, args, attr, origin))
-        self._index[key] = len(self.nodes) - 1
-        return len(self.nodes) - 1
+        if found is None:
+            found = self._index[key] = len(self.nodes)
+            self.nodes.append(Node(op, args, attr, origin, None if op == "const" else name))
+        elif name is not None:
+            self.name(found, name)
+        return found
 
     def const(self, value: float) -> int:
         return self.add("const", (), float(value))

@@ -59,3 +59,12 @@ def test_hash_consing_merges_common_subexpressions():
 def test_passes_docstrings_show_their_rewrite():
     for rewrite in PASSES:
         assert "->" in rewrite.__doc__ or rewrite is dce
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_optimize_is_the_passes_in_order(path):
+    graph = grad(_graph(path.read_text()))
+    expected = graph
+    for rewrite in PASSES:
+        expected = rewrite(expected)
+    assert dump(optimize(graph)) == dump(expected)
