@@ -1,0 +1,384 @@
+"""Per-call speed of generated code, and compile time and memory by circuit size.
+
+    python benchmarks/run.py            # everything (about two minutes, 10^6 gates included)
+    python benchmarks/run.py --quick    # smaller sizes, fewer repeats
+
+Part 1 times value + full gradient per call for the textbook neuron and a 4-16-1
+scalar MLP (tanh hidden layer, sigmoid output: 177 gates, 101 inputs) and prints
+each contender's time as a ratio to a hand-tuned straight-line reference written
+below, all in the same run: circuitc's `backward` and `forward`, the textbook's
+Unit/Gate objects, SymPy `lambdify(cse=True)`, and JAX, PyTorch and CasADi where
+they are installed (`pip install '.[bench]'`).
+
+Part 2 compiles random deep DAGs of 10^2 .. 10^6 gates, one size per fresh
+process, and prints seconds per phase, microseconds per gate, the growth factor
+from the previous size (10 means linear) and the process's peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+import timeit
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import circuitc  # noqa: E402
+
+HIDDEN, FEATURES = 16, 4
+
+
+# -- the circuits ---------------------------------------------------------------
+
+def mlp_source() -> str:
+    """A 4-16-1 MLP as a `.circ` file: tanh hidden units, a sigmoid output."""
+    lines = ["input " + ", ".join(f"x{i}" for i in range(FEATURES))]
+    for j in range(HIDDEN):
+        lines.append(f"input {', '.join(f'w{j}_{i}' for i in range(FEATURES))}")
+    lines.append(f"input {', '.join(f'b{j}' for j in range(HIDDEN))}")
+    lines.append(f"input {', '.join(f'v{j}' for j in range(HIDDEN))}, c")
+    for j in range(HIDDEN):
+        terms = " + ".join(f"w{j}_{i}*x{i}" for i in range(FEATURES))
+        lines.append(f"h{j} = tanh({terms} + b{j})")
+    lines.append(f"f = sigmoid({' + '.join(f'v{j}*h{j}' for j in range(HIDDEN))} + c)")
+    return "\n".join(lines) + "\n"
+
+
+def hand_tuned_mlp():
+    """Straight-line value and gradient, single-use values inlined, written by hand
+    (generated here only to save typing 200 lines; it is what a careful person writes)."""
+    args = [f"x{i}" for i in range(FEATURES)]
+    args += [f"w{j}_{i}" for j in range(HIDDEN) for i in range(FEATURES)] + [f"b{j}" for j in range(HIDDEN)]
+    args += [f"v{j}" for j in range(HIDDEN)] + ["c"]
+    body = []
+    for j in range(HIDDEN):
+        terms = " + ".join(f"w{j}_{i}*x{i}" for i in range(FEATURES))
+        body.append(f"h{j} = tanh({terms} + b{j})")
+    body.append(f"f = 1.0 / (1.0 + exp(-({' + '.join(f'v{j}*h{j}' for j in range(HIDDEN))} + c)))")
+    body.append("ds = f * (1.0 - f)")
+    for j in range(HIDDEN):
+        body.append(f"dz{j} = ds * v{j} * (1.0 - h{j}*h{j})")
+    grads = [" + ".join(f"dz{j}*w{j}_{i}" for j in range(HIDDEN)) for i in range(FEATURES)]
+    grads += [f"dz{j}*x{i}" for j in range(HIDDEN) for i in range(FEATURES)]
+    grads += [f"dz{j}" for j in range(HIDDEN)] + [f"ds*h{j}" for j in range(HIDDEN)] + ["ds"]
+    body.append(f"return f, ({', '.join(grads)})")
+    source = f"def value_and_grad({', '.join(args)}):\n" + "".join(f"    {line}\n" for line in body)
+    namespace = {"tanh": math.tanh, "exp": math.exp}
+    exec(source, namespace)  # noqa: S102
+    return namespace["value_and_grad"]
+
+
+def hand_tuned_neuron(a, b, c, x, y):
+    f = 1.0 / (1.0 + math.exp(-(a * x + b * y + c)))
+    ds = f * (1.0 - f)
+    return f, (ds * x, ds * y, ds, ds * a, ds * b)
+
+
+# -- the textbook's objects (chapter 1 of the Hacker's guide) -------------------
+
+class Unit:
+    __slots__ = ("value", "grad")
+
+    def __init__(self, value, grad=0.0):
+        self.value, self.grad = value, grad
+
+
+class MultiplyGate:
+    def forward(self, u0, u1):
+        self.u0, self.u1 = u0, u1
+        self.utop = Unit(u0.value * u1.value)
+        return self.utop
+
+    def backward(self):
+        self.u0.grad += self.u1.value * self.utop.grad
+        self.u1.grad += self.u0.value * self.utop.grad
+
+
+class AddGate:
+    def forward(self, u0, u1):
+        self.u0, self.u1 = u0, u1
+        self.utop = Unit(u0.value + u1.value)
+        return self.utop
+
+    def backward(self):
+        self.u0.grad += self.utop.grad
+        self.u1.grad += self.utop.grad
+
+
+class SigmoidGate:
+    def forward(self, u0):
+        self.u0 = u0
+        self.utop = Unit(1.0 / (1.0 + math.exp(-u0.value)))
+        return self.utop
+
+    def backward(self):
+        s = self.utop.value
+        self.u0.grad += s * (1.0 - s) * self.utop.grad
+
+
+class TanhGate:
+    def forward(self, u0):
+        self.u0 = u0
+        self.utop = Unit(math.tanh(u0.value))
+        return self.utop
+
+    def backward(self):
+        t = self.utop.value
+        self.u0.grad += (1.0 - t * t) * self.utop.grad
+
+
+def textbook(build):
+    """Value and gradient the textbook's way: fresh units, gates forward, then backward."""
+    def value_and_grad(*values):
+        units = [Unit(v) for v in values]
+        gates = []
+
+        def gate(kind, *inputs):
+            g = kind()
+            gates.append(g)
+            return g.forward(*inputs)
+        out = build(units, gate)
+        out.grad = 1.0
+        for g in reversed(gates):
+            g.backward()
+        return out.value, tuple(u.grad for u in units)
+    return value_and_grad
+
+
+def textbook_neuron(u, gate):
+    a, b, c, x, y = u
+    ax, by = gate(MultiplyGate, a, x), gate(MultiplyGate, b, y)
+    return gate(SigmoidGate, gate(AddGate, gate(AddGate, ax, by), c))
+
+
+def textbook_mlp(u, gate):
+    x, rest = u[:FEATURES], u[FEATURES:]
+    w, b, v, c = rest[:HIDDEN * FEATURES], rest[HIDDEN * FEATURES:][:HIDDEN], rest[-HIDDEN - 1:-1], rest[-1]
+    hidden = []
+    for j in range(HIDDEN):
+        s = gate(MultiplyGate, w[j * FEATURES], x[0])
+        for i in range(1, FEATURES):
+            s = gate(AddGate, s, gate(MultiplyGate, w[j * FEATURES + i], x[i]))
+        hidden.append(gate(TanhGate, gate(AddGate, s, b[j])))
+    s = gate(MultiplyGate, v[0], hidden[0])
+    for j in range(1, HIDDEN):
+        s = gate(AddGate, s, gate(MultiplyGate, v[j], hidden[j]))
+    return gate(SigmoidGate, gate(AddGate, s, c))
+
+
+# -- other systems, where installed --------------------------------------------
+
+def sympy_contender(module):
+    import sympy
+
+    symbols = [sympy.Symbol(name, real=True) for name in module.INPUTS]
+    env = dict(zip(module.INPUTS, symbols))
+    env.update(sigmoid=lambda z: 1 / (1 + sympy.exp(-z)), tanh=sympy.tanh)
+    text = SOURCES[module.__name__]
+    for line in text.splitlines():  # the benchmark circuits are `name = expr` lines
+        line = line.split("#")[0]
+        if "=" in line and not line.startswith("input"):
+            name, expr = (part.strip() for part in line.split("=", 1))
+            env[name] = eval(expr, {}, env)  # noqa: S307 (our own benchmark text)
+    f = env["f"]
+    function = sympy.lambdify(symbols, [f, *(sympy.diff(f, s) for s in symbols)], "math", cse=True)
+    return function
+
+
+def jax_contender(module):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    n = len(module.INPUTS)
+
+    def f(*args):
+        if module.__name__ == "neuron":
+            a, b, c, x, y = args
+            return jax.nn.sigmoid(a * x + b * y + c)
+        x, rest = args[:FEATURES], args[FEATURES:]
+        h = [jnp.tanh(sum(rest[j * FEATURES + i] * x[i] for i in range(FEATURES)) + rest[HIDDEN * FEATURES + j])
+             for j in range(HIDDEN)]
+        return jax.nn.sigmoid(sum(args[-HIDDEN - 1 + j] * h[j] for j in range(HIDDEN)) + args[-1])
+    return jax.jit(jax.value_and_grad(f, argnums=tuple(range(n))))
+
+
+def torch_contender(module):
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+
+    def value_and_grad(*values):
+        t = [torch.tensor(v, requires_grad=True) for v in values]
+        if module.__name__ == "neuron":
+            a, b, c, x, y = t
+            f = torch.sigmoid(a * x + b * y + c)
+        else:
+            x, rest = t[:FEATURES], t[FEATURES:]
+            h = [torch.tanh(sum(rest[j * FEATURES + i] * x[i] for i in range(FEATURES))
+                            + rest[HIDDEN * FEATURES + j]) for j in range(HIDDEN)]
+            f = torch.sigmoid(sum(t[-HIDDEN - 1 + j] * h[j] for j in range(HIDDEN)) + t[-1])
+        f.backward()
+        return f.item(), tuple(v.grad.item() for v in t)
+    return value_and_grad
+
+
+def casadi_contender(module):
+    import casadi
+
+    xs = [casadi.SX.sym(name) for name in module.INPUTS]
+    if module.__name__ == "neuron":
+        a, b, c, x, y = xs
+        f = 1 / (1 + casadi.exp(-(a * x + b * y + c)))
+    else:
+        x, rest = xs[:FEATURES], xs[FEATURES:]
+        h = [casadi.tanh(sum(rest[j * FEATURES + i] * x[i] for i in range(FEATURES))
+                         + rest[HIDDEN * FEATURES + j]) for j in range(HIDDEN)]
+        f = 1 / (1 + casadi.exp(-(sum(xs[-HIDDEN - 1 + j] * h[j] for j in range(HIDDEN)) + xs[-1])))
+    v = casadi.vertcat(*xs)
+    function = casadi.Function("f", [v], [f, casadi.gradient(f, v)])
+    return lambda *values: function(values)
+
+
+SOURCES = {"neuron": (ROOT / "circuits" / "neuron.circ").read_text(), "mlp": mlp_source()}
+CONTENDERS = {"SymPy lambdify(cse=True)": sympy_contender, "JAX jit(value_and_grad)": jax_contender,
+              "PyTorch scalar tensors": torch_contender, "CasADi SX Function": casadi_contender}
+
+
+def per_call(function, args, repeat: int) -> float:
+    """Best of `repeat` timings of one call, in seconds."""
+    function(*args)  # warm up (and JIT-compile)
+    number = max(1, int(0.02 / max(1e-7, timeit.timeit(lambda: function(*args), number=1))))
+    return min(timeit.repeat(lambda: function(*args), number=number, repeat=repeat)) / number
+
+
+def check_same(name, expected, got):
+    value, grads = got
+    assert math.isclose(float(value), expected[0], rel_tol=1e-9), name
+    assert all(math.isclose(float(g), e, rel_tol=1e-6, abs_tol=1e-12) for g, e in zip(grads, expected[1])), name
+
+
+def speed(repeat: int) -> None:
+    print(f"## Per call, value and full gradient (Python {platform.python_version()}, "
+          f"{platform.machine()}); ratio to the hand-tuned reference\n")
+    print("| contender | neuron | ratio | 4-16-1 MLP | ratio |")
+    print("|---|---|---|---|---|")
+    rows: dict[str, list[str]] = {}
+    for name, text in SOURCES.items():
+        module = types.ModuleType(name)
+        exec(circuitc.compile_source(text, name), module.__dict__)  # noqa: S102
+        rng = random.Random(0)
+        args = [rng.uniform(-1, 1) for _ in module.INPUTS]
+        reference = hand_tuned_neuron if name == "neuron" else hand_tuned_mlp()
+        expected = reference(*args)
+        base = per_call(reference, args, repeat)
+        entries = {"hand-tuned straight-line Python": reference,
+                   "circuitc backward (value + gradient)": module.backward,
+                   "circuitc forward (value only)": None,
+                   "textbook Unit/Gate objects": textbook(textbook_neuron if name == "neuron" else textbook_mlp)}
+        for contender, make in CONTENDERS.items():
+            try:
+                entries[contender] = make(module)
+            except ImportError:
+                entries[contender] = "not installed"
+        for contender, function in entries.items():
+            if function is None:
+                t = per_call(module.forward, args, repeat)
+            elif isinstance(function, str):
+                rows.setdefault(contender, []).extend([function, ""])
+                continue
+            else:
+                if "SymPy" in contender:
+                    raw = function
+                    function = lambda *a, raw=raw: (lambda r: (r[0], r[1:]))(raw(*a))  # noqa: E731
+                if "CasADi" in contender:
+                    raw = function
+                    function = lambda *a, raw=raw: (lambda r: (float(r[0]), [float(g) for g in r[1].full()]))(raw(*a))  # noqa: E731,E501
+                check_same(contender, expected, function(*args))
+                t = per_call(function, args, repeat)
+            rows.setdefault(contender, []).extend([f"{t * 1e6:.2f} µs", f"{t / base:.2f}x"])
+    for contender, cells in rows.items():
+        print(f"| {contender} | {' | '.join(cells)} |")
+    print()
+
+
+# -- compile time and memory ----------------------------------------------------
+
+def random_dag(gates: int, seed: int = 1) -> str:
+    """A deep random DAG: each wire reads recent wires, so depth grows with size."""
+    rng = random.Random(seed)
+    names = [f"x{i}" for i in range(10)]
+    lines = ["input " + ", ".join(f"{n} = {rng.uniform(-1, 1):.3f}" for n in names)]
+    ops = ["{} * {}", "{} + {}", "{} - {}", "tanh({})", "sigmoid({})", "0.5 * {}", "sin({})"]
+    for k in range(gates):
+        op = rng.choice(ops)
+        lines.append(f"w{k} = " + op.format(*(rng.choice(names[-20:]) for _ in range(op.count("{}")))))
+        names.append(f"w{k}")
+    return "\n".join(lines) + "\n"
+
+
+def _compile_once(gates: int) -> None:
+    """Child process: time each phase of compiling one random DAG; print one line."""
+    import gc
+
+    from circuitc.emit.python import emit
+    from circuitc.grad import grad
+    from circuitc.lower import lower
+    from circuitc.parse import parse
+    from circuitc.passes import fold, optimize
+
+    text = random_dag(gates)
+    times = {}
+    start = t = time.perf_counter()
+    gc.disable()  # as circuitc.compile_graphs does
+    for phase, step in (("parse", lambda _: parse(text)), ("lower", lambda tree: fold(lower(tree, "dag"))),
+                        ("grad+optimize", lambda g: (optimize(g), optimize(grad(g)))),
+                        ("emit", lambda graphs: emit(*graphs, "bench")),
+                        ("compile()", lambda source: compile(source, "dag", "exec"))):
+        text = step(text)
+        now = time.perf_counter()
+        times[phase], t = now - t, now
+    gc.enable()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    phases = " ".join(f"{p}={s:.3f}" for p, s in times.items())
+    print(f"{time.perf_counter() - start:.4f} {peak:.0f} {phases}")
+
+
+def scaling(sizes: list[int]) -> None:
+    print("## Compile time by size (random deep DAG, fresh process per size)\n")
+    print("| gates | total | µs/gate | growth vs previous size | peak memory | phases (s) |")
+    print("|---|---|---|---|---|---|")
+    previous = None
+    for n in sizes:
+        out = subprocess.run([sys.executable, __file__, "--compile-once", str(n)], capture_output=True,
+                             text=True, check=True).stdout.split()
+        total, peak, phases = float(out[0]), float(out[1]), " ".join(out[2:])
+        growth = f"{total / previous:.1f}x" if previous else ""
+        print(f"| {n:,} | {total:.3f} s | {total / n * 1e6:.1f} | {growth} | {peak:,.0f} MB | {phases} |")
+        previous = total
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--compile-once", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.compile_once:
+        return _compile_once(args.compile_once)
+    speed(repeat=3 if args.quick else 7)
+    scaling([100, 1_000, 10_000] if args.quick else [100, 1_000, 10_000, 100_000, 1_000_000])
+
+
+if __name__ == "__main__":
+    main()
