@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import circuitc  # noqa: E402
+import circuitc
 
 HIDDEN, FEATURES = 16, 4
 
@@ -86,7 +86,7 @@ def hand_tuned_neuron(a, b, c, x, y):
 # -- the textbook's objects (chapter 1 of the Hacker's guide) -------------------
 
 class Unit:
-    __slots__ = ("value", "grad")
+    __slots__ = ("grad", "value")
 
     def __init__(self, value, grad=0.0):
         self.value, self.grad = value, grad
@@ -188,10 +188,14 @@ def sympy_contender(module):
         line = line.split("#")[0]
         if "=" in line and not line.startswith("input"):
             name, expr = (part.strip() for part in line.split("=", 1))
-            env[name] = eval(expr, {}, env)  # noqa: S307 (our own benchmark text)
+            env[name] = eval(expr, {}, env)
     f = env["f"]
     function = sympy.lambdify(symbols, [f, *(sympy.diff(f, s) for s in symbols)], "math", cse=True)
-    return function
+
+    def value_and_grad(*values):
+        f, *grads = function(*values)
+        return f, grads
+    return value_and_grad
 
 
 def jax_contender(module):
@@ -247,7 +251,11 @@ def casadi_contender(module):
         f = 1 / (1 + casadi.exp(-(sum(xs[-HIDDEN - 1 + j] * h[j] for j in range(HIDDEN)) + xs[-1])))
     v = casadi.vertcat(*xs)
     function = casadi.Function("f", [v], [f, casadi.gradient(f, v)])
-    return lambda *values: function(values)
+
+    def value_and_grad(*values):
+        f, grads = function(values)
+        return float(f), [float(g) for g in grads.full()]
+    return value_and_grad
 
 
 SOURCES = {"neuron": (ROOT / "circuits" / "neuron.circ").read_text(), "mlp": mlp_source()}
@@ -298,12 +306,6 @@ def speed(repeat: int) -> None:
                 rows.setdefault(contender, []).extend([function, ""])
                 continue
             else:
-                if "SymPy" in contender:
-                    raw = function
-                    function = lambda *a, raw=raw: (lambda r: (r[0], r[1:]))(raw(*a))  # noqa: E731
-                if "CasADi" in contender:
-                    raw = function
-                    function = lambda *a, raw=raw: (lambda r: (float(r[0]), [float(g) for g in r[1].full()]))(raw(*a))  # noqa: E731,E501
                 check_same(contender, expected, function(*args))
                 t = per_call(function, args, repeat)
             rows.setdefault(contender, []).extend([f"{t * 1e6:.2f} µs", f"{t / base:.2f}x"])
@@ -335,17 +337,17 @@ def _compile_once(gates: int) -> None:
     from circuitc.grad import grad
     from circuitc.lower import lower
     from circuitc.parse import parse
-    from circuitc.passes import fold, optimize
+    from circuitc.passes import optimize
 
-    text = random_dag(gates)
+    value = random_dag(gates)
     times = {}
     start = t = time.perf_counter()
     gc.disable()  # as circuitc.compile_graphs does
-    for phase, step in (("parse", lambda _: parse(text)), ("lower", lambda tree: fold(lower(tree, "dag"))),
-                        ("grad+optimize", lambda g: (optimize(g), optimize(grad(g)))),
+    for phase, step in (("parse", parse), ("lower", lambda tree: lower(tree, "dag")),
+                        ("optimize+grad", lambda g: (optimize(g), optimize(grad(optimize(g))))),
                         ("emit", lambda graphs: emit(*graphs, "bench")),
                         ("compile()", lambda source: compile(source, "dag", "exec"))):
-        text = step(text)
+        value = step(value)
         now = time.perf_counter()
         times[phase], t = now - t, now
     gc.enable()
