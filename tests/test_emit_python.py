@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import circuitc
-from conftest import EXAMPLES, load_source
+from conftest import CIRCUITS, EXAMPLES, ROOT, load_source
 
 
 def test_module_interface_for_the_neuron():
@@ -126,3 +126,11 @@ def test_untrusted_file_names_stay_inside_comments_and_strings():
     assert "os" not in namespace
     with pytest.raises(ValueError, match="in 'log'"):
         namespace["forward"](-1.0)
+
+
+def test_readme_shows_the_generated_neuron_module():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("`circuitc compile circuits/neuron.circ` writes `circuits/neuron.py`:")[1]
+    shown = block.split("```python\n")[1].split("```")[0]
+    expected = circuitc.compile_source((CIRCUITS / "neuron.circ").read_text(), "circuits/neuron.circ")
+    assert shown == expected
