@@ -5,9 +5,11 @@ against hand-written NumPy doing the same work, and against JAX's
 The weights `a, b, c` are scalars and the data `x, y` are arrays of N points, so
 the gradients of the weights are sums over the batch and those of the data are
 arrays. Every contender computes in float64 and its results are checked against
-the generated module's before anything is timed. Times are the best of
-`--repeat` interleaved runs; the ratios are the generated code's time over each
-contender's (below 1: the generated code is faster).
+the generated module's before anything is timed. Each of `--repeat`
+rounds runs every contender once. The ratios are the generated code's time over
+each contender's (below 1: the generated code is faster): of the best times, and
+the median over rounds of the ratio within a round, which a busy machine disturbs
+least.
 
     python benchmarks/numpy_target.py [--n 1000000] [--repeat 20]
 """
@@ -66,15 +68,16 @@ def jax_contender():
     return run
 
 
-def best_times(contenders: dict, args, repeat: int) -> dict[str, float]:
-    """Each contender's best time; rounds interleave them, so load on the machine hits all alike."""
-    best = dict.fromkeys(contenders, float("inf"))
-    for _ in range(repeat):
+def times(contenders: dict, args, repeat: int) -> dict[str, np.ndarray]:
+    """Each contender's time in each round; a round runs every contender once, so a
+    change of load on the machine hits all of them alike."""
+    result = {name: np.empty(repeat) for name in contenders}
+    for r in range(repeat):
         for name, fn in contenders.items():
             start = time.perf_counter()
             fn(*args)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            result[name][r] = time.perf_counter() - start
+    return result
 
 
 def check(reference, result, name: str) -> None:
@@ -104,11 +107,13 @@ def main() -> None:
     reference = module.backward(*point)
     for name, fn in contenders.items():
         check(reference, fn(*point), name)  # also warms up (and compiles, for JAX)
-    times = best_times(contenders, point, args.repeat)
-    ours = times["circuitc numpy target"]
-    print(f"neuron.circ, value and gradient, {args.n:,} points, best of {args.repeat}")
-    for name, seconds in times.items():
-        print(f"  {name:34} {seconds * 1e3:8.2f} ms   circuitc/this = {ours / seconds:.2f}x")
+    timed = times(contenders, point, args.repeat)
+    ours = timed["circuitc numpy target"]
+    print(f"neuron.circ, value and gradient, {args.n:,} points, {args.repeat} rounds")
+    print(f"  {'':34} {'best':>8}      circuitc/this: best/best  median of rounds")
+    for name, seconds in timed.items():
+        print(f"  {name:34} {seconds.min() * 1e3:8.2f} ms   {ours.min() / seconds.min():14.2f}x"
+              f"  {np.median(ours / seconds):16.2f}x")
     if jax_run is None:
         print("  (JAX is not installed: pip install '.[bench]')")
 
