@@ -51,7 +51,8 @@ def compile_graphs(text: str, filename: str = "<string>",
     gc.disable()  # the compiler makes millions of small objects that are never cyclic garbage
     try:
         forward = optimize(lower(parse(text), filename))
-        return forward, optimize(grad(forward, _checked_wrt(forward, wrt)))
+        backward = grad(forward, _checked_wrt(forward, wrt))
+        return forward, optimize(backward, done=len(forward.nodes))
     except CircuitError as e:
         raise e.attach(filename, text)
     finally:

@@ -204,12 +204,15 @@ class _Lowering:
             b.name(node, name)
         defaults = {name: _evaluate_constant(expr, self.gates) for name, expr in self.defaults.items()}
         for wire in self.wires:
-            self._lower_wire(wire, b, nodes)
+            if wire not in nodes:
+                self._lower_wire(wire, b, nodes)
         outputs = [(name, nodes[name]) for name in self.outputs]
         return Graph(filename, tuple(self.inputs), defaults, tuple(b.nodes), tuple(outputs))
 
     def _lower_wire(self, root: str, b: Builder, nodes: dict[str, int]) -> None:
         """Lower `root` after the wires it reads (depth first), rejecting cycles."""
+        def apply(op, args, e):
+            return b.add(op, args, None, _origin(e))
         path, iters = [root], [iter(self.deps[root])]
         while path:
             dep = next(iters[-1], None)
@@ -217,9 +220,7 @@ class _Lowering:
                 wire = path.pop()
                 iters.pop()
                 if wire not in nodes:
-                    node = _lower_expr(self.wires[wire].expr, self.gates, b.const,
-                                       lambda op, args, e: b.add(op, args, None, _origin(e)),
-                                       nodes)
+                    node = _lower_expr(self.wires[wire].expr, self.gates, b.const, apply, nodes)
                     b.name(node, wire)
                     nodes[wire] = node
             elif dep in path:

@@ -15,16 +15,18 @@ from .gates import GATES
 from .graph import LEAVES, Builder, Graph, Node
 
 
-def _rewrite(graph: Graph, rules, keep=None) -> Graph:
+def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
     """Rebuild `graph` node by node, applying `rules` in order to each.
 
     A rule `rule(b, node, args)` (with `args` already rebuilt) returns the node
     that replaces `node` in the new builder `b`, or `None` to leave it to the next
-    rule; a node no rule replaces is copied. `keep` masks nodes known to be dead.
+    rule; a node no rule replaces is copied. `keep` masks nodes known to be dead;
+    the first `done` nodes are kept as they are.
     """
-    b = Builder()
-    new: list[int] = [-1] * len(graph.nodes)
-    for i, node in enumerate(graph.nodes):
+    b = Builder(graph.nodes[:done])
+    new: list[int] = [*range(done), *[-1] * (len(graph.nodes) - done)]
+    for i in range(done, len(graph.nodes)):
+        node = graph.nodes[i]
         if keep is not None and not keep[i]:
             continue
         args = tuple([new[a] for a in node.args])
@@ -117,7 +119,11 @@ def dce(graph: Graph) -> Graph:
 PASSES = (fold, simplify, dce)
 
 
-def optimize(graph: Graph) -> Graph:
+def optimize(graph: Graph, done: int = 0) -> Graph:
     """`dce(simplify(fold(graph)))`, with folding and simplification fused into one
-    traversal (each rule sees arguments the other has already rewritten)."""
-    return dce(_rewrite(graph, (_fold, _simplify), keep=_live(graph)))
+    traversal (each rule sees arguments the other has already rewritten).
+
+    `done` says that the graph's first `done` nodes are an optimized graph already
+    (the forward part of a gradient graph), so only the nodes after them are visited.
+    """
+    return dce(_rewrite(graph, (_fold, _simplify), keep=_live(graph), done=done))

@@ -74,8 +74,6 @@ class _NumpyModule(_Module):
     # always names its one gate.
     inline = False
     locate_all = True
-    inline = False  # a line per gate, so each array can be freed as soon as it is dead
-    locate_all = True  # under `errstate`, any gate can raise (an overflowing product)
 
     def __init__(self, forward: Graph, backward: Graph, version: str):
         super().__init__(forward, backward, version)
