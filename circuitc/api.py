@@ -108,19 +108,13 @@ def load(path: str | Path, target: str = "python", wrt: Sequence[str] | None = N
 def evaluate(module: types.ModuleType, at: dict[str, float]) -> tuple[dict, dict]:
     """Each output's value at `at`, and each output's gradient as `{output: {input: value}}`.
 
-    Works for every target: at a point, a numpy module's float64 scalars come back
-    as Python floats.
+    Works for every target (at a point, every target returns Python floats).
     """
     args = [at[name] for name in module.INPUTS]
     value = module.forward(*args)
-    outputs = dict(zip(module.OUTPUTS, map(_plain, value if len(module.OUTPUTS) > 1 else (value,))))
+    outputs = dict(zip(module.OUTPUTS, value if len(module.OUTPUTS) > 1 else (value,)))
     gradients = {}
     for k, out in enumerate(module.OUTPUTS):
         seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
-        gradients[out] = dict(zip(module.WRT, map(_plain, module.backward(*args, *seeds)[1])))
+        gradients[out] = dict(zip(module.WRT, module.backward(*args, *seeds)[1]))
     return outputs, gradients
-
-
-def _plain(x):
-    """A float subclass (NumPy's float64) as a plain float, which prints as a number."""
-    return float(x) if isinstance(x, float) else x
