@@ -341,7 +341,7 @@ class _Checker:
         try:
             values = _call(self.c.forward, at, where="")
             if not _finite(values):
-                raise _Outside(f"the output is {values}")
+                raise _Outside(f"not finite: {_values(dict(zip(self.c.outputs, values)))}")
             report.outputs = dict(zip(self.c.outputs, values))
             grads = _call(self.c.gradients, at, where="the gradient: ")
         except _Outside as e:
@@ -478,7 +478,7 @@ class _Checker:
         values = run(graph, at)
         feeds = self.c.feeds[check.output]
         # The nodes that depend on the input (along a direction: on any input).
-        reach = [n.op != "const" if check.input is None else n.attr == check.input
+        reach = [n.op != "const" if check.input is None else (n.op, n.attr) == ("input", check.input)
                  for n in graph.nodes]
         for i, node in enumerate(graph.nodes):
             reach[i] = reach[i] or any(reach[a] for a in node.args)
@@ -570,7 +570,8 @@ def points(circuit: _Circuit, given: dict[str, float], defaults: dict[str, float
     missing = [name for name in circuit.inputs if name not in fixed]
     defaulted = set(defaults) - set(given)
     kind = ("the given values and defaults" if given and defaulted
-            else "the given values" if given else "the defaults" if defaulted else "random")
+            else "the given values" if given else "the defaults" if defaulted
+            else "random" if circuit.inputs else "no inputs")
     yield _describe(kind, missing if fixed else [], attempts if missing else 1), at
     for k in range(n):
         at, attempts = _draw_point(circuit, rng, given)
@@ -664,11 +665,14 @@ def render(report: Report) -> str:
     """The report as text: a table per point, notes and blame under it, then the summary."""
     lines = []
     for k, point in enumerate(report.points, 1):
-        lines.append(f"point {k} ({point.label}): {_values(point.at)}")
+        lines.append(f"point {k} ({point.label})" + (f": {_values(point.at)}" if point.at else ""))
         if point.domain is not None:
             lines += [f"  outside the domain: {point.domain}", ""]
             continue
         lines.append(f"  {_values(point.outputs)}")
+        if not point.checks:
+            lines += ["  (no inputs: nothing to differentiate)", ""]
+            continue
         rows = [["gradient", "analytic", "numeric", "abs err", "rel err", "verdict"]]
         for c in point.checks:
             verdict = _VERDICTS[c.verdict] + (f": {c.reason}" if c.reason else "")

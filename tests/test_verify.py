@@ -161,17 +161,18 @@ def test_too_large_a_step_fails_with_both_numbers(tmp_path):
     ("f = min(x, 2*x)\n", "min"),
     ("f = relu(x - 1e-9) * 3\n", "relu"),  # within h of the kink, not on it
 ])
-@pytest.mark.parametrize("difference", ["central", "forward", "complex"])
-def test_a_kink_is_skipped_not_failed(tmp_path, text, gate, difference):
+def test_a_kink_is_skipped_not_failed(tmp_path, text, gate):
     path = write(tmp_path, text)
-    result = run_cli("verify", path, "x=0", "--difference", difference)
+    result = run_cli("verify", path, "x=0")
     assert result.returncode == 0, result.stdout
     assert f"skipped: at the kink of '{gate}' ({path}:1:5)" in result.stdout
     assert result.stdout.splitlines()[-1].startswith(f"{path}: OK: 0 passed, 0 failed, 1 skipped")
-    report = verify_circuit(load_source(text), circuitc.compile_graphs(text)[0], {"x": 0.0},
-                            difference=difference)
-    (check,) = report.points[0].checks
-    assert check.verdict == "skip" and check.method != "complex" and check.numeric is None
+    for difference in ("central", "forward", "complex"):
+        report = verify_circuit(load_source(text), circuitc.compile_graphs(text)[0], {"x": 0.0},
+                                difference=difference)
+        (check,) = report.points[0].checks
+        assert check.verdict == "skip" and check.method != "complex" and check.numeric is None
+        assert report.ok
 
 
 def test_a_kink_only_skips_what_depends_on_it(tmp_path):
@@ -316,3 +317,13 @@ def test_a_bad_file_exits_2(tmp_path):
     result = run_cli("verify", path)
     assert result.returncode == 2
     assert result.stderr.startswith(f"{path}:1:5: error: unknown gate 'sigmod'")
+
+
+def test_circuits_without_inputs_or_with_overflow(tmp_path):
+    result = run_cli("verify", write(tmp_path, "f = 2 * 3\n"))
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[:3] == ["point 1 (no inputs)", "  f = 6.0",
+                                              "  (no inputs: nothing to differentiate)"]
+    text = "input x = 1e200\nf = x * x\n"
+    report = verify_circuit(load_source(text), circuitc.compile_graphs(text)[0])
+    assert report.ok and report.points[0].domain == "not finite: f = inf"
