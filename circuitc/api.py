@@ -6,6 +6,7 @@ for a bad `.circ` file, and nothing else for one.
 
 from __future__ import annotations
 
+import codecs
 import gc
 import linecache
 import types
@@ -29,12 +30,16 @@ def read_source(path: str | Path) -> str:
         data = Path(path).read_bytes()
     except OSError as e:
         raise CircuitError(f"cannot read {str(path)!r}: {e.strerror or e}").attach(str(path), "") from None
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        text = data.decode("utf-8-sig")
+        text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise CircuitError(f"not UTF-8: byte 0x{data[e.start]:02x} at line {line}, "
+        start = bom + e.start  # in `data`, BOM included
+        line_start = data.rfind(b"\n", 0, start) + 1
+        line = data.count(b"\n", 0, start) + 1
+        # Columns count characters, as editors do; what precedes the bad byte decodes.
+        column = len(data[max(line_start, bom):start].decode("utf-8")) + 1
+        raise CircuitError(f"not UTF-8: byte 0x{data[start]:02x} at line {line}, "
                            f"column {column}").attach(str(path), "") from None
     return text.replace("\r\n", "\n")
 
