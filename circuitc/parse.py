@@ -18,7 +18,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from .errors import CircuitError, Span
 
-KEYWORDS = ("input", "output", "gate")
+KEYWORDS = frozenset(("input", "output", "gate"))
 
 
 class Name(NamedTuple):
@@ -74,9 +74,10 @@ def _span(token: Token) -> Span:
 
 
 def _name(token: Token) -> Name:
-    if token in KEYWORDS:
-        raise CircuitError(f"'{token}' is a keyword and cannot be used as a name", _span(token))
-    return Name(str(token), _span(token))
+    name = token.value  # a plain str: cheaper to hash and compare than the Token
+    if name in KEYWORDS:
+        raise CircuitError(f"'{name}' is a keyword and cannot be used as a name", _span(token))
+    return Name(name, _span(token))
 
 
 def _binary(gate):
