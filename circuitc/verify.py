@@ -59,7 +59,8 @@ gradient is undefined is drawn again, up to `MAX_DRAWS` times; every draw comes
 from one `random.Random(seed)`, so a run is reproducible.
 
 `fast`: instead of one check per input, one per output along a random direction
-`v` (`v_i = ±max(1, |x_i|)`, signs drawn): the directional derivative
+`v` (`v_i = d_i * max(1, |x_i|)`, `d_i` drawn like an input value, ±[0.5, 2), so that
+errors in different inputs cancel with probability 0): the directional derivative
 `(f(x + tv) - f(x - tv)) / 2t` (or forward, or complex) against `sum(grad_i * v_i)`,
 so a circuit with thousands of inputs costs a few evaluations per point.
 
@@ -598,7 +599,9 @@ def verify_circuit(module, forward: Graph, given: dict[str, float] | None = None
     for label, at in points(circuit, dict(given or {}), dict(module.DEFAULTS), n_points, rng):
         direction = None
         if fast:
-            direction = {name: rng.choice((-1.0, 1.0)) * (1.0 if h is not None else max(1.0, abs(x)))
+            # Continuous weights, not just signs: with ±1 two equal and opposite errors
+            # (a rule that swaps its inputs' adjoints) would cancel half the time.
+            direction = {name: draw(rng) * (1.0 if h is not None else max(1.0, abs(x)))
                          for name, x in at.items()}
         point = checker.point(label, at, direction)
         for check in point.checks:

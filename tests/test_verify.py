@@ -327,3 +327,14 @@ def test_circuits_without_inputs_or_with_overflow(tmp_path):
     text = "input x = 1e200\nf = x * x\n"
     report = verify_circuit(load_source(text), circuitc.compile_graphs(text)[0])
     assert report.ok and report.points[0].domain == "not finite: f = inf"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_sees_errors_that_cancel_in_sign_only_directions(corrupt, seed):
+    # swapped adjoints: the errors in dx and dy are equal and opposite, so a direction of
+    # signs alone would miss them whenever the two signs agree
+    corrupt("mul", lambda b, g, y, x1, x2: (b.mul(g, x1), b.mul(g, x2)))
+    text = "input x = 0.5, y = -0.25\nf = x * y\n"
+    report = verify_circuit(load_source(text), circuitc.compile_graphs(text)[0], fast=True,
+                            seed=seed, n_points=2)
+    assert [c.verdict for p in report.points for c in p.checks] == ["fail"] * 3
