@@ -206,3 +206,16 @@ def test_a_helper_that_differs_from_the_shipped_one_is_rejected():
     assert tampered != source
     with pytest.raises(Rejected, match="differs from the helper"):
         check_module(tampered)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_wrt_keeps_hostile_names_as_strings(target):
+    names = ["lambda", "__import__", "ValueError", "d_f"]
+    text = f"input {', '.join(names)}\nf = " + " * ".join(names) + "\n"
+    source = circuitc.compile_source(text, "wrt.circ", target, wrt=names[::-1])
+    check_module(source, target)
+    namespace: dict = {}
+    exec(compile(source, "<generated>", "exec"), namespace)  # noqa: S102 (checked above)
+    assert namespace["WRT"] == tuple(names[::-1])
+    _, grads = namespace["backward"](1.0, 2.0, 3.0, 4.0)
+    assert tuple(map(float, grads)) == (6.0, 8.0, 12.0, 24.0)
