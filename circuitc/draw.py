@@ -20,6 +20,8 @@ What the pictures show (dot and Mermaid alike), left to right:
   each weighted by its seed (1.0 unless told otherwise, as in `backward`);
 - a wire that feeds several gates forks at a small dot, after its label, so each
   wire's value and gradient (the sum of what its branches send back) appear once;
+  but when its readers lie more than `REACH` gates further on, it is drawn as a
+  dashed copy beside each reader instead, its label beside the original;
 - where the order of a gate's operands matters and two wires feed it (`a - b`,
   `a / b`, `a ** b`), the arrows into it are marked ① and ②.
 Labels show 4 significant digits; JSON carries every number exactly.
@@ -57,6 +59,7 @@ _STYLE = {  # kind -> (fill, stroke)
     "output": ("#fff8c5", "#9a6700"),
     "const": ("#ffffff", "#57606a"),
     "fork": ("#57606a", "#57606a"),
+    "copy": ("#ffffff", "#57606a"),
 }
 _MARKS = "①②③④"
 
@@ -201,8 +204,9 @@ def _short(x: float) -> str:
 
 class _Shape(NamedTuple):
     id: str
-    kind: str  # input, gate, output, const or fork
+    kind: str  # input, gate, output, const, fork or copy
     label: str
+    lines: tuple[tuple[str, str], ...] = ()  # a wire label shown beside the shape
 
 
 class _Wire(NamedTuple):
@@ -213,9 +217,22 @@ class _Wire(NamedTuple):
     arrow: bool = True
 
 
+class _Reader(NamedTuple):
+    id: str  # the reading shape
+    mark: str
+    output: str | None  # the output's name, when the reader is an output
+    depth: int
+
+
 class _Scene(NamedTuple):
     shapes: list[_Shape]
     wires: list[_Wire]
+
+
+# A wire read in several places that lie further than this many gates beyond it is
+# drawn as copies beside its readers: long forking wires make Graphviz's layout time
+# grow with the square of the circuit's depth, and are hard to follow anyway.
+REACH = 4
 
 
 def _gate_label(g: Graph, node) -> str:
@@ -237,33 +254,40 @@ def _gate_label(g: Graph, node) -> str:
 def _scene(d: Drawing) -> _Scene:
     """The shapes and labelled wires of the picture, in a deterministic order."""
     g = d.graph
-    # node -> its readers: (shape id, operand mark, output name or None)
-    readers: dict[int, list[tuple[str, str, str | None]]] = {}
     shown = [node.op not in ("const", "seed") for node in g.nodes]
+    depth = [0] * len(g.nodes)  # gates between the node and the inputs, constants aside
+    readers: dict[int, list[_Reader]] = {}
     for i, node in enumerate(g.nodes):
         wires = [k for k, a in enumerate(node.args) if g.nodes[a].op != "const"]
+        depth[i] = 1 + max((depth[node.args[k]] for k in wires), default=-1) if node.args else 0
         ordered = node.op in GATES and not GATES[node.op].commutative and len(wires) > 1
         for k in wires:
             mark = _MARKS[k] if ordered else ""
-            readers.setdefault(node.args[k], []).append((f"n{i}", mark, None))
+            readers.setdefault(node.args[k], []).append(_Reader(f"n{i}", mark, None, depth[i]))
     for k, (name, n) in enumerate(g.outputs):
         shown[n] = True  # a constant is drawn when it is an output
-        readers.setdefault(n, []).append((f"r{k}", "", name))
+        readers.setdefault(n, []).append(_Reader(f"r{k}", "", name, depth[n] + 1))
     shapes, wires = [], []
     for i, node in enumerate(g.nodes):
         if not shown[i]:
             continue
         kind = node.op if node.op in ("input", "const") else "gate"
-        shapes.append(_Shape(f"n{i}", kind, _gate_label(g, node) if kind == "gate"
-                             else _label(node)))
+        label = _gate_label(g, node) if kind == "gate" else _label(node)
         targets = readers.get(i, [])
-        lines = _wire_lines(d, i, [out for _, _, out in targets])
+        lines = _wire_lines(d, i, [r.output for r in targets])
+        if len(targets) > 1 and max(r.depth for r in targets) - depth[i] > REACH:
+            shapes.append(_Shape(f"n{i}", kind, label, lines))
+            for k, r in enumerate(targets):
+                shapes.append(_Shape(f"c{i}_{k}", "copy", node.name or label))
+                wires.append(_Wire(f"c{i}_{k}", r.id, (), r.mark))
+            continue
+        shapes.append(_Shape(f"n{i}", kind, label))
         if len(targets) == 1:
-            wires.append(_Wire(f"n{i}", targets[0][0], lines, targets[0][1]))
+            wires.append(_Wire(f"n{i}", targets[0].id, lines, targets[0].mark))
         elif targets:
             shapes.append(_Shape(f"j{i}", "fork", ""))
             wires.append(_Wire(f"n{i}", f"j{i}", lines, arrow=False))
-            wires.extend(_Wire(f"j{i}", head, (), mark) for head, mark, _ in targets)
+            wires.extend(_Wire(f"j{i}", r.id, (), r.mark) for r in targets)
     shapes.extend(_Shape(f"r{k}", "output", name) for k, (name, _) in enumerate(g.outputs))
     return _Scene(shapes, wires)
 
@@ -300,6 +324,7 @@ _DOT_SHAPES = {
     "output": 'shape=ellipse, style=filled, peripheries=2',
     "const": 'shape=box, style="dashed,filled"',
     "fork": 'shape=point, width=0.07, style=filled',
+    "copy": 'shape=ellipse, style="dashed,filled", fontsize=11, margin="0.04,0.02"',
 }
 
 
@@ -321,7 +346,7 @@ def to_dot(d: Drawing) -> str:
     out = [
         "digraph circuit {",
         (f'  graph [rankdir=LR, fontname="{_FONT}", fontsize=11, nodesep=0.3, ranksep=0.45, '
-         f"labelloc=b, label=<{title}>];"),
+         f"forcelabels=true, labelloc=b, label=<{title}>];"),
         f'  node [fontname="{_FONT}", fontsize=13, penwidth=1.2];',
         f'  edge [fontname="{_FONT}", fontsize=11, arrowsize=0.7, color="#57606a"];',
     ]
@@ -331,6 +356,8 @@ def to_dot(d: Drawing) -> str:
         look = _DOT_SHAPES[shape.kind]
         if shape.kind == "gate" and len(shape.label) <= 2:  # `*`, `+`, `**`: a round gate
             look = "shape=circle, style=filled, width=0.4, fontsize=15"
+        if shape.lines:
+            look += ", xlabel=<" + "<br/>".join(_dot_line(*line) for line in shape.lines) + ">"
         out.append(f'  {shape.id} [{label}{look}, fillcolor="{fill}", color="{stroke}"];')
     for wire in scene.wires:
         attrs = []
@@ -371,6 +398,7 @@ _MERMAID_SHAPES = {  # kind -> (open, close) around the quoted label
     "output": ("(((", ")))"),
     "const": ("[/", "/]"),
     "fork": ("((", "))"),
+    "copy": ("([", "])"),
 }
 _MERMAID_WORDS = {"name": "{}", "value": "value {}", "grad": "grad {}"}
 # Mermaid reads `#code;` as a character entity inside quoted labels; these keep
@@ -383,6 +411,10 @@ def _mermaid_text(text: str) -> str:
     return "".join(_MERMAID_ESCAPES.get(c, c) for c in text)
 
 
+def _mermaid_lines(lines) -> list[str]:
+    return [_mermaid_text(_MERMAID_WORDS[style].format(text)) for style, text in lines]
+
+
 def to_mermaid(d: Drawing) -> str:
     """A Mermaid flowchart of the drawing, for Markdown files on code-hosting sites.
 
@@ -393,10 +425,10 @@ def to_mermaid(d: Drawing) -> str:
     out = ["flowchart LR"]
     for shape in scene.shapes:
         left, right = _MERMAID_SHAPES[shape.kind]
-        label = _mermaid_text(shape.label) or " "
+        label = "<br/>".join([_mermaid_text(shape.label) or " "] + _mermaid_lines(shape.lines))
         out.append(f'  {shape.id}{left}"{label}"{right}:::{shape.kind}')
     for wire in scene.wires:
-        lines = [_mermaid_text(_MERMAID_WORDS[style].format(text)) for style, text in wire.lines]
+        lines = _mermaid_lines(wire.lines)
         if wire.mark:
             lines.insert(0, wire.mark)
         arrow = "-->" if wire.arrow else "---"
@@ -405,5 +437,6 @@ def to_mermaid(d: Drawing) -> str:
     used = {shape.kind for shape in scene.shapes}
     for kind, (fill, stroke) in _STYLE.items():
         if kind in used:
-            out.append(f"  classDef {kind} fill:{fill},stroke:{stroke},color:#1f2328")
+            dashes = ",stroke-dasharray:4 3" if kind == "copy" else ""
+            out.append(f"  classDef {kind} fill:{fill},stroke:{stroke},color:#1f2328{dashes}")
     return "\n".join(out) + "\n"

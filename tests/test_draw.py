@@ -163,7 +163,9 @@ def test_graph_with_some_values_missing_names_them(tmp_path):
 
 
 def test_constants_fold_into_gate_labels_and_operand_order_is_marked():
-    d = drawing("input v = 2, g = 3\nr = max(0, v ** 2 / g) - 1\n", {"v": 2.0, "g": 3.0})
+    # The graph as written, so that no optimizer rewrite changes the gates.
+    d = drawing("input v = 2, g = 3\nr = max(0, v ** 2 / g) - 1\n", {"v": 2.0, "g": 3.0},
+                optimized=False)
     dot = draw.to_dot(d)
     for label in ("** 2", "max(0, ·)", "- 1"):
         assert f"label=<{label}>" in dot
@@ -310,3 +312,32 @@ def test_output_file_errors_and_source_protection(tmp_path):
     assert result.returncode == 0 and (tmp_path / "m.mmd").read_text().startswith("flowchart LR")
     bad = run_cli("graph", "m.circ", "--no-values", "x=1", cwd=tmp_path)
     assert bad.returncode == 2 and "--no-values" in bad.stderr
+
+
+def test_the_readme_shows_what_the_command_draws():
+    readme = (CIRCUITS.parent / "README.md").read_text(encoding="utf-8")
+    mermaid = run_cli("graph", NEURON, "--format", "mermaid").stdout
+    assert f"```mermaid\n{mermaid}```\n" in readme
+    assert "![" in readme and "(docs/neuron.svg)" in readme
+    svg = ET.parse(CIRCUITS.parent / "docs" / "neuron.svg").getroot()
+    texts = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"0.8808", "-0.105", "0.315", "0.21", "sigmoid", "s"} <= texts
+
+
+def test_a_wire_read_far_along_a_deep_circuit_is_drawn_as_copies():
+    steps = 30
+    text = "input x = 0.5\nw0 = x * 2\n" + "".join(
+        f"w{i} = sin(w{i - 1}) * x\n" for i in range(1, steps))
+    d = drawing(text, {"x": 0.5})
+    dot = draw.to_dot(d)
+    assert "j0 " not in dot  # no long forking wire from x ...
+    assert dot.count('label=<x>, shape=ellipse, style="dashed') == steps  # ... a copy per reader
+    grad = draw.describe(d)["nodes"][0]["grad"]
+    assert f'xlabel=<<font color="{draw.VALUE_COLOR}">0.5</font><br/>' \
+           f'<font color="{draw.GRAD_COLOR}">{grad:.4g}</font>>' in dot
+    assert subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True,
+                          check=False).returncode == 0
+    mermaid = draw.to_mermaid(d)
+    assert 'n0(["x<br/>value 0.5<br/>grad ' in mermaid and mermaid.count('(["x"]):::copy') == steps
+    # Nearby readers share one forking wire.
+    assert "j0 [shape=point" in draw.to_dot(drawing("f = sin(x) * x\n", {"x": 0.5}))
