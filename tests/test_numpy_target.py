@@ -294,6 +294,15 @@ def test_deterministic_and_ruff_clean(tmp_path):
     assert result.returncode == 0, result.stdout
 
 
+def test_every_helper_the_gate_table_names_exists():
+    from circuitc.emit import numpy_helpers
+    from circuitc.emit.numpy import HELPERS
+
+    named = {g.numpy.helper for g in GATES.values() if g.numpy.helper}
+    assert named and named <= set(HELPERS)
+    assert all(callable(getattr(numpy_helpers, name)) for name in HELPERS)
+
+
 def test_names_the_numpy_module_uses_are_renamed():
     m = _numpy("input np, lambda, _shape, x\nf = np * lambda + _shape * x\n")
     assert m.INPUTS == ("np", "lambda", "_shape", "x")

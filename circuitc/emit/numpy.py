@@ -5,9 +5,9 @@ the python emitter's, with the hooks below), imports nothing but `numpy`, and
 evaluates every gate with NumPy operations, elementwise. The contract:
 
 - Inputs and seeds may be scalars or arrays (or anything `np.asarray` takes);
-  integer and boolean ones are computed in float64, floating and complex ones
-  keep their type. They broadcast together as NumPy does; incompatible shapes
-  raise NumPy's `ValueError` before any gate runs.
+  they are computed in float64 (complex ones stay complex). They broadcast
+  together as NumPy does; incompatible shapes raise NumPy's `ValueError` before
+  any gate runs.
 - Every output has the broadcast shape of all the inputs, even one that depends
   on only some of them (or none), so a result's shape never depends on what the
   optimizer removed. Seeds do not take part in that shape: each seed broadcasts
@@ -29,7 +29,10 @@ evaluates every gate with NumPy operations, elementwise. The contract:
   error. The stable helpers (`sigmoid`, `softplus`) never warn on any finite
   input, so large inputs are not domain errors.
 
-Names are the python target's, with `np` and the module's own helpers
+Layout: one line per gate, never inlined (every gate can raise here), and a
+`del` line after the last use of each array no result needs (see `plan`).
+
+Names are the python target's, with `np`, `map` and the module's own helpers
 (`_float`, `_seed`, `_shaped`, `_unbroadcast`, and the local `_shape`) also reserved:
 an input called `np` is the parameter `np_`.
 """
