@@ -341,3 +341,11 @@ def test_a_wire_read_far_along_a_deep_circuit_is_drawn_as_copies():
     assert 'n0(["x<br/>value 0.5<br/>grad ' in mermaid and mermaid.count('(["x"]):::copy') == steps
     # Nearby readers share one forking wire.
     assert "j0 [shape=point" in draw.to_dot(drawing("f = sin(x) * x\n", {"x": 0.5}))
+
+
+def test_a_file_name_with_markup_characters_is_escaped_in_the_picture():
+    graph = draw.circuit("f = x * y\n", 'dir/a&<"b>.circ')
+    dot = draw.to_dot(draw.evaluate(graph, {"x": 1.0, "y": 2.0}))
+    assert "a&amp;&lt;&quot;b&gt;.circ" in dot and "dir/" not in dot
+    svg = draw.render(dot, "svg")
+    assert 'a&<"b>.circ' in "".join(ET.fromstring(svg).itertext())
