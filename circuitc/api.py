@@ -55,14 +55,19 @@ def compile_graphs(text: str, filename: str = "<string>",
     paused = gc.isenabled()
     gc.disable()  # the compiler makes millions of small objects that are never cyclic garbage
     try:
-        forward = optimize(lower(parse(text), filename))
-        backward = grad(forward, _checked_wrt(forward, wrt))
-        return forward, optimize(backward, done=len(forward.nodes))
+        return differentiate(lower(parse(text), filename), wrt)
     except CircuitError as e:
         raise e.attach(filename, text)
     finally:
         if paused:
             gc.enable()
+
+
+def differentiate(graph: Graph, wrt: Sequence[str] | None = None) -> tuple[Graph, Graph]:
+    """The optimized forward graph of a lowered graph, and its optimized gradient graph."""
+    forward = optimize(graph)
+    backward = grad(forward, _checked_wrt(forward, wrt))
+    return forward, optimize(backward, done=len(forward.nodes))
 
 
 def _checked_wrt(graph: Graph, wrt: Sequence[str] | None) -> tuple[str, ...]:
