@@ -331,7 +331,7 @@ def speed(rounds: int) -> None:
         base = times["hand-tuned straight-line Python"]
         for contender, t in times.items():
             rows.setdefault(contender, []).extend([f"{t * 1e6:.2f} µs", f"{t / base:.2f}x"])
-    for contender, cells in rows.items():
+    for contender, cells in sorted(rows.items(), key=lambda row: row[1][0] == "not installed"):
         print(f"| {contender} | {' | '.join(cells)} |")
     ratio = [float(c[:-1]) for c in rows["circuitc backward (value + gradient)"][1::2]]
     forward = [float(c[:-1]) for c in rows["circuitc forward (value only)"][1::2]]
@@ -356,6 +356,16 @@ def random_dag(gates: int, seed: int = 1) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _peak_megabytes() -> float:
+    """This process's peak resident memory. Linux's VmHWM starts afresh at exec, whereas
+    ru_maxrss would also count the parent that forked this process."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _compile_once(gates: int) -> None:
     """Child process: time each phase of compiling one random DAG; print one line."""
     import gc
@@ -377,7 +387,7 @@ def _compile_once(gates: int) -> None:
         now = time.perf_counter()
         times[phase], t = now - t, now
     gc.enable()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_megabytes()
     phases = " ".join(f"{p}={s:.3f}" for p, s in times.items())
     print(f"{time.perf_counter() - start:.4f} {peak:.0f} {phases}")
 
