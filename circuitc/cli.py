@@ -32,13 +32,20 @@ def _fail(message: str):
 
 
 class _Command(click.Command):
-    """Turn a `CircuitError` into its message and exit status 2."""
+    """Turn a `CircuitError` into its message and exit status 2, Ctrl-C into status 130.
+
+    Ctrl-C is not click's usual status 1, which here means that a verification failed;
+    130 is what shells report for a command stopped by SIGINT.
+    """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except CircuitError as e:
             _fail(e.render())
+        except KeyboardInterrupt:
+            click.echo("Aborted!", err=True)
+            sys.exit(130)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
