@@ -18,7 +18,9 @@ from the previous size (10 means linear) and the process's peak memory.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import math
+import os
 import platform
 import random
 import resource
@@ -300,8 +302,7 @@ def check_same(name, expected, got):
 
 
 def speed(rounds: int) -> None:
-    print(f"## Per call, value and full gradient (Python {platform.python_version()}, "
-          f"{platform.machine()}); ratio to the hand-tuned reference\n")
+    print("## Per call, value and full gradient; ratio to the hand-tuned reference\n")
     print("| contender | neuron | ratio | 4-16-1 MLP | ratio |")
     print("|---|---|---|---|---|")
     rows: dict[str, list[str]] = {}
@@ -407,6 +408,23 @@ def scaling(sizes: list[int]) -> None:
     print()
 
 
+def machine() -> None:
+    """What the numbers were measured on."""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or platform.machine()
+    versions = [f"Python {platform.python_version()}", f"circuitc {circuitc.__version__}"]
+    for package in ("sympy", "jax", "torch", "casadi", "lark"):
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    print(f"Measured {time.strftime('%Y-%m-%d')} on {cpu}, {os.cpu_count()} cores, "
+          f"{platform.system()} {platform.release()}; {', '.join(versions)}.\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
@@ -414,6 +432,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.compile_once:
         return _compile_once(args.compile_once)
+    machine()
     speed(rounds=5 if args.quick else 20)
     scaling([100, 1_000, 10_000] if args.quick else [100, 1_000, 10_000, 100_000, 1_000_000])
 
