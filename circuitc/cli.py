@@ -98,16 +98,28 @@ def _write_atomically(path: Path, text: str | bytes) -> None:
               help="Emit gradients only for these inputs, in this order (the module's WRT).")
 def compile(file: Path, out: str | None, target_name: str, wrt: str | None):
     """Compile FILE into a Python module with forward() and backward()."""
-    target = file.with_suffix(".py") if out is None else Path(out)
-    if out != "-" and target.resolve() == file.resolve():
-        _fail(f"error: the output {str(target)!r} would overwrite the source file")
+    target = None if out == "-" else file.with_suffix(".py") if out is None else Path(out)
+    _check_output(file, target)
     names = None if wrt is None else [n.strip() for n in wrt.split(",") if n.strip()]
-    source = compile_file(file, target_name, names)
-    if out == "-":
-        click.echo(source, nl=False)
+    _write_output(target, compile_file(file, target_name, names))
+
+
+def _check_output(file: Path, target: Path | None) -> None:
+    if target is not None and target.resolve() == file.resolve():
+        _fail(f"error: the output {str(target)!r} would overwrite the source file")
+
+
+def _write_output(target: Path | None, data: str | bytes) -> None:
+    """`data` to the file `target`, replaced atomically, or to stdout when `target` is None."""
+    if target is None:
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            click.echo(data, nl=False)
         return
     try:
-        _write_atomically(target, source)
+        _write_atomically(target, data)
     except OSError as e:
         _fail(f"error: cannot write {str(target)!r}: {e.strerror or e}")
 
@@ -198,8 +210,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     """
     target = None if out in (None, "-") else Path(out)
     fmt = fmt or (target and _GRAPH_SUFFIXES.get(target.suffix.lower())) or "dot"
-    if target is not None and target.resolve() == file.resolve():
-        _fail(f"error: the output {str(target)!r} would overwrite the source file")
+    _check_output(file, target)
     if fmt == "png" and target is None and sys.stdout.isatty():
         raise click.UsageError("PNG is binary: give -o OUT.png, or redirect stdout")
     if no_values and values:
@@ -235,17 +246,7 @@ def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None) -> None
                 data = draw.render(data, fmt)
             except draw.RenderError as e:
                 _fail(f"error: {e}")
-    if target is None:
-        if isinstance(data, bytes):
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        else:
-            click.echo(data, nl=False)
-        return
-    try:
-        _write_atomically(target, data)
-    except OSError as e:
-        _fail(f"error: cannot write {str(target)!r}: {e.strerror or e}")
+    _write_output(target, data)
 
 
 def _json_safe(obj):
