@@ -176,8 +176,12 @@ def test_mutated_examples_compile_or_fail_cleanly(data):
     try:
         source = circuitc.compile_file(path)
     except CircuitError as e:
-        if e.span is None:  # a file-level error: only undecodable bytes get one
-            assert e.message.startswith("not UTF-8: byte 0x"), e.message
+        if e.message.startswith("not UTF-8: byte 0x"):  # no text: check against the bytes
+            lines = data.split(b"\n")
+            if e.span is not None:
+                assert 1 <= e.span.line <= len(lines), e.span
+                assert 1 <= e.span.column <= len(lines[e.span.line - 1]) + 1, e.span
+            assert e.render().startswith(str(path) + ":")
             return
         assert_valid_error(e, str(path))
         return
