@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .emit import numpy as numpy_target
 from .emit import python as python_target
-from .errors import CircuitError, did_you_mean
+from .errors import CircuitError, Span, did_you_mean
 from .grad import grad
 from .graph import Graph
 from .lower import lower
@@ -39,9 +39,14 @@ def read_source(path: str | Path) -> str:
         line = data.count(b"\n", 0, start) + 1
         # Columns count characters, as editors do; what precedes the bad byte decodes.
         column = len(data[max(line_start, bom):start].decode("utf-8")) + 1
-        raise CircuitError(f"not UTF-8: byte 0x{data[start]:02x} at line {line}, "
-                           f"column {column}").attach(str(path), "") from None
-    return text.replace("\r\n", "\n")
+        raise CircuitError(f"not UTF-8: byte 0x{data[start]:02x}",
+                           Span(line, column, line, column + 1)).attach(str(path), "") from None
+    return normalize(text)
+
+
+def normalize(text: str) -> str:
+    """Source text as the compiler reads it: no byte-order mark, `\n` line ends."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
 def compile_graphs(text: str, filename: str = "<string>",
@@ -51,15 +56,17 @@ def compile_graphs(text: str, filename: str = "<string>",
     The gradient graph computes the gradient with respect to the inputs in `wrt`
     (default: every input, in `INPUTS` order) and nothing that only other inputs need.
     """
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
-    paused = gc.isenabled()
-    gc.disable()  # the compiler makes millions of small objects that are never cyclic garbage
+    text = normalize(text)
+    collecting = gc.isenabled()
+    # The compiler makes millions of small objects and no cyclic garbage: collecting
+    # would cost more than the compile. The collector is back on when this returns.
+    gc.disable()
     try:
         return differentiate(lower(parse(text), filename), wrt)
     except CircuitError as e:
         raise e.attach(filename, text)
     finally:
-        if paused:
+        if collecting:
             gc.enable()
 
 

@@ -98,10 +98,14 @@ def _write_atomically(path: Path, text: str | bytes) -> None:
               help="Emit gradients only for these inputs, in this order (the module's WRT).")
 def compile(file: Path, out: str | None, target_name: str, wrt: str | None):
     """Compile FILE into a Python module with forward() and backward()."""
+    names = None if wrt is None else [n.strip() for n in wrt.split(",")]
+    if names is not None and "" in names and names != [""]:
+        raise click.UsageError(f"--wrt {wrt!r} has an empty name; give NAME,NAME,... "
+                               "(or --wrt '' for no gradients at all)")
+    source = compile_file(file, target_name, [] if names == [""] else names)
     target = None if out == "-" else file.with_suffix(".py") if out is None else Path(out)
     _check_output(file, target)
-    names = None if wrt is None else [n.strip() for n in wrt.split(",") if n.strip()]
-    _write_output(target, compile_file(file, target_name, names))
+    _write_output(target, source)
 
 
 def _check_output(file: Path, target: Path | None) -> None:
@@ -133,7 +137,9 @@ def parse_values(module, values: tuple[str, ...]) -> dict[str, float]:
             raise click.UsageError(f"expected NAME=VALUE, got {item!r}")
         if name not in module.INPUTS:
             raise click.UsageError(f"no input named {name!r}" + did_you_mean(name, module.INPUTS)
-                                   + f" (inputs: {', '.join(module.INPUTS) or 'none'})")
+                                   + f" (inputs: {_names(module.INPUTS)})")
+        if name in given:
+            raise click.UsageError(f"{name} is given twice")
         try:
             given[name] = float(text)
         except ValueError:
@@ -141,12 +147,19 @@ def parse_values(module, values: tuple[str, ...]) -> dict[str, float]:
     return given
 
 
+def _names(names, most: int = 10) -> str:
+    """`a, b, c`, or the first few and how many more."""
+    if len(names) > most:
+        return f"{', '.join(names[:most])}, and {len(names) - most} more"
+    return ", ".join(names) or "none"
+
+
 def point(module, values: tuple[str, ...]) -> dict[str, float]:
     """Every input's value: given on the command line, else its default."""
     at = {**module.DEFAULTS, **parse_values(module, values)}
     missing = [name for name in module.INPUTS if name not in at]
     if missing:
-        raise click.UsageError("no value for input " + ", ".join(map(repr, missing))
+        raise click.UsageError("no value for input " + _names([repr(name) for name in missing])
                                + "; give NAME=VALUE or declare a default")
     return {name: at[name] for name in module.INPUTS}
 

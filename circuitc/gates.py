@@ -23,6 +23,10 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# What a gate's `fn` (and its generated Python) raises outside the gate's domain:
+# ValueError for `log(-1)`, ZeroDivisionError and OverflowError (ArithmeticErrors).
+DOMAIN_ERRORS = (ArithmeticError, ValueError)
+
 # Precedence levels of generated Python expressions, lowest first.
 COND, SUM, PRODUCT, UNARY, POWER, ATOM = range(6)
 

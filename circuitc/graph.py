@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from .errors import Span
-from .gates import GATES
+from .errors import CircuitError, Span
+from .gates import DOMAIN_ERRORS, GATES
 
 LEAVES = ("input", "seed", "const")
 
@@ -103,6 +103,17 @@ class Builder:
 
     def graph(self, like: Graph, outputs, grads=()) -> Graph:
         return replace(like, nodes=tuple(self.nodes), outputs=tuple(outputs), grads=tuple(grads))
+
+
+def fold_constant(op: str, values, origin: Origin | None) -> float:
+    """`op` applied to constant operands with the gate table's `fn`; outside the gate's
+    domain (`log(-1.0)`, `1/0`), a `CircuitError` at the gate's span."""
+    try:
+        return float(GATES[op].fn(*values))
+    except DOMAIN_ERRORS as exc:
+        label = origin.label if origin else f"'{op}'"
+        raise CircuitError(f"{label} fails on constant operands {tuple(values)}: {exc}",
+                           origin and origin.span) from None
 
 
 def check(graph: Graph) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .errors import CircuitError, Span, did_you_mean
 from .gates import CALLABLE, GATES
-from .graph import Builder, Graph, Origin
+from .graph import Builder, Graph, Origin, fold_constant
 from .parse import Assign, Call, GateDef, InputDecl, Name, Num, Op, OutputDecl
 
 
@@ -262,10 +262,4 @@ def _lower_expr(expr, gates: dict[str, GateDef], const, apply, scope: dict):
 
 def _evaluate_constant(expr, gates: dict[str, GateDef]) -> float:
     """The value of a constant expression, computed with the gate table's functions."""
-    def apply(op, args, e):
-        try:
-            return float(GATES[op].fn(*args))
-        except (ArithmeticError, ValueError) as exc:
-            raise CircuitError(f"{_origin(e).label} fails on constant operands {args}: {exc}",
-                               e.span) from None
-    return _lower_expr(expr, gates, float, apply, {})
+    return _lower_expr(expr, gates, float, lambda op, args, e: fold_constant(op, args, _origin(e)), {})

@@ -164,7 +164,7 @@ def parse(text: str) -> list:
         raise _syntax_error(e, text) from None
 
 
-_DESCRIBE = {"NAME": "a name", "NUMBER": "a number", "_NL": "end of line", "$END": "end of file",
+_DESCRIBE = {"NAME": "a name", "NUMBER": "a number", "_NL": "end of line",
              "LPAR": "'('", "RPAR": "')'", "EQUAL": "'='", "COMMA": "','", "SEMICOLON": "';'"}
 
 
@@ -205,10 +205,7 @@ def _syntax_error(e: UnexpectedInput, text: str) -> CircuitError:
         return CircuitError(f"unexpected character {e.char!r}", span)
     if isinstance(e, UnexpectedToken):
         token = e.token
-        if token.type == "$END":  # Lark gives no position for the end of the file
-            last = text.rstrip("\n").split("\n")
-            span = Span(len(last), len(last[-1]) + 1, len(last), len(last[-1]) + 2)
-        if token.type != "_NL":
+        if token.type != "_NL":  # (a newline's own span would end on the next line)
             span = _span(token)
         message = f"unexpected {_describe(token)}" + _expected(e.accepts or e.expected)
         return CircuitError(message + _unclosed(text, span), span)

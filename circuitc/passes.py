@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .errors import CircuitError
-from .gates import GATES
-from .graph import LEAVES, Builder, Graph, Node
+from .graph import LEAVES, Builder, Graph, Node, fold_constant
 
 
 def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
@@ -46,13 +45,19 @@ def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
 def _fold(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
     if node.op in LEAVES or not all(b.nodes[a].op == "const" for a in args):
         return None
-    values = [b.nodes[a].attr for a in args]
+    return b.const(fold_constant(node.op, [b.nodes[a].attr for a in args], node.origin))
+
+
+def _fold_quietly(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+    """`_fold`, but a gradient gate that fails on constants stays, to raise at run time.
+
+    `0 ** x` is fine, but its gradient holds `log(0)`: the circuit must still
+    compile, and `backward` raise at that gate, with its position, if it is called.
+    """
     try:
-        return b.const(GATES[node.op].fn(*values))
-    except (ArithmeticError, ValueError) as exc:
-        label = node.origin.label if node.origin else node.op
-        raise CircuitError(f"{label} fails on constant operands {tuple(values)}: {exc}",
-                           node.origin and node.origin.span) from None
+        return _fold(b, node, args)
+    except CircuitError:
+        return None
 
 
 def fold(graph: Graph) -> Graph:
@@ -126,4 +131,5 @@ def optimize(graph: Graph, done: int = 0) -> Graph:
     `done` says that the graph's first `done` nodes are an optimized graph already
     (the forward part of a gradient graph), so only the nodes after them are visited.
     """
-    return dce(_rewrite(graph, (_fold, _simplify), keep=_live(graph), done=done))
+    rules = (_fold if done == 0 else _fold_quietly, _simplify)
+    return dce(_rewrite(graph, rules, keep=_live(graph), done=done))

@@ -71,7 +71,7 @@ def test_unwritable_output_is_a_clean_error(tmp_path):
 @pytest.mark.parametrize(("setup", "message"), [
     (lambda d: None, "cannot read 'x.circ': No such file or directory"),
     (lambda d: (d / "x.circ").mkdir(), "cannot read 'x.circ': Is a directory"),
-    (lambda d: (d / "x.circ").write_bytes(b"f = x\n# caf\xe9\n"), "not UTF-8: byte 0xe9 at line 2, column 6"),
+    (lambda d: (d / "x.circ").write_bytes(b"f = x\n# caf\xe9\n"), "x.circ:2:6: error: not UTF-8: byte 0xe9"),
     (lambda d: (d / "x.circ").write_bytes(b""), "x.circ:1:1: error: empty circuit"),
 ])
 def test_unreadable_files_get_one_clear_line(tmp_path, setup, message):
@@ -120,3 +120,33 @@ def test_help_and_version():
         assert run_cli(command, "--help").returncode == 0
     assert "circuitc" in run_cli("--version").stdout
     assert run_cli("nonsense").returncode == 2
+
+
+@pytest.mark.parametrize("path", ["", "/", "."])
+def test_compile_of_a_directory_is_a_clean_error(tmp_path, path):
+    result = run_cli("compile", path, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Is a directory" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("wrt", "expected"), [("a,,b", 2), (",", 2), ("", 0)])
+def test_wrt_with_empty_names(wrt, expected, tmp_path):
+    result = run_cli("compile", NEURON, "--wrt", wrt, "-o", "-")
+    assert result.returncode == expected
+    if expected == 0:
+        assert "WRT = ()" in result.stdout
+    else:
+        assert "empty name" in result.stderr
+
+
+def test_a_value_given_twice_is_an_error():
+    result = run_cli("eval", NEURON, "a=1", "a=2")
+    assert result.returncode == 2 and "a is given twice" in result.stderr
+
+
+def test_long_lists_of_inputs_are_abbreviated(tmp_path):
+    (tmp_path / "m.circ").write_text("f = " + " + ".join(f"x{i}" for i in range(50)) + "\n")
+    result = run_cli("eval", "m.circ", "nope=1", cwd=tmp_path)
+    assert result.returncode == 2 and "x9, and 40 more" in result.stderr
+    result = run_cli("eval", "m.circ", cwd=tmp_path)
+    assert result.returncode == 2 and "'x9', and 40 more" in result.stderr

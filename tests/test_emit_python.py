@@ -134,3 +134,18 @@ def test_readme_shows_the_generated_neuron_module():
     shown = block.split("```python\n")[1].split("```")[0]
     expected = circuitc.compile_source((CIRCUITS / "neuron.circ").read_text(), "circuits/neuron.circ")
     assert shown == expected
+
+
+@pytest.mark.parametrize("text", ["f = 0 ** x", "f = (-8) ** x"])
+def test_a_gradient_that_fails_on_constants_compiles_and_raises_when_called(text):
+    m = load_source(text, "z.circ")
+    assert m.forward(2.0) == (0.0 if "0 **" in text else 64.0)
+    with pytest.raises(ValueError, match=r"^z.circ:1:\d+: in the gradient of '\*\*'"):
+        m.backward(2.0)
+
+
+def test_docstrings_say_what_the_functions_return():
+    m = load_source("input x, y\ns = x + y\np = x * y\noutput s, p\n")
+    assert m.forward.__doc__ == "Return (s, p)."
+    assert m.backward.__doc__.startswith("Return ((s, p), grads), grads[k] = d(d_s*s + d_p*p)/d(WRT[k])")
+    assert m.backward(1.0, 2.0)[0] == m.forward(1.0, 2.0)

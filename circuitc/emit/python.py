@@ -263,10 +263,11 @@ class _Module:
         seeds = [names.ident[ADJOINT + out] for out, _ in fwd.outputs]
         outs = [out for out, _ in fwd.outputs]
         value = ", ".join(outs)
+        values_doc = f"({value})" if len(outs) > 1 else value
 
         def values(exprs):
             return ", ".join(self.value(exprs[n][0]) for _, n in fwd.outputs)
-        self.function(f"forward({', '.join(params)})", f"Return {value}.", fwd, values)
+        self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd, values)
 
         def both(exprs):
             value = ", ".join(self.value(exprs[n][0]) for _, n in bwd.outputs)
@@ -275,7 +276,7 @@ class _Module:
             return f"{value}, {_tuple(grads)}"
         seed_sum = " + ".join(f"{s}*{o}" for s, o in zip(seeds, outs))
         self.function(f"backward({', '.join(params + [s + '=1.0' for s in seeds])})",
-                      f"Return ({value}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
+                      f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
                       bwd, both)
         body = self.lines
         head = self.head()
