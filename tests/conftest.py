@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -40,3 +41,15 @@ def load_source(text: str, filename: str = "<test>", target: str = "python") -> 
     source = circuitc.compile_source(text, filename, target)
     exec(compile(source, filename + ".py", "exec"), module.__dict__)  # noqa: S102
     return module
+
+
+@pytest.fixture
+def graphviz() -> str:
+    """Graphviz's `dot` program. Where it is missing the test is skipped, except in CI
+    (`CI` set), where `.ci/run` installs it, so a missing one is a failure."""
+    found = shutil.which("dot")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("Graphviz's dot is not installed, though .ci/run installs it")
+        pytest.skip("Graphviz's dot is not installed (apt-get install graphviz)")
+    return found
