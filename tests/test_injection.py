@@ -219,3 +219,15 @@ def test_wrt_keeps_hostile_names_as_strings(target):
     assert namespace["WRT"] == tuple(names[::-1])
     _, grads = namespace["backward"](1.0, 2.0, 3.0, 4.0)
     assert tuple(map(float, grads)) == (6.0, 8.0, 12.0, 24.0)
+
+
+def test_helpers_are_copied_as_loaded_even_if_the_files_change(monkeypatch):
+    """A long-running process whose circuitc files are replaced on disk (an upgrade) must
+    still copy the helpers it runs, not whatever lines now sit where they were."""
+    import inspect
+
+    before = circuitc.compile_source("f = sigmoid(x) + softplus(x)\n")
+    monkeypatch.setattr(inspect, "getsource", lambda obj: "def _other(x):\n    return x\n")
+    after = circuitc.compile_source("f = sigmoid(x) + softplus(x)\n")
+    assert after == before
+    check_module(after)

@@ -46,11 +46,15 @@ SIGNS = (ast.USub, ast.UAdd)
 COMPARISONS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE, ast.Eq, ast.NotEq)
 
 
+# Read at import, as the emitters do, so that editing the files during a long fuzz run
+# does not make the loaded compiler look wrong.
+_SHIPPED = {"numpy": dict(numpy_emit.HELPERS),
+            "python": {name: inspect.getsource(fn).rstrip() for name, fn in python_emit.HELPERS.items()}}
+
+
 def shipped_helpers(target: str) -> dict[str, str]:
     """The source text of every helper function the compiler may copy into a module."""
-    if target == "numpy":
-        return dict(numpy_emit.HELPERS)
-    return {name: inspect.getsource(fn).rstrip() for name, fn in python_emit.HELPERS.items()}
+    return _SHIPPED[target]
 
 
 class Rejected(AssertionError):
