@@ -35,7 +35,8 @@ COND, SUM, PRODUCT, UNARY, POWER, ATOM = range(6)
 class Syntax:
     """How a gate prints in a target language.
 
-    `template` has one `{}` per operand; an operand whose own precedence is
+    `template` has one `{}` per operand, or numbered fields (`{0}`, `{1}`) when an
+    operand appears more than once; an operand whose own precedence is
     below its entry in `operands` is parenthesized. `helper` names a module-level
     function the template calls, which the emitter must include: the function
     itself (python target), or, for the numpy target, whose helpers need a library
@@ -228,13 +229,14 @@ _TABLE = [
     # derivative is zero wherever it exists.
     Gate("step", 1, _step, _call("_step", helper=_step),
          lambda b, g, y, x: (None,), "0",
-         numpy=_call("_step", helper="_step")),
+         numpy=Syntax("np.where(np.greater({}, 0.0), 1.0, 0.0)", ATOM, (COND,))),
     Gate("sign", 1, _sign, _call("_sign", helper=_sign),
          lambda b, g, y, x: (None,), "0",
          numpy=_call("np.sign")),
     Gate("share", 2, _share, _call("_share", 2, helper=_share),
          lambda b, g, y, x1, x2: (None, None), "0",
-         numpy=_call("_share", 2, helper="_share")),
+         numpy=Syntax("np.where(np.greater({0}, {1}), 1.0, np.where(np.equal({0}, {1}), 0.5, 0.0))",
+                      ATOM, (COND, COND))),
 ]
 
 GATES: dict[str, Gate] = {gate.name: gate for gate in _TABLE}

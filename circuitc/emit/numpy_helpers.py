@@ -1,9 +1,11 @@
 """The functions every module of the `numpy` target carries, defined once.
 
-The numpy emitter copies these functions verbatim (with `inspect.getsource`) into
-each generated module that needs them, so they may use nothing but `np` and each
-other. Gate helpers are the ones a gate's `numpy` syntax in the gate table names
-(`_sigmoid`, ...); the others shape a function's arguments and results.
+The numpy emitter reads each function's source text from this file with `ast`
+(without importing it, so emitting NumPy code never needs NumPy) and copies it
+verbatim into each generated module that needs it, so these functions may use
+nothing but `np` and each other. Gate helpers are the ones a gate's `numpy` syntax
+in the gate table names (`_sigmoid`, `_softplus`); the others shape a function's
+arguments and results. A gate that plain NumPy calls express needs no helper.
 
 Every gate helper works elementwise on scalars and arrays alike and never warns on
 a finite input: both branches of an `np.where` are computed for every element, so
@@ -22,14 +24,6 @@ def _sigmoid(x):
 
 def _softplus(x):
     return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-
-
-def _step(x):
-    return np.where(x > 0, 1.0, 0.0)
-
-
-def _share(x, y):
-    return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0))
 
 
 def _float(x):
