@@ -38,13 +38,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .api import compile_graphs
+from .api import normalize
 from .errors import CircuitError
 from .gates import GATES
 from .grad import grad_with_adjoints
 from .graph import LEAVES, Graph, run
 from .lower import lower
 from .parse import parse
+from .passes import _live, optimize  # `_live`: which nodes the roots depend on
 
 FORMATS = ("dot", "svg", "png", "json", "mermaid")
 JSON_VERSION = 1
@@ -73,7 +74,8 @@ class Drawing:
     """A graph to draw and, when evaluated, each node's value and gradient.
 
     `values[i]` and `grads[i]` belong to `graph.nodes[i]`; a constant's gradient is
-    `None` (nothing can change a constant). `at` is the point and `seeds` the
+    `None` (nothing can change a constant), and so are both of a gate no output
+    depends on (it is not evaluated). `at` is the point and `seeds` the
     weight of each output in the function whose gradient is shown.
     """
 
@@ -91,12 +93,16 @@ class Drawing:
 def circuit(text: str, filename: str = "<string>", optimized: bool = True) -> Graph:
     """The forward graph of the circuit in `text`: optimized, or as written.
 
-    Either way the file must compile; a bad one raises `CircuitError`.
+    Either way the file must compile (the optimizer's constant folding included); a
+    bad one raises `CircuitError` with the file's name and text attached.
     """
-    forward, _ = compile_graphs(text, filename)
-    if optimized:
-        return forward
-    return lower(parse(text.removeprefix("\ufeff").replace("\r\n", "\n")), filename)
+    text = normalize(text)
+    try:
+        written = lower(parse(text), filename)
+        forward = optimize(written)
+    except CircuitError as e:
+        raise e.attach(filename, text)
+    return forward if optimized else written
 
 
 def structure(graph: Graph, optimized: bool = True) -> Drawing:
@@ -106,31 +112,40 @@ def structure(graph: Graph, optimized: bool = True) -> Drawing:
 
 def evaluate(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None,
              optimized: bool = True) -> Drawing:
-    """A drawing with every node's value at `at` and its gradient.
+    """A drawing with the value at `at` and the gradient of every node an output
+    depends on.
 
     The gradient is that of `sum(seeds[out] * out)` (every seed 1.0 by default),
     computed by the gradient graph that `grad` builds, evaluated with the gate
-    table. A gate that fails on its operands (`log(-1)`) raises a `CircuitError`
+    table. A gate no output depends on (a dead wire of the graph as written) is not
+    evaluated, as the generated code does not evaluate it: its value and gradient
+    are `None`. A gate that fails on its operands (`log(-1)`) raises a `CircuitError`
     at its source span (the caller attaches the file's text).
     """
     seeds = {name: 1.0 for name, _ in graph.outputs} if seeds is None else dict(seeds)
     full, adjoint = grad_with_adjoints(graph)
     values = _run(full, at, seeds, len(graph.nodes))
-    grads = tuple(None if node.op == "const" else values[adjoint[i]] if i in adjoint else 0.0
+    grads = tuple(None if node.op == "const" or values[i] is None
+                  else values[adjoint[i]] if i in adjoint else 0.0
                   for i, node in enumerate(graph.nodes))
     return Drawing(graph, optimized, dict(at), seeds, tuple(values[:len(graph.nodes)]), grads)
 
 
-def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float], forward: int) -> list[float]:
-    """`run(graph, at, seeds)`, naming the gate and its span when one fails.
+def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
+         forward: int) -> list[float | None]:
+    """`run(graph, at, seeds)` for the gates the roots depend on (`None` for the others),
+    naming the gate and its span when one fails.
 
     The operands are quoted for the first `forward` nodes, the circuit's own gates;
     a gradient gate's operands would mean nothing to the reader.
     """
     gates = (i for i, node in enumerate(graph.nodes) if node.op not in LEAVES)  # `run`'s order
+    live = _live(graph)
 
     def apply(gate, args):
         i = next(gates)
+        if not live[i]:
+            return None
         try:
             return gate.fn(*args)
         except (ArithmeticError, ValueError) as e:
@@ -301,7 +316,7 @@ def _wire_lines(d: Drawing, i: int, readers: list[str | None]) -> tuple:
     lines = []
     if node.op != "input" and node.name and readers != [node.name]:
         lines.append(("name", node.name))
-    if d.values is not None:
+    if d.values is not None and d.values[i] is not None:
         lines.append(("value", _short(d.values[i])))
         if d.grads[i] is not None:
             lines.append(("grad", _short(d.grads[i])))

@@ -301,6 +301,22 @@ def test_a_gate_that_fails_at_the_point_is_a_located_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_dead_wire_of_the_source_graph_is_drawn_without_a_value(tmp_path):
+    # `u` feeds no output: like compile, eval and verify, graph --source does not evaluate it
+    (tmp_path / "m.circ").write_text("input x = -1\nu = log(x)\nf = x*2\noutput f\n")
+    result = run_cli("graph", "m.circ", "--source", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    nodes = {n["op"]: n for n in strict_json(result.stdout)["nodes"]}
+    assert (nodes["log"]["name"], nodes["log"]["value"], nodes["log"]["grad"]) == ("u", None, None)
+    assert (nodes["mul"]["value"], nodes["input"]["value"], nodes["input"]["grad"]) == (-2, -1, 2)
+    dot = run_cli("graph", "m.circ", "--source", cwd=tmp_path)
+    assert dot.returncode == 0 and "label=<log>" in dot.stdout
+    # a live gate that fails is still an error
+    (tmp_path / "m.circ").write_text("input x = -1\nu = log(x)\nf = u*2\noutput f\n")
+    result = run_cli("graph", "m.circ", "--source", cwd=tmp_path)
+    assert result.returncode == 2 and "'log' on -1.0 fails" in result.stderr
+
+
 def test_output_file_errors_and_source_protection(tmp_path):
     (tmp_path / "m.circ").write_text("f = x * y\n")
     result = run_cli("graph", "m.circ", "-o", "m.circ", cwd=tmp_path)
