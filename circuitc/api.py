@@ -101,9 +101,7 @@ def compile_source(text: str, filename: str = "<string>", target: str = "python"
     `backward` returns the gradient with respect to the inputs in `wrt` (the
     module's `WRT`), by default every input.
     """
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; the targets are {', '.join(TARGETS)}")
-    return TARGETS[target](*compile_graphs(text, filename, wrt), __version__)
+    return _emitter(target)(*compile_graphs(text, filename, wrt), __version__)
 
 
 def compile_file(path: str | Path, target: str = "python", wrt: Sequence[str] | None = None) -> str:
@@ -113,13 +111,7 @@ def compile_file(path: str | Path, target: str = "python", wrt: Sequence[str] | 
 
 def load(path: str | Path, target: str = "python", wrt: Sequence[str] | None = None) -> types.ModuleType:
     """Compile the `.circ` file at `path` for `target` in memory and import the result."""
-    source = compile_file(path, target, wrt)
-    module = types.ModuleType(Path(path).stem)
-    module.__file__ = f"<circuitc {path}>"
-    # Let tracebacks show the generated lines.
-    linecache.cache[module.__file__] = (len(source), None, source.splitlines(True), module.__file__)
-    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our own output)
-    return module
+    return load_compiled(path, target, wrt)[0]
 
 
 def evaluate(module: types.ModuleType, at: dict[str, float]) -> tuple[dict, dict]:
@@ -128,10 +120,42 @@ def evaluate(module: types.ModuleType, at: dict[str, float]) -> tuple[dict, dict
     Works for every target (at a point, every target returns Python floats).
     """
     args = [at[name] for name in module.INPUTS]
-    value = module.forward(*args)
-    outputs = dict(zip(module.OUTPUTS, value if len(module.OUTPUTS) > 1 else (value,)))
-    gradients = {}
-    for k, out in enumerate(module.OUTPUTS):
-        seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
-        gradients[out] = dict(zip(module.WRT, module.backward(*args, *seeds)[1]))
+    outputs = dict(zip(module.OUTPUTS, outputs_of(module, module.forward(*args))))
+    gradients = {out: dict(zip(module.WRT, gradient_of(module, args, k)))
+                 for k, out in enumerate(module.OUTPUTS)}
     return outputs, gradients
+
+
+def outputs_of(module: types.ModuleType, value) -> tuple:
+    """What `module.forward` returned, as a tuple in `OUTPUTS` order (a module with
+    one output returns the value itself)."""
+    return tuple(value) if len(module.OUTPUTS) > 1 else (value,)
+
+
+def gradient_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
+    """The gradient of output number `k` at `args` (`INPUTS` order), one value per input
+    of `WRT`: `module.backward` seeded 1.0 on that output and 0.0 on the others."""
+    seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
+    return tuple(module.backward(*args, *seeds)[1])
+
+
+def load_compiled(path: str | Path, target: str = "python", wrt: Sequence[str] | None = None
+                  ) -> tuple[types.ModuleType, Graph, Graph]:
+    """`load(path, target, wrt)`, and the optimized forward and gradient graphs the module
+    was generated from (`compile_graphs`): the file is read and compiled once."""
+    emit = _emitter(target)
+    forward, backward = compile_graphs(read_source(path), str(path), wrt)
+    source = emit(forward, backward, __version__)
+    module = types.ModuleType(Path(path).stem)
+    module.__file__ = f"<circuitc {path}>"
+    # Let tracebacks show the generated lines.
+    linecache.cache[module.__file__] = (len(source), None, source.splitlines(True), module.__file__)
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our own output)
+    return module, forward, backward
+
+
+def _emitter(target: str):
+    """The emitter of `target`; a `ValueError` naming the targets for an unknown one."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; the targets are {', '.join(TARGETS)}")
+    return TARGETS[target]

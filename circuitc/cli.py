@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from . import __version__, draw
-from .api import TARGETS, compile_file, compile_graphs, evaluate, load, read_source
+from .api import TARGETS, compile_file, evaluate, load, load_compiled, read_source
 from .errors import CircuitError, did_you_mean
 from .step import METHODS, StepError, climb
 from .step import render as render_climb
@@ -64,10 +64,11 @@ TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)
                       help="The generated code: plain Python, or NumPy (batches, broadcasting).")
 
 
-def load_module(file: Path, target: str):
-    """`load(file, target)`, with a one-line error when the target's library is missing."""
+def load_module(file: Path, target: str, loader=load):
+    """`loader(file, target)` (`load`, or `load_compiled` for the graphs too), with a
+    one-line error when the target's library is missing."""
     try:
-        return load(file, target)
+        return loader(file, target)
     except ModuleNotFoundError as e:
         if e.name != "numpy":
             raise
@@ -314,8 +315,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     value for any input without one), then --points random points. Exit status
     0 when every judged gradient passes, 1 when any fails.
     """
-    module = load_module(file, target_name)
-    forward, _ = compile_graphs(read_source(file), str(file))
+    module, forward, _ = load_module(file, target_name, load_compiled)
     report = verify_circuit(module, forward, parse_values(module, values), n_points=n_points,
                             seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
                             fast=fast)

@@ -13,11 +13,14 @@ after every step). With `minimize=True` it descends instead.
   textbook's `(f(x+h) - f(x)) / h` for `difference="forward"` or
   `(f(x+h) - f(x-h)) / 2h` for `central`, with `h` as given (not rounded) or,
   when not given, the verifier's default step for that input; then every input
-  moves by `step_size * derivative`.
+  moves by `step_size * derivative`. A given `h` too small to move an input
+  (`x + h == x`) raises `StepError`: the difference would be 0.
 - `analytic`: the same move with the gradient from `backward` (seed 1 on the
   first output, 0 on the others).
 
 A domain error or a non-finite value while climbing raises `StepError`.
+The finite differences and the text table are the verifier's (`verify.difference`,
+`report.table`).
 """
 
 from __future__ import annotations
@@ -26,13 +29,17 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from .verify import DOMAIN_ERRORS, default_h
+from .api import gradient_of, outputs_of
+from .gates import DOMAIN_ERRORS
+from .report import table, values
+from .verify import default_h, difference
 
 METHODS = ("analytic", "numerical", "random")
 
 
 class StepError(Exception):
-    """The climb reached a point where the circuit or its gradient is undefined."""
+    """The climb cannot go on: the circuit or its gradient is undefined at the point it
+    reached, or the given `h` does not move an input there."""
 
 
 @dataclass
@@ -48,43 +55,43 @@ class Climb:
 
 
 class _Objective:
+    """The first output of a module, and its gradient, as functions of a point."""
+
     def __init__(self, module):
         self.module = module
-        self.n_outputs = len(module.OUTPUTS)
 
     def value(self, at: dict[str, float]) -> float:
         try:
-            out = self.module.forward(*(at[n] for n in self.module.INPUTS))
+            out = outputs_of(self.module, self.module.forward(*(at[n] for n in self.module.INPUTS)))
         except DOMAIN_ERRORS as e:
             raise StepError(str(e)) from None
-        out = out[0] if self.n_outputs > 1 else out
-        if not math.isfinite(out):
-            raise StepError(f"the output is {out!r} at {_show(at)}")
-        return out
+        if not math.isfinite(out[0]):
+            raise StepError(f"the output is {out[0]!r} at {_show(at)}")
+        return out[0]
 
     def gradient(self, at: dict[str, float]) -> list[float]:
-        seeds = [1.0] + [0.0] * (self.n_outputs - 1)
         try:
-            grads = self.module.backward(*(at[n] for n in self.module.INPUTS), *seeds)[1]
+            return list(gradient_of(self.module, [at[n] for n in self.module.INPUTS], 0))
         except DOMAIN_ERRORS as e:
             raise StepError(f"the gradient: {e}") from None
-        return list(grads)
 
 
 def _show(at: dict[str, float]) -> str:
-    return ", ".join(f"{k} = {v!r}" for k, v in at.items())
+    return values(at, limit=None)
 
 
-def _numerical(f: _Objective, at: dict[str, float], h: float | None, difference: str):
-    f0 = f.value(at) if difference == "forward" else None
+def _numerical(f: _Objective, at: dict[str, float], h: float | None, method: str):
+    """Each input's derivative by the finite difference `method`, with `h` as given."""
+    f0 = (f.value(at),) if method == "forward" else None
     grads = []
     for name, x in at.items():
-        step = default_h(x, difference) if h is None else h
-        f_plus = f.value({**at, name: x + step})
-        if difference == "forward":
-            grads.append((f_plus - f0) / step)
-        else:
-            grads.append((f_plus - f.value({**at, name: x - step})) / (2 * step))
+        step = default_h(x, method) if h is None else h
+        if h is not None and x + step == x:
+            raise StepError(f"h = {h!r} is below the resolution of {name} = {x!r} "
+                            "(x + h == x): give a larger --h")
+        (slope,) = difference(lambda point, side: (f.value(point),), at, {name: 1.0}, step,
+                              method, f0)
+        grads.append(slope)
     return grads
 
 
@@ -141,7 +148,4 @@ def render(climb: Climb, steps: int, step_size: float) -> str:
     change = climb.after_output - climb.before_output
     rows.append([climb.output, repr(climb.before_output),
                  f"{climb.after_output!r}  ({'+' if change >= 0 else ''}{change:.6g})"])
-    widths = [max(len(r[k]) for r in rows) for k in range(2)]
-    lines = [f"{what}:"]
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[2] for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join(line.rstrip() for line in [f"{what}:", *table(rows)])

@@ -30,7 +30,9 @@ and its slope small rounding wants a larger one, and near the edge of a domain
 (`log(x)` at `x = 1e-6`) only a step smaller than the distance to the edge stays
 inside. A real error in a derivative rule is orders of magnitude larger than the
 error of any of these steps, so retrying does not hide it. A step given with `h`
-is used as given, and never retried.
+is used as given, and never retried. A real step that does not move an input
+(`x + h == x`, a given `h` below the input's resolution) measures nothing: the
+check is `skip`, saying so, never `fail`. The complex step has no such limit.
 
 Tolerance: a gradient passes when `|analytic - numeric| <= atol + rtol * |numeric|`.
 The defaults depend on the difference (`DEFAULT_TOLERANCES`; the README compares
@@ -48,7 +50,8 @@ gate. So `relu(x)` at `x = 0` is skipped, not failed.
 
 Domain: a `ValueError` or `ArithmeticError` (`log(-1)`, `1/0`, overflow) while
 evaluating the point, its gradient, or the points of a finite difference, or a
-value that is not finite, makes the check `domain`, never `fail`.
+value that is not finite (an output, which puts the whole point outside; an
+analytic gradient; a numerical derivative), makes the check `domain`, never `fail`.
 
 Points: the given values, else the declared defaults, else a drawn value (the
 "fixed point"), then `points` random points in which every input not given is
@@ -67,7 +70,11 @@ so a circuit with thousands of inputs costs a few evaluations per point.
 Blame: when a check fails, each gate on the path from the input to the output is
 checked at that point on its own, its derivative rule (differentiated as a
 one-gate circuit) against a central difference of its `fn`; the first gate whose
-rule disagrees is named with its `file:line:col`.
+rule disagrees is named with its `file:line:col`. A gate whose rule or difference
+is not finite there (`a * x` at `a = inf`) is outside its domain, and passed over.
+
+Finite differences (`difference`) and the text tables (`circuitc.report`) are shared
+with `circuitc step`.
 """
 
 from __future__ import annotations
@@ -77,9 +84,12 @@ import random
 import sys
 from dataclasses import dataclass, field
 
-from .gates import GATES, Gate
+from .api import gradient_of, outputs_of
+from .gates import DOMAIN_ERRORS, GATES, Gate
 from .grad import grad
 from .graph import Builder, Graph, run
+from .report import table as _table
+from .report import values as _values
 
 EPS = sys.float_info.epsilon
 DIFFERENCES = ("central", "forward", "complex")
@@ -88,7 +98,6 @@ DEFAULT_TOLERANCES = {"central": (1e-6, 1e-8), "forward": (1e-3, 1e-5),
                       "complex": (1e-11, 1e-13)}
 MAX_DRAWS = 20
 RETRY_SCALES = (0.1, 10.0, 0.01, 0.001)  # other steps tried, relative to the default
-DOMAIN_ERRORS = (ValueError, ArithmeticError)
 
 
 def default_h(x: float, difference: str) -> float:
@@ -102,6 +111,28 @@ def default_h(x: float, difference: str) -> float:
 def _representable(x: float, h: float) -> float:
     """`h`, rounded so that `x + h` is exact; `h` itself if that rounds to nothing."""
     return ((x + h) - x) or h
+
+
+def shifted(at: dict[str, float], v: dict[str, float], t: float) -> dict[str, float]:
+    """The point `at + t·v`: each input named in `v` moved by `t * v[name]`, the others kept."""
+    return {**at, **{name: at[name] + t * w for name, w in v.items()}}
+
+
+def difference(f, at: dict[str, float], v: dict[str, float], t: float, method: str,
+               f0: tuple[float, ...] | None = None) -> tuple[float, ...]:
+    """The finite differences of `f` at `at` along `v`, with the step `t` used as given.
+
+    `f(point, side)` returns a tuple of floats at `point`, which is `at + side·t·v`
+    (`side` is 1.0, -1.0, or 0.0 for `at` itself, only for messages); the result has one
+    slope per value. `forward`: `(f(at + t·v) - f(at)) / t`, with `f0` as `f(at)` when
+    given; `central`: `(f(at + t·v) - f(at - t·v)) / 2t`, `f(at + t·v)` evaluated first.
+    """
+    f_plus = f(shifted(at, v, t), 1.0)
+    if method == "forward":
+        f_at = f(at, 0.0) if f0 is None else f0
+        return tuple((fp - fa) / t for fp, fa in zip(f_plus, f_at))
+    f_minus = f(shifted(at, v, -t), -1.0)
+    return tuple((fp - fm) / (2 * t) for fp, fm in zip(f_plus, f_minus))
 
 
 def draw(rng: random.Random) -> float:
@@ -253,16 +284,11 @@ class _Circuit:
                 if deps & mask and want(GATES[self.graph.nodes[i].op]) and i in self.feeds[output]]
 
     def forward(self, at: dict[str, float]) -> tuple[float, ...]:
-        value = self.module.forward(*(at[name] for name in self.inputs))
-        return tuple(value) if len(self.outputs) > 1 else (value,)
+        return outputs_of(self.module, self.module.forward(*(at[name] for name in self.inputs)))
 
     def gradients(self, at: dict[str, float]) -> dict[str, tuple[float, ...]]:
         args = [at[name] for name in self.inputs]
-        grads = {}
-        for k, out in enumerate(self.outputs):
-            seeds = [float(j == k) for j in range(len(self.outputs))]
-            grads[out] = tuple(self.module.backward(*args, *seeds)[1])
-        return grads
+        return {out: gradient_of(self.module, args, k) for k, out in enumerate(self.outputs)}
 
     def complex_forward(self, at: dict) -> tuple[complex, ...]:
         values = run(self.graph, at, apply=_complex_apply)
@@ -303,12 +329,15 @@ def _switch(args: list[float]) -> float:
     return args[0] - args[1] if len(args) == 2 else args[0]
 
 
-def _sign(x: float) -> int:
-    return (x > 0) - (x < 0)
+_sign = GATES["sign"].fn  # -1.0, 0.0 or 1.0: which side of a kink a value lies on
 
 
 def _finite(values) -> bool:
     return all(math.isfinite(v) for v in values)
+
+
+NOT_FINITE = "the gradient is not finite"  # why a check with such an analytic value is not judged
+KINK = "at the kink of"  # how the reason of a check skipped at a kink starts
 
 
 class _Outside(Exception):
@@ -370,13 +399,19 @@ class _Checker:
                     gate, place = self.c.where(blocking[0])
                     check.method = "central"
                     check.note = f"central differences: {gate} at {place} is not complex-analytic"
-        self.estimate(at, v, label, values, checks, (1.0, False))
+        # A gradient that is not finite is outside the domain, whatever a finite
+        # difference says: no step can agree with it.
+        judged = [c for c in checks if math.isfinite(c.analytic)]
+        for check in checks:
+            if check not in judged:
+                check.verdict, check.reason = "domain", NOT_FINITE
+        self.estimate(at, v, label, values, judged, (1.0, False))
         if self.h is None:  # a failure may be the default step's fault: try others
-            for step in self.other_steps(at, v):
-                failed = [c for c in checks
+            for scaling in self.other_steps(at, v):
+                failed = [c for c in judged
                           if c.verdict in ("fail", "domain") and c.method != "complex"]
                 trials = [Check(c.output, c.input, c.analytic, method=c.method) for c in failed]
-                self.estimate(at, v, label, values, trials, step)
+                self.estimate(at, v, label, values, trials, scaling)
                 for check, trial in zip(failed, trials):
                     if trial.verdict == "pass":
                         check.numeric, check.h = trial.numeric, trial.h
@@ -393,21 +428,22 @@ class _Checker:
         if len(v) == 1 and 0 < abs(at[next(iter(v))]) < 1:
             yield 1.0, True
 
-    def estimate(self, at, v, label, values, checks: list[Check], step) -> None:
-        """Fill in each check's `numeric` and `h` (see `numeric` for `step`), then judge it."""
+    def estimate(self, at, v, label, values, checks: list[Check], scaling) -> None:
+        """Fill in each check's `numeric` and `h` (see `numeric` for `scaling`), then judge it."""
         for method in sorted({c.method for c in checks}):
             group = [c for c in checks if c.method == method]
-            self.numeric(at, v, label, method, values, group, step)
+            self.numeric(at, v, label, method, values, group, scaling)
             for check in group:
                 self.judge(check)
 
-    def numeric(self, at, v, label, method, values, checks: list[Check], step) -> None:
+    def numeric(self, at, v, label, method, values, checks: list[Check], scaling) -> None:
         """Fill in `numeric` and `h` of `checks` (all for outputs using `method`).
 
-        `step` is (scale, relative): the step is `scale` times the given or default
+        `scaling` is (scale, relative): the step is `scale` times the given or default
         one, or, if `relative`, the default step scaled by `|x|` alone, not `max(1, |x|)`.
+        A real step that does not move an input (`x + h == x`) skips the checks.
         """
-        scale, relative = step
+        scale, relative = scaling
         if len(v) == 1:  # one input: its own step
             (name,) = v
             x = at[name]
@@ -419,25 +455,32 @@ class _Checker:
         index = {out: k for k, out in enumerate(self.c.outputs)}
         for check in checks:
             check.h = t
-        label, step = (label, "h") if label is not None else ("the point", "h·v")
+        label, shift = (label, "h") if label is not None else ("the point", "h·v")
         try:
             if method == "complex":
                 point = {n: complex(x, t * v[n]) if n in v else x for n, x in at.items()}
-                result = _call(self.c.complex_forward, point, where=f"at {label} + i{step}: ")
+                result = _call(self.c.complex_forward, point, where=f"at {label} + i{shift}: ")
                 for check in checks:
                     check.numeric = result[index[check.output]].imag / t
                 return
-            plus = {n: x + t * v.get(n, 0.0) for n, x in at.items()}
-            minus = {n: x - t * v.get(n, 0.0) for n, x in at.items()}
-            samples = [plus, at] if method == "forward" else [minus, at, plus]
-            if self.kinked(samples, v, checks):
+            unmoved = {n: at[n] for n, w in v.items() if at[n] + t * w == at[n]}
+            if unmoved:
+                for check in checks:
+                    check.verdict = "skip"
+                    check.reason = (f"h = {t!r} is below the resolution of {_values(unmoved)} "
+                                    f"(x + {shift} == x)")
+                    if self.h is not None:
+                        check.reason += ": give a larger --h"
                 return
-            f_plus = _call(self.c.forward, plus, where=f"at {label} + {step}: ")
-            if method == "forward":
-                slopes = [(fp - f0) / t for fp, f0 in zip(f_plus, values)]
-            else:
-                f_minus = _call(self.c.forward, minus, where=f"at {label} - {step}: ")
-                slopes = [(fp - fm) / (2 * t) for fp, fm in zip(f_plus, f_minus)]
+            plus, minus = shifted(at, v, t), shifted(at, v, -t)
+            if self.kinked([plus, at] if method == "forward" else [minus, at, plus], v, checks):
+                return
+
+            def sample(point, side):
+                where = f"at {label} {'+' if side > 0 else '-'} {shift}: "
+                return _call(self.c.forward, point, where=where)
+
+            slopes = difference(sample, at, v, t, method, values)
             for check in checks:
                 check.numeric = slopes[index[check.output]]
         except _Outside as e:
@@ -457,18 +500,21 @@ class _Checker:
             if hit:
                 gate, place = self.c.where(hit[0])
                 check.verdict = "skip"
-                check.reason = f"at the kink of {gate} ({place})"
+                check.reason = f"{KINK} {gate} ({place})"
         return all(c.verdict == "skip" for c in checks)
 
     def judge(self, check: Check) -> None:
         if check.verdict != "pass":
+            return
+        if not math.isfinite(check.analytic):
+            check.verdict, check.reason = "domain", NOT_FINITE
             return
         if check.numeric is None or not math.isfinite(check.numeric):
             check.verdict, check.reason = "domain", "the numerical derivative is not finite"
             return
         rtol, atol = self.tolerance(check.method)
         check.tolerance = atol + rtol * abs(check.numeric)
-        if not (math.isfinite(check.analytic) and check.abs_error <= check.tolerance):
+        if not check.abs_error <= check.tolerance:
             check.verdict = "fail"
 
     # -- blame ------------------------------------------------------------------
@@ -498,8 +544,8 @@ class _Checker:
                 if const[j] or not reach[a]:
                     continue
                 numeric = _local_numeric(GATES[node.op], args, j)
-                if numeric is None:
-                    continue
+                if numeric is None or not (math.isfinite(numeric) and math.isfinite(rule[j])):
+                    continue  # at a kink or outside the gate's domain: nothing to judge
                 if not abs(rule[j] - numeric) <= atol + rtol * abs(numeric):
                     gate, place = self.c.where(i)
                     return Blame(check.output, check.input, gate, place, j + 1, rule[j], numeric)
@@ -620,25 +666,10 @@ def verify_circuit(module, forward: Graph, given: dict[str, float] | None = None
 # -- reporting ------------------------------------------------------------------
 
 _VERDICTS = {"pass": "ok", "fail": "FAIL", "skip": "skipped", "domain": "outside the domain"}
-SHOWN_INPUTS = 8  # a point with more inputs is abbreviated in the text report
 
 
 def _error(x: float | None) -> str:
     return "" if x is None else f"{x:.1e}"
-
-
-def _values(values: dict[str, float]) -> str:
-    items = [f"{name} = {v!r}" for name, v in values.items()]
-    if len(items) > SHOWN_INPUTS:
-        items = [*items[: SHOWN_INPUTS - 2], f"... ({len(items) - SHOWN_INPUTS + 3} more)",
-                 items[-1]]
-    return ", ".join(items)
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
-    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
-            for row in rows]
 
 
 def _method(report: Report) -> str:
@@ -654,8 +685,12 @@ def summary(report: Report) -> str:
     """One line: the verdict, the counts, and how the numerical derivatives were taken."""
     n_points = len(report.points)
     counts = [f"{report.count('pass')} passed", f"{report.count('fail')} failed"]
-    if report.count("skip"):
-        counts.append(f"{report.count('skip')} skipped at kinks")
+    skipped = [c for p in report.points for c in p.checks if c.verdict == "skip"]
+    kinks = sum(c.reason.startswith(KINK) for c in skipped)
+    if kinks:
+        counts.append(f"{kinks} skipped at kinks")
+    if len(skipped) > kinks:
+        counts.append(f"{len(skipped) - kinks} skipped with h below an input's resolution")
     if report.count("domain") or any(p.domain for p in report.points):
         outside = report.count("domain") + sum(p.domain is not None for p in report.points)
         counts.append(f"{outside} outside the domain")

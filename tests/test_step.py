@@ -138,6 +138,16 @@ def test_stepping_out_of_the_domain_is_a_clean_error(tmp_path):
         climb(load_source("input x = 0.01\nf = log(x)\n"), {"x": 0.01}, step_size=-1.0)
 
 
+def test_a_step_h_below_an_inputs_resolution_is_an_error():
+    # x + 1e-320 == x: the numerical derivative would be 0 and the step would not move
+    result = run_cli("step", CIRCUITS / "multiply.circ", "--method", "numerical", "--h", "1e-320")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("error: h = 1e-320 is below the resolution of x = -2.0 (x + h == x): "
+                             "give a larger --h\n")
+    with pytest.raises(StepError, match="resolution of y = 1e\\+20"):
+        climb(load_source("f = x * y\n"), {"x": 1.0, "y": 1e20}, method="numerical", h=1e-6)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--method", "newton"], "Invalid value for '--method'"),
     (["--difference", "complex"], "Invalid value for '--difference'"),

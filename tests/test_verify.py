@@ -13,7 +13,8 @@ from click.testing import CliRunner
 import circuitc
 from circuitc import gates
 from circuitc.cli import main
-from circuitc.verify import DEFAULT_TOLERANCES, verify_circuit
+from circuitc.report import values
+from circuitc.verify import DEFAULT_TOLERANCES, Check, _Checker, _Circuit, verify_circuit
 from conftest import CIRCUITS, EXAMPLES, load_source, run_cli
 
 
@@ -208,6 +209,49 @@ def test_an_undefined_gradient_is_outside_the_domain(tmp_path):
     assert document["ok"] and "the gradient" in document["points"][0]["outside_domain"]
 
 
+def test_a_gradient_that_is_not_finite_is_outside_the_domain_and_blames_no_gate():
+    # at a = inf, df/dx = s(1-s) * a = 0 * inf = nan: undefined, not wrong
+    result = run_cli("verify", CIRCUITS / "neuron.circ", "a=inf")
+    assert result.returncode == 0, result.stdout
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  d")}
+    assert rows["df/dx"].split()[1] == "nan"
+    assert rows["df/dx"].endswith("outside the domain: the gradient is not finite")
+    assert "FAIL" not in result.stdout and "blame" not in result.stdout
+    assert ", 2 outside the domain at 1 point;" in result.stdout.splitlines()[-1]
+    document = verify_json(CIRCUITS / "neuron.circ", "a=inf", "--fast")
+    assert [c["verdict"] for c in checks(document)] == ["domain"]  # nan along any direction
+
+
+def test_blame_passes_over_a_gate_whose_derivatives_are_not_finite_there():
+    text = (CIRCUITS / "neuron.circ").read_text()
+    checker = _Checker(_Circuit(load_source(text), circuitc.compile_graphs(text)[0]),
+                       "central", None, None, None)
+    at = {"a": math.inf, "b": 2.0, "c": -3.0, "x": -1.0, "y": 3.0}
+    # '*' of a*x: its rule gives inf for x, its central difference nan; neither is wrong
+    assert checker.blame(at, Check("f", "x", verdict="fail")) is None
+
+
+def test_a_step_below_the_inputs_resolution_is_reported_not_failed(tmp_path):
+    path = write(tmp_path, "input x = 1, y = 3\nf = x * y\n")
+    result = run_cli("verify", path, "--h", "1e-300")
+    assert result.returncode == 0, result.stdout
+    assert ("skipped: h = 1e-300 is below the resolution of x = 1.0 (x + h == x): "
+            "give a larger --h") in result.stdout
+    assert "FAIL" not in result.stdout and "try a smaller --h" not in result.stdout
+    assert result.stdout.splitlines()[-1].startswith(
+        f"{path}: OK: 0 passed, 0 failed, 2 skipped with h below an input's resolution at 1 point")
+    assert "no gradient was judged" in result.stderr
+    # only the inputs it does not move: x = 1 moves by 1e-6, y = 1e12 does not
+    document = verify_json(path, "y=1e12", "--h", "1e-6")
+    assert [c["verdict"] for c in checks(document)] == ["pass", "skip"]
+    (check,) = checks(verify_json(path, "y=1e12", "--h", "1e-6", "--fast"))
+    assert check["verdict"] == "skip"
+    assert check["reason"] == "h = 1e-06 is below the resolution of y = 1000000000000.0 (x + h·v == x): " \
+        "give a larger --h"
+    # the complex step has no such limit
+    assert verify_json(path, "--h", "1e-300", "--difference", "complex")["summary"]["passed"] == 2
+
+
 def test_near_the_edge_of_the_domain_a_smaller_step_is_used(tmp_path):
     path = write(tmp_path, "f = log(x)\n")
     (check,) = checks(verify_json(path, "x=1e-6"))
@@ -268,7 +312,18 @@ def test_fast_checks_two_thousand_inputs(tmp_path):
     assert len(document["points"][1]["inputs"]) == 2000
     result = run_cli("verify", path, "--fast")
     assert result.returncode == 0
-    assert "(1995 more)" in result.stdout.splitlines()[0]  # long points are abbreviated
+    # long points are abbreviated: 6 values, the count of those left out, the last value
+    first = result.stdout.splitlines()[0]
+    assert "... (1993 more), y999 = " in first and first.count(" = ") == 7
+
+
+def test_abbreviated_values_count_what_they_leave_out():
+    named = {f"x{k}": float(k) for k in range(10)}
+    assert values(named) == ("x0 = 0.0, x1 = 1.0, x2 = 2.0, x3 = 3.0, x4 = 4.0, x5 = 5.0, "
+                             "... (3 more), x9 = 9.0")
+    eight = dict(list(named.items())[:8])
+    assert values(eight) == ", ".join(f"x{k} = {k}.0" for k in range(8))
+    assert values(named, limit=None) == ", ".join(f"x{k} = {k}.0" for k in range(10))
 
 
 # -- points and seeds --------------------------------------------------------------------------------
