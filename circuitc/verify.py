@@ -401,10 +401,10 @@ class _Checker:
                     check.note = f"central differences: {gate} at {place} is not complex-analytic"
         # A gradient that is not finite is outside the domain, whatever a finite
         # difference says: no step can agree with it.
-        judged = [c for c in checks if math.isfinite(c.analytic)]
         for check in checks:
-            if check not in judged:
+            if not math.isfinite(check.analytic):
                 check.verdict, check.reason = "domain", NOT_FINITE
+        judged = [c for c in checks if c.verdict == "pass"]
         self.estimate(at, v, label, values, judged, (1.0, False))
         if self.h is None:  # a failure may be the default step's fault: try others
             for scaling in self.other_steps(at, v):
