@@ -22,12 +22,12 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from whitelist import check_module
 
 import circuitc
 from circuitc.errors import CircuitError
 from circuitc.gates import CALLABLE
 from conftest import EXAMPLES, run_cli
+from whitelist import check_module
 
 EXAMPLES_IN_PROCESS = int(os.environ.get("CIRCUITC_FUZZ_EXAMPLES", "200"))
 EXAMPLES_CLI = max(20, EXAMPLES_IN_PROCESS // 10)

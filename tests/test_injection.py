@@ -12,7 +12,6 @@ import keyword
 import math
 
 import pytest
-from whitelist import Rejected, check_module
 
 import circuitc
 from circuitc.emit import numpy as numpy_emit
@@ -20,6 +19,7 @@ from circuitc.emit import python as python_emit
 from circuitc.gates import CALLABLE
 from circuitc.parse import KEYWORDS
 from conftest import run_cli
+from whitelist import Rejected, check_module
 
 TARGETS = ("python", "numpy")
 
