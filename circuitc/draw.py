@@ -45,7 +45,7 @@ from .grad import grad_with_adjoints
 from .graph import LEAVES, Graph, run
 from .lower import lower
 from .parse import parse
-from .passes import _live, optimize  # `_live`: which nodes the roots depend on
+from .passes import live_nodes, optimize
 
 FORMATS = ("dot", "svg", "png", "json", "mermaid")
 JSON_VERSION = 1
@@ -140,7 +140,7 @@ def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
     a gradient gate's operands would mean nothing to the reader.
     """
     gates = (i for i, node in enumerate(graph.nodes) if node.op not in LEAVES)  # `run`'s order
-    live = _live(graph)
+    live = live_nodes(graph)
 
     def apply(gate, args):
         i = next(gates)

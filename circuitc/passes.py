@@ -95,7 +95,8 @@ def simplify(graph: Graph) -> Graph:
     return _rewrite(graph, (_simplify,))
 
 
-def _live(graph: Graph) -> list[bool]:
+def live_nodes(graph: Graph) -> list[bool]:
+    """For each node, whether an output or gradient depends on it."""
     live = [False] * len(graph.nodes)
     for root in graph.roots:
         live[root] = True
@@ -108,7 +109,7 @@ def _live(graph: Graph) -> list[bool]:
 
 def dce(graph: Graph) -> Graph:
     """Drop every node that no output or gradient depends on."""
-    live = _live(graph)
+    live = live_nodes(graph)
     if all(live):
         return graph
     new = [-1] * len(graph.nodes)
@@ -132,4 +133,4 @@ def optimize(graph: Graph, done: int = 0) -> Graph:
     (the forward part of a gradient graph), so only the nodes after them are visited.
     """
     rules = (_fold if done == 0 else _fold_quietly, _simplify)
-    return dce(_rewrite(graph, rules, keep=_live(graph), done=done))
+    return dce(_rewrite(graph, rules, keep=live_nodes(graph), done=done))

@@ -197,7 +197,7 @@ def test_source_graph_keeps_what_the_optimizer_folds():
     assert "label=<* -2>" in draw.to_dot(drawing(text, {"x": 1.5}))
 
 
-def test_constant_outputs_and_outputs_that_are_inputs_are_drawn():
+def test_constant_outputs_and_outputs_that_are_inputs_are_drawn(graphviz):
     d = drawing("input x = 2\nh = 3\noutput h, x\n", {"x": 2.0})
     dot = draw.to_dot(d)
     assert 'label=<3>, shape=box, style="dashed,filled"' in dot
@@ -242,7 +242,7 @@ def test_drawings_are_deterministic():
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_dot_output_of_every_example_is_valid_graphviz(path):
+def test_dot_output_of_every_example_is_valid_graphviz(path, graphviz):
     for flags in ((), ("--source",), ("--no-values",)):
         result = run_cli("graph", path, *flags)
         assert result.returncode == 0, result.stderr
@@ -252,7 +252,7 @@ def test_dot_output_of_every_example_is_valid_graphviz(path):
         assert check.returncode == 0 and check.stderr == "", check.stderr
 
 
-def test_svg_is_well_formed_and_shows_values_and_gradients(tmp_path):
+def test_svg_is_well_formed_and_shows_values_and_gradients(tmp_path, graphviz):
     result = run_cli("graph", NEURON, "--format", "svg")
     assert result.returncode == 0, result.stderr
     root = ET.fromstring(result.stdout.encode("utf-8"))
@@ -266,7 +266,7 @@ def test_svg_is_well_formed_and_shows_values_and_gradients(tmp_path):
     ET.parse(tmp_path / "n.svg")
 
 
-def test_png_renders(tmp_path):
+def test_png_renders(tmp_path, graphviz):
     out = tmp_path / "n.png"
     result = run_cli("graph", NEURON, "--format", "png", "-o", out)
     assert result.returncode == 0 and result.stdout == "", result.stderr
@@ -274,7 +274,7 @@ def test_png_renders(tmp_path):
     assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
 
 
-def test_png_goes_to_stdout_when_it_is_not_a_terminal():
+def test_png_goes_to_stdout_when_it_is_not_a_terminal(graphviz):
     from conftest import circuitc_command
     done = subprocess.run([circuitc_command(), "graph", str(NEURON), "--format", "png"],
                           capture_output=True, check=False, timeout=300)
@@ -340,7 +340,7 @@ def test_the_readme_shows_what_the_command_draws():
     assert {"0.8808", "-0.105", "0.315", "0.21", "sigmoid", "s"} <= texts
 
 
-def test_a_wire_read_far_along_a_deep_circuit_is_drawn_as_copies():
+def test_a_wire_read_far_along_a_deep_circuit_is_drawn_as_copies(graphviz):
     steps = 30
     text = "input x = 0.5\nw0 = x * 2\n" + "".join(
         f"w{i} = sin(w{i - 1}) * x\n" for i in range(1, steps))
@@ -359,7 +359,7 @@ def test_a_wire_read_far_along_a_deep_circuit_is_drawn_as_copies():
     assert "j0 [shape=point" in draw.to_dot(drawing("f = sin(x) * x\n", {"x": 0.5}))
 
 
-def test_a_file_name_with_markup_characters_is_escaped_in_the_picture():
+def test_a_file_name_with_markup_characters_is_escaped_in_the_picture(graphviz):
     graph = draw.circuit("f = x * y\n", 'dir/a&<"b>.circ')
     dot = draw.to_dot(draw.evaluate(graph, {"x": 1.0, "y": 2.0}))
     assert "a&amp;&lt;&quot;b&gt;.circ" in dot and "dir/" not in dot
