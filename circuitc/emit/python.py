@@ -1,8 +1,9 @@
 """Gate graphs -> the source text of a plain Python module (SPEC.md section 2).
 
 The module imports nothing but `math`. `forward` and `backward` are straight-line
-code, one assignment per gate, named after the `.circ` wire it computes (or a
-numbered temporary `t1`, `t2`, ...), each with a `# file:line` comment.
+code: a line per named wire or adjoint, a temporary used once written into the
+expression that uses it (see `_Module.inlined`), other temporaries numbered `t1`,
+`t2`, ..., each line with a `# file:line` comment.
 
 Names: every `.circ` name keeps its spelling unless it is a Python keyword or a
 name the module itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then
@@ -10,9 +11,10 @@ name the module itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then
 `d_<wire>` and the seed of output `f` is the argument `d_f`, with the same
 underscore rule when a `.circ` name already uses that spelling.
 
-Run-time errors: the body of each function sits in a `try` whose handler (free
-on the normal path) looks up the failing line in `_WHERE` and re-raises the same
-exception type with the gate's `.circ` position in front of the message.
+Run-time errors: a gate that can raise (`Gate.raises`) always has a line of its
+own, and the body of a function with such a line sits in a `try` whose handler
+(free on the normal path) looks up the failing line in `_WHERE` and re-raises the
+same exception type with the gate's `.circ` position in front of the message.
 """
 
 from __future__ import annotations
