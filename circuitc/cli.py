@@ -20,6 +20,7 @@ import click
 from . import __version__, draw
 from .api import TARGETS, compile_file, evaluate, load, load_compiled, read_source
 from .errors import CircuitError, did_you_mean
+from .report import json_safe
 from .step import METHODS, StepError, climb
 from .step import render as render_climb
 from .verify import DEFAULT_TOLERANCES, DIFFERENCES, render, verify_circuit
@@ -165,11 +166,6 @@ def point(module, values: tuple[str, ...]) -> dict[str, float]:
     return {name: at[name] for name in module.INPUTS}
 
 
-def _number(x: float):
-    """JSON has no inf or nan; print them as the strings Python's float() reads back."""
-    return x if math.isfinite(x) else repr(x)
-
-
 @main.command(name="eval", cls=_Command)
 @FILE
 @VALUES
@@ -184,11 +180,8 @@ def eval_(file: Path, values: tuple[str, ...], as_json: bool, target_name: str):
     except (ArithmeticError, ValueError) as e:
         _fail(f"error: {e}")
     if as_json:
-        click.echo(json.dumps({
-            "inputs": {k: _number(v) for k, v in at.items()},
-            "outputs": {k: _number(v) for k, v in outputs.items()},
-            "gradients": {out: {k: _number(v) for k, v in g.items()}
-                          for out, g in gradients.items()}}, indent=2))
+        document = {"inputs": at, "outputs": outputs, "gradients": gradients}
+        click.echo(json.dumps(json_safe(document), indent=2))
         return
     for out, value in outputs.items():
         click.echo(f"{out} = {value!r}")
@@ -263,17 +256,6 @@ def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None) -> None
     _write_output(target, data)
 
 
-def _json_safe(obj):
-    """`obj` with every float passed through `_number`, for `json.dumps`."""
-    if isinstance(obj, float):
-        return _number(obj)
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _finite(ctx, param, value):
     if value is not None and not math.isfinite(value):
         raise click.BadParameter("must be a finite number")
@@ -320,7 +302,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
                             seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
                             fast=fast)
     if as_json:
-        click.echo(json.dumps(_json_safe(report_dict(report)), indent=2))
+        click.echo(json.dumps(json_safe(report_dict(report)), indent=2))
     else:
         click.echo(render(report))
     if not report.judged:
@@ -367,7 +349,7 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
     except StepError as e:
         _fail(f"error: {e}")
     if as_json:
-        click.echo(json.dumps(_json_safe({
+        click.echo(json.dumps(json_safe({
             "method": method, "output": result.output, "steps": steps,
             "before": {"inputs": result.before, "output": result.before_output},
             "after": {"inputs": result.after, "output": result.after_output},

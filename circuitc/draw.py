@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from .graph import LEAVES, Graph, run
 from .lower import lower
 from .parse import parse
 from .passes import live_nodes, optimize
+from .report import json_number
 
 FORMATS = ("dot", "svg", "png", "json", "mermaid")
 JSON_VERSION = 1
@@ -161,11 +161,6 @@ def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
 # -- JSON -------------------------------------------------------------------
 
 
-def _number(x: float | None):
-    """JSON has no inf or nan: they become the strings Python's `float()` reads back."""
-    return x if x is None or math.isfinite(x) else repr(x)
-
-
 def _label(node) -> str:
     if node.op == "input":
         return node.attr
@@ -188,8 +183,8 @@ def describe(d: Drawing) -> dict:
             "label": _label(node),
             "name": node.attr if node.op == "input" else node.name,
             "span": span and dict(zip(("line", "column", "end_line", "end_column"), span)),
-            "value": _number(value),
-            "grad": _number(d.grads[i]) if d.grads else None,
+            "value": json_number(value),
+            "grad": json_number(d.grads[i]) if d.grads else None,
         })
     return {
         "version": JSON_VERSION,
@@ -197,8 +192,8 @@ def describe(d: Drawing) -> dict:
         "graph": "optimized" if d.optimized else "source",
         "inputs": [{"name": name, "node": where.get(name)} for name in g.inputs],
         "outputs": [{"name": name, "node": n} for name, n in g.outputs],
-        "at": d.at and {k: _number(v) for k, v in d.at.items()},
-        "seeds": d.seeds and {k: _number(v) for k, v in d.seeds.items()},
+        "at": d.at and {k: json_number(v) for k, v in d.at.items()},
+        "seeds": d.seeds and {k: json_number(v) for k, v in d.seeds.items()},
         "nodes": nodes,
         "edges": [{"from": a, "to": i, "arg": k}
                   for i, node in enumerate(g.nodes) for k, a in enumerate(node.args)],

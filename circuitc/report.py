@@ -1,6 +1,8 @@
-"""Plain-text pieces shared by the reports of `verify` and `step`."""
+"""Pieces shared by the reports of `eval`, `verify`, `step` and `graph`."""
 
 from __future__ import annotations
+
+import math
 
 SHOWN_INPUTS = 8  # a point with more values than this is abbreviated by `values`
 
@@ -25,3 +27,19 @@ def table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
     return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
             for row in rows]
+
+
+def json_number(x: float | None):
+    """JSON has no inf or nan: they become the strings Python's `float()` reads back."""
+    return x if x is None or math.isfinite(x) else repr(x)
+
+
+def json_safe(obj):
+    """`obj` with every float passed through `json_number`, for `json.dumps`."""
+    if isinstance(obj, float):
+        return json_number(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
