@@ -4,10 +4,18 @@
 carrying the `Span` it came from. The tree is built by callbacks that run while
 the LALR parser reduces, so nothing recurses however deep the nesting is, and no
 intermediate Lark tree is kept. Lark's exceptions become `CircuitError`s.
+
+Two drivers run the same LALR tables and callbacks. `_Fast` is a tight loop with
+a one-regex lexer, about twice as fast as Lark's own driver, which matters for
+circuits of 10^5 statements; it gives up at the first thing that is not valid
+text. Lark's driver then parses the file again, to report the error exactly as
+Lark finds it. Both give the same tree for valid text (a test checks this on
+generated programs).
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,6 +23,8 @@ from typing import NamedTuple
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.grammar import Rule
+from lark.parsers.lalr_analysis import Shift
 
 from .errors import CircuitError, Span
 
@@ -97,7 +107,7 @@ class _Build(Transformer):
         return c[1]
 
     def number(self, c):
-        return Num(float(c[0]), _span(c[0]))
+        return Num(float(c[0].value), _span(c[0]))
 
     def name(self, c):
         return _name(c[0])
@@ -154,14 +164,128 @@ def _parser() -> Lark:
                 propagate_positions=False, maybe_placeholders=False)
 
 
+@cache
+def _fast() -> _Fast:
+    return _Fast(_parser())
+
+
 def parse(text: str) -> list:
     """The statements of a `.circ` source text, in source order."""
     if not text.endswith("\n"):
         text += "\n"
+    statements = _fast().parse(text)
+    if statements is not None:
+        return statements
     try:
         return _parser().parse(text)
     except UnexpectedInput as e:
         raise _syntax_error(e, text) from None
+
+
+class _Token(NamedTuple):
+    """A token of the fast driver: the fields of Lark's `Token` the callbacks read."""
+
+    type: str
+    value: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+class _Fast:
+    """Lark's LALR tables and callbacks for the grammar, driven by one tight loop.
+
+    The lexer is one regular expression of the grammar's terminals, tried in the
+    order Lark's lexer tries them, each preceded by what the grammar ignores;
+    keywords are names that the grammar also spells as strings. Tokens that no
+    callback keeps (punctuation, newlines) are not made into `_Token`s.
+    """
+
+    def __init__(self, lark: Lark):
+        terminals = sorted(lark.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
+                                                           -len(t.pattern.value), t.name))
+        ignored = [t.pattern.to_regexp() for t in terminals if t.name in lark.ignore_tokens]
+        matched = [t for t in terminals if t.name not in lark.ignore_tokens]
+        words = [t for t in matched if t.pattern.type == "re"]
+        self.keywords = {t.pattern.value: str(t.name) for t in matched if t.pattern.type == "str"
+                         and any(re.fullmatch(w.pattern.to_regexp(), t.pattern.value) for w in words)}
+        alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in matched
+                                if t.pattern.value not in self.keywords)
+        self.token = re.compile(f"(?:{'|'.join(ignored)})*(?:{alternatives})")
+        parser = lark.parser.parser.parser
+        table, callbacks = parser.parse_table, parser.callbacks
+        # A state is its row of the action table: row[symbol] is the row of the state to
+        # shift to (or go to, after a reduction), or (size, callback, nonterminal) to
+        # reduce; callback None for a rule that passes its single child up unchanged.
+        # Symbols are made plain `str`s: Lark's are partly `Token`s, slow to compare.
+        rows = {state: {} for state in table.states}
+        for state, row in table.states.items():
+            rows[state].update(
+                (str(symbol), rows[arg] if action is Shift else (
+                    len(arg.expansion),
+                    None if arg.options.expand1 and arg.alias is None and len(arg.expansion) == 1
+                    else callbacks[arg],
+                    str(arg.origin.name)))
+                for symbol, (action, arg) in row.items())
+        self.start, self.end = rows[table.start_states["start"]], rows[table.end_states["start"]]
+        self.kept = {symbol.name for rule in callbacks if isinstance(rule, Rule)
+                     for symbol in rule.expansion if symbol.is_term and not symbol.filter_out}
+
+    def parse(self, text: str) -> list | None:
+        """The statements of `text` (ending in a newline), or None if it is not valid."""
+        keywords, kept = self.keywords, self.kept
+        states, values = [self.start], []
+        line, line_start, pos, depth = 1, 0, 0, 0
+        for m in self.token.finditer(text):
+            if m.start() != pos:
+                return None  # a character no terminal matches
+            kind = m.lastgroup
+            pos = m.end()
+            token = None
+            if kind == "_NL":
+                line, line_start = line + 1, pos
+                if depth:
+                    continue
+            elif kind == "LPAR":
+                depth += 1
+            elif kind == "RPAR":
+                depth -= 1
+            elif kind == "NAME":
+                kind = keywords.get(m.group(kind), kind)
+            if kind in kept:
+                start = m.start(kind)
+                column = start - line_start + 1
+                token = _Token(kind, m.group(kind), line, column, line, column + pos - start)
+            if not self._feed(states, values, kind, token):
+                return None
+        if pos != len(text) or depth:
+            return None
+        return values[-1] if self._feed(states, values, "$END", None) else None
+
+    def _feed(self, states: list, values: list, kind: str, token) -> bool:
+        """Reduce as the table says, then shift `token` (or, at the end, accept);
+        False if `kind` cannot come next."""
+        while True:
+            action = states[-1].get(kind)
+            if action is None:
+                return False
+            if type(action) is dict:
+                states.append(action)
+                values.append(token)
+                return True
+            size, callback, nonterminal = action
+            if callback is None:  # a unit rule like `sum: product`: the value stays
+                states.pop()
+            elif size:
+                children = values[-size:]
+                del states[-size:], values[-size:]
+                values.append(callback(children))
+            else:
+                values.append(callback([]))
+            states.append(states[-1][nonterminal])
+            if states[-1] is self.end:
+                return True
 
 
 _DESCRIBE = {"NAME": "a name", "NUMBER": "a number", "_NL": "end of line",

@@ -22,10 +22,13 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from lark.exceptions import UnexpectedInput
 
 import circuitc
+from circuitc.api import normalize
 from circuitc.errors import CircuitError
 from circuitc.gates import CALLABLE
+from circuitc.parse import _fast, _parser
 from conftest import EXAMPLES, run_cli
 from whitelist import check_module
 
@@ -163,6 +166,25 @@ def compile_or_fail_cleanly(text: str, filename: str = "fuzz.circ") -> str | Non
 @example("\ufeff\r\nf = x^2\r\n")
 def test_grammar_text_compiles_or_fails_cleanly(text):
     compile_or_fail_cleanly(text)
+
+
+@SETTINGS
+@given(st.one_of(grammar_texts(), mutated_examples().map(lambda data: data.decode("utf-8", "replace"))))
+@example("f = input\n")  # a keyword where Lark's contextual lexer reads a name
+@example("f = x ** -y ** 2; g = (f\n*\n2)\n")
+@example("f = (x\n")
+def test_the_fast_parser_agrees_with_lark(text):
+    """`parse` runs the LALR tables in its own loop and falls back to Lark's driver only
+    to report an error: on valid text both give the same tree, on invalid text the
+    fast one gives up."""
+    text = normalize(text) + "\n"
+    fast = _fast().parse(text)
+    try:
+        expected = _parser().parse(text)
+    except (UnexpectedInput, CircuitError):
+        assert fast is None
+    else:
+        assert fast == expected
 
 
 _TMP = Path(tempfile.mkdtemp(prefix="circuitc-fuzz-"))
