@@ -18,18 +18,23 @@ ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # prefix of adjoint names; never part of a
 
 
 class _Rules:
-    """The builder derivative rules see: `b.mul(x, y)` appends a `mul` gate."""
+    """The builder derivative rules see: `b.mul(x, y)` appends a `mul` gate.
+
+    Each gate is a method made once here (not looked up per call), as rules
+    run several times for every gate of a circuit.
+    """
 
     def __init__(self, builder: Builder):
-        self._b = builder
         self.origin: Origin | None = None
         self.const = builder.const
         self.is_const = builder.is_const
+        for op in GATES:
+            setattr(self, op, self._gate(builder.add, op))
 
-    def __getattr__(self, op: str):
-        if op not in GATES:
-            raise AttributeError(op)
-        return lambda *args: self._b.add(op, args, None, self.origin)
+    def _gate(self, add, op: str):
+        def gate(*args):
+            return add(op, args, None, self.origin)
+        return gate
 
 
 def grad(graph: Graph, wrt: tuple[str, ...] | None = None) -> Graph:
@@ -47,31 +52,48 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
     """
     b = Builder(graph.nodes)
     rules = _Rules(b)
-    pending: dict[int, list[int]] = {}
+    add = b.add
+    nodes = graph.nodes
+    pending: list[list[int] | None] = [None] * len(nodes)  # node -> its contributions so far
     for name, node in graph.outputs:
-        seed = b.add("seed", (), name)
+        seed = add("seed", (), name)
         b.name(seed, ADJOINT + name)
-        pending.setdefault(node, []).append(seed)
+        if pending[node] is None:
+            pending[node] = []
+        pending[node].append(seed)
+    labels: dict[str, str] = {}  # a gate's label -> its gradient's
+    derivatives = {op: gate.derivative for op, gate in GATES.items()}
     adjoint: dict[int, int] = {}
-    for i in range(len(graph.nodes) - 1, -1, -1):
-        contributions = pending.pop(i, None)
+    for i in range(len(nodes) - 1, -1, -1):
+        contributions = pending[i]
         if contributions is None:
             continue
-        node = graph.nodes[i]
-        rules.origin = node.origin and Origin(node.origin.span, f"the gradient of {node.origin.label}")
+        pending[i] = None
+        node = nodes[i]
+        origin = node.origin
+        if origin is not None:
+            label = labels.get(origin.label)
+            if label is None:
+                label = labels[origin.label] = f"the gradient of {origin.label}"
+            origin = rules.origin = Origin(origin.span, label)
+        else:
+            rules.origin = None
         g = contributions[0]
         for c in contributions[1:]:
-            g = b.add("add", (g, c), None, rules.origin)
+            g = add("add", (g, c), None, origin)
         if node.name is not None:
             b.name(g, ADJOINT + node.name)
         adjoint[i] = g
         if node.op in LEAVES:
             continue
-        parts = GATES[node.op].derivative(rules, g, i, *node.args)
+        parts = derivatives[node.op](rules, g, i, *node.args)
         for arg, part in zip(node.args, parts, strict=True):
             if part is not None:
-                pending.setdefault(arg, []).append(part)
-    inputs = {node.attr: i for i, node in enumerate(graph.nodes) if node.op == "input"}
+                if pending[arg] is None:
+                    pending[arg] = [part]
+                else:
+                    pending[arg].append(part)
+    inputs = {node.attr: i for i, node in enumerate(nodes) if node.op == "input"}
     grads = []
     for name in graph.inputs if wrt is None else wrt:
         node = adjoint.get(inputs.get(name, -1))

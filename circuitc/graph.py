@@ -61,6 +61,7 @@ _COMMUTATIVE = frozenset(name for name, gate in GATES.items() if gate.commutativ
 
 
 def _key(op: str, args: tuple[int, ...], attr):
+    """What identifies a node for hash-consing; `Builder.add` computes it inline."""
     if op == "const":  # 0.0 == -0.0 but they are different constants; nan != nan
         return op, repr(attr)
     if op in _COMMUTATIVE and args[0] > args[1]:
@@ -68,24 +69,32 @@ def _key(op: str, args: tuple[int, ...], attr):
     return op, args, attr
 
 
+_new_node = tuple.__new__  # `_new_node(Node, fields)` skips NamedTuple's Python-level __new__
+
+
 class Builder:
     """Appends nodes to a graph under construction, reusing identical ones."""
 
     def __init__(self, nodes=()):
-        self.nodes: list[Node] = []
-        self._index: dict[tuple, int] = {}
-        for node in nodes:
-            self._index[_key(node.op, node.args, node.attr)] = len(self.nodes)
-            self.nodes.append(node)
+        self.nodes: list[Node] = list(nodes)
+        self._index: dict[tuple, int] = {_key(node.op, node.args, node.attr): i
+                                         for i, node in enumerate(self.nodes)}
 
     def add(self, op: str, args: tuple[int, ...] = (), attr=None, origin: Origin | None = None,
             name: str | None = None) -> int:
         """The node `op(args)`, appended unless it exists; `name` names it if it has no name."""
-        key = _key(op, args, attr)
-        found = self._index.get(key)
-        if found is None:
-            found = self._index[key] = len(self.nodes)
-            self.nodes.append(Node(op, args, attr, origin, None if op == "const" else name))
+        # `_key`, inline: this runs once for every node of every pass.
+        if op == "const":
+            key, name = ("const", repr(attr)), None
+        elif op in _COMMUTATIVE and args[0] > args[1]:
+            key = op, (args[1], args[0]), attr
+        else:
+            key = op, args, attr
+        nodes = self.nodes
+        new = len(nodes)
+        found = self._index.setdefault(key, new)
+        if found == new:
+            nodes.append(_new_node(Node, (op, args, attr, origin, name)))
         elif name is not None:
             self.name(found, name)
         return found
@@ -98,8 +107,9 @@ class Builder:
 
     def name(self, node: int, name: str) -> None:
         """Give `node` a name, unless it already has one (the first name wins)."""
-        if self.nodes[node].name is None and self.nodes[node].op != "const":
-            self.nodes[node] = self.nodes[node]._replace(name=name)
+        n = self.nodes[node]
+        if n.name is None and n.op != "const":
+            self.nodes[node] = _new_node(Node, (n.op, n.args, n.attr, n.origin, name))
 
     def graph(self, like: Graph, outputs, grads=()) -> Graph:
         return replace(like, nodes=tuple(self.nodes), outputs=tuple(outputs), grads=tuple(grads))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .errors import CircuitError
-from .graph import LEAVES, Builder, Graph, Node, fold_constant
+from .graph import Builder, Graph, Node, fold_constant
 
 
 def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
@@ -22,13 +22,18 @@ def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
     rule; a node no rule replaces is copied. `keep` masks nodes known to be dead;
     the first `done` nodes are kept as they are.
     """
-    b = Builder(graph.nodes[:done])
-    new: list[int] = [*range(done), *[-1] * (len(graph.nodes) - done)]
-    for i in range(done, len(graph.nodes)):
-        node = graph.nodes[i]
+    nodes = graph.nodes
+    b = Builder(nodes[:done])
+    add = b.add
+    new = list(range(len(nodes)))  # old node -> new node; the first `done` stay put
+    for i in range(done, len(nodes)):
         if keep is not None and not keep[i]:
             continue
-        args = tuple([new[a] for a in node.args])
+        node = nodes[i]
+        old = node.args
+        # Gates have one or two operands: spelling those out saves a third of the loop.
+        args = ((new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if len(old) == 1
+                else tuple([new[a] for a in old]))
         for rule in rules:
             result = rule(b, node, args)
             if result is not None:
@@ -36,16 +41,20 @@ def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
                     b.name(result, node.name)
                 break
         else:
-            result = b.add(node.op, args, node.attr, node.origin, node.name)
+            result = add(node.op, args, node.attr, node.origin, node.name)
         new[i] = result
     return b.graph(graph, [(name, new[n]) for name, n in graph.outputs],
                    [(name, new[n]) for name, n in graph.grads])
 
 
 def _fold(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
-    if node.op in LEAVES or not all(b.nodes[a].op == "const" for a in args):
+    if not args:  # a leaf
         return None
-    return b.const(fold_constant(node.op, [b.nodes[a].attr for a in args], node.origin))
+    nodes = b.nodes
+    for a in args:
+        if nodes[a].op != "const":
+            return None
+    return b.const(fold_constant(node.op, [nodes[a].attr for a in args], node.origin))
 
 
 def _fold_quietly(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
@@ -65,28 +74,55 @@ def fold(graph: Graph) -> Graph:
     return _rewrite(graph, (_fold,))
 
 
-def _is(b: Builder, node: int, value: float) -> bool:
+def _value(b: Builder, node: int) -> str | None:
+    """The `repr` of `node`'s value if it is a constant (`repr` tells 0.0 from -0.0)."""
     n = b.nodes[node]
-    return n.op == "const" and repr(n.attr) == repr(value)  # tells 0.0 from -0.0
+    return repr(n.attr) if n.op == "const" else None
+
+
+def _simplify_mul(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+    if _value(b, args[0]) == "1.0":
+        return args[1]
+    return args[0] if _value(b, args[1]) == "1.0" else None
+
+
+def _simplify_div(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+    return args[0] if _value(b, args[1]) == "1.0" else None
+
+
+def _simplify_sub(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+    return args[0] if _value(b, args[1]) == "0.0" else None
+
+
+def _simplify_add(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+    if _value(b, args[0]) == "-0.0":
+        return args[1]
+    return args[0] if _value(b, args[1]) == "-0.0" else None
+
+
+def _simplify_neg(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+    inner = b.nodes[args[0]]
+    return inner.args[0] if inner.op == "neg" else None
+
+
+def _simplify_pow(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+    exponent = _value(b, args[1])
+    if exponent == "1.0":
+        return args[0]
+    if exponent in ("0.0", "-0.0"):
+        return b.const(1.0)
+    if exponent == "2.0":  # one rounding either way: exact
+        return b.add("mul", (args[0], args[0]), None, node.origin)
+    return None
+
+
+_SIMPLIFICATIONS = {"mul": _simplify_mul, "div": _simplify_div, "sub": _simplify_sub,
+                    "add": _simplify_add, "neg": _simplify_neg, "pow": _simplify_pow}
 
 
 def _simplify(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
-    op = node.op
-    if op == "mul" and _is(b, args[0], 1.0):
-        return args[1]
-    if op in ("mul", "div", "pow") and _is(b, args[1], 1.0):
-        return args[0]
-    if op == "sub" and _is(b, args[1], 0.0):
-        return args[0]
-    if op == "add" and (_is(b, args[0], -0.0) or _is(b, args[1], -0.0)):
-        return args[1] if _is(b, args[0], -0.0) else args[0]
-    if op == "neg" and b.nodes[args[0]].op == "neg":
-        return b.nodes[args[0]].args[0]
-    if op == "pow" and (_is(b, args[1], 0.0) or _is(b, args[1], -0.0)):
-        return b.const(1.0)
-    if op == "pow" and _is(b, args[1], 2.0):  # one rounding either way: exact
-        return b.add("mul", (args[0], args[0]), None, node.origin)
-    return None
+    rewrite = _SIMPLIFICATIONS.get(node.op)
+    return None if rewrite is None else rewrite(b, node, args)
 
 
 def simplify(graph: Graph) -> Graph:
@@ -95,29 +131,41 @@ def simplify(graph: Graph) -> Graph:
     return _rewrite(graph, (_simplify,))
 
 
-def live_nodes(graph: Graph) -> list[bool]:
-    """For each node, whether an output or gradient depends on it."""
-    live = [False] * len(graph.nodes)
+def live_nodes(graph: Graph, done: int = 0) -> list[bool]:
+    """For each node, whether an output or gradient depends on it.
+
+    The first `done` nodes are taken to be live without looking: they are an
+    optimized graph, every node of which its outputs need.
+    """
+    nodes = graph.nodes
+    live = [True] * done + [False] * (len(nodes) - done)
     for root in graph.roots:
         live[root] = True
-    for i in range(len(graph.nodes) - 1, -1, -1):
+    for i in range(len(nodes) - 1, done - 1, -1):
         if live[i]:
-            for a in graph.nodes[i].args:
+            for a in nodes[i].args:
                 live[a] = True
     return live
 
 
 def dce(graph: Graph) -> Graph:
     """Drop every node that no output or gradient depends on."""
-    live = live_nodes(graph)
+    return _without_dead(graph, live_nodes(graph))
+
+
+def _without_dead(graph: Graph, live: list[bool]) -> Graph:
+    """`graph` without the nodes `live` says are dead, the others renumbered."""
     if all(live):
         return graph
-    new = [-1] * len(graph.nodes)
-    nodes = []
-    for i, node in enumerate(graph.nodes):
+    first = live.index(False)  # the nodes before it keep their numbers
+    new = list(range(len(graph.nodes)))
+    nodes = list(graph.nodes[:first])
+    for i in range(first, len(graph.nodes)):
         if live[i]:
             new[i] = len(nodes)
-            nodes.append(node._replace(args=tuple([new[a] for a in node.args])) if node.args else node)
+            node = graph.nodes[i]
+            nodes.append(Node(node.op, tuple([new[a] for a in node.args]), node.attr, node.origin,
+                              node.name) if node.args else node)
     return replace(graph, nodes=tuple(nodes), outputs=tuple((n, new[i]) for n, i in graph.outputs),
                    grads=tuple((n, new[i]) for n, i in graph.grads))
 
@@ -133,4 +181,5 @@ def optimize(graph: Graph, done: int = 0) -> Graph:
     (the forward part of a gradient graph), so only the nodes after them are visited.
     """
     rules = (_fold if done == 0 else _fold_quietly, _simplify)
-    return dce(_rewrite(graph, rules, keep=live_nodes(graph), done=done))
+    rewritten = _rewrite(graph, rules, keep=live_nodes(graph, done), done=done)
+    return _without_dead(rewritten, live_nodes(rewritten, done))
