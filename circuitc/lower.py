@@ -32,9 +32,15 @@ def lower(statements: list, filename: str) -> Graph:
     return _Lowering(statements).graph(filename)
 
 
+# How messages name a gate: as the source writes it (`'**'`, `'pow'`), quoted once here.
+_OPERATOR_LABELS = {name: f"'{gate.label}'" for name, gate in GATES.items()}
+_CALL_LABELS = {name: f"'{name}'" for name in CALLABLE}
+
+
 def _origin(e) -> Origin:
-    label = e.name.id if type(e) is Call else GATES[e.gate].label
-    return Origin(e.span, f"'{label}'")
+    if type(e) is Call:
+        return Origin(e.name.span, _CALL_LABELS[e.name.id])
+    return Origin(e.span, _OPERATOR_LABELS[e.gate])
 
 
 class _Lowering:
@@ -63,7 +69,17 @@ class _Lowering:
     def _collect(self, statements: list) -> None:
         """Record every declaration, rejecting names declared or assigned twice."""
         for s in statements:
-            if type(s) is InputDecl:
+            if type(s) is Assign:  # most statements are: tested first
+                name = s.target
+                self._not_a_gate(name, "a wire")
+                if name.id in self.inputs:
+                    raise CircuitError(f"'{name.id}' is an input and cannot be assigned", name.span)
+                if name.id in self.wires:
+                    first = self.wires[name.id].target.span.line
+                    raise CircuitError(f"'{name.id}' is assigned twice (first at line {first})",
+                                       name.span)
+                self.wires[name.id] = s
+            elif type(s) is InputDecl:
                 for name, default in s.items:
                     self._not_a_gate(name, "an input")
                     if name.id in self.inputs:
@@ -75,16 +91,6 @@ class _Lowering:
                     self.inputs[name.id] = name
                     if default is not None:
                         self.defaults[name.id] = default
-            elif type(s) is Assign:
-                name = s.target
-                self._not_a_gate(name, "a wire")
-                if name.id in self.inputs:
-                    raise CircuitError(f"'{name.id}' is an input and cannot be assigned", name.span)
-                if name.id in self.wires:
-                    first = self.wires[name.id].target.span.line
-                    raise CircuitError(f"'{name.id}' is assigned twice (first at line {first})",
-                                       name.span)
-                self.wires[name.id] = s
             elif type(s) is GateDef:
                 if s.name.id in CALLABLE:
                     raise CircuitError(f"'{s.name.id}' is a built-in gate and cannot be "
@@ -102,6 +108,8 @@ class _Lowering:
                     if name.id in self.outputs:
                         raise CircuitError(f"output '{name.id}' is declared twice", name.span)
                     self.outputs[name.id] = name
+        if not self.gates:
+            return
         for name in [*self.inputs.values(), *(w.target for w in self.wires.values())]:
             if name.id in self.gates:
                 raise CircuitError(f"'{name.id}' names a gate and cannot also name an input "
@@ -121,11 +129,17 @@ class _Lowering:
         (`None` for a wire's expression, which sees inputs and wires). In a file
         without `input` statements, an unknown name in a wire becomes an input.
         """
-        wires = []
-        for e in walk(expr):
-            if type(e) is Call:
+        wires: dict[str, None] = {}  # a dict, not a list: a long sum reads many wires
+        stack = [expr]  # `walk`, inline: this runs for every expression of the file
+        while stack:
+            e = stack.pop()
+            kind = type(e)
+            if kind is Op:
+                stack += reversed(e.args)
+            elif kind is Call:
                 self._check_call(e)
-            elif type(e) is Name:
+                stack += reversed(e.args)
+            elif kind is Name:
                 if e.id in CALLABLE or e.id in self.gates:
                     raise CircuitError(f"'{e.id}' is a gate; call it with arguments, as in "
                                        f"{e.id}(...)", e.span)
@@ -133,14 +147,13 @@ class _Lowering:
                     if e.id not in params:
                         raise self._out_of_scope(e, gate, default_of, params)
                 elif e.id in self.wires:
-                    if e.id not in wires:
-                        wires.append(e.id)
+                    wires[e.id] = None
                 elif e.id not in self.inputs:
                     if self.declared_inputs:
                         raise CircuitError(f"unknown name '{e.id}'" + did_you_mean(
                             e.id, [*self.inputs, *self.wires]), e.span)
                     self.inputs[e.id] = e
-        return wires
+        return list(wires)
 
     @staticmethod
     def _out_of_scope(e: Name, gate, default_of, params) -> CircuitError:
@@ -203,32 +216,52 @@ class _Lowering:
         for name, node in nodes.items():
             b.name(node, name)
         defaults = {name: _evaluate_constant(expr, self.gates) for name, expr in self.defaults.items()}
-        for wire in self.wires:
-            if wire not in nodes:
-                self._lower_wire(wire, b, nodes)
+
+        def apply(op, args, e):
+            return b.add(op, args, None, _origin(e))
+        for wire in self._lowering_order():
+            node = _lower_expr(self.wires[wire].expr, self.gates, b.const, apply, nodes)
+            b.name(node, wire)
+            nodes[wire] = node
         outputs = [(name, nodes[name]) for name in self.outputs]
         return Graph(filename, tuple(self.inputs), defaults, tuple(b.nodes), tuple(outputs))
 
-    def _lower_wire(self, root: str, b: Builder, nodes: dict[str, int]) -> None:
-        """Lower `root` after the wires it reads (depth first), rejecting cycles."""
-        def apply(op, args, e):
-            return b.add(op, args, None, _origin(e))
-        path, iters = [root], [iter(self.deps[root])]
-        while path:
-            dep = next(iters[-1], None)
-            if dep is None:
-                wire = path.pop()
-                iters.pop()
-                if wire not in nodes:
-                    node = _lower_expr(self.wires[wire].expr, self.gates, b.const, apply, nodes)
-                    b.name(node, wire)
-                    nodes[wire] = node
-            elif dep in path:
-                cycle = path[path.index(dep):] + [dep]
-                raise CircuitError("cycle: " + " -> ".join(cycle), self.wires[dep].target.span)
-            elif dep not in nodes:
-                path.append(dep)
-                iters.append(iter(self.deps[dep]))
+    def _lowering_order(self) -> list[str]:
+        """Every wire after the wires it reads: in source order, except that a wire read
+        before its assignment moves up to just before its first reader (depth first).
+        A cycle of wires is an error."""
+        order: list[str] = []
+        placed: set[str] = set()
+        for root, deps in self.deps.items():
+            if root in placed:
+                continue
+            for dep in deps:
+                if dep not in placed:
+                    break
+            else:  # the usual case, a wire written after what it reads
+                order.append(root)
+                placed.add(root)
+                continue
+            path, iters, on_path = [root], [iter(deps)], {root}
+            while path:
+                dep = next(iters[-1], None)
+                if dep is None:
+                    wire = path.pop()
+                    iters.pop()
+                    on_path.remove(wire)
+                    order.append(wire)
+                    placed.add(wire)
+                elif dep in on_path:
+                    cycle = path[path.index(dep):] + [dep]
+                    raise CircuitError("cycle: " + " -> ".join(cycle), self.wires[dep].target.span)
+                elif dep not in placed:
+                    path.append(dep)
+                    iters.append(iter(self.deps[dep]))
+                    on_path.add(dep)
+        return order
+
+
+_LEAVES = frozenset((Name, Num))
 
 
 def _lower_expr(expr, gates: dict[str, GateDef], const, apply, scope: dict):
@@ -244,19 +277,26 @@ def _lower_expr(expr, gates: dict[str, GateDef], const, apply, scope: dict):
         kind = type(e)
         if kind is Num:
             values.append(const(e.value))
-        elif kind is Name:
+            continue
+        if kind is Name:
             values.append(env[e.id])
-        elif not ready:
-            stack.append((e, env, True))
-            stack.extend((a, env, False) for a in reversed(e.args))
-        else:
+            continue
+        if ready:  # its operands are evaluated, the last ones on `values`
             args = tuple(values[len(values) - len(e.args):])
             del values[len(values) - len(e.args):]
-            if kind is Call and e.name.id in gates:
-                gate = gates[e.name.id]
-                stack.append((gate.body, dict(zip((p.id for p in gate.params), args)), False))
-            else:
-                values.append(apply(e.gate if kind is Op else e.name.id, args, e))
+        # Operands that are all names or numbers (most are) are evaluated right away,
+        # in order, sparing `e` a second visit; the test is all C, no Python loop.
+        elif all(map(_LEAVES.__contains__, map(type, e.args))):
+            args = tuple([env[a.id] if type(a) is Name else const(a.value) for a in e.args])
+        else:
+            stack.append((e, env, True))
+            stack.extend((a, env, False) for a in reversed(e.args))
+            continue
+        if kind is Call and e.name.id in gates:
+            gate = gates[e.name.id]
+            stack.append((gate.body, dict(zip((p.id for p in gate.params), args)), False))
+        else:
+            values.append(apply(e.gate if kind is Op else e.name.id, args, e))
     return values.pop()
 
 
