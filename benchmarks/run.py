@@ -12,7 +12,11 @@ they are installed (`pip install '.[bench]'`).
 
 Part 2 compiles random deep DAGs of 10^2 .. 10^6 gates, one size per fresh
 process, and prints seconds per phase, microseconds per gate, the growth factor
-from the previous size (10 means linear) and the process's peak memory.
+from the previous size (10 means linear) and the process's peak memory: first
+with one gate per line (the worst case), then with eight gates per line, about
+as many as a neuron of a layer written on one line.
+
+    python benchmarks/run.py --compile-once 100000 [PER_LINE]   # one compile, its phases
 """
 
 from __future__ import annotations
@@ -342,18 +346,23 @@ def speed(rounds: int) -> None:
 
 # -- compile time and memory ----------------------------------------------------
 
-def random_dag(gates: int, seed: int = 1) -> str:
-    """A deep random DAG of one gate per line, every gate live: each wire reads the one
-    before it (so the depth is the size) and, for binary gates, another recent wire."""
+def random_dag(gates: int, seed: int = 1, per_line: int = 1) -> str:
+    """A deep random DAG, every gate live: each line computes `per_line` gates, the first
+    reading the wire before it (so the depth is the size) and, for binary gates, another
+    recent wire. One gate per line is the worst case for the compiler: every gate is a
+    statement to parse and a named wire with a line of its own in the generated code."""
     rng = random.Random(seed)
     names = [f"x{i}" for i in range(10)]
     lines = ["input " + ", ".join(f"{n} = {rng.uniform(-1, 1):.3f}" for n in names)]
     ops = ["{} * {}", "{} + {}", "{} - {}", "tanh({})", "sigmoid({})", "0.5 * {}", "sin({})"]
-    for k in range(gates):
-        op = rng.choice(ops)
-        others = (rng.choice(names[-20:]) for _ in range(op.count("{}") - 1))
-        lines.append(f"w{k} = " + op.format(names[-1], *others))
-        names.append(f"w{k}")
+    for k in range(0, gates, per_line):
+        expr = names[-1]
+        for _ in range(min(per_line, gates - k)):
+            op = rng.choice(ops)
+            others = (rng.choice(names[-20:]) for _ in range(op.count("{}") - 1))
+            expr = op.format(f"({expr})" if " " in expr and not op[0].isalpha() else expr, *others)
+        lines.append(f"w{len(names) - 10} = {expr}")
+        names.append(f"w{len(names) - 10}")
     return "\n".join(lines) + "\n"
 
 
@@ -367,7 +376,7 @@ def _peak_megabytes() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _compile_once(gates: int) -> None:
+def _compile_once(gates: int, per_line: int) -> None:
     """Child process: time each phase of compiling one random DAG; print one line."""
     import gc
 
@@ -376,7 +385,7 @@ def _compile_once(gates: int) -> None:
     from circuitc.lower import lower
     from circuitc.parse import parse
 
-    value = random_dag(gates)
+    value = random_dag(gates, per_line=per_line)
     times = {}
     start = t = time.perf_counter()
     gc.disable()  # as circuitc.compile_graphs does
@@ -393,14 +402,15 @@ def _compile_once(gates: int) -> None:
     print(f"{time.perf_counter() - start:.4f} {peak:.0f} {phases}")
 
 
-def scaling(sizes: list[int]) -> None:
-    print("## Compile time by size (random deep DAG, fresh process per size)\n")
+def scaling(sizes: list[int], per_line: int = 1) -> None:
+    print(f"## Compile time by size (random deep DAG, {per_line} gate{'s' * (per_line > 1)} per line, "
+          "fresh process per size)\n")
     print("| gates | total | µs/gate | growth vs previous size | peak memory | phases (s) |")
     print("|---|---|---|---|---|---|")
     previous = None
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, "--compile-once", str(n)], capture_output=True,
-                             text=True, check=True).stdout.split()
+        out = subprocess.run([sys.executable, __file__, "--compile-once", str(n), str(per_line)],
+                             capture_output=True, text=True, check=True).stdout.split()
         total, peak, phases = float(out[0]), float(out[1]), " ".join(out[2:])
         growth = f"{total / previous:.1f}x" if previous else ""
         print(f"| {n:,} | {total:.3f} s | {total / n * 1e6:.1f} | {growth} | {peak:,.0f} MB | {phases} |")
@@ -428,13 +438,15 @@ def machine() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    parser.add_argument("--compile-once", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--compile-once", type=int, nargs="+", metavar=("GATES", "PER_LINE"),
+                        help="time one compile in this process and print its phases")
     args = parser.parse_args()
     if args.compile_once:
-        return _compile_once(args.compile_once)
+        return _compile_once(*args.compile_once, *[1][len(args.compile_once) - 1:])
     machine()
     speed(rounds=5 if args.quick else 20)
     scaling([100, 1_000, 10_000] if args.quick else [100, 1_000, 10_000, 100_000, 1_000_000])
+    scaling([10_000] if args.quick else [10_000, 100_000, 1_000_000], per_line=8)
 
 
 if __name__ == "__main__":
