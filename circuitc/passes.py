@@ -31,7 +31,7 @@ def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
             continue
         node = nodes[i]
         old = node.args
-        # Gates have one or two operands: spelling those out saves a third of the loop.
+        # Gates have one or two operands: spelling those out costs less than a comprehension.
         args = ((new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if len(old) == 1
                 else tuple([new[a] for a in old]))
         for rule in rules:
