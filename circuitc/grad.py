@@ -50,7 +50,7 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
     its index. A node missing from the mapping receives no contribution (no output
     depends on it, or every rule says its derivative is zero): its gradient is 0.
     """
-    b = Builder.extending(graph)
+    b = Builder(graph.nodes)
     rules = _Rules(b)
     add = b.add
     nodes = graph.nodes

@@ -23,7 +23,7 @@ def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
     the first `done` nodes are kept as they are.
     """
     nodes = graph.nodes
-    b = Builder.extending(graph, done)
+    b = Builder(nodes[:done])
     add = b.add
     new = list(range(len(nodes)))  # old node -> new node; the first `done` stay put
     for i in range(done, len(nodes)):

@@ -6,7 +6,7 @@ import pytest
 
 import circuitc
 from circuitc.grad import grad
-from circuitc.graph import Builder, check, dump
+from circuitc.graph import check, dump
 from circuitc.lower import lower
 from circuitc.parse import parse
 from circuitc.passes import PASSES, dce, fold, optimize
@@ -54,22 +54,6 @@ def test_hash_consing_merges_common_subexpressions():
     graph = _graph("input x, y\np = x * y\nq = y * x\nf = p + q\n")
     assert [n.op for n in graph.nodes] == ["input", "input", "mul", "add"]
     assert graph.nodes[2].name == "p"
-
-
-def test_a_builder_extending_a_graph_starts_as_one_given_its_nodes():
-    forward = optimize(_graph((ROOT / "circuits" / "two_layer.circ").read_text()))
-    backward = grad(forward)  # made by a builder: it carries the builder's index
-    b = Builder()
-    x = b.add("input", (), "x")
-    made = b.graph(forward, [("f", b.add("neg", (x,)))])
-    b.add("exp", (x,))  # the builder goes on after making `made`
-    for graph, done in [(backward, None), (backward, len(forward.nodes)), (backward, 0),
-                        (forward, None), (_graph("f = x * y"), None), (made, None)]:
-        nodes = graph.nodes if done is None else graph.nodes[:done]
-        extending, fresh = Builder.extending(graph, done), Builder(nodes)
-        assert extending.nodes == fresh.nodes and extending._index == fresh._index
-        extending.add("const", (), 12.5)
-        assert len(Builder.extending(graph, done)._index) == len(nodes)  # a copy was extended
 
 
 def test_passes_docstrings_show_their_rewrite():
