@@ -119,7 +119,7 @@ class _NumpyModule(_Module):
         self.reduced.add(ident)
         return f"_unbroadcast({expr}, {self.names.ident[self.reduce[node]]}.shape)"
 
-    def after(self, node: int, exprs: list[tuple[str, int]]) -> list[str]:
+    def after(self, node: int, exprs: list[tuple[str, int, int]]) -> list[str]:
         dead = self.release.get(node)
         return [f"del {', '.join(exprs[n][0] for n in dead)}"] if dead else []
 
@@ -159,4 +159,4 @@ class _NumpyModule(_Module):
 
 def emit(forward: Graph, backward: Graph, version: str) -> str:
     """The NumPy module for a circuit, from its optimized forward graph and gradient graph."""
-    return _NumpyModule(forward, backward, version).source()
+    return _NumpyModule(forward, backward, version).written()

@@ -2,7 +2,7 @@
 
 The module imports nothing but `math`. `forward` and `backward` are straight-line
 code: a line per named wire or adjoint, a temporary used once written into the
-expression that uses it (see `_Module.inlined`), other temporaries numbered `t1`,
+expression that uses it (see `_Module.function`), other temporaries numbered `t1`,
 `t2`, ..., each line with a `# file:line` comment.
 
 Names: every `.circ` name keeps its spelling unless it is a Python keyword or a
@@ -19,13 +19,16 @@ same exception type with the gate's `.circ` position in front of the message.
 
 from __future__ import annotations
 
+import functools
+import gc
 import inspect
 import keyword
 import math
+from collections.abc import Callable
 
 from ..gates import ATOM, GATES, UNARY, Syntax
 from ..grad import ADJOINT
-from ..graph import LEAVES, Graph
+from ..graph import LEAVES, Graph, Origin
 
 # The builtins the functions read are reserved too: an input `ValueError` would break
 # the exception handler.
@@ -46,36 +49,44 @@ def _located(exc):
     return type(exc)(f"{where}: {exc}")'''
 
 
+@functools.cache
+def _syntax_table(target: str) -> dict[str, tuple[str, int, tuple[int, ...], bool]]:
+    """Per gate, what `_Module.function` reads for each node: the template, precedence and
+    operand precedences of its `target` syntax, and whether it can raise."""
+    return {name: (getattr(gate, target).template, getattr(gate, target).prec,
+                   getattr(gate, target).operands, gate.raises) for name, gate in GATES.items()}
+
+
 class _Names:
     """Identifiers for `.circ` names, adjoints and temporaries, unique in the module."""
 
     def __init__(self, forward: Graph, backward: Graph, reserved: set[str]):
-        self.ident: dict[str, str] = {}
-        self.taken = set(reserved)
-        wires = [*forward.inputs, *(n.name for g in (forward, backward) for n in g.nodes
-                                    if n.name and not n.name.startswith(ADJOINT))]
-        for name in wires:  # valid names first, so a rename never takes a valid one's place
-            if name not in self.taken:
-                self._take(name, name)
+        # Every name once, in the order it first appears.
+        names = dict.fromkeys([*forward.inputs, *(n.name for n in forward.nodes),
+                               *(n.name for n in backward.nodes)])
+        names.pop(None, None)
+        adjoints = [name for name in names if name.startswith(ADJOINT)]
+        wires = [name for name in names if not name.startswith(ADJOINT)]
+        # Valid names first, so a rename never takes a valid one's place.
+        self.ident: dict[str, str] = {name: name for name in wires if name not in reserved}
+        self.taken = set(reserved) | self.ident.keys()
         for name in wires:
-            self.claim(name, name)
+            if name not in self.ident:
+                self.claim(name, name)
         for out, _ in backward.outputs:
             self.claim(ADJOINT + out, "d_" + out)
-        for node in backward.nodes:
-            if node.name and node.name.startswith(ADJOINT):
-                self.claim(node.name, "d_" + node.name[1:])
-
-    def _take(self, key: str, ident: str) -> str:
-        self.ident[key] = ident
-        self.taken.add(ident)
-        return ident
+        for name in adjoints:
+            self.claim(name, "d_" + name[1:])
 
     def claim(self, key: str, wanted: str) -> str:
-        if key in self.ident:
-            return self.ident[key]
-        while wanted in self.taken:
-            wanted += "_"
-        return self._take(key, wanted)
+        """The identifier of `key`: `wanted`, with `_` appended until it is free."""
+        ident = self.ident.get(key)
+        if ident is None:
+            while wanted in self.taken:
+                wanted += "_"
+            ident = self.ident[key] = wanted
+            self.taken.add(wanted)
+        return ident
 
     def temporaries(self):
         n = 0
@@ -112,8 +123,8 @@ def _strings(names) -> str:
 
 class _Module:
     """Writes one module. Another target subclasses it and overrides the hooks:
-    the class attributes, `prologue`, `plan`, `assigned`, `after`, `value`, `gradient`,
-    `head` and `helper_source`.
+    the class attributes, `prologue`, `plan`, `value`, `gradient`, `head` and
+    `helper_source`, and may define `assigned` and `after`.
     """
 
     target = "python"  # which `Syntax` field of the gate table to print
@@ -128,9 +139,10 @@ class _Module:
         self.forward, self.backward, self.version = forward, backward, version
         self.names = _Names(forward, backward, self.reserved)
         self.lines: list[str] = []
-        self.where: list[tuple[int, str]] = []
+        self.where: list[tuple[int, Origin]] = []  # (line in the body, gate) for `_WHERE`
         self.helpers: set[str] = set()
         self.uses_math = False
+        self.syntax = _syntax_table(self.target)
         name = forward.filename
         self.shown = name if name.isprintable() else repr(name)  # safe inside a comment
 
@@ -139,45 +151,72 @@ class _Module:
         self.uses_math |= text.endswith(("inf", "nan"))
         return text, prec
 
-    def function(self, header: str, doc: str, graph: Graph, returns: str) -> None:
-        """Emit `def header:` computing every node of `graph`, then `return returns`."""
-        temps = self.names.temporaries()
+    def function(self, header: str, doc: str, graph: Graph, returns) -> None:
+        """Emit `def header:` computing every node of `graph`, then `return returns(exprs)`.
+
+        One pass over the nodes renders each gate's expression from its operands'
+        entries in `exprs` (text, precedence, how many inlined gates the text nests),
+        then either keeps it as the gate's entry (the gate is inlined) or writes it on
+        a line of its own and enters the line's name. A gate is inlined when it is a
+        temporary (no `.circ` name; an adjoint counts as one unless it is a gradient
+        the function returns), used exactly once, cannot raise (so each line has at most
+        one gate that can, which `_WHERE` names), and nests fewer than `MAX_DEPTH` gates,
+        so CPython's compiler never recurses deeply.
+        """
         self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph)]
-        body = []
-        exprs: list[tuple[str, int]] = []
         self.plan(graph)
-        inlined = self.inlined(graph)
-        first = len(self.where)
-        for i, node in enumerate(graph.nodes):
-            if node.op == "input":
-                exprs.append((self.names.ident[node.attr], ATOM))
-            elif node.op == "seed":
-                exprs.append((self.names.ident[ADJOINT + node.attr], ATOM))
-            elif node.op == "const":
-                exprs.append(self.literal(node.attr))
+        once = self.used_once(graph)
+        syntax, ident, where, locate_all = self.syntax, self.names.ident, self.where, self.locate_all
+        temps, assigned, after = self.names.temporaries(), self.assigned, self.after
+        exprs: list[tuple[str, int, int]] = []
+        body: list[str] = []
+        top = len(self.lines) + len(self.opening) + 1  # the module line of the body's first line
+        first = len(where)
+        for i, (op, args, attr, origin, name) in enumerate(graph.nodes):
+            gate = syntax.get(op)
+            if gate is None:  # a leaf
+                if op == "input":
+                    exprs.append((ident[attr], ATOM, 0))
+                elif op == "seed":
+                    exprs.append((ident[ADJOINT + attr], ATOM, 0))
+                else:
+                    exprs.append((*self.literal(attr), 0))
+                continue
+            template, prec, needs, raises = gate
+            arity = len(args)
+            if arity == 2:  # binary and unary gates spelled out: most gates are
+                text, p, depth = exprs[args[0]]
+                text2, p2, depth2 = exprs[args[1]]
+                expr = template.format(text if p >= needs[0] else f"({text})",
+                                       text2 if p2 >= needs[1] else f"({text2})")
+                depth = max(depth, depth2)
+            elif arity == 1:
+                text, p, depth = exprs[args[0]]
+                expr = template.format(text if p >= needs[0] else f"({text})")
             else:
-                gate = GATES[node.op]
-                syntax = getattr(gate, self.target)
-                if syntax.helper:
-                    self.helpers.add(getattr(syntax.helper, "__name__", syntax.helper))
-                self.uses_math |= syntax.template.startswith("math.")
-                expr = _render(syntax, [exprs[a] for a in node.args])
-                if i in inlined:
-                    exprs.append((expr, syntax.prec))
-                    continue
-                ident = self.names.ident[node.name] if node.name else next(temps)
-                code = f"{ident} = {self.assigned(i, ident, expr)}"
-                if node.origin:
-                    span = node.origin.span
-                    code += f"  # {self.shown}:{span.line}"
-                    if gate.raises or self.locate_all:
-                        self.where.append((len(self.lines) + len(self.opening) + len(body) + 1,
-                                           f"{self.shown}:{span.line}:{span.column}: in {node.origin.label}"))
-                body.append(code)
-                exprs.append((ident, ATOM))
-                body += self.after(i, exprs)
-        located = len(self.where) > first  # a line can raise: catch it to name the gate
-        if located:
+                operands = [exprs[a] for a in args]
+                expr = template.format(*(text if p >= need else f"({text})"
+                                         for (text, p, _), need in zip(operands, needs, strict=True)))
+                depth = max(d for _, _, d in operands)
+            depth += 1
+            if (once[i] and not raises and depth < MAX_DEPTH
+                    and (name is None or name.startswith(ADJOINT))):
+                exprs.append((expr, prec, depth))
+                continue
+            lhs = ident[name] if name else next(temps)
+            if assigned:
+                expr = assigned(i, lhs, expr)
+            if origin:
+                if raises or locate_all:
+                    where.append((top + len(body), origin))
+                body.append(f"{lhs} = {expr}  # {self.shown}:{origin.span.line}")
+            else:
+                body.append(f"{lhs} = {expr}")
+            exprs.append((lhs, ATOM, 0))
+            if after:
+                body += after(i, exprs)
+        self.note_gates(graph)
+        if len(where) > first:  # a line can raise: catch it to name the gate
             self.lines += self.opening
             self.lines += [self.indent + line for line in body]
             self.lines += ["    except (ArithmeticError, ValueError) as exc:",
@@ -186,48 +225,42 @@ class _Module:
             self.lines += [" " * (len(self.indent) - 4 * len(self.opening)) + line for line in body]
         self.lines.append(f"    return {returns(exprs)}")
 
+    def note_gates(self, graph: Graph) -> None:
+        """Record the helpers and the `math` module that the gates of `graph` need."""
+        for op in {node.op for node in graph.nodes} - set(LEAVES):
+            syntax = getattr(GATES[op], self.target)
+            if syntax.helper:
+                self.helpers.add(getattr(syntax.helper, "__name__", syntax.helper))
+            self.uses_math |= syntax.template.startswith("math.")
+
     def prologue(self, graph: Graph) -> list[str]:
         """Lines a function runs before its gates."""
         return []
 
-    def inlined(self, graph: Graph) -> set[int]:
-        """The gates written into the expression that uses them instead of a line of their own.
-
-        A gate is inlined when it is a temporary (no `.circ` name; an adjoint counts as
-        one unless it is a gradient the function returns), used exactly once,
-        and cannot raise (so each line has at most one gate that can, which `_WHERE`
-        names). Nesting stays below `MAX_DEPTH`, so CPython's compiler never recurses deeply.
-        """
+    def used_once(self, graph: Graph) -> list[bool]:
+        """Per node, whether exactly one gate reads it and it is not a root: whether
+        `function` may inline it (never, when the target does not inline)."""
+        nodes = graph.nodes
         if not self.inline:
-            return set()
-        uses = [0] * len(graph.nodes)
-        for node in graph.nodes:
+            return [False] * len(nodes)
+        uses = [0] * len(nodes)
+        for node in nodes:
             for a in node.args:
                 uses[a] += 1
         for root in graph.roots:
             uses[root] += 2
-        depth = [0] * len(graph.nodes)
-        inlined = set()
-        for i, node in enumerate(graph.nodes):
-            if node.op in LEAVES:
-                continue
-            depth[i] = 1 + max((depth[a] for a in node.args if a in inlined), default=0)
-            temporary = node.name is None or node.name.startswith(ADJOINT)
-            if (uses[i] == 1 and temporary and not GATES[node.op].raises
-                    and depth[i] < MAX_DEPTH):
-                inlined.add(i)
-        return inlined
+        return [n == 1 for n in uses]
 
     def plan(self, graph: Graph) -> None:
         """Look at the graph of a function before its lines are written."""
 
-    def assigned(self, node: int, ident: str, expr: str) -> str:
-        """What the line of gate `node` assigns to `ident`, given its expression."""
-        return expr
-
-    def after(self, node: int, exprs: list[tuple[str, int]]) -> list[str]:
-        """Lines that follow the line of gate `node`; `exprs` holds the nodes so far."""
-        return []
+    # Optional hooks, None when a target has nothing to add (most lines of a large
+    # circuit then cost two calls less):
+    # assigned(node, ident, expr) -> what the line of gate `node` assigns to `ident`;
+    # after(node, exprs) -> the lines that follow the line of gate `node`, `exprs`
+    # holding the nodes so far.
+    assigned: Callable[[int, str, str], str] | None = None
+    after: Callable[[int, list[tuple[str, int, int]]], list[str]] | None = None
 
     def value(self, text: str) -> str:
         """How a function returns the output computed by `text`."""
@@ -262,7 +295,20 @@ class _Module:
         """The definition of the helper function `name`, as the module carries it."""
         return HELPER_SOURCES[name]
 
+    def written(self) -> str:
+        """`source()`, with the garbage collector paused: writing makes an object or more
+        per node and no cyclic garbage, and collecting would cost more than the writing
+        (a third of it at 100,000 gates)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self.source()
+        finally:
+            if collecting:
+                gc.enable()
+
     def source(self) -> str:
+        """The module's text."""
         fwd, bwd, names = self.forward, self.backward, self.names
         params = [names.ident[name] for name in fwd.inputs]
         seeds = [names.ident[ADJOINT + out] for out, _ in fwd.outputs]
@@ -290,11 +336,13 @@ class _Module:
             tail += ["", "", self.helper_source(helper)]
         if self.where:
             tail += ["", "", "_WHERE = {"]
-            tail += [f"    {line + len(head)}: {text!r}," for line, text in self.where]
+            tail += [f"    {line + len(head)}: "
+                     f"{f'{self.shown}:{origin.span.line}:{origin.span.column}: in {origin.label}'!r},"
+                     for line, origin in self.where]
             tail += ["}", "", "", _LOCATED]
         return "\n".join(head + body + tail) + "\n"
 
 
 def emit(forward: Graph, backward: Graph, version: str) -> str:
     """The module for a circuit, from its optimized forward graph and gradient graph."""
-    return _Module(forward, backward, version).source()
+    return _Module(forward, backward, version).written()
