@@ -21,7 +21,7 @@ from .grad import grad
 from .graph import Graph
 from .lower import lower
 from .parse import parse
-from .passes import optimize
+from .passes import dce, optimize
 
 
 def read_source(path: str | Path) -> str:
@@ -73,8 +73,8 @@ def compile_graphs(text: str, filename: str = "<string>",
 def differentiate(graph: Graph, wrt: Sequence[str] | None = None) -> tuple[Graph, Graph]:
     """The optimized forward graph of a lowered graph, and its optimized gradient graph."""
     forward = optimize(graph)
-    backward = grad(forward, _checked_wrt(forward, wrt))
-    return forward, optimize(backward, done=len(forward.nodes))
+    backward = grad(forward, _checked_wrt(forward, wrt))  # folded and simplified as it is built
+    return forward, dce(backward, done=len(forward.nodes))
 
 
 def _checked_wrt(graph: Graph, wrt: Sequence[str] | None) -> tuple[str, ...]:

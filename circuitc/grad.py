@@ -6,13 +6,17 @@ gates that carry adjoints back to the inputs, gate by gate in reverse order,
 using each gate's derivative rule from the gate table. A wire that fans out
 receives one contribution per consumer; they are summed (the chain rule's sum).
 `grads` then names the adjoint of every input. Because the result is ordinary
-graph, the optimizer and every emitter apply to it unchanged.
+graph, the optimizer and every emitter apply to it unchanged. The new gates are
+folded and simplified as they are made (`passes.GRADIENT_RULES`), so of the
+optimizer only dead-code elimination is left to do: `dce(grad(graph), len(graph.nodes))`
+for an optimized `graph`.
 """
 
 from __future__ import annotations
 
 from .gates import GATES
 from .graph import LEAVES, Builder, Graph, Origin
+from .passes import GRADIENT_RULES
 
 ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # prefix of adjoint names; never part of a `.circ` name
 
@@ -50,7 +54,7 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
     its index. A node missing from the mapping receives no contribution (no output
     depends on it, or every rule says its derivative is zero): its gradient is 0.
     """
-    b = Builder(graph.nodes)
+    b = Builder(graph.nodes, GRADIENT_RULES)
     rules = _Rules(b)
     add = b.add
     nodes = graph.nodes

@@ -69,20 +69,33 @@ def _key(op: str, args: tuple[int, ...], attr):
     return op, args, attr
 
 
-_new_node = tuple.__new__  # `_new_node(Node, fields)` skips NamedTuple's Python-level __new__
+new_node = tuple.__new__  # `new_node(Node, fields)` skips NamedTuple's Python-level __new__
 
 
 class Builder:
-    """Appends nodes to a graph under construction, reusing identical ones."""
+    """Appends nodes to a graph under construction, reusing identical ones.
 
-    def __init__(self, nodes=()):
+    `rules` rewrite gates as they are added (the optimizer's, in `passes`): a rule
+    `rule(b, op, args, origin)` returns the node that stands for `op(args)`, or None
+    to leave it to the next rule and, after the last, to be added as it is.
+    """
+
+    def __init__(self, nodes=(), rules=()):
         self.nodes: list[Node] = list(nodes)
         self._index: dict[tuple, int] = {_key(node.op, node.args, node.attr): i
                                          for i, node in enumerate(self.nodes)}
+        self.rules = rules
 
     def add(self, op: str, args: tuple[int, ...] = (), attr=None, origin: Origin | None = None,
             name: str | None = None) -> int:
         """The node `op(args)`, appended unless it exists; `name` names it if it has no name."""
+        if args:
+            for rule in self.rules:
+                found = rule(self, op, args, origin)
+                if found is not None:
+                    if name is not None:
+                        self.name(found, name)
+                    return found
         # `_key`, inline: this runs once for every node of every pass.
         if op == "const":
             key, name = ("const", repr(attr)), None
@@ -94,7 +107,7 @@ class Builder:
         new = len(nodes)
         found = self._index.setdefault(key, new)
         if found == new:
-            nodes.append(_new_node(Node, (op, args, attr, origin, name)))
+            nodes.append(new_node(Node, (op, args, attr, origin, name)))
         elif name is not None:
             self.name(found, name)
         return found
@@ -109,7 +122,7 @@ class Builder:
         """Give `node` a name, unless it already has one (the first name wins)."""
         n = self.nodes[node]
         if n.name is None and n.op != "const":
-            self.nodes[node] = _new_node(Node, (n.op, n.args, n.attr, n.origin, name))
+            self.nodes[node] = new_node(Node, (n.op, n.args, n.attr, n.origin, name))
 
     def graph(self, like: Graph, outputs, grads=()) -> Graph:
         return replace(like, nodes=tuple(self.nodes), outputs=tuple(outputs), grads=tuple(grads))

@@ -11,19 +11,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .errors import CircuitError
-from .graph import Builder, Graph, Node, fold_constant
+from .graph import Builder, Graph, Node, Origin, fold_constant, new_node
 
 
 def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
-    """Rebuild `graph` node by node, applying `rules` in order to each.
+    """Rebuild `graph` node by node through a `Builder` that applies `rules`.
 
-    A rule `rule(b, node, args)` (with `args` already rebuilt) returns the node
-    that replaces `node` in the new builder `b`, or `None` to leave it to the next
-    rule; a node no rule replaces is copied. `keep` masks nodes known to be dead;
-    the first `done` nodes are kept as they are.
+    `keep` masks nodes known to be dead; the first `done` nodes are kept as they are.
     """
     nodes = graph.nodes
-    b = Builder(nodes[:done])
+    b = Builder(nodes[:done], rules)
     add = b.add
     new = list(range(len(nodes)))  # old node -> new node; the first `done` stay put
     for i in range(done, len(nodes)):
@@ -34,37 +31,27 @@ def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
         # Gates have one or two operands: spelling those out costs less than a comprehension.
         args = ((new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if len(old) == 1
                 else tuple([new[a] for a in old]))
-        for rule in rules:
-            result = rule(b, node, args)
-            if result is not None:
-                if node.name is not None:
-                    b.name(result, node.name)
-                break
-        else:
-            result = add(node.op, args, node.attr, node.origin, node.name)
-        new[i] = result
+        new[i] = add(node.op, args, node.attr, node.origin, node.name)
     return b.graph(graph, [(name, new[n]) for name, n in graph.outputs],
                    [(name, new[n]) for name, n in graph.grads])
 
 
-def _fold(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
-    if not args:  # a leaf
-        return None
+def _fold(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
     nodes = b.nodes
     for a in args:
         if nodes[a].op != "const":
             return None
-    return b.const(fold_constant(node.op, [nodes[a].attr for a in args], node.origin))
+    return b.const(fold_constant(op, [nodes[a].attr for a in args], origin))
 
 
-def _fold_quietly(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+def _fold_quietly(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
     """`_fold`, but a gradient gate that fails on constants stays, to raise at run time.
 
     `0 ** x` is fine, but its gradient holds `log(0)`: the circuit must still
     compile, and `backward` raise at that gate, with its position, if it is called.
     """
     try:
-        return _fold(b, node, args)
+        return _fold(b, op, args, origin)
     except CircuitError:
         return None
 
@@ -80,39 +67,39 @@ def _value(b: Builder, node: int) -> str | None:
     return repr(n.attr) if n.op == "const" else None
 
 
-def _simplify_mul(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+def _simplify_mul(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
     if _value(b, args[0]) == "1.0":
         return args[1]
     return args[0] if _value(b, args[1]) == "1.0" else None
 
 
-def _simplify_div(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+def _simplify_div(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
     return args[0] if _value(b, args[1]) == "1.0" else None
 
 
-def _simplify_sub(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+def _simplify_sub(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
     return args[0] if _value(b, args[1]) == "0.0" else None
 
 
-def _simplify_add(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+def _simplify_add(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
     if _value(b, args[0]) == "-0.0":
         return args[1]
     return args[0] if _value(b, args[1]) == "-0.0" else None
 
 
-def _simplify_neg(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+def _simplify_neg(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
     inner = b.nodes[args[0]]
     return inner.args[0] if inner.op == "neg" else None
 
 
-def _simplify_pow(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
+def _simplify_pow(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
     exponent = _value(b, args[1])
     if exponent == "1.0":
         return args[0]
     if exponent in ("0.0", "-0.0"):
         return b.const(1.0)
     if exponent == "2.0":  # one rounding either way: exact
-        return b.add("mul", (args[0], args[0]), None, node.origin)
+        return b.add("mul", (args[0], args[0]), None, origin)
     return None
 
 
@@ -120,9 +107,9 @@ _SIMPLIFICATIONS = {"mul": _simplify_mul, "div": _simplify_div, "sub": _simplify
                     "add": _simplify_add, "neg": _simplify_neg, "pow": _simplify_pow}
 
 
-def _simplify(b: Builder, node: Node, args: tuple[int, ...]) -> int | None:
-    rewrite = _SIMPLIFICATIONS.get(node.op)
-    return None if rewrite is None else rewrite(b, node, args)
+def _simplify(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
+    rewrite = _SIMPLIFICATIONS.get(op)
+    return None if rewrite is None else rewrite(b, op, args, origin)
 
 
 def simplify(graph: Graph) -> Graph:
@@ -148,9 +135,10 @@ def live_nodes(graph: Graph, done: int = 0) -> list[bool]:
     return live
 
 
-def dce(graph: Graph) -> Graph:
-    """Drop every node that no output or gradient depends on."""
-    return _without_dead(graph, live_nodes(graph))
+def dce(graph: Graph, done: int = 0) -> Graph:
+    """Drop every node that no output or gradient depends on (the first `done` nodes
+    are known to be live: see `live_nodes`)."""
+    return _without_dead(graph, live_nodes(graph, done))
 
 
 def _without_dead(graph: Graph, live: list[bool]) -> Graph:
@@ -163,9 +151,11 @@ def _without_dead(graph: Graph, live: list[bool]) -> Graph:
     for i in range(first, len(graph.nodes)):
         if live[i]:
             new[i] = len(nodes)
-            node = graph.nodes[i]
-            nodes.append(Node(node.op, tuple([new[a] for a in node.args]), node.attr, node.origin,
-                              node.name) if node.args else node)
+            op, args, attr, origin, name = node = graph.nodes[i]
+            if args:
+                args = (new[args[0]], new[args[1]]) if len(args) == 2 else tuple([new[a] for a in args])
+                node = new_node(Node, (op, args, attr, origin, name))
+            nodes.append(node)
     return replace(graph, nodes=tuple(nodes), outputs=tuple((n, new[i]) for n, i in graph.outputs),
                    grads=tuple((n, new[i]) for n, i in graph.grads))
 
@@ -173,13 +163,18 @@ def _without_dead(graph: Graph, live: list[bool]) -> Graph:
 PASSES = (fold, simplify, dce)
 
 
+RULES = (_fold, _simplify)
+GRADIENT_RULES = (_fold_quietly, _simplify)  # see `_fold_quietly`; `grad` builds with these
+
+
 def optimize(graph: Graph, done: int = 0) -> Graph:
     """`dce(simplify(fold(graph)))`, with folding and simplification fused into one
     traversal (each rule sees arguments the other has already rewritten).
 
     `done` says that the graph's first `done` nodes are an optimized graph already
-    (the forward part of a gradient graph), so only the nodes after them are visited.
+    (the forward part of a gradient graph), so only the nodes after them are visited,
+    with `GRADIENT_RULES`.
     """
-    rules = (_fold if done == 0 else _fold_quietly, _simplify)
-    rewritten = _rewrite(graph, rules, keep=live_nodes(graph, done), done=done)
-    return _without_dead(rewritten, live_nodes(rewritten, done))
+    rewritten = _rewrite(graph, RULES if done == 0 else GRADIENT_RULES,
+                         keep=live_nodes(graph, done), done=done)
+    return dce(rewritten, done)
