@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 
@@ -32,9 +33,38 @@ def test_only_math_is_imported_and_code_is_straight_line():
 
 def test_lines_are_named_after_wires_with_source_lines():
     source = circuitc.compile_file(EXAMPLES[0].parent / "neuron.circ")
-    assert "    s = a * x + b * y + c  # " in source
-    assert "neuron.circ:5\n" in source
+    assert "    s = a * x + b * y + c  # line 4\n" in source
+    assert "    f = _sigmoid(s)  # line 5\n" in source
     assert "d_s = d_f * " in source
+
+
+def test_where_maps_each_line_that_can_raise_to_its_gate():
+    text = "input x\ny = 1 + x\nf = log(y) / x\n"
+    source = circuitc.compile_source(text, "w.circ")
+    lines = source.splitlines()
+    entries = source.split('_WHERE = """\n')[1].split('"""')[0].splitlines()
+    where = {lines[int(number) - 1].strip(): position
+             for number, position in (entry.split(" ", 1) for entry in entries)}
+    assert where == {  # one entry per line of forward and backward whose gate can raise
+        "t1 = math.log(y)  # line 3": "w.circ:3:5: in 'log'",
+        "f = t1 / x  # line 3": "w.circ:3:12: in '/'",
+        "t2 = d_f / x  # line 3": "w.circ:3:12: in the gradient of '/'",
+        "d_y = t2 / y  # line 3": "w.circ:3:5: in the gradient of 'log'",
+    }
+    assert len(entries) == 6
+    m = load_source(text, "w.circ")
+    with pytest.raises(ZeroDivisionError, match="^w.circ:3:12: in '/': float division by zero$"):
+        m.forward(0.0)
+    with pytest.raises(ZeroDivisionError, match="^w.circ:3:12: in '/': float division by zero$"):
+        m.backward(0.0)
+
+
+@pytest.mark.parametrize("filename", ['a"""b.circ', "back\\slash.circ", 'quote".circ', "tab\t.circ"])
+def test_where_keeps_any_file_name(filename):
+    m = load_source("f = log(x)", filename)
+    shown = filename if filename.isprintable() else repr(filename)
+    with pytest.raises(ValueError, match=f"^{re.escape(shown)}:1:5: in 'log': math domain error$"):
+        m.backward(-1.0)
 
 
 def test_forward_values_are_reused_not_recomputed():

@@ -6,8 +6,8 @@ can have reached an executable position:
 
 - at module level: a docstring, `import math` (python) or `import numpy as np`
   (numpy), the constants `INPUTS`, `OUTPUTS`, `WRT` (tuples of strings),
-  `DEFAULTS` (strings to numbers) and `_WHERE` (line numbers to strings), and
-  function definitions;
+  `DEFAULTS` (strings to numbers) and `_WHERE` (a string), and function
+  definitions;
 - in `forward` and `backward`: plain positional parameters (seeds default to a
   number), a docstring, assignments of arithmetic on names and numbers, calls of
   the target library's functions (`math.*`, `np.*`), of the module's own helpers
@@ -15,11 +15,9 @@ can have reached an executable position:
   numpy prologue), attribute access only on the library (and `NAME.shape` in the
   numpy target), one `try` whose only handler re-raises through `_located`, and
   a `return`;
-- helper functions: a helper the compiler ships (a gate-table helper, or a
-  function of `circuitc/emit/numpy_helpers.py`) must be a verbatim copy of it;
-  any other helper (`_located`) may also use comparisons, conditional
-  expressions, f-strings, `type(...)`, `_WHERE.get` and
-  `exc.__traceback__.tb_lineno`, and nothing else.
+- helper functions: each must be a verbatim copy of one the compiler ships (a
+  gate-table helper, a function of `circuitc/emit/numpy_helpers.py`, or
+  `_located`, the emitter's text).
 
 Besides the node types, the names: no parameter or local of `forward` and
 `backward` may shadow a global or builtin those functions use (an input called
@@ -40,16 +38,16 @@ IMPORTS = {"python": ("math", None), "numpy": ("numpy", "np")}
 CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "DEFAULTS", "_WHERE"}
 FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "ArithmeticError", "ValueError"},
                      "numpy": {"map", "ArithmeticError", "ValueError"}}
-HELPER_BUILTINS = {"max", "min", "abs", "type"}
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 SIGNS = (ast.USub, ast.UAdd)
-COMPARISONS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE, ast.Eq, ast.NotEq)
 
 
 # Read at import, as the emitters do, so that editing the files during a long fuzz run
 # does not make the loaded compiler look wrong.
-_SHIPPED = {"numpy": dict(numpy_emit.HELPERS),
-            "python": {name: inspect.getsource(fn).rstrip() for name, fn in python_emit.HELPERS.items()}}
+_LOCATED = {"_located": python_emit._LOCATED}
+_SHIPPED = {"numpy": {**numpy_emit.HELPERS, **_LOCATED},
+            "python": {**{name: inspect.getsource(fn).rstrip() for name, fn in python_emit.HELPERS.items()},
+                       **_LOCATED}}
 
 
 def shipped_helpers(target: str) -> dict[str, str]:
@@ -89,18 +87,15 @@ def _check_constant(node: ast.Assign, lib: str) -> None:
         if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
                 and all(_is_number(v, lib) for v in value.values)):
             _fail(node, "DEFAULTS must map strings to numbers")
-    else:  # _WHERE
-        if not (isinstance(value, ast.Dict)
-                and all(isinstance(k, ast.Constant) and type(k.value) is int for k in value.keys)
-                and all(map(_is_str, value.values))):
-            _fail(node, "_WHERE must map line numbers to strings")
+    elif not _is_str(value):  # _WHERE
+        _fail(node, "_WHERE must be a string")
 
 
 class _Expressions(ast.NodeVisitor):
     """Fails on any expression node outside the allowed set."""
 
-    def __init__(self, lib: str, callables: set[str], attributes, helper: bool):
-        self.lib, self.callables, self.attributes, self.helper = lib, callables, attributes, helper
+    def __init__(self, lib: str, callables: set[str], attributes):
+        self.lib, self.callables, self.attributes = lib, callables, attributes
 
     def generic_visit(self, node):
         _fail(node, f"{type(node).__name__} is not allowed here")
@@ -109,8 +104,7 @@ class _Expressions(ast.NodeVisitor):
         pass
 
     def visit_Constant(self, node):
-        allowed = (float, int, str, type(None)) if self.helper else (float, int)
-        if type(node.value) not in allowed:
+        if type(node.value) not in (float, int):
             _fail(node, "only numeric constants")
 
     def visit_BinOp(self, node):
@@ -148,8 +142,6 @@ class _Expressions(ast.NodeVisitor):
                 _fail(node, f"call of {func.id}")
         elif isinstance(func, ast.Attribute):
             self.visit_Attribute(func)
-        elif self.helper and isinstance(func, ast.Call) and getattr(func.func, "id", None) == "type":
-            self.visit(func)  # type(exc)(message): the same exception type again
         else:
             _fail(node, "call")
         for arg in node.args:
@@ -157,30 +149,6 @@ class _Expressions(ast.NodeVisitor):
         for kw in node.keywords:
             if not (kw.arg and (_is_str(kw.value) or isinstance(kw.value, ast.Constant))):
                 _fail(node, "keyword argument")
-
-    # Helpers only (the visitor is built with helper=True for them).
-    def visit_Compare(self, node):
-        if not self.helper or not all(isinstance(op, COMPARISONS) for op in node.ops):
-            _fail(node, "comparison")
-        for e in (node.left, *node.comparators):
-            self.visit(e)
-
-    def visit_IfExp(self, node):
-        if not self.helper:
-            _fail(node, "conditional expression")
-        for e in (node.test, node.body, node.orelse):
-            self.visit(e)
-
-    def visit_JoinedStr(self, node):
-        if not self.helper:
-            _fail(node, "f-string")
-        for e in node.values:
-            if isinstance(e, ast.FormattedValue):
-                if e.format_spec is not None:
-                    _fail(e, "format spec")
-                self.visit(e.value)
-            elif not _is_str(e):
-                _fail(e, "f-string part")
 
 
 def _check_arguments(fn: ast.FunctionDef, lib: str) -> None:
@@ -257,7 +225,7 @@ def _check_entry_point(fn: ast.FunctionDef, lib: str, module_names: set[str], ta
     helpers = {n for n in module_names if n.startswith("_")}
     callables = helpers | (FUNCTION_BUILTINS[target] - {"ArithmeticError", "ValueError"})
     attributes = {("*", ("shape",))} if target == "numpy" else set()
-    exprs = _Expressions(lib, callables, attributes, helper=False)
+    exprs = _Expressions(lib, callables, attributes)
     _check_gate_lines(body[1:-1], exprs, lib)
     exprs.visit(body[-1].value)
     # Names: what the body reads without binding it must come from the module or the
@@ -273,32 +241,12 @@ def _check_entry_point(fn: ast.FunctionDef, lib: str, module_names: set[str], ta
         _fail(fn, f"parameters or locals {sorted(shadowed)} shadow names the function uses")
 
 
-def _check_helper(fn: ast.FunctionDef, source: str, target: str, lib: str,
-                  module_names: set[str]) -> None:
-    if not fn.name.startswith("_"):
-        _fail(fn, "helper names start with '_'")
+def _check_helper(fn: ast.FunctionDef, source: str, target: str) -> None:
     shipped = shipped_helpers(target)
-    text = ast.get_source_segment(source, fn)
-    if fn.name in shipped:
-        if text != shipped[fn.name]:
-            _fail(fn, f"{fn.name} differs from the helper the compiler ships")
-        return
-    _check_arguments(fn, lib)
-    callables = {n for n in module_names if n.startswith("_")} | HELPER_BUILTINS
-    attributes = {("_WHERE", ("get",)), ("exc", ("__traceback__", "tb_lineno"))}
-    exprs = _Expressions(lib, callables, attributes, helper=True)
-    body = fn.body
-    if body and isinstance(body[0], ast.Expr) and _is_str(body[0].value):
-        body = body[1:]
-    for stmt in ast.walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(stmt, ast.stmt) and not isinstance(stmt, ast.Assign | ast.If | ast.Return):
-            _fail(stmt, f"{type(stmt).__name__} in a helper")
-        if isinstance(stmt, ast.Assign | ast.Return) and stmt.value is not None:
-            if isinstance(stmt, ast.Assign) and not all(isinstance(t, ast.Name) for t in stmt.targets):
-                _fail(stmt, "assignments to names only")
-            exprs.visit(stmt.value)
-        if isinstance(stmt, ast.If):
-            exprs.visit(stmt.test)
+    if fn.name not in shipped:
+        _fail(fn, f"{fn.name} is not a helper the compiler ships")
+    if ast.get_source_segment(source, fn) != shipped[fn.name]:
+        _fail(fn, f"{fn.name} differs from the helper the compiler ships")
 
 
 def check_module(source: str, target: str = "python") -> ast.Module:
@@ -330,6 +278,6 @@ def check_module(source: str, target: str = "python") -> ast.Module:
     for fn in functions[:2]:
         _check_entry_point(fn, lib, module_names, target)
     for fn in functions[2:]:
-        _check_helper(fn, source, target, lib, module_names)
+        _check_helper(fn, source, target)
     return tree
 
