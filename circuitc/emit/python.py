@@ -69,11 +69,11 @@ class _Names:
     """Identifiers for `.circ` names, adjoints and temporaries, unique in the module."""
 
     def __init__(self, forward: Graph, backward: Graph, reserved: set[str]):
-        # Every name once, in the order it first appears.
+        # Every name once, in the order it first appears; adjoints get their identifiers
+        # from `adjoint`, when a line is written for them.
         names = dict.fromkeys([*forward.inputs, *(n.name for n in forward.nodes),
                                *(n.name for n in backward.nodes)])
         names.pop(None, None)
-        adjoints = [name for name in names if name.startswith(ADJOINT)]
         wires = [name for name in names if not name.startswith(ADJOINT)]
         # Valid names first, so a rename never takes a valid one's place.
         self.ident: dict[str, str] = {name: name for name in wires if name not in reserved}
@@ -82,9 +82,12 @@ class _Names:
             if name not in self.ident:
                 self.claim(name, name)
         for out, _ in backward.outputs:
-            self.claim(ADJOINT + out, "d_" + out)
-        for name in adjoints:
-            self.claim(name, "d_" + name[1:])
+            self.adjoint(ADJOINT + out)
+
+    def adjoint(self, name: str) -> str:
+        """The identifier of the adjoint `name` (`d_x` for `∂x`), claimed when first asked
+        for: an adjoint written into the expression that uses it never needs one."""
+        return self.claim(name, "d_" + name[1:])
 
     def claim(self, key: str, wanted: str) -> str:
         """The identifier of `key`: `wanted`, with `_` appended until it is free."""
@@ -175,7 +178,7 @@ class _Module:
         self.plan(graph)
         once = self.used_once(graph)
         syntax, ident, where, locate_all = self.syntax, self.names.ident, self.where, self.locate_all
-        temps, assigned, after = self.names.temporaries(), self.assigned, self.after
+        temps, adjoint, assigned, after = self.names.temporaries(), self.names.adjoint, self.assigned, self.after
         exprs: list[tuple[str, int, int]] = []
         body: list[str] = []
         top = len(self.lines) + len(self.opening) + 1  # the module line of the body's first line
@@ -211,7 +214,10 @@ class _Module:
                     and (name is None or name.startswith(ADJOINT))):
                 exprs.append((expr, prec, depth))
                 continue
-            lhs = ident[name] if name else next(temps)
+            if name is None:
+                lhs = next(temps)
+            else:
+                lhs = ident.get(name) or adjoint(name)
             if assigned:
                 expr = assigned(i, lhs, expr)
             if origin:
