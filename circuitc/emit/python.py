@@ -58,11 +58,12 @@ def _located(exc):
 
 
 @functools.cache
-def _syntax_table(target: str) -> dict[str, tuple[str, int, tuple[int, ...], bool]]:
+def _syntax_table(target: str) -> dict[str, tuple[str, int, tuple[int, ...], bool] | None]:
     """Per gate, what `_Module.function` reads for each node: the template, precedence and
-    operand precedences of its `target` syntax, and whether it can raise."""
-    return {name: (getattr(gate, target).template, getattr(gate, target).prec,
-                   getattr(gate, target).operands, gate.raises) for name, gate in GATES.items()}
+    operand precedences of its `target` syntax, and whether it can raise; None per leaf."""
+    table = {name: (getattr(gate, target).template, getattr(gate, target).prec,
+                    getattr(gate, target).operands, gate.raises) for name, gate in GATES.items()}
+    return {**table, **dict.fromkeys(LEAVES)}
 
 
 class _Names:
@@ -184,7 +185,7 @@ class _Module:
         top = len(self.lines) + len(self.opening) + 1  # the module line of the body's first line
         first = len(where)
         for i, (op, args, attr, origin, name) in enumerate(graph.nodes):
-            gate = syntax.get(op)
+            gate = syntax[op]
             if gate is None:  # a leaf
                 if op == "input":
                     exprs.append((ident[attr], ATOM, 0))
@@ -217,7 +218,7 @@ class _Module:
             if name is None:
                 lhs = next(temps)
             else:
-                lhs = ident.get(name) or adjoint(name)
+                lhs = ident[name] if name in ident else adjoint(name)
             if assigned:
                 expr = assigned(i, lhs, expr)
             if origin:
