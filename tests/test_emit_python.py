@@ -73,6 +73,30 @@ def test_forward_values_are_reused_not_recomputed():
     assert backward.count("_sigmoid(") == 1 and backward.count("math.exp(") == 1
 
 
+def test_a_gradient_no_gate_needs_is_computed_in_the_return():
+    source = circuitc.compile_source("input x, y\nf = x * y + sqrt(y)\n", "r.circ")
+    backward = source.split("def backward")[1].split("\n\n\n")[0]
+    # The gradient of sqrt can raise (1/sqrt(0)), so it keeps a line that _WHERE names,
+    # inside the `try`; the rest of the gradients cannot, and go in the return.
+    assert "        t2 = d_f / (2.0 * t1)  # line 2\n" in backward
+    assert backward.splitlines()[-1] == "    return f, (d_f * y, t2 + d_f * x)"
+    m = load_source("input x, y\nf = x * y + sqrt(y)\n", "r.circ")
+    assert m.backward(2.0, 4.0, 10.0) == (10.0, (40.0, 22.5))
+    with pytest.raises(ZeroDivisionError, match="^r.circ:2:13: in the gradient of 'sqrt'"):
+        m.backward(2.0, 0.0)
+
+
+def test_many_gradients_are_returned_one_a_line():
+    names = [f"x{i}" for i in range(30)]
+    text = f"input {', '.join(names)}\nf = {' + '.join(f'{n} * {i + 2}' for i, n in enumerate(names))}\n"
+    source = circuitc.compile_source(text)
+    tail = source.split("def backward")[1].split("\n\n\n")[0].splitlines()
+    start = tail.index("    return f, (")
+    assert tail[start + 1:] == [f"        d_f * {i + 2.0}," for i in range(30)] + ["    )"]
+    m = load_source(text)
+    assert m.backward(*range(30), 0.5)[1] == tuple((i + 2) / 2 for i in range(30))
+
+
 def test_deterministic_bytes():
     for path in EXAMPLES:
         assert circuitc.compile_file(path) == circuitc.compile_file(path)
@@ -87,7 +111,8 @@ def test_generated_modules_pass_ruff(tmp_path):
     sources = [circuitc.compile_file(path) for path in EXAMPLES]
     sources += [circuitc.compile_source(t) for t in (
         "f = x", "input lambda, math, d_f\nf = lambda * math + d_f\n", "f = 1e999 * x - 1e999",
-        "f = relu(x) + abs(y) + max(x, y) + min(x, y) + softplus(x)", "input x\nf = 3\n")]
+        "f = relu(x) + abs(y) + max(x, y) + min(x, y) + softplus(x)", "input x\nf = 3\n",
+        "input " + ", ".join(f"x{i}" for i in range(30)) + "\nf = " + " * ".join(f"x{i}" for i in range(30)))]
     for i, source in enumerate(sources):
         (tmp_path / f"m{i}.py").write_text(source, encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(tmp_path)],

@@ -47,6 +47,7 @@ HELPERS = {gate.python.helper.__name__: gate.python.helper
 HELPER_SOURCES = {name: inspect.getsource(fn).rstrip() for name, fn in HELPERS.items()}
 RESERVED = set(keyword.kwlist) | MODULE_NAMES | set(HELPERS)
 MAX_DEPTH = 12  # of an inlined expression's gates
+LINE = 100  # characters; a longer tuple of gradients is written one gradient a line
 
 _WHERE_COMMENT = "# The `.circ` position of each line that can raise, after its line number in this module."
 _LOCATED = '''\
@@ -124,8 +125,13 @@ def _render(syntax: Syntax, operands: list[tuple[str, int]]) -> str:
     return syntax.template.format(*parts)
 
 
-def _tuple(items: list[str]) -> str:
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+def _tuple(items: list[str], indent: str = "") -> str:
+    """A tuple display of `items`; with `indent`, one item a line when one line would be
+    longer than `LINE` characters."""
+    text = f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if not indent or len(indent) + len(text) <= LINE:
+        return text
+    return "(\n" + "".join(f"{indent}    {item},\n" for item in items) + indent + ")"
 
 
 def _strings(names) -> str:
@@ -170,10 +176,11 @@ class _Module:
         entries in `exprs` (text, precedence, how many inlined gates the text nests),
         then either keeps it as the gate's entry (the gate is inlined) or writes it on
         a line of its own and enters the line's name. A gate is inlined when it is a
-        temporary (no `.circ` name; an adjoint counts as one unless it is a gradient
-        the function returns), used exactly once, cannot raise (so each line has at most
-        one gate that can, which `_WHERE` names), and nests fewer than `MAX_DEPTH` gates,
-        so CPython's compiler never recurses deeply.
+        temporary (no `.circ` name; an adjoint counts as one), read by exactly one
+        expression (a gate's, or the `return`'s: a gradient that no gate reads is computed
+        where the function returns it, as a person would write it), cannot raise (so each
+        line has at most one gate that can, which `_WHERE` names), and nests fewer than
+        `MAX_DEPTH` gates, so CPython's compiler never recurses deeply.
         """
         self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph)]
         self.plan(graph)
@@ -253,8 +260,9 @@ class _Module:
         return []
 
     def used_once(self, graph: Graph) -> list[bool]:
-        """Per node, whether exactly one gate reads it and it is not a root: whether
-        `function` may inline it (never, when the target does not inline)."""
+        """Per node, whether exactly one expression reads it: one gate, or, for a root
+        that no gate reads, the function's `return` (the root's place in it). Whether
+        `function` may inline it; never, when the target does not inline."""
         nodes = graph.nodes
         if not self.inline:
             return [False] * len(nodes)
@@ -263,7 +271,7 @@ class _Module:
             for a in node.args:
                 uses[a] += 1
         for root in graph.roots:
-            uses[root] += 2
+            uses[root] += 1
         return [n == 1 for n in uses]
 
     def plan(self, graph: Graph) -> None:
@@ -351,7 +359,7 @@ class _Module:
             value = ", ".join(self.value(exprs[n][0]) for _, n in bwd.outputs)
             value = f"({value})" if len(outs) > 1 else value
             grads = [self.gradient(exprs[n][0], name) for name, n in bwd.grads]
-            return f"{value}, {_tuple(grads)}"
+            return f"{value}, {_tuple(grads, '    ')}"
         seed_sum = " + ".join(f"{s}*{o}" for s, o in zip(seeds, outs))
         self.function(f"backward({', '.join(params + [s + '=1.0' for s in seeds])})",
                       f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
