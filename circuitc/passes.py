@@ -77,19 +77,34 @@ def _simplify_div(b: Builder, op: str, args: tuple[int, ...], origin: Origin | N
     return args[0] if _value(b, args[1]) == "1.0" else None
 
 
+def _negated(b: Builder, node: int) -> int | None:
+    """`x` if `node` is `-x`."""
+    n = b.nodes[node]
+    return n.args[0] if n.op == "neg" else None
+
+
 def _simplify_sub(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
-    return args[0] if _value(b, args[1]) == "0.0" else None
+    if _value(b, args[1]) == "0.0":
+        return args[0]
+    x = _negated(b, args[1])
+    return None if x is None else b.add("add", (args[0], x), None, origin)
 
 
 def _simplify_add(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
     if _value(b, args[0]) == "-0.0":
         return args[1]
-    return args[0] if _value(b, args[1]) == "-0.0" else None
+    if _value(b, args[1]) == "-0.0":
+        return args[0]
+    # IEEE defines y - x as y + (-x): the same result, signed zeros included, one gate less.
+    x = _negated(b, args[0])
+    if x is not None:
+        return b.add("sub", (args[1], x), None, origin)
+    x = _negated(b, args[1])
+    return None if x is None else b.add("sub", (args[0], x), None, origin)
 
 
 def _simplify_neg(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
-    inner = b.nodes[args[0]]
-    return inner.args[0] if inner.op == "neg" else None
+    return _negated(b, args[0])
 
 
 def _simplify_pow(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
@@ -114,7 +129,8 @@ def _simplify(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None)
 
 def simplify(graph: Graph) -> Graph:
     """`x*1 -> x`, `x/1 -> x`, `x**1 -> x`, `x-0 -> x`, `x+(-0.0) -> x`, `--x -> x`,
-    `x**0 -> 1` (C's pow gives 1 for every x, nan included), `x**2 -> x*x`."""
+    `-x + y -> y - x`, `y - -x -> y + x`, `x**0 -> 1` (C's pow gives 1 for every x,
+    nan included), `x**2 -> x*x`."""
     return _rewrite(graph, (_simplify,))
 
 
