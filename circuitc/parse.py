@@ -212,7 +212,10 @@ class _Fast:
                          and any(re.fullmatch(w.pattern.to_regexp(), t.pattern.value) for w in words)}
         alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in matched
                                 if t.pattern.value not in self.keywords)
-        self.token = re.compile(f"(?:{'|'.join(ignored)})*(?:{alternatives})")
+        # What is skipped is never given back (`*+`), and a character no terminal matches
+        # is an `_ERROR` token, for which the table has no action: the matches are
+        # contiguous, and an error is found at once however much space precedes it.
+        self.token = re.compile(f"(?:{'|'.join(ignored)})*+(?:{alternatives}|(?P<_ERROR>(?s:.)))")
         parser = lark.parser.parser.parser
         table, callbacks = parser.parse_table, parser.callbacks
         # A state is its row of the action table: row[symbol] is the row of the state to
@@ -236,15 +239,12 @@ class _Fast:
         """The statements of `text` (ending in a newline), or None if it is not valid."""
         keywords, kept = self.keywords, self.kept
         states, values = [self.start], []
-        line, line_start, pos, depth = 1, 0, 0, 0
-        for m in self.token.finditer(text):
-            if m.start() != pos:
-                return None  # a character no terminal matches
-            kind = m.lastgroup
-            pos = m.end()
+        line, line_start, depth = 1, 0, 0
+        for m in self.token.finditer(text):  # contiguous matches, the last one "\n"
+            group = kind = m.lastgroup
             token = None
             if kind == "_NL":
-                line, line_start = line + 1, pos
+                line, line_start = line + 1, m.end()
                 if depth:
                     continue
             elif kind == "LPAR":
@@ -252,14 +252,14 @@ class _Fast:
             elif kind == "RPAR":
                 depth -= 1
             elif kind == "NAME":
-                kind = keywords.get(m.group(kind), kind)
+                kind = keywords.get(m.group(group), kind)
             if kind in kept:
-                start = m.start(kind)
+                start, end = m.span(group)
                 column = start - line_start + 1
-                token = _Token(kind, m.group(kind), line, column, line, column + pos - start)
+                token = _Token(kind, m.group(group), line, column, line, column + end - start)
             if not self._feed(states, values, kind, token):
                 return None
-        if pos != len(text) or depth:
+        if depth:
             return None
         return values[-1] if self._feed(states, values, "$END", None) else None
 

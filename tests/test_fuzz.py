@@ -173,6 +173,8 @@ def test_grammar_text_compiles_or_fails_cleanly(text):
 @example("f = input\n")  # a keyword where Lark's contextual lexer reads a name
 @example("f = x ** -y ** 2; g = (f\n*\n2)\n")
 @example("f = (x\n")
+@example("x = 1" + " " * 40 + "$\n")  # no backtracking through the spaces
+@example("x = 1" + " \t# c\n" * 3000 + "^\n")
 def test_the_fast_parser_agrees_with_lark(text):
     """`parse` runs the LALR tables in its own loop and falls back to Lark's driver only
     to report an error: on valid text both give the same tree, on invalid text the
