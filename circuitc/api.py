@@ -11,6 +11,7 @@ import gc
 import linecache
 import types
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
@@ -57,17 +58,34 @@ def compile_graphs(text: str, filename: str = "<string>",
     (default: every input, in `INPUTS` order) and nothing that only other inputs need.
     """
     text = normalize(text)
+    with _collector_paused():
+        try:
+            return differentiate(lower(parse(text), filename), wrt)
+        except CircuitError as e:
+            raise e.attach(filename, text)
+
+
+@contextmanager
+def _collector_paused():
+    """The garbage collector paused for the block: the compiler makes millions of small
+    objects and no cyclic garbage, and collecting would cost more than compiling (at
+    10^5 gates, a third of the time to write the module)."""
     collecting = gc.isenabled()
-    # The compiler makes millions of small objects and no cyclic garbage: collecting
-    # would cost more than the compile. The collector is back on when this returns.
     gc.disable()
     try:
-        return differentiate(lower(parse(text), filename), wrt)
-    except CircuitError as e:
-        raise e.attach(filename, text)
+        yield
     finally:
         if collecting:
             gc.enable()
+
+
+def _generate(text: str, filename: str, target: str, wrt: Sequence[str] | None
+              ) -> tuple[str, Graph, Graph]:
+    """The module source for `target`, and the two graphs it was written from."""
+    emit = _emitter(target)
+    with _collector_paused():
+        forward, backward = compile_graphs(text, filename, wrt)
+        return emit(forward, backward, __version__), forward, backward
 
 
 def differentiate(graph: Graph, wrt: Sequence[str] | None = None) -> tuple[Graph, Graph]:
@@ -101,7 +119,7 @@ def compile_source(text: str, filename: str = "<string>", target: str = "python"
     `backward` returns the gradient with respect to the inputs in `wrt` (the
     module's `WRT`), by default every input.
     """
-    return _emitter(target)(*compile_graphs(text, filename, wrt), __version__)
+    return _generate(text, filename, target, wrt)[0]
 
 
 def compile_file(path: str | Path, target: str = "python", wrt: Sequence[str] | None = None) -> str:
@@ -143,9 +161,7 @@ def load_compiled(path: str | Path, target: str = "python", wrt: Sequence[str] |
                   ) -> tuple[types.ModuleType, Graph, Graph]:
     """`load(path, target, wrt)`, and the optimized forward and gradient graphs the module
     was generated from (`compile_graphs`): the file is read and compiled once."""
-    emit = _emitter(target)
-    forward, backward = compile_graphs(read_source(path), str(path), wrt)
-    source = emit(forward, backward, __version__)
+    source, forward, backward = _generate(read_source(path), str(path), target, wrt)
     module = types.ModuleType(Path(path).stem)
     module.__file__ = f"<circuitc {path}>"
     # Let tracebacks show the generated lines.

@@ -97,6 +97,15 @@ def test_many_gradients_are_returned_one_a_line():
     assert m.backward(*range(30), 0.5)[1] == tuple((i + 2) / 2 for i in range(30))
 
 
+def test_a_return_line_stays_within_100_characters():
+    text = ("input alpha, beta, gamma\noutput first_output, second_output\n"
+            "first_output = alpha * beta * gamma\nsecond_output = alpha + beta + gamma\n")
+    lines = circuitc.compile_source(text, "w.circ").split("def backward")[1].split("\n\n\n")[0]
+    # On one line the return would take 109 characters, though the tuple alone fits.
+    assert "    return (first_output, second_output), (\n        d_second_output + t2 * beta,\n" in lines
+    assert max(len(line) for line in lines.splitlines()[2:]) <= 100
+
+
 def test_deterministic_bytes():
     for path in EXAMPLES:
         assert circuitc.compile_file(path) == circuitc.compile_file(path)

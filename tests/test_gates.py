@@ -85,3 +85,8 @@ def test_stable_helpers_match_the_textbook_formulas():
     for x in (-30.0, -1.0, 0.0, 0.5, 30.0):
         assert GATES["sigmoid"].fn(x) == pytest.approx(1 / (1 + math.exp(-x)), rel=1e-15)
         assert GATES["softplus"].fn(x) == pytest.approx(math.log1p(math.exp(x)), rel=1e-15)
+
+
+def test_every_gate_has_one_or_two_operands():
+    """The emitters spell out the operands of a gate, one or two."""
+    assert {gate.arity for gate in GATES.values()} <= {1, 2}

@@ -159,4 +159,4 @@ class _NumpyModule(_Module):
 
 def emit(forward: Graph, backward: Graph, version: str) -> str:
     """The NumPy module for a circuit, from its optimized forward graph and gradient graph."""
-    return _NumpyModule(forward, backward, version).written()
+    return _NumpyModule(forward, backward, version).source()

@@ -26,13 +26,12 @@ dict literal of the same entries costs `compile()` about 8% of the module's time
 from __future__ import annotations
 
 import functools
-import gc
 import inspect
 import keyword
 import math
 from collections.abc import Callable
 
-from ..gates import ATOM, GATES, UNARY, Syntax
+from ..gates import ATOM, GATES, UNARY
 from ..grad import ADJOINT
 from ..graph import LEAVES, Graph, Origin
 
@@ -119,19 +118,12 @@ def _literal(value: float, lib: str = "math") -> tuple[str, int]:
     return text, UNARY if text.startswith("-") else ATOM
 
 
-def _render(syntax: Syntax, operands: list[tuple[str, int]]) -> str:
-    parts = [text if prec >= need else f"({text})"
-             for (text, prec), need in zip(operands, syntax.operands, strict=True)]
-    return syntax.template.format(*parts)
-
-
-def _tuple(items: list[str], indent: str = "") -> str:
-    """A tuple display of `items`; with `indent`, one item a line when one line would be
-    longer than `LINE` characters."""
-    text = f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-    if not indent or len(indent) + len(text) <= LINE:
-        return text
-    return "(\n" + "".join(f"{indent}    {item},\n" for item in items) + indent + ")"
+def _tuple(items: list[str], indent: str | None = None) -> str:
+    """A tuple display of `items`; with `indent`, one item a line, the closing
+    parenthesis indented by `indent`."""
+    if indent is not None:
+        return "(\n" + "".join(f"{indent}    {item},\n" for item in items) + indent + ")"
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
 def _strings(names) -> str:
@@ -202,21 +194,16 @@ class _Module:
                     exprs.append((*self.literal(attr), 0))
                 continue
             template, prec, needs, raises = gate
-            arity = len(args)
-            if arity == 2:  # binary and unary gates spelled out: most gates are
-                text, p, depth = exprs[args[0]]
+            # Every gate has one or two operands (`tests/test_gates.py` checks): spelled out,
+            # not a loop over the operands, as this runs for every gate of the circuit.
+            text, p, depth = exprs[args[0]]
+            text = text if p >= needs[0] else f"({text})"
+            if len(args) == 2:
                 text2, p2, depth2 = exprs[args[1]]
-                expr = template.format(text if p >= needs[0] else f"({text})",
-                                       text2 if p2 >= needs[1] else f"({text2})")
+                expr = template.format(text, text2 if p2 >= needs[1] else f"({text2})")
                 depth = max(depth, depth2)
-            elif arity == 1:
-                text, p, depth = exprs[args[0]]
-                expr = template.format(text if p >= needs[0] else f"({text})")
             else:
-                operands = [exprs[a] for a in args]
-                expr = template.format(*(text if p >= need else f"({text})"
-                                         for (text, p, _), need in zip(operands, needs, strict=True)))
-                depth = max(d for _, _, d in operands)
+                expr = template.format(text)
             depth += 1
             if (once[i] and not raises and depth < MAX_DEPTH
                     and (name is None or name.startswith(ADJOINT))):
@@ -245,7 +232,7 @@ class _Module:
                            "        raise _located(exc) from None"]
         else:
             self.lines += [" " * (len(self.indent) - 4 * len(self.opening)) + line for line in body]
-        self.lines.append(f"    return {returns(exprs)}")
+        self.lines += f"    return {returns(exprs)}".split("\n")  # a line an element
 
     def note_gates(self, graph: Graph) -> None:
         """Record the helpers and the `math` module that the gates of `graph` need."""
@@ -330,18 +317,6 @@ class _Module:
         """The definition of the helper function `name`, as the module carries it."""
         return HELPER_SOURCES[name]
 
-    def written(self) -> str:
-        """`source()`, with the garbage collector paused: writing makes an object or more
-        per node and no cyclic garbage, and collecting would cost more than the writing
-        (a third of it at 100,000 gates)."""
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return self.source()
-        finally:
-            if collecting:
-                gc.enable()
-
     def source(self) -> str:
         """The module's text."""
         fwd, bwd, names = self.forward, self.backward, self.names
@@ -359,7 +334,8 @@ class _Module:
             value = ", ".join(self.value(exprs[n][0]) for _, n in bwd.outputs)
             value = f"({value})" if len(outs) > 1 else value
             grads = [self.gradient(exprs[n][0], name) for name, n in bwd.grads]
-            return f"{value}, {_tuple(grads, '    ')}"
+            line = f"{value}, {_tuple(grads)}"
+            return line if len(f"    return {line}") <= LINE else f"{value}, {_tuple(grads, '    ')}"
         seed_sum = " + ".join(f"{s}*{o}" for s, o in zip(seeds, outs))
         self.function(f"backward({', '.join(params + [s + '=1.0' for s in seeds])})",
                       f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
@@ -376,4 +352,4 @@ class _Module:
 
 def emit(forward: Graph, backward: Graph, version: str) -> str:
     """The module for a circuit, from its optimized forward graph and gradient graph."""
-    return _Module(forward, backward, version).written()
+    return _Module(forward, backward, version).source()
