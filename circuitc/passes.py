@@ -14,24 +14,19 @@ from .errors import CircuitError
 from .graph import Builder, Graph, Node, Origin, fold_constant, new_node
 
 
-def _rewrite(graph: Graph, rules, keep=None, done: int = 0) -> Graph:
-    """Rebuild `graph` node by node through a `Builder` that applies `rules`.
-
-    `keep` masks nodes known to be dead; the first `done` nodes are kept as they are.
-    """
+def _rewrite(graph: Graph, rules, keep=None) -> Graph:
+    """Rebuild `graph` node by node through a `Builder` that applies `rules`;
+    `keep` masks nodes known to be dead."""
     nodes = graph.nodes
-    b = Builder(nodes[:done], rules)
+    b = Builder((), rules)
     add = b.add
-    new = list(range(len(nodes)))  # old node -> new node; the first `done` stay put
-    for i in range(done, len(nodes)):
+    new = [-1] * len(nodes)  # old node -> new node
+    for i, (op, old, attr, origin, name) in enumerate(nodes):
         if keep is not None and not keep[i]:
             continue
-        node = nodes[i]
-        old = node.args
         # Gates have one or two operands: spelling those out costs less than a comprehension.
-        args = ((new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if len(old) == 1
-                else tuple([new[a] for a in old]))
-        new[i] = add(node.op, args, node.attr, node.origin, node.name)
+        args = (new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if old else ()
+        new[i] = add(op, args, attr, origin, name)
     return b.graph(graph, [(name, new[n]) for name, n in graph.outputs],
                    [(name, new[n]) for name, n in graph.grads])
 
@@ -183,14 +178,7 @@ RULES = (_fold, _simplify)
 GRADIENT_RULES = (_fold_quietly, _simplify)  # see `_fold_quietly`; `grad` builds with these
 
 
-def optimize(graph: Graph, done: int = 0) -> Graph:
+def optimize(graph: Graph) -> Graph:
     """`dce(simplify(fold(graph)))`, with folding and simplification fused into one
-    traversal (each rule sees arguments the other has already rewritten).
-
-    `done` says that the graph's first `done` nodes are an optimized graph already
-    (the forward part of a gradient graph), so only the nodes after them are visited,
-    with `GRADIENT_RULES`.
-    """
-    rewritten = _rewrite(graph, RULES if done == 0 else GRADIENT_RULES,
-                         keep=live_nodes(graph, done), done=done)
-    return dce(rewritten, done)
+    traversal (each rule sees arguments the other has already rewritten)."""
+    return dce(_rewrite(graph, RULES, keep=live_nodes(graph)))
