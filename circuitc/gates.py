@@ -218,12 +218,12 @@ _TABLE = [
     Gate("max", 2, max, _call("max", 2),
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x1, x2)), b.mul(g, b.share(x2, x1))),
          "to the larger input; at a tie each gets half",
-         callable=True, commutative=True, kink=True,
+         callable=True, kink=True,  # not commutative: max(0.0, -0.0) is 0.0, max(-0.0, 0.0) -0.0
          numpy=_call("np.maximum", 2)),
     Gate("min", 2, min, _call("min", 2),
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x2, x1)), b.mul(g, b.share(x1, x2))),
          "to the smaller input; at a tie each gets half",
-         callable=True, commutative=True, kink=True,
+         callable=True, kink=True,  # not commutative, as max
          numpy=_call("np.minimum", 2)),
     # Piecewise-constant gates that only derivative rules use; their own
     # derivative is zero wherever it exists.

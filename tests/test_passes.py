@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import circuitc
@@ -10,7 +12,7 @@ from circuitc.graph import check, dump
 from circuitc.lower import lower
 from circuitc.parse import parse
 from circuitc.passes import PASSES, dce, fold, optimize
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, load_source
 
 
 def _graph(text: str):
@@ -54,6 +56,16 @@ def test_hash_consing_merges_common_subexpressions():
     graph = _graph("input x, y\np = x * y\nq = y * x\nf = p + q\n")
     assert [n.op for n in graph.nodes] == ["input", "input", "mul", "add"]
     assert graph.nodes[2].name == "p"
+
+
+def test_max_and_min_keep_their_operand_order():
+    """Python's `max(a, b)` is `a` unless `b > a`: with signed zeros or nan the order shows,
+    so `max(x, y)` and `max(y, x)` are two gates."""
+    m = load_source("input x, y\noutput p, q, r, s\np = max(x, y)\nq = max(y, x)\n"
+                    "r = min(x, y)\ns = min(y, x)\n")
+    p, q, r, s = (math.copysign(1.0, v) for v in m.forward(0.0, -0.0))
+    assert (p, q, r, s) == (1.0, -1.0, 1.0, -1.0)
+    assert [math.isnan(v) for v in m.forward(1.0, math.nan)] == [False, True, False, True]
 
 
 def test_passes_docstrings_show_their_rewrite():
