@@ -376,7 +376,7 @@ def _peak_megabytes() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _compile_once(gates: int, per_line: int) -> None:
+def _compile_once(gates: int, per_line: int = 1) -> None:
     """Child process: time each phase of compiling one random DAG; print one line."""
     import gc
 
@@ -442,7 +442,7 @@ def main() -> None:
                         help="time one compile in this process and print its phases")
     args = parser.parse_args()
     if args.compile_once:
-        return _compile_once(*args.compile_once, *[1][len(args.compile_once) - 1:])
+        return _compile_once(*args.compile_once[:2])
     machine()
     speed(rounds=5 if args.quick else 20)
     scaling([100, 1_000, 10_000] if args.quick else [100, 1_000, 10_000, 100_000, 1_000_000])

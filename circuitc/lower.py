@@ -108,7 +108,7 @@ class _Lowering:
                     if name.id in self.outputs:
                         raise CircuitError(f"output '{name.id}' is declared twice", name.span)
                     self.outputs[name.id] = name
-        if not self.gates:
+        if not self.gates:  # nothing can clash with a gate's name: skip the walk over every name
             return
         for name in [*self.inputs.values(), *(w.target for w in self.wires.values())]:
             if name.id in self.gates:
@@ -261,7 +261,7 @@ class _Lowering:
         return order
 
 
-_LEAVES = frozenset((Name, Num))
+_NAME_OR_NUMBER = frozenset((Name, Num))
 
 
 def _lower_expr(expr, gates: dict[str, GateDef], const, apply, scope: dict):
@@ -286,7 +286,7 @@ def _lower_expr(expr, gates: dict[str, GateDef], const, apply, scope: dict):
             del values[len(values) - len(e.args):]
         # Operands that are all names or numbers (most are) are evaluated right away,
         # in order, sparing `e` a second visit; the test is all C, no Python loop.
-        elif all(map(_LEAVES.__contains__, map(type, e.args))):
+        elif all(map(_NAME_OR_NUMBER.__contains__, map(type, e.args))):
             args = tuple([env[a.id] if type(a) is Name else const(a.value) for a in e.args])
         else:
             stack.append((e, env, True))
