@@ -65,8 +65,6 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
         if pending[node] is None:
             pending[node] = []
         pending[node].append(seed)
-    labels: dict[str, str] = {}  # a gate's label -> its gradient's
-    derivatives = {op: gate.derivative for op, gate in GATES.items()}
     adjoint: dict[int, int] = {}
     for i in range(len(nodes) - 1, -1, -1):
         contributions = pending[i]
@@ -74,14 +72,8 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
             continue
         pending[i] = None
         node = nodes[i]
-        origin = node.origin
-        if origin is not None:
-            label = labels.get(origin.label)
-            if label is None:
-                label = labels[origin.label] = f"the gradient of {origin.label}"
-            origin = rules.origin = Origin(origin.span, label)
-        else:
-            rules.origin = None
+        origin = rules.origin = node.origin and Origin(node.origin.span,
+                                                       f"the gradient of {node.origin.label}")
         g = contributions[0]
         for c in contributions[1:]:
             g = add("add", (g, c), None, origin)
@@ -90,7 +82,7 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
         adjoint[i] = g
         if node.op in LEAVES:
             continue
-        parts = derivatives[node.op](rules, g, i, *node.args)
+        parts = GATES[node.op].derivative(rules, g, i, *node.args)
         for arg, part in zip(node.args, parts, strict=True):
             if part is not None:
                 if pending[arg] is None:

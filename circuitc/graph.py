@@ -61,7 +61,7 @@ _COMMUTATIVE = frozenset(name for name, gate in GATES.items() if gate.commutativ
 
 
 def _key(op: str, args: tuple[int, ...], attr):
-    """What identifies a node for hash-consing; `Builder.add` computes it inline."""
+    """What identifies a node for hash-consing."""
     if op == "const":  # 0.0 == -0.0 but they are different constants; nan != nan
         return op, repr(attr)
     if op in _COMMUTATIVE and args[0] > args[1]:
@@ -96,16 +96,11 @@ class Builder:
                     if name is not None:
                         self.name(found, name)
                     return found
-        # `_key`, inline: this runs once for every node of every pass.
         if op == "const":
-            key, name = ("const", repr(attr)), None
-        elif op in _COMMUTATIVE and args[0] > args[1]:
-            key = op, (args[1], args[0]), attr
-        else:
-            key = op, args, attr
+            name = None
         nodes = self.nodes
         new = len(nodes)
-        found = self._index.setdefault(key, new)
+        found = self._index.setdefault(_key(op, args, attr), new)
         if found == new:
             nodes.append(new_node(Node, (op, args, attr, origin, name)))
         elif name is not None:
