@@ -1,9 +1,11 @@
 """Pure `Graph -> Graph` rewrites, run in order by `optimize`.
 
-Every rewriting pass rebuilds the graph through a fresh `Builder`, so each one
-also merges the common subexpressions its rewrites expose. Only rewrites that are exact in
-IEEE arithmetic are made: `x*1 -> x`, but never `x*0 -> 0` (wrong for inf and
-nan) nor `x+0 -> x` (wrong for -0.0, since -0.0 + 0.0 is 0.0).
+A rewrite is a rule the `Builder` applies to each gate as it is added; a pass
+rebuilds the graph through a fresh builder with its rules, so it also merges the
+common subexpressions its rewrites expose. `grad` builds with the same rules
+(`GRADIENT_RULES`), so gradients come out folded and simplified. Only rewrites that
+are exact in IEEE arithmetic are made: `x*1 -> x`, but never `x*0 -> 0` (wrong for
+inf and nan) nor `x+0 -> x` (wrong for -0.0, since -0.0 + 0.0 is 0.0).
 """
 
 from __future__ import annotations
