@@ -249,7 +249,7 @@ class _Fast:
                     continue
             elif kind == "LPAR":
                 depth += 1
-            elif kind == "RPAR":
+            elif kind == "RPAR" and depth:  # an unopened one the table rejects
                 depth -= 1
             elif kind == "NAME":
                 kind = keywords.get(m.group(group), kind)
