@@ -53,6 +53,7 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
     The result's first `len(graph.nodes)` nodes are `graph`'s own, so a node keeps
     its index. A node missing from the mapping receives no contribution (no output
     depends on it, or every rule says its derivative is zero): its gradient is 0.
+    Constants are missing from it: nothing can change a constant.
     """
     b = Builder(graph.nodes, GRADIENT_RULES)
     rules = _Rules(b)
@@ -84,7 +85,7 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
             continue
         parts = GATES[node.op].derivative(rules, g, i, *node.args)
         for arg, part in zip(node.args, parts, strict=True):
-            if part is not None:
+            if part is not None and nodes[arg].op != "const":  # nothing can change a constant
                 if pending[arg] is None:
                     pending[arg] = [part]
                 else:
