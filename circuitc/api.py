@@ -10,16 +10,18 @@ import codecs
 import gc
 import linecache
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
 from .emit import numpy as numpy_target
 from .emit import python as python_target
+from .buses import Buses, expand
 from .errors import CircuitError, Span, did_you_mean
 from .grad import grad
-from .graph import Graph
+from .graph import Graph, by_bus
 from .lower import lower
 from .parse import parse
 from .passes import dce, optimize
@@ -50,17 +52,34 @@ def normalize(text: str) -> str:
     return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
-def compile_graphs(text: str, filename: str = "<string>",
-                   wrt: Sequence[str] | None = None) -> tuple[Graph, Graph]:
+# What every entry point takes besides the circuit: `sizes` overrides declared sizes
+# (`-D NAME=INT`), `wrt` names the inputs to differentiate with respect to, in order
+# (default: every input, in `INPUTS` order), and `fix` the inputs not to (every other
+# input, in `INPUTS` order); a bus is named as a whole.
+Sizes = Mapping[str, int] | None
+Names = Sequence[str] | None
+
+
+def lower_source(text: str, filename: str = "<string>", sizes: Sizes = None
+                 ) -> tuple[Graph, Buses]:
+    """The graph of a circuit as written (buses written out), and its indexed form."""
+    statements, buses = expand(parse(text), sizes)
+    graph = lower(statements, filename)
+    io = {*by_bus(graph.inputs), *by_bus(name for name, _ in graph.outputs)}
+    return replace(graph, shapes={k: v for k, v in buses.shapes.items() if k in io}), buses
+
+
+def compile_graphs(text: str, filename: str = "<string>", wrt: Names = None, *,
+                   sizes: Sizes = None, fix: Names = None) -> tuple[Graph, Graph]:
     """The optimized forward graph of a circuit and its optimized gradient graph.
 
-    The gradient graph computes the gradient with respect to the inputs in `wrt`
-    (default: every input, in `INPUTS` order) and nothing that only other inputs need.
+    The gradient graph computes the gradient with respect to the inputs chosen by
+    `wrt` or `fix`, and nothing that only other inputs need.
     """
     text = normalize(text)
     with _collector_paused():
         try:
-            return differentiate(lower(parse(text), filename), wrt)
+            return differentiate(lower_source(text, filename, sizes)[0], wrt, fix)
         except CircuitError as e:
             raise e.attach(filename, text)
 
@@ -79,32 +98,37 @@ def _collector_paused():
             gc.enable()
 
 
-def _generate(text: str, filename: str, target: str, wrt: Sequence[str] | None
+def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names
               ) -> tuple[str, Graph, Graph]:
     """The module source for `target`, and the two graphs it was written from."""
     emit = _emitter(target)
     with _collector_paused():
-        forward, backward = compile_graphs(text, filename, wrt)
+        forward, backward = compile_graphs(text, filename, wrt, sizes=sizes, fix=fix)
         return emit(forward, backward, __version__), forward, backward
 
 
-def differentiate(graph: Graph, wrt: Sequence[str] | None = None) -> tuple[Graph, Graph]:
+def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
     """The optimized forward graph of a lowered graph, and its optimized gradient graph."""
     forward = optimize(graph)
-    backward = grad(forward, _checked_wrt(forward, wrt))  # folded and simplified as it is built
+    backward = grad(forward, _checked_wrt(forward, wrt, fix))  # folded and simplified as built
     return forward, dce(backward, done=len(forward.nodes))
 
 
-def _checked_wrt(graph: Graph, wrt: Sequence[str] | None) -> tuple[str, ...]:
+def _checked_wrt(graph: Graph, wrt: Names, fix: Names) -> tuple[str, ...]:
+    """The input elements that `wrt` or `fix` choose, in order."""
+    if wrt is not None and fix is not None:
+        raise CircuitError("give --wrt or --fix, not both")
+    inputs = by_bus(graph.inputs)
+    for option, names in (("--wrt", wrt), ("--fix", fix)):
+        for k, name in enumerate(names or ()):
+            if name not in inputs:
+                raise CircuitError(f"{option} names {name!r}, which is not an input"
+                                   + did_you_mean(name, inputs))
+            if name in names[:k]:
+                raise CircuitError(f"{option} names {name!r} twice")
     if wrt is None:
-        return graph.inputs
-    for k, name in enumerate(wrt):
-        if name not in graph.inputs:
-            raise CircuitError(f"--wrt names {name!r}, which is not an input"
-                               + did_you_mean(name, graph.inputs))
-        if name in wrt[:k]:
-            raise CircuitError(f"--wrt names {name!r} twice")
-    return tuple(wrt)
+        wrt = [name for name in inputs if name not in (fix or ())]
+    return tuple(e for name in wrt for e in inputs[name])
 
 
 # The code targets: name -> emitter. `python` needs only `math`; `numpy` evaluates
@@ -113,23 +137,25 @@ TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
 
 
 def compile_source(text: str, filename: str = "<string>", target: str = "python",
-                   wrt: Sequence[str] | None = None) -> str:
+                   wrt: Names = None, *, sizes: Sizes = None, fix: Names = None) -> str:
     """The module for the circuit in `text`, for `target`; `filename` is used in messages.
 
-    `backward` returns the gradient with respect to the inputs in `wrt` (the
-    module's `WRT`), by default every input.
+    `backward` returns the gradient with respect to the inputs chosen by `wrt` or
+    `fix` (the module's `WRT`), by default every input.
     """
-    return _generate(text, filename, target, wrt)[0]
+    return _generate(text, filename, target, wrt, sizes, fix)[0]
 
 
-def compile_file(path: str | Path, target: str = "python", wrt: Sequence[str] | None = None) -> str:
+def compile_file(path: str | Path, target: str = "python", wrt: Names = None, *,
+                 sizes: Sizes = None, fix: Names = None) -> str:
     """The module for the `.circ` file at `path`, for `target`."""
-    return compile_source(read_source(path), str(path), target, wrt)
+    return compile_source(read_source(path), str(path), target, wrt, sizes=sizes, fix=fix)
 
 
-def load(path: str | Path, target: str = "python", wrt: Sequence[str] | None = None) -> types.ModuleType:
+def load(path: str | Path, target: str = "python", wrt: Names = None, *,
+         sizes: Sizes = None, fix: Names = None) -> types.ModuleType:
     """Compile the `.circ` file at `path` for `target` in memory and import the result."""
-    return load_compiled(path, target, wrt)[0]
+    return load_compiled(path, target, wrt, sizes=sizes, fix=fix)[0]
 
 
 def evaluate(module: types.ModuleType, at: dict[str, float]) -> tuple[dict, dict]:
@@ -157,11 +183,12 @@ def gradient_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
     return tuple(module.backward(*args, *seeds)[1])
 
 
-def load_compiled(path: str | Path, target: str = "python", wrt: Sequence[str] | None = None
+def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,
+                  sizes: Sizes = None, fix: Names = None
                   ) -> tuple[types.ModuleType, Graph, Graph]:
-    """`load(path, target, wrt)`, and the optimized forward and gradient graphs the module
+    """`load(path, ...)`, and the optimized forward and gradient graphs the module
     was generated from (`compile_graphs`): the file is read and compiled once."""
-    source, forward, backward = _generate(read_source(path), str(path), target, wrt)
+    source, forward, backward = _generate(read_source(path), str(path), target, wrt, sizes, fix)
     module = types.ModuleType(Path(path).stem)
     module.__file__ = f"<circuitc {path}>"
     # Let tracebacks show the generated lines.

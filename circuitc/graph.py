@@ -14,7 +14,8 @@ order (`x*y` and `y*x` are one node), but a node keeps the order it was written 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from itertools import product
 from typing import NamedTuple
 
 from .errors import CircuitError, Span
@@ -46,6 +47,9 @@ class Graph:
     nodes: tuple[Node, ...]
     outputs: tuple[tuple[str, int], ...]
     grads: tuple[tuple[str, int], ...] = ()  # (input name, node) after `grad`
+    # The shape of each bus among the inputs and outputs, whose elements (`x[0]`,
+    # `W[1,0]`) the graph has as inputs and outputs of their own; scalars are absent.
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def roots(self) -> list[int]:
@@ -121,6 +125,30 @@ class Builder:
 
     def graph(self, like: Graph, outputs, grads=()) -> Graph:
         return replace(like, nodes=tuple(self.nodes), outputs=tuple(outputs), grads=tuple(grads))
+
+
+def element(bus: str, index) -> str:
+    """The name of an element of a bus: `x[3]`, `W[3,1]` (no `.circ` name has a `[`)."""
+    return f"{bus}[{','.join(map(str, index))}]"
+
+
+def elements(bus: str, shape: tuple[int, ...]) -> list[str]:
+    """The names of a bus's elements, in row-major order."""
+    return [element(bus, i) for i in product(*map(range, shape))]
+
+
+def bus_of(name: str) -> str:
+    """The bus an element belongs to (`W` for `W[3,1]`); a scalar's own name."""
+    return name.partition("[")[0]
+
+
+def by_bus(names) -> dict[str, list[str]]:
+    """`names` grouped by the bus each belongs to, in order of first appearance:
+    `{"x": ["x[0]", "x[1]"], "y": ["y"]}`."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(bus_of(name), []).append(name)
+    return groups
 
 
 def fold_constant(op: str, values, origin: Origin | None) -> float:

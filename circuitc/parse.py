@@ -28,7 +28,7 @@ from lark.parsers.lalr_analysis import Shift
 
 from .errors import CircuitError, Span
 
-KEYWORDS = frozenset(("input", "output", "gate"))
+KEYWORDS = frozenset(("input", "output", "gate", "size", "for", "in"))
 
 
 class Name(NamedTuple):
@@ -60,8 +60,48 @@ class Call(NamedTuple):
         return self.name.span
 
 
+class Index(NamedTuple):
+    """An element of a bus, `name[args]`; each index is an expression."""
+
+    name: Name
+    args: tuple
+
+    @property
+    def span(self) -> Span:
+        return self.name.span
+
+
+class Reduce(NamedTuple):
+    """`name(body for vars)` or `name(body for vars in range(*bounds))`: a reduction."""
+
+    name: Name
+    body: object
+    vars: tuple[Name, ...]
+    bounds: tuple | None  # the arguments of `range`, or None to infer the range
+
+    @property
+    def span(self) -> Span:
+        return self.name.span
+
+
+class ListLit(NamedTuple):
+    """A nested list of constants, `[1, -2]`: a bus input's default."""
+
+    items: tuple
+    span: Span
+
+
+class BusItem(NamedTuple):
+    """`name[dims]` in an `input` statement, with its default (an expression, a
+    `ListLit`, or None)."""
+
+    name: Name
+    dims: tuple
+    default: object
+
+
 class InputDecl(NamedTuple):
-    items: tuple[tuple[Name, object], ...]  # (name, default expression or None)
+    items: tuple  # (name, default expression or None) for a scalar, or a `BusItem`
 
 
 class OutputDecl(NamedTuple):
@@ -70,6 +110,19 @@ class OutputDecl(NamedTuple):
 
 class Assign(NamedTuple):
     target: Name
+    expr: object
+
+
+class BusAssign(NamedTuple):
+    """`target[indices] = expr`: a bus defined element by element."""
+
+    target: Name
+    indices: tuple[Name, ...]
+    expr: object
+
+
+class SizeDecl(NamedTuple):
+    name: Name
     expr: object
 
 
@@ -98,7 +151,14 @@ class _Build(Transformer):
     """Callbacks run by the LALR parser at each reduction."""
 
     start = list
-    add, sub, mul, div, pow = (_binary(g) for g in ("add", "sub", "mul", "div", "pow"))
+    add, sub, mul, div, pow, floordiv = (_binary(g) for g in ("add", "sub", "mul", "div", "pow",
+                                                              "floordiv"))
+    dims = tuple
+
+    def bounds(self, c):
+        if c[0].value != "range":
+            raise CircuitError(f"expected 'range(...)' after 'in', got '{c[0].value}'", _span(c[0]))
+        return tuple(c[1:])
 
     def neg(self, c):
         return Op("neg", (c[1],), _span(c[0]))
@@ -114,6 +174,26 @@ class _Build(Transformer):
 
     def call(self, c):
         return Call(_name(c[0]), tuple(c[1:]))
+
+    def index(self, c):
+        return Index(_name(c[0]), c[1])
+
+    def reduce(self, c):
+        bounds = c[-1] if type(c[-1]) is tuple else None
+        names = c[2:-1] if bounds is not None else c[2:]
+        return Reduce(_name(c[0]), c[1], tuple(_name(t) for t in names), bounds)
+
+    def list(self, c):
+        return ListLit(tuple(c), c[0].span)
+
+    def bus_item(self, c):
+        return BusItem(_name(c[0]), c[1], c[2] if len(c) > 2 else None)
+
+    def bus_assign(self, c):
+        return BusAssign(_name(c[0]), tuple(_name(t) for t in c[1:-1]), c[-1])
+
+    def size_decl(self, c):
+        return SizeDecl(_name(c[0]), c[1])
 
     def input_item(self, c):
         return _name(c[0]), (c[1] if len(c) > 1 else None)
@@ -131,23 +211,27 @@ class _Build(Transformer):
         return GateDef(_name(c[0]), tuple(_name(t) for t in c[1:-1]), c[-1])
 
 
+_OPENING = frozenset(("LPAR", "LSQB"))
+_CLOSING = frozenset(("RPAR", "RSQB"))
+
+
 class _Parens:
-    """Postlexer: inside parentheses a newline does not end the statement."""
+    """Postlexer: inside parentheses or brackets a newline does not end the statement."""
 
     always_accept = ("_NL",)
 
     def process(self, stream):
         opened = []
         for token in stream:
-            if token.type == "LPAR":
+            if token.type in _OPENING:
                 opened.append(token)
-            elif token.type == "RPAR" and opened:
+            elif token.type in _CLOSING and opened:
                 opened.pop()
             elif token.type == "_NL" and opened:
                 continue
             yield token
         if opened:
-            raise CircuitError("'(' was never closed", _span(opened[-1]))
+            raise CircuitError(f"'{opened[-1]}' was never closed", _span(opened[-1]))
 
 
 def _grammar_text() -> str:
@@ -247,9 +331,9 @@ class _Fast:
                 line, line_start = line + 1, m.end()
                 if depth:
                     continue
-            elif kind == "LPAR":
+            elif kind in _OPENING:
                 depth += 1
-            elif kind == "RPAR" and depth:  # an unopened one the table rejects
+            elif kind in _CLOSING and depth:  # an unopened one the table rejects
                 depth -= 1
             elif kind == "NAME":
                 kind = keywords.get(m.group(group), kind)
@@ -289,7 +373,7 @@ class _Fast:
 
 
 _DESCRIBE = {"NAME": "a name", "NUMBER": "a number", "_NL": "end of line",
-             "LPAR": "'('", "RPAR": "')'", "EQUAL": "'='", "COMMA": "','", "SEMICOLON": "';'"}
+             "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "EQUAL": "'='", "COMMA": "','", "SEMICOLON": "';'"}
 
 
 def _describe(token: Token) -> str:
@@ -312,12 +396,12 @@ def _unclosed(text: str, span: Span) -> str:
     for token in _parser().lex(text):
         if (token.line, token.column) >= (span.line, span.column):
             break
-        if token.type == "LPAR":
+        if token.type in _OPENING:
             opened.append(token)
-        elif token.type == "RPAR" and opened:
+        elif token.type in _CLOSING and opened:
             opened.pop()
     if opened and opened[-1].line < span.line:
-        return f" (the '(' at line {opened[-1].line} column {opened[-1].column} is not closed)"
+        return f" (the '{opened[-1]}' at line {opened[-1].line} column {opened[-1].column} is not closed)"
     return ""
 
 

@@ -33,14 +33,34 @@ from collections.abc import Callable
 
 from ..gates import ATOM, GATES, UNARY
 from ..grad import ADJOINT
-from ..graph import LEAVES, Graph, Origin
+from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
 
 # The builtins the functions read are reserved too: an input `ValueError` would break
 # the exception handler.
-MODULE_NAMES = {"math", "forward", "backward", "INPUTS", "OUTPUTS", "DEFAULTS", "WRT",
+MODULE_NAMES = {"math", "forward", "backward", "INPUTS", "OUTPUTS", "DEFAULTS", "WRT", "SHAPES",
                 "exc", "_WHERE", "_located", "ArithmeticError", "ValueError"}
+
+
+def _flat(value, shape):
+    """The elements of a bus value of `shape` in row-major order: nested lists or tuples
+    of that shape, or a NumPy array; a single number stands for every element."""
+    if hasattr(value, "tolist"):  # an array: its elements as Python numbers
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        count = 1
+        for n in shape:
+            count *= n
+        return [value] * count
+    rows = [value]
+    for n in shape:
+        if not all(isinstance(row, (list, tuple)) and len(row) == n for row in rows):
+            raise ValueError(f"expected a bus of shape {shape}, got {value!r}")
+        rows = [x for row in rows for x in row]
+    return rows
+
+
 HELPERS = {gate.python.helper.__name__: gate.python.helper
-           for gate in GATES.values() if gate.python.helper}
+           for gate in GATES.values() if gate.python.helper} | {"_flat": _flat}
 # Their text, read once: files on disk may change under a running process (an upgrade),
 # and `inspect.getsource` would then return other lines than the loaded function's.
 HELPER_SOURCES = {name: inspect.getsource(fn).rstrip() for name, fn in HELPERS.items()}
@@ -70,19 +90,21 @@ class _Names:
     """Identifiers for `.circ` names, adjoints and temporaries, unique in the module."""
 
     def __init__(self, forward: Graph, backward: Graph, reserved: set[str]):
-        # Every name once, in the order it first appears; adjoints get their identifiers
-        # from `adjoint`, when a line is written for them.
-        names = dict.fromkeys([*forward.inputs, *(n.name for n in forward.nodes),
-                               *(n.name for n in backward.nodes)])
+        # Every name once, in the order it first appears, a bus before its elements;
+        # adjoints get their identifiers from `adjoint`, when a line is written for them.
+        names = dict.fromkeys([*by_bus(forward.inputs), *forward.inputs,
+                               *(n.name for n in forward.nodes), *(n.name for n in backward.nodes)])
         names.pop(None, None)
         wires = [name for name in names if not name.startswith(ADJOINT)]
         # Valid names first, so a rename never takes a valid one's place.
-        self.ident: dict[str, str] = {name: name for name in wires if name not in reserved}
+        self.ident: dict[str, str] = {name: name for name in wires
+                                      if name not in reserved and "[" not in name}
         self.taken = set(reserved) | self.ident.keys()
         for name in wires:
             if name not in self.ident:
                 self.claim(name, name)
-        for out, _ in backward.outputs:
+        outputs = [out for out, _ in backward.outputs]
+        for out in [*by_bus(outputs), *outputs]:
             self.adjoint(ADJOINT + out)
 
     def adjoint(self, name: str) -> str:
@@ -91,9 +113,12 @@ class _Names:
         return self.claim(name, "d_" + name[1:])
 
     def claim(self, key: str, wanted: str) -> str:
-        """The identifier of `key`: `wanted`, with `_` appended until it is free."""
+        """The identifier of `key`: `wanted`, with `_` appended until it is free; an
+        element's brackets and commas become `_` (`W[3,1]` is `W_3_1`)."""
         ident = self.ident.get(key)
         if ident is None:
+            if "[" in wanted:
+                wanted = wanted.replace("[", "_").replace(",", "_").replace("]", "")
             while wanted in self.taken:
                 wanted += "_"
             ident = self.ident[key] = wanted
@@ -124,6 +149,39 @@ def _tuple(items: list[str], indent: str | None = None) -> str:
     if indent is not None:
         return "(\n" + "".join(f"{indent}    {item},\n" for item in items) + indent + ")"
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _nested(items: list[str], shape: tuple[int, ...]) -> str:
+    """A nested tuple display of `items` (in row-major order) of `shape`; a display
+    longer than a line has a row a line."""
+    for n in reversed(shape[1:]):
+        items = [_tuple(items[k:k + n]) for k in range(0, len(items), n)] if n else []
+    if not items:
+        return "()"
+    text = _tuple(items)
+    return text if len(text) <= LINE else _tuple(items, " " * 8)
+
+
+def _unpack(idents: list[str], value: str) -> list[str]:
+    """Lines assigning the elements of `value` to `idents`, wrapped to the line length."""
+    line = f"    {', '.join(idents)}{',' if len(idents) == 1 else ''} = {value}"
+    if len(line) <= LINE:
+        return [line]
+    lines, row = ["    ("], " " * 7
+    for ident in idents:
+        if len(row) + len(ident) + 2 > LINE:
+            lines.append(row)
+            row = " " * 7
+        row += f" {ident},"
+    return [*lines, row, f"    ) = {value}"]
+
+
+def _grouped(pairs) -> dict[str, list[int]]:
+    """`(name, node)` pairs grouped by bus: `{bus: [node of each element]}`."""
+    groups: dict[str, list[int]] = {}
+    for name, node in pairs:
+        groups.setdefault(bus_of(name), []).append(node)
+    return groups
 
 
 def _strings(names) -> str:
@@ -243,8 +301,24 @@ class _Module:
             self.uses_math |= syntax.template.startswith("math.")
 
     def prologue(self, graph: Graph) -> list[str]:
-        """Lines a function runs before its gates."""
-        return []
+        """Lines a function runs before its gates: each bus input (and, in `backward`,
+        each bus output's seed) taken apart into its elements."""
+        ident, lines = self.names.ident, []
+        for bus, shape in self.buses(graph):
+            self.helpers.add("_flat")
+            lines += _unpack([ident[e] for e in elements(bus, shape)],
+                             f"_flat({ident[bus]}, {shape!r})")
+        return lines
+
+    def buses(self, graph: Graph) -> list[tuple[str, tuple[int, ...]]]:
+        """The buses a function of `graph` takes: bus inputs, then (in `backward`) the
+        seeds of bus outputs, keyed by their adjoint's name; each with its shape."""
+        shapes = graph.shapes
+        buses = [(bus, shapes[bus]) for bus in by_bus(graph.inputs) if bus in shapes]
+        if graph is self.backward:
+            buses += [(ADJOINT + bus, shapes[bus]) for bus in _grouped(graph.outputs)
+                      if bus in shapes]
+        return buses
 
     def used_once(self, graph: Graph) -> list[bool]:
         """Per node, whether exactly one expression reads it: one gate, or, for a root
@@ -280,6 +354,25 @@ class _Module:
         """How `backward` returns the gradient computed by `text` of the input `name`."""
         return text
 
+    def bus_value(self, texts: list[str], shape: tuple[int, ...]) -> str:
+        """How a function returns a bus output of `shape`, its elements' values `texts`."""
+        return _nested(texts, shape)
+
+    def bus_gradient(self, texts: list[str], bus: str, shape: tuple[int, ...]) -> str:
+        """How `backward` returns the gradient of the bus input `bus`, its elements'
+        gradients `texts`."""
+        return _nested(texts, shape)
+
+    def returned(self, graph: Graph, exprs, pairs, one, whole) -> list[str]:
+        """What a function returns for `pairs` ((name, node) of outputs or gradients):
+        per scalar `one(text, name)`, per bus `whole(texts, bus, shape)`."""
+        shapes, result = graph.shapes, []
+        for bus, nodes in _grouped(pairs).items():
+            names = [name for name, n in pairs if bus_of(name) == bus] if bus in shapes else [bus]
+            texts = [one(exprs[n][0], name) for n, name in zip(nodes, names)]
+            result.append(whole(texts, bus, shapes[bus]) if bus in shapes else texts[0])
+        return result
+
     def head(self) -> list[str]:
         """The module's lines above the functions."""
         constants = self.constants()  # first: a default of inf or nan needs `math`
@@ -293,13 +386,23 @@ class _Module:
     def constants(self) -> list[str]:
         """The lines defining `INPUTS`, `OUTPUTS` and `DEFAULTS`."""
         fwd = self.forward
-        outs = [out for out, _ in fwd.outputs]
-        defaults = ", ".join(f'"{k}": {self.literal(v)[0]}' for k, v in fwd.defaults.items())
-        wrt = [name for name, _ in self.backward.grads]
-        return [f"INPUTS = {_strings(fwd.inputs)}",
+        inputs = by_bus(fwd.inputs)
+        outs = list(by_bus(out for out, _ in fwd.outputs))
+        defaults = []
+        for bus, names in inputs.items():
+            if names[0] in fwd.defaults:
+                texts = [self.literal(fwd.defaults[name])[0] for name in names]
+                shape = fwd.shapes.get(bus)
+                defaults.append(f'"{bus}": {texts[0] if shape is None else _nested(texts, shape)}')
+        wrt = list(by_bus(name for name, _ in self.backward.grads))
+        shapes = ", ".join(f'"{name}": {fwd.shapes.get(name, ())!r}'
+                           for name in dict.fromkeys([*inputs, *outs]))
+        return [f"INPUTS = {_strings(inputs)}",
                 f"OUTPUTS = {_strings(outs)}",
                 f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
-                f"DEFAULTS = {{{defaults}}}"]
+                "# The shape of each input and output: () for a number.",
+                f"SHAPES = {{{shapes}}}",
+                f"DEFAULTS = {{{', '.join(defaults)}}}"]
 
     def where_entries(self, offset: int) -> str:
         """The text of `_WHERE`: a line `<module line> <file>:<line>:<column>: in <gate>` per
@@ -320,23 +423,28 @@ class _Module:
     def source(self) -> str:
         """The module's text."""
         fwd, bwd, names = self.forward, self.backward, self.names
-        params = [names.ident[name] for name in fwd.inputs]
-        seeds = [names.ident[ADJOINT + out] for out, _ in fwd.outputs]
-        outs = [out for out, _ in fwd.outputs]
+        params = [names.ident[name] for name in by_bus(fwd.inputs)]
+        outs = list(by_bus(out for out, _ in fwd.outputs))
+        seeds = [names.ident[ADJOINT + out] for out in outs]
         value = ", ".join(outs)
         values_doc = f"({value})" if len(outs) > 1 else value
 
+        def outputs(graph, exprs):
+            return self.returned(graph, exprs, graph.outputs, lambda text, name: self.value(text),
+                                 lambda texts, bus, shape: self.bus_value(texts, shape))
+
         def values(exprs):
-            return ", ".join(self.value(exprs[n][0]) for _, n in fwd.outputs)
+            return ", ".join(outputs(fwd, exprs))
         self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd, values)
 
         def both(exprs):
-            value = ", ".join(self.value(exprs[n][0]) for _, n in bwd.outputs)
+            value = ", ".join(outputs(bwd, exprs))
             value = f"({value})" if len(outs) > 1 else value
-            grads = [self.gradient(exprs[n][0], name) for name, n in bwd.grads]
-            line = f"{value}, {_tuple(grads)}"
+            grads = self.returned(bwd, exprs, bwd.grads, self.gradient, self.bus_gradient)
+            line = f"{value}, {_tuple(grads) if grads else '()'}"
             return line if len(f"    return {line}") <= LINE else f"{value}, {_tuple(grads, '    ')}"
-        seed_sum = " + ".join(f"{s}*{o}" for s, o in zip(seeds, outs))
+        seed_sum = " + ".join(f"sum({s}*{o})" if o in fwd.shapes else f"{s}*{o}"
+                              for s, o in zip(seeds, outs))
         self.function(f"backward({', '.join(params + [s + '=1.0' for s in seeds])})",
                       f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
                       bwd, both)
