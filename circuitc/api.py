@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import gc
 import linecache
+import math
 import types
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -16,12 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
+from .buses import Buses, expand
 from .emit import numpy as numpy_target
 from .emit import python as python_target
-from .buses import Buses, expand
 from .errors import CircuitError, Span, did_you_mean
 from .grad import grad
-from .graph import Graph, by_bus
+from .graph import Graph, by_bus, elements
 from .lower import lower
 from .parse import parse
 from .passes import dce, optimize
@@ -158,8 +159,78 @@ def load(path: str | Path, target: str = "python", wrt: Names = None, *,
     return load_compiled(path, target, wrt, sizes=sizes, fix=fix)[0]
 
 
+class Elements:
+    """A module whose buses are seen element by element: what `evaluate`, the verifier
+    and `circuitc step` work on.
+
+    `INPUTS`, `OUTPUTS`, `WRT` and `DEFAULTS` name numbers: scalars, and each bus's
+    elements in row-major order (`x[0]`, `W[1,0]`); `forward(*inputs)` and
+    `backward(*inputs, *seeds)` take one number per input element (and per output
+    element's seed) and return one per output element and gradient element, in
+    `OUTPUTS` and `WRT` order. `elementwise(module)` makes one, or returns a module
+    without buses as it is, since that already is one.
+    """
+
+    def __init__(self, module: types.ModuleType):
+        self.module = module
+        self.shapes = {name: tuple(shape) for name, shape in module.SHAPES.items()}
+        self.INPUTS = self._elements(module.INPUTS)
+        self.OUTPUTS = self._elements(module.OUTPUTS)
+        self.WRT = self._elements(module.WRT)
+        self.DEFAULTS = {e: v for name, value in module.DEFAULTS.items()
+                         for e, v in zip(self._elements([name]), self._flat(value, name))}
+
+    def _elements(self, names) -> tuple[str, ...]:
+        return tuple(e for name in names for e in elements(name, self.shapes[name]))
+
+    def _flat(self, value, name: str) -> list:
+        """A bus value as its elements (a number as itself)."""
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        values = [value]
+        for _ in self.shapes[name]:
+            values = [x for row in values for x in row]
+        return values
+
+    def _nested(self, flat, names) -> list:
+        """Flat element values as one value per name in `names` (nested lists for a bus)."""
+        values, k = [], 0
+        for name in names:
+            shape = self.shapes[name]
+            count = math.prod(shape)
+            value = list(flat[k:k + count])
+            for n in reversed(shape[1:]):
+                value = [value[j:j + n] for j in range(0, len(value), n)]
+            values.append(value if shape else flat[k])
+            k += count
+        return values
+
+    def _outputs(self, value) -> list:
+        value = outputs_of(self.module, value)
+        return [x for name, v in zip(self.module.OUTPUTS, value) for x in self._flat(v, name)]
+
+    def forward(self, *inputs):
+        outputs = self._outputs(self.module.forward(*self._nested(inputs, self.module.INPUTS)))
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def backward(self, *args):
+        inputs, seeds = args[:len(self.INPUTS)], args[len(self.INPUTS):]
+        value, grads = self.module.backward(*self._nested(inputs, self.module.INPUTS),
+                                            *self._nested(seeds, self.module.OUTPUTS))
+        outputs = self._outputs(value)
+        grads = [x for name, g in zip(self.module.WRT, grads) for x in self._flat(g, name)]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs), tuple(grads)
+
+
+def elementwise(module: types.ModuleType):
+    """`module` seen element by element (`Elements`); a module without buses is itself."""
+    shapes = getattr(module, "SHAPES", {})
+    return Elements(module) if any(shapes.values()) else module
+
+
 def evaluate(module: types.ModuleType, at: dict[str, float]) -> tuple[dict, dict]:
-    """Each output's value at `at`, and each output's gradient as `{output: {input: value}}`.
+    """Each output's value at `at`, and each output's gradient as `{output: {input: value}}`,
+    for a module without buses or one seen element by element (`elementwise`).
 
     Works for every target (at a point, every target returns Python floats).
     """

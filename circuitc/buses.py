@@ -40,8 +40,22 @@ from itertools import product
 from .errors import CircuitError, Span
 from .gates import CALLABLE
 from .graph import element, elements
-from .parse import (Assign, BusAssign, BusItem, Call, GateDef, Index, InputDecl, ListLit, Name,
-                    Num, Op, OutputDecl, Reduce, SizeDecl)
+from .parse import (
+    Assign,
+    BusAssign,
+    BusItem,
+    Call,
+    GateDef,
+    Index,
+    InputDecl,
+    ListLit,
+    Name,
+    Num,
+    Op,
+    OutputDecl,
+    Reduce,
+    SizeDecl,
+)
 
 REDUCTIONS = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "logsumexp": None}
 
@@ -382,9 +396,8 @@ class _Expansion:
                         inner[v.id] = (sub.span, v.id)
                         ranges[sub.span, v.id] = _Range(v, given=sub.bounds is not None)
                     stack.append((sub.body, inner))
-                elif kind is Name:
-                    if sub.id in self.buses.shapes and sub.id not in scope:
-                        raise self._unindexed(sub)
+                elif kind is Name and sub.id in self.buses.shapes and sub.id not in scope:
+                    raise self._unindexed(sub)
         for key, r in ranges.items():
             if r.given:
                 continue

@@ -12,14 +12,14 @@ import math
 import os
 import sys
 import tempfile
-import types
 from pathlib import Path
 
 import click
 
 from . import __version__, draw
-from .api import TARGETS, compile_file, evaluate, load, load_compiled, read_source
+from .api import TARGETS, compile_file, elementwise, evaluate, load_compiled, read_source
 from .errors import CircuitError, did_you_mean
+from .graph import by_bus, elements
 from .report import json_safe
 from .step import METHODS, StepError, climb
 from .step import render as render_climb
@@ -65,11 +65,48 @@ TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)
                       help="The generated code: plain Python, or NumPy (batches, broadcasting).")
 
 
-def load_module(file: Path, target: str, loader=load):
-    """`loader(file, target)` (`load`, or `load_compiled` for the graphs too), with a
+def _sizes(ctx, param, items: tuple[str, ...]) -> dict[str, int]:
+    sizes = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        try:
+            sizes[name] = int(text)
+        except ValueError:
+            raise click.BadParameter(f"expected NAME=INT, got {item!r}") from None
+        if not eq or not name:
+            raise click.BadParameter(f"expected NAME=INT, got {item!r}")
+    return sizes
+
+
+def _names_option(ctx, param, text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if names == [""]:
+        return []
+    if "" in names:
+        raise click.BadParameter(f"{text!r} has an empty name; give NAME,NAME,... (or '' "
+                                 "for none at all)")
+    return names
+
+
+SIZES = click.option("-D", "sizes", metavar="NAME=INT", multiple=True, callback=_sizes,
+                     help="Set a size of the circuit (repeatable), overriding its declaration.")
+WRT = click.option("--wrt", metavar="NAME,...", callback=_names_option,
+                   help="Differentiate with respect to these inputs only, in this order "
+                        "(the module's WRT).")
+FIX = click.option("--fix", metavar="NAME,...", callback=_names_option,
+                   help="Differentiate with respect to every input except these.")
+AT = click.option("--at", "at_file", type=click.Path(path_type=Path, dir_okay=False),
+                  help="A JSON file: an object of input values (numbers; nested lists for "
+                       "buses). NAME=VALUE arguments override it.")
+
+
+def load_module(file: Path, target: str, **options):
+    """`load_compiled(file, target, **options)`: the module and its two graphs, with a
     one-line error when the target's library is missing."""
     try:
-        return loader(file, target)
+        return load_compiled(file, target, **options)
     except ModuleNotFoundError as e:
         if e.name != "numpy":
             raise
@@ -96,15 +133,12 @@ def _write_atomically(path: Path, text: str | bytes) -> None:
 @click.option("-o", "--output", "out", metavar="OUT",
               help="Where to write the module ('-' for stdout). Default: FILE with .py.")
 @TARGET
-@click.option("--wrt", metavar="NAME,...",
-              help="Emit gradients only for these inputs, in this order (the module's WRT).")
-def compile(file: Path, out: str | None, target_name: str, wrt: str | None):
+@WRT
+@FIX
+@SIZES
+def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes):
     """Compile FILE into a Python module with forward() and backward()."""
-    names = None if wrt is None else [n.strip() for n in wrt.split(",")]
-    if names is not None and "" in names and names != [""]:
-        raise click.UsageError(f"--wrt {wrt!r} has an empty name; give NAME,NAME,... "
-                               "(or --wrt '' for no gradients at all)")
-    source = compile_file(file, target_name, [] if names == [""] else names)
+    source = compile_file(file, target_name, wrt, sizes=sizes, fix=fix)
     target = None if out == "-" else file.with_suffix(".py") if out is None else Path(out)
     _check_output(file, target)
     _write_output(target, source)
@@ -130,23 +164,66 @@ def _write_output(target: Path | None, data: str | bytes) -> None:
         _fail(f"error: cannot write {str(target)!r}: {e.strerror or e}")
 
 
-def parse_values(module, values: tuple[str, ...]) -> dict[str, float]:
-    """`NAME=VALUE` arguments as a dict, checked against the module's inputs."""
-    given = {}
+def parse_values(shapes: dict[str, tuple[int, ...]], values: tuple[str, ...],
+                 at_file: Path | None = None) -> dict[str, float]:
+    """The values given by `--at FILE.json` and `NAME=VALUE` arguments (which win), for
+    inputs of the given shapes, as one number per element (`{"x[0]": 1.0, ...}`).
+
+    A value is a number or, for a bus, a JSON nested list of its shape; a single
+    number fills a bus.
+    """
+    given: dict[str, object] = {}
+    if at_file is not None:
+        try:
+            document = json.loads(at_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise click.UsageError(f"--at {str(at_file)!r}: {getattr(e, 'strerror', None) or e}"
+                                   ) from None
+        if not isinstance(document, dict):
+            raise click.UsageError(f"--at {str(at_file)!r}: expected a JSON object of input values")
+        given.update((name, (value, f"in {at_file}")) for name, value in document.items())
+    named = set()
     for item in values:
         name, eq, text = item.partition("=")
         if not eq:
             raise click.UsageError(f"expected NAME=VALUE, got {item!r}")
-        if name not in module.INPUTS:
-            raise click.UsageError(f"no input named {name!r}" + did_you_mean(name, module.INPUTS)
-                                   + f" (inputs: {_names(module.INPUTS)})")
-        if name in given:
+        if name in named:
             raise click.UsageError(f"{name} is given twice")
+        named.add(name)
         try:
-            given[name] = float(text)
+            given[name] = (json.loads(text) if text.lstrip().startswith("[") else float(text),
+                           "")
         except ValueError:
-            raise click.UsageError(f"{name}: {text!r} is not a number") from None
-    return given
+            raise click.UsageError(f"{name}: {text!r} is not a number or a JSON list") from None
+    at = {}
+    for name, (value, where) in given.items():
+        if name not in shapes:
+            raise click.UsageError(f"no input named {name!r}{' ' + where if where else ''}"
+                                   + did_you_mean(name, shapes) + f" (inputs: {_names(list(shapes))})")
+        at.update(_elements_of(name, value, shapes[name]))
+    return at
+
+
+def _elements_of(name: str, value, shape: tuple[int, ...]) -> dict[str, float]:
+    """The elements of an input's value: a number fills every element."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return dict.fromkeys(elements(name, shape), float(value))
+    flat = [value]
+    for n in shape:
+        if not all(isinstance(row, list) and len(row) == n for row in flat):
+            raise click.UsageError(f"{name}: expected a number or a nested list of shape "
+                                   f"{list(shape)}")
+        flat = [x for row in flat for x in row]
+    if not shape or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in flat):
+        raise click.UsageError(f"{name}: expected a number" + (
+            f" or a nested list of shape {list(shape)} of numbers" if shape else ""))
+    return dict(zip(elements(name, shape), map(float, flat)))
+
+
+def input_shapes(module) -> dict[str, tuple[int, ...]]:
+    """Each input of a module (`INPUTS`) and its shape."""
+    shapes = getattr(module, "SHAPES", {})
+    return {name: tuple(shapes.get(name, ())) for name in module.INPUTS}
 
 
 def _names(names, most: int = 10) -> str:
@@ -156,37 +233,75 @@ def _names(names, most: int = 10) -> str:
     return ", ".join(names) or "none"
 
 
-def point(module, values: tuple[str, ...]) -> dict[str, float]:
-    """Every input's value: given on the command line, else its default."""
-    at = {**module.DEFAULTS, **parse_values(module, values)}
-    missing = [name for name in module.INPUTS if name not in at]
+def point(inputs, defaults: dict[str, float], given: dict[str, float]) -> dict[str, float]:
+    """Every input element's value (`inputs` in order): given, else its default."""
+    at = {**defaults, **given}
+    missing = list(by_bus(name for name in inputs if name not in at))
     if missing:
         raise click.UsageError("no value for input " + _names([repr(name) for name in missing])
                                + "; give NAME=VALUE or declare a default")
-    return {name: at[name] for name in module.INPUTS}
+    return {name: at[name] for name in inputs}
+
+
+def _module_point(module, given: dict[str, float]) -> dict[str, float]:
+    """`point` for a module seen element by element."""
+    return point(module.INPUTS, module.DEFAULTS, given)
+
+
+def _buses(named: dict[str, object], shapes: dict[str, tuple[int, ...]]) -> dict[str, object]:
+    """Element values gathered into their buses (nested lists); scalars as they are."""
+    result = {}
+    for bus, names in by_bus(named).items():
+        values = [named[name] for name in names]
+        shape = shapes.get(bus, ())
+        for n in reversed(shape[1:]):
+            values = [values[k:k + n] for k in range(0, len(values), n)]
+        result[bus] = values if shape else values[0]
+    return result
+
+
+def _shown(value) -> str:
+    """A value as `eval` prints it: floats exactly (`repr`), buses as nested lists."""
+    if isinstance(value, list):
+        return f"[{', '.join(map(_shown, value))}]"
+    return repr(value)
 
 
 @main.command(name="eval", cls=_Command)
 @FILE
 @VALUES
+@AT
 @JSON
 @TARGET
-def eval_(file: Path, values: tuple[str, ...], as_json: bool, target_name: str):
-    """Print each output's value and its gradient with respect to each input."""
-    module = load_module(file, target_name)
-    at = point(module, values)
+@WRT
+@FIX
+@SIZES
+def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_name: str, wrt,
+          fix, sizes):
+    """Print each output's value and its gradient with respect to each input.
+
+    A bus is printed whole, as a nested list; each element of a bus output has a
+    gradient of its own.
+    """
+    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes)[0]
+    shapes = getattr(module, "SHAPES", {})
+    flat = elementwise(module)
+    at = _module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
-        outputs, gradients = evaluate(module, at)
+        outputs, gradients = evaluate(flat, at)
     except (ArithmeticError, ValueError) as e:
         _fail(f"error: {e}")
+    outputs = _buses(outputs, shapes)
+    gradients = {out: _buses(g, shapes) for out, g in gradients.items()}
     if as_json:
-        document = {"inputs": at, "outputs": outputs, "gradients": gradients}
+        document = {"inputs": _buses(at, shapes), "outputs": outputs, "gradients": gradients}
         click.echo(json.dumps(json_safe(document), indent=2))
         return
     for out, value in outputs.items():
-        click.echo(f"{out} = {value!r}")
-        for name, g in gradients[out].items():
-            click.echo(f"  d{out}/d{name} = {g!r}")
+        click.echo(f"{out} = {_shown(value)}")
+        for element in by_bus(gradients).get(out, ()):
+            for name, g in gradients[element].items():
+                click.echo(f"  d{element}/d{name} = {_shown(g)}")
 
 
 _GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".json": "json",
@@ -208,8 +323,10 @@ _GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".
 @click.option("--of", "of", metavar="OUTPUT",
               help="Draw the gradient of this output alone. Default: of the sum of the outputs.")
 @click.option("--no-values", is_flag=True, help="Draw the structure only, even with defaults.")
+@AT
+@SIZES
 def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None, source: bool,
-          of: str | None, no_values: bool):
+          of: str | None, no_values: bool, at_file, sizes):
     """Draw FILE's gate graph, each wire labelled with its value and gradient.
 
     The inputs' values are their defaults, overridden by NAME=VALUE arguments; a
@@ -223,7 +340,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     if no_values and values:
         raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
     text = read_source(file)
-    g = draw.circuit(text, str(file), optimized=not source)
+    g = draw.circuit(text, str(file), optimized=not source, sizes=sizes)
     outputs = [name for name, _ in g.outputs]
     if of is not None and of not in outputs:
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
@@ -231,7 +348,8 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     if no_values or (not values and not g.defaults and g.inputs):
         drawing = draw.structure(g, optimized=not source)
     else:
-        at = point(types.SimpleNamespace(INPUTS=g.inputs, DEFAULTS=g.defaults), values)
+        shapes = {bus: g.shapes.get(bus, ()) for bus in by_bus(g.inputs)}
+        at = point(g.inputs, g.defaults, parse_values(shapes, values, at_file))
         seeds = None if of is None else {name: float(name == of) for name in outputs}
         try:
             drawing = draw.evaluate(g, at, seeds, optimized=not source)
@@ -287,18 +405,24 @@ def _defaults(k: int) -> str:
               show_default=True, help="How the numerical derivative is taken.")
 @click.option("--fast", is_flag=True,
               help="Check one random direction per point instead of each input.")
+@AT
 @JSON
 @TARGET
+@WRT
+@FIX
+@SIZES
 def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
-           difference: str, fast: bool, as_json: bool, target_name: str):
+           difference: str, fast: bool, at_file, as_json: bool, target_name: str, wrt, fix,
+           sizes):
     """Check the generated gradients against numerical derivatives.
 
     Checks the point given by NAME=VALUE and the declared defaults (drawing a
     value for any input without one), then --points random points. Exit status
     0 when every judged gradient passes, 1 when any fails.
     """
-    module, forward, _ = load_module(file, target_name, load_compiled)
-    report = verify_circuit(module, forward, parse_values(module, values), n_points=n_points,
+    module, forward, _ = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes)
+    given = parse_values(input_shapes(module), values, at_file)
+    report = verify_circuit(elementwise(module), forward, given, n_points=n_points,
                             seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
                             fast=fast)
     if as_json:
@@ -332,18 +456,24 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of --method random.")
 @click.option("--minimize", is_flag=True, help="Step downhill instead of uphill.")
+@AT
 @JSON
+@WRT
+@FIX
+@SIZES
 def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size: float, h,
-         difference: str, tries: int, tweak: float, seed: int, minimize: bool, as_json: bool):
+         difference: str, tries: int, tweak: float, seed: int, minimize: bool, at_file,
+         as_json: bool, wrt, fix, sizes):
     """Move the inputs to increase the first output (decrease it with --minimize).
 
     The three ways of climbing a hill: random local search, the numerical
     gradient, the analytic gradient. Prints the inputs and the output before and
-    after.
+    after. Only the inputs chosen by --wrt or --fix move (default: all).
     """
-    module = load(file)
+    module = load_module(file, "python", wrt=wrt, fix=fix, sizes=sizes)[0]
+    at = _module_point(elementwise(module), parse_values(input_shapes(module), values, at_file))
     try:
-        result = climb(module, point(module, values), method=method, steps=steps,
+        result = climb(elementwise(module), at, method=method, steps=steps,
                        step_size=step_size, h=h, difference=difference, tries=tries,
                        tweak=tweak, seed=seed, minimize=minimize)
     except StepError as e:

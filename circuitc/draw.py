@@ -37,13 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .api import normalize
+from .api import lower_source, normalize
 from .errors import CircuitError
 from .gates import GATES
 from .grad import grad_with_adjoints
 from .graph import LEAVES, Graph, run
-from .lower import lower
-from .parse import parse
 from .passes import live_nodes, optimize
 from .report import json_number
 
@@ -90,7 +88,8 @@ class Drawing:
 # -- the graph, its values and gradients ---------------------------------------
 
 
-def circuit(text: str, filename: str = "<string>", optimized: bool = True) -> Graph:
+def circuit(text: str, filename: str = "<string>", optimized: bool = True,
+            sizes: dict[str, int] | None = None) -> Graph:
     """The forward graph of the circuit in `text`: optimized, or as written.
 
     Either way the file must compile (the optimizer's constant folding included); a
@@ -98,7 +97,7 @@ def circuit(text: str, filename: str = "<string>", optimized: bool = True) -> Gr
     """
     text = normalize(text)
     try:
-        written = lower(parse(text), filename)
+        written = lower_source(text, filename, sizes)[0]
         forward = optimize(written)
     except CircuitError as e:
         raise e.attach(filename, text)

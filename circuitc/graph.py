@@ -133,8 +133,8 @@ def element(bus: str, index) -> str:
 
 
 def elements(bus: str, shape: tuple[int, ...]) -> list[str]:
-    """The names of a bus's elements, in row-major order."""
-    return [element(bus, i) for i in product(*map(range, shape))]
+    """The names of a bus's elements, in row-major order; a scalar's (shape `()`) own name."""
+    return [element(bus, i) for i in product(*map(range, shape))] if shape else [bus]
 
 
 def bus_of(name: str) -> str:

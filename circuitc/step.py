@@ -2,11 +2,13 @@
 
 `climb(module, at, method=...)` takes `steps` steps from the point `at` and
 returns a `Climb` with the inputs and the output before and after (and the output
-after every step). With `minimize=True` it descends instead.
+after every step). With `minimize=True` it descends instead. Only the inputs of the
+module's `WRT` move (all of them, unless it was compiled with `wrt` or `fix`); the
+others keep their values.
 
 - `random` (random local search): `tries` times, move every input by
   `tweak * (2*u - 1)`, `u` uniform on [0, 1) from `random.Random(seed)`, drawn
-  input by input in `INPUTS` order; keep the best try. Unlike the textbook's loop,
+  input by input in `WRT` order; keep the best try. Unlike the textbook's loop,
   the best try is kept only if it improves on the current point, so a random step
   never goes downhill.
 - `numerical`: each input's derivative by a finite difference, exactly the
@@ -81,10 +83,12 @@ def _show(at: dict[str, float]) -> str:
 
 
 def _numerical(f: _Objective, at: dict[str, float], h: float | None, method: str):
-    """Each input's derivative by the finite difference `method`, with `h` as given."""
+    """The derivative along each input of `WRT` by the finite difference `method`, with
+    `h` as given."""
     f0 = (f.value(at),) if method == "forward" else None
     grads = []
-    for name, x in at.items():
+    for name in f.module.WRT:
+        x = at[name]
         step = default_h(x, method) if h is None else h
         if h is not None and x + step == x:
             raise StepError(f"h = {h!r} is below the resolution of {name} = {x!r} "
@@ -99,7 +103,8 @@ def _random_step(f: _Objective, at, current: float, sign: float, tries: int, twe
                  rng: random.Random):
     best, best_value = at, current
     for _ in range(tries):
-        candidate = {name: x + tweak * (rng.random() * 2 - 1) for name, x in at.items()}
+        candidate = {**at, **{name: at[name] + tweak * (rng.random() * 2 - 1)
+                              for name in f.module.WRT}}
         try:
             value = f.value(candidate)
         except StepError:  # a try outside the domain is just a bad try
@@ -130,7 +135,8 @@ def climb(module, at: dict[str, float], *, method: str = "analytic", steps: int 
                      else _numerical(f, at, h, difference))
             if not all(math.isfinite(g) for g in grads):
                 raise StepError(f"the gradient is not finite at {_show(at)}")
-            at = {name: x + sign * step_size * g for (name, x), g in zip(at.items(), grads)}
+            at = {**at, **{name: at[name] + sign * step_size * g
+                           for name, g in zip(module.WRT, grads)}}
         value = f.value(at)
         result.history.append(value)
     result.after, result.after_output = at, value

@@ -63,3 +63,24 @@ def _unbroadcast(grad, shape):
     if grad.ndim == 0:
         return grad.item()
     return grad if grad.flags.writeable else grad.copy()  # never a seed, or a view of one
+
+
+def _elements(x, shape):
+    """The elements of a bus input, views in row-major order: `x`'s trailing axes must
+    be the bus's `shape`; leading axes are the batch."""
+    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"expected an array whose last axes have shape {shape}, got {x.shape}")
+    return [x[(..., *index)] for index in np.ndindex(*shape)]
+
+
+def _bus_seed(seed, shape):
+    """The elements of a bus output's seed: an array like the bus, or one number for
+    every element."""
+    seed = _float(seed)
+    return _elements(np.broadcast_to(seed, shape) if seed.ndim == 0 else seed, shape)
+
+
+def _stacked(elements, shape):
+    """A bus from its elements in row-major order: a fresh array of `shape`, the bus's
+    axes last."""
+    return np.stack(elements, axis=-1).reshape(shape) if elements else np.zeros(shape)
