@@ -6,7 +6,8 @@ can have reached an executable position:
 
 - at module level: a docstring, `import math` (python) or `import numpy as np`
   (numpy), the constants `INPUTS`, `OUTPUTS`, `WRT` (tuples of strings),
-  `DEFAULTS` (strings to numbers) and `_WHERE` (a string), and function
+  `SHAPES` (strings to tuples of integers), `DEFAULTS` (strings to numbers, or
+  nested tuples of numbers for buses) and `_WHERE` (a string), and function
   definitions;
 - in `forward` and `backward`: plain positional parameters (seeds default to a
   number), a docstring, assignments of arithmetic on names and numbers, calls of
@@ -35,7 +36,7 @@ from circuitc.emit import python as python_emit
 
 LIBRARY = {"python": "math", "numpy": "np"}
 IMPORTS = {"python": ("math", None), "numpy": ("numpy", "np")}
-CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "DEFAULTS", "_WHERE"}
+CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "SHAPES", "DEFAULTS", "_WHERE"}
 FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "ArithmeticError", "ValueError"},
                      "numpy": {"map", "ArithmeticError", "ValueError"}}
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
@@ -77,6 +78,18 @@ def _is_number(node, lib: str) -> bool:
             and node.value.id == lib and node.attr in ("inf", "nan"))
 
 
+def _is_numbers(node, lib: str) -> bool:
+    """A number, or a nested tuple of numbers (a bus's default)."""
+    if isinstance(node, ast.Tuple):
+        return all(_is_numbers(e, lib) for e in node.elts)
+    return _is_number(node, lib)
+
+
+def _is_shape(node) -> bool:
+    return isinstance(node, ast.Tuple) and all(
+        isinstance(e, ast.Constant) and type(e.value) is int for e in node.elts)
+
+
 def _check_constant(node: ast.Assign, lib: str) -> None:
     name = node.targets[0].id
     value = node.value
@@ -85,8 +98,12 @@ def _check_constant(node: ast.Assign, lib: str) -> None:
             _fail(node, f"{name} must be a tuple of strings")
     elif name == "DEFAULTS":
         if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
-                and all(_is_number(v, lib) for v in value.values)):
+                and all(_is_numbers(v, lib) for v in value.values)):
             _fail(node, "DEFAULTS must map strings to numbers")
+    elif name == "SHAPES":
+        if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
+                and all(map(_is_shape, value.values))):
+            _fail(node, "SHAPES must map strings to tuples of integers")
     elif not _is_str(value):  # _WHERE
         _fail(node, "_WHERE must be a string")
 
