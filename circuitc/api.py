@@ -21,7 +21,7 @@ from .buses import Buses, expand
 from .emit import numpy as numpy_target
 from .emit import python as python_target
 from .errors import CircuitError, Span, did_you_mean
-from .grad import grad
+from .grad import grad, hessian_graph, hvp_graph, jvp_graph
 from .graph import Graph, by_bus, elements
 from .lower import lower
 from .parse import parse
@@ -99,13 +99,20 @@ def _collector_paused():
             gc.enable()
 
 
-def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names
-              ) -> tuple[str, Graph, Graph]:
+def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names,
+              hessian: bool = False, jvp: bool = False) -> tuple[str, Graph, Graph]:
     """The module source for `target`, and the two graphs it was written from."""
     emit = _emitter(target)
     with _collector_paused():
         forward, backward = compile_graphs(text, filename, wrt, sizes=sizes, fix=fix)
-        return emit(forward, backward, __version__), forward, backward
+        extras = {}
+        if jvp:
+            extras["jvp"] = dce(jvp_graph(forward), done=len(forward.nodes))
+        if hessian:
+            extras["hvp"] = dce(hvp_graph(backward), done=len(backward.nodes))
+            if target == "python":
+                extras["hessian"] = dce(hessian_graph(backward), done=len(backward.nodes))
+        return emit(forward, backward, __version__, **extras), forward, backward
 
 
 def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
@@ -138,25 +145,27 @@ TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
 
 
 def compile_source(text: str, filename: str = "<string>", target: str = "python",
-                   wrt: Names = None, *, sizes: Sizes = None, fix: Names = None) -> str:
+                   wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
+                   hessian: bool = False, jvp: bool = False) -> str:
     """The module for the circuit in `text`, for `target`; `filename` is used in messages.
 
     `backward` returns the gradient with respect to the inputs chosen by `wrt` or
-    `fix` (the module's `WRT`), by default every input.
+    `fix` (the module's `WRT`), by default every input. `hessian` adds `hvp` and (python
+    target) `hessian`; `jvp` adds `jvp`.
     """
-    return _generate(text, filename, target, wrt, sizes, fix)[0]
+    return _generate(text, filename, target, wrt, sizes, fix, hessian, jvp)[0]
 
 
-def compile_file(path: str | Path, target: str = "python", wrt: Names = None, *,
-                 sizes: Sizes = None, fix: Names = None) -> str:
-    """The module for the `.circ` file at `path`, for `target`."""
-    return compile_source(read_source(path), str(path), target, wrt, sizes=sizes, fix=fix)
+def compile_file(path: str | Path, target: str = "python", wrt: Names = None, **options) -> str:
+    """The module for the `.circ` file at `path`, for `target` (options as `compile_source`)."""
+    return compile_source(read_source(path), str(path), target, wrt, **options)
 
 
-def load(path: str | Path, target: str = "python", wrt: Names = None, *,
-         sizes: Sizes = None, fix: Names = None) -> types.ModuleType:
-    """Compile the `.circ` file at `path` for `target` in memory and import the result."""
-    return load_compiled(path, target, wrt, sizes=sizes, fix=fix)[0]
+def load(path: str | Path, target: str = "python", wrt: Names = None, **options
+         ) -> types.ModuleType:
+    """Compile the `.circ` file at `path` for `target` in memory and import the result
+    (options as `compile_source`)."""
+    return load_compiled(path, target, wrt, **options)[0]
 
 
 class Elements:
@@ -255,11 +264,12 @@ def gradient_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
 
 
 def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,
-                  sizes: Sizes = None, fix: Names = None
-                  ) -> tuple[types.ModuleType, Graph, Graph]:
+                  sizes: Sizes = None, fix: Names = None, hessian: bool = False,
+                  jvp: bool = False) -> tuple[types.ModuleType, Graph, Graph]:
     """`load(path, ...)`, and the optimized forward and gradient graphs the module
     was generated from (`compile_graphs`): the file is read and compiled once."""
-    source, forward, backward = _generate(read_source(path), str(path), target, wrt, sizes, fix)
+    source, forward, backward = _generate(read_source(path), str(path), target, wrt, sizes, fix,
+                                          hessian, jvp)
     module = types.ModuleType(Path(path).stem)
     module.__file__ = f"<circuitc {path}>"
     # Let tracebacks show the generated lines.

@@ -30,7 +30,8 @@ def _rewrite(graph: Graph, rules, keep=None) -> Graph:
         args = (new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if old else ()
         new[i] = add(op, args, attr, origin, name)
     return b.graph(graph, [(name, new[n]) for name, n in graph.outputs],
-                   [(name, new[n]) for name, n in graph.grads])
+                   [(name, new[n]) for name, n in graph.grads],
+                   [(name, new[n]) for name, n in graph.tangents])
 
 
 def _fold(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
@@ -170,7 +171,8 @@ def _without_dead(graph: Graph, live: list[bool]) -> Graph:
                 node = new_node(Node, (op, args, attr, origin, name))
             nodes.append(node)
     return replace(graph, nodes=tuple(nodes), outputs=tuple((n, new[i]) for n, i in graph.outputs),
-                   grads=tuple((n, new[i]) for n, i in graph.grads))
+                   grads=tuple((n, new[i]) for n, i in graph.grads),
+                   tangents=tuple((n, new[i]) for n, i in graph.tangents))
 
 
 PASSES = (fold, simplify, dce)

@@ -43,7 +43,8 @@ import ast
 from collections import Counter
 from pathlib import Path
 
-from ..graph import LEAVES, Graph, by_bus, elements
+from ..grad import ADJOINT, TANGENT
+from ..graph import LEAVES, Graph, bus_of, by_bus, elements
 from .python import RESERVED as PYTHON_RESERVED
 from .python import _Module, _tuple, _unpack
 
@@ -78,8 +79,8 @@ class _NumpyModule(_Module):
     inline = False
     locate_all = True
 
-    def __init__(self, forward: Graph, backward: Graph, version: str):
-        super().__init__(forward, backward, version)
+    def __init__(self, forward: Graph, backward: Graph, version: str, **extras: Graph | None):
+        super().__init__(forward, backward, version, **extras)
         self.helpers.update(ALWAYS)
         self.release: dict[int, list[int]] = {}  # gate -> the nodes dead after its line
         self.reduce: dict[int, str] = {}  # gate -> the input whose final gradient it is
@@ -123,22 +124,25 @@ class _NumpyModule(_Module):
         dead = self.release.get(node)
         return [f"del {', '.join(exprs[n][0] for n in dead)}"] if dead else []
 
-    def prologue(self, graph: Graph) -> list[str]:
-        """Make every input an array and take each bus apart into its elements (views),
-        find the outputs' shape, spread the seeds over it."""
+    def prologue(self, graph: Graph, buses) -> list[str]:
+        """Make every input (and direction) an array and take each bus apart into its
+        elements (views), find the outputs' shape, spread the seeds over it."""
         ident = self.names.ident
         inputs = [ident[name] for name in by_bus(graph.inputs)]
+        inputs += [ident[node.name] for node in graph.nodes if node.op == "tangent"
+                   and bus_of(node.attr) == node.attr]
+        inputs += [ident[key] for key, _ in buses if key.startswith(TANGENT)]
         seeds = [ident[node.name] for node in graph.nodes if node.op == "seed"]
         lines = []
         if len(inputs) == 1:
             lines.append(f"    {inputs[0]} = _float({inputs[0]})")
         elif inputs:
             lines.append(f"    {', '.join(inputs)} = map(_float, ({', '.join(inputs)}))")
-        for bus, shape in self.buses(graph):
-            split = "_elements" if bus in graph.shapes else "_bus_seed"
+        for key, shape in buses:
+            split = "_bus_seed" if key.startswith(ADJOINT) else "_elements"
             self.helpers.add(split)
-            lines += _unpack([ident[e] for e in elements(bus, shape)],
-                             f"{split}({ident[bus]}, {shape!r})")
+            lines += _unpack([ident[e] for e in elements(key, shape)],
+                             f"{split}({ident[key]}, {shape!r})")
         shapes = ", ".join(f"{ident[name]}.shape" for name in graph.inputs)
         lines.append(f"    _shape = np.broadcast_shapes({shapes})")
         lines += [f"    {seed} = _seed({seed}, _shape)" for seed in seeds]
@@ -172,6 +176,9 @@ class _NumpyModule(_Module):
         return HELPERS[name]
 
 
-def emit(forward: Graph, backward: Graph, version: str) -> str:
-    """The NumPy module for a circuit, from its optimized forward graph and gradient graph."""
-    return _NumpyModule(forward, backward, version).source()
+def emit(forward: Graph, backward: Graph, version: str, **extras: Graph | None) -> str:
+    """The NumPy module for a circuit, from its optimized forward graph and gradient graph;
+    `jvp` and `hvp`, the graphs of those functions, add them (`hessian` is python only)."""
+    if extras.get("hessian") is not None:
+        raise ValueError("the numpy target has no dense hessian; it has hvp")
+    return _NumpyModule(forward, backward, version, **extras).source()

@@ -32,13 +32,14 @@ import math
 from collections.abc import Callable
 
 from ..gates import ATOM, GATES, UNARY
-from ..grad import ADJOINT
+from ..grad import ADJOINT, TANGENT
 from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
 
 # The builtins the functions read are reserved too: an input `ValueError` would break
 # the exception handler.
-MODULE_NAMES = {"math", "forward", "backward", "INPUTS", "OUTPUTS", "DEFAULTS", "WRT", "SHAPES",
-                "exc", "_WHERE", "_located", "ArithmeticError", "ValueError"}
+MODULE_NAMES = {"math", "forward", "backward", "jvp", "hvp", "hessian", "INPUTS", "OUTPUTS",
+                "DEFAULTS", "WRT", "SHAPES", "HESSIAN_PATTERN", "exc", "_WHERE", "_located",
+                "ArithmeticError", "ValueError"}
 
 
 def _flat(value, shape):
@@ -59,8 +60,18 @@ def _flat(value, shape):
     return rows
 
 
+def _symmetric(entries, pattern, n):
+    """The symmetric n-by-n matrix, a tuple of rows, with `entries` at the places of
+    `pattern` (row <= column) and at their mirrors, and zeros elsewhere."""
+    rows = [[0.0] * n for _ in range(n)]
+    for (j, k), h in zip(pattern, entries):
+        rows[j][k] = rows[k][j] = h
+    return tuple(map(tuple, rows))
+
+
 HELPERS = {gate.python.helper.__name__: gate.python.helper
-           for gate in GATES.values() if gate.python.helper} | {"_flat": _flat}
+           for gate in GATES.values() if gate.python.helper} | {"_flat": _flat,
+                                                               "_symmetric": _symmetric}
 # Their text, read once: files on disk may change under a running process (an upgrade),
 # and `inspect.getsource` would then return other lines than the loaded function's.
 HELPER_SOURCES = {name: inspect.getsource(fn).rstrip() for name, fn in HELPERS.items()}
@@ -89,13 +100,13 @@ def _syntax_table(target: str) -> dict[str, tuple[str, int, tuple[int, ...], boo
 class _Names:
     """Identifiers for `.circ` names, adjoints and temporaries, unique in the module."""
 
-    def __init__(self, forward: Graph, backward: Graph, reserved: set[str]):
+    def __init__(self, forward: Graph, backward: Graph, reserved: set[str], extras=()):
         # Every name once, in the order it first appears, a bus before its elements;
         # adjoints get their identifiers from `adjoint`, when a line is written for them.
         names = dict.fromkeys([*by_bus(forward.inputs), *forward.inputs,
-                               *(n.name for n in forward.nodes), *(n.name for n in backward.nodes)])
+                               *(n.name for g in (forward, backward, *extras) for n in g.nodes)])
         names.pop(None, None)
-        wires = [name for name in names if not name.startswith(ADJOINT)]
+        wires = [name for name in names if not name.startswith((ADJOINT, TANGENT))]
         # Valid names first, so a rename never takes a valid one's place.
         self.ident: dict[str, str] = {name: name for name in wires
                                       if name not in reserved and "[" not in name}
@@ -106,6 +117,9 @@ class _Names:
         outputs = [out for out, _ in backward.outputs]
         for out in [*by_bus(outputs), *outputs]:
             self.adjoint(ADJOINT + out)
+        if extras:  # the directions of `jvp` and `hvp`: `v_<input>`
+            for name in [*by_bus(forward.inputs), *forward.inputs]:
+                self.claim(TANGENT + name, "v_" + name)
 
     def adjoint(self, name: str) -> str:
         """The identifier of the adjoint `name` (`d_x` for `∂x`), claimed when first asked
@@ -203,9 +217,12 @@ class _Module:
     inline = True  # write single-use temporaries into the expression that uses them
     locate_all = False  # list every line in `_WHERE`, not only those whose gate can raise
 
-    def __init__(self, forward: Graph, backward: Graph, version: str):
+    def __init__(self, forward: Graph, backward: Graph, version: str, jvp: Graph | None = None,
+                 hvp: Graph | None = None, hessian: Graph | None = None):
         self.forward, self.backward, self.version = forward, backward, version
-        self.names = _Names(forward, backward, self.reserved)
+        self.jvp, self.hvp, self.hessian = jvp, hvp, hessian
+        extras = [g for g in (jvp, hvp, hessian) if g is not None]
+        self.names = _Names(forward, backward, self.reserved, extras)
         self.lines: list[str] = []
         self.where: list[tuple[int, Origin]] = []  # (line in the body, gate) for `_WHERE`
         self.helpers: set[str] = set()
@@ -219,7 +236,7 @@ class _Module:
         self.uses_math |= text.endswith(("inf", "nan"))
         return text, prec
 
-    def function(self, header: str, doc: str, graph: Graph, returns) -> None:
+    def function(self, header: str, doc: str, graph: Graph, returns, buses=()) -> None:
         """Emit `def header:` computing every node of `graph`, then `return returns(exprs)`.
 
         One pass over the nodes renders each gate's expression from its operands'
@@ -230,9 +247,11 @@ class _Module:
         expression (a gate's, or the `return`'s: a gradient that no gate reads is computed
         where the function returns it, as a person would write it), cannot raise (so each
         line has at most one gate that can, which `_WHERE` names), and nests fewer than
-        `MAX_DEPTH` gates, so CPython's compiler never recurses deeply.
+        `MAX_DEPTH` gates, so CPython's compiler never recurses deeply. `buses` are the
+        bus parameters (`name` of an input, `ADJOINT + output` of a seed, `TANGENT +
+        input` of a direction) that the prologue takes apart, with their shapes.
         """
-        self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph)]
+        self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph, buses)]
         self.plan(graph)
         once = self.used_once(graph)
         syntax, ident, where, locate_all = self.syntax, self.names.ident, self.where, self.locate_all
@@ -248,6 +267,8 @@ class _Module:
                     exprs.append((ident[attr], ATOM, 0))
                 elif op == "seed":
                     exprs.append((ident[ADJOINT + attr], ATOM, 0))
+                elif op == "tangent":
+                    exprs.append((ident[TANGENT + attr], ATOM, 0))
                 else:
                     exprs.append((*self.literal(attr), 0))
                 continue
@@ -300,25 +321,23 @@ class _Module:
                 self.helpers.add(getattr(syntax.helper, "__name__", syntax.helper))
             self.uses_math |= syntax.template.startswith("math.")
 
-    def prologue(self, graph: Graph) -> list[str]:
-        """Lines a function runs before its gates: each bus input (and, in `backward`,
-        each bus output's seed) taken apart into its elements."""
+    def prologue(self, graph: Graph, buses) -> list[str]:
+        """Lines a function runs before its gates: each bus parameter taken apart into
+        its elements."""
         ident, lines = self.names.ident, []
-        for bus, shape in self.buses(graph):
+        for key, shape in buses:
             self.helpers.add("_flat")
-            lines += _unpack([ident[e] for e in elements(bus, shape)],
-                             f"_flat({ident[bus]}, {shape!r})")
+            lines += _unpack([ident[e] for e in elements(key, shape)],
+                             f"_flat({ident[key]}, {shape!r})")
         return lines
 
-    def buses(self, graph: Graph) -> list[tuple[str, tuple[int, ...]]]:
-        """The buses a function of `graph` takes: bus inputs, then (in `backward`) the
-        seeds of bus outputs, keyed by their adjoint's name; each with its shape."""
-        shapes = graph.shapes
-        buses = [(bus, shapes[bus]) for bus in by_bus(graph.inputs) if bus in shapes]
-        if graph is self.backward:
-            buses += [(ADJOINT + bus, shapes[bus]) for bus in _grouped(graph.outputs)
-                      if bus in shapes]
-        return buses
+    def parameters(self, prefix: str, names) -> tuple[list[str], list]:
+        """The parameters for `names` (inputs or outputs, a bus once) under `prefix`
+        (`ADJOINT` for seeds, `TANGENT` for directions), and the buses among them."""
+        shapes, ident = self.forward.shapes, self.names.ident
+        names = list(by_bus(names))
+        return ([ident[prefix + name] for name in names],
+                [(prefix + name, shapes[name]) for name in names if name in shapes])
 
     def used_once(self, graph: Graph) -> list[bool]:
         """Per node, whether exactly one expression reads it: one gate, or, for a root
@@ -402,7 +421,17 @@ class _Module:
                 f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
                 "# The shape of each input and output: () for a number.",
                 f"SHAPES = {{{shapes}}}",
-                f"DEFAULTS = {{{', '.join(defaults)}}}"]
+                f"DEFAULTS = {{{', '.join(defaults)}}}",
+                *self.pattern()]
+
+    def pattern(self) -> list[str]:
+        """The lines defining `HESSIAN_PATTERN`, when the module has `hessian`."""
+        if self.hessian is None:
+            return []
+        pairs = [f"({label.replace(',', ', ')})" for label, _ in self.hessian.tangents]
+        text = _tuple(pairs) if pairs else "()"
+        return ["# The (row, column) places, row <= column, where the Hessian may not be 0.",
+                f"HESSIAN_PATTERN = {text if len(text) <= LINE else _tuple(pairs, '')}"]
 
     def where_entries(self, offset: int) -> str:
         """The text of `_WHERE`: a line `<module line> <file>:<line>:<column>: in <gate>` per
@@ -422,32 +451,76 @@ class _Module:
 
     def source(self) -> str:
         """The module's text."""
-        fwd, bwd, names = self.forward, self.backward, self.names
-        params = [names.ident[name] for name in by_bus(fwd.inputs)]
+        fwd, bwd = self.forward, self.backward
+        params, inputs = self.parameters("", fwd.inputs)
         outs = list(by_bus(out for out, _ in fwd.outputs))
-        seeds = [names.ident[ADJOINT + out] for out in outs]
+        seeds, seed_buses = self.parameters(ADJOINT, outs)
+        seeded = params + [s + "=1.0" for s in seeds]
         value = ", ".join(outs)
         values_doc = f"({value})" if len(outs) > 1 else value
 
-        def outputs(graph, exprs):
-            return self.returned(graph, exprs, graph.outputs, lambda text, name: self.value(text),
+        def outputs(graph, exprs, pairs=None):
+            return self.returned(graph, exprs, graph.outputs if pairs is None else pairs,
+                                 lambda text, name: self.value(text),
                                  lambda texts, bus, shape: self.bus_value(texts, shape))
 
-        def values(exprs):
-            return ", ".join(outputs(fwd, exprs))
-        self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd, values)
+        def values(texts: list[str]) -> str:
+            return ", ".join(texts) if len(texts) == 1 else f"({', '.join(texts)})"
 
-        def both(exprs):
-            value = ", ".join(outputs(bwd, exprs))
-            value = f"({value})" if len(outs) > 1 else value
-            grads = self.returned(bwd, exprs, bwd.grads, self.gradient, self.bus_gradient)
-            line = f"{value}, {_tuple(grads) if grads else '()'}"
-            return line if len(f"    return {line}") <= LINE else f"{value}, {_tuple(grads, '    ')}"
+        def with_value(graph, exprs, *groups) -> str:
+            """`value, group, ...`: each group a tuple of texts, written one item a line
+            when the `return` would not fit on a line (a str is written as it is)."""
+            value = values(outputs(graph, exprs))
+            line = ", ".join([value, *(g if isinstance(g, str) else _tuple(g) for g in groups)])
+            if len(f"    return {line}") <= LINE:
+                return line
+            return ", ".join([value, *(g if isinstance(g, str) else _tuple(g, "    ")
+                                       for g in groups)])
+
+        def grads(graph, exprs, pairs=None) -> list[str]:
+            return self.returned(graph, exprs, graph.grads if pairs is None else pairs,
+                                 self.gradient, self.bus_gradient)
+
+        self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd,
+                      lambda exprs: ", ".join(outputs(fwd, exprs)), inputs)
         seed_sum = " + ".join(f"sum({s}*{o})" if o in fwd.shapes else f"{s}*{o}"
                               for s, o in zip(seeds, outs))
-        self.function(f"backward({', '.join(params + [s + '=1.0' for s in seeds])})",
+        self.function(f"backward({', '.join(seeded)})",
                       f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
-                      bwd, both)
+                      bwd, lambda exprs: with_value(bwd, exprs, grads(bwd, exprs)),
+                      inputs + seed_buses)
+        if self.jvp is not None:
+            tangents, tangent_buses = self.parameters(TANGENT, fwd.inputs)
+            self.function(f"jvp({', '.join(params + tangents)})",
+                          f"Return ({values_doc}, tangents): the outputs' derivatives along "
+                          "the direction given per input.", self.jvp,
+                          lambda exprs: with_value(self.jvp, exprs, values(
+                              outputs(self.jvp, exprs, self.jvp.tangents))),
+                          inputs + tangent_buses)
+        if self.hvp is not None:
+            wrt = [name for name, _ in bwd.grads]
+            directions, direction_buses = self.parameters(TANGENT, wrt)
+            self.function(f"hvp({', '.join(params + directions + [s + '=1.0' for s in seeds])})",
+                          f"Return ({values_doc}, grads, hv), hv = H @ v: the Hessian of "
+                          f"{seed_sum} times the direction v given per input of WRT.",
+                          self.hvp, lambda exprs: with_value(
+                              self.hvp, exprs, grads(self.hvp, exprs),
+                              grads(self.hvp, exprs, self.hvp.tangents)),
+                          inputs + direction_buses + seed_buses)
+        if self.hessian is not None:
+            self.helpers.add("_symmetric")
+            n = len(bwd.grads)
+
+            def dense(exprs) -> str:
+                entries = [exprs[node][0] for _, node in self.hessian.tangents]
+                matrix = f"_symmetric({_tuple(entries) if entries else '()'}, HESSIAN_PATTERN, {n})"
+                if len(matrix) > LINE:
+                    matrix = f"_symmetric({_tuple(entries, '    ')}, HESSIAN_PATTERN, {n})"
+                return with_value(self.hessian, exprs, grads(self.hessian, exprs), matrix)
+            self.function(f"hessian({', '.join(seeded)})",
+                          f"Return ({values_doc}, grads, H): H the Hessian of {seed_sum}, rows "
+                          "and columns the elements of WRT in order.", self.hessian, dense,
+                          inputs + seed_buses)
         body = self.lines
         head = self.head()
         tail = []
@@ -458,6 +531,7 @@ class _Module:
         return "\n".join(head + body + tail) + "\n"
 
 
-def emit(forward: Graph, backward: Graph, version: str) -> str:
-    """The module for a circuit, from its optimized forward graph and gradient graph."""
-    return _Module(forward, backward, version).source()
+def emit(forward: Graph, backward: Graph, version: str, **extras: Graph | None) -> str:
+    """The module for a circuit, from its optimized forward graph and gradient graph;
+    `jvp`, `hvp` and `hessian`, the graphs of those functions, add them."""
+    return _Module(forward, backward, version, **extras).source()
