@@ -223,12 +223,34 @@ class Elements:
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def backward(self, *args):
+        return self._seeded(self.module.backward, args)
+
+    def hessian(self, *args):
+        """`(value, grads, H)`, `H`'s rows and columns the elements of `WRT`."""
+        return self._seeded(self.module.hessian, args)
+
+    def hvp(self, *args):
+        """`(value, grads, hv)` for `hvp(*inputs, *directions, *seeds)`, a direction per
+        element of `WRT`."""
+        n = len(self.INPUTS)
+        directions = self._nested(args[n:n + len(self.WRT)], self.module.WRT)
+        value, grads, hv = self._seeded(
+            lambda *a: self.module.hvp(*a[:len(self.module.INPUTS)], *directions,
+                                       *a[len(self.module.INPUTS):]),
+            args[:n] + args[n + len(self.WRT):])
+        return value, grads, self._flat_by(hv, self.module.WRT)
+
+    def _seeded(self, function, args):
         inputs, seeds = args[:len(self.INPUTS)], args[len(self.INPUTS):]
-        value, grads = self.module.backward(*self._nested(inputs, self.module.INPUTS),
-                                            *self._nested(seeds, self.module.OUTPUTS))
+        value, grads, *rest = function(*self._nested(inputs, self.module.INPUTS),
+                                       *self._nested(seeds, self.module.OUTPUTS))
         outputs = self._outputs(value)
-        grads = [x for name, g in zip(self.module.WRT, grads) for x in self._flat(g, name)]
-        return outputs[0] if len(outputs) == 1 else tuple(outputs), tuple(grads)
+        return (outputs[0] if len(outputs) == 1 else tuple(outputs),
+                self._flat_by(grads, self.module.WRT), *rest)
+
+    def _flat_by(self, values, names) -> tuple:
+        """One value per name (a bus's nested), as one tuple of numbers."""
+        return tuple(x for name, v in zip(names, values) for x in self._flat(v, name))
 
 
 def elementwise(module: types.ModuleType):
@@ -261,6 +283,13 @@ def gradient_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
     of `WRT`: `module.backward` seeded 1.0 on that output and 0.0 on the others."""
     seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
     return tuple(module.backward(*args, *seeds)[1])
+
+
+def hessian_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
+    """The Hessian of output number `k` at `args` (`INPUTS` order), a tuple of rows over
+    the elements of `WRT`: `module.hessian` seeded like `gradient_of`."""
+    seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
+    return tuple(module.hessian(*args, *seeds)[2])
 
 
 def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,

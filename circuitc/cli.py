@@ -17,7 +17,15 @@ from pathlib import Path
 import click
 
 from . import __version__, draw
-from .api import TARGETS, compile_file, elementwise, evaluate, load_compiled, read_source
+from .api import (
+    TARGETS,
+    compile_file,
+    elementwise,
+    evaluate,
+    hessian_of,
+    load_compiled,
+    read_source,
+)
 from .errors import CircuitError, did_you_mean
 from .graph import by_bus, elements
 from .report import json_safe
@@ -136,9 +144,14 @@ def _write_atomically(path: Path, text: str | bytes) -> None:
 @WRT
 @FIX
 @SIZES
-def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes):
+@click.option("--hessian", is_flag=True,
+              help="Add hvp() (Hessian-vector products) and, for the python target, hessian() "
+                   "with HESSIAN_PATTERN.")
+@click.option("--jvp", is_flag=True, help="Add jvp() (forward mode: directional derivatives).")
+def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hessian: bool,
+            jvp: bool):
     """Compile FILE into a Python module with forward() and backward()."""
-    source = compile_file(file, target_name, wrt, sizes=sizes, fix=fix)
+    source = compile_file(file, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian, jvp=jvp)
     target = None if out == "-" else file.with_suffix(".py") if out is None else Path(out)
     _check_output(file, target)
     _write_output(target, source)
@@ -276,25 +289,34 @@ def _shown(value) -> str:
 @WRT
 @FIX
 @SIZES
+@click.option("--hessian", is_flag=True,
+              help="Also print each output's Hessian (rows and columns: the elements of WRT).")
 def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_name: str, wrt,
-          fix, sizes):
+          fix, sizes, hessian: bool):
     """Print each output's value and its gradient with respect to each input.
 
     A bus is printed whole, as a nested list; each element of a bus output has a
     gradient of its own.
     """
-    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes)[0]
+    if hessian and target_name != "python":
+        raise click.UsageError("--hessian needs the python target (the numpy target has hvp)")
+    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian)[0]
     shapes = getattr(module, "SHAPES", {})
     flat = elementwise(module)
     at = _module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
         outputs, gradients = evaluate(flat, at)
+        args = [at[name] for name in flat.INPUTS]
+        hessians = {out: [list(row) for row in hessian_of(flat, args, k)]
+                    for k, out in enumerate(flat.OUTPUTS)} if hessian else {}
     except (ArithmeticError, ValueError) as e:
         _fail(f"error: {e}")
     outputs = _buses(outputs, shapes)
     gradients = {out: _buses(g, shapes) for out, g in gradients.items()}
     if as_json:
         document = {"inputs": _buses(at, shapes), "outputs": outputs, "gradients": gradients}
+        if hessian:
+            document["hessian"] = hessians
         click.echo(json.dumps(json_safe(document), indent=2))
         return
     for out, value in outputs.items():
@@ -302,6 +324,10 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
         for element in by_bus(gradients).get(out, ()):
             for name, g in gradients[element].items():
                 click.echo(f"  d{element}/d{name} = {_shown(g)}")
+            if hessian:
+                click.echo(f"  hessian of {element} (rows and columns: {', '.join(flat.WRT)}):")
+                for row in hessians[element]:
+                    click.echo(f"    {_shown(row)}")
 
 
 _GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".json": "json",
@@ -470,7 +496,8 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
     gradient, the analytic gradient. Prints the inputs and the output before and
     after. Only the inputs chosen by --wrt or --fix move (default: all).
     """
-    module = load_module(file, "python", wrt=wrt, fix=fix, sizes=sizes)[0]
+    module = load_module(file, "python", wrt=wrt, fix=fix, sizes=sizes,
+                         hessian=method == "newton")[0]
     at = _module_point(elementwise(module), parse_values(input_shapes(module), values, at_file))
     try:
         result = climb(elementwise(module), at, method=method, steps=steps,

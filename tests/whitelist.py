@@ -36,7 +36,8 @@ from circuitc.emit import python as python_emit
 
 LIBRARY = {"python": "math", "numpy": "np"}
 IMPORTS = {"python": ("math", None), "numpy": ("numpy", "np")}
-CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "SHAPES", "DEFAULTS", "_WHERE"}
+CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "SHAPES", "DEFAULTS", "HESSIAN_PATTERN", "_WHERE"}
+ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # in this order, the first two always
 FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "ArithmeticError", "ValueError"},
                      "numpy": {"map", "ArithmeticError", "ValueError"}}
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
@@ -104,6 +105,10 @@ def _check_constant(node: ast.Assign, lib: str) -> None:
         if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
                 and all(map(_is_shape, value.values))):
             _fail(node, "SHAPES must map strings to tuples of integers")
+    elif name == "HESSIAN_PATTERN":
+        if not (isinstance(value, ast.Tuple) and all(
+                _is_shape(e) and len(e.elts) == 2 for e in value.elts)):
+            _fail(node, "HESSIAN_PATTERN must be a tuple of (row, column) pairs")
     elif not _is_str(value):  # _WHERE
         _fail(node, "_WHERE must be a string")
 
@@ -290,11 +295,15 @@ def check_module(source: str, target: str = "python") -> ast.Module:
         else:
             _fail(node, f"{type(node).__name__} at module level")
     names = [fn.name for fn in functions]
-    if names[:2] != ["forward", "backward"] or len(set(names)) != len(names):
-        _fail(tree, f"functions {names}: forward, backward, then distinct helpers")
-    for fn in functions[:2]:
+    entries = [name for name in names if name in ENTRY_POINTS]
+    if (names[:2] != ["forward", "backward"] or names[:len(entries)] != entries
+            or entries != [name for name in ENTRY_POINTS if name in entries]
+            or len(set(names)) != len(names)):
+        _fail(tree, f"functions {names}: forward, backward, [jvp, hvp, hessian], then distinct "
+                    "helpers")
+    for fn in functions[:len(entries)]:
         _check_entry_point(fn, lib, module_names, target)
-    for fn in functions[2:]:
+    for fn in functions[len(entries):]:
         _check_helper(fn, source, target)
     return tree
 
