@@ -1,8 +1,8 @@
 """What a generated module may contain, checked on its syntax tree.
 
-`check_module(source, target)` parses a generated module with `ast` and fails
-unless every node is one the emitters are meant to produce, so no `.circ` text
-can have reached an executable position:
+`check_module(source, target)` parses and compiles a generated module and fails
+unless it compiles and every node is one the emitters are meant to produce, so no
+`.circ` text can have reached an executable position:
 
 - at module level: a docstring, `import math` (python) or `import numpy as np`
   (numpy), the constants `INPUTS`, `OUTPUTS`, `WRT` (tuples of strings),
@@ -253,6 +253,9 @@ def check_module(source: str, target: str = "python") -> ast.Module:
     """Fail (with `Rejected`) unless `source` has only what a generated module may have."""
     lib = LIBRARY[target]
     tree = ast.parse(source)
+    # Some errors only the compiler finds (an assignment to `__debug__`): the module must
+    # be one Python loads, not only one it parses.
+    compile(tree, "<generated>", "exec")
     body = tree.body
     if not (body and isinstance(body[0], ast.Expr) and _is_str(body[0].value)):
         _fail(tree, "a module docstring first")

@@ -7,11 +7,12 @@ expression that uses it (see `_Module.function`), other temporaries numbered `t1
 line of the `.circ` file, which the module's header names (not repeated on every
 line: that would cost `compile()` time and bytes).
 
-Names: every `.circ` name keeps its spelling unless it is a Python keyword or a
-name the module itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then
-`_` is appended until it is free, so `lambda` becomes `lambda_`. Adjoints are
-`d_<wire>` and the seed of output `f` is the argument `d_f`, with the same
-underscore rule when a `.circ` name already uses that spelling.
+Names: every `.circ` name keeps its spelling unless it is a Python keyword,
+`__debug__` (which Python will not let a program assign) or a name the module
+itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then `_` is appended
+until it is free, so `lambda` becomes `lambda_`. Adjoints are `d_<wire>` and the
+seed of output `f` is the argument `d_f`, with the same underscore rule when a
+`.circ` name already uses that spelling.
 
 Run-time errors: a gate that can raise (`Gate.raises`) always has a line of its
 own, and the body of a function with such a line sits in a `try` whose handler
@@ -44,7 +45,8 @@ HELPERS = {gate.python.helper.__name__: gate.python.helper
 # Their text, read once: files on disk may change under a running process (an upgrade),
 # and `inspect.getsource` would then return other lines than the loaded function's.
 HELPER_SOURCES = {name: inspect.getsource(fn).rstrip() for name, fn in HELPERS.items()}
-RESERVED = set(keyword.kwlist) | MODULE_NAMES | set(HELPERS)
+# `__debug__` is no keyword, but Python refuses to compile an assignment to it.
+RESERVED = set(keyword.kwlist) | {"__debug__"} | MODULE_NAMES | set(HELPERS)
 MAX_DEPTH = 12  # of an inlined expression's gates
 LINE = 100  # characters; a longer tuple of gradients is written one gradient a line
 
