@@ -32,6 +32,7 @@ class _Rules:
         self.origin: Origin | None = None
         self.const = builder.const
         self.is_const = builder.is_const
+        self.const_value = builder.const_value
         for op in GATES:
             setattr(self, op, self._gate(builder.add, op))
 

@@ -108,7 +108,7 @@ def _simplify_pow(b: Builder, op: str, args: tuple[int, ...], origin: Origin | N
     exponent = _value(b, args[1])
     if exponent == "1.0":
         return args[0]
-    if exponent in ("0.0", "-0.0"):
+    if exponent in ("0.0", "-0.0") and b.cannot_raise(args[0]):  # `sqrt(-1) ** 0` must raise
         return b.const(1.0)
     if exponent == "2.0":  # one rounding either way: exact
         return b.add("mul", (args[0], args[0]), None, origin)
@@ -127,7 +127,8 @@ def _simplify(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None)
 def simplify(graph: Graph) -> Graph:
     """`x*1 -> x`, `x/1 -> x`, `x**1 -> x`, `x-0 -> x`, `x+(-0.0) -> x`, `--x -> x`,
     `-x + y -> y - x`, `y - -x -> y + x`, `x**0 -> 1` (C's pow gives 1 for every x,
-    nan included), `x**2 -> x*x`."""
+    nan included; only where computing x cannot raise, so `sqrt(-1)**0` still does),
+    `x**2 -> x*x`."""
     return _rewrite(graph, (_simplify,))
 
 

@@ -80,3 +80,27 @@ def test_optimize_is_the_passes_in_order(path):
     for rewrite in PASSES:
         expected = rewrite(expected)
     assert dump(optimize(graph)) == dump(expected)
+
+
+POWERS_OF_ZERO = [("sqrt(x) ** 0", -1.0, ValueError), ("log(x) ** 0", 0.0, ValueError),
+                  ("(x / 0) ** 0", 1.0, ZeroDivisionError), ("exp(x) ** 0", 1000.0, OverflowError),
+                  ("(2 * sqrt(x) + 1) ** 0", -1.0, ValueError), ("(x / (x - 1)) ** 0", 1.0, ZeroDivisionError)]
+
+
+@pytest.mark.parametrize("target", ["python", "numpy"])
+@pytest.mark.parametrize(("expression", "x", "error"), POWERS_OF_ZERO)
+def test_a_zeroth_power_keeps_its_operands_domain_errors(expression, x, error, target):
+    """`x**0 -> 1` drops the computation of `x`: only made where that cannot raise."""
+    with pytest.raises(error):
+        eval(expression.replace("sqrt", "math.sqrt").replace("log", "math.log")
+             .replace("exp", "math.exp"), {"math": math, "x": x})
+    module = load_source(f"input x\nf = {expression}\n", target=target)
+    expected = error if target == "python" else FloatingPointError
+    with pytest.raises(expected, match=r"^<test>:2:"):
+        module.forward(x)
+    with pytest.raises(expected, match=r"^<test>:2:"):
+        module.backward(x)
+    # Where the operand is defined the value is 1 and the gradient 0, even where the
+    # operand is 0 (`log(1) ** 0`, `0 / -1`: a**0 is 1 for every a, so no a**-1 is computed).
+    if "/ 0" not in expression:
+        assert module.backward(0.0 if "/" in expression else 1.0) == (1.0, (0.0,))
