@@ -177,11 +177,14 @@ def _without_dead(graph: Graph, live: list[bool]) -> Graph:
 PASSES = (fold, simplify, dce)
 
 
-RULES = (_fold, _simplify)
-GRADIENT_RULES = (_fold_quietly, _simplify)  # see `_fold_quietly`; `grad` builds with these
+# Simplification first: its rewrites are exact, so a gate of constants folds to the same
+# value either way, except `c**2 -> c*c`, which must fold as `x**2` runs, to inf where
+# `math.pow` would raise (`1e200 ** 2`).
+RULES = (_simplify, _fold)
+GRADIENT_RULES = (_simplify, _fold_quietly)  # see `_fold_quietly`; `grad` builds with these
 
 
 def optimize(graph: Graph) -> Graph:
-    """`dce(simplify(fold(graph)))`, with folding and simplification fused into one
+    """`dce(fold(simplify(graph)))`, with simplification and folding fused into one
     traversal (each rule sees arguments the other has already rewritten)."""
     return dce(_rewrite(graph, RULES, keep=live_nodes(graph)))

@@ -104,3 +104,17 @@ def test_a_zeroth_power_keeps_its_operands_domain_errors(expression, x, error, t
     # operand is 0 (`log(1) ** 0`, `0 / -1`: a**0 is 1 for every a, so no a**-1 is computed).
     if "/ 0" not in expression:
         assert module.backward(0.0 if "/" in expression else 1.0) == (1.0, (0.0,))
+
+
+def test_a_constant_square_folds_as_a_square_runs():
+    """`x**2 -> x*x` at run time, so a constant square folds as `c*c`: inf where it overflows
+    (`math.pow` would raise), and a cube, which stays `math.pow`, fails as at run time."""
+    square = load_source("input x, c\nf = x + c ** 2\n")
+    assert square.forward(1.0, 1e200) == math.inf
+    assert load_source("input x\nf = x + 1e200 ** 2\n").backward(1.0) == (math.inf, (1.0,))
+    assert load_source("input x\nf = x + pow(-1e200, 2)\n").forward(1.0) == math.inf
+    cube = load_source("input x, c\nf = x + c ** 3\n")
+    with pytest.raises(OverflowError):
+        cube.forward(1.0, 1e200)
+    with pytest.raises(circuitc.CircuitError, match="math range error"):
+        circuitc.compile_source("input x\nf = x + 1e200 ** 3\n")
