@@ -252,6 +252,15 @@ def test_gradient_domain_errors_name_the_gradient_and_underflow_is_no_error():
     assert _numpy("f = exp(x) * y").forward(-1000.0, 1e-300) == 0.0
 
 
+def test_the_sum_of_a_fanned_out_inputs_gradient_names_a_gate_it_comes_from():
+    m = _numpy("input a, b, x\nf = a*x + b*x\n", "bad.circ")
+    with pytest.raises(FloatingPointError, match=r"^bad.circ:2:(6|12): in the gradient of '\*': overflow"):
+        m.backward(1e308, 1e308, 1e-10)
+    source = circuitc.compile_source("input a, b, x\nf = a*x + b*x\n", "bad.circ", "numpy")
+    assert all(line.endswith("# line 2") for line in source.split("with np.errstate")[-1]
+               .split("except")[0].splitlines()[1:-1] if not line.lstrip().startswith("del"))
+
+
 def test_nan_inputs_give_nan_without_an_error():
     value, (dx,) = _numpy("f = log(x) + sigmoid(x)").backward(np.array([1.0, np.nan]))
     assert np.isnan(value[1]) and np.isnan(dx[1]) and np.isfinite(value[0])
