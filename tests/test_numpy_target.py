@@ -261,6 +261,16 @@ def test_the_sum_of_a_fanned_out_inputs_gradient_names_a_gate_it_comes_from():
                .split("except")[0].splitlines()[1:-1] if not line.lstrip().startswith("del"))
 
 
+def test_a_gradient_that_overflows_as_it_is_summed_to_its_inputs_shape_is_an_error():
+    m = _numpy("input a, b, x\nf = a*x + b*x\n", "bad.circ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an error, not inf and a RuntimeWarning
+        with pytest.raises(FloatingPointError, match=r"^bad.circ:2:(6|12): in the gradient of '\*': overflow"):
+            m.backward(1e-300, 1e-300, np.array([1e308, 1e308]))
+        with pytest.raises(FloatingPointError, match="overflow"):  # a seed summed for a scalar input
+            _numpy("f = x + y").backward(1.0, np.ones(2), np.array([1e308, 1e308]))
+
+
 def test_nan_inputs_give_nan_without_an_error():
     value, (dx,) = _numpy("f = log(x) + sigmoid(x)").backward(np.array([1.0, np.nan]))
     assert np.isnan(value[1]) and np.isnan(dx[1]) and np.isfinite(value[0])
@@ -286,7 +296,8 @@ def test_same_line_per_gate_layout_and_dead_arrays_are_freed():
     assert backward.count("_sigmoid(") == 1
     assert "            del s\n" in backward  # s is dead once f is known
     assert "d_a = _unbroadcast(d_s * x, a.shape)" in backward  # summed as soon as it is known
-    assert backward.rstrip().endswith("(d_a, d_b, _unbroadcast(d_s, c.shape), d_x, d_y)")
+    assert "            d_c = _unbroadcast(d_s, c.shape)  # line 5\n" in backward  # under np.errstate
+    assert backward.rstrip().endswith("(d_a, d_b, d_c, d_x, d_y)")
 
 
 def test_deterministic_and_ruff_clean(tmp_path):

@@ -146,12 +146,14 @@ class _Module:
     indent = " " * 8  # of each gate's line
     inline = True  # write single-use temporaries into the expression that uses them
     locate_all = False  # list every line in `_WHERE`, not only those whose gate can raise
+    guard_all = False  # run every body in the `try` (and `opening`), not only one that can raise
 
     def __init__(self, forward: Graph, backward: Graph, version: str):
         self.forward, self.backward, self.version = forward, backward, version
         self.names = _Names(forward, backward, self.reserved)
         self.lines: list[str] = []
         self.where: list[tuple[int, Origin]] = []  # (line in the body, gate) for `_WHERE`
+        self.guarded = False  # whether a function has the `try` that calls `_located`
         self.helpers: set[str] = set()
         self.uses_math = False
         self.syntax = _syntax_table(self.target)
@@ -226,8 +228,15 @@ class _Module:
             exprs.append((lhs, ATOM, 0))
             if after:
                 body += after(i, exprs)
+        if self.closing:
+            for line, origin in self.closing(graph, exprs):
+                if origin:
+                    where.append((top + len(body), origin))
+                    line += f"  # line {origin.span.line}"
+                body.append(line)
         self.note_gates(graph)
-        if len(where) > first:  # a line can raise: catch it to name the gate
+        if len(where) > first or (self.guard_all and body):  # a line can raise: catch it to name the gate
+            self.guarded = True
             self.lines += self.opening
             self.lines += [self.indent + line for line in body]
             self.lines += ["    except (ArithmeticError, ValueError) as exc:",
@@ -270,9 +279,12 @@ class _Module:
     # circuit then cost two calls less):
     # assigned(node, ident, expr) -> what the line of gate `node` assigns to `ident`;
     # after(node, exprs) -> the lines that follow the line of gate `node`, `exprs`
-    # holding the nodes so far.
+    # holding the nodes so far;
+    # closing(graph, exprs) -> the lines, each with the gate it names in `_WHERE` (or None),
+    # that follow the last gate's, inside the `try`.
     assigned: Callable[[int, str, str], str] | None = None
     after: Callable[[int, list[tuple[str, int, int]]], list[str]] | None = None
+    closing: Callable[[Graph, list[tuple[str, int, int]]], list[tuple[str, Origin | None]]] | None = None
 
     def value(self, text: str) -> str:
         """How a function returns the output computed by `text`."""
@@ -347,7 +359,7 @@ class _Module:
         tail = []
         for helper in sorted(self.helpers):
             tail += ["", "", self.helper_source(helper)]
-        if self.where:
+        if self.guarded:
             tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries(len(head))}"""', "", "", _LOCATED]
         return "\n".join(head + body + tail) + "\n"
 
