@@ -271,6 +271,28 @@ def test_a_gradient_that_overflows_as_it_is_summed_to_its_inputs_shape_is_an_err
             _numpy("f = x + y").backward(1.0, np.ones(2), np.array([1e308, 1e308]))
 
 
+@pytest.mark.parametrize("text", ["f = (x + y) * z", "f = x * 1", "input x, y, z\nf = x\ng = f * 1\noutput f, g",
+                                  "input x, y, z\nf = x * y\ng = f\noutput f, g, y", "f = x*y + y*z + z*x"])
+def test_results_are_fresh_arrays_the_caller_may_change(text):
+    m = _numpy(text)
+    args = [np.arange(1.0, 4.0) for _ in m.INPUTS]
+    kept = [a.copy() for a in args]
+    value, grads = m.backward(*args)
+    results = [*_outputs(m, value), *grads, *_outputs(m, m.forward(*args))]
+    arrays = [r for r in results if isinstance(r, np.ndarray)]
+    assert len(arrays) == len(results)
+    for i, r in enumerate(arrays):
+        assert r.flags.writeable and not any(np.shares_memory(r, a) for a in args)
+        assert not any(np.shares_memory(r, other) for other in arrays[i + 1:])
+        r[...] = -7.0
+    assert all((a == k).all() for a, k in zip(args, kept, strict=True))
+
+
+def test_the_normal_path_copies_nothing():
+    source = circuitc.compile_file(CIRCUITS / "neuron.circ", target="numpy")
+    assert ", True)" not in source
+
+
 def test_nan_inputs_give_nan_without_an_error():
     value, (dx,) = _numpy("f = log(x) + sigmoid(x)").backward(np.array([1.0, np.nan]))
     assert np.isnan(value[1]) and np.isnan(dx[1]) and np.isfinite(value[0])

@@ -17,7 +17,9 @@ evaluates every gate with NumPy operations, elementwise. The contract:
   summed (a scalar weight used with a batch of data gets the gradient summed over
   the batch). To make that hold for an output that does not depend on every
   input, `backward` first spreads each seed over the outputs' shape (a view, no
-  copy). Returned arrays never alias a seed or that view.
+  copy). Returned arrays are the caller's to change: none is an input's or a
+  seed's array, or a view of one, and no two are one array (a copy is made
+  where a result is an input, or is returned twice).
 - Scalars in, scalars out: a value whose shape is `()` (every value, when all
   inputs are scalars; the gradient of a scalar input) is a Python `float`, as
   the python target returns, never a NumPy scalar or a 0-d array.
@@ -89,6 +91,7 @@ class _NumpyModule(_Module):
         self.reduce: dict[int, str] = {}  # gate -> the input whose final gradient it is
         self.reduced: set[str] = set()  # identifiers already summed to their input's shape
         self.final: dict[str, str] = {}  # input -> the identifier of its returned gradient
+        self.returned: set[str] = set()  # identifiers whose array the caller may already hold
 
     def plan(self, graph: Graph) -> None:
         """Free each array as soon as it is dead, as hand-written NumPy would.
@@ -128,9 +131,15 @@ class _NumpyModule(_Module):
         dead = self.release.get(node)
         return [f"del {', '.join(exprs[n][0] for n in dead)}"] if dead else []
 
+    def function(self, header, doc, graph, returns) -> None:
+        # The caller holds the inputs' arrays (`_float` copies none that is float64 already).
+        self.returned = {self.names.ident[name] for name in graph.inputs}
+        super().function(header, doc, graph, returns)
+
     def closing(self, graph: Graph, exprs: list[tuple[str, int, int]]) -> list[tuple[str, Origin | None]]:
         """Sum each gradient not yet summed to its input's shape, under `ERRSTATE` like the
-        gates (the sum can overflow)."""
+        gates (the sum can overflow), into an array of its own: a node that is the gradient
+        of two inputs is copied for the second, so no two results are one array."""
         lines = []
         uses = Counter(exprs[node][0] for _, node in graph.grads)
         for name, node in graph.grads:
@@ -141,7 +150,9 @@ class _NumpyModule(_Module):
             ident = self.names.adjoint(ADJOINT + name)
             if ident == text and uses[text] > 1:  # another input's gradient still reads it
                 ident = self.names.claim(f"{ADJOINT}{name} summed", ident)
-            lines.append((f"{ident} = _unbroadcast({text}, {self.names.ident[name]}.shape)",
+            copy = ", True" if text in self.returned else ""
+            self.returned.add(text)
+            lines.append((f"{ident} = _unbroadcast({text}, {self.names.ident[name]}.shape{copy})",
                           graph.nodes[node].origin))
             self.final[name] = ident
         return lines
@@ -161,7 +172,10 @@ class _NumpyModule(_Module):
         return lines
 
     def value(self, text: str) -> str:
-        return f"_shaped({text}, _shape)"
+        """A copy where the array is an input's or another output's."""
+        copy = ", True" if text in self.returned else ""
+        self.returned.add(text)
+        return f"_shaped({text}, _shape{copy})"
 
     def gradient(self, text: str, name: str) -> str:
         return self.final[name]  # see `closing`
