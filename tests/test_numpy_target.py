@@ -293,6 +293,33 @@ def test_the_normal_path_copies_nothing():
     assert ", True)" not in source
 
 
+@pytest.mark.parametrize("expr", ["relu(x)", "max(x, y)", "min(x, y)", "x ** 0.5", "x ** y", "abs(x)"])
+def test_signed_zeros_infinities_and_nan_as_the_python_target_elementwise(expr):
+    special = [-0.0, 0.0, 0.5, -np.inf, np.inf, np.nan]
+    xs, ys = (np.array(v) for v in zip(*itertools.product(special, repeat=2), strict=True))
+    fast = _numpy(f"input x, y\nf = {expr}\n")
+    slow = load_source(f"input x, y\nf = {expr}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            values = fast.forward(xs, ys)
+        except FloatingPointError:  # somewhere in the batch: compare the points one by one
+            values = [_or_error(fast.forward, x, y) for x, y in zip(xs, ys, strict=True)]
+    for x, y, value in zip(xs, ys, values, strict=True):
+        expected = _or_error(slow.forward, float(x), float(y))
+        if isinstance(expected, str):
+            assert isinstance(value, str), (x, y, value)
+        else:
+            assert repr(float(value)) == repr(expected), (expr, x, y)
+
+
+def _or_error(function, *args):
+    try:
+        return function(*args)
+    except (ArithmeticError, ValueError) as e:
+        return type(e).__name__
+
+
 def test_nan_inputs_give_nan_without_an_error():
     value, (dx,) = _numpy("f = log(x) + sigmoid(x)").backward(np.array([1.0, np.nan]))
     assert np.isnan(value[1]) and np.isnan(dx[1]) and np.isfinite(value[0])
