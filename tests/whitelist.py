@@ -7,7 +7,8 @@ unless it compiles and every node is one the emitters are meant to produce, so n
 - at module level: a docstring, `import math` (python) or `import numpy as np`
   (numpy), the constants `INPUTS`, `OUTPUTS`, `WRT` (tuples of strings),
   `DEFAULTS` (strings to numbers) and `_WHERE` (a string), and function
-  definitions;
+  definitions; with a renamed input, `RENAMED` (strings to strings) and, last,
+  the two lines that wrap `forward` and `backward` in `_by_circ_names`;
 - in `forward` and `backward`: plain positional parameters (seeds default to a
   number), a docstring, assignments of arithmetic on names and numbers, calls of
   the target library's functions (`math.*`, `np.*`), of the module's own helpers
@@ -35,7 +36,10 @@ from circuitc.emit import python as python_emit
 
 LIBRARY = {"python": "math", "numpy": "np"}
 IMPORTS = {"python": ("math", None), "numpy": ("numpy", "np")}
-CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "DEFAULTS", "_WHERE"}
+CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "DEFAULTS", "_WHERE", "RENAMED"}
+# The only other module-level statements: wrapping the functions to take renamed inputs
+# by their `.circ` names, as the last two lines of a module with a renamed input.
+WRAPPED = ["forward = _by_circ_names(forward)", "backward = _by_circ_names(backward)"]
 FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "ArithmeticError", "ValueError"},
                      "numpy": {"map", "ArithmeticError", "ValueError"}}
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
@@ -44,7 +48,7 @@ SIGNS = (ast.USub, ast.UAdd)
 
 # Read at import, as the emitters do, so that editing the files during a long fuzz run
 # does not make the loaded compiler look wrong.
-_LOCATED = {"_located": python_emit._LOCATED}
+_LOCATED = {"_located": python_emit._LOCATED, "_by_circ_names": python_emit._BY_CIRC_NAMES}
 _SHIPPED = {"numpy": {**numpy_emit.HELPERS, **_LOCATED},
             "python": {**{name: inspect.getsource(fn).rstrip() for name, fn in python_emit.HELPERS.items()},
                        **_LOCATED}}
@@ -87,6 +91,10 @@ def _check_constant(node: ast.Assign, lib: str) -> None:
         if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
                 and all(_is_number(v, lib) for v in value.values)):
             _fail(node, "DEFAULTS must map strings to numbers")
+    elif name == "RENAMED":
+        if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
+                and all(map(_is_str, value.values))):
+            _fail(node, "RENAMED must map strings to strings")
     elif not _is_str(value):  # _WHERE
         _fail(node, "_WHERE must be a string")
 
@@ -261,6 +269,10 @@ def check_module(source: str, target: str = "python") -> ast.Module:
         _fail(tree, "a module docstring first")
     functions: list[ast.FunctionDef] = []
     module_names = {lib}
+    if [ast.unparse(node) for node in body[-2:]] == WRAPPED:
+        if "RENAMED" not in {getattr(node.targets[0], "id", None) for node in body if isinstance(node, ast.Assign)}:
+            _fail(tree, "wrapped functions without RENAMED")
+        body = body[:-2]
     for node in body[1:]:
         if isinstance(node, ast.Import):
             if [(a.name, a.asname) for a in node.names] != [IMPORTS[target]]:

@@ -39,7 +39,8 @@ from ..graph import LEAVES, Graph, Origin
 # The builtins the functions read are reserved too: an input `ValueError` would break
 # the exception handler.
 MODULE_NAMES = {"math", "forward", "backward", "INPUTS", "OUTPUTS", "DEFAULTS", "WRT",
-                "exc", "_WHERE", "_located", "ArithmeticError", "ValueError"}
+                "exc", "_WHERE", "_located", "ArithmeticError", "ValueError",
+                "RENAMED", "_by_circ_names"}
 HELPERS = {gate.python.helper.__name__: gate.python.helper
            for gate in GATES.values() if gate.python.helper}
 # Their text, read once: files on disk may change under a running process (an upgrade),
@@ -57,6 +58,23 @@ def _located(exc):
     entry = f"\\n{exc.__traceback__.tb_lineno} "  # how `_WHERE` starts the line's entry
     where = _WHERE.partition(entry)[2].partition("\\n")[0] if entry in _WHERE else "circuit"
     return type(exc)(f"{where}: {exc}")'''
+
+# A module with a renamed input wraps `forward` and `backward` in this, so that keyword
+# calls by `.circ` name work for every circuit (`backward(**DEFAULTS)`): the functions'
+# own parameters must be identifiers, and `lambda` is none.
+_BY_CIRC_NAMES = '''\
+def _by_circ_names(function):
+    """`function`, also taking each renamed input by its `.circ` name as a keyword (`RENAMED`)."""
+    def call(*args, **kwargs):
+        if kwargs:
+            for name in RENAMED.keys() & kwargs.keys():
+                if RENAMED[name] in kwargs:
+                    raise TypeError(f"{function.__name__}() got the input {name!r} twice")
+                kwargs[RENAMED[name]] = kwargs.pop(name)
+        return function(*args, **kwargs)
+    call.__name__, call.__qualname__ = function.__name__, function.__qualname__
+    call.__doc__, call.__wrapped__ = function.__doc__, function  # `help` shows the parameters
+    return call'''
 
 
 @functools.cache
@@ -310,10 +328,20 @@ class _Module:
         outs = [out for out, _ in fwd.outputs]
         defaults = ", ".join(f'"{k}": {self.literal(v)[0]}' for k, v in fwd.defaults.items())
         wrt = [name for name, _ in self.backward.grads]
-        return [f"INPUTS = {_strings(fwd.inputs)}",
-                f"OUTPUTS = {_strings(outs)}",
-                f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
-                f"DEFAULTS = {{{defaults}}}"]
+        lines = [f"INPUTS = {_strings(fwd.inputs)}",
+                 f"OUTPUTS = {_strings(outs)}",
+                 f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
+                 f"DEFAULTS = {{{defaults}}}"]
+        renamed = self.renamed()
+        if renamed:
+            pairs = ", ".join(f'"{name}": "{ident}"' for name, ident in renamed.items())
+            lines.append(f"RENAMED = {{{pairs}}}  # the parameter of each input not spelled as in INPUTS")
+        return lines
+
+    def renamed(self) -> dict[str, str]:
+        """The parameter of each input whose `.circ` name is not an identifier it may have."""
+        ident = self.names.ident
+        return {name: ident[name] for name in self.forward.inputs if ident[name] != name}
 
     def where_entries(self, offset: int) -> str:
         """The text of `_WHERE`: a line `<module line> <file>:<line>:<column>: in <gate>` per
@@ -361,6 +389,9 @@ class _Module:
             tail += ["", "", self.helper_source(helper)]
         if self.guarded:
             tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries(len(head))}"""', "", "", _LOCATED]
+        if self.renamed():
+            tail += ["", "", _BY_CIRC_NAMES, "", "", "forward = _by_circ_names(forward)",
+                     "backward = _by_circ_names(backward)"]
         return "\n".join(head + body + tail) + "\n"
 
 
