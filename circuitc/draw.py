@@ -118,10 +118,11 @@ def evaluate(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None 
     The gradient is that of `sum(seeds[out] * out)` (every seed 1.0 by default),
     computed by the gradient graph that `grad` builds, evaluated with the gate
     table. A graph as written (not `optimized`) has the values the generated code
-    computes (see `_as_compiled`), so that both drawings agree with `eval`. A gate no output depends on (a dead wire of the graph as written) is not
-    evaluated, as the generated code does not evaluate it: its value and gradient
-    are `None`. A gate that fails on its operands (`log(-1)`) raises a `CircuitError`
-    at its source span (the caller attaches the file's text).
+    computes (see `_as_compiled`), so that both drawings agree with `eval`. A gate
+    no output depends on (a dead wire of the graph as written) is not evaluated, as
+    the generated code does not evaluate it: its value and gradient are `None`. A
+    gate that fails on its operands (`log(-1)`) raises a `CircuitError` at its
+    source span (the caller attaches the file's text).
     """
     seeds = {name: 1.0 for name, _ in graph.outputs} if seeds is None else dict(seeds)
     full, adjoint = grad_with_adjoints(graph)

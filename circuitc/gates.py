@@ -163,7 +163,8 @@ _TABLE = [
     Gate("pow", 2, math.pow, _call("math.pow", 2),
          lambda b, g, y, x1, x2: (
              # a**0 is 1 for every a: 0·a^-1 would raise at a = 0 for nothing.
-             None if b.const_value(x2) == 0.0 else b.mul(g, b.mul(x2, b.pow(x1, b.sub(x2, b.const(1.0))))),
+             None if b.const_value(x2) == 0.0
+             else b.mul(g, b.mul(x2, b.pow(x1, b.sub(x2, b.const(1.0))))),
              None if b.is_const(x2) else b.mul(g, b.mul(y, b.log(x1)))),
          "b·a^(b-1), none when b is the constant 0; a^b·ln a only when b is not a constant",
          operator="**", callable=True, cfn=operator.pow,

@@ -253,7 +253,7 @@ class _Module:
                     line += f"  # line {origin.span.line}"
                 body.append(line)
         self.note_gates(graph)
-        if len(where) > first or (self.guard_all and body):  # a line can raise: catch it to name the gate
+        if len(where) > first or (self.guard_all and body):  # a line can raise: catch it, name the gate
             self.guarded = True
             self.lines += self.opening
             self.lines += [self.indent + line for line in body]
