@@ -34,6 +34,7 @@ class _Rules:
         self.origin: Origin | None = None
         self.const = builder.const
         self.is_const = builder.is_const
+        self.const_value = builder.const_value
         for op in GATES:
             setattr(self, op, self._gate(builder.add, op))
 
@@ -79,7 +80,9 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
                                                        f"the gradient of {node.origin.label}")
         g = contributions[0]
         for c in contributions[1:]:
-            g = add("add", (g, c), None, origin)
+            # An input has no position: its sum is placed at a gate it comes from, so an
+            # overflowing sum (an error in the numpy target) names a place in the file.
+            g = add("add", (g, c), None, origin or b.nodes[c].origin or b.nodes[g].origin)
         if node.name is not None:
             b.name(g, ADJOINT + node.name)
         adjoint[i] = g

@@ -93,6 +93,7 @@ class Builder:
         self._index: dict[tuple, int] = {_key(node.op, node.args, node.attr): i
                                          for i, node in enumerate(self.nodes)}
         self.rules = rules
+        self._cannot_raise: dict[int, bool] = {}  # see `cannot_raise`
 
     def add(self, op: str, args: tuple[int, ...] = (), attr=None, origin: Origin | None = None,
             name: str | None = None) -> int:
@@ -115,8 +116,35 @@ class Builder:
             self.name(found, name)
         return found
 
+    def cannot_raise(self, node: int) -> bool:
+        """Whether computing `node` never raises: no gate it depends on, itself included,
+        can (`Gate.raises`). Remembered per node, so that all the questions a builder is
+        asked together look at each node once."""
+        known, nodes = self._cannot_raise, self.nodes
+        stack = [node]
+        while stack:
+            top = stack[-1]
+            if top in known:
+                stack.pop()
+                continue
+            op, args = nodes[top].op, nodes[top].args
+            if op in LEAVES or not GATES[op].raises:
+                unknown = [a for a in args if a not in known]
+                if unknown:
+                    stack += unknown
+                    continue
+                known[top] = all(known[a] for a in args)
+            else:
+                known[top] = False
+            stack.pop()
+        return known[node]
+
     def const(self, value: float) -> int:
         return self.add("const", (), float(value))
+
+    def const_value(self, node: int) -> float | None:
+        n = self.nodes[node]
+        return n.attr if n.op == "const" else None
 
     def is_const(self, node: int) -> bool:
         return self.nodes[node].op == "const"

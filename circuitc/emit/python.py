@@ -7,11 +7,12 @@ expression that uses it (see `_Module.function`), other temporaries numbered `t1
 line of the `.circ` file, which the module's header names (not repeated on every
 line: that would cost `compile()` time and bytes).
 
-Names: every `.circ` name keeps its spelling unless it is a Python keyword or a
-name the module itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then
-`_` is appended until it is free, so `lambda` becomes `lambda_`. Adjoints are
-`d_<wire>` and the seed of output `f` is the argument `d_f`, with the same
-underscore rule when a `.circ` name already uses that spelling.
+Names: every `.circ` name keeps its spelling unless it is a Python keyword,
+`__debug__` (which Python will not let a program assign) or a name the module
+itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then `_` is appended
+until it is free, so `lambda` becomes `lambda_`. Adjoints are `d_<wire>` and the
+seed of output `f` is the argument `d_f`, with the same underscore rule when a
+`.circ` name already uses that spelling.
 
 Run-time errors: a gate that can raise (`Gate.raises`) always has a line of its
 own, and the body of a function with such a line sits in a `try` whose handler
@@ -39,7 +40,7 @@ from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
 # the exception handler.
 MODULE_NAMES = {"math", "forward", "backward", "jvp", "hvp", "hessian", "INPUTS", "OUTPUTS",
                 "DEFAULTS", "WRT", "SHAPES", "HESSIAN_PATTERN", "exc", "_WHERE", "_located",
-                "ArithmeticError", "ValueError"}
+                "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names"}
 
 
 def _flat(value, shape):
@@ -75,7 +76,9 @@ HELPERS = {gate.python.helper.__name__: gate.python.helper
 # Their text, read once: files on disk may change under a running process (an upgrade),
 # and `inspect.getsource` would then return other lines than the loaded function's.
 HELPER_SOURCES = {name: inspect.getsource(fn).rstrip() for name, fn in HELPERS.items()}
-RESERVED = set(keyword.kwlist) | MODULE_NAMES | set(HELPERS)
+# `__debug__` is no keyword, but Python refuses to compile an assignment to it.
+RESERVED = set(keyword.kwlist) | {"__debug__"} | MODULE_NAMES | set(HELPERS)
+ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # the functions, in order
 MAX_DEPTH = 12  # of an inlined expression's gates
 LINE = 100  # characters; a longer tuple of gradients is written one gradient a line
 
@@ -86,6 +89,23 @@ def _located(exc):
     entry = f"\\n{exc.__traceback__.tb_lineno} "  # how `_WHERE` starts the line's entry
     where = _WHERE.partition(entry)[2].partition("\\n")[0] if entry in _WHERE else "circuit"
     return type(exc)(f"{where}: {exc}")'''
+
+# A module with a renamed input wraps `forward` and `backward` in this, so that keyword
+# calls by `.circ` name work for every circuit (`backward(**DEFAULTS)`): the functions'
+# own parameters must be identifiers, and `lambda` is none.
+_BY_CIRC_NAMES = '''\
+def _by_circ_names(function):
+    """`function`, also taking each renamed input by its `.circ` name as a keyword (`RENAMED`)."""
+    def call(*args, **kwargs):
+        if kwargs:
+            for name in RENAMED.keys() & kwargs.keys():
+                if RENAMED[name] in kwargs:
+                    raise TypeError(f"{function.__name__}() got the input {name!r} twice")
+                kwargs[RENAMED[name]] = kwargs.pop(name)
+        return function(*args, **kwargs)
+    call.__name__, call.__qualname__ = function.__name__, function.__qualname__
+    call.__doc__, call.__wrapped__ = function.__doc__, function  # `help` shows the parameters
+    return call'''
 
 
 @functools.cache
@@ -216,6 +236,7 @@ class _Module:
     indent = " " * 8  # of each gate's line
     inline = True  # write single-use temporaries into the expression that uses them
     locate_all = False  # list every line in `_WHERE`, not only those whose gate can raise
+    guard_all = False  # run every body in the `try` (and `opening`), not only one that can raise
 
     def __init__(self, forward: Graph, backward: Graph, version: str, jvp: Graph | None = None,
                  hvp: Graph | None = None, hessian: Graph | None = None):
@@ -225,6 +246,7 @@ class _Module:
         self.names = _Names(forward, backward, self.reserved, extras)
         self.lines: list[str] = []
         self.where: list[tuple[int, Origin]] = []  # (line in the body, gate) for `_WHERE`
+        self.guarded = False  # whether a function has the `try` that calls `_located`
         self.helpers: set[str] = set()
         self.uses_math = False
         self.syntax = _syntax_table(self.target)
@@ -303,8 +325,15 @@ class _Module:
             exprs.append((lhs, ATOM, 0))
             if after:
                 body += after(i, exprs)
+        if self.closing:
+            for line, origin in self.closing(graph, exprs):
+                if origin:
+                    where.append((top + len(body), origin))
+                    line += f"  # line {origin.span.line}"
+                body.append(line)
         self.note_gates(graph)
-        if len(where) > first:  # a line can raise: catch it to name the gate
+        if len(where) > first or (self.guard_all and body):  # a line can raise: catch it, name the gate
+            self.guarded = True
             self.lines += self.opening
             self.lines += [self.indent + line for line in body]
             self.lines += ["    except (ArithmeticError, ValueError) as exc:",
@@ -361,9 +390,12 @@ class _Module:
     # circuit then cost two calls less):
     # assigned(node, ident, expr) -> what the line of gate `node` assigns to `ident`;
     # after(node, exprs) -> the lines that follow the line of gate `node`, `exprs`
-    # holding the nodes so far.
+    # holding the nodes so far;
+    # closing(graph, exprs) -> the lines, each with the gate it names in `_WHERE` (or None),
+    # that follow the last gate's, inside the `try`.
     assigned: Callable[[int, str, str], str] | None = None
     after: Callable[[int, list[tuple[str, int, int]]], list[str]] | None = None
+    closing: Callable[[Graph, list[tuple[str, int, int]]], list[tuple[str, Origin | None]]] | None = None
 
     def value(self, text: str) -> str:
         """How a function returns the output computed by `text`."""
@@ -372,6 +404,11 @@ class _Module:
     def gradient(self, text: str, name: str) -> str:
         """How `backward` returns the gradient computed by `text` of the input `name`."""
         return text
+
+    def product(self, text: str, name: str) -> str:
+        """How `hvp` returns the Hessian-vector product computed by `text` for the input
+        `name`."""
+        return self.gradient(text, name)
 
     def bus_value(self, texts: list[str], shape: tuple[int, ...]) -> str:
         """How a function returns a bus output of `shape`, its elements' values `texts`."""
@@ -382,7 +419,7 @@ class _Module:
         gradients `texts`."""
         return _nested(texts, shape)
 
-    def returned(self, graph: Graph, exprs, pairs, one, whole) -> list[str]:
+    def results(self, graph: Graph, exprs, pairs, one, whole) -> list[str]:
         """What a function returns for `pairs` ((name, node) of outputs or gradients):
         per scalar `one(text, name)`, per bus `whole(texts, bus, shape)`."""
         shapes, result = graph.shapes, []
@@ -416,13 +453,18 @@ class _Module:
         wrt = list(by_bus(name for name, _ in self.backward.grads))
         shapes = ", ".join(f'"{name}": {fwd.shapes.get(name, ())!r}'
                            for name in dict.fromkeys([*inputs, *outs]))
-        return [f"INPUTS = {_strings(inputs)}",
-                f"OUTPUTS = {_strings(outs)}",
-                f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
-                "# The shape of each input and output: () for a number.",
-                f"SHAPES = {{{shapes}}}",
-                f"DEFAULTS = {{{', '.join(defaults)}}}",
-                *self.pattern()]
+        lines = [f"INPUTS = {_strings(inputs)}",
+                 f"OUTPUTS = {_strings(outs)}",
+                 f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
+                 "# The shape of each input and output: () for a number.",
+                 f"SHAPES = {{{shapes}}}",
+                 f"DEFAULTS = {{{', '.join(defaults)}}}",
+                 *self.pattern()]
+        renamed = self.renamed()
+        if renamed:
+            pairs = ", ".join(f'"{name}": "{ident}"' for name, ident in renamed.items())
+            lines.append(f"RENAMED = {{{pairs}}}  # the parameter of each input not spelled as in INPUTS")
+        return lines
 
     def pattern(self) -> list[str]:
         """The lines defining `HESSIAN_PATTERN`, when the module has `hessian`."""
@@ -432,6 +474,11 @@ class _Module:
         text = _tuple(pairs) if pairs else "()"
         return ["# The (row, column) places, row <= column, where the Hessian may not be 0.",
                 f"HESSIAN_PATTERN = {text if len(text) <= LINE else _tuple(pairs, '')}"]
+
+    def renamed(self) -> dict[str, str]:
+        """The parameter of each input whose `.circ` name is not an identifier it may have."""
+        ident = self.names.ident
+        return {name: ident[name] for name in by_bus(self.forward.inputs) if ident[name] != name}
 
     def where_entries(self, offset: int) -> str:
         """The text of `_WHERE`: a line `<module line> <file>:<line>:<column>: in <gate>` per
@@ -460,7 +507,7 @@ class _Module:
         values_doc = f"({value})" if len(outs) > 1 else value
 
         def outputs(graph, exprs, pairs=None):
-            return self.returned(graph, exprs, graph.outputs if pairs is None else pairs,
+            return self.results(graph, exprs, graph.outputs if pairs is None else pairs,
                                  lambda text, name: self.value(text),
                                  lambda texts, bus, shape: self.bus_value(texts, shape))
 
@@ -478,7 +525,7 @@ class _Module:
                                        for g in groups)])
 
         def grads(graph, exprs, pairs=None) -> list[str]:
-            return self.returned(graph, exprs, graph.grads if pairs is None else pairs,
+            return self.results(graph, exprs, graph.grads if pairs is None else pairs,
                                  self.gradient, self.bus_gradient)
 
         self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd,
@@ -505,7 +552,8 @@ class _Module:
                           f"{seed_sum} times the direction v given per input of WRT.",
                           self.hvp, lambda exprs: with_value(
                               self.hvp, exprs, grads(self.hvp, exprs),
-                              grads(self.hvp, exprs, self.hvp.tangents)),
+                              self.results(self.hvp, exprs, self.hvp.tangents, self.product,
+                                           self.bus_gradient)),
                           inputs + direction_buses + seed_buses)
         if self.hessian is not None:
             self.helpers.add("_symmetric")
@@ -526,8 +574,12 @@ class _Module:
         tail = []
         for helper in sorted(self.helpers):
             tail += ["", "", self.helper_source(helper)]
-        if self.where:
+        if self.guarded:
             tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries(len(head))}"""', "", "", _LOCATED]
+        if self.renamed():
+            tail += ["", "", _BY_CIRC_NAMES, ""]
+            tail += [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS
+                     if name in ("forward", "backward") or getattr(self, name) is not None]
         return "\n".join(head + body + tail) + "\n"
 
 
