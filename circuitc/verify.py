@@ -529,7 +529,7 @@ class _Checker:
                  for n in graph.nodes]
         for i, node in enumerate(graph.nodes):
             reach[i] = reach[i] or any(reach[a] for a in node.args)
-        # A gate's own numerical derivative is a central difference, whatever the check used.
+        # A gate's own numerical derivative is judged with the central tolerances, or looser.
         rtol, atol = (max(t, c) for t, c in zip(self.tolerance(self.difference),
                                                 DEFAULT_TOLERANCES["central"]))
         for i, node in enumerate(graph.nodes):
@@ -541,12 +541,10 @@ class _Checker:
             if rule is None:
                 continue
             for j, a in enumerate(node.args):
-                if const[j] or not reach[a]:
-                    continue
-                numeric = _local_numeric(GATES[node.op], args, j)
-                if numeric is None or not (math.isfinite(numeric) and math.isfinite(rule[j])):
-                    continue  # at a kink or outside the gate's domain: nothing to judge
-                if not abs(rule[j] - numeric) <= atol + rtol * abs(numeric):
+                if const[j] or not reach[a] or not math.isfinite(rule[j]):
+                    continue  # outside the gate's domain: nothing to judge
+                numeric = _local_numeric(GATES[node.op], args, j, rule[j], rtol, atol)
+                if numeric is not None and not _agrees(rule[j], numeric, rtol, atol):
                     gate, place = self.c.where(i)
                     return Blame(check.output, check.input, gate, place, j + 1, rule[j], numeric)
         return None
@@ -569,18 +567,54 @@ def _local_rule(op: str, args: list[float], const: list[bool]) -> list[float] | 
     return [partials.get(name, 0.0) for name in names]
 
 
-def _local_numeric(gate: Gate, args: list[float], j: int) -> float | None:
-    """A central difference of `gate.fn` in argument `j`; None at a kink or domain edge."""
-    h = _representable(args[j], default_h(args[j], "central"))
-    lo, hi = list(args), list(args)
-    lo[j] -= h
-    hi[j] += h
-    if gate.kink and len({_sign(_switch(p)) for p in (lo, args, hi)}) > 1:
-        return None
-    try:
-        return (gate.fn(*hi) - gate.fn(*lo)) / (2 * h)
-    except DOMAIN_ERRORS:
-        return None
+def _agrees(analytic: float, numeric: float, rtol: float, atol: float) -> bool:
+    return abs(analytic - numeric) <= atol + rtol * abs(numeric)
+
+
+def _local_numeric(gate: Gate, args: list[float], j: int, rule: float, rtol: float,
+                   atol: float) -> float | None:
+    """The numerical derivative of `gate.fn` in argument `j` at `args`: the first
+    estimate of `_local_estimates` that agrees with `rule`, else the first (the most
+    accurate); None when there is none."""
+    first = None
+    for estimate in _local_estimates(gate, args, j):
+        if _agrees(rule, estimate, rtol, atol):
+            return estimate
+        first = estimate if first is None else first
+    return first
+
+
+def _local_estimates(gate: Gate, args: list[float], j: int):
+    """Finite estimates of the derivative of `gate.fn` in argument `j`, retried as the
+    main check retries: the complex step with the gate's `cfn`, then central
+    differences with the default step, each of `RETRY_SCALES` times it and, for
+    `0 < |x| < 1`, the step relative to `|x|` alone. A step that straddles a kink or
+    leaves the domain gives none."""
+    x = args[j]
+    if gate.cfn is not None:
+        t = default_h(x, "complex")
+        try:
+            estimate = gate.cfn(*args[:j], complex(x, t), *args[j + 1:]).imag / t
+        except DOMAIN_ERRORS:
+            estimate = math.nan
+        if math.isfinite(estimate):
+            yield estimate
+    steps = [default_h(x, "central") * scale for scale in (1.0, *RETRY_SCALES)]
+    if 0 < abs(x) < 1:
+        steps.append(default_h(1.0, "central") * abs(x))
+    for h in steps:
+        h = _representable(x, h)
+        lo, hi = list(args), list(args)
+        lo[j] -= h
+        hi[j] += h
+        if gate.kink and len({_sign(_switch(p)) for p in (lo, args, hi)}) > 1:
+            continue
+        try:
+            estimate = (gate.fn(*hi) - gate.fn(*lo)) / (2 * h)
+        except DOMAIN_ERRORS:
+            continue
+        if math.isfinite(estimate):
+            yield estimate
 
 
 def _defined(circuit: _Circuit, at: dict[str, float]) -> bool:
