@@ -16,9 +16,19 @@ import types
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from . import __version__, draw
-from .api import TARGETS, compile_file, evaluate, load, load_compiled, read_source
+from .api import (
+    MODULE_CONTRACT,
+    TARGETS,
+    compile_file,
+    evaluate,
+    load,
+    load_compiled,
+    load_python,
+    read_source,
+)
 from .errors import CircuitError, did_you_mean
 from .report import json_safe
 from .step import METHODS, StepError, climb
@@ -287,20 +297,41 @@ def _defaults(k: int) -> str:
               show_default=True, help="How the numerical derivative is taken.")
 @click.option("--fast", is_flag=True,
               help="Check one random direction per point instead of each input.")
+@click.option("--module", "module_file", type=click.Path(path_type=Path), metavar="M.py",
+              help="Check this Python module against FILE, the circuit it claims to come "
+                   "from: its gradients against numerical ones and against circuitc's.")
 @JSON
 @TARGET
 def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
-           difference: str, fast: bool, as_json: bool, target_name: str):
+           difference: str, fast: bool, module_file: Path | None, as_json: bool,
+           target_name: str):
     """Check the generated gradients against numerical derivatives.
 
-    Checks the point given by NAME=VALUE and the declared defaults (drawing a
-    value for any input without one), then --points random points. Exit status
-    0 when every judged gradient passes, 1 when any fails.
+    FILE is a .circ circuit, compiled for --target and checked; or a Python module
+    (a name ending in .py: circuitc's output, edited or not, or any module with
+    INPUTS, OUTPUTS, forward and backward), which is run, as python would run it,
+    and checked. Checks the point given by NAME=VALUE and the declared defaults
+    (drawing a value for any input without one), then --points random points.
+    Exit status 0 when every judged gradient passes, 1 when any fails.
     """
-    module, forward, _ = load_module(file, target_name, load_compiled)
+    python = file.suffix == ".py"
+    if python and module_file is not None:
+        raise click.UsageError("--module takes the module, FILE its circuit: "
+                               "circuitc verify FILE.circ --module M.py")
+    if (python or module_file is not None) and click.get_current_context().get_parameter_source(
+            "target_name") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--target compiles a circuit; a module is checked as it is")
+    forward = reference = None
+    if python:
+        module = load_python(file)
+    elif module_file is not None:
+        module = load_python(module_file)
+        reference, forward, _ = _circuit(file, "python")
+    else:
+        module, forward, _ = _circuit(file, target_name)
     report = verify_circuit(module, forward, parse_values(module, values), n_points=n_points,
                             seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
-                            fast=fast)
+                            fast=fast, reference=reference)
     if as_json:
         click.echo(json.dumps(json_safe(report_dict(report)), indent=2))
     else:
@@ -309,6 +340,18 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
         click.echo("warning: no gradient was judged (every check was skipped or outside "
                    "the domain)", err=True)
     sys.exit(0 if report.ok else 1)
+
+
+def _circuit(file: Path, target: str):
+    """`load_compiled(file, target)`; a file that is not a circuit gets a note saying what
+    verify reads, unless its name says it is one."""
+    try:
+        return load_module(file, target, load_compiled)
+    except CircuitError as e:
+        if file.suffix == ".circ" or not file.is_file():
+            raise
+        _fail(f"{e.render()}\nnote: verify reads {str(file)!r} as a circuit, as its name does "
+              f"not end in .py; it expects {MODULE_CONTRACT}")
 
 
 @main.command(cls=_Command)
