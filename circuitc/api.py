@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import codecs
 import gc
-import importlib.machinery
-import importlib.util
 import inspect
 import linecache
+import sys
 import traceback
 import types
 from collections.abc import Sequence
@@ -193,15 +192,23 @@ def load_python(path: str | Path) -> types.ModuleType:
     if not Path(path).is_file():
         why = "not a file" if Path(path).exists() else "no such file"
         raise ModuleError(f"cannot read {path!r}: {why}").attach(path, "")
-    loader = importlib.machinery.SourceFileLoader(Path(path).stem, path)
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    # Compiled and run here rather than imported: nothing is written beside the file (no
+    # __pycache__). Under a name of its own, not `__main__` (its script part stays idle)
+    # nor its stem (which may be a module it imports); in `sys.modules` while it runs, as
+    # some code needs (a dataclass looks its module up).
+    name = f"circuitc_verified_{Path(path).stem}"
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module
     try:
-        loader.exec_module(module)
+        exec(compile(Path(path).read_bytes(), path, "exec"), module.__dict__)  # noqa: S102
     except SyntaxError as e:
         raise ModuleError(f"not a Python module: {e.msg} (line {e.lineno}); verify expects "
                           + MODULE_CONTRACT).attach(path, "") from None
     except Exception as e:  # noqa: BLE001 (the file's own code failed: say where, as a message)
         raise ModuleError(f"running it raised {raised(e)}").attach(path, "") from None
+    finally:
+        sys.modules.pop(name, None)
     check_module(module, path)
     return module
 

@@ -18,17 +18,8 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from . import __version__, draw
-from .api import (
-    MODULE_CONTRACT,
-    TARGETS,
-    compile_file,
-    evaluate,
-    load,
-    load_compiled,
-    load_python,
-    read_source,
-)
+from . import __version__, api, draw
+from .api import TARGETS, compile_file, evaluate, load, load_compiled, read_source
 from .errors import CircuitError, did_you_mean
 from .report import json_safe
 from .step import METHODS, StepError, climb
@@ -323,9 +314,9 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
         raise click.UsageError("--target compiles a circuit; a module is checked as it is")
     forward = reference = None
     if python:
-        module = load_python(file)
+        module = api.load_python(file)
     elif module_file is not None:
-        module = load_python(module_file)
+        module = api.load_python(module_file)
         reference, forward, _ = _circuit(file, "python")
     else:
         module, forward, _ = _circuit(file, target_name)
@@ -351,7 +342,7 @@ def _circuit(file: Path, target: str):
         if file.suffix == ".circ" or not file.is_file():
             raise
         _fail(f"{e.render()}\nnote: verify reads {str(file)!r} as a circuit, as its name does "
-              f"not end in .py; it expects {MODULE_CONTRACT}")
+              f"not end in .py; it expects {api.MODULE_CONTRACT}")
 
 
 @main.command(cls=_Command)

@@ -2,9 +2,17 @@
 
 `verify_circuit(module, forward, ...)` compares the gradients the generated module's
 `backward` returns with numerical derivatives of its `forward`, at one or more
-points, and returns a `Report`: one `Check` per (output, input) and point, each
-with a verdict `pass`, `fail`, `skip` (the finite difference straddles a kink)
+points, and returns a `Report`: one `Check` per (output, input in `WRT`) and point,
+each with a verdict `pass`, `fail`, `skip` (the finite difference straddles a kink)
 or `domain` (the circuit, or its finite difference, is undefined there).
+
+Any module that follows the generated-module contract can be checked. Without the
+circuit's graph (`forward` None) there are no kinks and no blame, and the complex
+step evaluates the module's `forward` on complex numbers, if it accepts them
+(else central differences, with a note). With a `reference` (the module circuitc
+generates from the circuit of `forward`), each point also compares the module with
+it: where they differ the report fails and names the first wire whose value or
+adjoint differs (`Mismatch`), rather than blaming a gate of the circuit.
 
 Numerical derivatives (`difference`):
 - `central`: `(f(x+h) - f(x-h)) / 2h`, error O(h²); the default.
@@ -23,8 +31,12 @@ that `x + h` is exactly representable (`h = (x + h) - x`).
 
 When a finite difference with the default step fails, or steps outside the domain,
 it is tried again with `RETRY_SCALES` times the default step (0.1, 10, 0.01,
-0.001) and, for an input with `0 < |x| < 1`, with the step relative to `|x|` alone;
-the first that agrees is reported, with a note. One fixed step cannot suit every
+0.001), for an input with `0 < |x| < 1` with the step relative to `|x|` alone, and
+last with the complex step, where the path allows it (judged with the tolerances of
+the difference asked for); the first that agrees is reported, with a note, and a
+complex step that disagrees too is reported as the numerical derivative. A foreign
+module's failed complex step is retried with central differences: a `forward` that
+takes complex numbers need not be complex-analytic. One fixed step cannot suit every
 circuit: near a pole the curvature wants a smaller one, where the output is large
 and its slope small rounding wants a larger one, and near the edge of a domain
 (`log(x)` at `x = 1e-6`) only a step smaller than the distance to the edge stays
@@ -69,9 +81,13 @@ so a circuit with thousands of inputs costs a few evaluations per point.
 
 Blame: when a check fails, each gate on the path from the input to the output is
 checked at that point on its own, its derivative rule (differentiated as a
-one-gate circuit) against a central difference of its `fn`; the first gate whose
-rule disagrees is named with its `file:line:col`. A gate whose rule or difference
-is not finite there (`a * x` at `a = inf`) is outside its domain, and passed over.
+one-gate circuit) against numerical derivatives of its `fn`, tried as the main check
+tries them (the complex step with its `cfn`, central differences with the default
+and each retry step): a gate is blamed only when none agrees, and the first such
+gate is named with its `file:line:col`. A gate whose rule or differences are not
+finite there (`a * x` at `a = inf`) is outside its domain, and passed over. A module
+that disagrees with its `reference` at the point is not blamed on the circuit's
+gates: the `Mismatch` is the finding.
 
 Finite differences (`difference`) and the text tables (`circuitc.report`) are shared
 with `circuitc step`.

@@ -152,6 +152,35 @@ def test_a_complex_step_through_a_non_analytic_module_falls_back_to_central(tmp_
             in result.stdout)
 
 
+def test_loading_runs_the_module_but_not_its_script_part_and_writes_nothing(tmp_path):
+    path = write(tmp_path, """\
+        import dataclasses
+
+        INPUTS = ("x",)
+        OUTPUTS = ("f",)
+
+
+        @dataclasses.dataclass
+        class Square:  # a dataclass needs its module in sys.modules while it is made
+            x: float
+
+
+        def forward(x):
+            return Square(x).x ** 2
+
+
+        def backward(x, d_f=1.0):
+            return x * x, (2 * x * d_f,)
+
+
+        if __name__ == "__main__":
+            raise SystemExit("run as a script")
+    """)
+    result = run_cli("verify", path, "x=3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]
+
+
 def test_only_the_inputs_in_wrt_are_checked(tmp_path):
     module = compiled(tmp_path)
     text = module.read_text().replace('WRT = ("a", "b", "c", "x", "y")', 'WRT = ("b", "x")')
