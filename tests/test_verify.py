@@ -14,7 +14,7 @@ import circuitc
 from circuitc import gates
 from circuitc.cli import main
 from circuitc.report import values
-from circuitc.verify import DEFAULT_TOLERANCES, Check, _Checker, _Circuit, verify_circuit
+from circuitc.verify import DEFAULT_TOLERANCES, Check, _Checker, _Circuit, render, verify_circuit
 from conftest import CIRCUITS, EXAMPLES, load_source, run_cli
 
 
@@ -167,6 +167,20 @@ def test_blame_passes_over_a_correct_rule_at_a_hard_point_to_the_wrong_one(
     assert result.exit_code == 1, result.output
     (blame,) = [line for line in result.output.splitlines() if line.startswith("  blame:")]
     assert f"the derivative rule of {blamed.replace(' at h.circ', f' at {path}')}" in blame
+
+
+def test_when_every_rule_is_right_but_the_complex_step_disagrees_the_rules_are_combined_wrongly():
+    text = "input x = 0.5, y = 2\nf = sin(x) * y\n"
+    module = load_source(text)
+    backward = module.backward
+    module.backward = lambda x, y, d_f=1.0: (backward(x, y, d_f)[0],
+                                             tuple(2 * g for g in backward(x, y, d_f)[1]))
+    report = verify_circuit(module, circuitc.compile_graphs(text, "w.circ")[0])
+    assert [c.method for c in report.points[0].checks] == ["complex", "complex"]
+    assert report.points[0].unblamed == ["df/dx", "df/dy"]
+    assert ("  blame: df/dx, df/dy: no gate's derivative rule disagrees with its own numerical "
+            "derivative here, yet the complex step, exact to rounding, disagrees with the "
+            "gradient: the rules are combined wrongly") in render(report)
 
 
 def test_too_large_a_step_fails_with_both_numbers(tmp_path):
