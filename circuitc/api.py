@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import codecs
 import gc
+import inspect
 import linecache
 import math
+import sys
+import traceback
 import types
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -20,7 +23,7 @@ from . import __version__
 from .buses import Buses, expand
 from .emit import numpy as numpy_target
 from .emit import python as python_target
-from .errors import CircuitError, Span, did_you_mean
+from .errors import CircuitError, ModuleError, Span, did_you_mean
 from .grad import grad, hessian_graph, hvp_graph, jvp_graph
 from .graph import Graph, by_bus, elements
 from .lower import lower
@@ -189,6 +192,9 @@ class Elements:
         self.DEFAULTS = {e: v for name, value in module.DEFAULTS.items()
                          for e, v in zip(self._elements([name]), self._flat(value, name))}
 
+    def __getattr__(self, name: str):  # anything else, `__file__` included: the module's
+        return getattr(self.module, name)
+
     def _elements(self, names) -> tuple[str, ...]:
         return tuple(e for name in names for e in elements(name, self.shapes[name]))
 
@@ -305,6 +311,101 @@ def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *
     linecache.cache[module.__file__] = (len(source), None, source.splitlines(True), module.__file__)
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our own output)
     return module, forward, backward
+
+
+# What `verify` accepts besides a circuit, in the words of its error messages.
+MODULE_CONTRACT = ("a .circ circuit, or a Python module (.py) as `circuitc compile` writes one: "
+                   "INPUTS and OUTPUTS (tuples of names), forward(*inputs) returning the "
+                   "outputs, backward(*inputs, *seeds) returning (outputs, grads) with one "
+                   "gradient per name in WRT (default INPUTS), and optionally DEFAULTS and "
+                   "SHAPES (for buses)")
+
+
+def load_python(path: str | Path) -> types.ModuleType:
+    """Run the Python file at `path` as a module and check that it follows the contract
+    of a generated module (`check_module`); a `ModuleError` if it fails to load or does
+    not follow it.
+
+    Running the file runs whatever code it holds, as `python path` would: it is the
+    caller's own file, to be trusted as such.
+    """
+    path = str(path)
+    if not Path(path).is_file():
+        why = "not a file" if Path(path).exists() else "no such file"
+        raise ModuleError(f"cannot read {path!r}: {why}").attach(path, "")
+    # Compiled and run here rather than imported: nothing is written beside the file (no
+    # __pycache__). Under a name of its own, not `__main__` (its script part stays idle)
+    # nor its stem (which may be a module it imports); in `sys.modules` while it runs, as
+    # some code needs (a dataclass looks its module up).
+    name = f"circuitc_verified_{Path(path).stem}"
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module
+    try:
+        exec(compile(Path(path).read_bytes(), path, "exec"), module.__dict__)  # noqa: S102
+    except SyntaxError as e:
+        raise ModuleError(f"not a Python module: {e.msg} (line {e.lineno}); verify expects "
+                          + MODULE_CONTRACT).attach(path, "") from None
+    except Exception as e:  # noqa: BLE001 (the file's own code failed: say where, as a message)
+        raise ModuleError(f"running it raised {raised(e)}").attach(path, "") from None
+    finally:
+        sys.modules.pop(name, None)
+    check_module(module, path)
+    return module
+
+
+def raised(e: BaseException) -> str:
+    """`NameError: name 'q' is not defined (m.py:12)`: an exception, and the line that raised it."""
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
+def check_module(module: types.ModuleType, path: str) -> None:
+    """A `ModuleError` naming the first way `module` breaks the generated-module contract."""
+    def broken(what: str):
+        return ModuleError(f"{what}; verify expects {MODULE_CONTRACT}").attach(path, "")
+
+    def names(attr: str, default=None) -> tuple:
+        value = getattr(module, attr, default)
+        if value is None:
+            raise broken(f"it defines no {attr}")
+        if not (isinstance(value, tuple | list) and all(isinstance(n, str) for n in value)):
+            raise broken(f"its {attr} is not a tuple of names")
+        if len(set(value)) < len(value):
+            raise broken(f"its {attr} has a name twice")
+        return tuple(value)
+    inputs, outputs = names("INPUTS"), names("OUTPUTS")
+    if not outputs:
+        raise broken("its OUTPUTS is empty")
+    if not set(names("WRT", inputs)) <= set(inputs):
+        raise broken("its WRT names an input that is not in INPUTS")
+    shapes = getattr(module, "SHAPES", {})
+    if not (isinstance(shapes, dict) and all(
+            isinstance(v, tuple | list) and all(isinstance(n, int) and n >= 0 for n in v)
+            for v in shapes.values())):
+        raise broken("its SHAPES is not a dict of shapes (tuples of sizes)")
+
+    def numbers(value, shape) -> bool:
+        if not shape:
+            return isinstance(value, int | float)
+        return (isinstance(value, tuple | list) and len(value) == shape[0]
+                and all(numbers(v, shape[1:]) for v in value))
+    defaults = getattr(module, "DEFAULTS", {})
+    if not (isinstance(defaults, dict) and set(defaults) <= set(inputs)
+            and all(numbers(v, tuple(shapes.get(k, ()))) for k, v in defaults.items())):
+        raise broken("its DEFAULTS is not a dict of numbers (nested lists of them for buses) "
+                     "for names in INPUTS")
+    for name, arity in (("forward", len(inputs)), ("backward", len(inputs) + len(outputs))):
+        fn = getattr(module, name, None)
+        if not callable(fn):
+            raise broken(f"it defines no function {name}")
+        try:
+            inspect.signature(fn).bind(*range(arity))
+        except TypeError:
+            raise broken(f"its {name} does not take {arity} arguments") from None
+        except ValueError:
+            pass  # no signature to inspect (a builtin): calling it will tell
 
 
 def _emitter(target: str):

@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
-from . import __version__, draw
+from . import __version__, api, draw
 from .api import (
     TARGETS,
     compile_file,
@@ -432,25 +433,46 @@ def _defaults(k: int) -> str:
 @click.option("--fast", is_flag=True,
               help="Check one random direction per point instead of each input.")
 @AT
+@click.option("--module", "module_file", type=click.Path(path_type=Path), metavar="M.py",
+              help="Check this Python module against FILE, the circuit it claims to come "
+                   "from: its gradients against numerical ones and against circuitc's.")
 @JSON
 @TARGET
 @WRT
 @FIX
 @SIZES
 def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
-           difference: str, fast: bool, at_file, as_json: bool, target_name: str, wrt, fix,
-           sizes):
+           difference: str, fast: bool, at_file, module_file: Path | None, as_json: bool,
+           target_name: str, wrt, fix, sizes):
     """Check the generated gradients against numerical derivatives.
 
-    Checks the point given by NAME=VALUE and the declared defaults (drawing a
-    value for any input without one), then --points random points. Exit status
-    0 when every judged gradient passes, 1 when any fails.
+    FILE is a .circ circuit, compiled for --target and checked; or a Python module
+    (a name ending in .py: circuitc's output, edited or not, or any module with
+    INPUTS, OUTPUTS, forward and backward), which is run, as python would run it,
+    and checked. Checks the point given by NAME=VALUE and the declared defaults
+    (drawing a value for any input without one), then --points random points.
+    Exit status 0 when every judged gradient passes, 1 when any fails.
     """
-    module, forward, _ = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes)
+    python = file.suffix == ".py"
+    if python and module_file is not None:
+        raise click.UsageError("--module takes the module, FILE its circuit: "
+                               "circuitc verify FILE.circ --module M.py")
+    if (python or module_file is not None) and click.get_current_context().get_parameter_source(
+            "target_name") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--target compiles a circuit; a module is checked as it is")
+    forward = reference = None
+    if python:
+        module = api.load_python(file)
+    elif module_file is not None:
+        module = api.load_python(module_file)
+        reference, forward, _ = _circuit(file, "python", wrt=wrt, fix=fix, sizes=sizes)
+        reference = elementwise(reference)
+    else:
+        module, forward, _ = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes)
     given = parse_values(input_shapes(module), values, at_file)
     report = verify_circuit(elementwise(module), forward, given, n_points=n_points,
                             seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
-                            fast=fast)
+                            fast=fast, reference=reference)
     if as_json:
         click.echo(json.dumps(json_safe(report_dict(report)), indent=2))
     else:
@@ -459,6 +481,18 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
         click.echo("warning: no gradient was judged (every check was skipped or outside "
                    "the domain)", err=True)
     sys.exit(0 if report.ok else 1)
+
+
+def _circuit(file: Path, target: str, **options):
+    """`load_compiled(file, target, **options)`; a file that is not a circuit gets a note
+    saying what verify reads, unless its name says it is one."""
+    try:
+        return load_module(file, target, **options)
+    except CircuitError as e:
+        if file.suffix == ".circ" or not file.is_file():
+            raise
+        _fail(f"{e.render()}\nnote: verify reads {str(file)!r} as a circuit, as its name does "
+              f"not end in .py; it expects {api.MODULE_CONTRACT}")
 
 
 @main.command(cls=_Command)
