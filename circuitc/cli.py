@@ -2,7 +2,8 @@
 
 This is the only module that knows about exit codes and terminals: 0 success,
 1 a verification failed, 2 bad usage or a bad `.circ` file. A `CircuitError`
-becomes its rendered message on stderr; a genuine bug keeps its traceback.
+becomes its rendered message on stderr (in colour on a terminal); a genuine bug
+keeps its traceback. FILE `-` is standard input, called `<stdin>` in messages.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import click
 
 from . import __version__, draw
-from .api import TARGETS, compile_file, evaluate, load, load_compiled, read_source
+from .api import TARGETS, compile_source, decode_source, evaluate, load_compiled_source, read_source
 from .errors import CircuitError, did_you_mean
 from .report import json_safe
 from .step import METHODS, StepError, climb
@@ -43,10 +44,17 @@ class _Command(click.Command):
         try:
             return super().invoke(ctx)
         except CircuitError as e:
-            _fail(e.render())
+            _fail(e.render(color=_colored(sys.stderr)))
         except KeyboardInterrupt:
             click.echo("Aborted!", err=True)
             sys.exit(130)
+
+
+def _colored(stream) -> bool:
+    """Whether messages to `stream` are coloured: on a terminal, unless `NO_COLOR` is set
+    (https://no-color.org) or the terminal is dumb."""
+    return (stream.isatty() and not os.environ.get("NO_COLOR")
+            and os.environ.get("TERM") != "dumb")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,11 +73,22 @@ TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)
                       help="The generated code: plain Python, or NumPy (batches, broadcasting).")
 
 
-def load_module(file: Path, target: str, loader=load):
-    """`loader(file, target)` (`load`, or `load_compiled` for the graphs too), with a
-    one-line error when the target's library is missing."""
+STDIN = "<stdin>"
+
+
+def read_file(file: Path) -> tuple[str, str]:
+    """FILE's text and the name messages give it: `-` is standard input, `<stdin>`."""
+    if str(file) == "-":
+        return decode_source(sys.stdin.buffer.read(), STDIN), STDIN
+    return read_source(file), str(file)
+
+
+def load_module(file: Path, target: str = "python"):
+    """FILE compiled for `target` and imported, and its graphs (`load_compiled_source`),
+    with a one-line error when the target's library is missing."""
+    text, name = read_file(file)
     try:
-        return loader(file, target)
+        return load_compiled_source(text, name, target)
     except ModuleNotFoundError as e:
         if e.name != "numpy":
             raise
@@ -104,14 +123,18 @@ def compile(file: Path, out: str | None, target_name: str, wrt: str | None):
     if names is not None and "" in names and names != [""]:
         raise click.UsageError(f"--wrt {wrt!r} has an empty name; give NAME,NAME,... "
                                "(or --wrt '' for no gradients at all)")
-    source = compile_file(file, target_name, [] if names == [""] else names)
-    target = None if out == "-" else file.with_suffix(".py") if out is None else Path(out)
+    text, name = read_file(file)
+    source = compile_source(text, name, target_name, [] if names == [""] else names)
+    if out == "-" or (out is None and name == STDIN):
+        target = None
+    else:
+        target = file.with_suffix(".py") if out is None else Path(out)
     _check_output(file, target)
     _write_output(target, source)
 
 
 def _check_output(file: Path, target: Path | None) -> None:
-    if target is not None and target.resolve() == file.resolve():
+    if target is not None and str(file) != "-" and target.resolve() == file.resolve():
         _fail(f"error: the output {str(target)!r} would overwrite the source file")
 
 
@@ -173,7 +196,7 @@ def point(module, values: tuple[str, ...]) -> dict[str, float]:
 @TARGET
 def eval_(file: Path, values: tuple[str, ...], as_json: bool, target_name: str):
     """Print each output's value and its gradient with respect to each input."""
-    module = load_module(file, target_name)
+    module = load_module(file, target_name)[0]
     at = point(module, values)
     try:
         outputs, gradients = evaluate(module, at)
@@ -222,8 +245,8 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
         raise click.UsageError("PNG is binary: give -o OUT.png, or redirect stdout")
     if no_values and values:
         raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
-    text = read_source(file)
-    g = draw.circuit(text, str(file), optimized=not source)
+    text, name = read_file(file)
+    g = draw.circuit(text, name, optimized=not source)
     outputs = [name for name, _ in g.outputs]
     if of is not None and of not in outputs:
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
@@ -236,7 +259,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
         try:
             drawing = draw.evaluate(g, at, seeds, optimized=not source)
         except CircuitError as e:
-            raise e.attach(str(file), text) from None
+            raise e.attach(name, text) from None
     _write_drawing(drawing, fmt, target)
 
 
@@ -297,7 +320,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     value for any input without one), then --points random points. Exit status
     0 when every judged gradient passes, 1 when any fails.
     """
-    module, forward, _ = load_module(file, target_name, load_compiled)
+    module, forward, _ = load_module(file, target_name)
     report = verify_circuit(module, forward, parse_values(module, values), n_points=n_points,
                             seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
                             fast=fast)
@@ -341,7 +364,7 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
     gradient, the analytic gradient. Prints the inputs and the output before and
     after.
     """
-    module = load(file)
+    module = load_module(file)[0]
     try:
         result = climb(module, point(module, values), method=method, steps=steps,
                        step_size=step_size, h=h, difference=difference, tries=tries,

@@ -453,7 +453,7 @@ _CALL_DEFINED = re.compile(r"[ \t\f\r]*([A-Za-z_][A-Za-z0-9_]*[ \t\f\r]*\([^()\n
 
 
 def _named(c: str) -> str:
-    return f"'{c}' is U+{ord(c):04X} {unicodedata.name(c, 'UNNAMED')}"
+    return f"{c!r} is U+{ord(c):04X} {unicodedata.name(c, 'UNNAMED')}"
 
 
 def _character_hint(text: str, at: int) -> str | None:
@@ -467,8 +467,8 @@ def _character_hint(text: str, at: int) -> str | None:
             return f"{_named(c)}; write the power as '{instead}'"
         return f"{_named(c)}, which looks like '{instead}'; write '{instead}'"
     if c in _QUOTES:
-        return (f"{_named(c)}; a circuit has no strings, so no quotes: remove it" if ord(c) > 127
-                else "a circuit has no strings, so no quotes: remove it")
+        return (f"{_named(c)}; a circuit has no quotes: remove it" if ord(c) > 127
+                else "a circuit has no quotes: remove it")
     if c == ".":
         before, after = _WORD_BEFORE.search(text, 0, at), _WORD.match(text, at + 1)
         if before and after:
@@ -478,9 +478,11 @@ def _character_hint(text: str, at: int) -> str | None:
                 return f"gates are called by their name alone: write '{after.group()}', not '{written}'"
             if after.group() in _CONSTANTS:
                 return f"write the number {_CONSTANTS[after.group()]!r} for '{written}'"
+            return f"a name has no '.': write '{written.replace('.', '_')}', say"
         return None
     if unicodedata.decimal(c, None) is not None:
-        return f"'{c}' is the digit {unicodedata.decimal(c)} of another script; numbers are written with the ASCII digits 0-9"
+        return (f"'{c}' is the digit {unicodedata.decimal(c)} of another script; numbers are "
+                "written with the ASCII digits 0-9")
     if c.isalnum():
         hint = "names are ASCII: the letters a-z and A-Z, the digits 0-9 and '_'"
         name = unicodedata.name(c, "")
