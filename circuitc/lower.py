@@ -144,7 +144,8 @@ class _Lowering:
     def _not_a_gate(self, name: Name, what: str) -> bool:
         """Whether `name` may name `what`; an error if it names a built-in gate."""
         if name.id in CALLABLE:
-            self._error(f"'{name.id}' is a built-in gate and cannot name {what}", name.span)
+            self._error(f"'{name.id}' is a built-in gate and cannot name {what}", name.span,
+                        about=name.id)
             return False
         return True
 

@@ -212,7 +212,7 @@ def _parse_reporting(text: str) -> list:
         resume = _resume(part, at)
         if resume is None:
             break
-        line, column = _moved(Span(*_position(part, resume), 1, 1), line, column)[:2]
+        line, column = _moved_position(*_position(part, resume), line, column)
         start += resume
     raise collected(errors)
 
@@ -228,10 +228,15 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return line, offset - text.rfind("\n", 0, offset)
 
 
+def _moved_position(at_line: int, at_column: int, line: int, column: int) -> tuple[int, int]:
+    """A position in a text that starts at `line` and `column` of the file, in the file."""
+    return at_line + line - 1, at_column + (column - 1 if at_line == 1 else 0)
+
+
 def _moved(span: Span, line: int, column: int) -> Span:
     """`span` in a text that starts at `line` and `column` of the file, as a span of the file."""
-    return Span(span.line + line - 1, span.column + (column - 1 if span.line == 1 else 0),
-                span.end_line + line - 1, span.end_column + (column - 1 if span.end_line == 1 else 0))
+    return Span(*_moved_position(span.line, span.column, line, column),
+                *_moved_position(span.end_line, span.end_column, line, column))
 
 
 # What separates statements and nests: parentheses, newlines and ';' outside comments.
@@ -414,7 +419,7 @@ def _unclosed(text: str, span: Span, origin: tuple[int, int]) -> str:
         elif token.type == "RPAR" and opened:
             opened.pop()
     if opened and opened[-1].line < span.line:
-        line, column = _moved(_span(opened[-1]), *origin)[:2]
+        line, column = _moved_position(opened[-1].line, opened[-1].column, *origin)
         return f" (the '(' at line {line} column {column} is not closed)"
     return ""
 
