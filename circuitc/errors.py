@@ -99,12 +99,10 @@ class CircuitError(Exception):
         if self.span is None or self.source is None:
             out = [style.bold(f"{where}:") + " " + message]
         else:
-            # Lines end at "\n" only, as the lexer counts them (not at "\x0c" or U+2028).
-            lines = self.source.split("\n")
             out = [style.bold(f"{where}:{self.span}:") + " " + message]
-            out += _snippet(lines, self.span, "^", style.error)
+            out += _snippet(self.source, self.span, "^", style.error)
             for label in self.labels:
-                shown = _snippet(lines, label.span, "-", style.secondary, label.text)
+                shown = _snippet(self.source, label.span, "-", style.secondary, label.text)
                 arrow = style.secondary("-->") + f" {where}:{label.span}"
                 out += [f"  {arrow}", *shown] if shown else [f"  {arrow}: {label.text}"]
         out += [f"  {style.secondary('=')} {style.bold('note')}: {n}" for n in self.notes]
@@ -143,11 +141,14 @@ def collected(errors: list[CircuitError]) -> CircuitError:
     return CircuitErrors(errors[:LIMIT], more=len(errors) > LIMIT)
 
 
-def _snippet(lines: list[str], span: Span, mark: str, paint, label: str = "") -> list[str]:
+def _snippet(source: str, span: Span, mark: str, paint, label: str = "") -> list[str]:
     """The source line of `span` and a line that underlines the span with `mark`s (then
     `label`, both painted by `paint`): a window around the span if the line is long.
     Nothing if the line is blank or not in the text."""
     line, column = span.line, span.column
+    # Lines end at "\n" only, as the lexer counts them (not at "\x0c" or U+2028); the
+    # text is split no further than the span's line, however long the file.
+    lines = source.split("\n", line) if line > 0 else []
     if not 0 < line <= len(lines) or not lines[line - 1].strip():
         return []
     text = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in lines[line - 1])
