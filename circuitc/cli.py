@@ -60,7 +60,10 @@ def _colored(stream) -> bool:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="circuitc")
 def main():
-    """Compile .circ circuits into Python modules with checked gradients."""
+    """Compile .circ circuits into Python modules with checked gradients.
+
+    Every command reads FILE, or standard input when FILE is '-'.
+    """
 
 
 # Not `readable`: click would answer an unreadable file with a usage screen; reading it

@@ -220,24 +220,31 @@ class _Lowering:
                         call.span, labels=labels)
 
     def _check_recursion(self) -> None:
-        """Reject any cycle of `gate` definitions calling each other."""
+        """Reject any cycle of `gate` definitions calling each other: the error is at the
+        call that closes the cycle, labelled at each other call of it."""
         calls = {name: [e for e in walk(g.body) if type(e) is Call and e.name.id in self.gates]
                  for name, g in self.gates.items()}
         done = set()
         for root in self.gates:
-            path, iters = [root], [iter(calls[root])]
+            path, iters, via = [root], [iter(calls[root])], [None]  # via: the call to path[k]
             while path:
                 call = next(iters[-1], None)
                 if call is None:
                     done.add(path.pop())
                     iters.pop()
+                    via.pop()
                 elif call.name.id in path:
-                    cycle = path[path.index(call.name.id):] + [call.name.id]
-                    self._error("recursive gate: " + " -> ".join(cycle), call.span)
+                    start = path.index(call.name.id)
+                    cycle = path[start:] + [call.name.id]
+                    labels = [Label(c.span, f"'{caller}' calls '{c.name.id}'")
+                              for caller, c in zip(path[start:], via[start + 1:])]
+                    self._error("recursive gate: " + " -> ".join(cycle), call.span,
+                                labels=labels)
                     return  # the gates are not lowered: one cycle is enough to say so
                 elif call.name.id not in done:
                     path.append(call.name.id)
                     iters.append(iter(calls[call.name.id]))
+                    via.append(call)
 
     def _check_outputs(self, statements: list) -> None:
         for name in self.outputs.values():

@@ -250,3 +250,8 @@ def test_standard_input_that_is_not_utf8():
     result = subprocess.run([circuitc_command(), "eval", "-"], input=b"f = \xff\n",
                             capture_output=True, timeout=300, check=False)
     assert (result.returncode, result.stderr) == (2, b"<stdin>:1:5: error: not UTF-8: byte 0xff\n")
+
+
+def test_the_help_says_that_dash_is_standard_input():
+    result = run_cli("--help")
+    assert result.returncode == 0 and "standard input when FILE is '-'" in result.stdout
