@@ -37,6 +37,12 @@ def read_source(path: str | Path) -> str:
         data = Path(path).read_bytes()
     except OSError as e:
         raise CircuitError(f"cannot read {str(path)!r}: {e.strerror or e}").attach(str(path), "") from None
+    return decode_source(data, str(path))
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """The text of `.circ` source bytes, as `read_source` reads a file; `filename` names
+    them in the error for bytes that are not UTF-8."""
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         text = data[bom:].decode("utf-8")
@@ -47,7 +53,7 @@ def read_source(path: str | Path) -> str:
         # Columns count characters, as editors do; what precedes the bad byte decodes.
         column = len(data[max(line_start, bom):start].decode("utf-8")) + 1
         raise CircuitError(f"not UTF-8: byte 0x{data[start]:02x}",
-                           Span(line, column, line, column + 1)).attach(str(path), "") from None
+                           Span(line, column, line, column + 1)).attach(filename, "") from None
     return normalize(text)
 
 
@@ -303,10 +309,18 @@ def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *
                   jvp: bool = False) -> tuple[types.ModuleType, Graph, Graph]:
     """`load(path, ...)`, and the optimized forward and gradient graphs the module
     was generated from (`compile_graphs`): the file is read and compiled once."""
-    source, forward, backward = _generate(read_source(path), str(path), target, wrt, sizes, fix,
-                                          hessian, jvp)
-    module = types.ModuleType(Path(path).stem)
-    module.__file__ = f"<circuitc {path}>"
+    return load_compiled_source(read_source(path), str(path), target, wrt, sizes=sizes, fix=fix,
+                                hessian=hessian, jvp=jvp)
+
+
+def load_compiled_source(text: str, filename: str = "<string>", target: str = "python",
+                         wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
+                         hessian: bool = False, jvp: bool = False
+                         ) -> tuple[types.ModuleType, Graph, Graph]:
+    """`load_compiled` for the circuit in `text`; `filename` is used in messages."""
+    source, forward, backward = _generate(text, filename, target, wrt, sizes, fix, hessian, jvp)
+    module = types.ModuleType(Path(filename).stem)
+    module.__file__ = f"<circuitc {filename}>"
     # Let tracebacks show the generated lines.
     linecache.cache[module.__file__] = (len(source), None, source.splitlines(True), module.__file__)
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our own output)

@@ -2,7 +2,8 @@
 
 This is the only module that knows about exit codes and terminals: 0 success,
 1 a verification failed, 2 bad usage or a bad `.circ` file. A `CircuitError`
-becomes its rendered message on stderr; a genuine bug keeps its traceback.
+becomes its rendered message on stderr (in colour on a terminal); a genuine bug
+keeps its traceback. FILE `-` is standard input, called `<stdin>` in messages.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from click.core import ParameterSource
 from . import __version__, api, draw
 from .api import (
     TARGETS,
-    compile_file,
+    compile_source,
+    decode_source,
     elementwise,
     evaluate,
     hessian_of,
-    load_compiled,
+    load_compiled_source,
     read_source,
 )
 from .errors import CircuitError, did_you_mean
@@ -52,16 +54,26 @@ class _Command(click.Command):
         try:
             return super().invoke(ctx)
         except CircuitError as e:
-            _fail(e.render())
+            _fail(e.render(color=_colored(sys.stderr)))
         except KeyboardInterrupt:
             click.echo("Aborted!", err=True)
             sys.exit(130)
 
 
+def _colored(stream) -> bool:
+    """Whether messages to `stream` are coloured: on a terminal, unless `NO_COLOR` is set
+    (https://no-color.org) or the terminal is dumb."""
+    return (stream.isatty() and not os.environ.get("NO_COLOR")
+            and os.environ.get("TERM") != "dumb")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="circuitc")
 def main():
-    """Compile .circ circuits into Python modules with checked gradients."""
+    """Compile .circ circuits into Python modules with checked gradients.
+
+    Every command reads FILE, or standard input when FILE is '-'.
+    """
 
 
 # Not `readable`: click would answer an unreadable file with a usage screen; reading it
@@ -111,11 +123,22 @@ AT = click.option("--at", "at_file", type=click.Path(path_type=Path, dir_okay=Fa
                        "buses). NAME=VALUE arguments override it.")
 
 
-def load_module(file: Path, target: str, **options):
-    """`load_compiled(file, target, **options)`: the module and its two graphs, with a
-    one-line error when the target's library is missing."""
+STDIN = "<stdin>"
+
+
+def read_file(file: Path) -> tuple[str, str]:
+    """FILE's text and the name messages give it: `-` is standard input, `<stdin>`."""
+    if str(file) == "-":
+        return decode_source(sys.stdin.buffer.read(), STDIN), STDIN
+    return read_source(file), str(file)
+
+
+def load_module(file: Path, target: str = "python", **options):
+    """FILE compiled for `target` and imported, and its graphs (`load_compiled_source`, which
+    takes `options`), with a one-line error when the target's library is missing."""
+    text, name = read_file(file)
     try:
-        return load_compiled(file, target, **options)
+        return load_compiled_source(text, name, target, **options)
     except ModuleNotFoundError as e:
         if e.name != "numpy":
             raise
@@ -152,14 +175,19 @@ def _write_atomically(path: Path, text: str | bytes) -> None:
 def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hessian: bool,
             jvp: bool):
     """Compile FILE into a Python module with forward() and backward()."""
-    source = compile_file(file, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian, jvp=jvp)
-    target = None if out == "-" else file.with_suffix(".py") if out is None else Path(out)
+    text, name = read_file(file)
+    source = compile_source(text, name, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian,
+                            jvp=jvp)
+    if out == "-" or (out is None and name == STDIN):
+        target = None
+    else:
+        target = file.with_suffix(".py") if out is None else Path(out)
     _check_output(file, target)
     _write_output(target, source)
 
 
 def _check_output(file: Path, target: Path | None) -> None:
-    if target is not None and target.resolve() == file.resolve():
+    if target is not None and str(file) != "-" and target.resolve() == file.resolve():
         _fail(f"error: the output {str(target)!r} would overwrite the source file")
 
 
@@ -366,8 +394,8 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
         raise click.UsageError("PNG is binary: give -o OUT.png, or redirect stdout")
     if no_values and values:
         raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
-    text = read_source(file)
-    g = draw.circuit(text, str(file), optimized=not source, sizes=sizes)
+    text, name = read_file(file)
+    g = draw.circuit(text, name, optimized=not source, sizes=sizes)
     outputs = [name for name, _ in g.outputs]
     if of is not None and of not in outputs:
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
@@ -381,7 +409,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
         try:
             drawing = draw.evaluate(g, at, seeds, optimized=not source)
         except CircuitError as e:
-            raise e.attach(str(file), text) from None
+            raise e.attach(name, text) from None
     _write_drawing(drawing, fmt, target)
 
 

@@ -3,8 +3,11 @@
 `lower(statements, filename)` resolves every name of a parsed `.circ` file and
 builds its `Graph`: one input node per input (in declaration order), one gate
 node per operator or built-in call, `gate` definitions inlined at each call.
-Every semantic error of SPEC.md section 5 is raised here as a `CircuitError`
-at the offending span; the first one in source order wins.
+Every semantic error of the language is found here, as a `CircuitError` at the
+offending span. The checks go on past an error wherever what follows stays
+meaningful, and all the errors found are raised together, in source order (see
+`errors.collected`); an error that only follows from an earlier one (a second
+use of the same unknown name, say) is not repeated.
 
 Expressions are walked with explicit stacks, never by recursion, so nesting depth
 is limited only by memory.
@@ -12,7 +15,9 @@ is limited only by memory.
 
 from __future__ import annotations
 
-from .errors import CircuitError, Span, did_you_mean
+from itertools import pairwise
+
+from .errors import CircuitError, Label, Span, collected, did_you_mean
 from .gates import CALLABLE, GATES
 from .graph import Builder, Graph, Origin, fold_constant
 from .parse import Assign, Call, GateDef, InputDecl, Name, Num, Op, OutputDecl
@@ -53,6 +58,9 @@ class _Lowering:
         self.gates: dict[str, GateDef] = {}
         self.outputs: dict[str, Name] = {}
         self.declared_inputs = any(type(s) is InputDecl for s in statements)
+        self.errors: list[CircuitError] = []
+        # Names and gates an error was reported for: no further error is reported about them.
+        self.reported: set[str] = set()
         self._collect(statements)
         for gate in self.gates.values():
             self._check_expr(gate.body, params={p.id for p in gate.params}, gate=gate)
@@ -63,6 +71,19 @@ class _Lowering:
         for wire in self.wires.values():
             self.deps[wire.target.id] = self._check_expr(wire.expr)
         self._check_outputs(statements)
+        self.order = self._lowering_order()
+        if self.errors:
+            self.errors.sort(key=lambda e: e.span or Span(0, 0, 0, 0))
+            raise collected(self.errors)
+
+    def _error(self, message: str, span: Span, about: str | None = None, **details) -> None:
+        """Record an error (`details`: labels, notes, hint); with `about`, only the first
+        error about that name is recorded."""
+        if about is not None:
+            if about in self.reported:
+                return
+            self.reported.add(about)
+        self.errors.append(CircuitError(message, span, **details))
 
     # -- statements ---------------------------------------------------------
 
@@ -71,54 +92,62 @@ class _Lowering:
         for s in statements:
             if type(s) is Assign:  # most statements are: tested first
                 name = s.target
-                self._not_a_gate(name, "a wire")
                 if name.id in self.inputs:
-                    raise CircuitError(f"'{name.id}' is an input and cannot be assigned", name.span)
-                if name.id in self.wires:
-                    first = self.wires[name.id].target.span.line
-                    raise CircuitError(f"'{name.id}' is assigned twice (first at line {first})",
-                                       name.span)
-                self.wires[name.id] = s
+                    self._error(f"'{name.id}' is an input and cannot be assigned", name.span,
+                                labels=[Label(self.inputs[name.id].span, "declared as an input here")])
+                elif name.id in self.wires:
+                    first = self.wires[name.id].target.span
+                    self._error(f"'{name.id}' is assigned twice (first at line {first.line})",
+                                name.span, labels=[Label(first, "first assigned here")])
+                elif self._not_a_gate(name, "a wire"):
+                    self.wires[name.id] = s
             elif type(s) is InputDecl:
                 for name, default in s.items:
-                    self._not_a_gate(name, "an input")
                     if name.id in self.inputs:
-                        raise CircuitError(f"input '{name.id}' is declared twice", name.span)
-                    if name.id in self.wires:
-                        raise CircuitError(f"'{name.id}' is assigned at line "
-                                           f"{self.wires[name.id].target.span.line} and cannot "
-                                           "also be an input", name.span)
-                    self.inputs[name.id] = name
-                    if default is not None:
-                        self.defaults[name.id] = default
+                        self._error(f"input '{name.id}' is declared twice", name.span,
+                                    labels=[Label(self.inputs[name.id].span, "first declared here")])
+                    elif name.id in self.wires:
+                        self._error(f"'{name.id}' is assigned at line "
+                                    f"{self.wires[name.id].target.span.line} and cannot also be "
+                                    "an input", name.span)
+                    elif self._not_a_gate(name, "an input"):
+                        self.inputs[name.id] = name
+                        if default is not None:
+                            self.defaults[name.id] = default
             elif type(s) is GateDef:
-                if s.name.id in CALLABLE:
-                    raise CircuitError(f"'{s.name.id}' is a built-in gate and cannot be "
-                                       "redefined", s.name.span)
-                if s.name.id in self.gates:
-                    raise CircuitError(f"gate '{s.name.id}' is defined twice", s.name.span)
                 seen = set()
                 for p in s.params:
                     if p.id in seen:
-                        raise CircuitError(f"parameter '{p.id}' is repeated", p.span)
+                        self._error(f"parameter '{p.id}' is repeated", p.span)
                     seen.add(p.id)
-                self.gates[s.name.id] = s
+                if s.name.id in CALLABLE:
+                    self._error(f"'{s.name.id}' is a built-in gate and cannot be redefined",
+                                s.name.span)
+                elif s.name.id in self.gates:
+                    self._error(f"gate '{s.name.id}' is defined twice", s.name.span,
+                                labels=[Label(self.gates[s.name.id].name.span, "first defined here")])
+                else:
+                    self.gates[s.name.id] = s
             elif type(s) is OutputDecl:
                 for name in s.names:
                     if name.id in self.outputs:
-                        raise CircuitError(f"output '{name.id}' is declared twice", name.span)
+                        self._error(f"output '{name.id}' is declared twice", name.span,
+                                    labels=[Label(self.outputs[name.id].span, "first declared here")])
                     self.outputs[name.id] = name
         if not self.gates:  # nothing can clash with a gate's name: skip the walk over every name
             return
         for name in [*self.inputs.values(), *(w.target for w in self.wires.values())]:
             if name.id in self.gates:
-                raise CircuitError(f"'{name.id}' names a gate and cannot also name an input "
-                                   "or a wire", name.span)
+                self._error(f"'{name.id}' names a gate and cannot also name an input or a wire",
+                            name.span, about=name.id)
 
-    @staticmethod
-    def _not_a_gate(name: Name, what: str) -> None:
+    def _not_a_gate(self, name: Name, what: str) -> bool:
+        """Whether `name` may name `what`; an error if it names a built-in gate."""
         if name.id in CALLABLE:
-            raise CircuitError(f"'{name.id}' is a built-in gate and cannot name {what}", name.span)
+            self._error(f"'{name.id}' is a built-in gate and cannot name {what}", name.span,
+                        about=name.id)
+            return False
+        return True
 
     # -- expressions --------------------------------------------------------
 
@@ -141,27 +170,35 @@ class _Lowering:
                 stack += reversed(e.args)
             elif kind is Name:
                 if e.id in CALLABLE or e.id in self.gates:
-                    raise CircuitError(f"'{e.id}' is a gate; call it with arguments, as in "
-                                       f"{e.id}(...)", e.span)
-                if params is not None:
+                    self._error(f"'{e.id}' is a gate; call it with arguments, as in {e.id}(...)",
+                                e.span, about=e.id)
+                elif params is not None:
                     if e.id not in params:
-                        raise self._out_of_scope(e, gate, default_of, params)
+                        self._out_of_scope(e, gate, default_of, params)
                 elif e.id in self.wires:
                     wires[e.id] = None
                 elif e.id not in self.inputs:
                     if self.declared_inputs:
-                        raise CircuitError(f"unknown name '{e.id}'" + did_you_mean(
-                            e.id, [*self.inputs, *self.wires]), e.span)
-                    self.inputs[e.id] = e
+                        self._unknown_name(e)
+                    else:
+                        self.inputs[e.id] = e
         return list(wires)
 
-    @staticmethod
-    def _out_of_scope(e: Name, gate, default_of, params) -> CircuitError:
+    def _unknown_name(self, e: Name) -> None:
+        guess = did_you_mean(e.id, [*self.inputs, *self.wires])
+        self._error(f"unknown name '{e.id}'" + guess, e.span, about=e.id,
+                    hint=None if guess else f"declare it with 'input {e.id}'")
+
+    def _out_of_scope(self, e: Name, gate, default_of, params) -> None:
         if gate is not None:
-            return CircuitError(f"unknown name '{e.id}': gate '{gate.name.id}' sees only its "
-                                "parameters" + did_you_mean(e.id, params), e.span)
-        return CircuitError(f"the default of '{default_of}' must be a constant, but it "
-                            f"uses '{e.id}'", e.span)
+            guess = did_you_mean(e.id, params)
+            names = ", ".join([*(p.id for p in gate.params), e.id])
+            self._error(f"unknown name '{e.id}': gate '{gate.name.id}' sees only its parameters"
+                        + guess, e.span, hint=None if guess else
+                        f"to pass it in, make it a parameter: 'gate {gate.name.id}({names})'")
+        else:
+            self._error(f"the default of '{default_of}' must be a constant, but it uses "
+                        f"'{e.id}'", e.span)
 
     def _check_call(self, call: Call) -> None:
         name = call.name.id
@@ -170,41 +207,57 @@ class _Lowering:
         elif name in CALLABLE:
             arity = CALLABLE[name].arity
         else:
-            raise CircuitError(f"unknown gate '{name}'" + did_you_mean(
-                name, [*CALLABLE, *self.gates]), call.span)
+            guess, hint = _gate_hint(name, [*CALLABLE, *self.gates])
+            self._error(f"unknown gate '{name}'" + guess, call.span, about=name, hint=hint)
+            return
         if len(call.args) != arity:
             plural = "" if arity == 1 else "s"
-            raise CircuitError(f"'{name}' takes {arity} argument{plural}, got {len(call.args)}",
-                               call.span)
+            labels = []
+            if name in self.gates:
+                labels = [Label(self.gates[name].name.span,
+                                f"'{name}' is defined here with {arity} parameter{plural}")]
+            self._error(f"'{name}' takes {arity} argument{plural}, got {len(call.args)}",
+                        call.span, labels=labels)
 
     def _check_recursion(self) -> None:
-        """Reject any cycle of `gate` definitions calling each other."""
+        """Reject any cycle of `gate` definitions calling each other: the error is at the
+        call that closes the cycle, labelled at each other call of it."""
         calls = {name: [e for e in walk(g.body) if type(e) is Call and e.name.id in self.gates]
                  for name, g in self.gates.items()}
         done = set()
         for root in self.gates:
-            path, iters = [root], [iter(calls[root])]
+            path, iters, via = [root], [iter(calls[root])], [None]  # via: the call to path[k]
             while path:
                 call = next(iters[-1], None)
                 if call is None:
                     done.add(path.pop())
                     iters.pop()
+                    via.pop()
                 elif call.name.id in path:
-                    cycle = path[path.index(call.name.id):] + [call.name.id]
-                    raise CircuitError("recursive gate: " + " -> ".join(cycle), call.span)
+                    start = path.index(call.name.id)
+                    cycle = path[start:] + [call.name.id]
+                    labels = [Label(c.span, f"'{caller}' calls '{c.name.id}'")
+                              for caller, c in zip(path[start:], via[start + 1:])]
+                    self._error("recursive gate: " + " -> ".join(cycle), call.span,
+                                labels=labels)
+                    return  # the gates are not lowered: one cycle is enough to say so
                 elif call.name.id not in done:
                     path.append(call.name.id)
                     iters.append(iter(calls[call.name.id]))
+                    via.append(call)
 
     def _check_outputs(self, statements: list) -> None:
         for name in self.outputs.values():
             if name.id not in self.wires and name.id not in self.inputs:
-                raise CircuitError(f"output '{name.id}' is never defined" + did_you_mean(
-                    name.id, [*self.inputs, *self.wires]), name.span)
+                self._error(f"output '{name.id}' is never defined" + did_you_mean(
+                    name.id, [*self.inputs, *self.wires]), name.span, about=name.id)
         if not self.outputs:
             if not self.wires:
-                raise CircuitError("the circuit assigns no wire, so it has no output",
-                                   Span(1, 1, 1, 2))
+                # Said only of a file with nothing else wrong: one still being written.
+                if not self.errors:
+                    self._error("the circuit assigns no wire, so it has no output",
+                                Span(1, 1, 1, 2))
+                return
             last = list(self.wires.values())[-1].target
             self.outputs[last.id] = last
 
@@ -219,7 +272,7 @@ class _Lowering:
 
         def apply(op, args, e):
             return b.add(op, args, None, _origin(e))
-        for wire in self._lowering_order():
+        for wire in self.order:
             node = _lower_expr(self.wires[wire].expr, self.gates, b.const, apply, nodes)
             b.name(node, wire)
             nodes[wire] = node
@@ -229,7 +282,8 @@ class _Lowering:
     def _lowering_order(self) -> list[str]:
         """Every wire after the wires it reads: in source order, except that a wire read
         before its assignment moves up to just before its first reader (depth first).
-        A cycle of wires is an error."""
+        A cycle of wires is an error, reported at the first wire of the cycle in source
+        order and labelled at each other wire's line."""
         order: list[str] = []
         placed: set[str] = set()
         for root, deps in self.deps.items():
@@ -253,12 +307,48 @@ class _Lowering:
                     placed.add(wire)
                 elif dep in on_path:
                     cycle = path[path.index(dep):] + [dep]
-                    raise CircuitError("cycle: " + " -> ".join(cycle), self.wires[dep].target.span)
+                    self._cycle(cycle)
+                    placed.update(path)  # a cycle has no order: the graph is not built
+                    break
                 elif dep not in placed:
                     path.append(dep)
                     iters.append(iter(self.deps[dep]))
                     on_path.add(dep)
         return order
+
+
+    def _cycle(self, cycle: list[str]) -> None:
+        labels = [Label(self._reads(wire, read), f"'{wire}' reads '{read}'")
+                  for wire, read in pairwise(cycle[1:])]
+        self._error("cycle: " + " -> ".join(cycle), self.wires[cycle[0]].target.span,
+                    labels=labels)
+
+    def _reads(self, wire: str, name: str) -> Span:
+        """Where the expression of `wire` first reads `name`."""
+        return next(e.span for e in walk(self.wires[wire].expr) if type(e) is Name and e.id == name)
+
+
+# Other spellings of the built-in gates (lower case), and what to write where no gate does
+# the job; a suggestion is made only for a gate that exists.
+_SPELLINGS = {"ln": "log", "arctan": "atan", "power": "pow", "logistic": "sigmoid",
+              "fabs": "abs", "maximum": "max", "minimum": "min"}
+_NO_GATE = {"sum": "add the terms with '+'", "prod": "multiply the factors with '*'",
+            "product": "multiply the factors with '*'", "square": "write 'x**2'",
+            "sqr": "write 'x**2'"}
+
+
+def _gate_hint(name: str, gates: list[str]) -> tuple[str, str | None]:
+    """For an unknown gate `name`: the `; did you mean 'g'?` to append to the message (a
+    gate spelled the same but for case, another spelling of a gate, or a close one), and
+    a help text where no gate does the job."""
+    by_case = {g.lower(): g for g in sorted(gates)}
+    key = name.lower()
+    guess = by_case.get(key) or by_case.get(_SPELLINGS.get(key, ""))
+    if guess:
+        return f"; did you mean '{guess}'?", None
+    if key in _NO_GATE:
+        return "", f"there is no '{key}' gate: {_NO_GATE[key]}"
+    return did_you_mean(name, gates), None
 
 
 _NAME_OR_NUMBER = frozenset((Name, Num))

@@ -11,11 +11,20 @@ circuits of 10^5 statements; it gives up at the first thing that is not valid
 text. Lark's driver then parses the file again, to report the error exactly as
 Lark finds it. Both give the same tree for valid text (a test checks this on
 generated programs).
+
+After a syntax error, Lark's driver resumes at the next statement (after the next
+newline or ';' outside parentheses), so one run reports every syntax error of the
+file, up to `errors.LIMIT`. Where the likely fix is known (a look-alike character
+such as U+2212 for '-', `2x`, `math.exp`, a misspelt keyword) the error says so in
+a `help:` line.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
+import unicodedata
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -26,7 +35,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.grammar import Rule
 from lark.parsers.lalr_analysis import Shift
 
-from .errors import CircuitError, Span
+from .errors import LIMIT, CircuitError, Span, collected
 
 KEYWORDS = frozenset(("input", "output", "gate", "size", "for", "in"))
 
@@ -260,10 +269,102 @@ def parse(text: str) -> list:
     statements = _fast().parse(text)
     if statements is not None:
         return statements
-    try:
-        return _parser().parse(text)
-    except UnexpectedInput as e:
-        raise _syntax_error(e, text) from None
+    return _parse_reporting(text)
+
+
+def _parse_reporting(text: str) -> list:
+    """The statements of `text` by Lark's driver, or its syntax errors: after each, the
+    parse starts again at the statement after it, until the text ends or `LIMIT` errors
+    and one more are found."""
+    errors: list[CircuitError] = []
+    start, line, column = 0, 1, 1  # where this parse starts in `text`
+    while len(errors) <= LIMIT:
+        part = text[start:]
+        try:
+            statements = _parser().parse(part)
+        except UnexpectedInput as e:
+            error = _syntax_error(e, part, (line, column))
+        except CircuitError as e:
+            error = e
+        else:
+            if not errors:
+                return statements
+            break
+        at = _offset(part, error.span)
+        error.span = _moved(error.span, line, column)
+        errors.append(error)
+        resume = _resume(part, at)
+        if resume is None:
+            break
+        line, column = _moved_position(*_position(part, resume), line, column)
+        start += resume
+    raise collected(errors)
+
+
+def _offset(text: str, span: Span) -> int:
+    """Where `span` starts in `text`."""
+    return sum(map(len, text.split("\n", span.line - 1)[:-1])) + span.line - 1 + span.column - 1
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """The line and column of `offset` in `text`."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - text.rfind("\n", 0, offset)
+
+
+def _moved_position(at_line: int, at_column: int, line: int, column: int) -> tuple[int, int]:
+    """A position in a text that starts at `line` and `column` of the file, in the file."""
+    return at_line + line - 1, at_column + (column - 1 if at_line == 1 else 0)
+
+
+def _moved(span: Span, line: int, column: int) -> Span:
+    """`span` in a text that starts at `line` and `column` of the file, as a span of the file."""
+    return Span(*_moved_position(span.line, span.column, line, column),
+                *_moved_position(span.end_line, span.end_column, line, column))
+
+
+# What separates statements and nests: parentheses, newlines and ';' outside comments.
+_PUNCTUATION = re.compile(r"#[^\n]*|[()[\]\n;]")
+# The start of a statement: `name =`, `name[...] =` or a keyword.
+_STATEMENT = re.compile(r"[ \t\f\r]*(?:[A-Za-z_][A-Za-z0-9_]*[ \t\f\r]*[=[]|(?:input|output|gate|size)\b)")
+
+
+def _statement(text: str, at: int) -> tuple[int, list[int]]:
+    """Where the statement holding offset `at` starts, and the offsets of the '('s (and
+    '['s) still open at `at` (counted as the postlexer counts them)."""
+    start, opened = 0, []
+    for m in _PUNCTUATION.finditer(text, 0, at):
+        c = m.group()
+        if c in "([":
+            opened.append(m.start())
+        elif c in ")]":
+            if opened:
+                opened.pop()
+        elif c in "\n;" and not opened:
+            start = m.end()
+    return start, opened
+
+
+def _resume(text: str, at: int) -> int | None:
+    """Where to parse again after a syntax error at offset `at`: after the first newline
+    or ';' from `at` on that closes the statement (parentheses counted from its start),
+    or, if a '(' opened on an earlier line is still open and a statement starts the
+    error's line, at that line (the ')' is likely missing). None at the end of the text."""
+    _, opened = _statement(text, at)
+    line_start = text.rfind("\n", 0, at) + 1
+    if opened and opened[-1] < line_start and not text[line_start:at].strip() \
+            and _STATEMENT.match(text, at):
+        return line_start
+    depth = len(opened)
+    for m in _PUNCTUATION.finditer(text, at):
+        c = m.group()
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c in "\n;" and depth <= 0:
+            return m.end() if m.end() < len(text) else None
+    return None
 
 
 class _Token(NamedTuple):
@@ -390,8 +491,9 @@ def _expected(names: set[str]) -> str:
     return ""
 
 
-def _unclosed(text: str, span: Span) -> str:
-    """A note on the innermost '(' still open before `span`, if it is on an earlier line."""
+def _unclosed(text: str, span: Span, origin: tuple[int, int]) -> str:
+    """A note on the innermost '(' still open before `span`, if it is on an earlier line
+    (`text` starts at line and column `origin` of the file)."""
     opened = []
     for token in _parser().lex(text):
         if (token.line, token.column) >= (span.line, span.column):
@@ -401,20 +503,101 @@ def _unclosed(text: str, span: Span) -> str:
         elif token.type in _CLOSING and opened:
             opened.pop()
     if opened and opened[-1].line < span.line:
-        return f" (the '{opened[-1]}' at line {opened[-1].line} column {opened[-1].column} is not closed)"
+        line, column = _moved_position(opened[-1].line, opened[-1].column, *origin)
+        return f" (the '{opened[-1]}' at line {line} column {column} is not closed)"
     return ""
 
 
-def _syntax_error(e: UnexpectedInput, text: str) -> CircuitError:
+def _syntax_error(e: UnexpectedInput, text: str, origin: tuple[int, int]) -> CircuitError:
+    """The error for Lark's exception `e`, with a span in `text` (which starts at line and
+    column `origin` of the file)."""
     span = Span(e.line, e.column, e.line, e.column + 1)
     if isinstance(e, UnexpectedCharacters):
         if e.char == "^":
             return CircuitError("'^' is not an operator; use '**' for powers", span)
-        return CircuitError(f"unexpected character {e.char!r}", span)
+        return CircuitError(f"unexpected character {e.char!r}", span,
+                            hint=_character_hint(text, _offset(text, span)))
     if isinstance(e, UnexpectedToken):
         token = e.token
         if token.type != "_NL":  # (a newline's own span would end on the next line)
             span = _span(token)
         message = f"unexpected {_describe(token)}" + _expected(e.accepts or e.expected)
-        return CircuitError(message + _unclosed(text, span), span)
+        return CircuitError(message + _unclosed(text, span, origin), span,
+                            hint=_token_hint(token, text, _offset(text, span)))
     return CircuitError(f"syntax error: {e}", span)
+
+
+# -- what people type: help for the likely fix ------------------------------------
+
+# Characters that look like an operator (or a space), and what to write instead.
+_LOOKALIKES = {"\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": "*", "\u00b7": "*",
+               "\u22c5": "*", "\u2219": "*", "\u00f7": "/", "\u00b2": "**2", "\u00b3": "**3",
+               "\u00a0": " "}
+_QUOTES = "\u201c\u201d\u2018\u2019\u201e\u00ab\u00bb\"'`"
+_CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD_BEFORE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NUMBER_BEFORE = re.compile(r"(?<![A-Za-z0-9_.])(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_CALL_DEFINED = re.compile(r"[ \t\f\r]*([A-Za-z_][A-Za-z0-9_]*[ \t\f\r]*\([^()\n;]*\))[ \t\f\r]*=")
+
+
+def _named(c: str) -> str:
+    return f"{c!r} is U+{ord(c):04X} {unicodedata.name(c, 'UNNAMED')}"
+
+
+def _character_hint(text: str, at: int) -> str | None:
+    """Help for the character at offset `at`, which begins no token."""
+    c = text[at]
+    if c in _LOOKALIKES:
+        instead = _LOOKALIKES[c]
+        if instead == " ":
+            return f"{_named(c)}; write an ordinary space"
+        if instead.startswith("**"):
+            return f"{_named(c)}; write the power as '{instead}'"
+        return f"{_named(c)}, which looks like '{instead}'; write '{instead}'"
+    if c in _QUOTES:
+        return (f"{_named(c)}; a circuit has no quotes: remove it" if ord(c) > 127
+                else "a circuit has no quotes: remove it")
+    if c == ".":
+        before, after = _WORD_BEFORE.search(text, 0, at), _WORD.match(text, at + 1)
+        if before and after:
+            written = f"{before.group()}.{after.group()}"
+            from .gates import CALLABLE  # only here: the parser itself knows no gate
+            if after.group() in CALLABLE:
+                return f"gates are called by their name alone: write '{after.group()}', not '{written}'"
+            if after.group() in _CONSTANTS:
+                return f"write the number {_CONSTANTS[after.group()]!r} for '{written}'"
+            return f"a name has no '.': write '{written.replace('.', '_')}', say"
+        return None
+    if unicodedata.decimal(c, None) is not None:
+        return (f"'{c}' is the digit {unicodedata.decimal(c)} of another script; numbers are "
+                "written with the ASCII digits 0-9")
+    if c.isalnum():
+        hint = "names are ASCII: the letters a-z and A-Z, the digits 0-9 and '_'"
+        name = unicodedata.name(c, "")
+        if name.startswith("GREEK ") and " LETTER " in name:
+            return f"{hint}; for '{c}' write '{name.rsplit(' ', 1)[-1].lower()}'"
+        return hint
+    return None
+
+
+def _token_hint(token: Token, text: str, at: int) -> str | None:
+    """Help for the token at offset `at` that the grammar does not allow there."""
+    start, _ = _statement(text, at)
+    if token.type in ("NAME", "LPAR"):
+        number = _NUMBER_BEFORE.search(text, start, at)
+        if number:
+            operand = token.value if token.type == "NAME" else "(...)"
+            return f"to multiply, write '{number.group()}*{operand}'"
+    first = _WORD.fullmatch(text[start:at].strip())
+    if first and token.type == "NAME" and first.group() not in KEYWORDS:
+        word = first.group()
+        keyword = next((k for k in sorted(KEYWORDS) if k == word.lower()), None) or next(
+            iter(difflib.get_close_matches(word.lower(), sorted(KEYWORDS), n=1, cutoff=0.6)), None)
+        if keyword:
+            return f"'{word}' is not a keyword; did you mean '{keyword}'?"
+    if first and token.type == "LPAR":
+        defined = _CALL_DEFINED.match(text, start)
+        if defined:
+            return f"to define a gate, write 'gate {defined.group(1)} = ...'"
+    return None
