@@ -344,6 +344,11 @@ class _Expansion:
                         raise CircuitError("a gate's body is scalar: it cannot index or reduce "
                                            "buses (call the gate on elements instead)", e.span)
                 out.append(s)
+        assigned = [s for s in self.statements if type(s) in (Assign, BusAssign)]
+        if assigned and type(assigned[-1]) is BusAssign and not any(
+                type(s) is OutputDecl for s in self.statements):
+            # With no `output` statement the output is the last assigned wire: a whole bus.
+            out.append(OutputDecl(tuple(self._output_names([assigned[-1].target]))))
         return out, self.buses
 
     def _definition_order(self) -> list[int]:

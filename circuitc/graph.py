@@ -19,17 +19,41 @@ from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import NamedTuple
 
-from .errors import CircuitError, Span
+from .errors import CircuitError, Label, Span
 from .gates import DOMAIN_ERRORS, GATES
 
 LEAVES = ("input", "seed", "tangent", "const")
 
 
 class Origin(NamedTuple):
-    """Where a gate comes from: its `.circ` span, and how messages name it (`'log'`)."""
+    """Where a gate comes from: its `.circ` span, how messages name it (`'log'`), the
+    chain of `gate` calls it was inlined through (outermost first: each call's span and
+    the called gate's name), and the bus element whose definition it computes."""
 
     span: Span
     label: str
+    calls: tuple[tuple[Span, str], ...] = ()
+    element: str | None = None
+
+    def describe(self, filename: str) -> str:
+        """`g.circ:4:5: in call of 'lg': g.circ:1:14: in 'log'`, the outermost call first
+        and the element after the first place (`in call of 'lg' for h1[3]`)."""
+        places = [(span, f"call of '{gate}'") for span, gate in self.calls]
+        places.append((self.span, self.label))
+        for_element = f" for {self.element}" if self.element else ""
+        return ": ".join(f"{filename}:{span.line}:{span.column}: in {what}"
+                         + (for_element if k == 0 else "")
+                         for k, (span, what) in enumerate(places))
+
+    @property
+    def lines(self) -> str:
+        """Where the gate comes from, for a comment: `line 4`, or through calls of `gate`
+        definitions `line 6, in outer (line 2), in inner (line 1)`."""
+        if not self.calls:
+            return f"line {self.span.line}"
+        inner = [span.line for span, _ in self.calls[1:]] + [self.span.line]
+        return f"line {self.calls[0][0].line}, " + ", ".join(
+            f"in {gate} (line {line})" for (_, gate), line in zip(self.calls, inner))
 
 
 class Node(NamedTuple):  # a NamedTuple: graphs have millions of nodes, and it is fastest to make
@@ -191,8 +215,11 @@ def fold_constant(op: str, values, origin: Origin | None) -> float:
         return float(GATES[op].fn(*values))
     except DOMAIN_ERRORS as exc:
         label = origin.label if origin else f"'{op}'"
+        calls = origin.calls if origin else ()
         raise CircuitError(f"{label} fails on constant operands {tuple(values)}: {exc}",
-                           origin and origin.span) from None
+                           origin and origin.span,
+                           labels=[Label(span, f"in this call of '{gate}'") for span, gate in calls]
+                           ) from None
 
 
 def check(graph: Graph) -> None:

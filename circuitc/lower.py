@@ -42,10 +42,10 @@ _OPERATOR_LABELS = {name: f"'{gate.label}'" for name, gate in GATES.items()}
 _CALL_LABELS = {name: f"'{name}'" for name in CALLABLE}
 
 
-def _origin(e) -> Origin:
+def _origin(e, calls: tuple = (), element: str | None = None) -> Origin:
     if type(e) is Call:
-        return Origin(e.name.span, _CALL_LABELS[e.name.id])
-    return Origin(e.span, _OPERATOR_LABELS[e.gate])
+        return Origin(e.name.span, _CALL_LABELS[e.name.id], calls, element)
+    return Origin(e.span, _OPERATOR_LABELS[e.gate], calls, element)
 
 
 class _Lowering:
@@ -270,9 +270,12 @@ class _Lowering:
             b.name(node, name)
         defaults = {name: _evaluate_constant(expr, self.gates) for name, expr in self.defaults.items()}
 
-        def apply(op, args, e):
-            return b.add(op, args, None, _origin(e))
+        element = None
+
+        def apply(op, args, e, calls):
+            return b.add(op, args, None, _origin(e, calls, element))
         for wire in self.order:
+            element = wire if "[" in wire else None
             node = _lower_expr(self.wires[wire].expr, self.gates, b.const, apply, nodes)
             b.name(node, wire)
             nodes[wire] = node
@@ -355,15 +358,17 @@ _NAME_OR_NUMBER = frozenset((Name, Num))
 
 
 def _lower_expr(expr, gates: dict[str, GateDef], const, apply, scope: dict):
-    """Evaluate `expr` bottom-up with `const(value)` and `apply(op, args, expr)`.
+    """Evaluate `expr` bottom-up with `const(value)` and `apply(op, args, expr, calls)`.
 
     Calls to `gate` definitions are inlined: the body is evaluated with its
-    parameters bound to the call's arguments. Names are looked up in `scope`.
+    parameters bound to the call's arguments, and `calls` is the chain of calls
+    (each call's span and gate, outermost first) a gate was inlined through. Names
+    are looked up in `scope`.
     """
     values = []
-    stack = [(expr, scope, False)]
+    stack = [(expr, scope, (), False)]
     while stack:
-        e, env, ready = stack.pop()
+        e, env, calls, ready = stack.pop()
         kind = type(e)
         if kind is Num:
             values.append(const(e.value))
@@ -379,17 +384,19 @@ def _lower_expr(expr, gates: dict[str, GateDef], const, apply, scope: dict):
         elif all(map(_NAME_OR_NUMBER.__contains__, map(type, e.args))):
             args = tuple([env[a.id] if type(a) is Name else const(a.value) for a in e.args])
         else:
-            stack.append((e, env, True))
-            stack.extend((a, env, False) for a in reversed(e.args))
+            stack.append((e, env, calls, True))
+            stack.extend((a, env, calls, False) for a in reversed(e.args))
             continue
         if kind is Call and e.name.id in gates:
             gate = gates[e.name.id]
-            stack.append((gate.body, dict(zip((p.id for p in gate.params), args)), False))
+            stack.append((gate.body, dict(zip((p.id for p in gate.params), args)),
+                          (*calls, (e.name.span, e.name.id)), False))
         else:
-            values.append(apply(e.gate if kind is Op else e.name.id, args, e))
+            values.append(apply(e.gate if kind is Op else e.name.id, args, e, calls))
     return values.pop()
 
 
 def _evaluate_constant(expr, gates: dict[str, GateDef]) -> float:
     """The value of a constant expression, computed with the gate table's functions."""
-    return _lower_expr(expr, gates, float, lambda op, args, e: fold_constant(op, args, _origin(e)), {})
+    return _lower_expr(expr, gates, float,
+                       lambda op, args, e, calls: fold_constant(op, args, _origin(e, calls)), {})

@@ -319,7 +319,8 @@ class _Module:
             if origin:
                 if raises or locate_all:
                     where.append((top + len(body), origin))
-                body.append(f"{lhs} = {expr}  # line {origin.span.line}")
+                body.append(f"{lhs} = {expr}  # "
+                            + (origin.lines if origin.calls else f"line {origin.span.line}"))
             else:
                 body.append(f"{lhs} = {expr}")
             exprs.append((lhs, ATOM, 0))
@@ -329,7 +330,7 @@ class _Module:
             for line, origin in self.closing(graph, exprs):
                 if origin:
                     where.append((top + len(body), origin))
-                    line += f"  # line {origin.span.line}"
+                    line += f"  # {origin.lines}"
                 body.append(line)
         self.note_gates(graph)
         if len(where) > first or (self.guard_all and body):  # a line can raise: catch it, name the gate
@@ -488,8 +489,7 @@ class _Module:
         spans lines; backslashes and quotes are escaped, so the string literal stays one.
         """
         shown = self.shown
-        text = "".join(f"{line + offset} {shown}:{origin.span.line}:{origin.span.column}: in {origin.label}\n"
-                       for line, origin in self.where)
+        text = "".join(f"{line + offset} {origin.describe(shown)}\n" for line, origin in self.where)
         return text.replace("\\", "\\\\").replace('"', '\\"')
 
     def helper_source(self, name: str) -> str:
