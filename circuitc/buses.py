@@ -198,7 +198,10 @@ def _combine(e: Op, args: list[dict]) -> dict:
 
 
 def _at(form: dict, env: Mapping[str, int]) -> int:
-    return sum(v * (env[k] if k else 1) for k, v in form.items())
+    value = 0
+    for k, v in form.items():  # a loop, not sum(): this runs for every element written out
+        value += v * env[k] if k else v
+    return value
 
 
 # -- inference ------------------------------------------------------------------
@@ -224,6 +227,10 @@ class _Expansion:
         # (the span of the binder, variable) -> its range; a binder is a definition's
         # target or a reduction's name, each at its own place in the file.
         self.ranges: dict[tuple[Span, str], range] = {}
+        # An index access -> its bus's shape and the affine form of each index: the same
+        # for every element written out, since an access's index variables are fixed
+        # by where it stands.
+        self.accesses: dict[Index, tuple[tuple[int, ...], list[dict]]] = {}
         self._collect(overrides)
 
     # -- declarations -----------------------------------------------------------
@@ -542,10 +549,12 @@ class _Expansion:
         return e
 
     def _element(self, e: Index, env: dict[str, int]) -> Name:
-        shape = self._bus_shape(e)
+        if e not in self.accesses:
+            self.accesses[e] = (self._bus_shape(e), [_affine(a, self.sizes, env) for a in e.args])
+        shape, forms = self.accesses[e]
         index = []
-        for d, (arg, n) in enumerate(zip(e.args, shape)):
-            i = _at(_affine(arg, self.sizes, env), env)
+        for d, (arg, n, form) in enumerate(zip(e.args, shape, forms)):
+            i = _at(form, env)
             if not 0 <= i < n:
                 where = ", ".join(f"{v} = {x}" for v, x in env.items())
                 raise CircuitError(f"index {i} is out of range for '{e.name.id}'"
