@@ -1,9 +1,12 @@
 """Bus circuits: training micrograd's demo network, Rosenbrock's value and gradient,
 and the compile time of a bus circuit of about 10^5 gates.
 
-    python benchmarks/buses.py                  # all three (about four minutes)
+    python benchmarks/buses.py                  # all three (a few minutes)
     python benchmarks/buses.py --quick          # fewer rounds, n = 2000 for the compile
     python benchmarks/buses.py mlp rosenbrock   # some of them: mlp, rosenbrock, compile
+
+The contenders micrograd, SymPy and SciPy come with `pip install '.[bench]'`; a
+missing one is left out.
 
 1. `mlp`: one training step of micrograd's demo (a 2-16-16-1 ReLU network, the
    max-margin loss averaged over 100 two-moons points plus 1e-4 times the sum of
@@ -13,7 +16,7 @@ and the compile time of a bus circuit of about 10^5 gates.
    same file compiled for the python target and called once per point; micrograd
    itself (`pip install micrograd==0.1.0`); and hand-written NumPy (matrix
    products, backpropagation by hand). The L2 term is not in the circuit: its
-   gradient `2e-4 * p` is added in NumPy, as train.py-style code does. Every
+   gradient `2e-4 * p` is added in NumPy by the training loop. Every
    contender takes three steps from the same start first, and must agree.
 2. `rosenbrock`: value and gradient of the Rosenbrock function of 100 variables,
    python target (`rosenbrock.circ`, one bus), against the same function written
@@ -359,7 +362,7 @@ def _children(flag: str, n: int, runs: int) -> list[dict]:
 
 
 def _spread(values: list[float]) -> str:
-    return f"{min(values):.2f} - {max(values):.2f} s" if len(values) > 1 else f"{values[0]:.2f} s"
+    return f"{min(values):.3f} - {max(values):.3f} s" if len(values) > 1 else f"{values[0]:.3f} s"
 
 
 def compile_time(n: int, runs: int) -> None:
