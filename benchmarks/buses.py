@@ -68,7 +68,10 @@ RATE = 0.05  # the learning rate: small, so that thousands of timed steps stay f
 
 def rounds(contenders: dict, repeat: int, least: float = 0.02) -> dict[str, np.ndarray]:
     """CPU seconds per call of each contender in each of `repeat` rounds. A contender
-    is called often enough per round to take `least` seconds; a round calls each in turn."""
+    is called often enough per round to take `least` seconds; a round calls each in turn.
+    Before each turn the collector frees what the previous one left (untimed): micrograd
+    leaves a cyclic graph of Value objects per step, whose collection would otherwise
+    fall into the next contender's time."""
     calls = {}
     for name, fn in contenders.items():
         start = time.process_time()
@@ -77,6 +80,7 @@ def rounds(contenders: dict, repeat: int, least: float = 0.02) -> dict[str, np.n
     result = {name: np.empty(repeat) for name in contenders}
     for r in range(repeat):
         for name, fn in contenders.items():
+            gc.collect()
             start = time.process_time()
             for _ in range(calls[name]):
                 fn()
@@ -248,7 +252,7 @@ def mlp(repeat: int) -> None:
         np.testing.assert_allclose(three, losses[first], rtol=1e-9, err_msg=name)
         for p, q in zip(finals[name], finals[first]):
             np.testing.assert_allclose(p, q, rtol=1e-9, atol=1e-12, err_msg=name)
-    print("## micrograd's demo network: one training step (2-16-16-1, 100 points, full batch)\n")
+    print("### micrograd's demo network: one training step (2-16-16-1, 100 points, full batch)\n")
     print(f"Forward, backward over the batch and the update; loss after three steps "
           f"{losses[first][-1]:.6f} for every contender.\n")
     times = rounds(steps, repeat)
@@ -298,7 +302,7 @@ def rosenbrock(repeat: int, n: int = 100) -> None:
         f, g = unpack(fn())
         np.testing.assert_allclose(f, value, rtol=1e-12, err_msg=name)
         np.testing.assert_allclose(g, gradient, rtol=1e-9, atol=1e-9, err_msg=name)
-    print(f"## Rosenbrock, {n} variables: value and gradient per call\n")
+    print(f"### Rosenbrock, {n} variables: value and gradient per call\n")
     times = rounds({name: fn for name, (fn, _) in contenders.items()}, repeat)
     table(times, [next(iter(contenders))], unit="µs")
 
@@ -369,7 +373,7 @@ def compile_time(n: int, runs: int) -> None:
     loads = _children("--load-once", n, runs)
     phases = _children("--phases-once", n, runs)
     forward, backward = phases[0]["gates"]
-    print(f"## Compile and load rosenbrock.circ with n = {n:,} (fresh process per run, {runs} runs)\n")
+    print(f"### Compile and load rosenbrock.circ with n = {n:,} (fresh process per run, {runs} runs)\n")
     print(f"{forward:,} forward gates, {backward:,} in the gradient graph, a "
           f"{phases[0]['megabytes']:.1f} MB module.\n")
     print("| | wall | CPU |")
