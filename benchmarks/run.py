@@ -418,15 +418,15 @@ def scaling(sizes: list[int], per_line: int = 1) -> None:
     print()
 
 
-def machine() -> None:
-    """What the numbers were measured on."""
+def machine(packages=("sympy", "jax", "torch", "casadi", "lark")) -> None:
+    """What the numbers were measured on, with the versions of `packages` installed."""
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor() or platform.machine()
     versions = [f"Python {platform.python_version()}", f"circuitc {circuitc.__version__}"]
-    for package in ("sympy", "jax", "torch", "casadi", "lark"):
+    for package in packages:
         try:
             versions.append(f"{package} {importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:

@@ -198,7 +198,10 @@ def _combine(e: Op, args: list[dict]) -> dict:
 
 
 def _at(form: dict, env: Mapping[str, int]) -> int:
-    return sum(v * (env[k] if k else 1) for k, v in form.items())
+    value = 0
+    for k, v in form.items():  # a loop, not sum(): this runs for every element written out
+        value += v * env[k] if k else v
+    return value
 
 
 # -- inference ------------------------------------------------------------------
@@ -224,7 +227,10 @@ class _Expansion:
         # (the span of the binder, variable) -> its range; a binder is a definition's
         # target or a reduction's name, each at its own place in the file.
         self.ranges: dict[tuple[Span, str], range] = {}
-        self.accesses: dict[Span, tuple] = {}  # an `Index`'s span -> (shape, affine forms)
+        # An index access -> its bus's shape and the affine form of each index: the same
+        # for every element written out, since an access's index variables are fixed
+        # by where it stands.
+        self.accesses: dict[Index, tuple[tuple[int, ...], list[dict]]] = {}
         self._collect(overrides)
 
     # -- declarations -----------------------------------------------------------
@@ -548,12 +554,9 @@ class _Expansion:
         return e
 
     def _element(self, e: Index, env: dict[str, int]) -> Name:
-        access = self.accesses.get(e.name.span)
-        if access is None:  # the same for every element: worked out once per place
-            shape = self._bus_shape(e)
-            access = self.accesses[e.name.span] = (
-                shape, [_affine(arg, self.sizes, env) for arg in e.args])
-        shape, forms = access
+        if e not in self.accesses:
+            self.accesses[e] = (self._bus_shape(e), [_affine(a, self.sizes, env) for a in e.args])
+        shape, forms = self.accesses[e]
         index = []
         for d, (arg, n, form) in enumerate(zip(e.args, shape, forms)):
             i = _at(form, env)
