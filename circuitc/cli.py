@@ -19,7 +19,7 @@ import click
 from . import __version__, draw
 from .api import TARGETS, compile_file, elementwise, evaluate, load_compiled, read_source
 from .errors import CircuitError, did_you_mean
-from .graph import by_bus, elements
+from .graph import bus_of, by_bus, elements
 from .report import json_safe
 from .step import METHODS, StepError, climb
 from .step import render as render_climb
@@ -323,12 +323,17 @@ _GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".
 @click.option("--of", "of", metavar="OUTPUT",
               help="Draw the gradient of this output alone. Default: of the sum of the outputs.")
 @click.option("--no-values", is_flag=True, help="Draw the structure only, even with defaults.")
+@click.option("--elements", is_flag=True,
+              help="Draw a circuit with buses element by element, gate by gate, instead of "
+                   "one node per bus.")
 @AT
 @SIZES
 def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None, source: bool,
-          of: str | None, no_values: bool, at_file, sizes):
+          of: str | None, no_values: bool, elements: bool, at_file, sizes):
     """Draw FILE's gate graph, each wire labelled with its value and gradient.
 
+    A circuit with buses is drawn one node per bus, each arrow labelled with how
+    the bus is read (W1[i,j], sum over j); --elements draws its gate graph.
     The inputs' values are their defaults, overridden by NAME=VALUE arguments; a
     circuit with no default and no value given is drawn without values.
     """
@@ -340,19 +345,22 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     if no_values and values:
         raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
     text = read_source(file)
-    g = draw.circuit(text, str(file), optimized=not source, sizes=sizes)
-    outputs = [name for name, _ in g.outputs]
-    if of is not None and of not in outputs:
+    buses = None if elements else draw.bus_circuit(text, str(file), sizes)
+    g = buses.graph if buses else draw.circuit(text, str(file), optimized=not source, sizes=sizes)
+    outputs = by_bus(name for name, _ in g.outputs)  # a bus output by its name, or an element
+    if of is not None and of not in outputs and (buses or of not in dict(g.outputs)):
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
                                + f" (outputs: {', '.join(outputs)})")
     if no_values or (not values and not g.defaults and g.inputs):
-        drawing = draw.structure(g, optimized=not source)
+        drawing = draw.bus_structure(buses) if buses else draw.structure(g, optimized=not source)
     else:
         shapes = {bus: g.shapes.get(bus, ()) for bus in by_bus(g.inputs)}
         at = point(g.inputs, g.defaults, parse_values(shapes, values, at_file))
-        seeds = None if of is None else {name: float(name == of) for name in outputs}
+        seeds = None if of is None else {name: float(of in (name, bus_of(name)))
+                                         for name, _ in g.outputs}
         try:
-            drawing = draw.evaluate(g, at, seeds, optimized=not source)
+            drawing = (draw.bus_evaluate(buses, at, seeds) if buses
+                       else draw.evaluate(g, at, seeds, optimized=not source))
         except CircuitError as e:
             raise e.attach(str(file), text) from None
     _write_drawing(drawing, fmt, target)
