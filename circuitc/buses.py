@@ -343,6 +343,12 @@ class _Expansion:
                         raise CircuitError("a gate's body is scalar: it cannot index or reduce "
                                            "buses (call the gate on elements instead)", e.span)
                 out.append(s)
+        if not any(type(s) is OutputDecl for s in self.statements):
+            # Without `output`, the last wire is the output; the last bus, all of it.
+            last = next((s for s in reversed(self.statements) if type(s) in (Assign, BusAssign)),
+                        None)
+            if type(last) is BusAssign:
+                out.append(OutputDecl(tuple(self._output_names([last.target]))))
         return out, self.buses
 
     def _definition_order(self) -> list[int]:
