@@ -319,7 +319,7 @@ _GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".
                    "is not a terminal.")
 @click.option("--source", is_flag=True,
               help="Draw the graph as written, every operator a gate, instead of the optimized "
-                   "graph that compile turns into code.")
+                   "graph that compile turns into code (with buses: with --elements).")
 @click.option("--of", "of", metavar="OUTPUT",
               help="Draw the gradient of this output alone. Default: of the sum of the outputs.")
 @click.option("--no-values", is_flag=True, help="Draw the structure only, even with defaults.")

@@ -258,6 +258,8 @@ def bus_circuit(text: str, filename: str = "<string>", sizes: dict[str, int] | N
     A bad file raises `CircuitError` with the file's name and text attached, as
     `circuit` does.
     """
+    if "[" not in text:  # every bus is declared, defined or read with brackets
+        return None
     text = normalize(text)
     try:
         statements = parse(text)
