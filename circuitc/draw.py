@@ -59,6 +59,7 @@ from .lower import lower
 from .parse import (
     Assign,
     BusAssign,
+    BusItem,
     Call,
     Index,
     InputDecl,
@@ -289,7 +290,7 @@ def _bus_circuit(statements: list, written: list, buses: Buses, filename: str) -
     graph = replace(full, outputs=full.outputs[:len(real)],
                     shapes={k: v for k, v in buses.shapes.items() if k in io})
 
-    inputs = list(dict.fromkeys([*_declared_inputs(buses, written), *by_bus(graph.inputs)]))
+    inputs = list(dict.fromkeys([*_declared_inputs(statements), *by_bus(graph.inputs)]))
     nodes = []
     for name in inputs:
         shape = buses.shapes.get(name, ())
@@ -307,13 +308,10 @@ def _bus_circuit(statements: list, written: list, buses: Buses, filename: str) -
     return BusCircuit(graph, dict(buses.sizes), tuple(nodes), tuple(accesses), outputs)
 
 
-def _declared_inputs(buses: Buses, written: list) -> list[str]:
-    """The inputs in declaration order, buses once (a bus of no element included)."""
-    names = []
-    for s in written:
-        if type(s) is InputDecl:
-            names += [name.id.partition("[")[0] for name, _ in s.items]
-    return [*dict.fromkeys(names)]
+def _declared_inputs(statements: list) -> list[str]:
+    """The inputs in declaration order (a bus of no element included)."""
+    return [item.name.id if type(item) is BusItem else item[0].id
+            for s in statements if type(s) is InputDecl for item in s.items]
 
 
 def _nodes_of(name: str, shape: tuple[int, ...], node_of: dict[str, int]) -> tuple[int, ...]:
@@ -522,8 +520,8 @@ def _describe_buses(d: BusDrawing) -> dict:
     c, values, grads = d.circuit, d.drawing.values, d.drawing.grads
 
     def exact(numbers: list | None, shape):
-        if numbers is None or all(x is None for x in numbers):
-            return None
+        if numbers is None or numbers and all(x is None for x in numbers):
+            return None  # without values, or not evaluated (no output depends on it)
         return _nested([json_number(x) for x in numbers], shape)
     nodes = []
     for k, node in enumerate(c.nodes):
