@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from .api import compile_file, compile_graphs, compile_source, evaluate, load, read_source
 from .errors import CircuitError
+from .objective import objective
 
 __all__ = ["CircuitError", "__version__", "compile_file", "compile_graphs", "compile_source",
-           "evaluate", "load", "read_source"]
+           "evaluate", "load", "objective", "read_source"]

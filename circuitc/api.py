@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import codecs
 import gc
+import inspect
 import linecache
 import math
+import sys
+import traceback
 import types
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -20,8 +23,8 @@ from . import __version__
 from .buses import Buses, expand
 from .emit import numpy as numpy_target
 from .emit import python as python_target
-from .errors import CircuitError, Span, did_you_mean
-from .grad import grad
+from .errors import CircuitError, ModuleError, Span, did_you_mean
+from .grad import grad, hessian_graph, hvp_graph, jvp_graph
 from .graph import Graph, by_bus, elements
 from .lower import lower
 from .parse import parse
@@ -99,13 +102,20 @@ def _collector_paused():
             gc.enable()
 
 
-def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names
-              ) -> tuple[str, Graph, Graph]:
+def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names,
+              hessian: bool = False, jvp: bool = False) -> tuple[str, Graph, Graph]:
     """The module source for `target`, and the two graphs it was written from."""
     emit = _emitter(target)
     with _collector_paused():
         forward, backward = compile_graphs(text, filename, wrt, sizes=sizes, fix=fix)
-        return emit(forward, backward, __version__), forward, backward
+        extras = {}
+        if jvp:
+            extras["jvp"] = dce(jvp_graph(forward), done=len(forward.nodes))
+        if hessian:
+            extras["hvp"] = dce(hvp_graph(backward), done=len(backward.nodes))
+            if target == "python":
+                extras["hessian"] = dce(hessian_graph(backward), done=len(backward.nodes))
+        return emit(forward, backward, __version__, **extras), forward, backward
 
 
 def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
@@ -138,25 +148,27 @@ TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
 
 
 def compile_source(text: str, filename: str = "<string>", target: str = "python",
-                   wrt: Names = None, *, sizes: Sizes = None, fix: Names = None) -> str:
+                   wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
+                   hessian: bool = False, jvp: bool = False) -> str:
     """The module for the circuit in `text`, for `target`; `filename` is used in messages.
 
     `backward` returns the gradient with respect to the inputs chosen by `wrt` or
-    `fix` (the module's `WRT`), by default every input.
+    `fix` (the module's `WRT`), by default every input. `hessian` adds `hvp` and (python
+    target) `hessian`; `jvp` adds `jvp`.
     """
-    return _generate(text, filename, target, wrt, sizes, fix)[0]
+    return _generate(text, filename, target, wrt, sizes, fix, hessian, jvp)[0]
 
 
-def compile_file(path: str | Path, target: str = "python", wrt: Names = None, *,
-                 sizes: Sizes = None, fix: Names = None) -> str:
-    """The module for the `.circ` file at `path`, for `target`."""
-    return compile_source(read_source(path), str(path), target, wrt, sizes=sizes, fix=fix)
+def compile_file(path: str | Path, target: str = "python", wrt: Names = None, **options) -> str:
+    """The module for the `.circ` file at `path`, for `target` (options as `compile_source`)."""
+    return compile_source(read_source(path), str(path), target, wrt, **options)
 
 
-def load(path: str | Path, target: str = "python", wrt: Names = None, *,
-         sizes: Sizes = None, fix: Names = None) -> types.ModuleType:
-    """Compile the `.circ` file at `path` for `target` in memory and import the result."""
-    return load_compiled(path, target, wrt, sizes=sizes, fix=fix)[0]
+def load(path: str | Path, target: str = "python", wrt: Names = None, **options
+         ) -> types.ModuleType:
+    """Compile the `.circ` file at `path` for `target` in memory and import the result
+    (options as `compile_source`)."""
+    return load_compiled(path, target, wrt, **options)[0]
 
 
 class Elements:
@@ -179,6 +191,9 @@ class Elements:
         self.WRT = self._elements(module.WRT)
         self.DEFAULTS = {e: v for name, value in module.DEFAULTS.items()
                          for e, v in zip(self._elements([name]), self._flat(value, name))}
+
+    def __getattr__(self, name: str):  # anything else, `__file__` included: the module's
+        return getattr(self.module, name)
 
     def _elements(self, names) -> tuple[str, ...]:
         return tuple(e for name in names for e in elements(name, self.shapes[name]))
@@ -214,12 +229,34 @@ class Elements:
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def backward(self, *args):
+        return self._seeded(self.module.backward, args)
+
+    def hessian(self, *args):
+        """`(value, grads, H)`, `H`'s rows and columns the elements of `WRT`."""
+        return self._seeded(self.module.hessian, args)
+
+    def hvp(self, *args):
+        """`(value, grads, hv)` for `hvp(*inputs, *directions, *seeds)`, a direction per
+        element of `WRT`."""
+        n = len(self.INPUTS)
+        directions = self._nested(args[n:n + len(self.WRT)], self.module.WRT)
+        value, grads, hv = self._seeded(
+            lambda *a: self.module.hvp(*a[:len(self.module.INPUTS)], *directions,
+                                       *a[len(self.module.INPUTS):]),
+            args[:n] + args[n + len(self.WRT):])
+        return value, grads, self._flat_by(hv, self.module.WRT)
+
+    def _seeded(self, function, args):
         inputs, seeds = args[:len(self.INPUTS)], args[len(self.INPUTS):]
-        value, grads = self.module.backward(*self._nested(inputs, self.module.INPUTS),
-                                            *self._nested(seeds, self.module.OUTPUTS))
+        value, grads, *rest = function(*self._nested(inputs, self.module.INPUTS),
+                                       *self._nested(seeds, self.module.OUTPUTS))
         outputs = self._outputs(value)
-        grads = [x for name, g in zip(self.module.WRT, grads) for x in self._flat(g, name)]
-        return outputs[0] if len(outputs) == 1 else tuple(outputs), tuple(grads)
+        return (outputs[0] if len(outputs) == 1 else tuple(outputs),
+                self._flat_by(grads, self.module.WRT), *rest)
+
+    def _flat_by(self, values, names) -> tuple:
+        """One value per name (a bus's nested), as one tuple of numbers."""
+        return tuple(x for name, v in zip(names, values) for x in self._flat(v, name))
 
 
 def elementwise(module: types.ModuleType):
@@ -254,18 +291,121 @@ def gradient_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
     return tuple(module.backward(*args, *seeds)[1])
 
 
+def hessian_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
+    """The Hessian of output number `k` at `args` (`INPUTS` order), a tuple of rows over
+    the elements of `WRT`: `module.hessian` seeded like `gradient_of`."""
+    seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
+    return tuple(module.hessian(*args, *seeds)[2])
+
+
 def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,
-                  sizes: Sizes = None, fix: Names = None
-                  ) -> tuple[types.ModuleType, Graph, Graph]:
+                  sizes: Sizes = None, fix: Names = None, hessian: bool = False,
+                  jvp: bool = False) -> tuple[types.ModuleType, Graph, Graph]:
     """`load(path, ...)`, and the optimized forward and gradient graphs the module
     was generated from (`compile_graphs`): the file is read and compiled once."""
-    source, forward, backward = _generate(read_source(path), str(path), target, wrt, sizes, fix)
+    source, forward, backward = _generate(read_source(path), str(path), target, wrt, sizes, fix,
+                                          hessian, jvp)
     module = types.ModuleType(Path(path).stem)
     module.__file__ = f"<circuitc {path}>"
     # Let tracebacks show the generated lines.
     linecache.cache[module.__file__] = (len(source), None, source.splitlines(True), module.__file__)
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our own output)
     return module, forward, backward
+
+
+# What `verify` accepts besides a circuit, in the words of its error messages.
+MODULE_CONTRACT = ("a .circ circuit, or a Python module (.py) as `circuitc compile` writes one: "
+                   "INPUTS and OUTPUTS (tuples of names), forward(*inputs) returning the "
+                   "outputs, backward(*inputs, *seeds) returning (outputs, grads) with one "
+                   "gradient per name in WRT (default INPUTS), and optionally DEFAULTS and "
+                   "SHAPES (for buses)")
+
+
+def load_python(path: str | Path) -> types.ModuleType:
+    """Run the Python file at `path` as a module and check that it follows the contract
+    of a generated module (`check_module`); a `ModuleError` if it fails to load or does
+    not follow it.
+
+    Running the file runs whatever code it holds, as `python path` would: it is the
+    caller's own file, to be trusted as such.
+    """
+    path = str(path)
+    if not Path(path).is_file():
+        why = "not a file" if Path(path).exists() else "no such file"
+        raise ModuleError(f"cannot read {path!r}: {why}").attach(path, "")
+    # Compiled and run here rather than imported: nothing is written beside the file (no
+    # __pycache__). Under a name of its own, not `__main__` (its script part stays idle)
+    # nor its stem (which may be a module it imports); in `sys.modules` while it runs, as
+    # some code needs (a dataclass looks its module up).
+    name = f"circuitc_verified_{Path(path).stem}"
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module
+    try:
+        exec(compile(Path(path).read_bytes(), path, "exec"), module.__dict__)  # noqa: S102
+    except SyntaxError as e:
+        raise ModuleError(f"not a Python module: {e.msg} (line {e.lineno}); verify expects "
+                          + MODULE_CONTRACT).attach(path, "") from None
+    except Exception as e:  # noqa: BLE001 (the file's own code failed: say where, as a message)
+        raise ModuleError(f"running it raised {raised(e)}").attach(path, "") from None
+    finally:
+        sys.modules.pop(name, None)
+    check_module(module, path)
+    return module
+
+
+def raised(e: BaseException) -> str:
+    """`NameError: name 'q' is not defined (m.py:12)`: an exception, and the line that raised it."""
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
+def check_module(module: types.ModuleType, path: str) -> None:
+    """A `ModuleError` naming the first way `module` breaks the generated-module contract."""
+    def broken(what: str):
+        return ModuleError(f"{what}; verify expects {MODULE_CONTRACT}").attach(path, "")
+
+    def names(attr: str, default=None) -> tuple:
+        value = getattr(module, attr, default)
+        if value is None:
+            raise broken(f"it defines no {attr}")
+        if not (isinstance(value, tuple | list) and all(isinstance(n, str) for n in value)):
+            raise broken(f"its {attr} is not a tuple of names")
+        if len(set(value)) < len(value):
+            raise broken(f"its {attr} has a name twice")
+        return tuple(value)
+    inputs, outputs = names("INPUTS"), names("OUTPUTS")
+    if not outputs:
+        raise broken("its OUTPUTS is empty")
+    if not set(names("WRT", inputs)) <= set(inputs):
+        raise broken("its WRT names an input that is not in INPUTS")
+    shapes = getattr(module, "SHAPES", {})
+    if not (isinstance(shapes, dict) and all(
+            isinstance(v, tuple | list) and all(isinstance(n, int) and n >= 0 for n in v)
+            for v in shapes.values())):
+        raise broken("its SHAPES is not a dict of shapes (tuples of sizes)")
+
+    def numbers(value, shape) -> bool:
+        if not shape:
+            return isinstance(value, int | float)
+        return (isinstance(value, tuple | list) and len(value) == shape[0]
+                and all(numbers(v, shape[1:]) for v in value))
+    defaults = getattr(module, "DEFAULTS", {})
+    if not (isinstance(defaults, dict) and set(defaults) <= set(inputs)
+            and all(numbers(v, tuple(shapes.get(k, ()))) for k, v in defaults.items())):
+        raise broken("its DEFAULTS is not a dict of numbers (nested lists of them for buses) "
+                     "for names in INPUTS")
+    for name, arity in (("forward", len(inputs)), ("backward", len(inputs) + len(outputs))):
+        fn = getattr(module, name, None)
+        if not callable(fn):
+            raise broken(f"it defines no function {name}")
+        try:
+            inspect.signature(fn).bind(*range(arity))
+        except TypeError:
+            raise broken(f"its {name} does not take {arity} arguments") from None
+        except ValueError:
+            pass  # no signature to inspect (a builtin): calling it will tell
 
 
 def _emitter(target: str):

@@ -224,6 +224,7 @@ class _Expansion:
         # (the span of the binder, variable) -> its range; a binder is a definition's
         # target or a reduction's name, each at its own place in the file.
         self.ranges: dict[tuple[Span, str], range] = {}
+        self.accesses: dict[Span, tuple] = {}  # an `Index`'s span -> (shape, affine forms)
         self._collect(overrides)
 
     # -- declarations -----------------------------------------------------------
@@ -548,10 +549,15 @@ class _Expansion:
         return e
 
     def _element(self, e: Index, env: dict[str, int]) -> Name:
-        shape = self._bus_shape(e)
+        access = self.accesses.get(e.name.span)
+        if access is None:  # the same for every element: worked out once per place
+            shape = self._bus_shape(e)
+            access = self.accesses[e.name.span] = (
+                shape, [_affine(arg, self.sizes, env) for arg in e.args])
+        shape, forms = access
         index = []
-        for d, (arg, n) in enumerate(zip(e.args, shape)):
-            i = _at(_affine(arg, self.sizes, env), env)
+        for d, (arg, n, form) in enumerate(zip(e.args, shape, forms)):
+            i = _at(form, env)
             if not 0 <= i < n:
                 where = ", ".join(f"{v} = {x}" for v, x in env.items())
                 raise CircuitError(f"index {i} is out of range for '{e.name.id}'"

@@ -15,9 +15,18 @@ import tempfile
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
-from . import __version__, draw
-from .api import TARGETS, compile_file, elementwise, evaluate, load_compiled, read_source
+from . import __version__, api, draw
+from .api import (
+    TARGETS,
+    compile_file,
+    elementwise,
+    evaluate,
+    hessian_of,
+    load_compiled,
+    read_source,
+)
 from .errors import CircuitError, did_you_mean
 from .graph import bus_of, by_bus, elements
 from .report import json_safe
@@ -136,9 +145,14 @@ def _write_atomically(path: Path, text: str | bytes) -> None:
 @WRT
 @FIX
 @SIZES
-def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes):
+@click.option("--hessian", is_flag=True,
+              help="Add hvp() (Hessian-vector products) and, for the python target, hessian() "
+                   "with HESSIAN_PATTERN.")
+@click.option("--jvp", is_flag=True, help="Add jvp() (forward mode: directional derivatives).")
+def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hessian: bool,
+            jvp: bool):
     """Compile FILE into a Python module with forward() and backward()."""
-    source = compile_file(file, target_name, wrt, sizes=sizes, fix=fix)
+    source = compile_file(file, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian, jvp=jvp)
     target = None if out == "-" else file.with_suffix(".py") if out is None else Path(out)
     _check_output(file, target)
     _write_output(target, source)
@@ -276,25 +290,34 @@ def _shown(value) -> str:
 @WRT
 @FIX
 @SIZES
+@click.option("--hessian", is_flag=True,
+              help="Also print each output's Hessian (rows and columns: the elements of WRT).")
 def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_name: str, wrt,
-          fix, sizes):
+          fix, sizes, hessian: bool):
     """Print each output's value and its gradient with respect to each input.
 
     A bus is printed whole, as a nested list; each element of a bus output has a
     gradient of its own.
     """
-    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes)[0]
+    if hessian and target_name != "python":
+        raise click.UsageError("--hessian needs the python target (the numpy target has hvp)")
+    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian)[0]
     shapes = getattr(module, "SHAPES", {})
     flat = elementwise(module)
     at = _module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
         outputs, gradients = evaluate(flat, at)
+        args = [at[name] for name in flat.INPUTS]
+        hessians = {out: [list(row) for row in hessian_of(flat, args, k)]
+                    for k, out in enumerate(flat.OUTPUTS)} if hessian else {}
     except (ArithmeticError, ValueError) as e:
         _fail(f"error: {e}")
     outputs = _buses(outputs, shapes)
     gradients = {out: _buses(g, shapes) for out, g in gradients.items()}
     if as_json:
         document = {"inputs": _buses(at, shapes), "outputs": outputs, "gradients": gradients}
+        if hessian:
+            document["hessian"] = hessians
         click.echo(json.dumps(json_safe(document), indent=2))
         return
     for out, value in outputs.items():
@@ -302,6 +325,10 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
         for element in by_bus(gradients).get(out, ()):
             for name, g in gradients[element].items():
                 click.echo(f"  d{element}/d{name} = {_shown(g)}")
+            if hessian:
+                click.echo(f"  hessian of {element} (rows and columns: {', '.join(flat.WRT)}):")
+                for row in hessians[element]:
+                    click.echo(f"    {_shown(row)}")
 
 
 _GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".json": "json",
@@ -323,13 +350,13 @@ _GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".
 @click.option("--of", "of", metavar="OUTPUT",
               help="Draw the gradient of this output alone. Default: of the sum of the outputs.")
 @click.option("--no-values", is_flag=True, help="Draw the structure only, even with defaults.")
-@click.option("--elements", is_flag=True,
+@click.option("--elements", "by_element", is_flag=True,
               help="Draw a circuit with buses element by element, gate by gate, instead of "
                    "one node per bus.")
 @AT
 @SIZES
 def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None, source: bool,
-          of: str | None, no_values: bool, elements: bool, at_file, sizes):
+          of: str | None, no_values: bool, by_element: bool, at_file, sizes):
     """Draw FILE's gate graph, each wire labelled with its value and gradient.
 
     A circuit with buses is drawn one node per bus, each arrow labelled with how
@@ -345,7 +372,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     if no_values and values:
         raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
     text = read_source(file)
-    buses = None if elements else draw.bus_circuit(text, str(file), sizes)
+    buses = None if by_element else draw.bus_circuit(text, str(file), sizes)
     g = buses.graph if buses else draw.circuit(text, str(file), optimized=not source, sizes=sizes)
     outputs = by_bus(name for name, _ in g.outputs)  # a bus output by its name, or an element
     if of is not None and of not in outputs and (buses or of not in dict(g.outputs)):
@@ -414,25 +441,46 @@ def _defaults(k: int) -> str:
 @click.option("--fast", is_flag=True,
               help="Check one random direction per point instead of each input.")
 @AT
+@click.option("--module", "module_file", type=click.Path(path_type=Path), metavar="M.py",
+              help="Check this Python module against FILE, the circuit it claims to come "
+                   "from: its gradients against numerical ones and against circuitc's.")
 @JSON
 @TARGET
 @WRT
 @FIX
 @SIZES
 def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
-           difference: str, fast: bool, at_file, as_json: bool, target_name: str, wrt, fix,
-           sizes):
+           difference: str, fast: bool, at_file, module_file: Path | None, as_json: bool,
+           target_name: str, wrt, fix, sizes):
     """Check the generated gradients against numerical derivatives.
 
-    Checks the point given by NAME=VALUE and the declared defaults (drawing a
-    value for any input without one), then --points random points. Exit status
-    0 when every judged gradient passes, 1 when any fails.
+    FILE is a .circ circuit, compiled for --target and checked; or a Python module
+    (a name ending in .py: circuitc's output, edited or not, or any module with
+    INPUTS, OUTPUTS, forward and backward), which is run, as python would run it,
+    and checked. Checks the point given by NAME=VALUE and the declared defaults
+    (drawing a value for any input without one), then --points random points.
+    Exit status 0 when every judged gradient passes, 1 when any fails.
     """
-    module, forward, _ = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes)
+    python = file.suffix == ".py"
+    if python and module_file is not None:
+        raise click.UsageError("--module takes the module, FILE its circuit: "
+                               "circuitc verify FILE.circ --module M.py")
+    if (python or module_file is not None) and click.get_current_context().get_parameter_source(
+            "target_name") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--target compiles a circuit; a module is checked as it is")
+    forward = reference = None
+    if python:
+        module = api.load_python(file)
+    elif module_file is not None:
+        module = api.load_python(module_file)
+        reference, forward, _ = _circuit(file, "python", wrt=wrt, fix=fix, sizes=sizes)
+        reference = elementwise(reference)
+    else:
+        module, forward, _ = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes)
     given = parse_values(input_shapes(module), values, at_file)
     report = verify_circuit(elementwise(module), forward, given, n_points=n_points,
                             seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
-                            fast=fast)
+                            fast=fast, reference=reference)
     if as_json:
         click.echo(json.dumps(json_safe(report_dict(report)), indent=2))
     else:
@@ -441,6 +489,18 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
         click.echo("warning: no gradient was judged (every check was skipped or outside "
                    "the domain)", err=True)
     sys.exit(0 if report.ok else 1)
+
+
+def _circuit(file: Path, target: str, **options):
+    """`load_compiled(file, target, **options)`; a file that is not a circuit gets a note
+    saying what verify reads, unless its name says it is one."""
+    try:
+        return load_module(file, target, **options)
+    except CircuitError as e:
+        if file.suffix == ".circ" or not file.is_file():
+            raise
+        _fail(f"{e.render()}\nnote: verify reads {str(file)!r} as a circuit, as its name does "
+              f"not end in .py; it expects {api.MODULE_CONTRACT}")
 
 
 @main.command(cls=_Command)
@@ -478,7 +538,8 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
     gradient, the analytic gradient. Prints the inputs and the output before and
     after. Only the inputs chosen by --wrt or --fix move (default: all).
     """
-    module = load_module(file, "python", wrt=wrt, fix=fix, sizes=sizes)[0]
+    module = load_module(file, "python", wrt=wrt, fix=fix, sizes=sizes,
+                         hessian=method == "newton")[0]
     at = _module_point(elementwise(module), parse_values(input_shapes(module), values, at_file))
     try:
         result = climb(elementwise(module), at, method=method, steps=steps,

@@ -54,7 +54,7 @@ from .buses import Buses, expand
 from .errors import CircuitError, Span
 from .gates import GATES
 from .grad import grad_with_adjoints
-from .graph import LEAVES, Graph, by_bus, elements, run
+from .graph import LEAVES, Builder, Graph, by_bus, elements, run
 from .lower import lower
 from .parse import (
     Assign,
@@ -70,7 +70,7 @@ from .parse import (
     Reduce,
     parse,
 )
-from .passes import live_nodes, optimize
+from .passes import RULES, live_nodes, optimize
 from .report import json_number
 
 FORMATS = ("dot", "svg", "png", "json", "mermaid")
@@ -146,27 +146,48 @@ def evaluate(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None 
 
     The gradient is that of `sum(seeds[out] * out)` (every seed 1.0 by default),
     computed by the gradient graph that `grad` builds, evaluated with the gate
-    table. A gate no output depends on (a dead wire of the graph as written) is not
-    evaluated, as the generated code does not evaluate it: its value and gradient
-    are `None`. A gate that fails on its operands (`log(-1)`) raises a `CircuitError`
-    at its source span (the caller attaches the file's text).
+    table. A graph as written (not `optimized`) has the values the generated code
+    computes (see `_as_compiled`), so that both drawings agree with `eval`. A gate
+    no output depends on (a dead wire of the graph as written) is not evaluated, as
+    the generated code does not evaluate it: its value and gradient are `None`. A
+    gate that fails on its operands (`log(-1)`) raises a `CircuitError` at its
+    source span (the caller attaches the file's text).
     """
     seeds = {name: 1.0 for name, _ in graph.outputs} if seeds is None else dict(seeds)
     full, adjoint = grad_with_adjoints(graph)
-    values = _run(full, at, seeds, len(graph.nodes))
+    values = _run(full, at, seeds, len(graph.nodes), None if optimized else _as_compiled(graph, at))
     grads = tuple(None if node.op == "const" or values[i] is None
                   else values[adjoint[i]] if i in adjoint else 0.0
                   for i, node in enumerate(graph.nodes))
     return Drawing(graph, optimized, dict(at), seeds, tuple(values[:len(graph.nodes)]), grads)
 
 
+def _as_compiled(graph: Graph, at: dict[str, float]) -> list[float | None]:
+    """The value of each node of `graph` as the generated code computes it: the value of
+    the node the optimizer's rules make of it (`None` for a node no output needs).
+
+    The rules are exact where both forms give a number, but not in what can fail:
+    `x**2 -> x*x` gives inf where `math.pow` raises.
+    """
+    live = live_nodes(graph)
+    b = Builder((), RULES)
+    new = [-1] * len(graph.nodes)
+    for i, (op, args, attr, origin, _) in enumerate(graph.nodes):
+        if live[i]:
+            new[i] = b.add(op, tuple([new[a] for a in args]), attr, origin)
+    compiled = b.graph(graph, [(name, new[n]) for name, n in graph.outputs])
+    values = _run(compiled, at, {}, len(compiled.nodes))
+    return [None if n < 0 else values[n] for n in new]
+
+
 def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
-         forward: int) -> list[float | None]:
+         forward: int, known: list[float | None] | None = None) -> list[float | None]:
     """`run(graph, at, seeds)` for the gates the roots depend on (`None` for the others),
     naming the gate and its span when one fails.
 
     The operands are quoted for the first `forward` nodes, the circuit's own gates;
-    a gradient gate's operands would mean nothing to the reader.
+    a gradient gate's operands would mean nothing to the reader. `known`, if given,
+    holds the values of those first nodes, which are then not computed again.
     """
     gates = (i for i, node in enumerate(graph.nodes) if node.op not in LEAVES)  # `run`'s order
     live = live_nodes(graph)
@@ -175,6 +196,8 @@ def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
         i = next(gates)
         if not live[i]:
             return None
+        if known is not None and i < forward:
+            return known[i]
         try:
             return gate.fn(*args)
         except (ArithmeticError, ValueError) as e:

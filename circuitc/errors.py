@@ -68,6 +68,11 @@ class CircuitError(Exception):
         return f"{head}\n  {text}\n  {indent}{'^' * width}"
 
 
+class ModuleError(CircuitError):
+    """A Python module that `verify` cannot check: it does not follow the contract of a
+    generated module, or it fails to load or to run (a domain error is not a failure)."""
+
+
 def did_you_mean(name: str, candidates) -> str:
     """`; did you mean 'x'?` for the closest candidate, or nothing."""
     close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)

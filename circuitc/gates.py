@@ -162,11 +162,15 @@ _TABLE = [
          numpy=Syntax("-{}", UNARY, (UNARY,))),
     Gate("pow", 2, math.pow, _call("math.pow", 2),
          lambda b, g, y, x1, x2: (
-             b.mul(g, b.mul(x2, b.pow(x1, b.sub(x2, b.const(1.0))))),
+             # a**0 is 1 for every a: 0·a^-1 would raise at a = 0 for nothing.
+             None if b.const_value(x2) == 0.0
+             else b.mul(g, b.mul(x2, b.pow(x1, b.sub(x2, b.const(1.0))))),
              None if b.is_const(x2) else b.mul(g, b.mul(y, b.log(x1)))),
-         "b·a^(b-1); a^b·ln a only when b is not a constant",
+         "b·a^(b-1), none when b is the constant 0; a^b·ln a only when b is not a constant",
          operator="**", callable=True, cfn=operator.pow,
-         numpy=_call("np.power", 2), raises=True),
+         # C's pow, as `math.pow`: `np.power` takes sqrt for an exponent 0.5, which
+         # gives -0.0 at -0.0 and nan at -inf where pow gives 0.0 and inf.
+         numpy=_call("np.float_power", 2), raises=True),
     Gate("sigmoid", 1, _sigmoid, _call("_sigmoid", helper=_sigmoid),
          lambda b, g, y, x: (b.mul(g, b.mul(y, b.sub(b.const(1.0), y))),),
          "s(1-s), reusing s", callable=True, cfn=_csigmoid,
@@ -175,10 +179,14 @@ _TABLE = [
          lambda b, g, y, x: (b.mul(g, b.sub(b.const(1.0), b.mul(y, y))),),
          "1-t², reusing t", callable=True, cfn=cmath.tanh,
          numpy=_call("np.tanh")),
+    # relu, max and min are Python's `max` and `min` in both targets: the first argument
+    # unless the other is strictly larger (smaller), so relu(-0.0) is -0.0, max(0.0, -0.0)
+    # 0.0, max(-0.0, 0.0) -0.0 and max(1, nan) 1.0. NumPy's maximum and minimum propagate
+    # nan and leave which zero they return unspecified, so the numpy target compares.
     Gate("relu", 1, lambda x: max(x, 0.0), Syntax("max({}, 0.0)", ATOM, (COND,)),
          lambda b, g, y, x: (b.mul(g, b.step(x)),),
          "1 if a > 0 else 0", callable=True, kink=True,
-         numpy=Syntax("np.maximum({}, 0.0)", ATOM, (COND,))),
+         numpy=Syntax("np.where(np.less({0}, 0.0), 0.0, {0})", ATOM, (COND,))),
     Gate("softplus", 1, _softplus, _call("_softplus", helper=_softplus),
          lambda b, g, y, x: (b.mul(g, b.sigmoid(x)),),
          "sigmoid(a)", callable=True, cfn=_csoftplus,
@@ -219,12 +227,12 @@ _TABLE = [
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x1, x2)), b.mul(g, b.share(x2, x1))),
          "to the larger input; at a tie each gets half",
          callable=True, kink=True,  # not commutative: max(0.0, -0.0) is 0.0, max(-0.0, 0.0) -0.0
-         numpy=_call("np.maximum", 2)),
+         numpy=Syntax("np.where(np.greater({1}, {0}), {1}, {0})", ATOM, (COND, COND))),
     Gate("min", 2, min, _call("min", 2),
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x2, x1)), b.mul(g, b.share(x1, x2))),
          "to the smaller input; at a tie each gets half",
          callable=True, kink=True,  # not commutative, as max
-         numpy=_call("np.minimum", 2)),
+         numpy=Syntax("np.where(np.less({1}, {0}), {1}, {0})", ATOM, (COND, COND))),
     # Piecewise-constant gates that only derivative rules use; their own
     # derivative is zero wherever it exists.
     Gate("step", 1, _step, _call("_step", helper=_step),

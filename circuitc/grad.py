@@ -14,6 +14,8 @@ for an optimized `graph`.
 
 from __future__ import annotations
 
+import heapq
+
 from .gates import GATES
 from .graph import LEAVES, Builder, Graph, Origin
 from .passes import GRADIENT_RULES
@@ -32,6 +34,7 @@ class _Rules:
         self.origin: Origin | None = None
         self.const = builder.const
         self.is_const = builder.is_const
+        self.const_value = builder.const_value
         for op in GATES:
             setattr(self, op, self._gate(builder.add, op))
 
@@ -77,7 +80,9 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
                                                        f"the gradient of {node.origin.label}")
         g = contributions[0]
         for c in contributions[1:]:
-            g = add("add", (g, c), None, origin)
+            # An input has no position: its sum is placed at a gate it comes from, so an
+            # overflowing sum (an error in the numpy target) names a place in the file.
+            g = add("add", (g, c), None, origin or b.nodes[c].origin or b.nodes[g].origin)
         if node.name is not None:
             b.name(g, ADJOINT + node.name)
         adjoint[i] = g
@@ -96,3 +101,112 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
         node = adjoint.get(inputs.get(name, -1))
         grads.append((name, b.const(0.0) if node is None else node))
     return b.graph(graph, graph.outputs, grads), adjoint
+
+
+# -- forward mode -----------------------------------------------------------------
+
+TANGENT = "\N{DOT OPERATOR}"  # prefix of tangent names; never part of a `.circ` name
+
+
+def _users(nodes) -> list[list[int]]:
+    """For each node, the gates that read it."""
+    users: list[list[int]] = [[] for _ in nodes]
+    for i, node in enumerate(nodes):
+        for a in dict.fromkeys(node.args):
+            users[a].append(i)
+    return users
+
+
+def _push(b: Builder, rules: _Rules, users: list[list[int]], start: dict[int, int]
+          ) -> dict[int, int]:
+    """Tangents pushed forward from `start` ({node: its tangent}) through the first
+    `len(users)` nodes of `b`: {node: tangent} for every node that depends on a start
+    node; the others' tangents are zero.
+
+    A gate's tangent is the sum, over its operands with a tangent `t`, of that
+    operand's part of the gate's derivative rule applied to `t`. A rule is linear in
+    the adjoint it is given (each part is `g` times a local derivative), so the same
+    table serves both modes. Only the nodes that depend on `start` are visited, in
+    topological (index) order.
+    """
+    nodes, add = b.nodes, b.add
+    tangent = dict(start)
+    queue = sorted({u for n in start for u in users[n]})
+    seen = set(queue)
+    while queue:
+        i = heapq.heappop(queue)
+        op, args, _, origin, _ = nodes[i]
+        rules.origin = origin and Origin(origin.span, f"the tangent of {origin.label}")
+        total = None
+        for k, a in enumerate(args):
+            t = tangent.get(a)
+            if t is None:
+                continue
+            part = GATES[op].derivative(rules, t, i, *args)[k]
+            if part is not None:
+                total = part if total is None else add("add", (total, part), None, rules.origin)
+        if total is None:
+            continue
+        tangent[i] = total
+        for u in users[i]:
+            if u not in seen:
+                seen.add(u)
+                heapq.heappush(queue, u)
+    return tangent
+
+
+def _inputs(graph: Graph) -> dict[str, int]:
+    return {node.attr: i for i, node in enumerate(graph.nodes) if node.op == "input"}
+
+
+def jvp_graph(graph: Graph) -> Graph:
+    """`graph` with forward mode appended: a `tangent` leaf per input (the direction
+    it moves in, named `TANGENT + input`) and each output's tangent, the directional
+    derivative, in `tangents` (labelled by output)."""
+    b = Builder(graph.nodes, GRADIENT_RULES)
+    inputs = _inputs(graph)
+    start = {}
+    for name in graph.inputs:
+        t = b.add("tangent", (), name, None, TANGENT + name)
+        if name in inputs:
+            start[inputs[name]] = t
+    tangent = _push(b, _Rules(b), _users(graph.nodes), start)
+    return b.graph(graph, graph.outputs, graph.grads,
+                   [(name, tangent.get(n, b.const(0.0))) for name, n in graph.outputs])
+
+
+def hvp_graph(backward: Graph) -> Graph:
+    """A gradient graph with the Hessian-vector product appended (forward mode over
+    the gradient): a `tangent` leaf per input of `grads` (the direction `v`) and, in
+    `tangents`, each gradient's tangent, `(H v)` for that input."""
+    b = Builder(backward.nodes, GRADIENT_RULES)
+    inputs = _inputs(backward)
+    start = {}
+    for name, _ in backward.grads:
+        t = b.add("tangent", (), name, None, TANGENT + name)
+        if name in inputs:
+            start[inputs[name]] = t
+    tangent = _push(b, _Rules(b), _users(backward.nodes), start)
+    return b.graph(backward, backward.outputs, backward.grads,
+                   [(name, tangent.get(n, b.const(0.0))) for name, n in backward.grads])
+
+
+def hessian_graph(backward: Graph) -> Graph:
+    """A gradient graph with the entries of the Hessian appended, one column at a time
+    (forward mode over the gradient along each input of `grads`), in `tangents`,
+    labelled `"j,k"` (row, column, counting the inputs of `grads`), for `j <= k` only and
+    only where the entry is not known to be zero: the pattern of the upper triangle.
+    The lower triangle is the upper one's mirror, so the Hessian is symmetric exactly.
+    """
+    b = Builder(backward.nodes, GRADIENT_RULES)
+    rules, users, inputs = _Rules(b), _users(backward.nodes), _inputs(backward)
+    entries = []
+    for k, (name, _) in enumerate(backward.grads):
+        if name not in inputs:
+            continue
+        column = _push(b, rules, users, {inputs[name]: b.const(1.0)})
+        for j, (_, g) in enumerate(backward.grads[:k + 1]):
+            h = column.get(g)
+            if h is not None and not (b.is_const(h) and b.nodes[h].attr == 0.0):
+                entries.append((f"{j},{k}", h))
+    return b.graph(backward, backward.outputs, backward.grads, entries)

@@ -3,8 +3,9 @@
 A `Graph` is a tuple of `Node`s where every node's arguments come before it, plus
 the names of the circuit's inputs, its outputs and (after differentiation) the
 gradient of each input. Nodes are identified by their index. Besides the gates
-of the gate table there are three kinds of leaf: `input` (attr: the input's
-name), `seed` (attr: the output whose adjoint it is) and `const` (attr: the value).
+of the gate table there are four kinds of leaf: `input` (attr: the input's
+name), `seed` (attr: the output whose adjoint it is), `tangent` (attr: the input
+whose direction it is, in forward mode) and `const` (attr: the value).
 
 Graphs are only built through a `Builder`, which hash-conses: asking for a node
 that already exists returns the existing one, so common subexpressions merge as
@@ -21,7 +22,7 @@ from typing import NamedTuple
 from .errors import CircuitError, Span
 from .gates import DOMAIN_ERRORS, GATES
 
-LEAVES = ("input", "seed", "const")
+LEAVES = ("input", "seed", "tangent", "const")
 
 
 class Origin(NamedTuple):
@@ -47,6 +48,9 @@ class Graph:
     nodes: tuple[Node, ...]
     outputs: tuple[tuple[str, int], ...]
     grads: tuple[tuple[str, int], ...] = ()  # (input name, node) after `grad`
+    # (label, node) of what forward mode computed (`grad.jvp`, `grad.hessian`): the
+    # outputs' tangents, the Hessian-vector product, or the Hessian's entries.
+    tangents: tuple[tuple[str, int], ...] = ()
     # The shape of each bus among the inputs and outputs, whose elements (`x[0]`,
     # `W[1,0]`) the graph has as inputs and outputs of their own; scalars are absent.
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -54,7 +58,7 @@ class Graph:
     @property
     def roots(self) -> list[int]:
         """The nodes the graph exists to compute."""
-        return [n for _, n in self.outputs] + [n for _, n in self.grads]
+        return [n for _, n in (*self.outputs, *self.grads, *self.tangents)]
 
     def const_value(self, node: int) -> float | None:
         n = self.nodes[node]
@@ -89,6 +93,7 @@ class Builder:
         self._index: dict[tuple, int] = {_key(node.op, node.args, node.attr): i
                                          for i, node in enumerate(self.nodes)}
         self.rules = rules
+        self._cannot_raise: dict[int, bool] = {}  # see `cannot_raise`
 
     def add(self, op: str, args: tuple[int, ...] = (), attr=None, origin: Origin | None = None,
             name: str | None = None) -> int:
@@ -111,8 +116,35 @@ class Builder:
             self.name(found, name)
         return found
 
+    def cannot_raise(self, node: int) -> bool:
+        """Whether computing `node` never raises: no gate it depends on, itself included,
+        can (`Gate.raises`). Remembered per node, so that all the questions a builder is
+        asked together look at each node once."""
+        known, nodes = self._cannot_raise, self.nodes
+        stack = [node]
+        while stack:
+            top = stack[-1]
+            if top in known:
+                stack.pop()
+                continue
+            op, args = nodes[top].op, nodes[top].args
+            if op in LEAVES or not GATES[op].raises:
+                unknown = [a for a in args if a not in known]
+                if unknown:
+                    stack += unknown
+                    continue
+                known[top] = all(known[a] for a in args)
+            else:
+                known[top] = False
+            stack.pop()
+        return known[node]
+
     def const(self, value: float) -> int:
         return self.add("const", (), float(value))
+
+    def const_value(self, node: int) -> float | None:
+        n = self.nodes[node]
+        return n.attr if n.op == "const" else None
 
     def is_const(self, node: int) -> bool:
         return self.nodes[node].op == "const"
@@ -123,8 +155,9 @@ class Builder:
         if n.name is None and n.op != "const":
             self.nodes[node] = new_node(Node, (n.op, n.args, n.attr, n.origin, name))
 
-    def graph(self, like: Graph, outputs, grads=()) -> Graph:
-        return replace(like, nodes=tuple(self.nodes), outputs=tuple(outputs), grads=tuple(grads))
+    def graph(self, like: Graph, outputs, grads=(), tangents=()) -> Graph:
+        return replace(like, nodes=tuple(self.nodes), outputs=tuple(outputs), grads=tuple(grads),
+                       tangents=tuple(tangents))
 
 
 def element(bus: str, index) -> str:
@@ -177,9 +210,11 @@ def check(graph: Graph) -> None:
             seen_inputs.add(node.attr)
         if node.op == "seed":
             assert node.attr in dict(graph.outputs), (i, node)
+        if node.op == "tangent":
+            assert node.attr in graph.inputs, (i, node)
         if node.op == "const":
             assert isinstance(node.attr, float), (i, node)
-    for _, n in graph.outputs + graph.grads:
+    for n in graph.roots:
         assert 0 <= n < len(graph.nodes), n
     assert all(name in graph.inputs for name, _ in graph.grads), graph.grads
     assert set(graph.defaults) <= set(graph.inputs)

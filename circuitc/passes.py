@@ -30,7 +30,8 @@ def _rewrite(graph: Graph, rules, keep=None) -> Graph:
         args = (new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if old else ()
         new[i] = add(op, args, attr, origin, name)
     return b.graph(graph, [(name, new[n]) for name, n in graph.outputs],
-                   [(name, new[n]) for name, n in graph.grads])
+                   [(name, new[n]) for name, n in graph.grads],
+                   [(name, new[n]) for name, n in graph.tangents])
 
 
 def _fold(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
@@ -108,7 +109,7 @@ def _simplify_pow(b: Builder, op: str, args: tuple[int, ...], origin: Origin | N
     exponent = _value(b, args[1])
     if exponent == "1.0":
         return args[0]
-    if exponent in ("0.0", "-0.0"):
+    if exponent in ("0.0", "-0.0") and b.cannot_raise(args[0]):  # `sqrt(-1) ** 0` must raise
         return b.const(1.0)
     if exponent == "2.0":  # one rounding either way: exact
         return b.add("mul", (args[0], args[0]), None, origin)
@@ -127,7 +128,8 @@ def _simplify(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None)
 def simplify(graph: Graph) -> Graph:
     """`x*1 -> x`, `x/1 -> x`, `x**1 -> x`, `x-0 -> x`, `x+(-0.0) -> x`, `--x -> x`,
     `-x + y -> y - x`, `y - -x -> y + x`, `x**0 -> 1` (C's pow gives 1 for every x,
-    nan included), `x**2 -> x*x`."""
+    nan included; only where computing x cannot raise, so `sqrt(-1)**0` still does),
+    `x**2 -> x*x`."""
     return _rewrite(graph, (_simplify,))
 
 
@@ -170,17 +172,21 @@ def _without_dead(graph: Graph, live: list[bool]) -> Graph:
                 node = new_node(Node, (op, args, attr, origin, name))
             nodes.append(node)
     return replace(graph, nodes=tuple(nodes), outputs=tuple((n, new[i]) for n, i in graph.outputs),
-                   grads=tuple((n, new[i]) for n, i in graph.grads))
+                   grads=tuple((n, new[i]) for n, i in graph.grads),
+                   tangents=tuple((n, new[i]) for n, i in graph.tangents))
 
 
 PASSES = (fold, simplify, dce)
 
 
-RULES = (_fold, _simplify)
-GRADIENT_RULES = (_fold_quietly, _simplify)  # see `_fold_quietly`; `grad` builds with these
+# Simplification first: its rewrites are exact, so a gate of constants folds to the same
+# value either way, except `c**2 -> c*c`, which must fold as `x**2` runs, to inf where
+# `math.pow` would raise (`1e200 ** 2`).
+RULES = (_simplify, _fold)
+GRADIENT_RULES = (_simplify, _fold_quietly)  # see `_fold_quietly`; `grad` builds with these
 
 
 def optimize(graph: Graph) -> Graph:
-    """`dce(simplify(fold(graph)))`, with folding and simplification fused into one
+    """`dce(fold(simplify(graph)))`, with simplification and folding fused into one
     traversal (each rule sees arguments the other has already rewritten)."""
     return dce(_rewrite(graph, RULES, keep=live_nodes(graph)))

@@ -19,6 +19,11 @@ others keep their values.
   (`x + h == x`) raises `StepError`: the difference would be 0.
 - `analytic`: the same move with the gradient from `backward` (seed 1 on the
   first output, 0 on the others).
+- `newton`: Newton's method, globalized, with the Hessian from the module's `hessian`
+  (compile with `hessian=True`): see `_newton_step`. `step_size` is not used: each
+  step starts from the full Newton step and halves it until the output improves
+  enough (the Armijo condition), so a step never goes the wrong way, and an
+  indefinite Hessian is shifted towards the identity until it is positive definite.
 
 A domain error or a non-finite value while climbing raises `StepError`.
 The finite differences and the text table are the verifier's (`verify.difference`,
@@ -36,7 +41,7 @@ from .gates import DOMAIN_ERRORS
 from .report import table, values
 from .verify import default_h, difference
 
-METHODS = ("analytic", "numerical", "random")
+METHODS = ("analytic", "numerical", "random", "newton")
 
 
 class StepError(Exception):
@@ -77,6 +82,15 @@ class _Objective:
         except DOMAIN_ERRORS as e:
             raise StepError(f"the gradient: {e}") from None
 
+    def hessian(self, at: dict[str, float]) -> tuple[list[float], list[list[float]]]:
+        """The gradient and the Hessian (rows over `WRT`)."""
+        seeds = [float(k == 0) for k in range(len(self.module.OUTPUTS))]
+        try:
+            _, grads, h = self.module.hessian(*(at[n] for n in self.module.INPUTS), *seeds)
+        except DOMAIN_ERRORS as e:
+            raise StepError(f"the Hessian: {e}") from None
+        return list(grads), [list(row) for row in h]
+
 
 def _show(at: dict[str, float]) -> str:
     return values(at, limit=None)
@@ -114,6 +128,62 @@ def _random_step(f: _Objective, at, current: float, sign: float, tries: int, twe
     return best
 
 
+def _newton_step(f: _Objective, at: dict[str, float], value: float, sign: float):
+    """One globalized Newton step on `-sign * f` (so that it descends): the Hessian,
+    plus the smallest multiple of the identity found that makes it positive definite
+    (Cholesky with added identity, Nocedal and Wright's algorithm 3.3), gives the
+    direction; a backtracking (Armijo) line search from the full step gives its length."""
+    grads, hessian = f.hessian(at)
+    if not all(map(math.isfinite, [*grads, *(h for row in hessian for h in row)])):
+        raise StepError(f"the gradient or the Hessian is not finite at {_show(at)}")
+    g = [-sign * x for x in grads]
+    h = [[-sign * x for x in row] for row in hessian]
+    largest = max((abs(h[i][i]) for i in range(len(h))), default=0.0)
+    shift, factor = 0.0, _cholesky(h, 0.0)
+    while factor is None:
+        shift = max(2 * shift, 1e-3 * largest, 1e-12)
+        factor = _cholesky(h, shift)
+    p = _solve(factor, [-x for x in g])
+    slope = sum(a * b for a, b in zip(g, p))
+    t, start = 1.0, -sign * value
+    for _ in range(60):
+        moved = {**at, **{name: at[name] + t * d for name, d in zip(f.module.WRT, p)}}
+        try:
+            if -sign * f.value(moved) <= start + 1e-4 * t * slope:
+                return moved
+        except StepError:  # outside the domain: a shorter step
+            pass
+        t /= 2
+    return at
+
+
+def _cholesky(a: list[list[float]], shift: float) -> list[list[float]] | None:
+    """The lower-triangular L with L Lᵀ = a + shift·I, or None if that is not positive
+    definite."""
+    n = len(a)
+    low = [[0.0] * n for _ in range(n)]
+    for j in range(n):
+        d = a[j][j] + shift - sum(x * x for x in low[j][:j])
+        if not d > 0:
+            return None
+        low[j][j] = math.sqrt(d)
+        for i in range(j + 1, n):
+            low[i][j] = (a[i][j] - sum(x * y for x, y in zip(low[i][:j], low[j][:j]))) / low[j][j]
+    return low
+
+
+def _solve(low: list[list[float]], b: list[float]) -> list[float]:
+    """x with L Lᵀ x = b, by forward and back substitution."""
+    n = len(b)
+    y = [0.0] * n
+    for i in range(n):
+        y[i] = (b[i] - sum(low[i][k] * y[k] for k in range(i))) / low[i][i]
+    x = [0.0] * n
+    for i in range(n - 1, -1, -1):
+        x[i] = (y[i] - sum(low[k][i] * x[k] for k in range(i + 1, n))) / low[i][i]
+    return x
+
+
 def climb(module, at: dict[str, float], *, method: str = "analytic", steps: int = 1,
           step_size: float = 0.01, h: float | None = None, difference: str = "central",
           tries: int = 100, tweak: float = 0.01, seed: int = 0,
@@ -130,6 +200,8 @@ def climb(module, at: dict[str, float], *, method: str = "analytic", steps: int 
     for _ in range(steps):
         if method == "random":
             at = _random_step(f, at, value, sign, tries, tweak, rng)
+        elif method == "newton":
+            at = _newton_step(f, at, value, sign)
         else:
             grads = (f.gradient(at) if method == "analytic"
                      else _numerical(f, at, h, difference))
@@ -147,7 +219,7 @@ def render(climb: Climb, steps: int, step_size: float) -> str:
     """The inputs and the output before and after, as a small table."""
     way = "down" if climb.minimize else "up"
     what = f"{steps} {climb.method} step{'s' if steps != 1 else ''} {way} {climb.output}"
-    if climb.method != "random":
+    if climb.method in ("analytic", "numerical"):
         what += f", step size {step_size!r}"
     rows = [["", "before", "after"]]
     rows += [[name, repr(x), repr(climb.after[name])] for name, x in climb.before.items()]

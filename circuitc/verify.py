@@ -2,9 +2,17 @@
 
 `verify_circuit(module, forward, ...)` compares the gradients the generated module's
 `backward` returns with numerical derivatives of its `forward`, at one or more
-points, and returns a `Report`: one `Check` per (output, input) and point, each
-with a verdict `pass`, `fail`, `skip` (the finite difference straddles a kink)
+points, and returns a `Report`: one `Check` per (output, input in `WRT`) and point,
+each with a verdict `pass`, `fail`, `skip` (the finite difference straddles a kink)
 or `domain` (the circuit, or its finite difference, is undefined there).
+
+Any module that follows the generated-module contract can be checked. Without the
+circuit's graph (`forward` None) there are no kinks and no blame, and the complex
+step evaluates the module's `forward` on complex numbers, if it accepts them
+(else central differences, with a note). With a `reference` (the module circuitc
+generates from the circuit of `forward`), each point also compares the module with
+it: where they differ the report fails and names the first wire whose value or
+adjoint differs (`Mismatch`), rather than blaming a gate of the circuit.
 
 Numerical derivatives (`difference`):
 - `central`: `(f(x+h) - f(x-h)) / 2h`, error O(h²); the default.
@@ -23,8 +31,12 @@ that `x + h` is exactly representable (`h = (x + h) - x`).
 
 When a finite difference with the default step fails, or steps outside the domain,
 it is tried again with `RETRY_SCALES` times the default step (0.1, 10, 0.01,
-0.001) and, for an input with `0 < |x| < 1`, with the step relative to `|x|` alone;
-the first that agrees is reported, with a note. One fixed step cannot suit every
+0.001), for an input with `0 < |x| < 1` with the step relative to `|x|` alone, and
+last with the complex step, where the path allows it (judged with the tolerances of
+the difference asked for); the first that agrees is reported, with a note, and a
+complex step that disagrees too is reported as the numerical derivative. A foreign
+module's failed complex step is retried with central differences: a `forward` that
+takes complex numbers need not be complex-analytic. One fixed step cannot suit every
 circuit: near a pole the curvature wants a smaller one, where the output is large
 and its slope small rounding wants a larger one, and near the edge of a domain
 (`log(x)` at `x = 1e-6`) only a step smaller than the distance to the edge stays
@@ -69,9 +81,13 @@ so a circuit with thousands of inputs costs a few evaluations per point.
 
 Blame: when a check fails, each gate on the path from the input to the output is
 checked at that point on its own, its derivative rule (differentiated as a
-one-gate circuit) against a central difference of its `fn`; the first gate whose
-rule disagrees is named with its `file:line:col`. A gate whose rule or difference
-is not finite there (`a * x` at `a = inf`) is outside its domain, and passed over.
+one-gate circuit) against numerical derivatives of its `fn`, tried as the main check
+tries them (the complex step with its `cfn`, central differences with the default
+and each retry step): a gate is blamed only when none agrees, and the first such
+gate is named with its `file:line:col`. A gate whose rule or differences are not
+finite there (`a * x` at `a = inf`) is outside its domain, and passed over. A module
+that disagrees with its `reference` at the point is not blamed on the circuit's
+gates: the `Mismatch` is the finding.
 
 Finite differences (`difference`) and the text tables (`circuitc.report`) are shared
 with `circuitc step`.
@@ -79,12 +95,16 @@ with `circuitc step`.
 
 from __future__ import annotations
 
+import dis
+import linecache
 import math
 import random
+import re
 import sys
 from dataclasses import dataclass, field
 
-from .api import gradient_of, outputs_of
+from .api import gradient_of, outputs_of, raised
+from .errors import ModuleError
 from .gates import DOMAIN_ERRORS, GATES, Gate
 from .grad import grad
 from .graph import Builder, Graph, run
@@ -155,6 +175,7 @@ class Check:
     method: str = ""  # the difference actually used
     note: str = ""  # e.g. why the complex step fell back to central differences
     tolerance: float | None = None  # atol + rtol * |numeric|, once judged
+    circuit: float | None = None  # what circuitc's module for the circuit gives, if compared
 
     @property
     def abs_error(self) -> float | None:
@@ -178,7 +199,8 @@ class Check:
         return {"output": self.output, "input": self.input, "analytic": self.analytic,
                 "numeric": self.numeric, "h": self.h, "abs_error": self.abs_error,
                 "rel_error": self.rel_error, "verdict": self.verdict, "reason": self.reason,
-                "tolerance": self.tolerance, "method": self.method, "note": self.note}
+                "tolerance": self.tolerance, "method": self.method, "note": self.note,
+                "circuit": self.circuit}
 
 
 @dataclass
@@ -209,6 +231,48 @@ class Blame:
 
 
 @dataclass
+class Mismatch:
+    """Where a module disagrees, at one point, with the module circuitc generates from
+    the circuit it claims to come from."""
+
+    circuit: str  # the circuit's file
+    outputs: list[str]  # the outputs whose values differ
+    derivatives: list[str]  # `df/dx` of each gradient that differs
+    variable: str | None = None  # the first wire that differs, as both modules name it: 'd_s'
+    adjoint: bool = False  # whether `variable` is an adjoint (else a wire's value)
+    module_value: float | None = None
+    circuit_value: float | None = None
+    module_line: str | None = None  # where the module assigns `variable`: 'edited.py:24'
+    circuit_line: str | None = None  # the circuit's line it comes from: 'neuron.circ:5'
+    detail: str = ""  # why no wire is named, when none is
+
+    @property
+    def wire(self) -> str | None:
+        """The circuit's wire `variable` is the value or the adjoint of."""
+        if self.variable is None:
+            return None
+        return self.variable[2:] if self.adjoint else self.variable
+
+    @property
+    def finding(self) -> str:
+        head = (f"the module disagrees with what circuitc generates from {self.circuit} "
+                "(a stale or edited module)")
+        if self.variable is None:
+            return f"{head}: {self.detail}"
+        places = [f" ({place})" if place else "" for place in (self.module_line, self.circuit_line)]
+        return (f"{head}: the first wire whose {'adjoint' if self.adjoint else 'value'} differs "
+                f"is {self.wire}: {self.variable} = {self.module_value!r} in the module"
+                f"{places[0]}, {self.circuit_value!r} from the circuit{places[1]}")
+
+    def as_dict(self) -> dict:
+        return {"circuit": self.circuit, "outputs": self.outputs, "derivatives": self.derivatives,
+                "wire": self.wire, "variable": self.variable, "adjoint": self.adjoint,
+                "module_value": self.module_value, "circuit_value": self.circuit_value,
+                "module_line": self.module_line, "circuit_line": self.circuit_line,
+                "message": self.finding}
+
+
+@dataclass
 class PointReport:
     label: str
     at: dict[str, float]
@@ -217,6 +281,7 @@ class PointReport:
     checks: list[Check] = field(default_factory=list)
     blame: list[Blame] = field(default_factory=list)
     unblamed: list[str] = field(default_factory=list)  # failed checks no gate explains
+    mismatch: Mismatch | None = None  # how the module disagrees with its circuit here
 
 
 @dataclass
@@ -230,14 +295,25 @@ class Report:
     seed: int
     points: list[PointReport]
     fallback: tuple[float, float] | None = None  # (rtol, atol) of central-difference fallbacks
+    module: str | None = None  # the module checked, when it is not one compiled here
+    circuit: str | None = None  # the circuit whose graph the checks used, or compared with
+    graph: bool = True  # whether the circuit's graph was used: kinks and blame need it
+    interface: str | None = None  # how the module's names differ from its circuit's
+    notes: list[str] = field(default_factory=list)
 
     def count(self, verdict: str) -> int:
         return sum(c.verdict == verdict for p in self.points for c in p.checks)
 
     @property
+    def mismatches(self) -> int:
+        """Points at which the module disagrees with its circuit."""
+        return sum(p.mismatch is not None for p in self.points)
+
+    @property
     def ok(self) -> bool:
-        """Every judged gradient passed (vacuously true when none was judged)."""
-        return self.count("fail") == 0
+        """Every judged gradient passed (vacuously true when none was judged), and the
+        module agrees with its circuit, if it was compared with one."""
+        return self.count("fail") == 0 and self.interface is None and not self.mismatches
 
     @property
     def judged(self) -> int:
@@ -245,13 +321,30 @@ class Report:
 
 
 class _Circuit:
-    """A compiled module and its forward graph, with what the checks need to know of them."""
+    """A module to check, and what the checks know of it besides.
 
-    def __init__(self, module, forward: Graph):
+    `forward`, the optimized forward graph of the module's circuit, when known, gives
+    the kinks, the non-analytic gates and blame. `reference`, the module circuitc
+    generates from that circuit, is given when the module may not be that one (a
+    module on disk, checked against its circuit). The module is *foreign* when
+    there is no graph or there is a reference: its `forward` is then evaluated on
+    complex numbers for the complex step, if it accepts them (the graph otherwise),
+    and an exception other than a domain error from it is a `ModuleError`.
+    """
+
+    def __init__(self, module, forward: Graph | None, reference=None):
         self.module = module
         self.graph = forward
+        self.reference = reference
+        self.foreign = forward is None or reference is not None
         self.inputs = tuple(module.INPUTS)
-        self.outputs = dict(forward.outputs)
+        self.wrt = tuple(getattr(module, "WRT", self.inputs))
+        self.outputs = tuple(module.OUTPUTS)
+        self.refused: str | None = None  # why the module's forward takes no complex numbers
+        self.feeds: dict[str, set[int]] = {}
+        self.inputs_of: dict[int, int] = {}
+        if forward is None:
+            return
         nodes = forward.nodes
         # Nodes each output depends on, and the inputs each kink or non-analytic gate
         # depends on (a bit mask over `inputs`): enough to tell which of those gates
@@ -276,23 +369,71 @@ class _Circuit:
         return seen
 
     def between(self, names, output: str, want) -> list[int]:
-        """Special gates (`want(gate)` true) that depend on any of `names` and feed `output`."""
+        """Special gates (`want(gate)` true) that depend on any of `names` and feed `output`;
+        none without a graph."""
+        if self.graph is None:
+            return []
         mask = 0
         for name in names:
             mask |= self.bit[name]
         return [i for i, deps in self.inputs_of.items()
                 if deps & mask and want(GATES[self.graph.nodes[i].op]) and i in self.feeds[output]]
 
+    def call(self, name: str, *args):
+        """`module.<name>(*args)`; from a foreign module, an exception that is not a
+        domain error is a `ModuleError` saying what it raised, and where."""
+        fn = getattr(self.module, name)
+        if not self.foreign:
+            return fn(*args)
+        try:
+            return fn(*args)
+        except DOMAIN_ERRORS:
+            raise
+        except Exception as e:  # noqa: BLE001 (the module's own code failed: a message, not our traceback)
+            raise self.error(f"its {name} raised {raised(e)}") from None
+
+    def error(self, message: str) -> ModuleError:
+        return ModuleError(message).attach(_module_file(self.module), "")
+
     def forward(self, at: dict[str, float]) -> tuple[float, ...]:
-        return outputs_of(self.module, self.module.forward(*(at[name] for name in self.inputs)))
+        values = outputs_of(self.module, self.call("forward", *(at[name] for name in self.inputs)))
+        if self.foreign and len(values) != len(self.outputs):
+            raise self.error(f"its forward returned {len(values)} values for "
+                             f"{len(self.outputs)} OUTPUTS")
+        return values
 
     def gradients(self, at: dict[str, float]) -> dict[str, tuple[float, ...]]:
         args = [at[name] for name in self.inputs]
-        return {out: gradient_of(self.module, args, k) for k, out in enumerate(self.outputs)}
+        grads = {}
+        for k, out in enumerate(self.outputs):
+            seeds = [float(j == k) for j in range(len(self.outputs))]
+            result = self.call("backward", *args, *seeds)
+            grads[out] = _pair(result)[1] if self.foreign else tuple(result[1])
+            if self.foreign and len(grads[out]) != len(self.wrt):
+                raise self.error(f"its backward did not return (outputs, grads) with "
+                                 f"{len(self.wrt)} gradients, one per name in WRT")
+        return grads
+
+    def accepts_complex(self, at: dict[str, float]) -> bool:
+        """Whether the complex step can be taken: always on a graph; a foreign module's
+        `forward` must accept complex numbers (a `TypeError` says it does not, and
+        `refused` keeps it)."""
+        if not self.foreign or self.refused is not None:
+            return self.refused is None
+        try:
+            self.module.forward(*(complex(at[name], 1e-300) for name in self.inputs))
+        except DOMAIN_ERRORS:
+            pass  # undefined here: the complex step will say so
+        except Exception as e:  # noqa: BLE001 (a TypeError from `math`, most often)
+            self.refused = f"the module's forward does not accept complex numbers ({raised(e)})"
+        return self.refused is None
 
     def complex_forward(self, at: dict) -> tuple[complex, ...]:
+        if self.foreign:
+            values = self.call("forward", *(at[name] for name in self.inputs))
+            return outputs_of(self.module, values)
         values = run(self.graph, at, apply=_complex_apply)
-        return tuple(values[n] for n in self.outputs.values())
+        return tuple(values[n] for _, n in self.graph.outputs)
 
     def switches(self, at: dict[str, float], kinks: list[int]) -> list[float]:
         values = run(self.graph, at)
@@ -304,6 +445,21 @@ class _Circuit:
         label = n.origin.label if n.origin else f"'{GATES[n.op].label}'"
         place = f"{self.graph.filename}:{n.origin.span}" if n.origin else self.graph.filename
         return label, place
+
+
+def _pair(result) -> tuple:
+    """What a foreign `backward` returned, as `(outputs, grads)`; `((), ())` if it is not
+    a pair of an output and a sequence."""
+    try:
+        value, grads = result
+        return value, tuple(grads)
+    except (TypeError, ValueError):
+        return (), ()
+
+
+def _module_file(module) -> str:
+    """The file a module was loaded from, else its name."""
+    return getattr(module, "__file__", None) or getattr(module, "__name__", "<module>")
 
 
 def _complex_apply(gate: Gate, args: list) -> complex | float:
@@ -338,6 +494,7 @@ def _finite(values) -> bool:
 
 NOT_FINITE = "the gradient is not finite"  # why a check with such an analytic value is not judged
 KINK = "at the kink of"  # how the reason of a check skipped at a kink starts
+RETRIED = "agrees with h = {:.3g}; the default step does not suit the curvature or the domain here"
 
 
 class _Outside(Exception):
@@ -378,11 +535,11 @@ class _Checker:
             report.domain = str(e)
             return report
         if direction is None:
-            for i, name in enumerate(self.c.inputs):
+            for i, name in enumerate(self.c.wrt):
                 report.checks += self.along(at, {name: 1.0}, name,
                                             {out: g[i] for out, g in grads.items()}, values)
         else:
-            analytic = {out: math.fsum(gi * direction[n] for gi, n in zip(g, self.c.inputs))
+            analytic = {out: math.fsum(gi * direction[n] for gi, n in zip(g, self.c.wrt))
                         for out, g in grads.items()}
             report.checks += self.along(at, direction, None, analytic, values)
         return report
@@ -394,11 +551,10 @@ class _Checker:
                   for out in self.c.outputs]
         if self.difference == "complex":
             for check in checks:
-                blocking = self.c.between(v, check.output, lambda g: g.cfn is None)
-                if blocking:
-                    gate, place = self.c.where(blocking[0])
+                why = self.no_complex_step(at, v, check.output)
+                if why:
                     check.method = "central"
-                    check.note = f"central differences: {gate} at {place} is not complex-analytic"
+                    check.note = f"central differences: {why}"
         # A gradient that is not finite is outside the domain, whatever a finite
         # difference says: no step can agree with it.
         for check in checks:
@@ -406,20 +562,57 @@ class _Checker:
                 check.verdict, check.reason = "domain", NOT_FINITE
         judged = [c for c in checks if c.verdict == "pass"]
         self.estimate(at, v, label, values, judged, (1.0, False))
-        if self.h is None:  # a failure may be the default step's fault: try others
-            for scaling in self.other_steps(at, v):
-                failed = [c for c in judged
-                          if c.verdict in ("fail", "domain") and c.method != "complex"]
-                trials = [Check(c.output, c.input, c.analytic, method=c.method) for c in failed]
-                self.estimate(at, v, label, values, trials, scaling)
-                for check, trial in zip(failed, trials):
-                    if trial.verdict == "pass":
-                        check.numeric, check.h = trial.numeric, trial.h
-                        check.tolerance, check.verdict, check.reason = trial.tolerance, "pass", ""
-                        retried = (f"agrees with h = {trial.h:.3g}; the default step does not "
-                                   "suit the curvature or the domain here")
-                        check.note = "; ".join(filter(None, (check.note, retried)))
+        if self.h is None:  # a failure may be the estimate's fault: try others
+            for check in judged:
+                if check.verdict in ("fail", "domain"):
+                    self.retry(at, v, label, values, check)
         return checks
+
+    def no_complex_step(self, at, v, output: str) -> str | None:
+        """Why the complex step cannot be taken for `output` along `v`, or None."""
+        blocking = self.c.between(v, output, lambda g: g.cfn is None)
+        if blocking:
+            gate, place = self.c.where(blocking[0])
+            return f"{gate} at {place} is not complex-analytic"
+        return None if self.c.accepts_complex(at) else self.c.refused
+
+    def attempts(self, at, v, check: Check):
+        """The other estimates a failed check is tried with, in order: (method, scaling)."""
+        steps = list(self.other_steps(at, v))
+        if check.method != "complex":
+            yield from ((check.method, scaling) for scaling in steps)
+            if self.no_complex_step(at, v, check.output) is None:
+                yield "complex", (1.0, False)
+        elif self.c.foreign:  # its forward may take complex numbers and not be analytic
+            yield from (("central", scaling) for scaling in [(1.0, False), *steps])
+
+    def retry(self, at, v, label, values, check: Check) -> None:
+        """Try `attempts` until one agrees; the check then passes, with a note saying how.
+
+        The complex step tried after real steps is judged with the tolerances of the
+        difference asked for, and, being exact to rounding, is reported even when it
+        disagrees too."""
+        for method, scaling in self.attempts(at, v, check):
+            trial = Check(check.output, check.input, check.analytic, method=method)
+            self.numeric(at, v, label, method, values, [trial], scaling)
+            self.judge(trial, check.method if method == "complex" else method)
+            if trial.verdict == "pass" and method == check.method:
+                note = RETRIED.format(trial.h)
+            elif trial.verdict == "pass" and method == "complex":
+                note = ("agrees with the complex step; no real step tried does: rounding or "
+                        "curvature defeats finite differences here")
+            elif trial.verdict == "pass":
+                note = ("the complex step disagrees, central differences agree: the module's "
+                        "forward takes complex numbers but is not complex-analytic here")
+            elif trial.verdict == "fail" and method == "complex":
+                exact = "" if self.c.foreign else ", exact to rounding,"
+                note = f"the complex step{exact} disagrees too"
+            else:
+                continue
+            check.numeric, check.h, check.tolerance = trial.numeric, trial.h, trial.tolerance
+            check.verdict, check.reason, check.method = trial.verdict, "", method
+            check.note = "; ".join(filter(None, (check.note, note)))
+            return
 
     @staticmethod
     def other_steps(at, v):
@@ -503,7 +696,8 @@ class _Checker:
                 check.reason = f"{KINK} {gate} ({place})"
         return all(c.verdict == "skip" for c in checks)
 
-    def judge(self, check: Check) -> None:
+    def judge(self, check: Check, tolerance_of: str | None = None) -> None:
+        """Pass or fail `check` with the tolerances of `tolerance_of` (default: its method)."""
         if check.verdict != "pass":
             return
         if not math.isfinite(check.analytic):
@@ -512,7 +706,7 @@ class _Checker:
         if check.numeric is None or not math.isfinite(check.numeric):
             check.verdict, check.reason = "domain", "the numerical derivative is not finite"
             return
-        rtol, atol = self.tolerance(check.method)
+        rtol, atol = self.tolerance(tolerance_of or check.method)
         check.tolerance = atol + rtol * abs(check.numeric)
         if not check.abs_error <= check.tolerance:
             check.verdict = "fail"
@@ -529,7 +723,7 @@ class _Checker:
                  for n in graph.nodes]
         for i, node in enumerate(graph.nodes):
             reach[i] = reach[i] or any(reach[a] for a in node.args)
-        # A gate's own numerical derivative is a central difference, whatever the check used.
+        # A gate's own numerical derivative is judged with the central tolerances, or looser.
         rtol, atol = (max(t, c) for t, c in zip(self.tolerance(self.difference),
                                                 DEFAULT_TOLERANCES["central"]))
         for i, node in enumerate(graph.nodes):
@@ -541,12 +735,10 @@ class _Checker:
             if rule is None:
                 continue
             for j, a in enumerate(node.args):
-                if const[j] or not reach[a]:
-                    continue
-                numeric = _local_numeric(GATES[node.op], args, j)
-                if numeric is None or not (math.isfinite(numeric) and math.isfinite(rule[j])):
-                    continue  # at a kink or outside the gate's domain: nothing to judge
-                if not abs(rule[j] - numeric) <= atol + rtol * abs(numeric):
+                if const[j] or not reach[a] or not math.isfinite(rule[j]):
+                    continue  # outside the gate's domain: nothing to judge
+                numeric = _local_numeric(GATES[node.op], args, j, rule[j], rtol, atol)
+                if numeric is not None and not _agrees(rule[j], numeric, rtol, atol):
                     gate, place = self.c.where(i)
                     return Blame(check.output, check.input, gate, place, j + 1, rule[j], numeric)
         return None
@@ -569,18 +761,54 @@ def _local_rule(op: str, args: list[float], const: list[bool]) -> list[float] | 
     return [partials.get(name, 0.0) for name in names]
 
 
-def _local_numeric(gate: Gate, args: list[float], j: int) -> float | None:
-    """A central difference of `gate.fn` in argument `j`; None at a kink or domain edge."""
-    h = _representable(args[j], default_h(args[j], "central"))
-    lo, hi = list(args), list(args)
-    lo[j] -= h
-    hi[j] += h
-    if gate.kink and len({_sign(_switch(p)) for p in (lo, args, hi)}) > 1:
-        return None
-    try:
-        return (gate.fn(*hi) - gate.fn(*lo)) / (2 * h)
-    except DOMAIN_ERRORS:
-        return None
+def _agrees(analytic: float, numeric: float, rtol: float, atol: float) -> bool:
+    return abs(analytic - numeric) <= atol + rtol * abs(numeric)
+
+
+def _local_numeric(gate: Gate, args: list[float], j: int, rule: float, rtol: float,
+                   atol: float) -> float | None:
+    """The numerical derivative of `gate.fn` in argument `j` at `args`: the first
+    estimate of `_local_estimates` that agrees with `rule`, else the first (the most
+    accurate); None when there is none."""
+    first = None
+    for estimate in _local_estimates(gate, args, j):
+        if _agrees(rule, estimate, rtol, atol):
+            return estimate
+        first = estimate if first is None else first
+    return first
+
+
+def _local_estimates(gate: Gate, args: list[float], j: int):
+    """Finite estimates of the derivative of `gate.fn` in argument `j`, retried as the
+    main check retries: the complex step with the gate's `cfn`, then central
+    differences with the default step, each of `RETRY_SCALES` times it and, for
+    `0 < |x| < 1`, the step relative to `|x|` alone. A step that straddles a kink or
+    leaves the domain gives none."""
+    x = args[j]
+    if gate.cfn is not None:
+        t = default_h(x, "complex")
+        try:
+            estimate = gate.cfn(*args[:j], complex(x, t), *args[j + 1:]).imag / t
+        except DOMAIN_ERRORS:
+            estimate = math.nan
+        if math.isfinite(estimate):
+            yield estimate
+    steps = [default_h(x, "central") * scale for scale in (1.0, *RETRY_SCALES)]
+    if 0 < abs(x) < 1:
+        steps.append(default_h(1.0, "central") * abs(x))
+    for h in steps:
+        h = _representable(x, h)
+        lo, hi = list(args), list(args)
+        lo[j] -= h
+        hi[j] += h
+        if gate.kink and len({_sign(_switch(p)) for p in (lo, args, hi)}) > 1:
+            continue
+        try:
+            estimate = (gate.fn(*hi) - gate.fn(*lo)) / (2 * h)
+        except DOMAIN_ERRORS:
+            continue
+        if math.isfinite(estimate):
+            yield estimate
 
 
 def _defined(circuit: _Circuit, at: dict[str, float]) -> bool:
@@ -626,41 +854,193 @@ def points(circuit: _Circuit, given: dict[str, float], defaults: dict[str, float
         yield _describe(f"random point {k + 1}{kept}", [], attempts), at
 
 
-def verify_circuit(module, forward: Graph, given: dict[str, float] | None = None, *, n_points: int = 0,
-           seed: int = 0, difference: str = "central", rtol: float | None = None,
-           atol: float | None = None, h: float | None = None, fast: bool = False) -> Report:
+ON_ITS_OWN = "checked without its circuit: kinks are not recognised and no gate can be blamed"
+COMPARE = " (verify CIRCUIT.circ --module MODULE.py compares a module with its circuit)"
+
+
+def verify_circuit(module, forward: Graph | None, given: dict[str, float] | None = None, *,
+                   n_points: int = 0, seed: int = 0, difference: str = "central",
+                   rtol: float | None = None, atol: float | None = None, h: float | None = None,
+                   fast: bool = False, reference=None) -> Report:
     """Check `module.backward` against numerical derivatives of `module.forward`.
 
-    `forward` is the circuit's optimized forward graph (`compile_graphs(...)[0]`),
-    used for kinks, the complex step and blame. `given` are values fixed on the
-    command line. See the module docstring for every choice made here.
+    `module` follows the generated-module contract (`api.check_module`). `forward` is
+    its circuit's optimized forward graph (`compile_graphs(...)[0]`), used for kinks,
+    the complex step and blame; None checks the module on its own: no kinks, no blame,
+    the complex step only if its `forward` accepts complex numbers. `reference`, with
+    `forward`, is the module circuitc generates from that circuit (`load(path)`), for a
+    `module` that may not be it: each point then also compares the two, and a
+    difference fails, naming the first wire that differs. `given` are values fixed on
+    the command line. See the module docstring for every choice made here.
     """
     if difference not in DIFFERENCES:
         raise ValueError(f"difference must be one of {', '.join(DIFFERENCES)}")
-    circuit = _Circuit(module, forward)
+    if reference is not None and forward is None:
+        raise ValueError("a reference module needs the forward graph of its circuit")
+    circuit_file = None if forward is None else forward.filename
+    interface = None if reference is None else _interface(module, reference)
+    if interface is not None:  # not comparable: check the module on its own
+        forward = reference = None
+    circuit = _Circuit(module, forward, reference)
     checker = _Checker(circuit, difference, rtol, atol, h)
     rtol, atol = checker.tolerance(difference)
     rng = random.Random(seed)
-    report = Report(forward.filename, difference, rtol, atol, h, fast, seed, [])
-    for label, at in points(circuit, dict(given or {}), dict(module.DEFAULTS), n_points, rng):
+    module_file = _module_file(module) if circuit.foreign else None
+    report = Report(module_file or circuit_file, difference, rtol, atol, h, fast, seed, [],
+                    module=module_file, circuit=circuit_file, graph=forward is not None,
+                    interface=interface)
+    if forward is None:
+        report.notes.append(ON_ITS_OWN + ("" if interface else COMPARE))
+    for label, at in points(circuit, dict(given or {}), dict(getattr(module, "DEFAULTS", {})),
+                            n_points, rng):
         direction = None
         if fast:
             # Continuous weights, not just signs: with ±1 two equal and opposite errors
             # (a rule that swaps its inputs' adjoints) would cancel half the time.
-            direction = {name: draw(rng) * (1.0 if h is not None else max(1.0, abs(x)))
-                         for name, x in at.items()}
+            direction = {name: draw(rng) * (1.0 if h is not None else max(1.0, abs(at[name])))
+                         for name in circuit.wrt}
         point = checker.point(label, at, direction)
+        if reference is not None and point.outputs is not None:
+            point.mismatch = _compare(circuit, at, point, direction, rtol, atol)
         for check in point.checks:
-            if check.verdict == "fail":
-                found = checker.blame(at, check)
-                if found:
-                    point.blame.append(found)
-                else:
-                    point.unblamed.append(check.name)
+            if check.verdict != "fail" or point.mismatch is not None:
+                continue  # a module that is not its circuit's is not blamed on its gates
+            found = checker.blame(at, check) if forward is not None else None
+            if found:
+                point.blame.append(found)
+            else:
+                point.unblamed.append(check.name)
         report.points.append(point)
-    if any(c.method != difference for p in report.points for c in p.checks):
+    if difference == "complex" and any(c.method == "central" for p in report.points
+                                       for c in p.checks):
         report.fallback = checker.tolerance("central")
     return report
+
+
+# -- a module against the module circuitc generates from its circuit ---------------
+
+def _interface(module, reference) -> str | None:
+    """How `module`'s INPUTS, OUTPUTS or WRT cannot be the circuit's, or None."""
+    for attr in ("INPUTS", "OUTPUTS"):
+        mine, theirs = tuple(getattr(module, attr)), tuple(getattr(reference, attr))
+        if mine != theirs:
+            return f"its {attr} are ({', '.join(mine)}), the circuit's ({', '.join(theirs)})"
+    return None
+
+
+def _same(a: float, b: float, rtol: float, atol: float) -> bool:
+    """Whether two computations of one value agree: within the tolerance, or both NaN."""
+    return a == b or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= atol + rtol * abs(b)
+
+
+def _compare(c: _Circuit, at: dict[str, float], point: PointReport, direction, rtol: float,
+             atol: float) -> Mismatch | None:
+    """How the module disagrees with `c.reference` at `at`, or None; fills in each check's
+    `circuit` (the reference's gradient, or its inner product with `direction`)."""
+    ref, graph = c.reference, c.graph
+    args = [at[name] for name in c.inputs]
+    found = Mismatch(graph.filename, [], [])
+    try:
+        values = outputs_of(ref, ref.forward(*args))
+        grads = {out: dict(zip(ref.WRT, gradient_of(ref, args, k)))
+                 for k, out in enumerate(c.outputs)}
+    except DOMAIN_ERRORS as e:
+        found.detail = f"circuitc's module for the circuit is undefined here ({e})"
+        return found
+    for check in point.checks:
+        g = grads[check.output]
+        check.circuit = (g[check.input] if direction is None
+                         else math.fsum(g[n] * w for n, w in direction.items()))
+    mine = c.gradients(at)
+    found.outputs = [out for out, v in zip(c.outputs, values)
+                     if not _same(point.outputs[out], v, rtol, atol)]
+    found.derivatives = [_derivative(out, name) for out in c.outputs
+                         for name, g in zip(c.wrt, mine[out])
+                         if not _same(g, grads[out][name], rtol, atol)]
+    if not (found.outputs or found.derivatives):
+        return None
+    if found.outputs:
+        _locate(found, c, "forward", args, rtol, atol)
+    else:
+        k = next(k for k, out in enumerate(c.outputs) if any(
+            d.startswith(f"d{out}/") for d in found.derivatives))
+        _locate(found, c, "backward", args + [float(j == k) for j in range(len(c.outputs))],
+                rtol, atol)
+    return found
+
+
+def _locate(found: Mismatch, c: _Circuit, function: str, args: list[float], rtol: float,
+            atol: float) -> None:
+    """Name in `found` the first wire whose value or adjoint differs when `function` of the
+    module and of the reference run on `args`, in the order the reference computes them.
+
+    A wire is found by its name: both modules name wires after the circuit and adjoints
+    `d_<wire>`; numbered temporaries (`t1`) are passed over, as they may number
+    differently."""
+    mine_fn, ref_fn = getattr(c.module, function), getattr(c.reference, function)
+    mine, theirs = _locals_at_return(mine_fn, args), _locals_at_return(ref_fn, args)
+    wires = {n.name for n in c.graph.nodes if n.name} | set(c.inputs)
+    values = set(c.reference.forward.__code__.co_varnames)  # the wires, not their adjoints
+    code = ref_fn.__code__
+    common = False
+    for name in code.co_varnames[code.co_argcount:]:
+        if name not in mine or (re.fullmatch(r"t\d+", name) and name not in wires):
+            continue
+        try:
+            m, r = float(mine[name]), float(theirs[name])
+        except (KeyError, TypeError, ValueError):
+            continue  # not a number (an exception caught, a helper's result)
+        common = True
+        if not _same(m, r, rtol, atol):
+            found.variable, found.module_value, found.circuit_value = name, m, r
+            found.adjoint = name.startswith("d_") and name not in values
+            found.module_line = _assigned_at(mine_fn, name)
+            found.circuit_line = _circuit_line(ref_fn, name, found.circuit)
+            return
+    what = "values it returns" if function == "forward" else "gradients it returns"
+    found.detail = (f"every wire of the circuit agrees, but the {what} differ" if common else
+                    "none of the circuit's wires is found by name in the module, so none "
+                    "can be named")
+
+
+def _locals_at_return(fn, args: list[float]) -> dict:
+    """`fn(*args)`'s local variables as it returns (empty for a function without Python
+    code, or one that raises)."""
+    code = getattr(fn, "__code__", None)
+    seen: dict = {}
+
+    def profile(frame, event, arg):
+        if event == "return" and frame.f_code is code and not seen:
+            seen.update(frame.f_locals)
+    before = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 (its values are compared, its failures reported elsewhere)
+        seen.clear()
+    finally:
+        sys.setprofile(before)
+    return seen
+
+
+def _assigned_at(fn, name: str) -> str | None:
+    """`file:line` of the first assignment to the local `name` in `fn`."""
+    code = getattr(fn, "__code__", None)
+    for instruction in dis.get_instructions(code) if code else ():
+        if instruction.opname.startswith("STORE_") and instruction.argval == name:
+            return f"{code.co_filename}:{instruction.positions.lineno}"
+    return None
+
+
+def _circuit_line(fn, name: str, circuit: str) -> str | None:
+    """`circuit:N` from the `# line N` comment that circuitc writes after the line of a
+    generated module assigning `name`."""
+    place = _assigned_at(fn, name)
+    if place is None:
+        return None
+    file, _, line = place.rpartition(":")
+    comment = re.search(r"# line (\d+)\s*$", linecache.getline(file, int(line)))
+    return f"{circuit}:{comment[1]}" if comment else None
 
 
 # -- reporting ------------------------------------------------------------------
@@ -695,8 +1075,26 @@ def summary(report: Report) -> str:
         outside = report.count("domain") + sum(p.domain is not None for p in report.points)
         counts.append(f"{outside} outside the domain")
     verdict = "OK" if report.ok else "FAILED"
+    against = ""
+    if report.module and report.graph:  # compared with its circuit
+        m = report.mismatches
+        against = (f"; disagrees with {report.circuit} at {m} point{'s' if m != 1 else ''}" if m
+                   else f"; agrees with {report.circuit}")
     return (f"{report.filename}: {verdict}: {', '.join(counts)} "
-            f"at {n_points} point{'s' if n_points != 1 else ''}; {_method(report)}")
+            f"at {n_points} point{'s' if n_points != 1 else ''}{against}; {_method(report)}")
+
+
+def _unblamed(report: Report, check: Check) -> str:
+    """Why no gate is blamed for the failed `check`."""
+    if not report.graph:
+        return "checked without its circuit, so no gate can be blamed"
+    if check.method == "complex" and report.module is None:  # the graph's complex step
+        return ("no gate's derivative rule disagrees with its own numerical derivative here, "
+                "yet the complex step, exact to rounding, disagrees with the gradient: the "
+                "rules are combined wrongly")
+    also = ", or --difference complex" if report.difference != "complex" else ""
+    return ("no gate's derivative rule disagrees with its own numerical derivative here, so "
+            f"the numerical derivative may be inaccurate (try a smaller --h{also})")
 
 
 def render(report: Report) -> str:
@@ -709,13 +1107,17 @@ def render(report: Report) -> str:
             continue
         lines.append(f"  {_values(point.outputs)}")
         if not point.checks:
-            lines += ["  (no inputs: nothing to differentiate)", ""]
+            nothing = "WRT is empty" if point.at else "no inputs"
+            lines += [f"  ({nothing}: nothing to differentiate)", ""]
             continue
-        rows = [["gradient", "analytic", "numeric", "abs err", "rel err", "verdict"]]
+        compared = report.module is not None and report.graph
+        rows = [["gradient", "analytic", "numeric", *["circuit"] * compared, "abs err",
+                 "rel err", "verdict"]]
         for c in point.checks:
             verdict = _VERDICTS[c.verdict] + (f": {c.reason}" if c.reason else "")
+            circuit = ["" if c.circuit is None else repr(c.circuit)] * compared
             rows.append([c.name, "" if c.analytic is None else repr(c.analytic),
-                         "" if c.numeric is None else repr(c.numeric),
+                         "" if c.numeric is None else repr(c.numeric), *circuit,
                          _error(c.abs_error), _error(c.rel_error), verdict])
         lines += _table(rows)
         notes: dict[str, list[str]] = {}
@@ -727,12 +1129,18 @@ def render(report: Report) -> str:
         for b in point.blame:
             blamed.setdefault(b.finding, []).append(_derivative(b.output, b.input))
         lines += [f"  blame: {', '.join(names)}: {finding}" for finding, names in blamed.items()]
-        if point.unblamed:
-            lines.append(f"  blame: {', '.join(point.unblamed)}: no gate's derivative rule "
-                         "disagrees with its own numerical derivative here, so the numerical "
-                         "derivative may be inaccurate (try a smaller --h, or --difference "
-                         "complex)")
+        if point.mismatch is not None:
+            m = point.mismatch
+            lines.append(f"  blame: {', '.join(m.derivatives or m.outputs)}: {m.finding}")
+        unblamed: dict[str, list[str]] = {}
+        for c in point.checks:
+            if c.name in point.unblamed:
+                unblamed.setdefault(_unblamed(report, c), []).append(c.name)
+        lines += [f"  blame: {', '.join(names)}: {why}" for why, names in unblamed.items()]
         lines.append("")
+    if report.interface is not None:
+        lines.append(f"{report.module} cannot come from {report.circuit}: {report.interface}")
+    lines += [f"note: {note}" for note in report.notes]
     lines.append(summary(report))
     return "\n".join(lines)
 
@@ -740,15 +1148,19 @@ def render(report: Report) -> str:
 def as_dict(report: Report) -> dict:
     """The report as one JSON-ready document (floats may still be inf or nan)."""
     return {
-        "ok": report.ok, "file": report.filename, "difference": report.difference,
+        "ok": report.ok, "file": report.filename, "module": report.module,
+        "circuit": report.circuit, "circuit_mismatch": report.interface, "notes": report.notes,
+        "difference": report.difference,
         "rtol": report.rtol, "atol": report.atol, "h": report.h, "fast": report.fast,
         "fallback_tolerance": report.fallback and dict(zip(("rtol", "atol"), report.fallback)),
         "seed": report.seed,
         "summary": {"passed": report.count("pass"), "failed": report.count("fail"),
                     "skipped": report.count("skip"), "outside_domain": report.count("domain"),
-                    "points_outside_domain": sum(p.domain is not None for p in report.points)},
+                    "points_outside_domain": sum(p.domain is not None for p in report.points),
+                    "points_disagreeing_with_circuit": report.mismatches},
         "points": [{"label": p.label, "inputs": p.at, "outputs": p.outputs,
                     "outside_domain": p.domain, "checks": [c.as_dict() for c in p.checks],
-                    "blame": [b.as_dict() for b in p.blame], "unblamed": p.unblamed}
+                    "blame": [b.as_dict() for b in p.blame], "unblamed": p.unblamed,
+                    "circuit_mismatch": p.mismatch and p.mismatch.as_dict()}
                    for p in report.points],
     }

@@ -100,6 +100,30 @@ def test_json_values_and_gradients_agree_with_the_generated_module_for_every_exa
                 assert doc["nodes"][item["node"]]["grad"] == pytest.approx(total, rel=1e-12), path
 
 
+@pytest.mark.parametrize(("text", "at"), [
+    ("input x\nf = x ** 0\n", {"x": 0.0}),  # its derivative 0*x**-1 would raise
+    ("input x\nf = x ** 2\n", {"x": 1e200}),  # math.pow would raise; x*x is inf
+    ("input x\nf = log(x) ** 0 + pow(x, 2) * 1\n", {"x": 1.0}),
+    ("input x, y\nf = (x * y) ** 2 - -x ** 1 / 1\n", {"x": 1e160, "y": 1e-5}),
+])
+def test_the_source_graph_has_the_values_and_gradients_of_eval(text, at, tmp_path):
+    module = circuitc.load(_write(tmp_path, text))
+    outputs, gradients = circuitc.evaluate(module, at)
+    for optimized in (True, False):
+        d = drawing(text, at, optimized=optimized)
+        assert [d.values[n] for _, n in d.graph.outputs] == list(outputs.values())
+        nodes = {node.attr: i for i, node in enumerate(d.graph.nodes) if node.op == "input"}
+        assert {name: d.grads[nodes[name]] if name in nodes else 0.0 for name in at} == gradients["f"]
+    result = run_cli("graph", "m.circ", "--source", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "m.circ"
+    path.write_text(text)
+    return path
+
+
 def test_of_draws_the_gradient_of_one_output():
     path = CIRCUITS / "svm_loss.circ"
     result = run_cli("graph", path, "--format", "json", "--of", "loss")

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import circuitc
-from conftest import CIRCUITS, EXAMPLES, ROOT, load_source
+from conftest import CIRCUITS, EXAMPLES, ROOT, load_source, run_cli
 
 
 def test_module_interface_for_the_neuron():
@@ -213,3 +213,37 @@ def test_docstrings_say_what_the_functions_return():
     assert m.forward.__doc__ == "Return (s, p)."
     assert m.backward.__doc__.startswith("Return ((s, p), grads), grads[k] = d(d_s*s + d_p*p)/d(WRT[k])")
     assert m.backward(1.0, 2.0)[0] == m.forward(1.0, 2.0)
+
+
+RENAMED_CIRCUIT = "input lambda = 1, x = 2, math = 3\nf = lambda * x + math\n"
+
+
+@pytest.mark.parametrize("target", ["python", "numpy"])
+def test_every_documented_call_works_with_renamed_inputs(tmp_path, target):
+    """The README's idioms pass inputs by their `.circ` names, which a parameter cannot
+    always be (`lambda`): the functions take those names as keywords too."""
+    path = tmp_path / "renamed.circ"
+    path.write_text(RENAMED_CIRCUIT)
+    m = circuitc.load(path, target=target)
+    assert m.INPUTS == ("lambda", "x", "math") and m.RENAMED == {"lambda": "lambda_", "math": "math_"}
+    value, grads = m.backward(**m.DEFAULTS)  # the Python API's idiom
+    assert (value, tuple(grads)) == (5.0, (2.0, 1.0, 1.0))
+    assert m.forward(**m.DEFAULTS) == m.forward(1.0, 2.0, 3.0) == m.forward(lambda_=1.0, x=2.0, math_=3.0) == 5.0
+    assert m.backward(1.0, math=3.0, x=2.0, d_f=2.0) == (5.0, (4.0, 2.0, 2.0))
+    assert list(inspect.signature(m.backward).parameters) == ["lambda_", "x", "math_", "d_f"]
+    with pytest.raises(TypeError, match="'lambda' twice"):
+        m.forward(x=2.0, math=3.0, **{"lambda": 1.0, "lambda_": 1.0})
+    # The training idiom: parameters in a dict keyed by `WRT`, data by keyword.
+    module = circuitc.load(path, target=target, wrt=["lambda", "math"])
+    params = {"lambda": 1.0, "math": 3.0}
+    _, grads = module.backward(x=2.0, **params, d_f=1.0)
+    for name, g in zip(module.WRT, grads, strict=True):
+        params[name] -= 0.5 * g
+    assert params == {"lambda": 0.0, "math": 2.5}
+    result = run_cli("eval", "renamed.circ", "lambda=2", "--target", target, cwd=tmp_path)
+    assert result.returncode == 0 and "f = 7.0" in result.stdout and "df/dlambda = 2.0" in result.stdout
+
+
+def test_a_module_without_renamed_inputs_is_not_wrapped():
+    source = circuitc.compile_source("input a, x\nf = a * x\n")
+    assert "RENAMED" not in source and "_by_circ_names" not in source

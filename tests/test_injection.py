@@ -29,7 +29,7 @@ TARGETS = ("python", "numpy")
 HOSTILE_NAMES = sorted({
     *keyword.kwlist, "match", "case", "type", "_",
     "__import__", "__class__", "__builtins__", "__name__", "__doc__", "__dict__", "__file__",
-    "__spec__", "__loader__", "__annotations__", "__init__",
+    "__spec__", "__loader__", "__annotations__", "__init__", "__debug__",
     "exec", "eval", "compile", "open", "print", "getattr", "globals", "locals", "vars",
     "float", "int", "map", "isinstance", "len", "range", "tuple", "sum", "object",
     "ValueError", "ArithmeticError", "OverflowError", "ZeroDivisionError", "Exception",

@@ -252,6 +252,74 @@ def test_gradient_domain_errors_name_the_gradient_and_underflow_is_no_error():
     assert _numpy("f = exp(x) * y").forward(-1000.0, 1e-300) == 0.0
 
 
+def test_the_sum_of_a_fanned_out_inputs_gradient_names_a_gate_it_comes_from():
+    m = _numpy("input a, b, x\nf = a*x + b*x\n", "bad.circ")
+    with pytest.raises(FloatingPointError, match=r"^bad.circ:2:(6|12): in the gradient of '\*': overflow"):
+        m.backward(1e308, 1e308, 1e-10)
+    source = circuitc.compile_source("input a, b, x\nf = a*x + b*x\n", "bad.circ", "numpy")
+    assert all(line.endswith("# line 2") for line in source.split("with np.errstate")[-1]
+               .split("except")[0].splitlines()[1:-1] if not line.lstrip().startswith("del"))
+
+
+def test_a_gradient_that_overflows_as_it_is_summed_to_its_inputs_shape_is_an_error():
+    m = _numpy("input a, b, x\nf = a*x + b*x\n", "bad.circ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an error, not inf and a RuntimeWarning
+        with pytest.raises(FloatingPointError, match=r"^bad.circ:2:(6|12): in the gradient of '\*': overflow"):
+            m.backward(1e-300, 1e-300, np.array([1e308, 1e308]))
+        with pytest.raises(FloatingPointError, match="overflow"):  # a seed summed for a scalar input
+            _numpy("f = x + y").backward(1.0, np.ones(2), np.array([1e308, 1e308]))
+
+
+@pytest.mark.parametrize("text", ["f = (x + y) * z", "f = x * 1", "input x, y, z\nf = x\ng = f * 1\noutput f, g",
+                                  "input x, y, z\nf = x * y\ng = f\noutput f, g, y", "f = x*y + y*z + z*x"])
+def test_results_are_fresh_arrays_the_caller_may_change(text):
+    m = _numpy(text)
+    args = [np.arange(1.0, 4.0) for _ in m.INPUTS]
+    kept = [a.copy() for a in args]
+    value, grads = m.backward(*args)
+    results = [*_outputs(m, value), *grads, *_outputs(m, m.forward(*args))]
+    arrays = [r for r in results if isinstance(r, np.ndarray)]
+    assert len(arrays) == len(results)
+    for i, r in enumerate(arrays):
+        assert r.flags.writeable and not any(np.shares_memory(r, a) for a in args)
+        assert not any(np.shares_memory(r, other) for other in arrays[i + 1:])
+        r[...] = -7.0
+    assert all((a == k).all() for a, k in zip(args, kept, strict=True))
+
+
+def test_the_normal_path_copies_nothing():
+    source = circuitc.compile_file(CIRCUITS / "neuron.circ", target="numpy")
+    assert ", True)" not in source
+
+
+@pytest.mark.parametrize("expr", ["relu(x)", "max(x, y)", "min(x, y)", "x ** 0.5", "x ** y", "abs(x)"])
+def test_signed_zeros_infinities_and_nan_as_the_python_target_elementwise(expr):
+    special = [-0.0, 0.0, 0.5, -np.inf, np.inf, np.nan]
+    xs, ys = (np.array(v) for v in zip(*itertools.product(special, repeat=2), strict=True))
+    fast = _numpy(f"input x, y\nf = {expr}\n")
+    slow = load_source(f"input x, y\nf = {expr}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            values = fast.forward(xs, ys)
+        except FloatingPointError:  # somewhere in the batch: compare the points one by one
+            values = [_or_error(fast.forward, x, y) for x, y in zip(xs, ys, strict=True)]
+    for x, y, value in zip(xs, ys, values, strict=True):
+        expected = _or_error(slow.forward, float(x), float(y))
+        if isinstance(expected, str):
+            assert isinstance(value, str), (x, y, value)
+        else:
+            assert repr(float(value)) == repr(expected), (expr, x, y)
+
+
+def _or_error(function, *args):
+    try:
+        return function(*args)
+    except (ArithmeticError, ValueError) as e:
+        return type(e).__name__
+
+
 def test_nan_inputs_give_nan_without_an_error():
     value, (dx,) = _numpy("f = log(x) + sigmoid(x)").backward(np.array([1.0, np.nan]))
     assert np.isnan(value[1]) and np.isnan(dx[1]) and np.isfinite(value[0])
@@ -277,7 +345,8 @@ def test_same_line_per_gate_layout_and_dead_arrays_are_freed():
     assert backward.count("_sigmoid(") == 1
     assert "            del s\n" in backward  # s is dead once f is known
     assert "d_a = _unbroadcast(d_s * x, a.shape)" in backward  # summed as soon as it is known
-    assert backward.rstrip().endswith("(d_a, d_b, _unbroadcast(d_s, c.shape), d_x, d_y)")
+    assert "            d_c = _unbroadcast(d_s, c.shape)  # line 5\n" in backward  # under np.errstate
+    assert backward.rstrip().endswith("(d_a, d_b, d_c, d_x, d_y)")
 
 
 def test_deterministic_and_ruff_clean(tmp_path):

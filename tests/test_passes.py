@@ -80,3 +80,41 @@ def test_optimize_is_the_passes_in_order(path):
     for rewrite in PASSES:
         expected = rewrite(expected)
     assert dump(optimize(graph)) == dump(expected)
+
+
+POWERS_OF_ZERO = [("sqrt(x) ** 0", -1.0, ValueError), ("log(x) ** 0", 0.0, ValueError),
+                  ("(x / 0) ** 0", 1.0, ZeroDivisionError), ("exp(x) ** 0", 1000.0, OverflowError),
+                  ("(2 * sqrt(x) + 1) ** 0", -1.0, ValueError), ("(x / (x - 1)) ** 0", 1.0, ZeroDivisionError)]
+
+
+@pytest.mark.parametrize("target", ["python", "numpy"])
+@pytest.mark.parametrize(("expression", "x", "error"), POWERS_OF_ZERO)
+def test_a_zeroth_power_keeps_its_operands_domain_errors(expression, x, error, target):
+    """`x**0 -> 1` drops the computation of `x`: only made where that cannot raise."""
+    with pytest.raises(error):
+        eval(expression.replace("sqrt", "math.sqrt").replace("log", "math.log")
+             .replace("exp", "math.exp"), {"math": math, "x": x})
+    module = load_source(f"input x\nf = {expression}\n", target=target)
+    expected = error if target == "python" else FloatingPointError
+    with pytest.raises(expected, match=r"^<test>:2:"):
+        module.forward(x)
+    with pytest.raises(expected, match=r"^<test>:2:"):
+        module.backward(x)
+    # Where the operand is defined the value is 1 and the gradient 0, even where the
+    # operand is 0 (`log(1) ** 0`, `0 / -1`: a**0 is 1 for every a, so no a**-1 is computed).
+    if "/ 0" not in expression:
+        assert module.backward(0.0 if "/" in expression else 1.0) == (1.0, (0.0,))
+
+
+def test_a_constant_square_folds_as_a_square_runs():
+    """`x**2 -> x*x` at run time, so a constant square folds as `c*c`: inf where it overflows
+    (`math.pow` would raise), and a cube, which stays `math.pow`, fails as at run time."""
+    square = load_source("input x, c\nf = x + c ** 2\n")
+    assert square.forward(1.0, 1e200) == math.inf
+    assert load_source("input x\nf = x + 1e200 ** 2\n").backward(1.0) == (math.inf, (1.0,))
+    assert load_source("input x\nf = x + pow(-1e200, 2)\n").forward(1.0) == math.inf
+    cube = load_source("input x, c\nf = x + c ** 3\n")
+    with pytest.raises(OverflowError):
+        cube.forward(1.0, 1e200)
+    with pytest.raises(circuitc.CircuitError, match="math range error"):
+        circuitc.compile_source("input x\nf = x + 1e200 ** 3\n")

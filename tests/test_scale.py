@@ -52,3 +52,12 @@ def test_long_chain_of_wires():
     value, (grad,) = namespace["backward"](0.5)
     assert value == pytest.approx(x, rel=1e-12)
     assert grad == pytest.approx(slope, rel=1e-9)
+
+
+def test_zeroth_powers_of_a_deep_chain_compile_in_linear_time():
+    """Whether each `s_i ** 0` may become 1 depends on all of `s_i`'s gates: asked of every
+    wire of a chain, that is answered once per gate, not once per gate per question."""
+    lines = ["input x = 0.5", "s0 = x"]
+    lines += [f"s{i} = s{i - 1} * 0.5 + sigmoid(x)" for i in range(1, N + 1)]
+    lines.append("f = x + " + " + ".join(f"s{i} ** 0" for i in range(1, N + 1)))
+    assert load_source("\n".join(lines) + "\n").backward(0.5) == (0.5 + N, (1.0,))

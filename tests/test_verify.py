@@ -14,7 +14,7 @@ import circuitc
 from circuitc import gates
 from circuitc.cli import main
 from circuitc.report import values
-from circuitc.verify import DEFAULT_TOLERANCES, Check, _Checker, _Circuit, verify_circuit
+from circuitc.verify import DEFAULT_TOLERANCES, Check, _Checker, _Circuit, render, verify_circuit
 from conftest import CIRCUITS, EXAMPLES, load_source, run_cli
 
 
@@ -135,6 +135,52 @@ def test_fast_catches_a_wrong_rule_and_blames_it(corrupt):
     assert check.input is None and check.verdict == "fail"
     assert report.points[0].blame[0].gate == "'tanh'"
     assert report.points[0].blame[0].where == "t.circ:2:5"
+
+
+# Correct rules at points where the default step misjudges them: a large argument
+# (sin at 1e6: the step is 6, a sixth of a period), a steep one (1/x at 0.001), a pole
+# (tan next to pi/2). Blame retries smaller steps and the complex step, as the main
+# check does, and blames none of them.
+HARD_POINTS = [("input x = 1e6\nf = sin(x)\n", "sin"),
+               ("input x = 0.001\nf = sin(1/x)\n", "/"),
+               ("input x = 1.5707963\nf = tan(x)\n", "tan")]
+
+
+@pytest.mark.parametrize(("text", "gate"), HARD_POINTS, ids=[g for _, g in HARD_POINTS])
+def test_blame_retries_before_it_blames_a_correct_rule(text, gate):
+    module = load_source(text)
+    checker = _Checker(_Circuit(module, circuitc.compile_graphs(text)[0]), "central",
+                       None, None, None)
+    assert checker.blame(dict(module.DEFAULTS), Check("f", "x", verdict="fail")) is None
+
+
+@pytest.mark.parametrize(("text", "wrong", "blamed"), [
+    ("input x = 1e6\nf = exp(sin(x))\n", "exp", "'exp' at h.circ:2:5"),
+    ("input x = 0.001\nf = sin(1/x)\n", "sin", "'sin' at h.circ:2:5"),
+    ("input x = 1.5707963\nf = sin(tan(x))\n", "sin", "'sin' at h.circ:2:5"),
+], ids=["sin", "/", "tan"])
+def test_blame_passes_over_a_correct_rule_at_a_hard_point_to_the_wrong_one(
+        corrupt, tmp_path, text, wrong, blamed):
+    corrupt(wrong, lambda b, g, y, x: (b.mul(g, b.const(3.0)),))
+    path = write(tmp_path, text, "h.circ")
+    result = CliRunner().invoke(main, ["verify", str(path)], catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    (blame,) = [line for line in result.output.splitlines() if line.startswith("  blame:")]
+    assert f"the derivative rule of {blamed.replace(' at h.circ', f' at {path}')}" in blame
+
+
+def test_when_every_rule_is_right_but_the_complex_step_disagrees_the_rules_are_combined_wrongly():
+    text = "input x = 0.5, y = 2\nf = sin(x) * y\n"
+    module = load_source(text)
+    backward = module.backward
+    module.backward = lambda x, y, d_f=1.0: (backward(x, y, d_f)[0],
+                                             tuple(2 * g for g in backward(x, y, d_f)[1]))
+    report = verify_circuit(module, circuitc.compile_graphs(text, "w.circ")[0])
+    assert [c.method for c in report.points[0].checks] == ["complex", "complex"]
+    assert report.points[0].unblamed == ["df/dx", "df/dy"]
+    assert ("  blame: df/dx, df/dy: no gate's derivative rule disagrees with its own numerical "
+            "derivative here, yet the complex step, exact to rounding, disagrees with the "
+            "gradient: the rules are combined wrongly") in render(report)
 
 
 def test_too_large_a_step_fails_with_both_numbers(tmp_path):

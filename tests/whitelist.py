@@ -1,13 +1,16 @@
 """What a generated module may contain, checked on its syntax tree.
 
-`check_module(source, target)` parses a generated module with `ast` and fails
-unless every node is one the emitters are meant to produce, so no `.circ` text
-can have reached an executable position:
+`check_module(source, target)` parses and compiles a generated module and fails
+unless it compiles and every node is one the emitters are meant to produce, so no
+`.circ` text can have reached an executable position:
 
 - at module level: a docstring, `import math` (python) or `import numpy as np`
   (numpy), the constants `INPUTS`, `OUTPUTS`, `WRT` (tuples of strings),
-  `DEFAULTS` (strings to numbers) and `_WHERE` (a string), and function
-  definitions;
+  `SHAPES` (strings to tuples of integers), `DEFAULTS` (strings to numbers, or
+  nested tuples of numbers for buses), `HESSIAN_PATTERN` (pairs of integers) and
+  `_WHERE` (a string), and function definitions; with a renamed input, `RENAMED`
+  (strings to strings) and, last, the lines that wrap the entry points in
+  `_by_circ_names`;
 - in `forward` and `backward`: plain positional parameters (seeds default to a
   number), a docstring, assignments of arithmetic on names and numbers, calls of
   the target library's functions (`math.*`, `np.*`), of the module's own helpers
@@ -35,7 +38,12 @@ from circuitc.emit import python as python_emit
 
 LIBRARY = {"python": "math", "numpy": "np"}
 IMPORTS = {"python": ("math", None), "numpy": ("numpy", "np")}
-CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "DEFAULTS", "_WHERE"}
+CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "SHAPES", "DEFAULTS", "HESSIAN_PATTERN", "_WHERE",
+             "RENAMED"}
+ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # in this order, the first two always
+# The only other module-level statements: wrapping the entry points to take renamed inputs
+# by their `.circ` names, as the last lines of a module with a renamed input.
+WRAPPED = [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS]
 FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "ArithmeticError", "ValueError"},
                      "numpy": {"map", "ArithmeticError", "ValueError"}}
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
@@ -44,7 +52,7 @@ SIGNS = (ast.USub, ast.UAdd)
 
 # Read at import, as the emitters do, so that editing the files during a long fuzz run
 # does not make the loaded compiler look wrong.
-_LOCATED = {"_located": python_emit._LOCATED}
+_LOCATED = {"_located": python_emit._LOCATED, "_by_circ_names": python_emit._BY_CIRC_NAMES}
 _SHIPPED = {"numpy": {**numpy_emit.HELPERS, **_LOCATED},
             "python": {**{name: inspect.getsource(fn).rstrip() for name, fn in python_emit.HELPERS.items()},
                        **_LOCATED}}
@@ -77,6 +85,18 @@ def _is_number(node, lib: str) -> bool:
             and node.value.id == lib and node.attr in ("inf", "nan"))
 
 
+def _is_numbers(node, lib: str) -> bool:
+    """A number, or a nested tuple of numbers (a bus's default)."""
+    if isinstance(node, ast.Tuple):
+        return all(_is_numbers(e, lib) for e in node.elts)
+    return _is_number(node, lib)
+
+
+def _is_shape(node) -> bool:
+    return isinstance(node, ast.Tuple) and all(
+        isinstance(e, ast.Constant) and type(e.value) is int for e in node.elts)
+
+
 def _check_constant(node: ast.Assign, lib: str) -> None:
     name = node.targets[0].id
     value = node.value
@@ -85,8 +105,20 @@ def _check_constant(node: ast.Assign, lib: str) -> None:
             _fail(node, f"{name} must be a tuple of strings")
     elif name == "DEFAULTS":
         if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
-                and all(_is_number(v, lib) for v in value.values)):
+                and all(_is_numbers(v, lib) for v in value.values)):
             _fail(node, "DEFAULTS must map strings to numbers")
+    elif name == "SHAPES":
+        if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
+                and all(map(_is_shape, value.values))):
+            _fail(node, "SHAPES must map strings to tuples of integers")
+    elif name == "HESSIAN_PATTERN":
+        if not (isinstance(value, ast.Tuple) and all(
+                _is_shape(e) and len(e.elts) == 2 for e in value.elts)):
+            _fail(node, "HESSIAN_PATTERN must be a tuple of (row, column) pairs")
+    elif name == "RENAMED":
+        if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
+                and all(map(_is_str, value.values))):
+            _fail(node, "RENAMED must map strings to strings")
     elif not _is_str(value):  # _WHERE
         _fail(node, "_WHERE must be a string")
 
@@ -104,7 +136,7 @@ class _Expressions(ast.NodeVisitor):
         pass
 
     def visit_Constant(self, node):
-        if type(node.value) not in (float, int):
+        if type(node.value) not in (float, int) and node.value is not True:  # `True`: copy=
             _fail(node, "only numeric constants")
 
     def visit_BinOp(self, node):
@@ -253,11 +285,20 @@ def check_module(source: str, target: str = "python") -> ast.Module:
     """Fail (with `Rejected`) unless `source` has only what a generated module may have."""
     lib = LIBRARY[target]
     tree = ast.parse(source)
+    # Some errors only the compiler finds (an assignment to `__debug__`): the module must
+    # be one Python loads, not only one it parses.
+    compile(tree, "<generated>", "exec")
     body = tree.body
     if not (body and isinstance(body[0], ast.Expr) and _is_str(body[0].value)):
         _fail(tree, "a module docstring first")
     functions: list[ast.FunctionDef] = []
     module_names = {lib}
+    functions_defined = [node.name for node in body if isinstance(node, ast.FunctionDef)]
+    wrapped = [line for line, name in zip(WRAPPED, ENTRY_POINTS) if name in functions_defined]
+    if wrapped and [ast.unparse(node) for node in body[-len(wrapped):]] == wrapped:
+        if "RENAMED" not in {getattr(node.targets[0], "id", None) for node in body if isinstance(node, ast.Assign)}:
+            _fail(tree, "wrapped functions without RENAMED")
+        body = body[:-len(wrapped)]
     for node in body[1:]:
         if isinstance(node, ast.Import):
             if [(a.name, a.asname) for a in node.names] != [IMPORTS[target]]:
@@ -273,11 +314,15 @@ def check_module(source: str, target: str = "python") -> ast.Module:
         else:
             _fail(node, f"{type(node).__name__} at module level")
     names = [fn.name for fn in functions]
-    if names[:2] != ["forward", "backward"] or len(set(names)) != len(names):
-        _fail(tree, f"functions {names}: forward, backward, then distinct helpers")
-    for fn in functions[:2]:
+    entries = [name for name in names if name in ENTRY_POINTS]
+    if (names[:2] != ["forward", "backward"] or names[:len(entries)] != entries
+            or entries != [name for name in ENTRY_POINTS if name in entries]
+            or len(set(names)) != len(names)):
+        _fail(tree, f"functions {names}: forward, backward, [jvp, hvp, hessian], then distinct "
+                    "helpers")
+    for fn in functions[:len(entries)]:
         _check_entry_point(fn, lib, module_names, target)
-    for fn in functions[2:]:
+    for fn in functions[len(entries):]:
         _check_helper(fn, source, target)
     return tree
 

@@ -17,7 +17,9 @@ evaluates every gate with NumPy operations, elementwise. The contract:
   summed (a scalar weight used with a batch of data gets the gradient summed over
   the batch). To make that hold for an output that does not depend on every
   input, `backward` first spreads each seed over the outputs' shape (a view, no
-  copy). Returned arrays never alias a seed or that view.
+  copy). Returned arrays are the caller's to change: none is an input's or a
+  seed's array, or a view of one, and no two are one array (a copy is made
+  where a result is an input, or is returned twice).
 - Scalars in, scalars out: a value whose shape is `()` (every value, when all
   inputs are scalars; the gradient of a scalar input) is a Python `float`, as
   the python target returns, never a NumPy scalar or a 0-d array.
@@ -29,8 +31,10 @@ evaluates every gate with NumPy operations, elementwise. The contract:
   error. The stable helpers (`sigmoid`, `softplus`) never warn on any finite
   input, so large inputs are not domain errors.
 
-Layout: one line per gate, never inlined (every gate can raise here), and a
-`del` line after the last use of each array no result needs (see `plan`).
+Layout: one line per gate, never inlined (every gate can raise here), a
+`del` line after the last use of each array no result needs (see `plan`), and
+the sums of gradients to their inputs' shapes inside the `np.errstate` block
+too (see `closing`), so the `return` line computes nothing that can fail.
 
 Names are the python target's, with `np`, `map` and the module's own helpers
 (`_float`, `_seed`, `_shaped`, `_unbroadcast`, and the local `_shape`) also reserved:
@@ -43,7 +47,8 @@ import ast
 from collections import Counter
 from pathlib import Path
 
-from ..graph import LEAVES, Graph, by_bus, elements
+from ..grad import ADJOINT, TANGENT
+from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
 from .python import RESERVED as PYTHON_RESERVED
 from .python import _Module, _tuple, _unpack
 
@@ -77,13 +82,17 @@ class _NumpyModule(_Module):
     # always names its one gate.
     inline = False
     locate_all = True
+    guard_all = True  # summing a gradient to its input's shape can overflow too
 
-    def __init__(self, forward: Graph, backward: Graph, version: str):
-        super().__init__(forward, backward, version)
+    def __init__(self, forward: Graph, backward: Graph, version: str, **extras: Graph | None):
+        super().__init__(forward, backward, version, **extras)
         self.helpers.update(ALWAYS)
         self.release: dict[int, list[int]] = {}  # gate -> the nodes dead after its line
         self.reduce: dict[int, str] = {}  # gate -> the input whose final gradient it is
         self.reduced: set[str] = set()  # identifiers already summed to their input's shape
+        # ("grad" or "hv", input) -> the identifier of its returned gradient or product
+        self.final: dict[tuple[str, str], str] = {}
+        self.returned: set[str] = set()  # identifiers whose array the caller may already hold
 
     def plan(self, graph: Graph) -> None:
         """Free each array as soon as it is dead, as hand-written NumPy would.
@@ -123,34 +132,75 @@ class _NumpyModule(_Module):
         dead = self.release.get(node)
         return [f"del {', '.join(exprs[n][0] for n in dead)}"] if dead else []
 
-    def prologue(self, graph: Graph) -> list[str]:
-        """Make every input an array and take each bus apart into its elements (views),
-        find the outputs' shape, spread the seeds over it."""
+    def function(self, header, doc, graph, returns, buses=()) -> None:
+        # The caller holds the inputs' arrays (`_float` copies none that is float64 already),
+        # and the directions'.
+        ident = self.names.ident
+        self.returned = {ident[name] for name in graph.inputs}
+        self.returned |= {ident[node.name] for node in graph.nodes if node.op == "tangent"}
+        super().function(header, doc, graph, returns, buses)
+
+    def closing(self, graph: Graph, exprs: list[tuple[str, int, int]]) -> list[tuple[str, Origin | None]]:
+        """Sum each gradient (and Hessian-vector product) not yet summed to its input's
+        shape, under `ERRSTATE` like the gates (the sum can overflow), into an array of its
+        own: a node that is the result for two inputs is copied for the second, so no two
+        results are one array."""
+        lines = []
+        results = [("grad", pair) for pair in graph.grads]
+        if graph is self.hvp:
+            results += [("hv", pair) for pair in graph.tangents]
+        uses = Counter(exprs[node][0] for _, (_, node) in results)
+        for kind, (name, node) in results:
+            text = exprs[node][0]
+            if kind == "grad" and text in self.reduced:
+                self.final[kind, name] = text
+                continue
+            ident = self.names.adjoint(ADJOINT + name) if kind == "grad" else self.names.claim(
+                f"{TANGENT}{ADJOINT}{name}", f"hv_{name}")
+            if ident == text and uses[text] > 1:  # another input's result still reads it
+                ident = self.names.claim(f"{ADJOINT}{name} summed", ident)
+            copy = ", True" if text in self.returned else ""
+            self.returned.add(text)
+            lines.append((f"{ident} = _unbroadcast({text}, {self.names.ident[name]}.shape{copy})",
+                          graph.nodes[node].origin))
+            self.final[kind, name] = ident
+        return lines
+
+    def prologue(self, graph: Graph, buses) -> list[str]:
+        """Make every input (and direction) an array and take each bus apart into its
+        elements (views), find the outputs' shape, spread the seeds over it."""
         ident = self.names.ident
         inputs = [ident[name] for name in by_bus(graph.inputs)]
+        inputs += [ident[node.name] for node in graph.nodes if node.op == "tangent"
+                   and bus_of(node.attr) == node.attr]
+        inputs += [ident[key] for key, _ in buses if key.startswith(TANGENT)]
         seeds = [ident[node.name] for node in graph.nodes if node.op == "seed"]
         lines = []
         if len(inputs) == 1:
             lines.append(f"    {inputs[0]} = _float({inputs[0]})")
         elif inputs:
             lines.append(f"    {', '.join(inputs)} = map(_float, ({', '.join(inputs)}))")
-        for bus, shape in self.buses(graph):
-            split = "_elements" if bus in graph.shapes else "_bus_seed"
+        for key, shape in buses:
+            split = "_bus_seed" if key.startswith(ADJOINT) else "_elements"
             self.helpers.add(split)
-            lines += _unpack([ident[e] for e in elements(bus, shape)],
-                             f"{split}({ident[bus]}, {shape!r})")
+            lines += _unpack([ident[e] for e in elements(key, shape)],
+                             f"{split}({ident[key]}, {shape!r})")
         shapes = ", ".join(f"{ident[name]}.shape" for name in graph.inputs)
         lines.append(f"    _shape = np.broadcast_shapes({shapes})")
         lines += [f"    {seed} = _seed({seed}, _shape)" for seed in seeds]
         return lines
 
     def value(self, text: str) -> str:
-        return f"_shaped({text}, _shape)"
+        """A copy where the array is an input's or another output's."""
+        copy = ", True" if text in self.returned else ""
+        self.returned.add(text)
+        return f"_shaped({text}, _shape{copy})"
 
     def gradient(self, text: str, name: str) -> str:
-        if text in self.reduced:
-            return text
-        return f"_unbroadcast({text}, {self.names.ident[name]}.shape)"
+        return self.final["grad", name]  # see `closing`
+
+    def product(self, text: str, name: str) -> str:
+        return self.final["hv", name]
 
     def bus_value(self, texts: list[str], shape: tuple[int, ...]) -> str:
         self.helpers.add("_stacked")
@@ -172,6 +222,9 @@ class _NumpyModule(_Module):
         return HELPERS[name]
 
 
-def emit(forward: Graph, backward: Graph, version: str) -> str:
-    """The NumPy module for a circuit, from its optimized forward graph and gradient graph."""
-    return _NumpyModule(forward, backward, version).source()
+def emit(forward: Graph, backward: Graph, version: str, **extras: Graph | None) -> str:
+    """The NumPy module for a circuit, from its optimized forward graph and gradient graph;
+    `jvp` and `hvp`, the graphs of those functions, add them (`hessian` is python only)."""
+    if extras.get("hessian") is not None:
+        raise ValueError("the numpy target has no dense hessian; it has hvp")
+    return _NumpyModule(forward, backward, version, **extras).source()

@@ -38,17 +38,20 @@ def _seed(seed, shape):
     return np.broadcast_to(seed, np.broadcast_shapes(seed.shape, shape))
 
 
-def _shaped(value, shape):
-    """An output with the broadcast shape of all inputs: a Python number when that is `()`."""
+def _shaped(value, shape, copy=False):
+    """An output with the broadcast shape of all inputs: a Python number when that is `()`,
+    else an array of its own, not `value` when `copy` (`value` is returned elsewhere)."""
     value = np.asarray(value)
     if value.shape != shape:
         value = np.broadcast_to(value, shape).copy()
+    elif copy:
+        value = value.copy()
     return value.item() if value.ndim == 0 else value
 
 
-def _unbroadcast(grad, shape):
+def _unbroadcast(grad, shape, copy=False):
     """The gradient of an input of `shape`: summed over every dimension broadcast added
-    (a Python number when `shape` is `()`)."""
+    (a Python number when `shape` is `()`), a writable array, not `grad` when `copy`."""
     grad = np.asarray(grad)
     if grad.shape != shape:
         lead = grad.ndim - len(shape)
@@ -62,7 +65,7 @@ def _unbroadcast(grad, shape):
             grad = np.broadcast_to(grad, shape)
     if grad.ndim == 0:
         return grad.item()
-    return grad if grad.flags.writeable else grad.copy()  # never a seed, or a view of one
+    return grad if grad.flags.writeable and not copy else grad.copy()  # never a seed, or a view of one
 
 
 def _elements(x, shape):

@@ -7,11 +7,12 @@ expression that uses it (see `_Module.function`), other temporaries numbered `t1
 line of the `.circ` file, which the module's header names (not repeated on every
 line: that would cost `compile()` time and bytes).
 
-Names: every `.circ` name keeps its spelling unless it is a Python keyword or a
-name the module itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then
-`_` is appended until it is free, so `lambda` becomes `lambda_`. Adjoints are
-`d_<wire>` and the seed of output `f` is the argument `d_f`, with the same
-underscore rule when a `.circ` name already uses that spelling.
+Names: every `.circ` name keeps its spelling unless it is a Python keyword,
+`__debug__` (which Python will not let a program assign) or a name the module
+itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then `_` is appended
+until it is free, so `lambda` becomes `lambda_`. Adjoints are `d_<wire>` and the
+seed of output `f` is the argument `d_f`, with the same underscore rule when a
+`.circ` name already uses that spelling.
 
 Run-time errors: a gate that can raise (`Gate.raises`) always has a line of its
 own, and the body of a function with such a line sits in a `try` whose handler
@@ -32,13 +33,14 @@ import math
 from collections.abc import Callable
 
 from ..gates import ATOM, GATES, UNARY
-from ..grad import ADJOINT
+from ..grad import ADJOINT, TANGENT
 from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
 
 # The builtins the functions read are reserved too: an input `ValueError` would break
 # the exception handler.
-MODULE_NAMES = {"math", "forward", "backward", "INPUTS", "OUTPUTS", "DEFAULTS", "WRT", "SHAPES",
-                "exc", "_WHERE", "_located", "ArithmeticError", "ValueError"}
+MODULE_NAMES = {"math", "forward", "backward", "jvp", "hvp", "hessian", "INPUTS", "OUTPUTS",
+                "DEFAULTS", "WRT", "SHAPES", "HESSIAN_PATTERN", "exc", "_WHERE", "_located",
+                "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names"}
 
 
 def _flat(value, shape):
@@ -59,12 +61,24 @@ def _flat(value, shape):
     return rows
 
 
+def _symmetric(entries, pattern, n):
+    """The symmetric n-by-n matrix, a tuple of rows, with `entries` at the places of
+    `pattern` (row <= column) and at their mirrors, and zeros elsewhere."""
+    rows = [[0.0] * n for _ in range(n)]
+    for (j, k), h in zip(pattern, entries):
+        rows[j][k] = rows[k][j] = h
+    return tuple(map(tuple, rows))
+
+
 HELPERS = {gate.python.helper.__name__: gate.python.helper
-           for gate in GATES.values() if gate.python.helper} | {"_flat": _flat}
+           for gate in GATES.values() if gate.python.helper} | {"_flat": _flat,
+                                                               "_symmetric": _symmetric}
 # Their text, read once: files on disk may change under a running process (an upgrade),
 # and `inspect.getsource` would then return other lines than the loaded function's.
 HELPER_SOURCES = {name: inspect.getsource(fn).rstrip() for name, fn in HELPERS.items()}
-RESERVED = set(keyword.kwlist) | MODULE_NAMES | set(HELPERS)
+# `__debug__` is no keyword, but Python refuses to compile an assignment to it.
+RESERVED = set(keyword.kwlist) | {"__debug__"} | MODULE_NAMES | set(HELPERS)
+ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # the functions, in order
 MAX_DEPTH = 12  # of an inlined expression's gates
 LINE = 100  # characters; a longer tuple of gradients is written one gradient a line
 
@@ -75,6 +89,23 @@ def _located(exc):
     entry = f"\\n{exc.__traceback__.tb_lineno} "  # how `_WHERE` starts the line's entry
     where = _WHERE.partition(entry)[2].partition("\\n")[0] if entry in _WHERE else "circuit"
     return type(exc)(f"{where}: {exc}")'''
+
+# A module with a renamed input wraps `forward` and `backward` in this, so that keyword
+# calls by `.circ` name work for every circuit (`backward(**DEFAULTS)`): the functions'
+# own parameters must be identifiers, and `lambda` is none.
+_BY_CIRC_NAMES = '''\
+def _by_circ_names(function):
+    """`function`, also taking each renamed input by its `.circ` name as a keyword (`RENAMED`)."""
+    def call(*args, **kwargs):
+        if kwargs:
+            for name in RENAMED.keys() & kwargs.keys():
+                if RENAMED[name] in kwargs:
+                    raise TypeError(f"{function.__name__}() got the input {name!r} twice")
+                kwargs[RENAMED[name]] = kwargs.pop(name)
+        return function(*args, **kwargs)
+    call.__name__, call.__qualname__ = function.__name__, function.__qualname__
+    call.__doc__, call.__wrapped__ = function.__doc__, function  # `help` shows the parameters
+    return call'''
 
 
 @functools.cache
@@ -89,13 +120,13 @@ def _syntax_table(target: str) -> dict[str, tuple[str, int, tuple[int, ...], boo
 class _Names:
     """Identifiers for `.circ` names, adjoints and temporaries, unique in the module."""
 
-    def __init__(self, forward: Graph, backward: Graph, reserved: set[str]):
+    def __init__(self, forward: Graph, backward: Graph, reserved: set[str], extras=()):
         # Every name once, in the order it first appears, a bus before its elements;
         # adjoints get their identifiers from `adjoint`, when a line is written for them.
         names = dict.fromkeys([*by_bus(forward.inputs), *forward.inputs,
-                               *(n.name for n in forward.nodes), *(n.name for n in backward.nodes)])
+                               *(n.name for g in (forward, backward, *extras) for n in g.nodes)])
         names.pop(None, None)
-        wires = [name for name in names if not name.startswith(ADJOINT)]
+        wires = [name for name in names if not name.startswith((ADJOINT, TANGENT))]
         # Valid names first, so a rename never takes a valid one's place.
         self.ident: dict[str, str] = {name: name for name in wires
                                       if name not in reserved and "[" not in name}
@@ -106,6 +137,9 @@ class _Names:
         outputs = [out for out, _ in backward.outputs]
         for out in [*by_bus(outputs), *outputs]:
             self.adjoint(ADJOINT + out)
+        if extras:  # the directions of `jvp` and `hvp`: `v_<input>`
+            for name in [*by_bus(forward.inputs), *forward.inputs]:
+                self.claim(TANGENT + name, "v_" + name)
 
     def adjoint(self, name: str) -> str:
         """The identifier of the adjoint `name` (`d_x` for `∂x`), claimed when first asked
@@ -202,12 +236,17 @@ class _Module:
     indent = " " * 8  # of each gate's line
     inline = True  # write single-use temporaries into the expression that uses them
     locate_all = False  # list every line in `_WHERE`, not only those whose gate can raise
+    guard_all = False  # run every body in the `try` (and `opening`), not only one that can raise
 
-    def __init__(self, forward: Graph, backward: Graph, version: str):
+    def __init__(self, forward: Graph, backward: Graph, version: str, jvp: Graph | None = None,
+                 hvp: Graph | None = None, hessian: Graph | None = None):
         self.forward, self.backward, self.version = forward, backward, version
-        self.names = _Names(forward, backward, self.reserved)
+        self.jvp, self.hvp, self.hessian = jvp, hvp, hessian
+        extras = [g for g in (jvp, hvp, hessian) if g is not None]
+        self.names = _Names(forward, backward, self.reserved, extras)
         self.lines: list[str] = []
         self.where: list[tuple[int, Origin]] = []  # (line in the body, gate) for `_WHERE`
+        self.guarded = False  # whether a function has the `try` that calls `_located`
         self.helpers: set[str] = set()
         self.uses_math = False
         self.syntax = _syntax_table(self.target)
@@ -219,7 +258,7 @@ class _Module:
         self.uses_math |= text.endswith(("inf", "nan"))
         return text, prec
 
-    def function(self, header: str, doc: str, graph: Graph, returns) -> None:
+    def function(self, header: str, doc: str, graph: Graph, returns, buses=()) -> None:
         """Emit `def header:` computing every node of `graph`, then `return returns(exprs)`.
 
         One pass over the nodes renders each gate's expression from its operands'
@@ -230,9 +269,11 @@ class _Module:
         expression (a gate's, or the `return`'s: a gradient that no gate reads is computed
         where the function returns it, as a person would write it), cannot raise (so each
         line has at most one gate that can, which `_WHERE` names), and nests fewer than
-        `MAX_DEPTH` gates, so CPython's compiler never recurses deeply.
+        `MAX_DEPTH` gates, so CPython's compiler never recurses deeply. `buses` are the
+        bus parameters (`name` of an input, `ADJOINT + output` of a seed, `TANGENT +
+        input` of a direction) that the prologue takes apart, with their shapes.
         """
-        self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph)]
+        self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph, buses)]
         self.plan(graph)
         once = self.used_once(graph)
         syntax, ident, where, locate_all = self.syntax, self.names.ident, self.where, self.locate_all
@@ -248,6 +289,8 @@ class _Module:
                     exprs.append((ident[attr], ATOM, 0))
                 elif op == "seed":
                     exprs.append((ident[ADJOINT + attr], ATOM, 0))
+                elif op == "tangent":
+                    exprs.append((ident[TANGENT + attr], ATOM, 0))
                 else:
                     exprs.append((*self.literal(attr), 0))
                 continue
@@ -282,8 +325,15 @@ class _Module:
             exprs.append((lhs, ATOM, 0))
             if after:
                 body += after(i, exprs)
+        if self.closing:
+            for line, origin in self.closing(graph, exprs):
+                if origin:
+                    where.append((top + len(body), origin))
+                    line += f"  # line {origin.span.line}"
+                body.append(line)
         self.note_gates(graph)
-        if len(where) > first:  # a line can raise: catch it to name the gate
+        if len(where) > first or (self.guard_all and body):  # a line can raise: catch it, name the gate
+            self.guarded = True
             self.lines += self.opening
             self.lines += [self.indent + line for line in body]
             self.lines += ["    except (ArithmeticError, ValueError) as exc:",
@@ -300,25 +350,23 @@ class _Module:
                 self.helpers.add(getattr(syntax.helper, "__name__", syntax.helper))
             self.uses_math |= syntax.template.startswith("math.")
 
-    def prologue(self, graph: Graph) -> list[str]:
-        """Lines a function runs before its gates: each bus input (and, in `backward`,
-        each bus output's seed) taken apart into its elements."""
+    def prologue(self, graph: Graph, buses) -> list[str]:
+        """Lines a function runs before its gates: each bus parameter taken apart into
+        its elements."""
         ident, lines = self.names.ident, []
-        for bus, shape in self.buses(graph):
+        for key, shape in buses:
             self.helpers.add("_flat")
-            lines += _unpack([ident[e] for e in elements(bus, shape)],
-                             f"_flat({ident[bus]}, {shape!r})")
+            lines += _unpack([ident[e] for e in elements(key, shape)],
+                             f"_flat({ident[key]}, {shape!r})")
         return lines
 
-    def buses(self, graph: Graph) -> list[tuple[str, tuple[int, ...]]]:
-        """The buses a function of `graph` takes: bus inputs, then (in `backward`) the
-        seeds of bus outputs, keyed by their adjoint's name; each with its shape."""
-        shapes = graph.shapes
-        buses = [(bus, shapes[bus]) for bus in by_bus(graph.inputs) if bus in shapes]
-        if graph is self.backward:
-            buses += [(ADJOINT + bus, shapes[bus]) for bus in _grouped(graph.outputs)
-                      if bus in shapes]
-        return buses
+    def parameters(self, prefix: str, names) -> tuple[list[str], list]:
+        """The parameters for `names` (inputs or outputs, a bus once) under `prefix`
+        (`ADJOINT` for seeds, `TANGENT` for directions), and the buses among them."""
+        shapes, ident = self.forward.shapes, self.names.ident
+        names = list(by_bus(names))
+        return ([ident[prefix + name] for name in names],
+                [(prefix + name, shapes[name]) for name in names if name in shapes])
 
     def used_once(self, graph: Graph) -> list[bool]:
         """Per node, whether exactly one expression reads it: one gate, or, for a root
@@ -342,9 +390,12 @@ class _Module:
     # circuit then cost two calls less):
     # assigned(node, ident, expr) -> what the line of gate `node` assigns to `ident`;
     # after(node, exprs) -> the lines that follow the line of gate `node`, `exprs`
-    # holding the nodes so far.
+    # holding the nodes so far;
+    # closing(graph, exprs) -> the lines, each with the gate it names in `_WHERE` (or None),
+    # that follow the last gate's, inside the `try`.
     assigned: Callable[[int, str, str], str] | None = None
     after: Callable[[int, list[tuple[str, int, int]]], list[str]] | None = None
+    closing: Callable[[Graph, list[tuple[str, int, int]]], list[tuple[str, Origin | None]]] | None = None
 
     def value(self, text: str) -> str:
         """How a function returns the output computed by `text`."""
@@ -353,6 +404,11 @@ class _Module:
     def gradient(self, text: str, name: str) -> str:
         """How `backward` returns the gradient computed by `text` of the input `name`."""
         return text
+
+    def product(self, text: str, name: str) -> str:
+        """How `hvp` returns the Hessian-vector product computed by `text` for the input
+        `name`."""
+        return self.gradient(text, name)
 
     def bus_value(self, texts: list[str], shape: tuple[int, ...]) -> str:
         """How a function returns a bus output of `shape`, its elements' values `texts`."""
@@ -363,7 +419,7 @@ class _Module:
         gradients `texts`."""
         return _nested(texts, shape)
 
-    def returned(self, graph: Graph, exprs, pairs, one, whole) -> list[str]:
+    def results(self, graph: Graph, exprs, pairs, one, whole) -> list[str]:
         """What a function returns for `pairs` ((name, node) of outputs or gradients):
         per scalar `one(text, name)`, per bus `whole(texts, bus, shape)`."""
         shapes, result = graph.shapes, []
@@ -397,12 +453,32 @@ class _Module:
         wrt = list(by_bus(name for name, _ in self.backward.grads))
         shapes = ", ".join(f'"{name}": {fwd.shapes.get(name, ())!r}'
                            for name in dict.fromkeys([*inputs, *outs]))
-        return [f"INPUTS = {_strings(inputs)}",
-                f"OUTPUTS = {_strings(outs)}",
-                f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
-                "# The shape of each input and output: () for a number.",
-                f"SHAPES = {{{shapes}}}",
-                f"DEFAULTS = {{{', '.join(defaults)}}}"]
+        lines = [f"INPUTS = {_strings(inputs)}",
+                 f"OUTPUTS = {_strings(outs)}",
+                 f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
+                 "# The shape of each input and output: () for a number.",
+                 f"SHAPES = {{{shapes}}}",
+                 f"DEFAULTS = {{{', '.join(defaults)}}}",
+                 *self.pattern()]
+        renamed = self.renamed()
+        if renamed:
+            pairs = ", ".join(f'"{name}": "{ident}"' for name, ident in renamed.items())
+            lines.append(f"RENAMED = {{{pairs}}}  # the parameter of each input not spelled as in INPUTS")
+        return lines
+
+    def pattern(self) -> list[str]:
+        """The lines defining `HESSIAN_PATTERN`, when the module has `hessian`."""
+        if self.hessian is None:
+            return []
+        pairs = [f"({label.replace(',', ', ')})" for label, _ in self.hessian.tangents]
+        text = _tuple(pairs) if pairs else "()"
+        return ["# The (row, column) places, row <= column, where the Hessian may not be 0.",
+                f"HESSIAN_PATTERN = {text if len(text) <= LINE else _tuple(pairs, '')}"]
+
+    def renamed(self) -> dict[str, str]:
+        """The parameter of each input whose `.circ` name is not an identifier it may have."""
+        ident = self.names.ident
+        return {name: ident[name] for name in by_bus(self.forward.inputs) if ident[name] != name}
 
     def where_entries(self, offset: int) -> str:
         """The text of `_WHERE`: a line `<module line> <file>:<line>:<column>: in <gate>` per
@@ -422,42 +498,92 @@ class _Module:
 
     def source(self) -> str:
         """The module's text."""
-        fwd, bwd, names = self.forward, self.backward, self.names
-        params = [names.ident[name] for name in by_bus(fwd.inputs)]
+        fwd, bwd = self.forward, self.backward
+        params, inputs = self.parameters("", fwd.inputs)
         outs = list(by_bus(out for out, _ in fwd.outputs))
-        seeds = [names.ident[ADJOINT + out] for out in outs]
+        seeds, seed_buses = self.parameters(ADJOINT, outs)
+        seeded = params + [s + "=1.0" for s in seeds]
         value = ", ".join(outs)
         values_doc = f"({value})" if len(outs) > 1 else value
 
-        def outputs(graph, exprs):
-            return self.returned(graph, exprs, graph.outputs, lambda text, name: self.value(text),
+        def outputs(graph, exprs, pairs=None):
+            return self.results(graph, exprs, graph.outputs if pairs is None else pairs,
+                                 lambda text, name: self.value(text),
                                  lambda texts, bus, shape: self.bus_value(texts, shape))
 
-        def values(exprs):
-            return ", ".join(outputs(fwd, exprs))
-        self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd, values)
+        def values(texts: list[str]) -> str:
+            return ", ".join(texts) if len(texts) == 1 else f"({', '.join(texts)})"
 
-        def both(exprs):
-            value = ", ".join(outputs(bwd, exprs))
-            value = f"({value})" if len(outs) > 1 else value
-            grads = self.returned(bwd, exprs, bwd.grads, self.gradient, self.bus_gradient)
-            line = f"{value}, {_tuple(grads) if grads else '()'}"
-            return line if len(f"    return {line}") <= LINE else f"{value}, {_tuple(grads, '    ')}"
+        def with_value(graph, exprs, *groups) -> str:
+            """`value, group, ...`: each group a tuple of texts, written one item a line
+            when the `return` would not fit on a line (a str is written as it is)."""
+            value = values(outputs(graph, exprs))
+            line = ", ".join([value, *(g if isinstance(g, str) else _tuple(g) for g in groups)])
+            if len(f"    return {line}") <= LINE:
+                return line
+            return ", ".join([value, *(g if isinstance(g, str) else _tuple(g, "    ")
+                                       for g in groups)])
+
+        def grads(graph, exprs, pairs=None) -> list[str]:
+            return self.results(graph, exprs, graph.grads if pairs is None else pairs,
+                                 self.gradient, self.bus_gradient)
+
+        self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd,
+                      lambda exprs: ", ".join(outputs(fwd, exprs)), inputs)
         seed_sum = " + ".join(f"sum({s}*{o})" if o in fwd.shapes else f"{s}*{o}"
                               for s, o in zip(seeds, outs))
-        self.function(f"backward({', '.join(params + [s + '=1.0' for s in seeds])})",
+        self.function(f"backward({', '.join(seeded)})",
                       f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
-                      bwd, both)
+                      bwd, lambda exprs: with_value(bwd, exprs, grads(bwd, exprs)),
+                      inputs + seed_buses)
+        if self.jvp is not None:
+            tangents, tangent_buses = self.parameters(TANGENT, fwd.inputs)
+            self.function(f"jvp({', '.join(params + tangents)})",
+                          f"Return ({values_doc}, tangents): the outputs' derivatives along "
+                          "the direction given per input.", self.jvp,
+                          lambda exprs: with_value(self.jvp, exprs, values(
+                              outputs(self.jvp, exprs, self.jvp.tangents))),
+                          inputs + tangent_buses)
+        if self.hvp is not None:
+            wrt = [name for name, _ in bwd.grads]
+            directions, direction_buses = self.parameters(TANGENT, wrt)
+            self.function(f"hvp({', '.join(params + directions + [s + '=1.0' for s in seeds])})",
+                          f"Return ({values_doc}, grads, hv), hv = H @ v: the Hessian of "
+                          f"{seed_sum} times the direction v given per input of WRT.",
+                          self.hvp, lambda exprs: with_value(
+                              self.hvp, exprs, grads(self.hvp, exprs),
+                              self.results(self.hvp, exprs, self.hvp.tangents, self.product,
+                                           self.bus_gradient)),
+                          inputs + direction_buses + seed_buses)
+        if self.hessian is not None:
+            self.helpers.add("_symmetric")
+            n = len(bwd.grads)
+
+            def dense(exprs) -> str:
+                entries = [exprs[node][0] for _, node in self.hessian.tangents]
+                matrix = f"_symmetric({_tuple(entries) if entries else '()'}, HESSIAN_PATTERN, {n})"
+                if len(matrix) > LINE:
+                    matrix = f"_symmetric({_tuple(entries, '    ')}, HESSIAN_PATTERN, {n})"
+                return with_value(self.hessian, exprs, grads(self.hessian, exprs), matrix)
+            self.function(f"hessian({', '.join(seeded)})",
+                          f"Return ({values_doc}, grads, H): H the Hessian of {seed_sum}, rows "
+                          "and columns the elements of WRT in order.", self.hessian, dense,
+                          inputs + seed_buses)
         body = self.lines
         head = self.head()
         tail = []
         for helper in sorted(self.helpers):
             tail += ["", "", self.helper_source(helper)]
-        if self.where:
+        if self.guarded:
             tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries(len(head))}"""', "", "", _LOCATED]
+        if self.renamed():
+            tail += ["", "", _BY_CIRC_NAMES, ""]
+            tail += [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS
+                     if name in ("forward", "backward") or getattr(self, name) is not None]
         return "\n".join(head + body + tail) + "\n"
 
 
-def emit(forward: Graph, backward: Graph, version: str) -> str:
-    """The module for a circuit, from its optimized forward graph and gradient graph."""
-    return _Module(forward, backward, version).source()
+def emit(forward: Graph, backward: Graph, version: str, **extras: Graph | None) -> str:
+    """The module for a circuit, from its optimized forward graph and gradient graph;
+    `jvp`, `hvp` and `hessian`, the graphs of those functions, add them."""
+    return _Module(forward, backward, version, **extras).source()
