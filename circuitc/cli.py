@@ -30,7 +30,7 @@ from .api import (
     read_source,
 )
 from .errors import CircuitError, did_you_mean
-from .graph import by_bus, elements
+from .graph import bus_of, by_bus, elements
 from .report import json_safe
 from .step import METHODS, StepError, climb
 from .step import render as render_climb
@@ -374,16 +374,21 @@ _GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".
                    "is not a terminal.")
 @click.option("--source", is_flag=True,
               help="Draw the graph as written, every operator a gate, instead of the optimized "
-                   "graph that compile turns into code.")
+                   "graph that compile turns into code (with buses: with --elements).")
 @click.option("--of", "of", metavar="OUTPUT",
               help="Draw the gradient of this output alone. Default: of the sum of the outputs.")
 @click.option("--no-values", is_flag=True, help="Draw the structure only, even with defaults.")
+@click.option("--elements", "by_element", is_flag=True,
+              help="Draw a circuit with buses element by element, gate by gate, instead of "
+                   "one node per bus.")
 @AT
 @SIZES
 def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None, source: bool,
-          of: str | None, no_values: bool, at_file, sizes):
+          of: str | None, no_values: bool, by_element: bool, at_file, sizes):
     """Draw FILE's gate graph, each wire labelled with its value and gradient.
 
+    A circuit with buses is drawn one node per bus, each arrow labelled with how
+    the bus is read (W1[i,j], sum over j); --elements draws its gate graph.
     The inputs' values are their defaults, overridden by NAME=VALUE arguments; a
     circuit with no default and no value given is drawn without values.
     """
@@ -395,19 +400,22 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     if no_values and values:
         raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
     text, name = read_file(file)
-    g = draw.circuit(text, name, optimized=not source, sizes=sizes)
-    outputs = [name for name, _ in g.outputs]
-    if of is not None and of not in outputs:
+    buses = None if by_element else draw.bus_circuit(text, name, sizes)
+    g = buses.graph if buses else draw.circuit(text, name, optimized=not source, sizes=sizes)
+    outputs = by_bus(out for out, _ in g.outputs)  # a bus output by its name, or an element
+    if of is not None and of not in outputs and (buses or of not in dict(g.outputs)):
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
                                + f" (outputs: {', '.join(outputs)})")
     if no_values or (not values and not g.defaults and g.inputs):
-        drawing = draw.structure(g, optimized=not source)
+        drawing = draw.bus_structure(buses) if buses else draw.structure(g, optimized=not source)
     else:
         shapes = {bus: g.shapes.get(bus, ()) for bus in by_bus(g.inputs)}
         at = point(g.inputs, g.defaults, parse_values(shapes, values, at_file))
-        seeds = None if of is None else {name: float(name == of) for name in outputs}
+        seeds = None if of is None else {name: float(of in (name, bus_of(name)))
+                                         for name, _ in g.outputs}
         try:
-            drawing = draw.evaluate(g, at, seeds, optimized=not source)
+            drawing = (draw.bus_evaluate(buses, at, seeds) if buses
+                       else draw.evaluate(g, at, seeds, optimized=not source))
         except CircuitError as e:
             raise e.attach(name, text) from None
     _write_drawing(drawing, fmt, target)

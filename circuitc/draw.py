@@ -25,23 +25,51 @@ What the pictures show (dot and Mermaid alike), left to right:
 - where the order of a gate's operands matters and two wires feed it (`a - b`,
   `a / b`, `a ** b`), the arrows into it are marked ① and ②.
 Labels show 4 significant digits; JSON carries every number exactly.
+
+A circuit with buses is drawn at bus level instead (`bus_circuit`, then
+`bus_structure` or `bus_evaluate`, giving a `BusDrawing` that the same three
+writers take): one node per input and per defined bus or scalar wire, labelled
+with its name and shape (`W1 [16, 2]`) and, for a wire, its defining expression;
+one arrow per wire read, labelled with the accesses (`W1[i,j]`) and the
+reductions around them (`sum over j`). A node's values and gradients are shown
+inside it: a scalar's as one number, a bus's as its elements when it has at most
+`LISTED` of them (`[1, -2]`), else as their range (`min -0.5, max 1.2`). The
+written-out circuit supplies the numbers (it is the reference semantics), and its
+gate-level drawing stays available.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
 from .api import lower_source, normalize
-from .errors import CircuitError
+from .buses import Buses, expand
+from .errors import CircuitError, Span
 from .gates import GATES
 from .grad import grad_with_adjoints
-from .graph import LEAVES, Builder, Graph, run
+from .graph import LEAVES, Builder, Graph, by_bus, elements, run
+from .lower import lower
+from .parse import (
+    Assign,
+    BusAssign,
+    BusItem,
+    Call,
+    Index,
+    InputDecl,
+    Name,
+    Num,
+    Op,
+    OutputDecl,
+    Reduce,
+    parse,
+)
 from .passes import RULES, live_nodes, optimize
 from .report import json_number
 
@@ -59,7 +87,9 @@ _STYLE = {  # kind -> (fill, stroke)
     "const": ("#ffffff", "#57606a"),
     "fork": ("#57606a", "#57606a"),
     "copy": ("#ffffff", "#57606a"),
+    "wire": ("#f6f8fa", "#57606a"),  # a bus or scalar wire, at bus level
 }
+NOTE_COLOR = "#57606a"
 _MARKS = "①②③④"
 
 
@@ -180,6 +210,377 @@ def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
     return run(graph, at, seeds, apply)
 
 
+# -- buses ----------------------------------------------------------------------
+
+
+class BusNode(NamedTuple):
+    """An input, or a wire defined by a statement (a bus or a scalar), at bus level."""
+
+    kind: str  # "input" or "wire"
+    name: str
+    shape: tuple[int, ...]  # () for a scalar
+    elements: tuple[int, ...]  # its elements' nodes in the written-out graph, row-major
+    expr: str | None  # a wire's defining expression, as `.circ` text
+    span: Span | None  # a wire's name in its statement
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} [{', '.join(map(str, self.shape))}]" if self.shape else self.name
+
+
+class Reduction(NamedTuple):
+    """A reduction around an access: `sum(... for j)`, or `... for j in range(1, n)`."""
+
+    op: str
+    over: tuple[str, ...]
+    range: str | None  # `range(1, n)` when given, None when inferred
+
+    def __str__(self) -> str:
+        return f"{self.op} over {', '.join(self.over)}" + (f" in {self.range}" if self.range
+                                                            else "")
+
+
+class Access(NamedTuple):
+    """Node `source` read by the statement that defines node `target`, as `text`
+    (`W1[i,j]`, or a scalar's name) inside `reductions`, outermost first."""
+
+    source: int
+    target: int
+    text: str
+    reductions: tuple[Reduction, ...]
+
+
+@dataclass(frozen=True)
+class BusCircuit:
+    """A circuit with buses, seen bus by bus, and the written-out circuit it means.
+
+    `graph` is the written-out circuit as lowered (not optimized), whose nodes hold
+    every element's value; `nodes` lists the inputs (in declaration order) and then
+    the wires (in statement order); `accesses` lists each statement's reads in
+    source order; `outputs` names each output's node in `nodes`.
+    """
+
+    graph: Graph
+    sizes: dict[str, int]
+    nodes: tuple[BusNode, ...]
+    accesses: tuple[Access, ...]
+    outputs: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class BusDrawing:
+    """A `BusCircuit` to draw and `drawing`, its written-out graph's values and gradients."""
+
+    circuit: BusCircuit
+    drawing: Drawing
+
+
+def bus_circuit(text: str, filename: str = "<string>", sizes: dict[str, int] | None = None
+                ) -> BusCircuit | None:
+    """The bus-level view of the circuit in `text`, or None when it has no bus.
+
+    A bad file raises `CircuitError` with the file's name and text attached, as
+    `circuit` does.
+    """
+    if "[" not in text:  # every bus is declared, defined or read with brackets
+        return None
+    text = normalize(text)
+    try:
+        statements = parse(text)
+        written, buses = expand(statements, sizes)
+        if not buses.shapes:
+            return None
+        return _bus_circuit(statements, written, buses, filename)
+    except CircuitError as e:
+        raise e.attach(filename, text)
+
+
+def _bus_circuit(statements: list, written: list, buses: Buses, filename: str) -> BusCircuit:
+    """The view of a file's `statements`, given what `expand` makes of them."""
+    real = [name for name, _ in lower(written, filename).outputs]
+    # Lowered again with every wire an output after the real ones, to find each
+    # element's node: hash-consing may have given a node another wire's name.
+    named = {s.target.id: s.target for s in written if type(s) is Assign}
+    for s in written:
+        if type(s) is InputDecl:
+            named.update((name.id, name) for name, _ in s.items)
+    wanted = list(dict.fromkeys([*real, *(s.target.id for s in written if type(s) is Assign)]))
+    full = lower([s for s in written if type(s) is not OutputDecl]
+                 + [OutputDecl(tuple(named[name] for name in wanted))], filename)
+    node_of = {node.attr: i for i, node in enumerate(full.nodes) if node.op == "input"}
+    node_of.update(full.outputs)
+    io = {*by_bus(full.inputs), *by_bus(real)}
+    graph = replace(full, outputs=full.outputs[:len(real)],
+                    shapes={k: v for k, v in buses.shapes.items() if k in io})
+
+    inputs = list(dict.fromkeys([*_declared_inputs(statements), *by_bus(graph.inputs)]))
+    nodes = []
+    for name in inputs:
+        shape = buses.shapes.get(name, ())
+        nodes.append(BusNode("input", name, shape, _nodes_of(name, shape, node_of), None, None))
+    where = {name: k for k, name in enumerate(inputs)}
+    wires = [s for s in statements if type(s) in (Assign, BusAssign)]
+    for s in wires:
+        shape = buses.shapes.get(s.target.id, ())
+        where[s.target.id] = len(nodes)
+        nodes.append(BusNode("wire", s.target.id, shape, _nodes_of(s.target.id, shape, node_of),
+                             expression_text(s.expr), s.target.span))
+    accesses = [Access(where[name], where[s.target.id], text, reductions)
+                for s in wires for name, text, reductions in _reads(s.expr, where)]
+    outputs = tuple((name, where[name]) for name in by_bus(real))
+    return BusCircuit(graph, dict(buses.sizes), tuple(nodes), tuple(accesses), outputs)
+
+
+def _declared_inputs(statements: list) -> list[str]:
+    """The inputs in declaration order (a bus of no element included)."""
+    return [item.name.id if type(item) is BusItem else item[0].id
+            for s in statements if type(s) is InputDecl for item in s.items]
+
+
+def _nodes_of(name: str, shape: tuple[int, ...], node_of: dict[str, int]) -> tuple[int, ...]:
+    return tuple(node_of[e] for e in elements(name, shape))
+
+
+def _reads(expr, nodes: dict[str, int]):
+    """`(name, text, reductions)` for each read of a wire or input in `expr`, in
+    source order; index expressions and ranges read sizes and index variables only."""
+    stack = [(expr, ())]
+    while stack:
+        e, around = stack.pop()
+        kind = type(e)
+        if kind is Index:
+            yield e.name.id, expression_text(e), around
+        elif kind is Name:
+            if e.id in nodes:
+                yield e.id, e.id, around
+        elif kind is Reduce:
+            given = e.bounds and expression_text(Call(Name("range", e.name.span), e.bounds))
+            reduction = Reduction(e.name.id, tuple(v.id for v in e.vars), given or None)
+            stack.append((e.body, (*around, reduction)))
+        elif kind is Op or kind is Call:
+            stack.extend((a, around) for a in reversed(e.args))
+
+
+_PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "floordiv": 2, "neg": 3, "pow": 4}
+_ATOM = 5
+
+
+def expression_text(expr) -> str:
+    """`expr` as `.circ` text that parses back to it: parentheses only where the
+    tree needs them, operators spaced (`a * b + c`), indices compact (`W[i,j+1]`)."""
+    done: list[tuple[str, int]] = []  # (text, precedence)
+    stack = [(expr, False, False)]  # (expression, inside an index, operands done)
+    while stack:
+        e, compact, ready = stack.pop()
+        kind = type(e)
+        if kind is Num:
+            v = e.value
+            done.append((str(int(v)) if v.is_integer() and abs(v) < 1e16 else repr(v), _ATOM))
+            continue
+        if kind is Name:
+            done.append((e.id, _ATOM))
+            continue
+        operands = (e.body, *(e.bounds or ())) if kind is Reduce else e.args
+        if not ready:
+            stack.append((e, compact, True))
+            stack.extend((a, compact or kind is Index, False) for a in reversed(operands))
+            continue
+        args = done[len(done) - len(operands):]
+        del done[len(done) - len(operands):]
+        done.append(_joined(e, args, compact))
+    return done.pop()[0]
+
+
+def _joined(e, args: list[tuple[str, int]], compact: bool) -> tuple[str, int]:
+    """The text of `e` from its operands' texts and precedences."""
+    kind = type(e)
+    texts = [t for t, _ in args]
+    if kind is Index:
+        return f"{e.name.id}[{','.join(texts)}]", _ATOM
+    if kind is Call:
+        return f"{e.name.id}({', '.join(texts)})", _ATOM
+    if kind is Reduce:
+        bounds = f" in range({', '.join(texts[1:])})" if e.bounds is not None else ""
+        return f"{e.name.id}({texts[0]} for {', '.join(v.id for v in e.vars)}{bounds})", _ATOM
+    p = _PRECEDENCE[e.gate]
+
+    def grouped(k: int, tighter: bool) -> str:
+        text, q = args[k]
+        return f"({text})" if q < p or (q == p and tighter) else text
+    if e.gate == "neg":
+        return "-" + grouped(0, False), p
+    symbol = GATES[e.gate].operator if e.gate in GATES else "//"
+    if e.gate == "pow":  # `atom ** unary`: a sign may follow `**` unparenthesised
+        left = grouped(0, True)
+        right = args[1][0] if args[1][1] >= _PRECEDENCE["neg"] else f"({args[1][0]})"
+    else:  # left-associative
+        left, right = grouped(0, False), grouped(1, True)
+    return (f"{left}{symbol}{right}" if compact else f"{left} {symbol} {right}"), p
+
+
+def bus_structure(c: BusCircuit) -> BusDrawing:
+    """A bus-level drawing without values or gradients."""
+    return BusDrawing(c, structure(c.graph, optimized=False))
+
+
+def bus_evaluate(c: BusCircuit, at: dict[str, float], seeds: dict[str, float] | None = None
+                 ) -> BusDrawing:
+    """A bus-level drawing with values and gradients: `evaluate` of the written-out
+    graph, at `at` and with `seeds` given element by element (`x[0]`)."""
+    return BusDrawing(c, evaluate(c.graph, at, seeds, optimized=False))
+
+
+def _output_seeds(d: BusDrawing) -> dict[str, float]:
+    """Each output's seed, an output's elements all having the same one."""
+    c, seeds = d.circuit, d.drawing.seeds
+    return {name: next((seeds[e] for e in elements(name, c.nodes[k].shape)), 1.0)
+            for name, k in c.outputs}
+
+
+def _bus_values(node: BusNode, which) -> list | None:
+    """The values (`which` is `Drawing.values`) or gradients of a node's elements,
+    None without values."""
+    return None if which is None else [which[i] for i in node.elements]
+
+
+def _nested(flat: list, shape: tuple[int, ...]):
+    """Row-major `flat` as nested lists of `shape` (a scalar as itself)."""
+    if not shape:
+        return flat[0]
+    for d in range(len(shape) - 1, 0, -1):
+        n = shape[d]
+        flat = [flat[k * n:(k + 1) * n] for k in range(math.prod(shape[:d]))]
+    return flat
+
+
+# A bus with at most this many elements shows them all; a larger one, their range.
+LISTED = 4
+
+
+def _summary(values: list, shape: tuple[int, ...]) -> str | None:
+    """A bus's values for a label: `[1, -2]`, `all 0.5`, or `min -0.5, max 1.2`; a
+    scalar's as one number; None when none has a value."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    if not shape:
+        return _short(known[0])
+    if len(values) <= LISTED:
+        shown = [None if v is None else _short(v) for v in values]
+        return str(_nested(shown, shape)).replace("'", "")
+    numbers = [v for v in known if not math.isnan(v)]
+    nan = ", nan" if len(numbers) < len(known) else ""
+    if not numbers:
+        return "all nan"
+    lo, hi = _short(min(numbers)), _short(max(numbers))
+    if lo == hi and len(numbers) == len(values):
+        return f"all {lo}"
+    return f"min {lo}, max {hi}{nan}"
+
+
+def _bus_title(c: BusCircuit) -> str:
+    """The file's name, and the sizes it was drawn with: `mlp.circ  (n = 16)`."""
+    title = Path(c.graph.filename).name
+    if c.sizes:
+        title += "  (" + ", ".join(f"{k} = {v}" for k, v in c.sizes.items()) + ")"
+    return title
+
+
+# An expression longer than this is cut short in pictures (JSON has it whole).
+EXPR_WIDTH = 48
+
+
+def _bus_scene(d: BusDrawing) -> _Scene:
+    """One shape per node, with its definition, values and gradients inside; one
+    arrow per wire read, with its accesses and their reductions."""
+    c, values, grads = d.circuit, d.drawing.values, d.drawing.grads
+    shapes = []
+    for k, node in enumerate(c.nodes):
+        inner = []
+        if node.expr is not None:
+            expr = node.expr
+            inner.append(("expr", expr if len(expr) <= EXPR_WIDTH
+                          else expr[:EXPR_WIDTH - 1] + "…"))
+        for style, which in (("value", values), ("grad", grads)):
+            numbers = _bus_values(node, which)
+            text = numbers and _summary(numbers, node.shape)
+            if text:
+                inner.append((style, text))
+        shapes.append(_Shape(f"n{k}", node.kind, node.label, inner=tuple(inner)))
+    reads: dict[tuple[int, int], dict[tuple[str, str], None]] = {}
+    for a in c.accesses:
+        note = ", ".join(map(str, a.reductions))
+        plain = a.text == c.nodes[a.source].name and not note
+        reads.setdefault((a.source, a.target), {})["" if plain else a.text, note] = None
+    wires = []
+    for (source, target), texts in reads.items():
+        lines: list[tuple[str, str]] = []
+        for note in dict.fromkeys(n for _, n in texts):
+            shown = [t for t, n in texts if n == note and t]
+            if shown:
+                lines.append(("access", ", ".join(shown)))
+            if note:
+                lines.append(("note", note))
+        wires.append(_Wire(f"n{source}", f"n{target}", tuple(lines)))
+    for k, (name, node) in enumerate(c.outputs):
+        shapes.append(_Shape(f"r{k}", "output", name))
+        wires.append(_Wire(f"n{node}", f"r{k}", ()))
+    return _Scene(shapes, wires)
+
+
+def _scene_and_title(d: Drawing | BusDrawing) -> tuple[_Scene, str]:
+    if isinstance(d, BusDrawing):
+        return _bus_scene(d), _bus_title(d.circuit)
+    return _scene(d), Path(d.graph.filename).name
+
+
+def _values_of(d: Drawing | BusDrawing):
+    return (d.drawing if isinstance(d, BusDrawing) else d).values
+
+
+def _describe_buses(d: BusDrawing) -> dict:
+    """A bus-level drawing as plain data (README.md documents the schema)."""
+    c, values, grads = d.circuit, d.drawing.values, d.drawing.grads
+
+    def exact(numbers: list | None, shape):
+        if numbers is None or numbers and all(x is None for x in numbers):
+            return None  # without values, or not evaluated (no output depends on it)
+        return _nested([json_number(x) for x in numbers], shape)
+    nodes = []
+    for k, node in enumerate(c.nodes):
+        nodes.append({
+            "id": k,
+            "kind": node.kind,
+            "name": node.name,
+            "shape": list(node.shape),
+            "label": node.label,
+            "expr": node.expr,
+            "span": node.span and dict(zip(("line", "column", "end_line", "end_column"),
+                                           node.span)),
+            "value": exact(_bus_values(node, values), node.shape),
+            "grad": exact(_bus_values(node, grads), node.shape),
+        })
+    at = d.drawing.at
+    inputs = [(k, node) for k, node in enumerate(c.nodes) if node.kind == "input"]
+    return {
+        "version": JSON_VERSION,
+        "level": "bus",
+        "file": c.graph.filename,
+        "sizes": dict(c.sizes),
+        "inputs": [{"name": node.name, "node": k} for k, node in inputs],
+        "outputs": [{"name": name, "node": k} for name, k in c.outputs],
+        "at": at and {node.name: _nested([json_number(at[e]) for e in
+                                          elements(node.name, node.shape)], node.shape)
+                      for _, node in inputs},
+        "seeds": d.drawing.seeds and {k: json_number(v) for k, v in _output_seeds(d).items()},
+        "nodes": nodes,
+        "edges": [{"from": a.source, "to": a.target, "access": a.text,
+                   "reductions": [{"op": r.op, "over": list(r.over), "range": r.range}
+                                  for r in a.reductions]}
+                  for a in c.accesses],
+    }
+
+
 # -- JSON -------------------------------------------------------------------
 
 
@@ -191,8 +592,10 @@ def _label(node) -> str:
     return GATES[node.op].label
 
 
-def describe(d: Drawing) -> dict:
+def describe(d: Drawing | BusDrawing) -> dict:
     """The drawing as plain data; README.md documents the schema (version 1)."""
+    if isinstance(d, BusDrawing):
+        return _describe_buses(d)
     g = d.graph
     where = {node.attr: i for i, node in enumerate(g.nodes) if node.op == "input"}
     nodes = []
@@ -222,7 +625,7 @@ def describe(d: Drawing) -> dict:
     }
 
 
-def to_json(d: Drawing) -> str:
+def to_json(d: Drawing | BusDrawing) -> str:
     return json.dumps(describe(d), indent=2, ensure_ascii=False) + "\n"
 
 
@@ -239,12 +642,13 @@ class _Shape(NamedTuple):
     kind: str  # input, gate, output, const, fork or copy
     label: str
     lines: tuple[tuple[str, str], ...] = ()  # a wire label shown beside the shape
+    inner: tuple[tuple[str, str], ...] = ()  # lines inside the shape, below its label
 
 
 class _Wire(NamedTuple):
     tail: str
     head: str
-    lines: tuple[tuple[str, str], ...]  # (style, text): style is name, value or grad
+    lines: tuple[tuple[str, str], ...]  # (style, text): a style of `_DOT_LINES`
     mark: str = ""  # ① or ② where operand order matters
     arrow: bool = True
 
@@ -340,10 +744,11 @@ def _wire_lines(d: Drawing, i: int, readers: list[str | None]) -> tuple:
     return tuple(lines)
 
 
-def _target(d: Drawing) -> str:
+def _target(d: Drawing | BusDrawing) -> str:
     """The function whose gradient is drawn: `f`, or `loss + score`, or `2·f`."""
+    seeds = _output_seeds(d) if isinstance(d, BusDrawing) else d.seeds
     terms = [name if s == 1.0 else f"{_short(s)}·{name}"
-             for name, s in d.seeds.items() if s != 0.0]
+             for name, s in seeds.items() if s != 0.0]
     return " + ".join(terms) or "0"
 
 
@@ -357,22 +762,29 @@ _DOT_SHAPES = {
     "const": 'shape=box, style="dashed,filled"',
     "fork": 'shape=point, width=0.07, style=filled',
     "copy": 'shape=ellipse, style="dashed,filled", fontsize=11, margin="0.04,0.02"',
+    "wire": 'shape=box, style="rounded,filled", margin="0.12,0.06"',
+}
+
+
+_DOT_LINES = {  # a label line's style -> its Graphviz markup
+    "name": "<i>{}</i>",  # a wire's .circ name
+    "value": f'<font color="{VALUE_COLOR}">{{}}</font>',
+    "grad": f'<font color="{GRAD_COLOR}">{{}}</font>',
+    "expr": f'<font color="{NOTE_COLOR}" point-size="11">{{}}</font>',  # a wire's definition
+    "access": "{}",  # how a wire is read: `W1[i,j]`
+    "note": f'<font color="{NOTE_COLOR}"><i>{{}}</i></font>',  # `sum over j`
 }
 
 
 def _dot_line(style: str, text: str) -> str:
-    text = html.escape(text)
-    if style == "name":
-        return f"<i>{text}</i>"
-    color = VALUE_COLOR if style == "value" else GRAD_COLOR
-    return f'<font color="{color}">{text}</font>'
+    return _DOT_LINES[style].format(html.escape(text))
 
 
-def to_dot(d: Drawing) -> str:
+def to_dot(d: Drawing | BusDrawing) -> str:
     """Graphviz source for the drawing: left to right, values green, gradients red."""
-    scene = _scene(d)
-    title = html.escape(Path(d.graph.filename).name)
-    if d.values is not None:
+    scene, title = _scene_and_title(d)
+    title = html.escape(title)
+    if _values_of(d) is not None:
         title += (f'    <font color="{VALUE_COLOR}">value</font>'
                   f'    <font color="{GRAD_COLOR}">gradient of {html.escape(_target(d))}</font>')
     out = [
@@ -385,6 +797,9 @@ def to_dot(d: Drawing) -> str:
     for shape in scene.shapes:
         fill, stroke = _STYLE[shape.kind]
         label = "" if shape.kind == "fork" else f"label=<{html.escape(shape.label)}>, "
+        if shape.inner:
+            label = (f"label=<{html.escape(shape.label)}<br/>"
+                     + "<br/>".join(_dot_line(*line) for line in shape.inner) + ">, ")
         look = _DOT_SHAPES[shape.kind]
         if shape.kind == "gate" and len(shape.label) <= 2:  # `*`, `+`, `**`: a round gate
             look = "shape=circle, style=filled, width=0.4, fontsize=15"
@@ -431,8 +846,10 @@ _MERMAID_SHAPES = {  # kind -> (open, close) around the quoted label
     "const": ("[/", "/]"),
     "fork": ("((", "))"),
     "copy": ("([", "])"),
+    "wire": ("(", ")"),
 }
-_MERMAID_WORDS = {"name": "{}", "value": "value {}", "grad": "grad {}"}
+_MERMAID_WORDS = {"name": "{}", "value": "value {}", "grad": "grad {}", "expr": "{}",
+                  "access": "{}", "note": "{}"}
 # Mermaid reads `#code;` as a character entity inside quoted labels; these keep
 # quotes, entities, HTML and markdown-string backticks in a label literal.
 _MERMAID_ESCAPES = {"#": "#35;", '"': "#quot;", "&": "#amp;", "<": "#lt;", ">": "#gt;",
@@ -447,17 +864,18 @@ def _mermaid_lines(lines) -> list[str]:
     return [_mermaid_text(_MERMAID_WORDS[style].format(text)) for style, text in lines]
 
 
-def to_mermaid(d: Drawing) -> str:
+def to_mermaid(d: Drawing | BusDrawing) -> str:
     """A Mermaid flowchart of the drawing, for Markdown files on code-hosting sites.
 
     Mermaid cannot colour parts of a label, so a wire's lines are spelt out:
     its name, `value 0.8808`, `grad -0.105`.
     """
-    scene = _scene(d)
+    scene = _scene_and_title(d)[0]
     out = ["flowchart LR"]
     for shape in scene.shapes:
         left, right = _MERMAID_SHAPES[shape.kind]
-        label = "<br/>".join([_mermaid_text(shape.label) or " "] + _mermaid_lines(shape.lines))
+        label = "<br/>".join([_mermaid_text(shape.label) or " "] + _mermaid_lines(shape.inner)
+                             + _mermaid_lines(shape.lines))
         out.append(f'  {shape.id}{left}"{label}"{right}:::{shape.kind}')
     for wire in scene.wires:
         lines = _mermaid_lines(wire.lines)

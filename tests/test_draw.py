@@ -389,3 +389,298 @@ def test_a_file_name_with_markup_characters_is_escaped_in_the_picture(graphviz):
     assert "a&amp;&lt;&quot;b&gt;.circ" in dot and "dir/" not in dot
     svg = draw.render(dot, "svg")
     assert 'a&<"b>.circ' in "".join(ET.fromstring(svg).itertext())
+
+
+# -- circuits with buses: drawn bus by bus --------------------------------------
+
+MLP = """\
+# a small multilayer perceptron and its max-margin loss on one point
+size n = 3
+input x[2] = [0.5, -1.5], y = 1
+input W1[n, 2] = [[0.2, -0.4], [0.7, 0.1], [-0.3, 0.5]], b1[n] = 0.1
+input W2[n, n] = [[0.3, -0.2, 0.4], [0.1, 0.6, -0.5], [-0.7, 0.2, 0.3]]
+input b2[n] = [0, 0.1, -0.1], w3[n] = [0.5, -0.6, 0.8], c = 0.05
+h1[i] = relu(sum(W1[i, j] * x[j] for j) + b1[i])
+h2[i] = relu(sum(W2[i, j] * h1[j] for j) + b2[i])
+score = sum(w3[i] * h2[i] for i) + c
+loss = relu(1 - y * score)
+output loss, score
+"""
+MLP_INPUTS = {"x": [0.5, -1.5], "y": 1.0, "W1": [[0.2, -0.4], [0.7, 0.1], [-0.3, 0.5]],
+              "b1": [0.1] * 3, "W2": [[0.3, -0.2, 0.4], [0.1, 0.6, -0.5], [-0.7, 0.2, 0.3]],
+              "b2": [0.0, 0.1, -0.1], "w3": [0.5, -0.6, 0.8], "c": 0.05}
+
+
+@pytest.fixture
+def mlp(tmp_path):
+    path = tmp_path / "mlp.circ"
+    path.write_text(MLP)
+    return path
+
+
+def mlp_forward():
+    """The MLP's wires, computed as the written-out circuit computes them."""
+    v = MLP_INPUTS
+    relu = lambda t: max(t, 0.0)
+    h1 = [relu(v["W1"][i][0] * v["x"][0] + v["W1"][i][1] * v["x"][1] + v["b1"][i])
+          for i in range(3)]
+    h2 = [relu(v["W2"][i][0] * h1[0] + v["W2"][i][1] * h1[1] + v["W2"][i][2] * h1[2]
+               + v["b2"][i]) for i in range(3)]
+    score = v["w3"][0] * h2[0] + v["w3"][1] * h2[1] + v["w3"][2] * h2[2] + v["c"]
+    return {"h1": h1, "h2": h2, "score": score, "loss": relu(1 - v["y"] * score)}
+
+
+def test_bus_json_has_a_node_per_bus_and_wire_and_an_edge_per_access(mlp):
+    result = run_cli("graph", mlp, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = strict_json(result.stdout)
+    assert (doc["version"], doc["level"], doc["file"]) == (1, "bus", str(mlp))
+    assert doc["sizes"] == {"n": 3} and "graph" not in doc
+    nodes = doc["nodes"]
+    assert [n["id"] for n in nodes] == list(range(len(nodes)))
+    assert [(n["kind"], n["name"], n["shape"], n["label"]) for n in nodes] == [
+        ("input", "x", [2], "x [2]"), ("input", "y", [], "y"),
+        ("input", "W1", [3, 2], "W1 [3, 2]"), ("input", "b1", [3], "b1 [3]"),
+        ("input", "W2", [3, 3], "W2 [3, 3]"), ("input", "b2", [3], "b2 [3]"),
+        ("input", "w3", [3], "w3 [3]"), ("input", "c", [], "c"),
+        ("wire", "h1", [3], "h1 [3]"), ("wire", "h2", [3], "h2 [3]"),
+        ("wire", "score", [], "score"), ("wire", "loss", [], "loss")]
+    by_name = {n["name"]: n for n in nodes}
+    assert by_name["h1"]["expr"] == "relu(sum(W1[i,j] * x[j] for j) + b1[i])"
+    assert by_name["score"]["expr"] == "sum(w3[i] * h2[i] for i) + c"
+    assert by_name["loss"]["expr"] == "relu(1 - y * score)" and by_name["x"]["expr"] is None
+    assert by_name["h2"]["span"] == {"line": 8, "column": 1, "end_line": 8, "end_column": 3}
+    assert [i["name"] for i in doc["inputs"]] == ["x", "y", "W1", "b1", "W2", "b2", "w3", "c"]
+    assert all(nodes[i["node"]]["name"] == i["name"] for i in doc["inputs"])
+    assert [(o["name"], nodes[o["node"]]["name"]) for o in doc["outputs"]] == [
+        ("loss", "loss"), ("score", "score")]
+    edges = [(nodes[e["from"]]["name"], nodes[e["to"]]["name"], e["access"],
+              [(r["op"], r["over"], r["range"]) for r in e["reductions"]]) for e in doc["edges"]]
+    sum_j, sum_i = [("sum", ["j"], None)], [("sum", ["i"], None)]
+    assert edges == [
+        ("W1", "h1", "W1[i,j]", sum_j), ("x", "h1", "x[j]", sum_j), ("b1", "h1", "b1[i]", []),
+        ("W2", "h2", "W2[i,j]", sum_j), ("h1", "h2", "h1[j]", sum_j), ("b2", "h2", "b2[i]", []),
+        ("w3", "score", "w3[i]", sum_i), ("h2", "score", "h2[i]", sum_i),
+        ("c", "score", "c", []), ("y", "loss", "y", []), ("score", "loss", "score", [])]
+
+
+def test_bus_json_values_and_gradients_agree_with_the_module(mlp):
+    doc = strict_json(run_cli("graph", mlp, "--format", "json").stdout)
+    by_name = {n["name"]: n for n in doc["nodes"]}
+    assert doc["at"] == MLP_INPUTS and doc["seeds"] == {"loss": 1.0, "score": 1.0}
+    for name, value in mlp_forward().items():
+        assert by_name[name]["value"] == value, name  # exact: the same operations in order
+    # d(loss + score)/d score is 0 here (loss = relu(1 - score) > 0); its inputs' too.
+    assert (by_name["loss"]["grad"], by_name["score"]["grad"]) == (1.0, 0.0)
+    doc = strict_json(run_cli("graph", mlp, "--of", "loss", "--format", "json").stdout)
+    assert doc["seeds"] == {"loss": 1.0, "score": 0.0}
+    by_name = {n["name"]: n for n in doc["nodes"]}
+    module = circuitc.load(mlp)
+    grads = module.backward(**module.DEFAULTS, d_loss=1.0, d_score=0.0)[1]
+    assert any(g != 0 for g in grads[2][0])
+    for name, g in zip(module.WRT, grads):
+        drawn = by_name[name]["grad"]
+        assert flat(drawn) == pytest.approx(flat(g), rel=1e-12), name
+    assert by_name["h2"]["grad"] == [-0.5, 0.6, -0.8]  # d loss / d h2 = -y * w3
+
+
+def flat(value) -> list:
+    """A number, or nested lists or tuples of numbers, as a flat list."""
+    stack, out = [value], []
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(reversed(v))
+        else:
+            out.append(v)
+    return out
+
+
+def test_bus_dot_labels_nodes_with_shapes_and_arrows_with_accesses(mlp, graphviz):
+    result = run_cli("graph", mlp)
+    assert result.returncode == 0, result.stderr
+    dot = result.stdout
+    assert dot.startswith("digraph circuit {\n  graph [rankdir=LR")
+    assert "label=<mlp.circ  (n = 3)    <font" in dot
+    assert 'n2 [label=<W1 [3, 2]<br/><font color="#1a7f37">min -0.4, max 0.7</font><br/>' in dot
+    assert ('n8 [label=<h1 [3]<br/><font color="#57606a" point-size="11">'
+            "relu(sum(W1[i,j] * x[j] for j) + b1[i])</font><br/>") in dot
+    assert ('  n2 -> n8 [label=<W1[i,j]<br/><font color="#57606a"><i>sum over j</i></font>>];'
+            in dot.splitlines())
+    assert "  n3 -> n8 [label=<b1[i]>];" in dot.splitlines()
+    assert "  n7 -> n10;" in dot.splitlines()  # a scalar read whole: nothing to add
+    assert "  n11 -> r0;" in dot.splitlines() and "  n10 -> r1;" in dot.splitlines()
+    check = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True,
+                           check=False)
+    assert check.returncode == 0 and check.stderr == "", check.stderr
+    svg = run_cli("graph", mlp, "--format", "svg")
+    assert svg.returncode == 0, svg.stderr
+    texts = [t.text for t in ET.fromstring(svg.stdout.encode()).iter(
+        "{http://www.w3.org/2000/svg}text")]
+    for shown in ("W1 [3, 2]", "W1[i,j]", "sum over j", "sum over i", "h2 [3]", "loss",
+                  "relu(sum(W1[i,j] * x[j] for j) + b1[i])", "[0.5, -1.5]"):
+        assert shown in texts, shown
+
+
+def test_bus_mermaid_spells_out_each_node_and_arrow(tmp_path):
+    (tmp_path / "m.circ").write_text("input x[2] = [1, -2], c = 3\nd[i] = x[i] * c\n"
+                                     "f = sum(d[i] for i)\n")
+    result = run_cli("graph", "m.circ", "--format", "mermaid", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == """\
+flowchart LR
+  n0(["x [2]<br/>value [1, -2]<br/>grad [3, 3]"]):::input
+  n1(["c<br/>value 3<br/>grad -1"]):::input
+  n2("d [2]<br/>x[i] * c<br/>value [3, -6]<br/>grad [1, 1]"):::wire
+  n3("f<br/>sum(d[i] for i)<br/>value -3<br/>grad 1"):::wire
+  r0((("f"))):::output
+  n0 -->|"x[i]"| n2
+  n1 --> n2
+  n2 -->|"d[i]<br/>sum over i"| n3
+  n3 --> r0
+  classDef input fill:#ddf4ff,stroke:#0969da,color:#1f2328
+  classDef output fill:#fff8c5,stroke:#9a6700,color:#1f2328
+  classDef wire fill:#f6f8fa,stroke:#57606a,color:#1f2328
+"""
+
+
+@pytest.mark.parametrize("fmt", ["dot", "json", "mermaid"])
+def test_elements_draws_the_gate_graph_of_the_written_out_circuit(mlp, fmt):
+    write = {"dot": draw.to_dot, "json": draw.to_json, "mermaid": draw.to_mermaid}[fmt]
+    text = mlp.read_text()
+    for flags, optimized in (((), True), (("--source",), False)):
+        result = run_cli("graph", mlp, "--elements", "--format", fmt, *flags)
+        assert result.returncode == 0, result.stderr
+        graph = draw.circuit(text, str(mlp), optimized)
+        assert result.stdout == write(draw.evaluate(graph, graph.defaults, optimized=optimized))
+    assert "W1[1,0]" in result.stdout and "relu" in result.stdout
+
+
+def test_sizes_given_with_D_shape_the_drawing(tmp_path):
+    (tmp_path / "s.circ").write_text("size n = 2\ninput x[n] = 0.5\ny[i] = x[i] * i\n"
+                                     "output y\n")
+    base = strict_json(run_cli("graph", "s.circ", "--format", "json", cwd=tmp_path).stdout)
+    assert base["sizes"] == {"n": 2} and base["nodes"][1]["value"] == [0.0, 0.5]
+    result = run_cli("graph", "s.circ", "-D", "n=5", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    doc = strict_json(result.stdout)
+    assert doc["sizes"] == {"n": 5}
+    assert [(n["label"], n["value"]) for n in doc["nodes"]] == [
+        ("x [5]", [0.5] * 5), ("y [5]", [0.0, 0.5, 1.0, 1.5, 2.0])]
+    assert doc["seeds"] == {"y": 1.0} and doc["nodes"][0]["grad"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    mermaid = run_cli("graph", "s.circ", "-D", "n=5", "--format", "mermaid", cwd=tmp_path).stdout
+    assert 'n0(["x [5]<br/>value all 0.5<br/>grad min 0, max 4"]):::input' in mermaid
+    assert "(n = 5)" in run_cli("graph", "s.circ", "-D", "n=5", cwd=tmp_path).stdout
+    bad = run_cli("graph", "s.circ", "-D", "m=5", cwd=tmp_path)
+    assert bad.returncode == 2 and "-D m: the circuit declares no size of that name" in bad.stderr
+
+
+def test_circuits_without_buses_are_drawn_gate_by_gate_as_before():
+    for path in [*EXAMPLES, *sorted((CIRCUITS.parent / "examples").glob("*.circ"))]:
+        assert draw.bus_circuit(path.read_text(), str(path)) is None, path
+    for flags in ((), ("--format", "json"), ("--format", "mermaid", "--source")):
+        plain = run_cli("graph", NEURON, *flags)
+        assert plain.returncode == 0 and plain.stdout == run_cli("graph", NEURON, "--elements",
+                                                                 *flags).stdout
+    assert '"level"' not in run_cli("graph", NEURON, "--format", "json").stdout
+    # A size alone makes no bus.
+    assert draw.bus_circuit("size n = 2\nf = x * n  # x[0]\n", "<test>") is None
+
+
+def test_bus_values_are_summarised_compactly():
+    assert draw._summary([1.0, -2.0], (2,)) == "[1, -2]"
+    assert draw._summary([1.0, 0.0, 0.0, 1.0], (2, 2)) == "[[1, 0], [0, 1]]"
+    assert draw._summary([0.25] * 6, (6,)) == "all 0.25"
+    assert draw._summary([0.5, -1.25, 3.0, 0.0, 2.0], (5,)) == "min -1.25, max 3"
+    assert draw._summary([0.5, float("nan"), 3.0, 0.0, 2.0], (5,)) == "min 0, max 3, nan"
+    assert draw._summary([0.123456, None], (2,)) == "[0.1235, None]"
+    assert draw._summary([None, None], (2,)) is None
+    assert draw._summary([7.0], ()) == "7"
+    assert draw._summary([], (0,)) is None
+
+
+@pytest.mark.parametrize("source, shown", [
+    ("a - (b - c)", "a - (b - c)"), ("(a - b) - c", "a - b - c"), ("-x ** 2", "-x ** 2"),
+    ("(-x) ** 2", "(-x) ** 2"), ("2 ** -y", "2 ** -y"), ("a ** (b ** c)", "a ** b ** c"),
+    ("(a ** b) ** c", "(a ** b) ** c"), ("a / (b * c)", "a / (b * c)"), ("-(a + b)", "-(a + b)"),
+    ("x[n - 1 - i] * x[2*i + 1]", "x[n-1-i] * x[2*i+1]"), ("f(a, b + c)", "f(a, b + c)"),
+    ("sum(x[i, j] for i, j in range(1, n - 1))", "sum(x[i,j] for i, j in range(1, n - 1))"),
+    ("0.1 + 3.0 * a - 1e-300", "0.1 + 3 * a - 1e-300"), ("a - -b", "a - -b"),
+])
+def test_expressions_are_written_back_as_circ_text(source, shown):
+    from circuitc.parse import parse
+    text = draw.expression_text(parse(f"f = {source}\n")[0].expr)
+    assert text == shown
+    assert draw.expression_text(parse(f"f = {text}\n")[0].expr) == text  # it reads back
+
+
+def test_expressions_nested_deeply_are_written_without_recursion():
+    from circuitc.parse import parse
+    depth = 5000
+    text = draw.expression_text(parse("f = " + "(" * depth + "x" + " + 1)" * depth + "\n")[0].expr)
+    assert text == "x" + " + 1" * depth
+
+
+def test_a_dead_bus_wire_is_drawn_without_values(tmp_path):
+    (tmp_path / "m.circ").write_text("input x[2] = [1, 2]\nu[i] = log(-x[i])\n"
+                                     "f = x[0] * x[1]\noutput f\n")
+    result = run_cli("graph", "m.circ", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    u = strict_json(result.stdout)["nodes"][1]
+    assert (u["name"], u["value"], u["grad"]) == ("u", None, None)
+    mermaid = run_cli("graph", "m.circ", "--format", "mermaid", cwd=tmp_path).stdout
+    assert '  n1("u [2]<br/>log(-x[i])"):::wire' in mermaid
+    assert '  n0 -->|"x[0], x[1]"| n2' in mermaid  # two constant indices, one arrow
+
+
+def test_of_a_bus_output_draws_its_gradient(tmp_path):
+    (tmp_path / "m.circ").write_text("input x[2] = [1, 2]\ne[i] = x[i] * 3\nt = x[0] * x[1]\n"
+                                     "output e, t\n")
+    doc = strict_json(run_cli("graph", "m.circ", "--of", "e", "--format", "json",
+                              cwd=tmp_path).stdout)
+    assert doc["seeds"] == {"e": 1.0, "t": 0.0} and doc["nodes"][0]["grad"] == [3.0, 3.0]
+    assert "gradient of e</font>" in run_cli("graph", "m.circ", "--of", "e", cwd=tmp_path).stdout
+    bad = run_cli("graph", "m.circ", "--of", "e[0]", cwd=tmp_path)
+    assert bad.returncode == 2 and "no output named 'e[0]' (outputs: e, t)" in bad.stderr
+    # The gate graph has the elements as outputs of their own.
+    one = strict_json(run_cli("graph", "m.circ", "--elements", "--of", "e[0]", "--format",
+                              "json", cwd=tmp_path).stdout)
+    assert one["seeds"] == {"e[0]": 1.0, "e[1]": 0.0, "t": 0.0}
+    both = strict_json(run_cli("graph", "m.circ", "--elements", "--of", "e", "--format",
+                               "json", cwd=tmp_path).stdout)
+    assert both["seeds"] == {"e[0]": 1.0, "e[1]": 1.0, "t": 0.0}
+
+
+def test_bus_values_given_on_the_command_line_and_no_values(tmp_path):
+    (tmp_path / "m.circ").write_text("input x[2], c\nd[i] = x[i] * c\n")
+    result = run_cli("graph", "m.circ", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    doc = strict_json(result.stdout)
+    assert doc["at"] is None and doc["seeds"] is None
+    assert all(n["value"] is None and n["grad"] is None for n in doc["nodes"])
+    dot = run_cli("graph", "m.circ", cwd=tmp_path).stdout
+    assert draw.VALUE_COLOR not in dot and "label=<x [2]>" in dot
+    given = strict_json(run_cli("graph", "m.circ", "x=[0.5,-1]", "c=2", "--format", "json",
+                                cwd=tmp_path).stdout)
+    assert given["at"] == {"x": [0.5, -1.0], "c": 2.0}
+    assert [n["value"] for n in given["nodes"]] == [[0.5, -1.0], 2.0, [1.0, -2.0]]
+    assert [n["grad"] for n in given["nodes"]] == [[2.0, 2.0], -0.5, [1.0, 1.0]]
+    bad = run_cli("graph", "m.circ", "x=[1,2,3]", "c=1", cwd=tmp_path)
+    assert bad.returncode == 2 and "x: expected a number or a nested list of shape [2]" in bad.stderr
+
+
+def test_a_bad_bus_circuit_is_a_located_error(tmp_path):
+    (tmp_path / "m.circ").write_text("input x[2]\nh[i] = x[i] * x\n")
+    result = run_cli("graph", "m.circ", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("m.circ:2:15: error: 'x' is a bus of shape [2]")
+
+
+def test_a_bus_of_no_element_is_a_node_with_an_empty_value(tmp_path):
+    (tmp_path / "m.circ").write_text("input w[2, 0], x[2] = 1\nf = x[0] * 2\n")
+    doc = strict_json(run_cli("graph", "m.circ", "--format", "json", cwd=tmp_path).stdout)
+    w = doc["nodes"][0]
+    assert (w["label"], w["value"], w["grad"]) == ("w [2, 0]", [[], []], [[], []])
+    assert doc["at"]["w"] == [[], []]
+    assert '  n0(["w [2, 0]"]):::input' in run_cli("graph", "m.circ", "--format", "mermaid",
+                                                    cwd=tmp_path).stdout
