@@ -205,7 +205,8 @@ def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
             what = origin.label if origin else f"'{gate.label}'"
             if i < forward:
                 what += " on " + ", ".join(map(repr, args))
-            raise CircuitError(f"{what} fails: {e}", origin and origin.span) from None
+            raise CircuitError(f"{what} fails: {e}", origin and origin.span,
+                               labels=origin.call_labels() if origin else ()) from None
 
     return run(graph, at, seeds, apply)
 
@@ -608,6 +609,9 @@ def describe(d: Drawing | BusDrawing) -> dict:
             "label": _label(node),
             "name": node.attr if node.op == "input" else node.name,
             "span": span and dict(zip(("line", "column", "end_line", "end_column"), span)),
+            "calls": [{"gate": gate, **dict(zip(("line", "column", "end_line", "end_column"), at))}
+                      for at, gate in node.origin.calls] if node.origin else [],
+            "element": node.origin.element if node.origin else None,
             "value": json_number(value),
             "grad": json_number(d.grads[i]) if d.grads else None,
         })
@@ -643,6 +647,7 @@ class _Shape(NamedTuple):
     label: str
     lines: tuple[tuple[str, str], ...] = ()  # a wire label shown beside the shape
     inner: tuple[tuple[str, str], ...] = ()  # lines inside the shape, below its label
+    tooltip: str = ""  # where a gate inlined from a `gate` call comes from, call chain first
 
 
 class _Wire(NamedTuple):
@@ -709,15 +714,17 @@ def _scene(d: Drawing) -> _Scene:
             continue
         kind = node.op if node.op in ("input", "const") else "gate"
         label = _gate_label(g, node) if kind == "gate" else _label(node)
+        origin = node.origin
+        tooltip = origin.describe(g.filename) if origin and (origin.calls or origin.element) else ""
         targets = readers.get(i, [])
         lines = _wire_lines(d, i, [r.output for r in targets])
         if len(targets) > 1 and max(r.depth for r in targets) - depth[i] > REACH:
-            shapes.append(_Shape(f"n{i}", kind, label, lines))
+            shapes.append(_Shape(f"n{i}", kind, label, lines, tooltip=tooltip))
             for k, r in enumerate(targets):
                 shapes.append(_Shape(f"c{i}_{k}", "copy", node.name or label))
                 wires.append(_Wire(f"c{i}_{k}", r.id, (), r.mark))
             continue
-        shapes.append(_Shape(f"n{i}", kind, label))
+        shapes.append(_Shape(f"n{i}", kind, label, tooltip=tooltip))
         if len(targets) == 1:
             wires.append(_Wire(f"n{i}", targets[0].id, lines, targets[0].mark))
         elif targets:
@@ -780,6 +787,11 @@ def _dot_line(style: str, text: str) -> str:
     return _DOT_LINES[style].format(html.escape(text))
 
 
+def _dot_string(text: str) -> str:
+    """`text` inside a double-quoted Graphviz string: quotes and backslashes escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
 def to_dot(d: Drawing | BusDrawing) -> str:
     """Graphviz source for the drawing: left to right, values green, gradients red."""
     scene, title = _scene_and_title(d)
@@ -805,6 +817,8 @@ def to_dot(d: Drawing | BusDrawing) -> str:
             look = "shape=circle, style=filled, width=0.4, fontsize=15"
         if shape.lines:
             look += ", xlabel=<" + "<br/>".join(_dot_line(*line) for line in shape.lines) + ">"
+        if shape.tooltip:
+            look += f', tooltip="{_dot_string(shape.tooltip)}"'
         out.append(f'  {shape.id} [{label}{look}, fillcolor="{fill}", color="{stroke}"];')
     for wire in scene.wires:
         attrs = []

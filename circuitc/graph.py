@@ -45,6 +45,10 @@ class Origin(NamedTuple):
                          + (for_element if k == 0 else "")
                          for k, (span, what) in enumerate(places))
 
+    def call_labels(self) -> list[Label]:
+        """The call sites, as secondary spans of an error at the gate."""
+        return [Label(span, f"in this call of '{gate}'") for span, gate in self.calls]
+
     @property
     def lines(self) -> str:
         """Where the gate comes from, for a comment: `line 4`, or through calls of `gate`
@@ -215,10 +219,8 @@ def fold_constant(op: str, values, origin: Origin | None) -> float:
         return float(GATES[op].fn(*values))
     except DOMAIN_ERRORS as exc:
         label = origin.label if origin else f"'{op}'"
-        calls = origin.calls if origin else ()
         raise CircuitError(f"{label} fails on constant operands {tuple(values)}: {exc}",
-                           origin and origin.span,
-                           labels=[Label(span, f"in this call of '{gate}'") for span, gate in calls]
+                           origin and origin.span, labels=origin.call_labels() if origin else ()
                            ) from None
 
 
