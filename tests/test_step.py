@@ -149,7 +149,7 @@ def test_a_step_h_below_an_inputs_resolution_is_an_error():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--method", "newton"], "Invalid value for '--method'"),
+    (["--method", "bfgs"], "Invalid value for '--method'"),
     (["--difference", "complex"], "Invalid value for '--difference'"),
     (["--steps", "-1"], "Invalid value for '--steps'"),
     (["--tries", "0"], "Invalid value for '--tries'"),
