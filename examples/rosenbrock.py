@@ -31,7 +31,7 @@ def compare(method: str, n: int = 10) -> float:
     module = circuitc.load(CIRCUIT, sizes={"n": n}, hessian=True)
     start = np.full(n, -1.2)
     ours, our_path = iterates(method, **circuitc.objective(module, at={"x": start}))
-    theirs, their_path = iterates(method, fun=rosen, x0=start, jac=rosen_der, hess=rosen_hess)
+    _, their_path = iterates(method, fun=rosen, x0=start, jac=rosen_der, hess=rosen_hess)
     assert len(our_path) == len(their_path), (len(our_path), len(their_path))
     gap = max(float(np.abs(a - b).max()) for a, b in zip(our_path, their_path))
     print(f"{method:12} {len(our_path):3} iterations, solution {np.round(ours, 8)}, "
