@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import product
 
-from .errors import CircuitError, Span
+from .errors import CircuitError, Span, did_you_mean
 from .gates import CALLABLE
 from .graph import element, elements
 from .parse import (
@@ -87,7 +87,8 @@ def expand(statements: list, sizes: Mapping[str, int] | None = None) -> tuple[li
     sizes = dict(sizes or {})
     if not any(_has_buses(s) for s in statements):
         if sizes:
-            raise CircuitError(f"-D {next(iter(sizes))}: the circuit declares no size of that name")
+            raise CircuitError(f"-D {next(iter(sizes))}: the circuit declares no size of that name"
+                               + _known({}))
         return statements, Buses()
     return _Expansion(statements, sizes).run()
 
@@ -214,6 +215,7 @@ class _Range:
     plain: tuple[str, int] | None = None  # (bus, size) of the first plain use
     starts_at_zero: bool = False  # a left-hand variable
     given: bool = False  # by `in range(...)`: not inferred
+    mixed: bool = False  # in an index together with another variable (`x[i+j]`)
 
 
 class _Expansion:
@@ -282,7 +284,9 @@ class _Expansion:
                     continue
                 if name in overrides:
                     value = overrides[name]
-                    span = decls[name].name.span
+                    if value < 0:
+                        raise CircuitError(f"-D {name}={value}: a size must be a non-negative "
+                                           "integer")
                 else:
                     reads = [e.id for e in _postorder(decls[name].expr)
                              if type(e) is Name and e.id in decls and e.id not in sizes]
@@ -376,7 +380,7 @@ class _Expansion:
         ranges: dict[tuple, _Range] = {}
         left = {}
         for v in indices:
-            self._check_variable(v, left)
+            self._check_variable(v, left, target)
             left[v.id] = (target, v.id)
             ranges[target, v.id] = _Range(v, starts_at_zero=True)
         stack = [(expr, left)]
@@ -392,7 +396,7 @@ class _Expansion:
                     for b in sub.bounds or ():
                         _affine(b, self.sizes, scope)
                     for v in sub.vars:
-                        self._check_variable(v, inner)
+                        self._check_variable(v, inner, sub.span)
                         inner[v.id] = (sub.span, v.id)
                         ranges[sub.span, v.id] = _Range(v, given=sub.bounds is not None)
                     stack.append((sub.body, inner))
@@ -403,30 +407,42 @@ class _Expansion:
                 continue
             if r.hi is None:
                 raise CircuitError(f"cannot infer the range of '{r.var.id}': it indexes no bus"
+                                   + (" on its own (an index mixing two variables does not "
+                                      "count)" if r.mixed else "")
                                    + ("" if r.starts_at_zero else
                                       f"; give it as 'for {r.var.id} in range(...)'"), r.var.span)
             if r.lo >= r.hi:
                 raise CircuitError(f"the range of '{r.var.id}' is empty", r.var.span)
             self.ranges[key] = range(r.lo, r.hi)
 
-    def _check_variable(self, v: Name, scope) -> None:
+    def _check_variable(self, v: Name, scope, binder: Span) -> None:
+        """`v` may be bound at `binder` (a definition's target or a reduction): it is
+        bound there only once and hides no other variable or name."""
         if v.id in scope:
-            raise CircuitError(f"index variable '{v.id}' is already bound here", v.span)
+            if scope[v.id][0] == binder:
+                raise CircuitError(f"index variable '{v.id}' is bound twice", v.span)
+            raise CircuitError(f"index variable '{v.id}' shadows the outer index variable "
+                               f"'{v.id}'; rename one of them", v.span)
         if v.id in self.declared:
             raise CircuitError(f"index variable '{v.id}' shadows the {self._what(v.id)} "
                                f"'{v.id}'", v.span)
 
     def _what(self, name: str) -> str:
+        """What a declared name names: size, bus, input or wire."""
         if name in self.sizes:
             return "size"
-        return "bus" if name in self.buses.shapes or any(
-            type(s) is BusAssign and s.target.id == name for s in self.statements) else "name"
+        if name in self.buses.shapes or any(
+                type(s) is BusAssign and s.target.id == name for s in self.statements):
+            return "bus"
+        return "wire" if any(type(s) is Assign and s.target.id == name
+                             for s in self.statements) else "input"
 
     @staticmethod
     def _check_reduction(r: Reduce) -> None:
         if r.name.id not in REDUCTIONS:
-            raise CircuitError(f"'{r.name.id}' is not a reduction; the reductions are "
-                               f"{', '.join(REDUCTIONS)}", r.name.span)
+            raise CircuitError(f"'{r.name.id}' is not a reduction (the reductions are "
+                               f"{', '.join(REDUCTIONS)})" + did_you_mean(r.name.id, REDUCTIONS),
+                               r.name.span)
         if r.bounds is not None and len(r.bounds) not in (1, 2):
             raise CircuitError(f"range takes 1 or 2 arguments, got {len(r.bounds)}", r.name.span)
 
@@ -462,6 +478,8 @@ class _Expansion:
                                        f"{_dimension(d, shape)} of size {n}", arg.span)
                 continue
             if len(variables) > 1:
+                for v in variables:
+                    ranges[scope[v]].mixed = True
                 continue
             v = variables[0]
             r = ranges[scope[v]]
