@@ -251,6 +251,7 @@ class _Circuit:
         self.module = module
         self.graph = forward
         self.inputs = tuple(module.INPUTS)
+        self.wrt = tuple(module.WRT)  # the inputs `gradients` differentiates, in its order
         self.outputs = dict(forward.outputs)
         nodes = forward.nodes
         # Nodes each output depends on, and the inputs each kink or non-analytic gate
@@ -378,11 +379,11 @@ class _Checker:
             report.domain = str(e)
             return report
         if direction is None:
-            for i, name in enumerate(self.c.inputs):
+            for i, name in enumerate(self.c.wrt):
                 report.checks += self.along(at, {name: 1.0}, name,
                                             {out: g[i] for out, g in grads.items()}, values)
         else:
-            analytic = {out: math.fsum(gi * direction[n] for gi, n in zip(g, self.c.inputs))
+            analytic = {out: math.fsum(gi * direction[n] for gi, n in zip(g, self.c.wrt))
                         for out, g in grads.items()}
             report.checks += self.along(at, direction, None, analytic, values)
         return report
@@ -647,8 +648,8 @@ def verify_circuit(module, forward: Graph, given: dict[str, float] | None = None
         if fast:
             # Continuous weights, not just signs: with ±1 two equal and opposite errors
             # (a rule that swaps its inputs' adjoints) would cancel half the time.
-            direction = {name: draw(rng) * (1.0 if h is not None else max(1.0, abs(x)))
-                         for name, x in at.items()}
+            direction = {name: draw(rng) * (1.0 if h is not None else max(1.0, abs(at[name])))
+                         for name in circuit.wrt}
         point = checker.point(label, at, direction)
         for check in point.checks:
             if check.verdict == "fail":
