@@ -313,9 +313,9 @@ class _Expansion:
             if n is None:
                 raise CircuitError(f"the shape of '{item.name.id}' must be sizes or integers",
                                    dim.span)
-            if n < 0:
+            if n < 1:  # a bus without elements would vanish from the module's parameters
                 raise CircuitError(f"'{item.name.id}' would have {n} elements along this "
-                                   "dimension; a size must be a non-negative integer", dim.span)
+                                   "dimension; a bus needs at least one element along each", dim.span)
             shape.append(n)
         return tuple(shape)
 
@@ -610,8 +610,12 @@ class _Expansion:
         return self._write(expr, {})
 
     def _output_names(self, names):
+        buses = set()
         for name in names:
             if name.id in self.buses.shapes:
+                if name.id in buses:  # named as a bus, not by its first element
+                    raise CircuitError(f"output '{name.id}' is declared twice", name.span)
+                buses.add(name.id)
                 for e in elements(name.id, self.buses.shapes[name.id]):
                     yield Name(e, name.span)
             else:
