@@ -216,6 +216,9 @@ class _Range:
     starts_at_zero: bool = False  # a left-hand variable
     given: bool = False  # by `in range(...)`: not inferred
     mixed: bool = False  # in an index together with another variable (`x[i+j]`)
+    # The accesses that set `lo` and `hi`, as the reasons an empty range gives.
+    lo_by: str = ""
+    hi_by: str = ""
 
 
 class _Expansion:
@@ -412,7 +415,8 @@ class _Expansion:
                                    + ("" if r.starts_at_zero else
                                       f"; give it as 'for {r.var.id} in range(...)'"), r.var.span)
             if r.lo >= r.hi:
-                raise CircuitError(f"the range of '{r.var.id}' is empty", r.var.span)
+                why = " and ".join(filter(None, (r.lo_by, r.hi_by)))
+                raise CircuitError(f"the range of '{r.var.id}' is empty: {why}", r.var.span)
             self.ranges[key] = range(r.lo, r.hi)
 
     def _check_variable(self, v: Name, scope, binder: Span) -> None:
@@ -503,8 +507,12 @@ class _Expansion:
                     f"'{access.name.id}' would be read below index 0 when {v} = 0; a bus is "
                     "defined from index 0: shift the index (x[i+1] - x[i], not x[i] - x[i-1])",
                     arg.span)
-            r.lo = max(r.lo, lo)
-            r.hi = hi if r.hi is None else min(r.hi, hi)
+            where = f"dimension {d + 1}, size {n}" if len(shape) > 1 else f"size {n}"
+            read = f"'{access.name.id}' ({where}) read at {_index_text(v, a, c)} needs {v}"
+            if lo > r.lo:
+                r.lo, r.lo_by = lo, f"{read} >= {lo}"
+            if r.hi is None or hi < r.hi:
+                r.hi, r.hi_by = hi, f"{read} < {hi}"
 
     # -- writing out --------------------------------------------------------------
 
@@ -673,6 +681,12 @@ def _fold(gate: str, terms: list, span: Span):
         total = Op(gate, (total, t), span) if gate in ("add", "mul") else \
             Call(Name(gate, span), (total, t))
     return total
+
+
+def _index_text(v: str, a: int, c: int) -> str:
+    """`a*v + c` as written: `i`, `i + 1`, `2*i - 1`."""
+    term = v if a == 1 else f"-{v}" if a == -1 else f"{a}*{v}"
+    return term if c == 0 else f"{term} + {c}" if c > 0 else f"{term} - {-c}"
 
 
 def _dimension(d: int, shape) -> str:
