@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import types
 
+import numpy as np
 import pytest
 
 import circuitc
@@ -212,8 +214,6 @@ def test_bad_wrt_and_fix(regression, option, message):
 
 
 def _module(text: str, target: str = "python", **options):
-    import types
-
     module = types.ModuleType("circuit")
     exec(compile(circuitc.compile_source(text, "m.circ", target, **options), "m.py", "exec"),  # noqa: S102
          module.__dict__)
@@ -221,7 +221,6 @@ def _module(text: str, target: str = "python", **options):
 
 
 def test_bus_inputs_take_lists_tuples_arrays_and_numbers():
-    np = pytest.importorskip("numpy")
     module = _module(LINEAR)
     assert module.SHAPES == {"W": (2, 2), "x": (2,), "s": (), "h": (2,)}
     assert module.DEFAULTS == {"x": (1.0, -2.0)}
@@ -252,7 +251,6 @@ def test_gradients_have_the_shapes_of_their_inputs_and_outputs_are_nested_tuples
 
 
 def test_numpy_batches_broadcast_against_a_parameter_without_batch():
-    np = pytest.importorskip("numpy")
     fast, slow = _module(REGRESSION, "numpy"), _module(REGRESSION)
     rng = np.random.default_rng(3)
     X, Y, w = rng.normal(size=(5, 2)), rng.normal(size=5), np.array([0.5, -0.5])
@@ -267,7 +265,6 @@ def test_numpy_batches_broadcast_against_a_parameter_without_batch():
 
 
 def test_numpy_bus_outputs_have_the_batch_axes_first():
-    np = pytest.importorskip("numpy")
     module = _module(LINEAR, "numpy")
     W = np.arange(24.0).reshape(3, 2, 2, 2)
     s, h = module.forward(W, np.array([1.0, -2.0]))

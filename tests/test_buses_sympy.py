@@ -7,6 +7,7 @@ under random seeds on every output element, must agree at random points."""
 from __future__ import annotations
 
 import math
+import types
 from itertools import product
 
 import numpy as np
@@ -131,8 +132,6 @@ def test_gradients_agree_with_sympy(source, sizes, model):
 
 
 def _load(source: str, sizes):
-    import types
-
     module = types.ModuleType("circuit")
     exec(compile(circuitc.compile_source(source, "c.circ", sizes=sizes), "c.py", "exec"),  # noqa: S102
          module.__dict__)
