@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import product
 
-from .errors import CircuitError, Span
+from .errors import CircuitError, Span, did_you_mean
 from .gates import CALLABLE
 from .graph import element, elements
 from .parse import (
@@ -87,7 +87,8 @@ def expand(statements: list, sizes: Mapping[str, int] | None = None) -> tuple[li
     sizes = dict(sizes or {})
     if not any(_has_buses(s) for s in statements):
         if sizes:
-            raise CircuitError(f"-D {next(iter(sizes))}: the circuit declares no size of that name")
+            raise CircuitError(f"-D {next(iter(sizes))}: the circuit declares no size of that name"
+                               + _known({}))
         return statements, Buses()
     return _Expansion(statements, sizes).run()
 
@@ -217,6 +218,10 @@ class _Range:
     plain: tuple[str, int] | None = None  # (bus, size) of the first plain use
     starts_at_zero: bool = False  # a left-hand variable
     given: bool = False  # by `in range(...)`: not inferred
+    mixed: bool = False  # in an index together with another variable (`x[i+j]`)
+    # The accesses that set `lo` and `hi`, as the reasons an empty range gives.
+    lo_by: str = ""
+    hi_by: str = ""
 
 
 class _Expansion:
@@ -289,7 +294,9 @@ class _Expansion:
                     continue
                 if name in overrides:
                     value = overrides[name]
-                    span = decls[name].name.span
+                    if value < 0:
+                        raise CircuitError(f"-D {name}={value}: a size must be a non-negative "
+                                           "integer")
                 else:
                     reads = [e.id for e in _postorder(decls[name].expr)
                              if type(e) is Name and e.id in decls and e.id not in sizes]
@@ -316,9 +323,9 @@ class _Expansion:
             if n is None:
                 raise CircuitError(f"the shape of '{item.name.id}' must be sizes or integers",
                                    dim.span)
-            if n < 0:
+            if n < 1:  # a bus without elements would vanish from the module's parameters
                 raise CircuitError(f"'{item.name.id}' would have {n} elements along this "
-                                   "dimension; a size must be a non-negative integer", dim.span)
+                                   "dimension; a bus needs at least one element along each", dim.span)
             shape.append(n)
         return tuple(shape)
 
@@ -388,7 +395,7 @@ class _Expansion:
         ranges: dict[tuple, _Range] = {}
         left = {}
         for v in indices:
-            self._check_variable(v, left)
+            self._check_variable(v, left, target)
             left[v.id] = (target, v.id)
             ranges[target, v.id] = _Range(v, starts_at_zero=True)
         stack = [(expr, left)]
@@ -404,7 +411,7 @@ class _Expansion:
                     for b in sub.bounds or ():
                         _affine(b, self.sizes, scope)
                     for v in sub.vars:
-                        self._check_variable(v, inner)
+                        self._check_variable(v, inner, sub.span)
                         inner[v.id] = (sub.span, v.id)
                         ranges[sub.span, v.id] = _Range(v, given=sub.bounds is not None)
                     stack.append((sub.body, inner))
@@ -415,30 +422,43 @@ class _Expansion:
                 continue
             if r.hi is None:
                 raise CircuitError(f"cannot infer the range of '{r.var.id}': it indexes no bus"
+                                   + (" on its own (an index mixing two variables does not "
+                                      "count)" if r.mixed else "")
                                    + ("" if r.starts_at_zero else
                                       f"; give it as 'for {r.var.id} in range(...)'"), r.var.span)
             if r.lo >= r.hi:
-                raise CircuitError(f"the range of '{r.var.id}' is empty", r.var.span)
+                why = " and ".join(filter(None, (r.lo_by, r.hi_by)))
+                raise CircuitError(f"the range of '{r.var.id}' is empty: {why}", r.var.span)
             self.ranges[key] = range(r.lo, r.hi)
 
-    def _check_variable(self, v: Name, scope) -> None:
+    def _check_variable(self, v: Name, scope, binder: Span) -> None:
+        """`v` may be bound at `binder` (a definition's target or a reduction): it is
+        bound there only once and hides no other variable or name."""
         if v.id in scope:
-            raise CircuitError(f"index variable '{v.id}' is already bound here", v.span)
+            if scope[v.id][0] == binder:
+                raise CircuitError(f"index variable '{v.id}' is bound twice", v.span)
+            raise CircuitError(f"index variable '{v.id}' shadows the outer index variable "
+                               f"'{v.id}'; rename one of them", v.span)
         if v.id in self.declared:
             raise CircuitError(f"index variable '{v.id}' shadows the {self._what(v.id)} "
                                f"'{v.id}'", v.span)
 
     def _what(self, name: str) -> str:
+        """What a declared name names: size, bus, input or wire."""
         if name in self.sizes:
             return "size"
-        return "bus" if name in self.buses.shapes or any(
-            type(s) is BusAssign and s.target.id == name for s in self.statements) else "name"
+        if name in self.buses.shapes or any(
+                type(s) is BusAssign and s.target.id == name for s in self.statements):
+            return "bus"
+        return "wire" if any(type(s) is Assign and s.target.id == name
+                             for s in self.statements) else "input"
 
     @staticmethod
     def _check_reduction(r: Reduce) -> None:
         if r.name.id not in REDUCTIONS:
-            raise CircuitError(f"'{r.name.id}' is not a reduction; the reductions are "
-                               f"{', '.join(REDUCTIONS)}", r.name.span)
+            raise CircuitError(f"'{r.name.id}' is not a reduction (the reductions are "
+                               f"{', '.join(REDUCTIONS)})" + did_you_mean(r.name.id, REDUCTIONS),
+                               r.name.span)
         if r.bounds is not None and len(r.bounds) not in (1, 2):
             raise CircuitError(f"range takes 1 or 2 arguments, got {len(r.bounds)}", r.name.span)
 
@@ -474,6 +494,8 @@ class _Expansion:
                                        f"{_dimension(d, shape)} of size {n}", arg.span)
                 continue
             if len(variables) > 1:
+                for v in variables:
+                    ranges[scope[v]].mixed = True
                 continue
             v = variables[0]
             r = ranges[scope[v]]
@@ -497,8 +519,12 @@ class _Expansion:
                     f"'{access.name.id}' would be read below index 0 when {v} = 0; a bus is "
                     "defined from index 0: shift the index (x[i+1] - x[i], not x[i] - x[i-1])",
                     arg.span)
-            r.lo = max(r.lo, lo)
-            r.hi = hi if r.hi is None else min(r.hi, hi)
+            where = f"dimension {d + 1}, size {n}" if len(shape) > 1 else f"size {n}"
+            read = f"'{access.name.id}' ({where}) read at {_index_text(v, a, c)} needs {v}"
+            if lo > r.lo:
+                r.lo, r.lo_by = lo, f"{read} >= {lo}"
+            if r.hi is None or hi < r.hi:
+                r.hi, r.hi_by = hi, f"{read} < {hi}"
 
     # -- writing out --------------------------------------------------------------
 
@@ -606,8 +632,12 @@ class _Expansion:
         return self._write(expr, {})
 
     def _output_names(self, names):
+        buses = set()
         for name in names:
             if name.id in self.buses.shapes:
+                if name.id in buses:  # named as a bus, not by its first element
+                    raise CircuitError(f"output '{name.id}' is declared twice", name.span)
+                buses.add(name.id)
                 for e in elements(name.id, self.buses.shapes[name.id]):
                     yield Name(e, name.span)
             else:
@@ -665,6 +695,12 @@ def _fold(gate: str, terms: list, span: Span):
         total = Op(gate, (total, t), span) if gate in ("add", "mul") else \
             Call(Name(gate, span), (total, t))
     return total
+
+
+def _index_text(v: str, a: int, c: int) -> str:
+    """`a*v + c` as written: `i`, `i + 1`, `2*i - 1`."""
+    term = v if a == 1 else f"-{v}" if a == -1 else f"{a}*{v}"
+    return term if c == 0 else f"{term} + {c}" if c > 0 else f"{term} - {-c}"
 
 
 def _dimension(d: int, shape) -> str:

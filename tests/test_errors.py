@@ -1,5 +1,6 @@
-"""Every invalid circuit in fixtures/errors.txt gives exactly its expected message; several
-errors in one run, long lines, colour, and `-` for standard input."""
+"""Every invalid circuit in fixtures/errors.txt and fixtures/bus_errors.txt gives exactly
+its expected message; several errors in one run, long lines, colour, and `-` for standard
+input."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from circuitc.errors import LIMIT, WIDTH, CircuitErrors
 from conftest import ROOT, circuitc_command, run_cli
 
 
-def _cases():
-    text = (ROOT / "tests" / "fixtures" / "errors.txt").read_text(encoding="utf-8")
+def _cases(fixture: str = "errors.txt"):
+    text = (ROOT / "tests" / "fixtures" / fixture).read_text(encoding="utf-8")
     for block in text.split("\n=== ")[1:]:
         title, _, rest = block.partition("\n")
         source, _, expected = rest.partition("---\n")
@@ -22,9 +23,10 @@ def _cases():
 
 
 CASES = list(_cases())
+BUS_CASES = list(_cases("bus_errors.txt"))
 
 
-@pytest.mark.parametrize(("source", "expected"), CASES)
+@pytest.mark.parametrize(("source", "expected"), CASES + BUS_CASES)
 def test_error_message(source, expected):
     with pytest.raises(circuitc.CircuitError) as info:
         circuitc.compile_source(source, "bad.circ")
@@ -33,6 +35,7 @@ def test_error_message(source, expected):
 
 def test_there_are_many_cases():
     assert len(CASES) >= 35
+    assert len(BUS_CASES) >= 30
 
 
 @pytest.mark.parametrize(("source", "expected"), CASES[:6])
