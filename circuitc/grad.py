@@ -108,12 +108,21 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
 TANGENT = "\N{DOT OPERATOR}"  # prefix of tangent names; never part of a `.circ` name
 
 
-def _users(nodes) -> list[list[int]]:
-    """For each node, the gates that read it."""
+def _users(nodes, roots) -> list[list[int]]:
+    """For each node, the gates that read it and that some node of `roots` depends on
+    (a tangent pushed anywhere else would be thrown away)."""
+    needed = [False] * len(nodes)
+    for root in roots:
+        needed[root] = True
+    for i in range(len(nodes) - 1, -1, -1):
+        if needed[i]:
+            for a in nodes[i].args:
+                needed[a] = True
     users: list[list[int]] = [[] for _ in nodes]
     for i, node in enumerate(nodes):
-        for a in dict.fromkeys(node.args):
-            users[a].append(i)
+        if needed[i]:
+            for a in dict.fromkeys(node.args):
+                users[a].append(i)
     return users
 
 
@@ -170,7 +179,8 @@ def jvp_graph(graph: Graph) -> Graph:
         t = b.add("tangent", (), name, None, TANGENT + name)
         if name in inputs:
             start[inputs[name]] = t
-    tangent = _push(b, _Rules(b), _users(graph.nodes), start)
+    users = _users(graph.nodes, [n for _, n in graph.outputs])
+    tangent = _push(b, _Rules(b), users, start)
     return b.graph(graph, graph.outputs, graph.grads,
                    [(name, tangent.get(n, b.const(0.0))) for name, n in graph.outputs])
 
@@ -186,7 +196,8 @@ def hvp_graph(backward: Graph) -> Graph:
         t = b.add("tangent", (), name, None, TANGENT + name)
         if name in inputs:
             start[inputs[name]] = t
-    tangent = _push(b, _Rules(b), _users(backward.nodes), start)
+    users = _users(backward.nodes, [n for _, n in backward.grads])
+    tangent = _push(b, _Rules(b), users, start)
     return b.graph(backward, backward.outputs, backward.grads,
                    [(name, tangent.get(n, b.const(0.0))) for name, n in backward.grads])
 
@@ -199,7 +210,8 @@ def hessian_graph(backward: Graph) -> Graph:
     The lower triangle is the upper one's mirror, so the Hessian is symmetric exactly.
     """
     b = Builder(backward.nodes, GRADIENT_RULES)
-    rules, users, inputs = _Rules(b), _users(backward.nodes), _inputs(backward)
+    rules, inputs = _Rules(b), _inputs(backward)
+    users = _users(backward.nodes, [n for _, n in backward.grads])
     entries = []
     for k, (name, _) in enumerate(backward.grads):
         if name not in inputs:

@@ -79,6 +79,9 @@ HELPER_SOURCES = {name: inspect.getsource(fn).rstrip() for name, fn in HELPERS.i
 # `__debug__` is no keyword, but Python refuses to compile an assignment to it.
 RESERVED = set(keyword.kwlist) | {"__debug__"} | MODULE_NAMES | set(HELPERS)
 ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # the functions, in order
+# Up to this many rows, `hessian` returns its matrix as a tuple display (the code grows
+# with the square of the rows); beyond, `_symmetric` fills it from the pattern's entries.
+SMALL_HESSIAN = 16
 MAX_DEPTH = 12  # of an inlined expression's gates
 LINE = 100  # characters; a longer tuple of gradients is written one gradient a line
 
@@ -185,15 +188,15 @@ def _tuple(items: list[str], indent: str | None = None) -> str:
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
-def _nested(items: list[str], shape: tuple[int, ...]) -> str:
+def _nested(items: list[str], shape: tuple[int, ...], indent: str = " " * 8) -> str:
     """A nested tuple display of `items` (in row-major order) of `shape`; a display
-    longer than a line has a row a line."""
+    longer than a line has a row a line, the closing parenthesis indented by `indent`."""
     for n in reversed(shape[1:]):
         items = [_tuple(items[k:k + n]) for k in range(0, len(items), n)] if n else []
     if not items:
         return "()"
     text = _tuple(items)
-    return text if len(text) <= LINE else _tuple(items, " " * 8)
+    return text if len(text) <= LINE else _tuple(items, indent)
 
 
 def _unpack(idents: list[str], value: str) -> list[str]:
@@ -382,6 +385,10 @@ class _Module:
                 uses[a] += 1
         for root in graph.roots:
             uses[root] += 1
+        if graph is self.hessian and len(graph.grads) <= SMALL_HESSIAN:  # mirrored entries
+            for label, node in graph.tangents:
+                row, column = label.split(",")
+                uses[node] += row != column
         return [n == 1 for n in uses]
 
     def plan(self, graph: Graph) -> None:
@@ -556,13 +563,17 @@ class _Module:
                                            self.bus_gradient)),
                           inputs + direction_buses + seed_buses)
         if self.hessian is not None:
-            self.helpers.add("_symmetric")
             n = len(bwd.grads)
 
             def dense(exprs) -> str:
                 entries = [exprs[node][0] for _, node in self.hessian.tangents]
-                matrix = f"_symmetric({_tuple(entries) if entries else '()'}, HESSIAN_PATTERN, {n})"
-                if len(matrix) > LINE:
+                if n <= SMALL_HESSIAN:  # a display of its rows is faster to make
+                    at = dict(zip((label for label, _ in self.hessian.tangents), entries))
+                    rows = [at.get(f"{min(j, k)},{max(j, k)}", "0.0")
+                            for j in range(n) for k in range(n)]
+                    matrix = _nested(rows, (n, n), "    ") if n else "()"
+                else:
+                    self.helpers.add("_symmetric")
                     matrix = f"_symmetric({_tuple(entries, '    ')}, HESSIAN_PATTERN, {n})"
                 return with_value(self.hessian, exprs, grads(self.hessian, exprs), matrix)
             self.function(f"hessian({', '.join(seeded)})",
