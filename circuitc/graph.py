@@ -45,6 +45,15 @@ class Origin(NamedTuple):
                          + (for_element if k == 0 else "")
                          for k, (span, what) in enumerate(places))
 
+    def place(self, filename: str) -> str:
+        """`g.circ:1:14`, with the calls and element it comes through, innermost call
+        first: `g.circ:1:14 (in the call of 'lg' at g.circ:4:5, for h[2])`."""
+        notes = [f"in the call of '{gate}' at {filename}:{span.line}:{span.column}"
+                 for span, gate in reversed(self.calls)]
+        notes += [f"for {self.element}"] if self.element else []
+        where = f"{filename}:{self.span.line}:{self.span.column}"
+        return f"{where} ({', '.join(notes)})" if notes else where
+
     def call_labels(self) -> list[Label]:
         """The call sites, as secondary spans of an error at the gate."""
         return [Label(span, f"in this call of '{gate}'") for span, gate in self.calls]

@@ -443,7 +443,7 @@ class _Circuit:
         """The label of a gate node and its `file:line:col`."""
         n = self.graph.nodes[node]
         label = n.origin.label if n.origin else f"'{GATES[n.op].label}'"
-        place = f"{self.graph.filename}:{n.origin.span}" if n.origin else self.graph.filename
+        place = n.origin.place(self.graph.filename) if n.origin else self.graph.filename
         return label, place
 
 

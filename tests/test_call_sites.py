@@ -78,3 +78,18 @@ def test_the_normal_path_is_unchanged(tmp_path):
     m = load(tmp_path)
     value, grads = m.backward(1.0, 2.0, np.array([1.0, 2.0, 3.0]))
     assert value[0] == 0.0 and grads[0] == 2.0
+
+
+def test_blame_names_the_call_chain(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    from circuitc import gates, verify
+
+    path = tmp_path / "b.circ"
+    path.write_text("gate sq(u) = sin(u) * u\ninput x = 0.5\nf = sq(x)\n")
+    wrong = replace(gates.GATES["sin"], derivative=lambda b, g, y, x: (b.mul(g, b.sin(x)),))
+    monkeypatch.setitem(gates.GATES, "sin", wrong)
+    module, forward, _ = circuitc.api.load_compiled(path)
+    report = verify.verify_circuit(module, forward)
+    (point,) = report.points
+    assert [b.where for b in point.blame] == [f"{path}:1:14 (in the call of 'sq' at {path}:3:5)"]
