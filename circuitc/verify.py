@@ -89,6 +89,26 @@ finite there (`a * x` at `a = inf`) is outside its domain, and passed over. A mo
 that disagrees with its `reference` at the point is not blamed on the circuit's
 gates: the `Mismatch` is the finding.
 
+Second order (`verify_hessian`): the same checks, one level up. The function
+differentiated is the gradient `backward` returns (seeded on one output at a time), its
+derivatives are the module's Hessian (`hessian`, else `hvp` along each unit vector), and a
+check is one entry `d2f/dxdy`: the Hessian's (x, y) against the numerical derivative of
+the gradient's component x along y. circuitc's `hessian` mirrors its upper triangle, so
+only that is checked; other Hessians (from `hvp`, or a foreign module's) in full. The
+complex step evaluates the circuit's gradient graph, each output's gradient built on its
+own (`grad` of the circuit with that output alone), on complex numbers; its kinks are
+those of every gate that switches (`_switching`: the kink gates, and `step`, `sign` and
+`share`, which only gradients use), and they block the complex step too. `fast`: one
+check per output, `u · H v` (`hvp`) against the derivative of `u · gradient` along `v`,
+`u` drawn like an input value. Retries, domains and points are first order's. Tolerances
+(`SECOND_ORDER_TOLERANCES`; the README gives the measurements): (1e-5, 1e-7) central,
+whose error on the example circuits and on random ones stayed below 1.3e-7 relative;
+(1e-3, 1e-5) forward, below 4.5e-5; (1e-10, 1e-12) complex, below 3.6e-12: a difference of
+the gradient loses more digits than one of the function. Blame checks each gate on the
+path on its own: its local Hessian (the one-gate circuit's `grad`, differentiated by
+`hessian_graph`) against numerical derivatives of its local gradient, retried as first
+order's blame retries, skipping steps across a switch of a gate of that gradient.
+
 Finite differences (`difference`) and the text tables (`circuitc.report`) are shared
 with `circuitc step`.
 """
