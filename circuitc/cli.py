@@ -504,7 +504,8 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     else:
         click.echo(render(report))
     if not report.judged:
-        click.echo("warning: no gradient was judged (every check was skipped or outside "
+        what = "gradient" if order == 1 else "second derivative"
+        click.echo(f"warning: no {what} was judged (every check was skipped or outside "
                    "the domain)", err=True)
     sys.exit(0 if report.ok else 1)
 

@@ -1179,8 +1179,8 @@ class _Gradient(_Circuit):
                                 *_unit(k, len(self.names))))
         rows = tuple(tuple(row) if isinstance(row, tuple | list) else () for row in rows)
         if len(rows) != n or any(len(row) != n for row in rows):
-            raise self.error(f"its hessian did not return (outputs, grads, H) with H {n} rows "
-                             f"of {n}, one per name in WRT")
+            raise self.error(f"its hessian did not return (outputs, grads, H) with H {n}×{n}, "
+                             "a row and a column per name in WRT")
         return rows
 
     def hvp(self, at: dict[str, float], v: dict[str, float], k: int) -> tuple[float, ...]:

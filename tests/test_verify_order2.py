@@ -212,3 +212,44 @@ def test_a_module_needs_hessian_or_hvp(tmp_path):
     assert "OK: 25 passed" in result.stdout  # a module's Hessian need not be symmetric
     assert (f"note: --order 2 checks the module on its own, not against "
             f"{CIRCUITS / 'neuron.circ'}") in result.stdout
+
+
+CUBIC = """
+INPUTS = ("x", "y")
+OUTPUTS = ("f",)
+DEFAULTS = {"x": 0.5, "y": -2.0}
+
+
+def forward(x, y):
+    return x ** 3 * y
+
+
+def backward(x, y, d_f=1.0):
+    return forward(x, y), (d_f * 3 * x ** 2 * y, d_f * x ** 3)
+
+
+def hessian(x, y, d_f=1.0):
+    return forward(x, y), backward(x, y, d_f)[1], ((d_f * 6 * x * y, d_f * 3 * x ** 2),
+                                                    (d_f * LOWER * x ** 2, 0.0))
+"""
+
+
+def test_a_hand_written_hessian_is_checked_in_full_against_its_backward(tmp_path):
+    right, wrong = tmp_path / "right.py", tmp_path / "wrong.py"
+    right.write_text(CUBIC.replace("LOWER", "3"))
+    wrong.write_text(CUBIC.replace("LOWER", "2"))  # not symmetric: its lower triangle is wrong
+    for fast in ([], ["--fast", "--points", "2"]):  # --fast: hvp from its hessian
+        result = verify(right, *fast)
+        assert result.exit_code == 0, result.output
+    result = verify(wrong)
+    assert result.exit_code == 1
+    rows = {line.split()[0]: line.split()[-1] for line in result.output.splitlines()
+            if line.startswith("  d2f/")}
+    assert rows == {"d2f/dxdx": "ok", "d2f/dxdy": "ok", "d2f/dydx": "FAIL", "d2f/dydy": "ok"}
+    assert "  blame: d2f/dydx: checked without its circuit, so no gate can be blamed" in result.output
+    broken = tmp_path / "broken.py"
+    broken.write_text(CUBIC.replace("(d_f * LOWER * x ** 2, 0.0)", ""))
+    result = verify(broken)
+    assert result.exit_code == 2
+    assert result.output == (f"{broken}: error: its hessian did not return (outputs, grads, H) "
+                             "with H 2×2, a row and a column per name in WRT\n")
