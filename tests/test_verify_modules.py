@@ -216,7 +216,7 @@ def test_a_hand_edited_rule_is_blamed_on_the_module_naming_the_wire(tmp_path):
             ("  blame: df/da, df/db, df/dc, df/dx, df/dy: the module disagrees with what circuitc "
              "generates from circuits/neuron.circ (a stale or edited module): the first wire "
              "whose adjoint differs is s: d_s = 0.8807970779778823 in the module "
-             f"({module}:23), 0.10499358540350662 from the circuit (circuits/neuron.circ:5)")]
+             f"({module}:25), 0.10499358540350662 from the circuit (circuits/neuron.circ:5)")]
         summary = result.stdout.splitlines()[-1]
         assert summary.startswith(f"{module}: FAILED: 0 passed, 5 failed at 1 point; "
                                   "disagrees with circuits/neuron.circ at 1 point; ")
@@ -233,7 +233,7 @@ def test_the_json_of_a_module_against_its_circuit(tmp_path):
         "wire": "s", "variable": "d_s", "adjoint": True, "outputs": [],
         "circuit_line": f"{NEURON}:5"}
     assert mismatch["derivatives"] == ["df/da", "df/db", "df/dc", "df/dx", "df/dy"]
-    assert mismatch["module_line"] == f"{module}:23"
+    assert mismatch["module_line"] == f"{module}:25"
     assert mismatch["message"].startswith("the module disagrees with what circuitc generates")
     check = document["points"][0]["checks"][0]
     assert check["circuit"] == -0.10499358540350662 and check["verdict"] == "fail"
@@ -261,7 +261,7 @@ def test_a_module_that_is_right_for_an_older_circuit_is_stale(tmp_path):
     assert failed_rows(result.stdout) == []
     (blame,) = blame_lines(result.stdout)
     assert blame.endswith("the first wire whose value differs is f: f = 0.8807970779778823 in "
-                          f"the module ({module}:15), 0.9640275800758169 from the circuit "
+                          f"the module ({module}:17), 0.9640275800758169 from the circuit "
                           f"({newer}:5)")
 
 
@@ -335,7 +335,7 @@ EXPECTS = ("verify expects a .circ circuit, or a Python module (.py) as `circuit
     ("INPUTS = ('x',)\nOUTPUTS = 'f'\n", "its OUTPUTS is not a tuple of names"),
     ("INPUTS = ('x',)\nOUTPUTS = ('f',)\nWRT = ('y',)\n", "its WRT names an input that is not in INPUTS"),
     ("INPUTS = ('x',)\nOUTPUTS = ('f',)\nDEFAULTS = {'x': 'one'}\n",
-     "its DEFAULTS is not a dict of numbers for names in INPUTS"),
+     "its DEFAULTS is not a dict of numbers (nested lists of them for buses) for names in INPUTS"),
     ("INPUTS = ('x',)\nOUTPUTS = ('f',)\n", "it defines no function forward"),
     ("INPUTS = ('x',)\nOUTPUTS = ('f',)\ndef forward(x, y): pass\ndef backward(x, d_f): pass\n",
      "its forward does not take 1 arguments"),
