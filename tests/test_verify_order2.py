@@ -51,7 +51,7 @@ def corrupt(monkeypatch):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_every_example_verifies_to_second_order(path):
-    for difference in ("central", "complex"):
+    for difference in ("central", "forward", "complex"):
         report = checked(path.read_text(), name=str(path), n_points=2, difference=difference)
         assert report.ok and report.judged > 0, render(report)
         assert report.count("pass") == report.judged
