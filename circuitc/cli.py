@@ -34,7 +34,14 @@ from .graph import bus_of, by_bus, elements
 from .report import json_safe
 from .step import METHODS, StepError, climb
 from .step import render as render_climb
-from .verify import DEFAULT_TOLERANCES, DIFFERENCES, render, verify_circuit
+from .verify import (
+    DEFAULT_TOLERANCES,
+    DIFFERENCES,
+    SECOND_ORDER_TOLERANCES,
+    render,
+    verify_circuit,
+    verify_hessian,
+)
 from .verify import as_dict as report_dict
 
 
@@ -448,7 +455,9 @@ NONNEGATIVE = click.FloatRange(min=0)
 
 
 def _defaults(k: int) -> str:
-    return ", ".join(f"{t[k]:g} {method}" for method, t in DEFAULT_TOLERANCES.items())
+    first, second = (", ".join(f"{t[k]:g} {method}" for method, t in table.items())
+                     for table in (DEFAULT_TOLERANCES, SECOND_ORDER_TOLERANCES))
+    return f"{first}; with --order 2: {second}"
 
 
 @main.command(cls=_Command)
@@ -472,14 +481,17 @@ def _defaults(k: int) -> str:
 @click.option("--module", "module_file", type=click.Path(path_type=Path), metavar="M.py",
               help="Check this Python module against FILE, the circuit it claims to come "
                    "from: its gradients against numerical ones and against circuitc's.")
+@click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="2: check second derivatives (the Hessian, or hvp) against numerical "
+                   "derivatives of the gradient.")
 @JSON
 @TARGET
 @WRT
 @FIX
 @SIZES
 def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
-           difference: str, fast: bool, at_file, module_file: Path | None, as_json: bool,
-           target_name: str, wrt, fix, sizes):
+           difference: str, fast: bool, at_file, module_file: Path | None, order: int,
+           as_json: bool, target_name: str, wrt, fix, sizes):
     """Check the generated gradients against numerical derivatives.
 
     FILE is a .circ circuit, compiled for --target and checked; or a Python module
@@ -487,6 +499,8 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     INPUTS, OUTPUTS, forward and backward), which is run, as python would run it,
     and checked. Checks the point given by NAME=VALUE and the declared defaults
     (drawing a value for any input without one), then --points random points.
+    With --order 2, second derivatives instead: a circuit is compiled with its Hessian;
+    a module must have hessian or hvp, and is checked on its own.
     Exit status 0 when every judged gradient passes, 1 when any fails.
     """
     python = file.suffix == ".py"
@@ -501,20 +515,33 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
         module = api.load_python(file)
     elif module_file is not None:
         module = api.load_python(module_file)
-        reference, forward, _ = _circuit(file, "python", wrt=wrt, fix=fix, sizes=sizes)
-        reference = elementwise(reference)
+        if order == 1:
+            reference, forward, _ = _circuit(file, "python", wrt=wrt, fix=fix, sizes=sizes)
+            reference = elementwise(reference)
     else:
-        module, forward, _ = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes)
+        module, forward, _ = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
+                                      hessian=order == 2)
     given = parse_values(input_shapes(module), values, at_file)
-    report = verify_circuit(elementwise(module), forward, given, n_points=n_points,
-                            seed=seed, difference=difference, rtol=rtol, atol=atol, h=h,
-                            fast=fast, reference=reference)
+    options = {"n_points": n_points, "seed": seed, "difference": difference, "rtol": rtol,
+               "atol": atol, "h": h, "fast": fast}
+    if order == 1:
+        report = verify_circuit(elementwise(module), forward, given, reference=reference,
+                                **options)
+    else:
+        if not (hasattr(module, "hessian") or hasattr(module, "hvp")):
+            _fail(f"{module_file or file}: error: --order 2 checks a module's hessian or hvp, "
+                  "and it has neither: compile it with --hessian, or check its circuit: "
+                  "circuitc verify CIRCUIT.circ --order 2")
+        report = verify_hessian(elementwise(module), forward, given, **options)
+        if module_file is not None:
+            report.notes.append(f"--order 2 checks the module on its own, not against {file}")
     if as_json:
         click.echo(json.dumps(json_safe(report_dict(report)), indent=2))
     else:
         click.echo(render(report))
     if not report.judged:
-        click.echo("warning: no gradient was judged (every check was skipped or outside "
+        what = "gradient" if order == 1 else "second derivative"
+        click.echo(f"warning: no {what} was judged (every check was skipped or outside "
                    "the domain)", err=True)
     sys.exit(0 if report.ok else 1)
 

@@ -89,6 +89,26 @@ finite there (`a * x` at `a = inf`) is outside its domain, and passed over. A mo
 that disagrees with its `reference` at the point is not blamed on the circuit's
 gates: the `Mismatch` is the finding.
 
+Second order (`verify_hessian`): the same checks, one level up. The function
+differentiated is the gradient `backward` returns (seeded on one output at a time), its
+derivatives are the module's Hessian (`hessian`, else `hvp` along each unit vector), and a
+check is one entry `d2f/dxdy`: the Hessian's (x, y) against the numerical derivative of
+the gradient's component x along y. circuitc's `hessian` mirrors its upper triangle, so
+only that is checked; other Hessians (from `hvp`, or a foreign module's) in full. The
+complex step evaluates the circuit's gradient graph, each output's gradient built on its
+own (`grad` of the circuit with that output alone), on complex numbers; its kinks are
+those of every gate that switches (`_switching`: the kink gates, and `step`, `sign` and
+`share`, which only gradients use), and they block the complex step too. `fast`: one
+check per output, `u · H v` (`hvp`) against the derivative of `u · gradient` along `v`,
+`u` drawn like an input value. Retries, domains and points are first order's. Tolerances
+(`SECOND_ORDER_TOLERANCES`; the README gives the measurements): (1e-5, 1e-7) central,
+whose error on the example circuits and on random ones stayed below 1.3e-7 relative;
+(1e-3, 1e-5) forward, below 4.5e-5; (1e-10, 1e-12) complex, below 3.6e-12: a difference of
+the gradient loses more digits than one of the function. Blame checks each gate on the
+path on its own: its local Hessian (the one-gate circuit's `grad`, differentiated by
+`hessian_graph`) against numerical derivatives of its local gradient, retried as first
+order's blame retries, skipping steps across a switch of a gate of that gradient.
+
 Finite differences (`difference`) and the text tables (`circuitc.report`) are shared
 with `circuitc step`.
 """
@@ -101,12 +121,12 @@ import math
 import random
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .api import gradient_of, outputs_of, raised
+from .api import Elements, gradient_of, outputs_of, raised
 from .errors import ModuleError
 from .gates import DOMAIN_ERRORS, GATES, Gate
-from .grad import grad
+from .grad import grad, hessian_graph
 from .graph import Builder, Graph, run
 from .report import table as _table
 from .report import values as _values
@@ -176,6 +196,13 @@ class Check:
     note: str = ""  # e.g. why the complex step fell back to central differences
     tolerance: float | None = None  # atol + rtol * |numeric|, once judged
     circuit: float | None = None  # what circuitc's module for the circuit gives, if compared
+    order: int = 1  # 2: a second derivative, of the gradient's component `of`, along `input`
+    of: str | None = None  # that component's input (None along directions: `u·H v`)
+
+    @property
+    def key(self):
+        """What the check differentiates: an output, or (output, `of`) for a second derivative."""
+        return self.output if self.order == 1 else (self.output, self.of)
 
     @property
     def abs_error(self) -> float | None:
@@ -192,15 +219,27 @@ class Check:
 
     @property
     def name(self) -> str:
-        """`df/dx`, or `df along v` for a random direction."""
+        """`df/dx`, or `df along v` for a random direction; `d2f/dxdy`, or `d2f along u, v`."""
+        if self.order == 2:
+            return (f"d2{self.output} along u, v" if self.input is None
+                    else f"d2{self.output}/d{self.of}d{self.input}")
         return _derivative(self.output, self.input)
 
     def as_dict(self) -> dict:
-        return {"output": self.output, "input": self.input, "analytic": self.analytic,
+        pair = {"inputs": None if self.input is None else [self.of, self.input]}
+        return {"output": self.output, "input": self.input, **(pair if self.order == 2 else {}),
+                "analytic": self.analytic,
                 "numeric": self.numeric, "h": self.h, "abs_error": self.abs_error,
                 "rel_error": self.rel_error, "verdict": self.verdict, "reason": self.reason,
                 "tolerance": self.tolerance, "method": self.method, "note": self.note,
                 "circuit": self.circuit}
+
+
+def _new_check(key, label: str | None, analytic: float, method: str) -> Check:
+    """A check of `key` (an output, or (output, of) for a second derivative) along `label`."""
+    if isinstance(key, tuple):
+        return Check(key[0], label, analytic, method=method, order=2, of=key[1])
+    return Check(key, label, analytic, method=method)
 
 
 @dataclass
@@ -214,19 +253,30 @@ class Blame:
     argument: int  # which argument of the gate, from 1
     rule: float
     numeric: float
+    argument2: int | None = None  # second order: the argument the rule is differentiated in
+    derivative: str = ""  # the failed check's name, when not `df/dx`
+
+    def __post_init__(self):
+        self.derivative = self.derivative or _derivative(self.output, self.input)
 
     @property
     def finding(self) -> str:
+        if self.argument2 is not None:
+            return (f"the second derivative of {self.gate} at {self.where} (its derivative rule, "
+                    f"differentiated) gives {self.rule!r} for its arguments ({self.argument}, "
+                    f"{self.argument2}), but the numerical derivative of its derivative rule "
+                    f"there is {self.numeric!r}")
         return (f"the derivative rule of {self.gate} at {self.where} gives {self.rule!r} for its "
                 f"argument {self.argument}, but its numerical derivative there is "
                 f"{self.numeric!r}")
 
     def __str__(self) -> str:
-        return f"{_derivative(self.output, self.input)}: {self.finding}"
+        return f"{self.derivative}: {self.finding}"
 
     def as_dict(self) -> dict:
+        second = {} if self.argument2 is None else {"argument2": self.argument2}
         return {"output": self.output, "input": self.input, "gate": self.gate,
-                "where": self.where, "argument": self.argument, "rule": self.rule,
+                "where": self.where, "argument": self.argument, **second, "rule": self.rule,
                 "numeric": self.numeric, "message": str(self)}
 
 
@@ -300,6 +350,7 @@ class Report:
     graph: bool = True  # whether the circuit's graph was used: kinks and blame need it
     interface: str | None = None  # how the module's names differ from its circuit's
     notes: list[str] = field(default_factory=list)
+    order: int = 1  # 2: second derivatives (`verify_hessian`)
 
     def count(self, verdict: str) -> int:
         return sum(c.verdict == verdict for p in self.points for c in p.checks)
@@ -345,19 +396,22 @@ class _Circuit:
         self.inputs_of: dict[int, int] = {}
         if forward is None:
             return
-        nodes = forward.nodes
         # Nodes each output depends on, and the inputs each kink or non-analytic gate
-        # depends on (a bit mask over `inputs`): enough to tell which of those gates
-        # lie between an input and an output.
+        # depends on: enough to tell which of those gates lie between an input and an output.
         self.feeds = {out: self._ancestors([n]) for out, n in forward.outputs}
+        self._special_gates()
+
+    def _special_gates(self) -> None:
+        """`inputs_of`: for each gate of `graph` that switches or is not complex-analytic,
+        the inputs it depends on (a bit mask over `inputs`, each input's bit in `bit`)."""
         self.bit = {name: 1 << k for k, name in enumerate(self.inputs)}
         masks: list[int] = []
-        for n in nodes:
+        for n in self.graph.nodes:
             masks.append(self.bit[n.attr] if n.op == "input" else 0)
             for a in n.args:
                 masks[-1] |= masks[a]
-        self.inputs_of = {i: masks[i] for i, n in enumerate(nodes)
-                          if n.op in GATES and (GATES[n.op].kink or GATES[n.op].cfn is None)}
+        self.inputs_of = {i: masks[i] for i, n in enumerate(self.graph.nodes)
+                          if n.op in GATES and _switching(GATES[n.op])}
 
     def _ancestors(self, roots: list[int]) -> set[int]:
         seen, stack = set(roots), list(roots)
@@ -435,6 +489,14 @@ class _Circuit:
         values = run(self.graph, at, apply=_complex_apply)
         return tuple(values[n] for _, n in self.graph.outputs)
 
+    def defined(self, at: dict[str, float]) -> bool:
+        """Whether the outputs and the gradients are defined and finite at `at`."""
+        try:
+            return _finite(self.forward(at)) and all(
+                _finite(g) for g in self.gradients(at).values())
+        except DOMAIN_ERRORS:
+            return False
+
     def switches(self, at: dict[str, float], kinks: list[int]) -> list[float]:
         values = run(self.graph, at)
         return [_switch([values[a] for a in self.graph.nodes[k].args]) for k in kinks]
@@ -493,6 +555,16 @@ def _finite(values) -> bool:
 
 
 NOT_FINITE = "the gradient is not finite"  # why a check with such an analytic value is not judged
+
+
+def _not_finite(check: Check) -> str:
+    return NOT_FINITE if check.order == 1 else "the second derivative is not finite"
+
+
+def _switching(gate: Gate) -> bool:
+    """Whether a gate's value or slope jumps somewhere: a kink gate (`relu`, `max`), or a
+    piecewise-constant one only gradients use (`step`, `sign`, `share`)."""
+    return gate.kink or gate.cfn is None
 KINK = "at the kink of"  # how the reason of a check skipped at a kink starts
 RETRIED = "agrees with h = {:.3g}; the default step does not suit the curvature or the domain here"
 
@@ -510,6 +582,8 @@ def _call(fn, *args, where: str = ""):
 
 
 class _Checker:
+    defaults = DEFAULT_TOLERANCES  # (rtol, atol) by method, unless given
+
     def __init__(self, circuit: _Circuit, difference: str, rtol: float | None,
                  atol: float | None, h: float | None):
         self.c = circuit
@@ -518,7 +592,7 @@ class _Checker:
 
     def tolerance(self, method: str) -> tuple[float, float]:
         """(rtol, atol) for a check by `method`: the given ones, else that method's defaults."""
-        rtol, atol = DEFAULT_TOLERANCES[method]
+        rtol, atol = self.defaults[method]
         return (rtol if self.rtol is None else self.rtol, atol if self.atol is None else self.atol)
 
     # -- one point --------------------------------------------------------------
@@ -547,11 +621,10 @@ class _Checker:
     def along(self, at, v: dict[str, float], label: str, analytic: dict[str, float],
               values: tuple[float, ...]) -> list[Check]:
         """Checks of each output's derivative at `at` along `v` (an input, or a direction)."""
-        checks = [Check(out, label, analytic[out], method=self.difference)
-                  for out in self.c.outputs]
+        checks = [_new_check(key, label, a, self.difference) for key, a in analytic.items()]
         if self.difference == "complex":
             for check in checks:
-                why = self.no_complex_step(at, v, check.output)
+                why = self.no_complex_step(at, v, check.key)
                 if why:
                     check.method = "central"
                     check.note = f"central differences: {why}"
@@ -559,7 +632,7 @@ class _Checker:
         # difference says: no step can agree with it.
         for check in checks:
             if not math.isfinite(check.analytic):
-                check.verdict, check.reason = "domain", NOT_FINITE
+                check.verdict, check.reason = "domain", _not_finite(check)
         judged = [c for c in checks if c.verdict == "pass"]
         self.estimate(at, v, label, values, judged, (1.0, False))
         if self.h is None:  # a failure may be the estimate's fault: try others
@@ -581,7 +654,7 @@ class _Checker:
         steps = list(self.other_steps(at, v))
         if check.method != "complex":
             yield from ((check.method, scaling) for scaling in steps)
-            if self.no_complex_step(at, v, check.output) is None:
+            if self.no_complex_step(at, v, check.key) is None:
                 yield "complex", (1.0, False)
         elif self.c.foreign:  # its forward may take complex numbers and not be analytic
             yield from (("central", scaling) for scaling in [(1.0, False), *steps])
@@ -593,7 +666,7 @@ class _Checker:
         difference asked for, and, being exact to rounding, is reported even when it
         disagrees too."""
         for method, scaling in self.attempts(at, v, check):
-            trial = Check(check.output, check.input, check.analytic, method=method)
+            trial = _new_check(check.key, check.input, check.analytic, method)
             self.numeric(at, v, label, method, values, [trial], scaling)
             self.judge(trial, check.method if method == "complex" else method)
             if trial.verdict == "pass" and method == check.method:
@@ -654,7 +727,7 @@ class _Checker:
                 point = {n: complex(x, t * v[n]) if n in v else x for n, x in at.items()}
                 result = _call(self.c.complex_forward, point, where=f"at {label} + i{shift}: ")
                 for check in checks:
-                    check.numeric = result[index[check.output]].imag / t
+                    check.numeric = result[index[check.key]].imag / t
                 return
             unmoved = {n: at[n] for n, w in v.items() if at[n] + t * w == at[n]}
             if unmoved:
@@ -675,21 +748,21 @@ class _Checker:
 
             slopes = difference(sample, at, v, t, method, values)
             for check in checks:
-                check.numeric = slopes[index[check.output]]
+                check.numeric = slopes[index[check.key]]
         except _Outside as e:
             for check in checks:
                 check.verdict, check.reason = "domain", str(e)
 
     def kinked(self, samples, v, checks: list[Check]) -> bool:
         """Mark as skipped the checks whose finite difference straddles a kink."""
-        kinks = {c.output: self.c.between(v, c.output, lambda g: g.kink) for c in checks}
+        kinks = {c.key: self.c.between(v, c.key, _switching) for c in checks}
         nodes = sorted({k for ks in kinks.values() for k in ks})
         if not nodes:
             return False
         sides = [_call(self.c.switches, s, nodes, where="") for s in samples]
         crossed = {k for j, k in enumerate(nodes) if len({_sign(s[j]) for s in sides}) > 1}
         for check in checks:
-            hit = [k for k in kinks[check.output] if k in crossed]
+            hit = [k for k in kinks[check.key] if k in crossed]
             if hit:
                 gate, place = self.c.where(hit[0])
                 check.verdict = "skip"
@@ -701,7 +774,7 @@ class _Checker:
         if check.verdict != "pass":
             return
         if not math.isfinite(check.analytic):
-            check.verdict, check.reason = "domain", NOT_FINITE
+            check.verdict, check.reason = "domain", _not_finite(check)
             return
         if check.numeric is None or not math.isfinite(check.numeric):
             check.verdict, check.reason = "domain", "the numerical derivative is not finite"
@@ -811,19 +884,11 @@ def _local_estimates(gate: Gate, args: list[float], j: int):
             yield estimate
 
 
-def _defined(circuit: _Circuit, at: dict[str, float]) -> bool:
-    try:
-        return _finite(circuit.forward(at)) and all(
-            _finite(g) for g in circuit.gradients(at).values())
-    except DOMAIN_ERRORS:
-        return False
-
-
 def _draw_point(circuit: _Circuit, rng: random.Random, fixed: dict[str, float]):
     """A point with the `fixed` values and the rest drawn; redrawn while undefined."""
     for attempt in range(1, MAX_DRAWS + 1):
         at = {name: fixed[name] if name in fixed else draw(rng) for name in circuit.inputs}
-        if len(fixed) == len(at) or _defined(circuit, at) or attempt == MAX_DRAWS:
+        if len(fixed) == len(at) or circuit.defined(at) or attempt == MAX_DRAWS:
             return at, attempt
 
 
@@ -893,28 +958,402 @@ def verify_circuit(module, forward: Graph | None, given: dict[str, float] | None
         report.notes.append(ON_ITS_OWN + ("" if interface else COMPARE))
     for label, at in points(circuit, dict(given or {}), dict(getattr(module, "DEFAULTS", {})),
                             n_points, rng):
-        direction = None
-        if fast:
-            # Continuous weights, not just signs: with ±1 two equal and opposite errors
-            # (a rule that swaps its inputs' adjoints) would cancel half the time.
-            direction = {name: draw(rng) * (1.0 if h is not None else max(1.0, abs(at[name])))
-                         for name in circuit.wrt}
+        direction = _direction(rng, at, circuit.wrt, h) if fast else None
         point = checker.point(label, at, direction)
         if reference is not None and point.outputs is not None:
             point.mismatch = _compare(circuit, at, point, direction, rtol, atol)
-        for check in point.checks:
-            if check.verdict != "fail" or point.mismatch is not None:
-                continue  # a module that is not its circuit's is not blamed on its gates
-            found = checker.blame(at, check) if forward is not None else None
+        if point.mismatch is None:  # a module that is not its circuit's is not blamed on its gates
+            _blame(checker, point, at, forward is not None)
+        report.points.append(point)
+    _fallback(report, checker)
+    return report
+
+
+def _direction(rng: random.Random, at: dict[str, float], names, h: float | None
+               ) -> dict[str, float]:
+    """A random direction for `fast` over `names`, scaled to the inputs unless `h` is given.
+
+    Continuous weights, not just signs: with ±1 two equal and opposite errors (a rule that
+    swaps its inputs' adjoints) would cancel half the time."""
+    return {name: draw(rng) * (1.0 if h is not None else max(1.0, abs(at[name])))
+            for name in names}
+
+
+def _blame(checker: _Checker, point: PointReport, at: dict[str, float], graph: bool) -> None:
+    """Blame each failed check of `point` on a gate (with the circuit's `graph`), or list it
+    as unblamed."""
+    for check in point.checks:
+        if check.verdict == "fail":
+            found = checker.blame(at, check) if graph else None
             if found:
                 point.blame.append(found)
             else:
                 point.unblamed.append(check.name)
-        report.points.append(point)
-    if difference == "complex" and any(c.method == "central" for p in report.points
-                                       for c in p.checks):
+
+
+def _fallback(report: Report, checker: _Checker) -> None:
+    """Record the tolerances of checks that fell back from the complex step, if any did."""
+    if report.difference == "complex" and any(c.method == "central" for p in report.points
+                                              for c in p.checks):
         report.fallback = checker.tolerance("central")
+
+
+# -- second order -----------------------------------------------------------------
+
+def verify_hessian(module, forward: Graph | None, given: dict[str, float] | None = None, *,
+                   n_points: int = 0, seed: int = 0, difference: str = "central",
+                   rtol: float | None = None, atol: float | None = None, h: float | None = None,
+                   fast: bool = False) -> Report:
+    """Check `module`'s second derivatives against numerical derivatives of its gradient.
+
+    `module` follows the generated-module contract and has `hessian` or `hvp` (compiled
+    with `hessian=True`): its Hessian (`hessian`, else `hvp` along each unit vector) is
+    compared, entry by entry, with numerical derivatives of the gradient `backward`
+    returns; with `fast`, `u · H v` (`hvp`) with numerical derivatives of `u · gradient`
+    along `v`, for random `u` and `v`. `forward`, the circuit's optimized forward graph,
+    gives the kinks, the complex step (on its gradient graph) and blame; None checks the
+    module on its own. Options as `verify_circuit`; see the module docstring.
+    """
+    if difference not in DIFFERENCES:
+        raise ValueError(f"difference must be one of {', '.join(DIFFERENCES)}")
+    if not (_provides(module, "hessian") or _provides(module, "hvp")):
+        raise ValueError("a module without hessian or hvp has no second derivatives to check")
+    circuit = _Gradient(module, forward, fast)
+    checker = _SecondOrder(circuit, difference, rtol, atol, h)
+    rtol, atol = checker.tolerance(difference)
+    rng = random.Random(seed)
+    module_file = _module_file(module) if circuit.foreign else None
+    circuit_file = None if forward is None else forward.filename
+    report = Report(module_file or circuit_file, difference, rtol, atol, h, fast, seed, [],
+                    module=module_file, circuit=circuit_file, graph=forward is not None,
+                    order=2)
+    if forward is None:
+        report.notes.append(ON_ITS_OWN)
+    for label, at in points(circuit, dict(given or {}), dict(getattr(module, "DEFAULTS", {})),
+                            n_points, rng):
+        direction = None
+        if fast:
+            direction = _direction(rng, at, circuit.wrt, h)
+            circuit.project({name: draw(rng) for name in circuit.wrt})
+        point = checker.point(label, at, direction)
+        _blame(checker, point, at, forward is not None)
+        report.points.append(point)
+    _fallback(report, checker)
     return report
+
+
+# (rtol, atol) of second derivatives, by difference; see the module docstring and the README.
+SECOND_ORDER_TOLERANCES = {"central": (1e-5, 1e-7), "forward": (1e-3, 1e-5),
+                           "complex": (1e-10, 1e-12)}
+
+
+def _provides(module, name: str) -> bool:
+    """Whether `module` (or the module an `Elements` view shows) defines `name`."""
+    return hasattr(module.module if isinstance(module, Elements) else module, name)
+
+
+def _unit(k: int, n: int) -> list[float]:
+    return [float(j == k) for j in range(n)]
+
+
+def _dot(u, g) -> float | complex:
+    """`sum(u_i * g_i)`, summed exactly (real and imaginary parts apart)."""
+    terms = [a * b for a, b in zip(u, g)]
+    if any(type(t) is complex for t in terms):
+        return complex(math.fsum(t.real for t in terms), math.fsum(t.imag for t in terms))
+    return math.fsum(terms)
+
+
+def _third(result) -> tuple:
+    """The third value a foreign `hessian` or `hvp` returned; `()` if there is none."""
+    try:
+        _, _, third = result
+        return tuple(third)
+    except (TypeError, ValueError):
+        return ()
+
+
+class _Lazy(dict):
+    """A dict that makes a missing value with `make(key)`, once."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        value = self[key] = self.make(key)
+        return value
+
+
+def _gradient_graph(forward: Graph, wrt: tuple[str, ...]) -> tuple[Graph, dict]:
+    """One graph computing each output's gradient on its own (`grad` of the graph with that
+    output alone), and the nodes of each: `{(output, input): [node], (output, None): [the
+    nodes of every input of wrt]}`."""
+    graph, roots = forward, {}
+    for out, node in forward.outputs:
+        graph = grad(replace(graph, outputs=((out, node),)), wrt)
+        for name, n in graph.grads:
+            roots[out, name] = [n]
+        roots[out, None] = [n for _, n in graph.grads]
+    return replace(graph, outputs=forward.outputs, grads=()), roots
+
+
+class _Gradient(_Circuit):
+    """A module's gradient seen as a module to check: its outputs are the gradient's
+    components, keyed `(output, input)`, whose derivatives are the Hessian's entries. After
+    `project(u)` it has one output per module output instead, `u · gradient`, keyed
+    `(output, None)`, whose derivative along `v` is `u · H v`.
+
+    `f` is the module as first order sees it (its forward graph gives blame its gates).
+    With the circuit, `graph` is its gradient graph, each output's gradient made on its
+    own (so that one output's kinks are not another's): the complex step evaluates it on
+    complex numbers, and its switching gates (kinks, and `step`, `sign` and `share`) are the
+    gradient's kinks.
+    """
+
+    def __init__(self, module, forward: Graph | None, fast: bool = False):
+        self.f = _Circuit(module, forward)
+        self.module, self.foreign, self.reference = module, self.f.foreign, None
+        self.inputs, self.wrt, self.names = self.f.inputs, self.f.wrt, self.f.outputs
+        self.outputs = tuple((out, name) for out in self.names for name in self.wrt)
+        self.fast = fast
+        self.u: dict[str, float] | None = None
+        self.refused = None
+        self.graph, self.feeds, self.inputs_of = None, {}, {}
+        if forward is None:
+            return
+        self.graph, self.roots = _gradient_graph(forward, self.wrt)
+        self.feeds = _Lazy(lambda key: self._ancestors(self.roots[key]))
+        self._special_gates()
+
+    def project(self, u: dict[str, float]) -> None:
+        """From now on check `u · gradient` of each output."""
+        self.u = u
+        self.outputs = tuple((out, None) for out in self.names)
+
+    def _components(self, grads: dict[str, tuple]) -> tuple:
+        """The values of `outputs`, from each output's gradient over `wrt`."""
+        if self.u is not None:
+            u = [self.u[name] for name in self.wrt]
+            return tuple(_dot(u, grads[out]) for out in self.names)
+        return tuple(g for out in self.names for g in grads[out])
+
+    def values(self, at: dict[str, float]) -> tuple[float, ...]:
+        """The module's outputs."""
+        return self.f.forward(at)
+
+    def forward(self, at: dict[str, float]) -> tuple[float, ...]:
+        return self._components(self.f.gradients(at))
+
+    def complex_forward(self, at: dict) -> tuple[complex, ...]:
+        if self.foreign:
+            args = [at[name] for name in self.inputs]
+            return self._components({
+                out: _pair(self.call("backward", *args, *_unit(k, len(self.names))))[1]
+                for k, out in enumerate(self.names)})
+        values = run(self.graph, at, apply=_complex_apply)
+        return self._components({out: [values[n] for n in self.roots[out, None]]
+                                 for out in self.names})
+
+    def accepts_complex(self, at: dict[str, float]) -> bool:
+        if not self.foreign or self.refused is not None:
+            return self.refused is None
+        try:
+            self.module.backward(*(complex(at[name], 1e-300) for name in self.inputs),
+                                 *_unit(0, len(self.names)))
+        except DOMAIN_ERRORS:
+            pass  # undefined here: the complex step will say so
+        except Exception as e:  # noqa: BLE001 (a TypeError from `math`, most often)
+            self.refused = f"the module's backward does not accept complex numbers ({raised(e)})"
+        return self.refused is None
+
+    def hessian(self, at: dict[str, float], k: int) -> tuple[tuple[float, ...], ...]:
+        """The Hessian of output `k` over `wrt`: the module's `hessian`, else its `hvp`
+        along each unit vector, a column each."""
+        n = len(self.wrt)
+        if not _provides(self.module, "hessian"):
+            columns = [self.hvp(at, {m: float(m == name) for m in self.wrt}, k)
+                       for name in self.wrt]
+            return tuple(tuple(column[i] for column in columns) for i in range(n))
+        rows = _third(self.call("hessian", *(at[name] for name in self.inputs),
+                                *_unit(k, len(self.names))))
+        rows = tuple(tuple(row) if isinstance(row, tuple | list) else () for row in rows)
+        if len(rows) != n or any(len(row) != n for row in rows):
+            raise self.error(f"its hessian did not return (outputs, grads, H) with H {n}×{n}, "
+                             "a row and a column per name in WRT")
+        return rows
+
+    def hvp(self, at: dict[str, float], v: dict[str, float], k: int) -> tuple[float, ...]:
+        """The Hessian of output `k` times `v`: the module's `hvp`, else from its `hessian`."""
+        if not _provides(self.module, "hvp"):
+            return tuple(_dot([v[name] for name in self.wrt], row) for row in self.hessian(at, k))
+        hv = _third(self.call("hvp", *(at[name] for name in self.inputs),
+                              *(v[name] for name in self.wrt), *_unit(k, len(self.names))))
+        if len(hv) != len(self.wrt):
+            raise self.error(f"its hvp did not return (outputs, grads, hv) with "
+                             f"{len(self.wrt)} products, one per name in WRT")
+        return hv
+
+    def defined(self, at: dict[str, float]) -> bool:
+        """Whether the outputs, the gradients and the second derivatives are defined and
+        finite at `at` (with `fast`, the Hessian times a vector of ones)."""
+        ones = dict.fromkeys(self.wrt, 1.0)
+        try:
+            return self.f.defined(at) and all(
+                _finite(self.hvp(at, ones, k)) if self.fast
+                else all(_finite(row) for row in self.hessian(at, k))
+                for k in range(len(self.names)))
+        except DOMAIN_ERRORS:
+            return False
+
+
+class _SecondOrder(_Checker):
+    """`_Checker` on a module's gradient (`_Gradient`), with points and blame of its own."""
+
+    defaults = SECOND_ORDER_TOLERANCES
+
+    def __init__(self, circuit: _Gradient, *options):
+        super().__init__(circuit, *options)
+        # circuitc's own `hessian` mirrors its upper triangle: the lower one is not checked.
+        self.symmetric = not circuit.foreign and _provides(circuit.module, "hessian")
+        self.local: dict[tuple, tuple] = {}  # (op, args, const) -> `_local_disagreements`
+
+    def point(self, label: str, at: dict[str, float], direction=None) -> PointReport:
+        c = self.c
+        report = PointReport(label, dict(at))
+        outputs = range(len(c.names))
+        try:
+            values = _call(c.values, at, where="")
+            if not _finite(values):
+                raise _Outside(f"not finite: {_values(dict(zip(c.names, values)))}")
+            report.outputs = dict(zip(c.names, values))
+            grads = _call(c.forward, at, where="the gradient: ")
+            if not _finite(grads):
+                raise _Outside("the gradient is not finite")
+            if direction is None:
+                hessians = [_call(c.hessian, at, k, where="the Hessian: ") for k in outputs]
+            else:
+                products = [_call(c.hvp, at, direction, k, where="the Hessian times v: ")
+                            for k in outputs]
+        except _Outside as e:
+            report.domain = str(e)
+            return report
+        if direction is not None:
+            u = [c.u[name] for name in c.wrt]
+            analytic = {(out, None): _dot(u, products[k]) for k, out in enumerate(c.names)}
+            report.checks += self.along(at, direction, None, analytic, grads)
+            return report
+        for j, name in enumerate(c.wrt):
+            analytic = {(out, row): hessians[k][i][j] for k, out in enumerate(c.names)
+                        for i, row in enumerate(c.wrt) if i <= j or not self.symmetric}
+            report.checks += self.along(at, {name: 1.0}, name, analytic, grads)
+        place = {key: n for n, key in enumerate(c.outputs)}
+        report.checks.sort(key=lambda check: (place[check.key], c.wrt.index(check.input)))
+        return report
+
+    def blame(self, at: dict[str, float], check: Check) -> Blame | None:
+        """The first gate between the check's inputs and its output whose second
+        derivative (its rule, differentiated) is wrong at `at`."""
+        f = self.c.f
+        graph = f.graph
+        values = run(graph, at)
+        feeds = f.feeds[check.output]
+        sources = {check.of, check.input} - {None}  # none along directions: every input
+        reach = [n.op == "input" and n.attr in sources if sources else n.op != "const"
+                 for n in graph.nodes]
+        for i, node in enumerate(graph.nodes):
+            reach[i] = reach[i] or any(reach[a] for a in node.args)
+        rtol, atol = (max(t, c) for t, c in zip(self.tolerance(self.difference),
+                                                self.defaults["central"]))
+        for i, node in enumerate(graph.nodes):
+            if not (node.op in GATES and reach[i] and i in feeds):
+                continue
+            key = (node.op, tuple(values[a] for a in node.args),
+                   tuple(graph.nodes[a].op == "const" for a in node.args))
+            if key not in self.local:
+                self.local[key] = _local_disagreements(*key, rtol, atol)
+            for a, b, rule, numeric in self.local[key]:
+                if reach[node.args[a]] or reach[node.args[b]]:
+                    gate, place = f.where(i)
+                    return Blame(check.output, check.input, gate, place, a + 1, rule, numeric,
+                                 argument2=b + 1, derivative=check.name)
+        return None
+
+
+def _local_disagreements(op: str, args: tuple[float, ...], const: tuple[bool, ...],
+                         rtol: float, atol: float) -> tuple:
+    """The entries `(a, b, rule, numeric)` of a gate's local Hessian at `args` (its
+    derivative rule differentiated by circuitc: `hessian_graph` of the one-gate circuit's
+    `grad`) that disagree with every numerical derivative, along argument `b`, of its local
+    gradient's component `a` (`_local_second_estimates`); `numeric` is the first, the most
+    accurate. Constant arguments are not differentiated."""
+    b = Builder()
+    names = [f"u{j}" for j in range(len(args))]
+    leaves = [b.const(x) if c else b.add("input", (), name)
+              for x, c, name in zip(args, const, names)]
+    y = b.add(op, tuple(leaves))
+    inputs = tuple(name for name, c in zip(names, const) if not c)
+    gradient = grad(Graph("<gate>", inputs, {}, tuple(b.nodes), (("y", y),)))
+    hessian = hessian_graph(gradient)
+    at = dict(zip(names, args))
+    try:
+        values = run(hessian, at)
+    except DOMAIN_ERRORS:
+        return ()
+    row = [names.index(name) for name, _ in gradient.grads]  # the argument of each component
+    entries = dict.fromkeys(((a, c) for a in row for c in row), 0.0)
+    for label, node in hessian.tangents:
+        j, k = map(int, label.split(","))
+        entries[row[j], row[k]] = entries[row[k], row[j]] = values[node]
+    component = {names.index(name): node for name, node in gradient.grads}
+    found = []
+    for (a, c), rule in entries.items():
+        if not math.isfinite(rule):
+            continue  # outside the gate's domain: nothing to judge
+        first = None
+        for estimate in _local_second_estimates(gradient, at, component[a], names[c]):
+            if _agrees(rule, estimate, rtol, atol):
+                break
+            first = estimate if first is None else first
+        else:
+            if first is not None:
+                found.append((a, c, rule, first))
+    return tuple(found)
+
+
+def _local_second_estimates(gradient: Graph, at: dict[str, float], node: int, name: str):
+    """Finite estimates of the derivative of `node` of a one-gate gradient graph along its
+    input `name`, retried as `_local_estimates` retries: the complex step where every gate
+    of the graph is complex-analytic, then central differences with the default step, each
+    of `RETRY_SCALES` times it and, for `0 < |x| < 1`, the step relative to `|x|` alone. A
+    step across a switch of one of its gates (`step`, `relu`, ...) or outside the domain
+    gives none."""
+    x = at[name]
+    gates = [i for i, n in enumerate(gradient.nodes) if n.op in GATES]
+    switching = [i for i in gates if _switching(GATES[gradient.nodes[i].op])]
+    if not switching:
+        t = default_h(x, "complex")
+        try:
+            estimate = run(gradient, {**at, name: complex(x, t)}, apply=_complex_apply)[node].imag / t
+        except DOMAIN_ERRORS:
+            estimate = math.nan
+        if math.isfinite(estimate):
+            yield estimate
+    steps = [default_h(x, "central") * scale for scale in (1.0, *RETRY_SCALES)]
+    if 0 < abs(x) < 1:
+        steps.append(default_h(1.0, "central") * abs(x))
+    for h in steps:
+        h = _representable(x, h)
+        try:
+            runs = [run(gradient, {**at, name: x + side * h}) for side in (-1.0, 0.0, 1.0)]
+        except DOMAIN_ERRORS:
+            continue
+        if any(len({_sign(_switch([r[a] for a in gradient.nodes[k].args])) for r in runs}) > 1
+               for k in switching):
+            continue
+        estimate = (runs[2][node] - runs[0][node]) / (2 * h)
+        if math.isfinite(estimate):
+            yield estimate
 
 
 # -- a module against the module circuitc generates from its circuit ---------------
@@ -1054,9 +1493,11 @@ def _error(x: float | None) -> str:
 
 def _method(report: Report) -> str:
     h = "h relative to each input" if report.h is None else f"h = {report.h!r}"
-    along = ", along one random direction per point" if report.fast else ""
+    along = ("" if not report.fast else ", along one random direction per point"
+             if report.order == 1 else ", u·Hv along random directions u, v per point")
+    of = "" if report.order == 1 else " of the gradient"
     return (f"{report.difference} differences" if report.difference != "complex"
-            else "complex step") + f" ({h}{along}), rtol {report.rtol:g}, atol {report.atol:g}" + (
+            else "complex step") + f"{of} ({h}{along}), rtol {report.rtol:g}, atol {report.atol:g}" + (
         "" if report.fallback is None else
         f" (central-difference fallbacks: rtol {report.fallback[0]:g}, atol {report.fallback[1]:g})")
 
@@ -1088,13 +1529,15 @@ def _unblamed(report: Report, check: Check) -> str:
     """Why no gate is blamed for the failed `check`."""
     if not report.graph:
         return "checked without its circuit, so no gate can be blamed"
+    none = ("no gate's derivative rule disagrees with its own numerical derivative here"
+            if report.order == 1 else "no gate's second derivative (its derivative rule, "
+            "differentiated) disagrees with the numerical derivative of its rule here")
     if check.method == "complex" and report.module is None:  # the graph's complex step
-        return ("no gate's derivative rule disagrees with its own numerical derivative here, "
-                "yet the complex step, exact to rounding, disagrees with the gradient: the "
-                "rules are combined wrongly")
+        what = "gradient" if report.order == 1 else "Hessian"
+        return (f"{none}, yet the complex step, exact to rounding, disagrees with the {what}: "
+                "the rules are combined wrongly")
     also = ", or --difference complex" if report.difference != "complex" else ""
-    return ("no gate's derivative rule disagrees with its own numerical derivative here, so "
-            f"the numerical derivative may be inaccurate (try a smaller --h{also})")
+    return f"{none}, so the numerical derivative may be inaccurate (try a smaller --h{also})"
 
 
 def render(report: Report) -> str:
@@ -1111,7 +1554,7 @@ def render(report: Report) -> str:
             lines += [f"  ({nothing}: nothing to differentiate)", ""]
             continue
         compared = report.module is not None and report.graph
-        rows = [["gradient", "analytic", "numeric", *["circuit"] * compared, "abs err",
+        rows = [["gradient" if report.order == 1 else "second derivative", "analytic", "numeric", *["circuit"] * compared, "abs err",
                  "rel err", "verdict"]]
         for c in point.checks:
             verdict = _VERDICTS[c.verdict] + (f": {c.reason}" if c.reason else "")
@@ -1127,7 +1570,7 @@ def render(report: Report) -> str:
         lines += [f"  note: {', '.join(names)}: {note}" for note, names in notes.items()]
         blamed: dict[str, list[str]] = {}
         for b in point.blame:
-            blamed.setdefault(b.finding, []).append(_derivative(b.output, b.input))
+            blamed.setdefault(b.finding, []).append(b.derivative)
         lines += [f"  blame: {', '.join(names)}: {finding}" for finding, names in blamed.items()]
         if point.mismatch is not None:
             m = point.mismatch
@@ -1150,7 +1593,7 @@ def as_dict(report: Report) -> dict:
     return {
         "ok": report.ok, "file": report.filename, "module": report.module,
         "circuit": report.circuit, "circuit_mismatch": report.interface, "notes": report.notes,
-        "difference": report.difference,
+        "order": report.order, "difference": report.difference,
         "rtol": report.rtol, "atol": report.atol, "h": report.h, "fast": report.fast,
         "fallback_tolerance": report.fallback and dict(zip(("rtol", "atol"), report.fallback)),
         "seed": report.seed,
