@@ -488,6 +488,8 @@ def _expected(names: set[str]) -> str:
         return "; expected an expression"
     if len(names) == 1 and next(iter(names)) in _DESCRIBE:
         return f"; expected {_DESCRIBE[next(iter(names))]}"
+    if names == {"EQUAL", "LSQB"}:  # after a statement's first name
+        return "; expected '=' (or '[' to define a bus)"
     return ""
 
 

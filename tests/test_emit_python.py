@@ -165,7 +165,8 @@ def test_temporaries_never_collide_with_wires():
     ("f = x / y", (1.0, 0.0), ZeroDivisionError, "bad.circ:1:7: in '/'"),
     ("f = exp(x)", (1000.0,), OverflowError, "bad.circ:1:5: in 'exp'"),
     ("f = pow(x, 0.5)", (-1.0,), ValueError, "bad.circ:1:5: in 'pow'"),
-    ("gate safe(u) = log(u)\nf = safe(x)\n", (0.0,), ValueError, "bad.circ:1:16: in 'log'"),
+    ("gate safe(u) = log(u)\nf = safe(x)\n", (0.0,), ValueError,
+     "bad.circ:2:5: in call of 'safe': bad.circ:1:16: in 'log'"),
 ])
 def test_domain_errors_name_the_gate_and_position(text, args, error, where):
     m = load_source(text, "bad.circ")

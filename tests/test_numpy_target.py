@@ -234,7 +234,8 @@ def test_stable_gates_at_huge_inputs_without_any_warning():
     ("f = exp(x)", ([1.0, 1000.0],), "bad.circ:1:5: in 'exp'"),
     ("f = x * y", ([2.0, 1e300], [3.0, 1e300]), "bad.circ:1:7: in '\\*'"),
     ("f = pow(x, 0.5)", ([4.0, -1.0],), "bad.circ:1:5: in 'pow'"),
-    ("gate safe(u) = log(u)\nf = safe(x)\n", ([1.0, 0.0],), "bad.circ:1:16: in 'log'"),
+    ("gate safe(u) = log(u)\nf = safe(x)\n", ([1.0, 0.0],),
+     "bad.circ:2:5: in call of 'safe': bad.circ:1:16: in 'log'"),
 ])
 def test_domain_errors_anywhere_in_a_batch_name_the_gate(text, args, where):
     m = _numpy(text, "bad.circ")
