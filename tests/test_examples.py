@@ -1,16 +1,21 @@
 """Every example circuit compiles, imports, and has gradients that match numerical ones;
 the textbook's numbers (SPEC.md section 6) come out exactly through the installed command;
-Rosenbrock agrees with SciPy's."""
+the training examples reach their accuracies; Rosenbrock agrees with SciPy's."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import circuitc
-from conftest import CIRCUITS, EXAMPLES, run_cli
+from conftest import CIRCUITS, EXAMPLES, ROOT, run_cli
+
+TRAINING = sorted((ROOT / "examples").glob("*.circ"))
 
 
 def _numerical_gradient(module, args, output, h=1e-6):
@@ -74,6 +79,30 @@ def test_eval_several_outputs():
     assert list(document["outputs"]) == ["loss", "score"]
     assert document["gradients"]["score"]["a"] == 1.2
     assert document["gradients"]["loss"]["alpha"] == 5.0
+
+
+# -- training examples ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", TRAINING, ids=[p.name for p in TRAINING])
+def test_training_circuits_pass_verify(path):
+    result = run_cli("verify", path, "--fast")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{path}: OK: " in result.stdout
+
+
+def test_training_examples_reach_their_accuracies():
+    """The full schedules of examples/train.py, as documented."""
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), "--no-plot"],
+                            check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    found = re.findall(r"^(\w+)\.circ: training accuracy ([0-9.]+)%", result.stdout, re.MULTILINE)
+    accuracy = {name: float(value) for name, value in found}
+    assert list(accuracy) == ["svm", "moons", "mlp", "spiral"]
+    assert accuracy["svm"] == 100.0 and accuracy["mlp"] == 100.0
+    assert accuracy["moons"] >= 95.0 and accuracy["spiral"] >= 90.0
+    # micrograd's demo network, data and schedule: its notebook's last loss
+    assert "  step   99 loss 0.010978, accuracy 100%\n" in result.stdout
 
 
 # -- Rosenbrock against SciPy ------------------------------------------------------------------
