@@ -129,3 +129,9 @@ def test_rosenbrock_has_a_start_for_eval():
     module = circuitc.load(CIRCUITS / "rosenbrock.circ")
     assert module.SHAPES["x"] == (10,) and module.DEFAULTS["x"] == (-1.2,) * 10
     assert module.forward(module.DEFAULTS["x"]) == pytest.approx(9 * (100 * 2.64**2 + 2.2**2))
+
+
+def test_readme_shows_mlp_circ_as_it_is():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "examples" / "mlp.circ").read_text(encoding="utf-8")
+    assert f"```\n{text}```\n" in readme
