@@ -87,7 +87,8 @@ def descend(model: Model, steps: int, rate: float | Callable[[int], float], mome
     plus `l2[p] * sum(p**2)` for each parameter `p` named in `l2`.
 
     `rate` is a number or a function of the step (0, 1, ...). With `every`, prints
-    the loss and the accuracy at every `every`-th step, before that step's update.
+    the loss and the accuracy at every `every`-th step and the last, before that step's
+    update, as micrograd's demo does.
     """
     module, params, l2 = model.module, model.params, l2 or {}
     n = len(model.labels)
@@ -101,7 +102,7 @@ def descend(model: Model, steps: int, rate: float | Callable[[int], float], mome
             loss = np.mean(values[module.OUTPUTS[0]])
             loss += sum(c * np.sum(np.square(params[p])) for p, c in l2.items())
             right = np.mean(model.classify(values) == model.labels)
-            print(f"  step {k:4} loss {loss:.6f}, accuracy {right:.0%}")
+            print(f"  step {k} loss {float(loss)}, accuracy {float(right):.1%}")
         step = rate(k) if callable(rate) else rate
         for name, g in zip(module.WRT, grads):
             if name in l2:
