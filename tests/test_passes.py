@@ -9,14 +9,12 @@ import pytest
 import circuitc
 from circuitc.grad import grad
 from circuitc.graph import check, dump
-from circuitc.lower import lower
-from circuitc.parse import parse
 from circuitc.passes import PASSES, dce, fold, optimize
 from conftest import EXAMPLES, ROOT, load_source
 
 
 def _graph(text: str):
-    return lower(parse(text.replace("\\n", "\n") + "\n"), "<test>")
+    return circuitc.api.lower_source(text.replace("\\n", "\n") + "\n", "<test>")[0]
 
 
 def _cases():
