@@ -168,38 +168,33 @@ def _inputs(graph: Graph) -> dict[str, int]:
     return {node.attr: i for i, node in enumerate(graph.nodes) if node.op == "input"}
 
 
-def jvp_graph(graph: Graph) -> Graph:
-    """`graph` with forward mode appended: a `tangent` leaf per input (the direction
-    it moves in, named `TANGENT + input`) and each output's tangent, the directional
-    derivative, in `tangents` (labelled by output)."""
+def _directional(graph: Graph, names, pairs) -> Graph:
+    """`graph` with a `tangent` leaf per input in `names` (the direction it moves in,
+    named `TANGENT + input`) and, in `tangents`, the tangent of each `(label, node)` of
+    `pairs`: the derivative of that node along the directions."""
     b = Builder(graph.nodes, GRADIENT_RULES)
     inputs = _inputs(graph)
     start = {}
-    for name in graph.inputs:
+    for name in names:
         t = b.add("tangent", (), name, None, TANGENT + name)
         if name in inputs:
             start[inputs[name]] = t
-    users = _users(graph.nodes, [n for _, n in graph.outputs])
-    tangent = _push(b, _Rules(b), users, start)
+    tangent = _push(b, _Rules(b), _users(graph.nodes, [n for _, n in pairs]), start)
     return b.graph(graph, graph.outputs, graph.grads,
-                   [(name, tangent.get(n, b.const(0.0))) for name, n in graph.outputs])
+                   [(label, tangent.get(n, b.const(0.0))) for label, n in pairs])
+
+
+def jvp_graph(graph: Graph) -> Graph:
+    """`graph` with forward mode appended: a direction per input, and in `tangents` each
+    output's directional derivative (labelled by output)."""
+    return _directional(graph, graph.inputs, graph.outputs)
 
 
 def hvp_graph(backward: Graph) -> Graph:
     """A gradient graph with the Hessian-vector product appended (forward mode over
-    the gradient): a `tangent` leaf per input of `grads` (the direction `v`) and, in
-    `tangents`, each gradient's tangent, `(H v)` for that input."""
-    b = Builder(backward.nodes, GRADIENT_RULES)
-    inputs = _inputs(backward)
-    start = {}
-    for name, _ in backward.grads:
-        t = b.add("tangent", (), name, None, TANGENT + name)
-        if name in inputs:
-            start[inputs[name]] = t
-    users = _users(backward.nodes, [n for _, n in backward.grads])
-    tangent = _push(b, _Rules(b), users, start)
-    return b.graph(backward, backward.outputs, backward.grads,
-                   [(name, tangent.get(n, b.const(0.0))) for name, n in backward.grads])
+    the gradient): a direction `v` per input of `grads` and, in `tangents`, each
+    gradient's tangent, `(H v)` for that input."""
+    return _directional(backward, [name for name, _ in backward.grads], backward.grads)
 
 
 def hessian_graph(backward: Graph) -> Graph:
