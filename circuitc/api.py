@@ -197,6 +197,11 @@ class Elements:
         self.WRT = self._elements(module.WRT)
         self.DEFAULTS = {e: v for name, value in module.DEFAULTS.items()
                          for e, v in zip(self._elements([name]), self._flat(value, name))}
+        # `hessian` and `hvp` only where the module has them, so that `hasattr` tells.
+        if hasattr(module, "hessian"):
+            self.hessian = self._hessian
+        if hasattr(module, "hvp"):
+            self.hvp = self._hvp
 
     def __getattr__(self, name: str):  # anything else, `__file__` included: the module's
         return getattr(self.module, name)
@@ -237,11 +242,11 @@ class Elements:
     def backward(self, *args):
         return self._seeded(self.module.backward, args)
 
-    def hessian(self, *args):
+    def _hessian(self, *args):
         """`(value, grads, H)`, `H`'s rows and columns the elements of `WRT`."""
         return self._seeded(self.module.hessian, args)
 
-    def hvp(self, *args):
+    def _hvp(self, *args):
         """`(value, grads, hv)` for `hvp(*inputs, *directions, *seeds)`, a direction per
         element of `WRT`."""
         n = len(self.INPUTS)

@@ -170,7 +170,7 @@ def _affine(expr, sizes: Mapping[str, int], scope=()) -> dict:
         elif kind is Op and e.gate in ("add", "sub", "neg", "mul", "floordiv"):
             args = values[len(values) - len(e.args):]
             del values[len(values) - len(e.args):]
-            values.append(_combine(e, args))
+            values.append({k: v for k, v in _combine(e, args).items() if v or not k})
         else:
             raise CircuitError(_AFFINE, e.span)
     return values.pop()
@@ -368,7 +368,7 @@ class _Expansion:
         """The bus definitions (statement numbers), each after the buses it reads."""
         defs = {s.target.id: k for k, s in enumerate(self.statements) if type(s) is BusAssign}
         reads = {name: [e for e in _walk_all(self.statements[k].expr)
-                        if type(e) in (Index, Reduce) and e.name.id in defs]
+                        if type(e) is Index and e.name.id in defs]
                  for name, k in defs.items()}
         order, placed = [], set()
         for root in defs:

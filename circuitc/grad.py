@@ -76,8 +76,9 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
             continue
         pending[i] = None
         node = nodes[i]
-        origin = rules.origin = node.origin and node.origin._replace(
-            label=f"the gradient of {node.origin.label}")
+        o = node.origin  # a plain constructor: this runs for every gate
+        origin = rules.origin = o and Origin(o.span, f"the gradient of {o.label}", o.calls,
+                                             o.element)
         g = contributions[0]
         for c in contributions[1:]:
             # An input has no position: its sum is placed at a gate it comes from, so an
@@ -145,7 +146,8 @@ def _push(b: Builder, rules: _Rules, users: list[list[int]], start: dict[int, in
     while queue:
         i = heapq.heappop(queue)
         op, args, _, origin, _ = nodes[i]
-        rules.origin = origin and origin._replace(label=f"the tangent of {origin.label}")
+        rules.origin = origin and Origin(origin.span, f"the tangent of {origin.label}",
+                                         origin.calls, origin.element)
         total = None
         for k, a in enumerate(args):
             t = tangent.get(a)

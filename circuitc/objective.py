@@ -44,6 +44,9 @@ def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
     names = module.OUTPUTS if output is None else (output,)
     if names[0] not in module.OUTPUTS:
         raise ValueError(f"no output named {output!r} (outputs: {', '.join(module.OUTPUTS)})")
+    if getattr(module, "SHAPES", {}).get(names[0]):
+        raise ValueError(f"the output {names[0]!r} is a bus; minimize a number (an output that "
+                         "sums or reduces it)")
     k = flat.OUTPUTS.index(elements(names[0], tuple(getattr(module, "SHAPES", {}).get(names[0],
                                                                                      ())))[0])
     seeds = [float(j == k) for j in range(len(flat.OUTPUTS))]

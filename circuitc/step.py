@@ -22,8 +22,9 @@ others keep their values.
 - `newton`: Newton's method, globalized, with the Hessian from the module's `hessian`
   (compile with `hessian=True`): see `_newton_step`. `step_size` is not used: each
   step starts from the full Newton step and halves it until the output improves
-  enough (the Armijo condition), so a step never goes the wrong way, and an
-  indefinite Hessian is shifted towards the identity until it is positive definite.
+  enough (the Armijo condition), so a step never goes the wrong way (one that finds no
+  such length stays where it is), and a multiple of the identity is added to an
+  indefinite Hessian until it is positive definite.
 
 A domain error or a non-finite value while climbing raises `StepError`.
 The finite differences and the text table are the verifier's (`verify.difference`,
@@ -84,6 +85,9 @@ class _Objective:
 
     def hessian(self, at: dict[str, float]) -> tuple[list[float], list[list[float]]]:
         """The gradient and the Hessian (rows over `WRT`)."""
+        if not hasattr(self.module, "hessian"):
+            raise StepError("Newton steps need the Hessian: compile the module with "
+                            "hessian=True")
         seeds = [float(k == 0) for k in range(len(self.module.OUTPUTS))]
         try:
             _, grads, h = self.module.hessian(*(at[n] for n in self.module.INPUTS), *seeds)
@@ -130,9 +134,10 @@ def _random_step(f: _Objective, at, current: float, sign: float, tries: int, twe
 
 def _newton_step(f: _Objective, at: dict[str, float], value: float, sign: float):
     """One globalized Newton step on `-sign * f` (so that it descends): the Hessian,
-    plus the smallest multiple of the identity found that makes it positive definite
-    (Cholesky with added identity, Nocedal and Wright's algorithm 3.3), gives the
-    direction; a backtracking (Armijo) line search from the full step gives its length."""
+    plus the first multiple of the identity in a doubling sequence that makes it
+    positive definite (Cholesky with added identity, Nocedal and Wright's algorithm
+    3.3), gives the direction; a backtracking (Armijo) line search from the full step
+    gives its length, and after 60 halvings without enough decrease the point stays."""
     grads, hessian = f.hessian(at)
     if not all(map(math.isfinite, [*grads, *(h for row in hessian for h in row)])):
         raise StepError(f"the gradient or the Hessian is not finite at {_show(at)}")

@@ -123,7 +123,7 @@ import re
 import sys
 from dataclasses import dataclass, field, replace
 
-from .api import Elements, gradient_of, outputs_of, raised
+from .api import gradient_of, outputs_of, raised
 from .errors import ModuleError
 from .gates import DOMAIN_ERRORS, GATES, Gate
 from .grad import grad, hessian_graph
@@ -1016,7 +1016,7 @@ def verify_hessian(module, forward: Graph | None, given: dict[str, float] | None
     """
     if difference not in DIFFERENCES:
         raise ValueError(f"difference must be one of {', '.join(DIFFERENCES)}")
-    if not (_provides(module, "hessian") or _provides(module, "hvp")):
+    if not (hasattr(module, "hessian") or hasattr(module, "hvp")):
         raise ValueError("a module without hessian or hvp has no second derivatives to check")
     circuit = _Gradient(module, forward, fast)
     checker = _SecondOrder(circuit, difference, rtol, atol, h)
@@ -1045,11 +1045,6 @@ def verify_hessian(module, forward: Graph | None, given: dict[str, float] | None
 # (rtol, atol) of second derivatives, by difference; see the module docstring and the README.
 SECOND_ORDER_TOLERANCES = {"central": (1e-5, 1e-7), "forward": (1e-3, 1e-5),
                            "complex": (1e-10, 1e-12)}
-
-
-def _provides(module, name: str) -> bool:
-    """Whether `module` (or the module an `Elements` view shows) defines `name`."""
-    return hasattr(module.module if isinstance(module, Elements) else module, name)
 
 
 def _unit(k: int, n: int) -> list[float]:
@@ -1171,7 +1166,7 @@ class _Gradient(_Circuit):
         """The Hessian of output `k` over `wrt`: the module's `hessian`, else its `hvp`
         along each unit vector, a column each."""
         n = len(self.wrt)
-        if not _provides(self.module, "hessian"):
+        if not hasattr(self.module, "hessian"):
             columns = [self.hvp(at, {m: float(m == name) for m in self.wrt}, k)
                        for name in self.wrt]
             return tuple(tuple(column[i] for column in columns) for i in range(n))
@@ -1185,7 +1180,7 @@ class _Gradient(_Circuit):
 
     def hvp(self, at: dict[str, float], v: dict[str, float], k: int) -> tuple[float, ...]:
         """The Hessian of output `k` times `v`: the module's `hvp`, else from its `hessian`."""
-        if not _provides(self.module, "hvp"):
+        if not hasattr(self.module, "hvp"):
             return tuple(_dot([v[name] for name in self.wrt], row) for row in self.hessian(at, k))
         hv = _third(self.call("hvp", *(at[name] for name in self.inputs),
                               *(v[name] for name in self.wrt), *_unit(k, len(self.names))))
@@ -1215,7 +1210,7 @@ class _SecondOrder(_Checker):
     def __init__(self, circuit: _Gradient, *options):
         super().__init__(circuit, *options)
         # circuitc's own `hessian` mirrors its upper triangle: the lower one is not checked.
-        self.symmetric = not circuit.foreign and _provides(circuit.module, "hessian")
+        self.symmetric = not circuit.foreign and hasattr(circuit.module, "hessian")
         self.local: dict[tuple, tuple] = {}  # (op, args, const) -> `_local_disagreements`
 
     def point(self, label: str, at: dict[str, float], direction=None) -> PointReport:

@@ -185,7 +185,8 @@ class _NumpyModule(_Module):
             self.helpers.add(split)
             lines += _unpack([ident[e] for e in elements(key, shape)],
                              f"{split}({ident[key]}, {shape!r})")
-        shapes = ", ".join(f"{ident[name]}.shape" for name in graph.inputs)
+        directions = [node.name for node in graph.nodes if node.op == "tangent"]
+        shapes = ", ".join(f"{ident[name]}.shape" for name in [*graph.inputs, *directions])
         lines.append(f"    _shape = np.broadcast_shapes({shapes})")
         lines += [f"    {seed} = _seed({seed}, _shape)" for seed in seeds]
         return lines

@@ -101,7 +101,7 @@ def _by_circ_names(function):
     """`function`, also taking each renamed input by its `.circ` name as a keyword (`RENAMED`)."""
     def call(*args, **kwargs):
         if kwargs:
-            for name in RENAMED.keys() & kwargs.keys():
+            for name in [name for name in RENAMED if name in kwargs]:
                 if RENAMED[name] in kwargs:
                     raise TypeError(f"{function.__name__}() got the input {name!r} twice")
                 kwargs[RENAMED[name]] = kwargs.pop(name)
