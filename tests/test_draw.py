@@ -679,11 +679,8 @@ def test_a_bad_bus_circuit_is_a_located_error(tmp_path):
     assert result.stderr.startswith("m.circ:2:15: error: 'x' is a bus of shape [2]")
 
 
-def test_a_bus_of_no_element_is_a_node_with_an_empty_value(tmp_path):
+def test_a_bus_of_no_element_is_refused_as_everywhere(tmp_path):
     (tmp_path / "m.circ").write_text("input w[2, 0], x[2] = 1\nf = x[0] * 2\n")
-    doc = strict_json(run_cli("graph", "m.circ", "--format", "json", cwd=tmp_path).stdout)
-    w = doc["nodes"][0]
-    assert (w["label"], w["value"], w["grad"]) == ("w [2, 0]", [[], []], [[], []])
-    assert doc["at"]["w"] == [[], []]
-    assert '  n0(["w [2, 0]"]):::input' in run_cli("graph", "m.circ", "--format", "mermaid",
-                                                    cwd=tmp_path).stdout
+    result = run_cli("graph", "m.circ", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("m.circ:1:12: error: 'w' would have 0 elements")
