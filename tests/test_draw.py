@@ -17,7 +17,7 @@ from conftest import CIRCUITS, EXAMPLES, run_cli
 NEURON = CIRCUITS / "neuron.circ"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# SPEC.md section 6: neuron.circ at its defaults.
+# The textbook's neuron.circ at its defaults.
 NEURON_VALUE = 0.8807970779778823
 NEURON_GRADS = {"a": -0.10499358540350662, "b": 0.31498075621051985, "c": 0.10499358540350662,
                 "x": 0.10499358540350662, "y": 0.20998717080701323}

@@ -1,4 +1,4 @@
-"""The generated Python module (SPEC.md section 2): shape, names, errors, hygiene."""
+"""The generated Python module (README: "The generated module"): shape, names, errors, hygiene."""
 
 from __future__ import annotations
 

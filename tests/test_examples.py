@@ -1,5 +1,5 @@
 """Every example circuit compiles, imports, and has gradients that match numerical ones;
-the textbook's numbers (SPEC.md section 6) come out exactly through the installed command;
+the textbook's numbers come out exactly through the installed command;
 the training examples reach their accuracies; Rosenbrock agrees with SciPy's."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The numpy target (SPEC.md section 2): the python target's numbers, elementwise over
-batches; broadcasting, with each gradient summed to its input's shape; stable gates;
-kinks; domain errors; the generated module itself; the command line."""
+"""The numpy target (README: "Batches and training"): the python target's numbers,
+elementwise over batches; broadcasting, with each gradient summed to its input's shape;
+stable gates; kinks; domain errors; the generated module itself; the command line."""
 
 from __future__ import annotations
 

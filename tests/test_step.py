@@ -17,7 +17,7 @@ def step_json(*args):
     return json.loads(result.stdout)
 
 
-# -- SPEC.md section 6 -------------------------------------------------------------------
+# -- the textbook's numbers ---------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "args", "after"), [
     ("multiply.circ", ["--method", "analytic"], -5.8706),

@@ -1,4 +1,4 @@
-"""Gate graphs -> the source text of a NumPy module (SPEC.md section 2, target `numpy`).
+"""Gate graphs -> the source text of a NumPy module (target `numpy`).
 
 The module has the python target's names, signatures and layout (its writer is
 the python emitter's, with the hooks below), imports nothing but `numpy`, and

@@ -1,4 +1,4 @@
-"""Gate graphs -> the source text of a plain Python module (SPEC.md section 2).
+"""Gate graphs -> the source text of a plain Python module (README: "The generated module").
 
 The module imports nothing but `math`. `forward` and `backward` are straight-line
 code: a line per named wire or adjoint, a temporary used once written into the
