@@ -372,6 +372,8 @@ class _Expansion:
                  for name, k in defs.items()}
         order, placed = [], set()
         for root in defs:
+            if root in placed:
+                continue
             path, iters = [root], [iter(reads[root])]
             while path:
                 e = next(iters[-1], None)
@@ -385,7 +387,7 @@ class _Expansion:
                 elif e.name.id not in placed:
                     path.append(e.name.id)
                     iters.append(iter(reads[e.name.id]))
-        return list(dict.fromkeys(order))
+        return order
 
     # -- inference ------------------------------------------------------------
 

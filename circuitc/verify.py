@@ -851,6 +851,16 @@ def _local_numeric(gate: Gate, args: list[float], j: int, rule: float, rtol: flo
     return first
 
 
+def _local_steps(x: float) -> list[float]:
+    """The central-difference steps a gate's local check tries at `x`, in order: the
+    default step, each of `RETRY_SCALES` times it and, for `0 < |x| < 1`, the step
+    relative to `|x|` alone; each representable at `x`."""
+    steps = [default_h(x, "central") * scale for scale in (1.0, *RETRY_SCALES)]
+    if 0 < abs(x) < 1:
+        steps.append(default_h(1.0, "central") * abs(x))
+    return [_representable(x, h) for h in steps]
+
+
 def _local_estimates(gate: Gate, args: list[float], j: int):
     """Finite estimates of the derivative of `gate.fn` in argument `j`, retried as the
     main check retries: the complex step with the gate's `cfn`, then central
@@ -866,11 +876,7 @@ def _local_estimates(gate: Gate, args: list[float], j: int):
             estimate = math.nan
         if math.isfinite(estimate):
             yield estimate
-    steps = [default_h(x, "central") * scale for scale in (1.0, *RETRY_SCALES)]
-    if 0 < abs(x) < 1:
-        steps.append(default_h(1.0, "central") * abs(x))
-    for h in steps:
-        h = _representable(x, h)
+    for h in _local_steps(x):
         lo, hi = list(args), list(args)
         lo[j] -= h
         hi[j] += h
@@ -1334,11 +1340,7 @@ def _local_second_estimates(gradient: Graph, at: dict[str, float], node: int, na
             estimate = math.nan
         if math.isfinite(estimate):
             yield estimate
-    steps = [default_h(x, "central") * scale for scale in (1.0, *RETRY_SCALES)]
-    if 0 < abs(x) < 1:
-        steps.append(default_h(1.0, "central") * abs(x))
-    for h in steps:
-        h = _representable(x, h)
+    for h in _local_steps(x):
         try:
             runs = [run(gradient, {**at, name: x + side * h}) for side in (-1.0, 0.0, 1.0)]
         except DOMAIN_ERRORS:

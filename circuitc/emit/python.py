@@ -213,14 +213,6 @@ def _unpack(idents: list[str], value: str) -> list[str]:
     return [*lines, row, f"    ) = {value}"]
 
 
-def _grouped(pairs) -> dict[str, list[int]]:
-    """`(name, node)` pairs grouped by bus: `{bus: [node of each element]}`."""
-    groups: dict[str, list[int]] = {}
-    for name, node in pairs:
-        groups.setdefault(bus_of(name), []).append(node)
-    return groups
-
-
 def _strings(names) -> str:
     """A tuple of string literals; `.circ` names are identifiers, so they need no escaping."""
     return _tuple([f'"{name}"' for name in names]) if names else "()"
@@ -430,10 +422,12 @@ class _Module:
     def results(self, graph: Graph, exprs, pairs, one, whole) -> list[str]:
         """What a function returns for `pairs` ((name, node) of outputs or gradients):
         per scalar `one(text, name)`, per bus `whole(texts, bus, shape)`."""
+        groups: dict[str, list[tuple[str, int]]] = {}
+        for name, node in pairs:
+            groups.setdefault(bus_of(name), []).append((name, node))
         shapes, result = graph.shapes, []
-        for bus, nodes in _grouped(pairs).items():
-            names = [name for name, n in pairs if bus_of(name) == bus] if bus in shapes else [bus]
-            texts = [one(exprs[n][0], name) for n, name in zip(nodes, names)]
+        for bus, members in groups.items():
+            texts = [one(exprs[node][0], name) for name, node in members]
             result.append(whole(texts, bus, shapes[bus]) if bus in shapes else texts[0])
         return result
 
