@@ -16,7 +16,7 @@ Hessian-vector products against the gradient's cost.
 2. circuitc's compile + load of `rosenbrock.circ` with `hessian=True` at N = 100, in a
    fresh process each time: the time of `circuitc.load` in it, and of the whole process
    (Python's start and the imports included).
-3. `hvp` over `backward` (python target): the 2-16-16-1 MLP of the README's buses
+3. `hvp` over `backward` (python target): the 2-16-16-1 MLP of docs/language.md's buses
    section and Rosenbrock at N = 100.
 
 Ratios are taken in the same run, in interleaved rounds (the best CPU time per call

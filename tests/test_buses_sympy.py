@@ -138,7 +138,7 @@ def _load(source: str, sizes):
     return module
 
 
-def test_the_mlp_of_the_readme_has_the_shapes_it_declares():
+def test_the_mlp_of_the_language_page_has_the_shapes_it_declares():
     module = _load(MLP, {})
     assert module.SHAPES["W2"] == (16, 16)
     assert math.isfinite(module.forward(*(0.1 for _ in module.INPUTS))[0])

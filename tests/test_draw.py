@@ -355,11 +355,11 @@ def test_output_file_errors_and_source_protection(tmp_path):
     assert bad.returncode == 2 and "--no-values" in bad.stderr
 
 
-def test_the_readme_shows_what_the_command_draws():
-    readme = (CIRCUITS.parent / "README.md").read_text(encoding="utf-8")
+def test_the_docs_show_what_the_command_draws():
+    page = (CIRCUITS.parent / "docs" / "drawing.md").read_text(encoding="utf-8")
     mermaid = run_cli("graph", NEURON, "--format", "mermaid").stdout
-    assert f"```mermaid\n{mermaid}```\n" in readme
-    assert "![" in readme and "(docs/neuron.svg)" in readme
+    assert f"```mermaid\n{mermaid}```\n" in page
+    assert "![" in page and "(neuron.svg)" in page
     svg = ET.parse(CIRCUITS.parent / "docs" / "neuron.svg").getroot()
     texts = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
     assert {"0.8808", "-0.105", "0.315", "0.21", "sigmoid", "s"} <= texts

@@ -1,4 +1,4 @@
-"""The generated Python module (README: "The generated module"): shape, names, errors, hygiene."""
+"""The generated Python module (docs/module.md): shape, names, errors, hygiene."""
 
 from __future__ import annotations
 
@@ -193,9 +193,9 @@ def test_untrusted_file_names_stay_inside_comments_and_strings():
         namespace["forward"](-1.0)
 
 
-def test_readme_shows_the_generated_neuron_module():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("`circuitc compile circuits/neuron.circ` writes `circuits/neuron.py`:")[1]
+def test_the_docs_show_the_generated_neuron_module():
+    page = (ROOT / "docs" / "module.md").read_text(encoding="utf-8")
+    block = page.split("`circuitc compile circuits/neuron.circ` writes `circuits/neuron.py`:")[1]
     shown = block.split("```python\n")[1].split("```")[0]
     expected = circuitc.compile_source((CIRCUITS / "neuron.circ").read_text(), "circuits/neuron.circ")
     assert shown == expected
@@ -221,7 +221,7 @@ RENAMED_CIRCUIT = "input lambda = 1, x = 2, math = 3\nf = lambda * x + math\n"
 
 @pytest.mark.parametrize("target", ["python", "numpy"])
 def test_every_documented_call_works_with_renamed_inputs(tmp_path, target):
-    """The README's idioms pass inputs by their `.circ` names, which a parameter cannot
+    """The documented idioms pass inputs by their `.circ` names, which a parameter cannot
     always be (`lambda`): the functions take those names as keywords too."""
     path = tmp_path / "renamed.circ"
     path.write_text(RENAMED_CIRCUIT)

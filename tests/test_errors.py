@@ -260,8 +260,8 @@ def test_the_help_says_that_dash_is_standard_input():
     assert result.returncode == 0 and "standard input when FILE is '-'" in result.stdout
 
 
-def test_the_readme_example_of_several_errors_is_what_the_command_prints(tmp_path):
-    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Errors\n")[1]
+def test_the_documented_example_of_several_errors_is_what_the_command_prints(tmp_path):
+    section = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
     blocks = section.split("```\n")
     source, printed = blocks[3], blocks[5]
     (tmp_path / "bad.circ").write_text(source, encoding="utf-8")

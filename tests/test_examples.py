@@ -133,7 +133,7 @@ def test_rosenbrock_has_a_start_for_eval():
     assert module.forward(module.DEFAULTS["x"]) == pytest.approx(9 * (100 * 2.64**2 + 2.2**2))
 
 
-def test_readme_shows_mlp_circ_as_it_is():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_language_page_shows_mlp_circ_as_it_is():
+    page = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
     text = (ROOT / "examples" / "mlp.circ").read_text(encoding="utf-8")
-    assert f"```\n{text}```\n" in readme
+    assert f"```\n{text}```\n" in page

@@ -134,7 +134,7 @@ def _garbage(kind: str) -> bytes:
     ("operators", "garbage.circ:2:1: error: unexpected '+'"),
 ])
 def test_ten_megabytes_of_garbage_is_a_clean_error(tmp_path, kind, where):
-    """Rejected with an error at the first bad token (how fast: see the README)."""
+    """Rejected with an error at the first bad token (how fast: see docs/internals.md)."""
     path = tmp_path / "garbage.circ"
     path.write_bytes(_garbage(kind))
     with pytest.raises(CircuitError) as raised:

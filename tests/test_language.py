@@ -1,4 +1,4 @@
-"""The `.circ` language (README: "The `.circ` language") as the generated module sees it."""
+"""The `.circ` language (docs/language.md) as the generated module sees it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Numbers at run time: overflow, underflow, `inf` and `nan`, per gate and target, as the README says.
+"""Numbers at run time: overflow, underflow, `inf` and `nan`, per gate and target, as docs/numbers.md says.
 
-The cases are the rows of the README's table under "## Numbers at run time", read from
-the README itself, so the documentation and the tests cannot drift apart. A cell is
+The cases are the rows of the table in docs/numbers.md, read from the page itself, so
+the documentation and the tests cannot drift apart. A cell is
 `f`'s value, optionally followed by `, grad G` (the gradient, a number or a tuple in
 `INPUTS` order, or an exception name), or an exception name alone, which both
 `forward` and `backward` must raise with the failing gate's `.circ` position.
@@ -25,17 +25,16 @@ ERRORS = {cls.__name__: cls for cls in (OverflowError, ValueError, ZeroDivisionE
                                         FloatingPointError)}
 
 
-def readme_table() -> list[dict[str, str]]:
-    """The rows of the README's numbers table, as {column: cell}."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Numbers at run time\n", 1)[1].split("\n## ", 1)[0]
+def documented_table() -> list[dict[str, str]]:
+    """The rows of the numbers table of docs/numbers.md, as {column: cell}."""
+    section = (ROOT / "docs" / "numbers.md").read_text(encoding="utf-8")
     rows = [line.strip().strip("|").split("|") for line in section.splitlines()
             if line.startswith("| ")]
     header = [cell.strip() for cell in rows[0]]
     return [dict(zip(header, (cell.strip() for cell in row), strict=True)) for row in rows[1:]]
 
 
-ROWS = readme_table()
+ROWS = documented_table()
 
 
 def _module(expr: str, target: str) -> types.ModuleType:

@@ -1,4 +1,4 @@
-"""The numpy target (README: "Batches and training"): the python target's numbers,
+"""The numpy target (docs/numpy.md): the python target's numbers,
 elementwise over batches; broadcasting, with each gradient summed to its input's shape;
 stable gates; kinks; domain errors; the generated module itself; the command line."""
 
