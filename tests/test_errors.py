@@ -263,7 +263,7 @@ def test_the_help_says_that_dash_is_standard_input():
 def test_the_documented_example_of_several_errors_is_what_the_command_prints(tmp_path):
     section = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
     blocks = section.split("```\n")
-    source, printed = blocks[3], blocks[5]
+    source, printed = blocks[2], blocks[4]  # the page's second and third blocks
     (tmp_path / "bad.circ").write_text(source, encoding="utf-8")
     result = run_cli("compile", "bad.circ", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (2, printed)
