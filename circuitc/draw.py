@@ -540,7 +540,7 @@ def _values_of(d: Drawing | BusDrawing):
 
 
 def _describe_buses(d: BusDrawing) -> dict:
-    """A bus-level drawing as plain data (README.md documents the schema)."""
+    """A bus-level drawing as plain data (docs/drawing.md documents the schema)."""
     c, values, grads = d.circuit, d.drawing.values, d.drawing.grads
 
     def exact(numbers: list | None, shape):
@@ -594,7 +594,7 @@ def _label(node) -> str:
 
 
 def describe(d: Drawing | BusDrawing) -> dict:
-    """The drawing as plain data; README.md documents the schema (version 1)."""
+    """The drawing as plain data; docs/drawing.md documents the schema (version 1)."""
     if isinstance(d, BusDrawing):
         return _describe_buses(d)
     g = d.graph

@@ -6,7 +6,7 @@ primitive: its arity, how `.circ` source spells it, how to evaluate it on floats
 generated Python (`python`) and in generated NumPy code (`numpy`), and its local
 derivative rule (`derivative`).
 The parser's name checks, the differentiator, the emitters, the verifier and the
-README's gate list all read `GATES`; adding a gate means adding one record here.
+gate list of docs/language.md all read `GATES`; adding a gate means adding one record here.
 
 Derivative rules are written against a small builder `b` whose methods are the
 gate names (`b.mul(g, x)`), so the gradient of a circuit is itself a circuit.
@@ -254,6 +254,6 @@ CALLABLE: dict[str, Gate] = {gate.name: gate for gate in _TABLE if gate.callable
 
 
 def markdown_table() -> str:
-    """The README's table of gates and their derivative rules, made from `GATES`."""
+    """The table of gates and their derivative rules in docs/language.md, made from `GATES`."""
     rows = [f"| {g.usage} | {g.rule} |" for g in GATES.values() if g.usage]
     return "\n".join(["| gate | local derivative(s) |", "|---|---|", *rows])

@@ -47,7 +47,7 @@ is used as given, and never retried. A real step that does not move an input
 check is `skip`, saying so, never `fail`. The complex step has no such limit.
 
 Tolerance: a gradient passes when `|analytic - numeric| <= atol + rtol * |numeric|`.
-The defaults depend on the difference (`DEFAULT_TOLERANCES`; the README compares
+The defaults depend on the difference (`DEFAULT_TOLERANCES`; docs/verify.md compares
 them with other gradient checkers and gives the measurements): (1e-6, 1e-8) for
 central differences, whose error on the example circuits and on random ones stayed
 below 2.5e-8 relative; (1e-3, 1e-5) for forward differences, below 1.7e-5; (1e-11,
@@ -101,7 +101,7 @@ those of every gate that switches (`_switching`: the kink gates, and `step`, `si
 `share`, which only gradients use), and they block the complex step too. `fast`: one
 check per output, `u · H v` (`hvp`) against the derivative of `u · gradient` along `v`,
 `u` drawn like an input value. Retries, domains and points are first order's. Tolerances
-(`SECOND_ORDER_TOLERANCES`; the README gives the measurements): (1e-5, 1e-7) central,
+(`SECOND_ORDER_TOLERANCES`; docs/verify.md gives the measurements): (1e-5, 1e-7) central,
 whose error on the example circuits and on random ones stayed below 1.3e-7 relative;
 (1e-3, 1e-5) forward, below 4.5e-5; (1e-10, 1e-12) complex, below 3.6e-12: a difference of
 the gradient loses more digits than one of the function. Blame checks each gate on the
@@ -133,7 +133,7 @@ from .report import values as _values
 
 EPS = sys.float_info.epsilon
 DIFFERENCES = ("central", "forward", "complex")
-# (rtol, atol) by difference; see the module docstring and the README.
+# (rtol, atol) by difference; see the module docstring and docs/verify.md.
 DEFAULT_TOLERANCES = {"central": (1e-6, 1e-8), "forward": (1e-3, 1e-5),
                       "complex": (1e-11, 1e-13)}
 MAX_DRAWS = 20
@@ -1048,7 +1048,7 @@ def verify_hessian(module, forward: Graph | None, given: dict[str, float] | None
     return report
 
 
-# (rtol, atol) of second derivatives, by difference; see the module docstring and the README.
+# (rtol, atol) of second derivatives, by difference; see the module docstring and docs/verify.md.
 SECOND_ORDER_TOLERANCES = {"central": (1e-5, 1e-7), "forward": (1e-3, 1e-5),
                            "complex": (1e-10, 1e-12)}
 

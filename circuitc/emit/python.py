@@ -1,4 +1,4 @@
-"""Gate graphs -> the source text of a plain Python module (README: "The generated module").
+"""Gate graphs -> the source text of a plain Python module (docs/module.md).
 
 The module imports nothing but `math`. `forward` and `backward` are straight-line
 code: a line per named wire or adjoint, a temporary used once written into the
