@@ -38,11 +38,10 @@ from .verify import (
     DEFAULT_TOLERANCES,
     DIFFERENCES,
     SECOND_ORDER_TOLERANCES,
-    render,
     verify_circuit,
     verify_hessian,
 )
-from .verify import as_dict as report_dict
+from .verify_report import report_dict, report_text
 
 
 def _fail(message: str):
@@ -538,7 +537,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     if as_json:
         click.echo(json.dumps(json_safe(report_dict(report)), indent=2))
     else:
-        click.echo(render(report))
+        click.echo(report_text(report))
     if not report.judged:
         what = "gradient" if order == 1 else "second derivative"
         click.echo(f"warning: no {what} was judged (every check was skipped or outside "

@@ -27,7 +27,7 @@ others keep their values.
   indefinite Hessian until it is positive definite.
 
 A domain error or a non-finite value while climbing raises `StepError`.
-The finite differences and the text table are the verifier's (`verify.difference`,
+The finite differences and the text table are the verifier's (`numerics.difference`,
 `report.table`).
 """
 
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 
 from .api import gradient_of, outputs_of
 from .gates import DOMAIN_ERRORS
+from .numerics import default_h, difference
 from .report import table, values
-from .verify import default_h, difference
 
 METHODS = ("analytic", "numerical", "random", "newton")
 

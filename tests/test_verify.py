@@ -14,7 +14,14 @@ import circuitc
 from circuitc import gates
 from circuitc.cli import main
 from circuitc.report import values
-from circuitc.verify import DEFAULT_TOLERANCES, Check, _Checker, _Circuit, render, verify_circuit
+from circuitc.verify import (
+    DEFAULT_TOLERANCES,
+    Check,
+    _Checker,
+    _Circuit,
+    report_text,
+    verify_circuit,
+)
 from conftest import CIRCUITS, EXAMPLES, load_source, run_cli
 
 
@@ -180,7 +187,7 @@ def test_when_every_rule_is_right_but_the_complex_step_disagrees_the_rules_are_c
     assert report.points[0].unblamed == ["df/dx", "df/dy"]
     assert ("  blame: df/dx, df/dy: no gate's derivative rule disagrees with its own numerical "
             "derivative here, yet the complex step, exact to rounding, disagrees with the "
-            "gradient: the rules are combined wrongly") in render(report)
+            "gradient: the rules are combined wrongly") in report_text(report)
 
 
 def test_too_large_a_step_fails_with_both_numbers(tmp_path):
