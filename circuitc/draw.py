@@ -49,7 +49,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from .api import lower_source, normalize
+from .api import source_errors, written_graph
 from .buses import Buses, expand
 from .errors import CircuitError, Span
 from .gates import GATES
@@ -125,12 +125,8 @@ def circuit(text: str, filename: str = "<string>", optimized: bool = True,
     Either way the file must compile (the optimizer's constant folding included); a
     bad one raises `CircuitError` with the file's name and text attached.
     """
-    text = normalize(text)
-    try:
-        written = lower_source(text, filename, sizes)[0]
+    with written_graph(text, filename, sizes) as (written, _):
         forward = optimize(written)
-    except CircuitError as e:
-        raise e.attach(filename, text)
     return forward if optimized else written
 
 
@@ -285,15 +281,12 @@ def bus_circuit(text: str, filename: str = "<string>", sizes: dict[str, int] | N
     """
     if "[" not in text:  # every bus is declared, defined or read with brackets
         return None
-    text = normalize(text)
-    try:
-        statements = parse(text)
+    with source_errors(text, filename) as source:
+        statements = parse(source)
         written, buses = expand(statements, sizes)
         if not buses.shapes:
             return None
         return _bus_circuit(statements, written, buses, filename)
-    except CircuitError as e:
-        raise e.attach(filename, text)
 
 
 def _bus_circuit(statements: list, written: list, buses: Buses, filename: str) -> BusCircuit:
