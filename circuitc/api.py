@@ -115,8 +115,8 @@ def compile_graphs(text: str, filename: str = "<string>", wrt: Names = None, *,
 @contextmanager
 def _collector_paused():
     """The garbage collector paused for the block: the compiler makes millions of small
-    objects and no cyclic garbage, and collecting would cost more than compiling (at
-    10^5 gates, a third of the time to write the module)."""
+    objects and no cyclic garbage, so a collection would look at them all and find
+    nothing (benchmarks/RESULTS.md)."""
     collecting = gc.isenabled()
     gc.disable()
     try:

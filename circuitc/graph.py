@@ -69,7 +69,7 @@ class Origin(NamedTuple):
             f"in {gate} (line {line})" for (_, gate), line in zip(self.calls, inner))
 
 
-class Node(NamedTuple):  # a NamedTuple: graphs have millions of nodes, and it is fastest to make
+class Node(NamedTuple):  # a NamedTuple: a plain tuple underneath, which `new_node` makes
     op: str
     args: tuple[int, ...] = ()
     attr: str | float | None = None

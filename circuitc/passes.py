@@ -26,7 +26,7 @@ def _rewrite(graph: Graph, rules, keep=None) -> Graph:
     for i, (op, old, attr, origin, name) in enumerate(nodes):
         if keep is not None and not keep[i]:
             continue
-        # Gates have one or two operands: spelling those out costs less than a comprehension.
+        # Gates have one or two operands (`tests/test_gates.py` checks): spelled out.
         args = (new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if old else ()
         new[i] = add(op, args, attr, origin, name)
     return b.graph(graph, [(name, new[n]) for name, n in graph.outputs],
