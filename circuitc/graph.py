@@ -233,30 +233,43 @@ def fold_constant(op: str, values, origin: Origin | None) -> float:
                            ) from None
 
 
+class GraphError(Exception):
+    """A graph breaks an invariant of the IR: a bug in whatever built it, never bad input
+    (so not a `CircuitError`: the CLI lets it through with its traceback)."""
+
+
 def check(graph: Graph) -> None:
-    """Assert the IR's invariants; tests run it after every transformation."""
+    """Raise `GraphError` naming the first broken invariant of the IR; tests run it after
+    every transformation."""
+    def require(ok: bool, why: str) -> None:
+        if not ok:
+            raise GraphError(why)
+
     seen_inputs = set()
     for i, node in enumerate(graph.nodes):
         if node.op in LEAVES:
-            assert not node.args, (i, node)
+            require(not node.args, f"node {i}: a {node.op} leaf has arguments: {node}")
         else:
-            assert node.op in GATES, f"node {i}: unknown op {node.op!r}"
-            assert len(node.args) == GATES[node.op].arity, (i, node)
-        assert all(0 <= a < i for a in node.args), f"node {i} is not after its arguments"
+            require(node.op in GATES, f"node {i}: unknown op {node.op!r}")
+            require(len(node.args) == GATES[node.op].arity,
+                    f"node {i}: {node.op} takes {GATES[node.op].arity} arguments: {node}")
+        require(all(0 <= a < i for a in node.args), f"node {i} is not after its arguments")
         if node.op == "input":
-            assert node.attr in graph.inputs and node.attr not in seen_inputs, (i, node)
+            require(node.attr in graph.inputs and node.attr not in seen_inputs,
+                    f"node {i}: input {node.attr!r} is not in inputs, or is there twice")
             seen_inputs.add(node.attr)
         if node.op == "seed":
-            assert node.attr in dict(graph.outputs), (i, node)
+            require(node.attr in dict(graph.outputs), f"node {i}: seed of no output: {node}")
         if node.op == "tangent":
-            assert node.attr in graph.inputs, (i, node)
+            require(node.attr in graph.inputs, f"node {i}: tangent of no input: {node}")
         if node.op == "const":
-            assert isinstance(node.attr, float), (i, node)
+            require(isinstance(node.attr, float), f"node {i}: a constant that is not a float: {node}")
     for n in graph.roots:
-        assert 0 <= n < len(graph.nodes), n
-    assert all(name in graph.inputs for name, _ in graph.grads), graph.grads
-    assert set(graph.defaults) <= set(graph.inputs)
-    assert len(set(graph.inputs)) == len(graph.inputs)
+        require(0 <= n < len(graph.nodes), f"a root is no node: {n}")
+    require(all(name in graph.inputs for name, _ in graph.grads),
+            f"a gradient of no input: {graph.grads}")
+    require(set(graph.defaults) <= set(graph.inputs), "a default of no input")
+    require(len(set(graph.inputs)) == len(graph.inputs), "an input named twice")
 
 
 def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None,
