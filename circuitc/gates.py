@@ -27,6 +27,11 @@ from dataclasses import dataclass
 # ValueError for `log(-1)`, ZeroDivisionError and OverflowError (ArithmeticErrors).
 DOMAIN_ERRORS = (ArithmeticError, ValueError)
 
+# How many operands a gate may take. Code that runs for every node of a graph spells
+# the operands out instead of looping over them (`graph.renumbered`, the Python
+# emitter's `_Module.function`), so `Gate` refuses any other arity.
+ARITIES = (1, 2)
+
 # Precedence levels of generated Python expressions, lowest first.
 COND, SUM, PRODUCT, UNARY, POWER, ATOM = range(6)
 
@@ -66,6 +71,11 @@ class Gate:
     # `fn` on complex numbers, for the complex-step derivative; None where the gate
     # is not complex-analytic (piecewise gates).
     cfn: Callable[..., complex] | None = None
+
+    def __post_init__(self):
+        if self.arity not in ARITIES:
+            raise ValueError(f"gate {self.name!r}: {self.arity} operands; a gate takes "
+                             f"{' or '.join(map(str, ARITIES))}")
 
     @property
     def usage(self) -> str:

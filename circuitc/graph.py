@@ -197,6 +197,13 @@ class Builder:
                        tangents=tuple(tangents))
 
 
+def renumbered(args: tuple[int, ...], new) -> tuple[int, ...]:
+    """A node's arguments mapped through `new` (old node -> new node), as a pass that
+    rebuilds a graph renumbers them: the one or two operands of a gate
+    spelled out, none for a leaf (`gates.ARITIES`)."""
+    return (new[args[0]], new[args[1]]) if len(args) == 2 else (new[args[0]],) if args else ()
+
+
 def element(bus: str, index) -> str:
     """The name of an element of a bus: `x[3]`, `W[3,1]` (no `.circ` name has a `[`)."""
     return f"{bus}[{','.join(map(str, index))}]"

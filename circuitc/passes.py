@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .errors import CircuitError
-from .graph import Builder, Graph, Node, Origin, fold_constant, new_node
+from .graph import Builder, Graph, Node, Origin, fold_constant, new_node, renumbered
 
 
 def _rewrite(graph: Graph, rules, keep=None) -> Graph:
@@ -26,9 +26,7 @@ def _rewrite(graph: Graph, rules, keep=None) -> Graph:
     for i, (op, old, attr, origin, name) in enumerate(nodes):
         if keep is not None and not keep[i]:
             continue
-        # Gates have one or two operands (`tests/test_gates.py` checks): spelled out.
-        args = (new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if old else ()
-        new[i] = add(op, args, attr, origin, name)
+        new[i] = add(op, renumbered(old, new), attr, origin, name)
     return b.graph(graph, [(name, new[n]) for name, n in graph.outputs],
                    [(name, new[n]) for name, n in graph.grads],
                    [(name, new[n]) for name, n in graph.tangents])
@@ -168,8 +166,7 @@ def _without_dead(graph: Graph, live: list[bool]) -> Graph:
             new[i] = len(nodes)
             op, args, attr, origin, name = node = graph.nodes[i]
             if args:
-                args = (new[args[0]], new[args[1]]) if len(args) == 2 else tuple([new[a] for a in args])
-                node = new_node(Node, (op, args, attr, origin, name))
+                node = new_node(Node, (op, renumbered(args, new), attr, origin, name))
             nodes.append(node)
     return replace(graph, nodes=tuple(nodes), outputs=tuple((n, new[i]) for n, i in graph.outputs),
                    grads=tuple((n, new[i]) for n, i in graph.grads),
