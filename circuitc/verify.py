@@ -19,9 +19,10 @@ Numerical derivatives (`difference`):
 - `forward`: `(f(x+h) - f(x)) / h`, the textbook's, error O(h).
 - `complex`: the complex step `Im f(x + ih) / h`, evaluated on the gate graph with
   each gate's `cfn`. It subtracts nothing, so it is exact to rounding (about 1e-15
-  relative) and `h` can be tiny. A gate without `cfn` (`relu`, `abs`, `max`, `min`)
-  is not complex-analytic: an (output, input) pair whose path goes through one is
-  checked by central differences instead, and the check's `note` says so.
+  relative) and `h` can be tiny. A gate that is not complex-analytic (`relu`, `abs`,
+  `max`, `min`), or has no `cfn` yet, blocks it: an (output, input) pair whose path
+  goes through one is checked by central differences instead, and the check's `note`
+  says which of the two.
 
 Step `h`, unless given: per input, relative to its magnitude,
 `eps**(1/3) * max(1, |x|)` (about 6e-6) for central differences, `sqrt(eps) * max(1, |x|)`
@@ -192,7 +193,7 @@ class _Circuit:
         self._special_gates()
 
     def _special_gates(self) -> None:
-        """`inputs_of`: for each gate of `graph` that switches or is not complex-analytic,
+        """`inputs_of`: for each gate of `graph` that switches or blocks the complex step,
         the inputs it depends on (a bit mask over `inputs`, each input's bit in `bit`)."""
         self.bit = {name: 1 << k for k, name in enumerate(self.inputs)}
         masks: list[int] = []
@@ -201,7 +202,8 @@ class _Circuit:
             for a in n.args:
                 masks[-1] |= masks[a]
         self.inputs_of = {i: masks[i] for i, n in enumerate(self.graph.nodes)
-                          if n.op in GATES and _switching(GATES[n.op])}
+                          if n.op in GATES and (_switching(GATES[n.op])
+                                                or GATES[n.op].no_complex_step)}
 
     def _ancestors(self, roots: list[int]) -> set[int]:
         seen, stack = set(roots), list(roots)
@@ -350,7 +352,9 @@ def _not_finite(check: Check) -> str:
 def _switching(gate: Gate) -> bool:
     """Whether a gate's value or slope jumps somewhere: a kink gate (`relu`, `max`), or a
     piecewise-constant one only gradients use (`step`, `sign`, `share`)."""
-    return gate.kink or gate.cfn is None
+    return gate.kink or not gate.analytic
+
+
 RETRIED = "agrees with h = {:.3g}; the default step does not suit the curvature or the domain here"
 
 
@@ -428,10 +432,10 @@ class _Checker:
 
     def no_complex_step(self, at, v, output: str) -> str | None:
         """Why the complex step cannot be taken for `output` along `v`, or None."""
-        blocking = self.c.between(v, output, lambda g: g.cfn is None)
+        blocking = self.c.between(v, output, lambda g: g.no_complex_step)
         if blocking:
             gate, place = self.c.where(blocking[0])
-            return f"{gate} at {place} is not complex-analytic"
+            return f"{gate} at {place} {GATES[self.c.graph.nodes[blocking[0]].op].no_complex_step}"
         return None if self.c.accepts_complex(at) else self.c.refused
 
     def attempts(self, at, v, check: Check):
@@ -1110,14 +1114,14 @@ def _local_disagreements(op: str, args: tuple[float, ...], const: tuple[bool, ..
 def _local_second_estimates(gradient: Graph, at: dict[str, float], node: int, name: str):
     """Finite estimates of the derivative of `node` of a one-gate gradient graph along its
     input `name`, retried as `_local_estimates` retries: the complex step where every gate
-    of the graph is complex-analytic, then central differences with the default step, each
+    of the graph has a `cfn`, then central differences with the default step, each
     of `RETRY_SCALES` times it and, for `0 < |x| < 1`, the step relative to `|x|` alone. A
     step across a switch of one of its gates (`step`, `relu`, ...) or outside the domain
     gives none."""
     x = at[name]
     gates = [i for i, n in enumerate(gradient.nodes) if n.op in GATES]
     switching = [i for i in gates if _switching(GATES[gradient.nodes[i].op])]
-    if not switching:
+    if not any(GATES[gradient.nodes[i].op].no_complex_step for i in gates):
         t = default_h(x, "complex")
         try:
             estimate = run(gradient, {**at, name: complex(x, t)}, apply=_complex_apply)[node].imag / t

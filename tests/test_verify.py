@@ -352,6 +352,24 @@ def test_complex_step_falls_back_at_piecewise_gates_and_says_so(tmp_path):
     assert methods == {"x": "central", "y": "central", "z": "complex"}
 
 
+def test_a_gate_without_cfn_yet_is_not_called_piecewise(monkeypatch):
+    """A complex-analytic gate whose `cfn` is not written yet (as a new `erf` would be)
+    falls back to central differences saying so, and is no kink: at `tanh`'s 0, where
+    a kink would straddle, it is checked, not skipped."""
+    module, forward, _ = circuitc.api.load_compiled_source("input x = 0.0\nf = tanh(x) * 3\n",
+                                                           "g.circ")
+    monkeypatch.setitem(gates.GATES, "tanh", dataclasses.replace(gates.GATES["tanh"], cfn=None))
+    report = verify_circuit(module, forward, difference="complex")
+    (check,) = report.points[0].checks
+    assert (check.verdict, check.method) == ("pass", "central")
+    assert check.note == "central differences: 'tanh' at g.circ:2:5 has no complex implementation (cfn)"
+    assert "not complex-analytic" not in report_text(report)
+    assert not gates.GATES["relu"].analytic and gates.GATES["relu"].no_complex_step == (
+        "is not complex-analytic")
+    with pytest.raises(ValueError, match="gate 'relu' is not analytic: it can have no cfn"):
+        dataclasses.replace(gates.GATES["relu"], cfn=abs)
+
+
 # -- --fast on thousands of inputs -------------------------------------------------------------------
 
 def test_fast_checks_two_thousand_inputs(tmp_path):
