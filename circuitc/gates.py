@@ -61,7 +61,7 @@ class Gate:
     fn: Callable[..., float]
     python: Syntax
     derivative: Callable[..., tuple]
-    rule: str  # the derivative rule in words, for the docs
+    derivative_text: str  # the derivative rule in words, for the docs
     numpy: Syntax  # how the `numpy` target prints it: elementwise on arrays
     operator: str | None = None  # how `.circ` writes it as an operator
     callable: bool = False  # whether `.circ` may call it by name
@@ -276,5 +276,5 @@ CALLABLE: dict[str, Gate] = {gate.name: gate for gate in _TABLE if gate.callable
 
 def markdown_table() -> str:
     """The README's table of gates and their derivative rules, made from `GATES`."""
-    rows = [f"| {g.usage} | {g.rule} |" for g in GATES.values() if g.usage]
+    rows = [f"| {g.usage} | {g.derivative_text} |" for g in GATES.values() if g.usage]
     return "\n".join(["| gate | local derivative(s) |", "|---|---|", *rows])

@@ -120,24 +120,24 @@ new_node = tuple.__new__  # `new_node(Node, fields)` skips NamedTuple's Python-l
 class Builder:
     """Appends nodes to a graph under construction, reusing identical ones.
 
-    `rules` rewrite gates as they are added (the optimizer's, in `passes`): a rule
-    `rule(b, op, args, origin)` returns the node that stands for `op(args)`, or None
-    to leave it to the next rule and, after the last, to be added as it is.
+    `rewrites` rewrite gates as they are added (the optimizer's, in `passes`): a rewrite
+    `rewrite(b, op, args, origin)` returns the node that stands for `op(args)`, or None
+    to leave it to the next rewrite and, after the last, to be added as it is.
     """
 
-    def __init__(self, nodes=(), rules=()):
+    def __init__(self, nodes=(), rewrites=()):
         self.nodes: list[Node] = list(nodes)
         self._index: dict[tuple, int] = {_key(node.op, node.args, node.attr): i
                                          for i, node in enumerate(self.nodes)}
-        self.rules = rules
+        self.rewrites = rewrites
         self._cannot_raise: dict[int, bool] = {}  # see `cannot_raise`
 
     def add(self, op: str, args: tuple[int, ...] = (), attr=None, origin: Origin | None = None,
             name: str | None = None) -> int:
         """The node `op(args)`, appended unless it exists; `name` names it if it has no name."""
         if args:
-            for rule in self.rules:
-                found = rule(self, op, args, origin)
+            for rewrite in self.rewrites:
+                found = rewrite(self, op, args, origin)
                 if found is not None:
                     if name is not None:
                         self.name(found, name)

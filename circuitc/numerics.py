@@ -13,7 +13,7 @@ forward differences, which balance truncation against rounding error, and
 `1e-20 * max(|x|, 1e-200)` for the complex step. `representable` rounds a step so
 that `x + h` is exactly representable (`h = (x + h) - x`).
 
-A drawn value (`draw`) is `s * m`, `s` = -1 or +1 with equal probability, `m`
+A drawn value (`random_value`) is `s * m`, `s` = -1 or +1 with equal probability, `m`
 uniform on [0.5, 2): of either sign, of order one, never near 0 (where `log`,
 `sqrt` and `1/x` have their edges).
 """
@@ -63,7 +63,7 @@ def difference(f, at: dict[str, float], v: dict[str, float], t: float, method: s
     return tuple((fp - fm) / (2 * t) for fp, fm in zip(f_plus, f_minus))
 
 
-def draw(rng: random.Random) -> float:
+def random_value(rng: random.Random) -> float:
     """One random input value: ±uniform[0.5, 2)."""
     sign = rng.choice((-1.0, 1.0))
     return sign * rng.uniform(0.5, 2.0)

@@ -220,7 +220,7 @@ def climb(module, at: dict[str, float], *, method: str = "analytic", steps: int 
     return result
 
 
-def render(climb: Climb, steps: int, step_size: float) -> str:
+def climb_text(climb: Climb, steps: int, step_size: float) -> str:
     """The inputs and the output before and after, as a small table."""
     way = "down" if climb.minimize else "up"
     what = f"{steps} {climb.method} step{'s' if steps != 1 else ''} {way} {climb.output}"

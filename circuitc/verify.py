@@ -127,7 +127,7 @@ from .errors import ModuleError
 from .gates import DOMAIN_ERRORS, GATES, Gate
 from .grad import grad, hessian_graph
 from .graph import Builder, Graph, run
-from .numerics import DIFFERENCES, default_h, difference, draw, representable, shifted
+from .numerics import DIFFERENCES, default_h, difference, random_value, representable, shifted
 from .report import values as _values
 from .verify_report import (
     KINK,
@@ -593,7 +593,7 @@ class _Checker:
                 continue
             args = [values[a] for a in node.args]
             const = [graph.nodes[a].op == "const" for a in node.args]
-            rule = _local_rule(node.op, args, const)
+            rule = _local_partials(node.op, args, const)
             if rule is None:
                 continue
             for j, a in enumerate(node.args):
@@ -606,7 +606,7 @@ class _Checker:
         return None
 
 
-def _local_rule(op: str, args: list[float], const: list[bool]) -> list[float] | None:
+def _local_partials(op: str, args: list[float], const: list[bool]) -> list[float] | None:
     """The partial derivatives a gate's rule gives at `args`, via a one-gate circuit."""
     b = Builder()
     names = [f"u{j}" for j in range(len(args))]
@@ -682,7 +682,7 @@ def _local_estimates(gate: Gate, args: list[float], j: int):
 def _draw_point(circuit: _Circuit, rng: random.Random, fixed: dict[str, float]):
     """A point with the `fixed` values and the rest drawn; redrawn while undefined."""
     for attempt in range(1, MAX_DRAWS + 1):
-        at = {name: fixed[name] if name in fixed else draw(rng) for name in circuit.inputs}
+        at = {name: fixed[name] if name in fixed else random_value(rng) for name in circuit.inputs}
         if len(fixed) == len(at) or circuit.defined(at) or attempt == MAX_DRAWS:
             return at, attempt
 
@@ -770,7 +770,7 @@ def _direction(rng: random.Random, at: dict[str, float], names, h: float | None
 
     Continuous weights, not just signs: with ±1 two equal and opposite errors (a rule that
     swaps its inputs' adjoints) would cancel half the time."""
-    return {name: draw(rng) * (1.0 if h is not None else max(1.0, abs(at[name])))
+    return {name: random_value(rng) * (1.0 if h is not None else max(1.0, abs(at[name])))
             for name in names}
 
 
@@ -829,7 +829,7 @@ def verify_hessian(module, forward: Graph | None, given: dict[str, float] | None
         direction = None
         if fast:
             direction = _direction(rng, at, circuit.wrt, h)
-            circuit.project({name: draw(rng) for name in circuit.wrt})
+            circuit.project({name: random_value(rng) for name in circuit.wrt})
         point = checker.point(label, at, direction)
         _blame(checker, point, at, forward is not None)
         report.points.append(point)
