@@ -247,12 +247,14 @@ _TABLE = [
     Gate("max", 2, max, _call("max", 2),
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x1, x2)), b.mul(g, b.share(x2, x1))),
          "to the larger input; at a tie each gets half",
-         callable=True, kink=True, analytic=False,  # not commutative: max(0.0, -0.0) is 0.0, max(-0.0, 0.0) -0.0
+         callable=True, kink=True,  # not commutative: max(0.0, -0.0) is 0.0, max(-0.0, 0.0) -0.0
+         analytic=False,
          numpy=Syntax("np.where(np.greater({1}, {0}), {1}, {0})", ATOM, (COND, COND))),
     Gate("min", 2, min, _call("min", 2),
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x2, x1)), b.mul(g, b.share(x1, x2))),
          "to the smaller input; at a tie each gets half",
-         callable=True, kink=True, analytic=False,  # not commutative, as max
+         callable=True, kink=True,  # not commutative, as max
+         analytic=False,
          numpy=Syntax("np.where(np.less({1}, {0}), {1}, {0})", ATOM, (COND, COND))),
     # Piecewise-constant gates that only derivative rules use; their own
     # derivative is zero wherever it exists.
