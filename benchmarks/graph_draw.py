@@ -34,7 +34,7 @@ def main() -> None:
         t0 = time.perf_counter()
         graph = draw.circuit(chain(steps), "chain.circ")
         t1 = time.perf_counter()
-        drawing = draw.evaluate(graph, graph.defaults)
+        drawing = draw.with_values(graph, graph.defaults)
         t2 = time.perf_counter()
         dot = draw.to_dot(drawing)
         draw.to_mermaid(drawing)

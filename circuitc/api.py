@@ -79,6 +79,28 @@ def lower_source(text: str, filename: str = "<string>", sizes: Sizes = None
     return replace(graph, shapes={k: v for k, v in buses.shapes.items() if k in io}), buses
 
 
+@contextmanager
+def source_errors(text: str, filename: str):
+    """Yields `text` as the compiler reads it (`normalize`); a `CircuitError` raised in
+    the block leaves it with `filename` and that text attached, so that it prints
+    with its source line."""
+    text = normalize(text)
+    try:
+        yield text
+    except CircuitError as e:
+        raise e.attach(filename, text)
+
+
+@contextmanager
+def written_graph(text: str, filename: str = "<string>", sizes: Sizes = None):
+    """The front door from `.circ` text to graphs, which compiling and drawing go through:
+    yields the circuit's graph as written and its indexed form (`lower_source` of the
+    normalized text), with every `CircuitError` raised reading it or in the block
+    (optimizing, differentiating) attached to `filename` and the text."""
+    with source_errors(text, filename) as source:
+        yield lower_source(source, filename, sizes)
+
+
 def compile_graphs(text: str, filename: str = "<string>", wrt: Names = None, *,
                    sizes: Sizes = None, fix: Names = None) -> tuple[Graph, Graph]:
     """The optimized forward graph of a circuit and its optimized gradient graph.
@@ -86,19 +108,15 @@ def compile_graphs(text: str, filename: str = "<string>", wrt: Names = None, *,
     The gradient graph computes the gradient with respect to the inputs chosen by
     `wrt` or `fix`, and nothing that only other inputs need.
     """
-    text = normalize(text)
-    with _collector_paused():
-        try:
-            return differentiate(lower_source(text, filename, sizes)[0], wrt, fix)
-        except CircuitError as e:
-            raise e.attach(filename, text)
+    with _collector_paused(), written_graph(text, filename, sizes) as (graph, _):
+        return differentiate(graph, wrt, fix)
 
 
 @contextmanager
 def _collector_paused():
     """The garbage collector paused for the block: the compiler makes millions of small
-    objects and no cyclic garbage, and collecting would cost more than compiling (at
-    10^5 gates, a third of the time to write the module)."""
+    objects and no cyclic garbage, so a collection would look at them all and find
+    nothing (benchmarks/RESULTS.md)."""
     collecting = gc.isenabled()
     gc.disable()
     try:

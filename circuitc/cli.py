@@ -32,17 +32,15 @@ from .api import (
 from .errors import CircuitError, did_you_mean
 from .graph import bus_of, by_bus, elements
 from .report import json_safe
-from .step import METHODS, StepError, climb
-from .step import render as render_climb
+from .step import METHODS, StepError, climb, climb_text
 from .verify import (
     DEFAULT_TOLERANCES,
     DIFFERENCES,
     SECOND_ORDER_TOLERANCES,
-    render,
     verify_circuit,
     verify_hessian,
 )
-from .verify import as_dict as report_dict
+from .verify_report import report_dict, report_text
 
 
 def _fail(message: str):
@@ -421,8 +419,8 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
         seeds = None if of is None else {name: float(of in (name, bus_of(name)))
                                          for name, _ in g.outputs}
         try:
-            drawing = (draw.bus_evaluate(buses, at, seeds) if buses
-                       else draw.evaluate(g, at, seeds, optimized=not source))
+            drawing = (draw.bus_with_values(buses, at, seeds) if buses
+                       else draw.with_values(g, at, seeds, optimized=not source))
         except CircuitError as e:
             raise e.attach(name, text) from None
     _write_drawing(drawing, fmt, target)
@@ -438,8 +436,8 @@ def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None) -> None
         data = draw.to_dot(drawing)
         if fmt != "dot":
             try:
-                data = draw.render(data, fmt)
-            except draw.RenderError as e:
+                data = draw.run_graphviz(data, fmt)
+            except draw.GraphvizError as e:
                 _fail(f"error: {e}")
     _write_output(target, data)
 
@@ -538,7 +536,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     if as_json:
         click.echo(json.dumps(json_safe(report_dict(report)), indent=2))
     else:
-        click.echo(render(report))
+        click.echo(report_text(report))
     if not report.judged:
         what = "gradient" if order == 1 else "second derivative"
         click.echo(f"warning: no {what} was judged (every check was skipped or outside "
@@ -609,4 +607,4 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
             "after": {"inputs": result.after, "output": result.after_output},
             "history": result.history}), indent=2))
     else:
-        click.echo(render_climb(result, steps, step_size))
+        click.echo(climb_text(result, steps, step_size))

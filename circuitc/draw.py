@@ -4,10 +4,10 @@
 forward graph, the one `compile` turns into code (its rewrites are few and exact,
 so it still reads like the source, and constant subexpressions such as `-2` are
 folded into one constant); `optimized=False` gives the graph as written, every
-operator of the file a gate. `evaluate(graph, at)` computes every node's value
+operator of the file a gate. `with_values(graph, at)` computes every node's value
 and gradient; `structure(graph)` leaves them out. The `Drawing` that either
 returns is written by `to_dot` (Graphviz text), `to_mermaid` (a Mermaid
-flowchart) and `to_json` (the documented schema of `describe`); `render` turns
+flowchart) and `to_json` (the documented schema of `describe`); `run_graphviz` turns
 dot text into SVG or PNG with Graphviz's own `dot` program.
 
 What the pictures show (dot and Mermaid alike), left to right:
@@ -27,7 +27,7 @@ What the pictures show (dot and Mermaid alike), left to right:
 Labels show 4 significant digits; JSON carries every number exactly.
 
 A circuit with buses is drawn at bus level instead (`bus_circuit`, then
-`bus_structure` or `bus_evaluate`, giving a `BusDrawing` that the same three
+`bus_structure` or `bus_with_values`, giving a `BusDrawing` that the same three
 writers take): one node per input and per defined bus or scalar wire, labelled
 with its name and shape (`W1 [16, 2]`) and, for a wire, its defining expression;
 one arrow per wire read, labelled with the accesses (`W1[i,j]`) and the
@@ -49,7 +49,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from .api import lower_source, normalize
+from .api import source_errors, written_graph
 from .buses import Buses, expand
 from .errors import CircuitError, Span
 from .gates import GATES
@@ -70,7 +70,7 @@ from .parse import (
     Reduce,
     parse,
 )
-from .passes import RULES, live_nodes, optimize
+from .passes import REWRITES, live_nodes, optimize
 from .report import json_number
 
 FORMATS = ("dot", "svg", "png", "json", "mermaid")
@@ -93,7 +93,7 @@ NOTE_COLOR = "#57606a"
 _MARKS = "①②③④"
 
 
-class RenderError(Exception):
+class GraphvizError(Exception):
     """Graphviz's `dot` program is missing, or failed."""
 
 
@@ -125,12 +125,8 @@ def circuit(text: str, filename: str = "<string>", optimized: bool = True,
     Either way the file must compile (the optimizer's constant folding included); a
     bad one raises `CircuitError` with the file's name and text attached.
     """
-    text = normalize(text)
-    try:
-        written = lower_source(text, filename, sizes)[0]
+    with written_graph(text, filename, sizes) as (written, _):
         forward = optimize(written)
-    except CircuitError as e:
-        raise e.attach(filename, text)
     return forward if optimized else written
 
 
@@ -139,8 +135,8 @@ def structure(graph: Graph, optimized: bool = True) -> Drawing:
     return Drawing(graph, optimized)
 
 
-def evaluate(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None,
-             optimized: bool = True) -> Drawing:
+def with_values(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None,
+                optimized: bool = True) -> Drawing:
     """A drawing with the value at `at` and the gradient of every node an output
     depends on.
 
@@ -164,13 +160,13 @@ def evaluate(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None 
 
 def _as_compiled(graph: Graph, at: dict[str, float]) -> list[float | None]:
     """The value of each node of `graph` as the generated code computes it: the value of
-    the node the optimizer's rules make of it (`None` for a node no output needs).
+    the node the optimizer's rewrites make of it (`None` for a node no output needs).
 
-    The rules are exact where both forms give a number, but not in what can fail:
+    The rewrites are exact where both forms give a number, but not in what can fail:
     `x**2 -> x*x` gives inf where `math.pow` raises.
     """
     live = live_nodes(graph)
-    b = Builder((), RULES)
+    b = Builder((), REWRITES)
     new = [-1] * len(graph.nodes)
     for i, (op, args, attr, origin, _) in enumerate(graph.nodes):
         if live[i]:
@@ -285,15 +281,12 @@ def bus_circuit(text: str, filename: str = "<string>", sizes: dict[str, int] | N
     """
     if "[" not in text:  # every bus is declared, defined or read with brackets
         return None
-    text = normalize(text)
-    try:
-        statements = parse(text)
+    with source_errors(text, filename) as source:
+        statements = parse(source)
         written, buses = expand(statements, sizes)
         if not buses.shapes:
             return None
         return _bus_circuit(statements, written, buses, filename)
-    except CircuitError as e:
-        raise e.attach(filename, text)
 
 
 def _bus_circuit(statements: list, written: list, buses: Buses, filename: str) -> BusCircuit:
@@ -424,11 +417,11 @@ def bus_structure(c: BusCircuit) -> BusDrawing:
     return BusDrawing(c, structure(c.graph, optimized=False))
 
 
-def bus_evaluate(c: BusCircuit, at: dict[str, float], seeds: dict[str, float] | None = None
-                 ) -> BusDrawing:
-    """A bus-level drawing with values and gradients: `evaluate` of the written-out
+def bus_with_values(c: BusCircuit, at: dict[str, float], seeds: dict[str, float] | None = None
+                    ) -> BusDrawing:
+    """A bus-level drawing with values and gradients: `with_values` of the written-out
     graph, at `at` and with `seeds` given element by element (`x[0]`)."""
-    return BusDrawing(c, evaluate(c.graph, at, seeds, optimized=False))
+    return BusDrawing(c, with_values(c.graph, at, seeds, optimized=False))
 
 
 def _output_seeds(d: BusDrawing) -> dict[str, float]:
@@ -836,17 +829,17 @@ def to_dot(d: Drawing | BusDrawing) -> str:
     return "\n".join(out) + "\n"
 
 
-def render(dot: str, fmt: str) -> bytes:
-    """`dot` text rendered by Graphviz as `fmt` (`svg` or `png`); `RenderError` if it cannot."""
+def run_graphviz(dot: str, fmt: str) -> bytes:
+    """`dot` text rendered by Graphviz as `fmt` (`svg` or `png`); `GraphvizError` if it cannot."""
     program = shutil.which("dot")
     if program is None:
-        raise RenderError(f"--format {fmt} needs Graphviz's 'dot' program, which is not "
+        raise GraphvizError(f"--format {fmt} needs Graphviz's 'dot' program, which is not "
                           f"installed (not found on PATH): {INSTALL_HINT}")
     done = subprocess.run([program, f"-T{fmt}"], input=dot.encode("utf-8"), capture_output=True,
                           check=False)
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RenderError(f"Graphviz 'dot' failed (exit {done.returncode})"
+        raise GraphvizError(f"Graphviz 'dot' failed (exit {done.returncode})"
                           + (f": {detail[0]}" if detail else ""))
     return done.stdout
 

@@ -27,6 +27,11 @@ from dataclasses import dataclass
 # ValueError for `log(-1)`, ZeroDivisionError and OverflowError (ArithmeticErrors).
 DOMAIN_ERRORS = (ArithmeticError, ValueError)
 
+# How many operands a gate may take. Code that runs for every node of a graph spells
+# the operands out instead of looping over them (`graph.renumbered`, the Python
+# emitter's `_Module.function`), so `Gate` refuses any other arity.
+ARITIES = (1, 2)
+
 # Precedence levels of generated Python expressions, lowest first.
 COND, SUM, PRODUCT, UNARY, POWER, ATOM = range(6)
 
@@ -56,16 +61,32 @@ class Gate:
     fn: Callable[..., float]
     python: Syntax
     derivative: Callable[..., tuple]
-    rule: str  # the derivative rule in words, for the docs
+    derivative_text: str  # the derivative rule in words, for the docs
     numpy: Syntax  # how the `numpy` target prints it: elementwise on arrays
     operator: str | None = None  # how `.circ` writes it as an operator
     callable: bool = False  # whether `.circ` may call it by name
     commutative: bool = False
     kink: bool = False  # piecewise: its derivative jumps where inputs tie or cross 0
     raises: bool = False  # on some floats its Python form raises (`log(-1)`, `1/0`, `exp(1000)`)
-    # `fn` on complex numbers, for the complex-step derivative; None where the gate
-    # is not complex-analytic (piecewise gates).
+    # Whether the gate is complex-analytic: piecewise gates (`relu`, `max`, `step`) are not.
+    analytic: bool = True
+    # `fn` on complex numbers, for the complex-step derivative. None where there is
+    # none: always for a gate that is not `analytic`; for one that is, until written.
     cfn: Callable[..., complex] | None = None
+
+    def __post_init__(self):
+        if self.arity not in ARITIES:
+            raise ValueError(f"gate {self.name!r}: {self.arity} operands; a gate takes "
+                             f"{' or '.join(map(str, ARITIES))}")
+        if self.cfn is not None and not self.analytic:
+            raise ValueError(f"gate {self.name!r} is not analytic: it can have no cfn")
+
+    @property
+    def no_complex_step(self) -> str | None:
+        """Why the complex step cannot go through this gate, or None when it can."""
+        if not self.analytic:
+            return "is not complex-analytic"
+        return "has no complex implementation (cfn)" if self.cfn is None else None
 
     @property
     def usage(self) -> str:
@@ -185,7 +206,7 @@ _TABLE = [
     # nan and leave which zero they return unspecified, so the numpy target compares.
     Gate("relu", 1, lambda x: max(x, 0.0), Syntax("max({}, 0.0)", ATOM, (COND,)),
          lambda b, g, y, x: (b.mul(g, b.step(x)),),
-         "1 if a > 0 else 0", callable=True, kink=True,
+         "1 if a > 0 else 0", callable=True, kink=True, analytic=False,
          numpy=Syntax("np.where(np.less({0}, 0.0), 0.0, {0})", ATOM, (COND,))),
     Gate("softplus", 1, _softplus, _call("_softplus", helper=_softplus),
          lambda b, g, y, x: (b.mul(g, b.sigmoid(x)),),
@@ -221,28 +242,30 @@ _TABLE = [
          numpy=_call("np.arctan")),
     Gate("abs", 1, abs, _call("abs"),
          lambda b, g, y, x: (b.mul(g, b.sign(x)),),
-         "sign(a), 0 at 0", callable=True, kink=True,
+         "sign(a), 0 at 0", callable=True, kink=True, analytic=False,
          numpy=_call("np.abs")),
     Gate("max", 2, max, _call("max", 2),
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x1, x2)), b.mul(g, b.share(x2, x1))),
          "to the larger input; at a tie each gets half",
          callable=True, kink=True,  # not commutative: max(0.0, -0.0) is 0.0, max(-0.0, 0.0) -0.0
+         analytic=False,
          numpy=Syntax("np.where(np.greater({1}, {0}), {1}, {0})", ATOM, (COND, COND))),
     Gate("min", 2, min, _call("min", 2),
          lambda b, g, y, x1, x2: (b.mul(g, b.share(x2, x1)), b.mul(g, b.share(x1, x2))),
          "to the smaller input; at a tie each gets half",
          callable=True, kink=True,  # not commutative, as max
+         analytic=False,
          numpy=Syntax("np.where(np.less({1}, {0}), {1}, {0})", ATOM, (COND, COND))),
     # Piecewise-constant gates that only derivative rules use; their own
     # derivative is zero wherever it exists.
     Gate("step", 1, _step, _call("_step", helper=_step),
-         lambda b, g, y, x: (None,), "0",
+         lambda b, g, y, x: (None,), "0", analytic=False,
          numpy=Syntax("np.where(np.greater({}, 0.0), 1.0, 0.0)", ATOM, (COND,))),
     Gate("sign", 1, _sign, _call("_sign", helper=_sign),
-         lambda b, g, y, x: (None,), "0",
+         lambda b, g, y, x: (None,), "0", analytic=False,
          numpy=_call("np.sign")),
     Gate("share", 2, _share, _call("_share", 2, helper=_share),
-         lambda b, g, y, x1, x2: (None, None), "0",
+         lambda b, g, y, x1, x2: (None, None), "0", analytic=False,
          numpy=Syntax("np.where(np.greater({0}, {1}), 1.0, np.where(np.equal({0}, {1}), 0.5, 0.0))",
                       ATOM, (COND, COND))),
 ]
@@ -255,5 +278,5 @@ CALLABLE: dict[str, Gate] = {gate.name: gate for gate in _TABLE if gate.callable
 
 def markdown_table() -> str:
     """The table of gates and their derivative rules in docs/language.md, made from `GATES`."""
-    rows = [f"| {g.usage} | {g.rule} |" for g in GATES.values() if g.usage]
+    rows = [f"| {g.usage} | {g.derivative_text} |" for g in GATES.values() if g.usage]
     return "\n".join(["| gate | local derivative(s) |", "|---|---|", *rows])

@@ -7,7 +7,7 @@ using each gate's derivative rule from the gate table. A wire that fans out
 receives one contribution per consumer; they are summed (the chain rule's sum).
 `grads` then names the adjoint of every input. Because the result is ordinary
 graph, the optimizer and every emitter apply to it unchanged. The new gates are
-folded and simplified as they are made (`passes.GRADIENT_RULES`), so of the
+folded and simplified as they are made (`passes.GRADIENT_REWRITES`), so of the
 optimizer only dead-code elimination is left to do: `dce(grad(graph), len(graph.nodes))`
 for an optimized `graph`.
 """
@@ -18,12 +18,12 @@ import heapq
 
 from .gates import GATES
 from .graph import LEAVES, Builder, Graph, Origin
-from .passes import GRADIENT_RULES
+from .passes import GRADIENT_REWRITES
 
 ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # prefix of adjoint names; never part of a `.circ` name
 
 
-class _Rules:
+class _GateBuilder:
     """The builder derivative rules see: `b.mul(x, y)` appends a `mul` gate.
 
     Each gate is a method made once here (not looked up per call), as rules
@@ -58,8 +58,8 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
     depends on it, or every rule says its derivative is zero): its gradient is 0.
     Constants are missing from it: nothing can change a constant.
     """
-    b = Builder(graph.nodes, GRADIENT_RULES)
-    rules = _Rules(b)
+    b = Builder(graph.nodes, GRADIENT_REWRITES)
+    gates = _GateBuilder(b)
     add = b.add
     nodes = graph.nodes
     pending: list[list[int] | None] = [None] * len(nodes)  # node -> its contributions so far
@@ -77,7 +77,7 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
         pending[i] = None
         node = nodes[i]
         o = node.origin  # a plain constructor: this runs for every gate
-        origin = rules.origin = o and Origin(o.span, f"the gradient of {o.label}", o.calls,
+        origin = gates.origin = o and Origin(o.span, f"the gradient of {o.label}", o.calls,
                                              o.element)
         g = contributions[0]
         for c in contributions[1:]:
@@ -89,7 +89,7 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
         adjoint[i] = g
         if node.op in LEAVES:
             continue
-        parts = GATES[node.op].derivative(rules, g, i, *node.args)
+        parts = GATES[node.op].derivative(gates, g, i, *node.args)
         for arg, part in zip(node.args, parts, strict=True):
             if part is not None and nodes[arg].op != "const":  # nothing can change a constant
                 if pending[arg] is None:
@@ -127,7 +127,7 @@ def _users(nodes, roots) -> list[list[int]]:
     return users
 
 
-def _push(b: Builder, rules: _Rules, users: list[list[int]], start: dict[int, int]
+def _push(b: Builder, gates: _GateBuilder, users: list[list[int]], start: dict[int, int]
           ) -> dict[int, int]:
     """Tangents pushed forward from `start` ({node: its tangent}) through the first
     `len(users)` nodes of `b`: {node: tangent} for every node that depends on a start
@@ -146,16 +146,16 @@ def _push(b: Builder, rules: _Rules, users: list[list[int]], start: dict[int, in
     while queue:
         i = heapq.heappop(queue)
         op, args, _, origin, _ = nodes[i]
-        rules.origin = origin and Origin(origin.span, f"the tangent of {origin.label}",
+        gates.origin = origin and Origin(origin.span, f"the tangent of {origin.label}",
                                          origin.calls, origin.element)
         total = None
         for k, a in enumerate(args):
             t = tangent.get(a)
             if t is None:
                 continue
-            part = GATES[op].derivative(rules, t, i, *args)[k]
+            part = GATES[op].derivative(gates, t, i, *args)[k]
             if part is not None:
-                total = part if total is None else add("add", (total, part), None, rules.origin)
+                total = part if total is None else add("add", (total, part), None, gates.origin)
         if total is None:
             continue
         tangent[i] = total
@@ -174,14 +174,14 @@ def _directional(graph: Graph, names, pairs) -> Graph:
     """`graph` with a `tangent` leaf per input in `names` (the direction it moves in,
     named `TANGENT + input`) and, in `tangents`, the tangent of each `(label, node)` of
     `pairs`: the derivative of that node along the directions."""
-    b = Builder(graph.nodes, GRADIENT_RULES)
+    b = Builder(graph.nodes, GRADIENT_REWRITES)
     inputs = _inputs(graph)
     start = {}
     for name in names:
         t = b.add("tangent", (), name, None, TANGENT + name)
         if name in inputs:
             start[inputs[name]] = t
-    tangent = _push(b, _Rules(b), _users(graph.nodes, [n for _, n in pairs]), start)
+    tangent = _push(b, _GateBuilder(b), _users(graph.nodes, [n for _, n in pairs]), start)
     return b.graph(graph, graph.outputs, graph.grads,
                    [(label, tangent.get(n, b.const(0.0))) for label, n in pairs])
 
@@ -206,14 +206,14 @@ def hessian_graph(backward: Graph) -> Graph:
     only where the entry is not known to be zero: the pattern of the upper triangle.
     The lower triangle is the upper one's mirror, so the Hessian is symmetric exactly.
     """
-    b = Builder(backward.nodes, GRADIENT_RULES)
-    rules, inputs = _Rules(b), _inputs(backward)
+    b = Builder(backward.nodes, GRADIENT_REWRITES)
+    gates, inputs = _GateBuilder(b), _inputs(backward)
     users = _users(backward.nodes, [n for _, n in backward.grads])
     entries = []
     for k, (name, _) in enumerate(backward.grads):
         if name not in inputs:
             continue
-        column = _push(b, rules, users, {inputs[name]: b.const(1.0)})
+        column = _push(b, gates, users, {inputs[name]: b.const(1.0)})
         for j, (_, g) in enumerate(backward.grads[:k + 1]):
             h = column.get(g)
             if h is not None and not (b.is_const(h) and b.nodes[h].attr == 0.0):

@@ -69,7 +69,7 @@ class Origin(NamedTuple):
             f"in {gate} (line {line})" for (_, gate), line in zip(self.calls, inner))
 
 
-class Node(NamedTuple):  # a NamedTuple: graphs have millions of nodes, and it is fastest to make
+class Node(NamedTuple):  # a NamedTuple: a plain tuple underneath, which `new_node` makes
     op: str
     args: tuple[int, ...] = ()
     attr: str | float | None = None
@@ -120,24 +120,24 @@ new_node = tuple.__new__  # `new_node(Node, fields)` skips NamedTuple's Python-l
 class Builder:
     """Appends nodes to a graph under construction, reusing identical ones.
 
-    `rules` rewrite gates as they are added (the optimizer's, in `passes`): a rule
-    `rule(b, op, args, origin)` returns the node that stands for `op(args)`, or None
-    to leave it to the next rule and, after the last, to be added as it is.
+    `rewrites` rewrite gates as they are added (the optimizer's, in `passes`): a rewrite
+    `rewrite(b, op, args, origin)` returns the node that stands for `op(args)`, or None
+    to leave it to the next rewrite and, after the last, to be added as it is.
     """
 
-    def __init__(self, nodes=(), rules=()):
+    def __init__(self, nodes=(), rewrites=()):
         self.nodes: list[Node] = list(nodes)
         self._index: dict[tuple, int] = {_key(node.op, node.args, node.attr): i
                                          for i, node in enumerate(self.nodes)}
-        self.rules = rules
+        self.rewrites = rewrites
         self._cannot_raise: dict[int, bool] = {}  # see `cannot_raise`
 
     def add(self, op: str, args: tuple[int, ...] = (), attr=None, origin: Origin | None = None,
             name: str | None = None) -> int:
         """The node `op(args)`, appended unless it exists; `name` names it if it has no name."""
         if args:
-            for rule in self.rules:
-                found = rule(self, op, args, origin)
+            for rewrite in self.rewrites:
+                found = rewrite(self, op, args, origin)
                 if found is not None:
                     if name is not None:
                         self.name(found, name)
@@ -197,6 +197,13 @@ class Builder:
                        tangents=tuple(tangents))
 
 
+def renumbered(args: tuple[int, ...], new) -> tuple[int, ...]:
+    """A node's arguments mapped through `new` (old node -> new node), as a pass that
+    rebuilds a graph renumbers them: the one or two operands of a gate
+    spelled out, none for a leaf (`gates.ARITIES`)."""
+    return (new[args[0]], new[args[1]]) if len(args) == 2 else (new[args[0]],) if args else ()
+
+
 def element(bus: str, index) -> str:
     """The name of an element of a bus: `x[3]`, `W[3,1]` (no `.circ` name has a `[`)."""
     return f"{bus}[{','.join(map(str, index))}]"
@@ -233,30 +240,43 @@ def fold_constant(op: str, values, origin: Origin | None) -> float:
                            ) from None
 
 
+class GraphError(Exception):
+    """A graph breaks an invariant of the IR: a bug in whatever built it, never bad input
+    (so not a `CircuitError`: the CLI lets it through with its traceback)."""
+
+
 def check(graph: Graph) -> None:
-    """Assert the IR's invariants; tests run it after every transformation."""
+    """Raise `GraphError` naming the first broken invariant of the IR; tests run it after
+    every transformation."""
+    def require(ok: bool, why: str) -> None:
+        if not ok:
+            raise GraphError(why)
+
     seen_inputs = set()
     for i, node in enumerate(graph.nodes):
         if node.op in LEAVES:
-            assert not node.args, (i, node)
+            require(not node.args, f"node {i}: a {node.op} leaf has arguments: {node}")
         else:
-            assert node.op in GATES, f"node {i}: unknown op {node.op!r}"
-            assert len(node.args) == GATES[node.op].arity, (i, node)
-        assert all(0 <= a < i for a in node.args), f"node {i} is not after its arguments"
+            require(node.op in GATES, f"node {i}: unknown op {node.op!r}")
+            require(len(node.args) == GATES[node.op].arity,
+                    f"node {i}: {node.op} takes {GATES[node.op].arity} arguments: {node}")
+        require(all(0 <= a < i for a in node.args), f"node {i} is not after its arguments")
         if node.op == "input":
-            assert node.attr in graph.inputs and node.attr not in seen_inputs, (i, node)
+            require(node.attr in graph.inputs and node.attr not in seen_inputs,
+                    f"node {i}: input {node.attr!r} is not in inputs, or is there twice")
             seen_inputs.add(node.attr)
         if node.op == "seed":
-            assert node.attr in dict(graph.outputs), (i, node)
+            require(node.attr in dict(graph.outputs), f"node {i}: seed of no output: {node}")
         if node.op == "tangent":
-            assert node.attr in graph.inputs, (i, node)
+            require(node.attr in graph.inputs, f"node {i}: tangent of no input: {node}")
         if node.op == "const":
-            assert isinstance(node.attr, float), (i, node)
+            require(isinstance(node.attr, float), f"node {i}: a constant that is not a float: {node}")
     for n in graph.roots:
-        assert 0 <= n < len(graph.nodes), n
-    assert all(name in graph.inputs for name, _ in graph.grads), graph.grads
-    assert set(graph.defaults) <= set(graph.inputs)
-    assert len(set(graph.inputs)) == len(graph.inputs)
+        require(0 <= n < len(graph.nodes), f"a root is no node: {n}")
+    require(all(name in graph.inputs for name, _ in graph.grads),
+            f"a gradient of no input: {graph.grads}")
+    require(set(graph.defaults) <= set(graph.inputs), "a default of no input")
+    require(len(set(graph.inputs)) == len(graph.inputs), "an input named twice")
 
 
 def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None,

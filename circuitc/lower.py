@@ -89,51 +89,68 @@ class _Lowering:
 
     def _collect(self, statements: list) -> None:
         """Record every declaration, rejecting names declared or assigned twice."""
+        collect = {Assign: self._collect_wire, InputDecl: self._collect_inputs,
+                   GateDef: self._collect_gate, OutputDecl: self._collect_outputs}
         for s in statements:
-            if type(s) is Assign:  # most statements are: tested first
-                name = s.target
-                if name.id in self.inputs:
-                    self._error(f"'{name.id}' is an input and cannot be assigned", name.span,
-                                labels=[Label(self.inputs[name.id].span, "declared as an input here")])
-                elif name.id in self.wires:
-                    first = self.wires[name.id].target.span
-                    self._error(f"'{name.id}' is assigned twice (first at line {first.line})",
-                                name.span, labels=[Label(first, "first assigned here")])
-                elif self._not_a_gate(name, "a wire"):
-                    self.wires[name.id] = s
-            elif type(s) is InputDecl:
-                for name, default in s.items:
-                    if name.id in self.inputs:
-                        self._error(f"input '{name.id}' is declared twice", name.span,
-                                    labels=[Label(self.inputs[name.id].span, "first declared here")])
-                    elif name.id in self.wires:
-                        self._error(f"'{name.id}' is assigned at line "
-                                    f"{self.wires[name.id].target.span.line} and cannot also be "
-                                    "an input", name.span)
-                    elif self._not_a_gate(name, "an input"):
-                        self.inputs[name.id] = name
-                        if default is not None:
-                            self.defaults[name.id] = default
-            elif type(s) is GateDef:
-                seen = set()
-                for p in s.params:
-                    if p.id in seen:
-                        self._error(f"parameter '{p.id}' is repeated", p.span)
-                    seen.add(p.id)
-                if s.name.id in CALLABLE:
-                    self._error(f"'{s.name.id}' is a built-in gate and cannot be redefined",
-                                s.name.span)
-                elif s.name.id in self.gates:
-                    self._error(f"gate '{s.name.id}' is defined twice", s.name.span,
-                                labels=[Label(self.gates[s.name.id].name.span, "first defined here")])
-                else:
-                    self.gates[s.name.id] = s
-            elif type(s) is OutputDecl:
-                for name in s.names:
-                    if name.id in self.outputs:
-                        self._error(f"output '{name.id}' is declared twice", name.span,
-                                    labels=[Label(self.outputs[name.id].span, "first declared here")])
-                    self.outputs[name.id] = name
+            record = collect.get(type(s))
+            if record is not None:
+                record(s)
+        self._check_gate_names()
+
+    def _collect_wire(self, s: Assign) -> None:
+        """`name = expr`: a wire, unless the name is an input's, a wire's or a gate's."""
+        name = s.target
+        if name.id in self.inputs:
+            self._error(f"'{name.id}' is an input and cannot be assigned", name.span,
+                        labels=[Label(self.inputs[name.id].span, "declared as an input here")])
+        elif name.id in self.wires:
+            first = self.wires[name.id].target.span
+            self._error(f"'{name.id}' is assigned twice (first at line {first.line})",
+                        name.span, labels=[Label(first, "first assigned here")])
+        elif self._not_a_gate(name, "a wire"):
+            self.wires[name.id] = s
+
+    def _collect_inputs(self, s: InputDecl) -> None:
+        """`input a, b = 1.0`: each an input, with its default if it has one."""
+        for name, default in s.items:
+            if name.id in self.inputs:
+                self._error(f"input '{name.id}' is declared twice", name.span,
+                            labels=[Label(self.inputs[name.id].span, "first declared here")])
+            elif name.id in self.wires:
+                self._error(f"'{name.id}' is assigned at line "
+                            f"{self.wires[name.id].target.span.line} and cannot also be "
+                            "an input", name.span)
+            elif self._not_a_gate(name, "an input"):
+                self.inputs[name.id] = name
+                if default is not None:
+                    self.defaults[name.id] = default
+
+    def _collect_gate(self, s: GateDef) -> None:
+        """`gate name(params) = body`: a gate, unless built in or defined before."""
+        seen = set()
+        for p in s.params:
+            if p.id in seen:
+                self._error(f"parameter '{p.id}' is repeated", p.span)
+            seen.add(p.id)
+        if s.name.id in CALLABLE:
+            self._error(f"'{s.name.id}' is a built-in gate and cannot be redefined",
+                        s.name.span)
+        elif s.name.id in self.gates:
+            self._error(f"gate '{s.name.id}' is defined twice", s.name.span,
+                        labels=[Label(self.gates[s.name.id].name.span, "first defined here")])
+        else:
+            self.gates[s.name.id] = s
+
+    def _collect_outputs(self, s: OutputDecl) -> None:
+        """`output f, g`: each an output, once."""
+        for name in s.names:
+            if name.id in self.outputs:
+                self._error(f"output '{name.id}' is declared twice", name.span,
+                            labels=[Label(self.outputs[name.id].span, "first declared here")])
+            self.outputs[name.id] = name
+
+    def _check_gate_names(self) -> None:
+        """No input or wire may have the name of a `gate` definition, wherever it comes."""
         if not self.gates:  # nothing can clash with a gate's name: skip the walk over every name
             return
         for name in [*self.inputs.values(), *(w.target for w in self.wires.values())]:

@@ -6,9 +6,8 @@ the LALR parser reduces, so nothing recurses however deep the nesting is, and no
 intermediate Lark tree is kept. Lark's exceptions become `CircuitError`s.
 
 Two drivers run the same LALR tables and callbacks. `_Fast` is a tight loop with
-a one-regex lexer, about twice as fast as Lark's own driver, which matters for
-circuits of 10^5 statements; it gives up at the first thing that is not valid
-text. Lark's driver then parses the file again, to report the error exactly as
+a one-regex lexer, for large circuits (benchmarks/RESULTS.md); it gives up at the
+first thing that is not valid text. Lark's driver then parses the file again, to report the error exactly as
 Lark finds it. Both give the same tree for valid text (a test checks this on
 generated programs).
 

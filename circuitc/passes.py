@@ -1,9 +1,9 @@
 """Pure `Graph -> Graph` rewrites, run in order by `optimize`.
 
-A rewrite is a rule the `Builder` applies to each gate as it is added; a pass
-rebuilds the graph through a fresh builder with its rules, so it also merges the
-common subexpressions its rewrites expose. `grad` builds with the same rules
-(`GRADIENT_RULES`), so gradients come out folded and simplified. Only rewrites that
+A rewrite is a function the `Builder` applies to each gate as it is added; a pass
+rebuilds the graph through a fresh builder with its rewrites, so it also merges the
+common subexpressions they expose. `grad` builds with the same rewrites
+(`GRADIENT_REWRITES`), so gradients come out folded and simplified. Only rewrites that
 are exact in IEEE arithmetic are made: `x*1 -> x`, but never `x*0 -> 0` (wrong for
 inf and nan) nor `x+0 -> x` (wrong for -0.0, since -0.0 + 0.0 is 0.0).
 """
@@ -13,22 +13,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .errors import CircuitError
-from .graph import Builder, Graph, Node, Origin, fold_constant, new_node
+from .graph import Builder, Graph, Node, Origin, fold_constant, new_node, renumbered
 
 
-def _rewrite(graph: Graph, rules, keep=None) -> Graph:
-    """Rebuild `graph` node by node through a `Builder` that applies `rules`;
+def _rewrite(graph: Graph, rewrites, keep=None) -> Graph:
+    """Rebuild `graph` node by node through a `Builder` that applies `rewrites`;
     `keep` masks nodes known to be dead."""
     nodes = graph.nodes
-    b = Builder((), rules)
+    b = Builder((), rewrites)
     add = b.add
     new = [-1] * len(nodes)  # old node -> new node
     for i, (op, old, attr, origin, name) in enumerate(nodes):
         if keep is not None and not keep[i]:
             continue
-        # Gates have one or two operands: spelling those out costs less than a comprehension.
-        args = (new[old[0]], new[old[1]]) if len(old) == 2 else (new[old[0]],) if old else ()
-        new[i] = add(op, args, attr, origin, name)
+        new[i] = add(op, renumbered(old, new), attr, origin, name)
     return b.graph(graph, [(name, new[n]) for name, n in graph.outputs],
                    [(name, new[n]) for name, n in graph.grads],
                    [(name, new[n]) for name, n in graph.tangents])
@@ -168,8 +166,7 @@ def _without_dead(graph: Graph, live: list[bool]) -> Graph:
             new[i] = len(nodes)
             op, args, attr, origin, name = node = graph.nodes[i]
             if args:
-                args = (new[args[0]], new[args[1]]) if len(args) == 2 else tuple([new[a] for a in args])
-                node = new_node(Node, (op, args, attr, origin, name))
+                node = new_node(Node, (op, renumbered(args, new), attr, origin, name))
             nodes.append(node)
     return replace(graph, nodes=tuple(nodes), outputs=tuple((n, new[i]) for n, i in graph.outputs),
                    grads=tuple((n, new[i]) for n, i in graph.grads),
@@ -182,11 +179,11 @@ PASSES = (fold, simplify, dce)
 # Simplification first: its rewrites are exact, so a gate of constants folds to the same
 # value either way, except `c**2 -> c*c`, which must fold as `x**2` runs, to inf where
 # `math.pow` would raise (`1e200 ** 2`).
-RULES = (_simplify, _fold)
-GRADIENT_RULES = (_simplify, _fold_quietly)  # see `_fold_quietly`; `grad` builds with these
+REWRITES = (_simplify, _fold)
+GRADIENT_REWRITES = (_simplify, _fold_quietly)  # see `_fold_quietly`; `grad` builds with these
 
 
 def optimize(graph: Graph) -> Graph:
     """`dce(fold(simplify(graph)))`, with simplification and folding fused into one
-    traversal (each rule sees arguments the other has already rewritten)."""
-    return dce(_rewrite(graph, RULES, keep=live_nodes(graph)))
+    traversal (each rewrite sees arguments the other has already rewritten)."""
+    return dce(_rewrite(graph, REWRITES, keep=live_nodes(graph)))

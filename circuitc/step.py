@@ -27,7 +27,7 @@ others keep their values.
   indefinite Hessian until it is positive definite.
 
 A domain error or a non-finite value while climbing raises `StepError`.
-The finite differences and the text table are the verifier's (`verify.difference`,
+The finite differences and the text table are the verifier's (`numerics.difference`,
 `report.table`).
 """
 
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 
 from .api import gradient_of, outputs_of
 from .gates import DOMAIN_ERRORS
+from .numerics import default_h, difference
 from .report import table, values
-from .verify import default_h, difference
 
 METHODS = ("analytic", "numerical", "random", "newton")
 
@@ -220,7 +220,7 @@ def climb(module, at: dict[str, float], *, method: str = "analytic", steps: int 
     return result
 
 
-def render(climb: Climb, steps: int, step_size: float) -> str:
+def climb_text(climb: Climb, steps: int, step_size: float) -> str:
     """The inputs and the output before and after, as a small table."""
     way = "down" if climb.minimize else "up"
     what = f"{steps} {climb.method} step{'s' if steps != 1 else ''} {way} {climb.output}"

@@ -19,9 +19,10 @@ Numerical derivatives (`difference`):
 - `forward`: `(f(x+h) - f(x)) / h`, the textbook's, error O(h).
 - `complex`: the complex step `Im f(x + ih) / h`, evaluated on the gate graph with
   each gate's `cfn`. It subtracts nothing, so it is exact to rounding (about 1e-15
-  relative) and `h` can be tiny. A gate without `cfn` (`relu`, `abs`, `max`, `min`)
-  is not complex-analytic: an (output, input) pair whose path goes through one is
-  checked by central differences instead, and the check's `note` says so.
+  relative) and `h` can be tiny. A gate that is not complex-analytic (`relu`, `abs`,
+  `max`, `min`), or has no `cfn` yet, blocks it: an (output, input) pair whose path
+  goes through one is checked by central differences instead, and the check's `note`
+  says which of the two.
 
 Step `h`, unless given: per input, relative to its magnitude,
 `eps**(1/3) * max(1, |x|)` (about 6e-6) for central differences, `sqrt(eps) * max(1, |x|)`
@@ -48,11 +49,10 @@ check is `skip`, saying so, never `fail`. The complex step has no such limit.
 
 Tolerance: a gradient passes when `|analytic - numeric| <= atol + rtol * |numeric|`.
 The defaults depend on the difference (`DEFAULT_TOLERANCES`; docs/verify.md compares
-them with other gradient checkers and gives the measurements): (1e-6, 1e-8) for
-central differences, whose error on the example circuits and on random ones stayed
-below 2.5e-8 relative; (1e-3, 1e-5) for forward differences, below 1.7e-5; (1e-11,
-1e-13) for the complex step, below 5.2e-14. A check that falls back from the complex
-step to central differences uses the central defaults.
+them with other gradient checkers and gives the measurements behind them): (1e-6,
+1e-8) for central differences, (1e-3, 1e-5) for forward differences, (1e-11, 1e-13)
+for the complex step. A check that falls back from the complex step to central
+differences uses the central defaults.
 
 Kinks: a gate with the `kink` flag switches where its input crosses 0 (`relu`,
 `abs`) or where its two inputs tie (`max`, `min`). When the points a finite
@@ -101,16 +101,15 @@ those of every gate that switches (`_switching`: the kink gates, and `step`, `si
 `share`, which only gradients use), and they block the complex step too. `fast`: one
 check per output, `u · H v` (`hvp`) against the derivative of `u · gradient` along `v`,
 `u` drawn like an input value. Retries, domains and points are first order's. Tolerances
-(`SECOND_ORDER_TOLERANCES`; docs/verify.md gives the measurements): (1e-5, 1e-7) central,
-whose error on the example circuits and on random ones stayed below 1.3e-7 relative;
-(1e-3, 1e-5) forward, below 4.5e-5; (1e-10, 1e-12) complex, below 3.6e-12: a difference of
-the gradient loses more digits than one of the function. Blame checks each gate on the
+(`SECOND_ORDER_TOLERANCES`; docs/verify.md gives the measurements behind them): (1e-5, 1e-7)
+central, (1e-3, 1e-5) forward, (1e-10, 1e-12) complex: a difference of the gradient loses
+more digits than one of the function. Blame checks each gate on the
 path on its own: its local Hessian (the one-gate circuit's `grad`, differentiated by
 `hessian_graph`) against numerical derivatives of its local gradient, retried as first
 order's blame retries, skipping steps across a switch of a gate of that gradient.
 
-Finite differences (`difference`) and the text tables (`circuitc.report`) are shared
-with `circuitc step`.
+The finite differences and drawn values are `circuitc.numerics`, which `circuitc step`
+shares; the report's records, its text and its JSON are `circuitc.verify_report`.
 """
 
 from __future__ import annotations
@@ -121,18 +120,34 @@ import math
 import random
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from .api import gradient_of, outputs_of, raised
 from .errors import ModuleError
 from .gates import DOMAIN_ERRORS, GATES, Gate
 from .grad import grad, hessian_graph
 from .graph import Builder, Graph, run
-from .report import table as _table
+from .numerics import DIFFERENCES, default_h, difference, random_value, representable, shifted
 from .report import values as _values
+from .verify_report import (
+    KINK,
+    Blame,
+    Check,
+    Mismatch,
+    PointReport,
+    Report,
+    _derivative,
+    report_dict,
+    report_text,
+    summary,
+)
 
-EPS = sys.float_info.epsilon
-DIFFERENCES = ("central", "forward", "complex")
+# What other code uses: the checks, their records and reports (`verify_report`), and the
+# numerics `step` shares (`numerics`).
+__all__ = ["DEFAULT_TOLERANCES", "DIFFERENCES", "SECOND_ORDER_TOLERANCES", "Blame", "Check",
+           "Mismatch", "PointReport", "Report", "default_h", "difference", "report_dict",
+           "report_text", "summary", "verify_circuit", "verify_hessian"]
+
 # (rtol, atol) by difference; see the module docstring and docs/verify.md.
 DEFAULT_TOLERANCES = {"central": (1e-6, 1e-8), "forward": (1e-3, 1e-5),
                       "complex": (1e-11, 1e-13)}
@@ -140,235 +155,11 @@ MAX_DRAWS = 20
 RETRY_SCALES = (0.1, 10.0, 0.01, 0.001)  # other steps tried, relative to the default
 
 
-def default_h(x: float, difference: str) -> float:
-    """The finite-difference step for an input at `x` (see the module docstring)."""
-    if difference == "complex":
-        return 1e-20 * max(abs(x), 1e-200)
-    scale = EPS ** (1 / 3) if difference == "central" else math.sqrt(EPS)
-    return scale * max(1.0, abs(x))
-
-
-def _representable(x: float, h: float) -> float:
-    """`h`, rounded so that `x + h` is exact; `h` itself if that rounds to nothing."""
-    return ((x + h) - x) or h
-
-
-def shifted(at: dict[str, float], v: dict[str, float], t: float) -> dict[str, float]:
-    """The point `at + t·v`: each input named in `v` moved by `t * v[name]`, the others kept."""
-    return {**at, **{name: at[name] + t * w for name, w in v.items()}}
-
-
-def difference(f, at: dict[str, float], v: dict[str, float], t: float, method: str,
-               f0: tuple[float, ...] | None = None) -> tuple[float, ...]:
-    """The finite differences of `f` at `at` along `v`, with the step `t` used as given.
-
-    `f(point, side)` returns a tuple of floats at `point`, which is `at + side·t·v`
-    (`side` is 1.0, -1.0, or 0.0 for `at` itself, only for messages); the result has one
-    slope per value. `forward`: `(f(at + t·v) - f(at)) / t`, with `f0` as `f(at)` when
-    given; `central`: `(f(at + t·v) - f(at - t·v)) / 2t`, `f(at + t·v)` evaluated first.
-    """
-    f_plus = f(shifted(at, v, t), 1.0)
-    if method == "forward":
-        f_at = f(at, 0.0) if f0 is None else f0
-        return tuple((fp - fa) / t for fp, fa in zip(f_plus, f_at))
-    f_minus = f(shifted(at, v, -t), -1.0)
-    return tuple((fp - fm) / (2 * t) for fp, fm in zip(f_plus, f_minus))
-
-
-def draw(rng: random.Random) -> float:
-    """One random input value: ±uniform[0.5, 2)."""
-    sign = rng.choice((-1.0, 1.0))
-    return sign * rng.uniform(0.5, 2.0)
-
-
-@dataclass
-class Check:
-    """One gradient judged at one point: d`output`/d`input` (or along a direction)."""
-
-    output: str
-    input: str | None  # an input name, or None along a direction (`fast`)
-    analytic: float | None = None
-    numeric: float | None = None
-    h: float | None = None
-    verdict: str = "pass"  # pass | fail | skip | domain
-    reason: str = ""  # why skipped or outside the domain
-    method: str = ""  # the difference actually used
-    note: str = ""  # e.g. why the complex step fell back to central differences
-    tolerance: float | None = None  # atol + rtol * |numeric|, once judged
-    circuit: float | None = None  # what circuitc's module for the circuit gives, if compared
-    order: int = 1  # 2: a second derivative, of the gradient's component `of`, along `input`
-    of: str | None = None  # that component's input (None along directions: `u·H v`)
-
-    @property
-    def key(self):
-        """What the check differentiates: an output, or (output, `of`) for a second derivative."""
-        return self.output if self.order == 1 else (self.output, self.of)
-
-    @property
-    def abs_error(self) -> float | None:
-        if self.analytic is None or self.numeric is None:
-            return None
-        return abs(self.analytic - self.numeric)
-
-    @property
-    def rel_error(self) -> float | None:
-        err = self.abs_error
-        if err is None:
-            return None
-        return err / abs(self.numeric) if self.numeric else (0.0 if err == 0 else math.inf)
-
-    @property
-    def name(self) -> str:
-        """`df/dx`, or `df along v` for a random direction; `d2f/dxdy`, or `d2f along u, v`."""
-        if self.order == 2:
-            return (f"d2{self.output} along u, v" if self.input is None
-                    else f"d2{self.output}/d{self.of}d{self.input}")
-        return _derivative(self.output, self.input)
-
-    def as_dict(self) -> dict:
-        pair = {"inputs": None if self.input is None else [self.of, self.input]}
-        return {"output": self.output, "input": self.input, **(pair if self.order == 2 else {}),
-                "analytic": self.analytic,
-                "numeric": self.numeric, "h": self.h, "abs_error": self.abs_error,
-                "rel_error": self.rel_error, "verdict": self.verdict, "reason": self.reason,
-                "tolerance": self.tolerance, "method": self.method, "note": self.note,
-                "circuit": self.circuit}
-
-
 def _new_check(key, label: str | None, analytic: float, method: str) -> Check:
     """A check of `key` (an output, or (output, of) for a second derivative) along `label`."""
     if isinstance(key, tuple):
         return Check(key[0], label, analytic, method=method, order=2, of=key[1])
     return Check(key, label, analytic, method=method)
-
-
-@dataclass
-class Blame:
-    """The first gate whose local derivative rule disagrees with its numerical derivative."""
-
-    output: str
-    input: str
-    gate: str  # the gate's label: 'sigmoid'
-    where: str  # file:line:col
-    argument: int  # which argument of the gate, from 1
-    rule: float
-    numeric: float
-    argument2: int | None = None  # second order: the argument the rule is differentiated in
-    derivative: str = ""  # the failed check's name, when not `df/dx`
-
-    def __post_init__(self):
-        self.derivative = self.derivative or _derivative(self.output, self.input)
-
-    @property
-    def finding(self) -> str:
-        if self.argument2 is not None:
-            return (f"the second derivative of {self.gate} at {self.where} (its derivative rule, "
-                    f"differentiated) gives {self.rule!r} for its arguments ({self.argument}, "
-                    f"{self.argument2}), but the numerical derivative of its derivative rule "
-                    f"there is {self.numeric!r}")
-        return (f"the derivative rule of {self.gate} at {self.where} gives {self.rule!r} for its "
-                f"argument {self.argument}, but its numerical derivative there is "
-                f"{self.numeric!r}")
-
-    def __str__(self) -> str:
-        return f"{self.derivative}: {self.finding}"
-
-    def as_dict(self) -> dict:
-        second = {} if self.argument2 is None else {"argument2": self.argument2}
-        return {"output": self.output, "input": self.input, "gate": self.gate,
-                "where": self.where, "argument": self.argument, **second, "rule": self.rule,
-                "numeric": self.numeric, "message": str(self)}
-
-
-@dataclass
-class Mismatch:
-    """Where a module disagrees, at one point, with the module circuitc generates from
-    the circuit it claims to come from."""
-
-    circuit: str  # the circuit's file
-    outputs: list[str]  # the outputs whose values differ
-    derivatives: list[str]  # `df/dx` of each gradient that differs
-    variable: str | None = None  # the first wire that differs, as both modules name it: 'd_s'
-    adjoint: bool = False  # whether `variable` is an adjoint (else a wire's value)
-    module_value: float | None = None
-    circuit_value: float | None = None
-    module_line: str | None = None  # where the module assigns `variable`: 'edited.py:24'
-    circuit_line: str | None = None  # the circuit's line it comes from: 'neuron.circ:5'
-    detail: str = ""  # why no wire is named, when none is
-
-    @property
-    def wire(self) -> str | None:
-        """The circuit's wire `variable` is the value or the adjoint of."""
-        if self.variable is None:
-            return None
-        return self.variable[2:] if self.adjoint else self.variable
-
-    @property
-    def finding(self) -> str:
-        head = (f"the module disagrees with what circuitc generates from {self.circuit} "
-                "(a stale or edited module)")
-        if self.variable is None:
-            return f"{head}: {self.detail}"
-        places = [f" ({place})" if place else "" for place in (self.module_line, self.circuit_line)]
-        return (f"{head}: the first wire whose {'adjoint' if self.adjoint else 'value'} differs "
-                f"is {self.wire}: {self.variable} = {self.module_value!r} in the module"
-                f"{places[0]}, {self.circuit_value!r} from the circuit{places[1]}")
-
-    def as_dict(self) -> dict:
-        return {"circuit": self.circuit, "outputs": self.outputs, "derivatives": self.derivatives,
-                "wire": self.wire, "variable": self.variable, "adjoint": self.adjoint,
-                "module_value": self.module_value, "circuit_value": self.circuit_value,
-                "module_line": self.module_line, "circuit_line": self.circuit_line,
-                "message": self.finding}
-
-
-@dataclass
-class PointReport:
-    label: str
-    at: dict[str, float]
-    outputs: dict[str, float] | None = None
-    domain: str | None = None  # why the whole point is outside the domain
-    checks: list[Check] = field(default_factory=list)
-    blame: list[Blame] = field(default_factory=list)
-    unblamed: list[str] = field(default_factory=list)  # failed checks no gate explains
-    mismatch: Mismatch | None = None  # how the module disagrees with its circuit here
-
-
-@dataclass
-class Report:
-    filename: str
-    difference: str
-    rtol: float
-    atol: float
-    h: float | None
-    fast: bool
-    seed: int
-    points: list[PointReport]
-    fallback: tuple[float, float] | None = None  # (rtol, atol) of central-difference fallbacks
-    module: str | None = None  # the module checked, when it is not one compiled here
-    circuit: str | None = None  # the circuit whose graph the checks used, or compared with
-    graph: bool = True  # whether the circuit's graph was used: kinks and blame need it
-    interface: str | None = None  # how the module's names differ from its circuit's
-    notes: list[str] = field(default_factory=list)
-    order: int = 1  # 2: second derivatives (`verify_hessian`)
-
-    def count(self, verdict: str) -> int:
-        return sum(c.verdict == verdict for p in self.points for c in p.checks)
-
-    @property
-    def mismatches(self) -> int:
-        """Points at which the module disagrees with its circuit."""
-        return sum(p.mismatch is not None for p in self.points)
-
-    @property
-    def ok(self) -> bool:
-        """Every judged gradient passed (vacuously true when none was judged), and the
-        module agrees with its circuit, if it was compared with one."""
-        return self.count("fail") == 0 and self.interface is None and not self.mismatches
-
-    @property
-    def judged(self) -> int:
-        return self.count("pass") + self.count("fail")
 
 
 class _Circuit:
@@ -402,7 +193,7 @@ class _Circuit:
         self._special_gates()
 
     def _special_gates(self) -> None:
-        """`inputs_of`: for each gate of `graph` that switches or is not complex-analytic,
+        """`inputs_of`: for each gate of `graph` that switches or blocks the complex step,
         the inputs it depends on (a bit mask over `inputs`, each input's bit in `bit`)."""
         self.bit = {name: 1 << k for k, name in enumerate(self.inputs)}
         masks: list[int] = []
@@ -411,7 +202,8 @@ class _Circuit:
             for a in n.args:
                 masks[-1] |= masks[a]
         self.inputs_of = {i: masks[i] for i, n in enumerate(self.graph.nodes)
-                          if n.op in GATES and _switching(GATES[n.op])}
+                          if n.op in GATES and (_switching(GATES[n.op])
+                                                or GATES[n.op].no_complex_step)}
 
     def _ancestors(self, roots: list[int]) -> set[int]:
         seen, stack = set(roots), list(roots)
@@ -538,10 +330,6 @@ def _complex_apply(gate: Gate, args: list) -> complex | float:
     return gate.fn(*args)
 
 
-def _derivative(output: str, wrt: str | None) -> str:
-    return f"d{output} along v" if wrt is None else f"d{output}/d{wrt}"
-
-
 def _switch(args: list[float]) -> float:
     """Where a kink gate switches: its input crosses 0, or its two inputs tie."""
     return args[0] - args[1] if len(args) == 2 else args[0]
@@ -564,8 +352,9 @@ def _not_finite(check: Check) -> str:
 def _switching(gate: Gate) -> bool:
     """Whether a gate's value or slope jumps somewhere: a kink gate (`relu`, `max`), or a
     piecewise-constant one only gradients use (`step`, `sign`, `share`)."""
-    return gate.kink or gate.cfn is None
-KINK = "at the kink of"  # how the reason of a check skipped at a kink starts
+    return gate.kink or not gate.analytic
+
+
 RETRIED = "agrees with h = {:.3g}; the default step does not suit the curvature or the domain here"
 
 
@@ -643,10 +432,10 @@ class _Checker:
 
     def no_complex_step(self, at, v, output: str) -> str | None:
         """Why the complex step cannot be taken for `output` along `v`, or None."""
-        blocking = self.c.between(v, output, lambda g: g.cfn is None)
+        blocking = self.c.between(v, output, lambda g: g.no_complex_step)
         if blocking:
             gate, place = self.c.where(blocking[0])
-            return f"{gate} at {place} is not complex-analytic"
+            return f"{gate} at {place} {GATES[self.c.graph.nodes[blocking[0]].op].no_complex_step}"
         return None if self.c.accepts_complex(at) else self.c.refused
 
     def attempts(self, at, v, check: Check):
@@ -715,7 +504,7 @@ class _Checker:
             x = at[name]
             t = (default_h(1.0, method) * abs(x) if relative
                  else self.h if self.h is not None else default_h(x, method))
-            t = _representable(x, scale * t)
+            t = representable(x, scale * t)
         else:  # a direction already scaled to the inputs: one relative step
             t = scale * (self.h if self.h is not None else default_h(1.0, method))
         index = {out: k for k, out in enumerate(self.c.outputs)}
@@ -804,7 +593,7 @@ class _Checker:
                 continue
             args = [values[a] for a in node.args]
             const = [graph.nodes[a].op == "const" for a in node.args]
-            rule = _local_rule(node.op, args, const)
+            rule = _local_partials(node.op, args, const)
             if rule is None:
                 continue
             for j, a in enumerate(node.args):
@@ -817,7 +606,7 @@ class _Checker:
         return None
 
 
-def _local_rule(op: str, args: list[float], const: list[bool]) -> list[float] | None:
+def _local_partials(op: str, args: list[float], const: list[bool]) -> list[float] | None:
     """The partial derivatives a gate's rule gives at `args`, via a one-gate circuit."""
     b = Builder()
     names = [f"u{j}" for j in range(len(args))]
@@ -858,7 +647,7 @@ def _local_steps(x: float) -> list[float]:
     steps = [default_h(x, "central") * scale for scale in (1.0, *RETRY_SCALES)]
     if 0 < abs(x) < 1:
         steps.append(default_h(1.0, "central") * abs(x))
-    return [_representable(x, h) for h in steps]
+    return [representable(x, h) for h in steps]
 
 
 def _local_estimates(gate: Gate, args: list[float], j: int):
@@ -893,7 +682,7 @@ def _local_estimates(gate: Gate, args: list[float], j: int):
 def _draw_point(circuit: _Circuit, rng: random.Random, fixed: dict[str, float]):
     """A point with the `fixed` values and the rest drawn; redrawn while undefined."""
     for attempt in range(1, MAX_DRAWS + 1):
-        at = {name: fixed[name] if name in fixed else draw(rng) for name in circuit.inputs}
+        at = {name: fixed[name] if name in fixed else random_value(rng) for name in circuit.inputs}
         if len(fixed) == len(at) or circuit.defined(at) or attempt == MAX_DRAWS:
             return at, attempt
 
@@ -981,7 +770,7 @@ def _direction(rng: random.Random, at: dict[str, float], names, h: float | None
 
     Continuous weights, not just signs: with ±1 two equal and opposite errors (a rule that
     swaps its inputs' adjoints) would cancel half the time."""
-    return {name: draw(rng) * (1.0 if h is not None else max(1.0, abs(at[name])))
+    return {name: random_value(rng) * (1.0 if h is not None else max(1.0, abs(at[name])))
             for name in names}
 
 
@@ -1040,7 +829,7 @@ def verify_hessian(module, forward: Graph | None, given: dict[str, float] | None
         direction = None
         if fast:
             direction = _direction(rng, at, circuit.wrt, h)
-            circuit.project({name: draw(rng) for name in circuit.wrt})
+            circuit.project({name: random_value(rng) for name in circuit.wrt})
         point = checker.point(label, at, direction)
         _blame(checker, point, at, forward is not None)
         report.points.append(point)
@@ -1325,14 +1114,14 @@ def _local_disagreements(op: str, args: tuple[float, ...], const: tuple[bool, ..
 def _local_second_estimates(gradient: Graph, at: dict[str, float], node: int, name: str):
     """Finite estimates of the derivative of `node` of a one-gate gradient graph along its
     input `name`, retried as `_local_estimates` retries: the complex step where every gate
-    of the graph is complex-analytic, then central differences with the default step, each
+    of the graph has a `cfn`, then central differences with the default step, each
     of `RETRY_SCALES` times it and, for `0 < |x| < 1`, the step relative to `|x|` alone. A
     step across a switch of one of its gates (`step`, `relu`, ...) or outside the domain
     gives none."""
     x = at[name]
     gates = [i for i, n in enumerate(gradient.nodes) if n.op in GATES]
     switching = [i for i in gates if _switching(GATES[gradient.nodes[i].op])]
-    if not switching:
+    if not any(GATES[gradient.nodes[i].op].no_complex_step for i in gates):
         t = default_h(x, "complex")
         try:
             estimate = run(gradient, {**at, name: complex(x, t)}, apply=_complex_apply)[node].imag / t
@@ -1478,129 +1267,3 @@ def _circuit_line(fn, name: str, circuit: str) -> str | None:
     comment = re.search(r"# line (\d+)\s*$", linecache.getline(file, int(line)))
     return f"{circuit}:{comment[1]}" if comment else None
 
-
-# -- reporting ------------------------------------------------------------------
-
-_VERDICTS = {"pass": "ok", "fail": "FAIL", "skip": "skipped", "domain": "outside the domain"}
-
-
-def _error(x: float | None) -> str:
-    return "" if x is None else f"{x:.1e}"
-
-
-def _method(report: Report) -> str:
-    h = "h relative to each input" if report.h is None else f"h = {report.h!r}"
-    along = ("" if not report.fast else ", along one random direction per point"
-             if report.order == 1 else ", u·Hv along random directions u, v per point")
-    of = "" if report.order == 1 else " of the gradient"
-    return (f"{report.difference} differences" if report.difference != "complex"
-            else "complex step") + f"{of} ({h}{along}), rtol {report.rtol:g}, atol {report.atol:g}" + (
-        "" if report.fallback is None else
-        f" (central-difference fallbacks: rtol {report.fallback[0]:g}, atol {report.fallback[1]:g})")
-
-
-def summary(report: Report) -> str:
-    """One line: the verdict, the counts, and how the numerical derivatives were taken."""
-    n_points = len(report.points)
-    counts = [f"{report.count('pass')} passed", f"{report.count('fail')} failed"]
-    skipped = [c for p in report.points for c in p.checks if c.verdict == "skip"]
-    kinks = sum(c.reason.startswith(KINK) for c in skipped)
-    if kinks:
-        counts.append(f"{kinks} skipped at kinks")
-    if len(skipped) > kinks:
-        counts.append(f"{len(skipped) - kinks} skipped with h below an input's resolution")
-    if report.count("domain") or any(p.domain for p in report.points):
-        outside = report.count("domain") + sum(p.domain is not None for p in report.points)
-        counts.append(f"{outside} outside the domain")
-    verdict = "OK" if report.ok else "FAILED"
-    against = ""
-    if report.module and report.graph:  # compared with its circuit
-        m = report.mismatches
-        against = (f"; disagrees with {report.circuit} at {m} point{'s' if m != 1 else ''}" if m
-                   else f"; agrees with {report.circuit}")
-    return (f"{report.filename}: {verdict}: {', '.join(counts)} "
-            f"at {n_points} point{'s' if n_points != 1 else ''}{against}; {_method(report)}")
-
-
-def _unblamed(report: Report, check: Check) -> str:
-    """Why no gate is blamed for the failed `check`."""
-    if not report.graph:
-        return "checked without its circuit, so no gate can be blamed"
-    none = ("no gate's derivative rule disagrees with its own numerical derivative here"
-            if report.order == 1 else "no gate's second derivative (its derivative rule, "
-            "differentiated) disagrees with the numerical derivative of its rule here")
-    if check.method == "complex" and report.module is None:  # the graph's complex step
-        what = "gradient" if report.order == 1 else "Hessian"
-        return (f"{none}, yet the complex step, exact to rounding, disagrees with the {what}: "
-                "the rules are combined wrongly")
-    also = ", or --difference complex" if report.difference != "complex" else ""
-    return f"{none}, so the numerical derivative may be inaccurate (try a smaller --h{also})"
-
-
-def render(report: Report) -> str:
-    """The report as text: a table per point, notes and blame under it, then the summary."""
-    lines = []
-    for k, point in enumerate(report.points, 1):
-        lines.append(f"point {k} ({point.label})" + (f": {_values(point.at)}" if point.at else ""))
-        if point.domain is not None:
-            lines += [f"  outside the domain: {point.domain}", ""]
-            continue
-        lines.append(f"  {_values(point.outputs)}")
-        if not point.checks:
-            nothing = "WRT is empty" if point.at else "no inputs"
-            lines += [f"  ({nothing}: nothing to differentiate)", ""]
-            continue
-        compared = report.module is not None and report.graph
-        rows = [["gradient" if report.order == 1 else "second derivative", "analytic", "numeric", *["circuit"] * compared, "abs err",
-                 "rel err", "verdict"]]
-        for c in point.checks:
-            verdict = _VERDICTS[c.verdict] + (f": {c.reason}" if c.reason else "")
-            circuit = ["" if c.circuit is None else repr(c.circuit)] * compared
-            rows.append([c.name, "" if c.analytic is None else repr(c.analytic),
-                         "" if c.numeric is None else repr(c.numeric), *circuit,
-                         _error(c.abs_error), _error(c.rel_error), verdict])
-        lines += _table(rows)
-        notes: dict[str, list[str]] = {}
-        for c in point.checks:
-            if c.note:
-                notes.setdefault(c.note, []).append(c.name)
-        lines += [f"  note: {', '.join(names)}: {note}" for note, names in notes.items()]
-        blamed: dict[str, list[str]] = {}
-        for b in point.blame:
-            blamed.setdefault(b.finding, []).append(b.derivative)
-        lines += [f"  blame: {', '.join(names)}: {finding}" for finding, names in blamed.items()]
-        if point.mismatch is not None:
-            m = point.mismatch
-            lines.append(f"  blame: {', '.join(m.derivatives or m.outputs)}: {m.finding}")
-        unblamed: dict[str, list[str]] = {}
-        for c in point.checks:
-            if c.name in point.unblamed:
-                unblamed.setdefault(_unblamed(report, c), []).append(c.name)
-        lines += [f"  blame: {', '.join(names)}: {why}" for why, names in unblamed.items()]
-        lines.append("")
-    if report.interface is not None:
-        lines.append(f"{report.module} cannot come from {report.circuit}: {report.interface}")
-    lines += [f"note: {note}" for note in report.notes]
-    lines.append(summary(report))
-    return "\n".join(lines)
-
-
-def as_dict(report: Report) -> dict:
-    """The report as one JSON-ready document (floats may still be inf or nan)."""
-    return {
-        "ok": report.ok, "file": report.filename, "module": report.module,
-        "circuit": report.circuit, "circuit_mismatch": report.interface, "notes": report.notes,
-        "order": report.order, "difference": report.difference,
-        "rtol": report.rtol, "atol": report.atol, "h": report.h, "fast": report.fast,
-        "fallback_tolerance": report.fallback and dict(zip(("rtol", "atol"), report.fallback)),
-        "seed": report.seed,
-        "summary": {"passed": report.count("pass"), "failed": report.count("fail"),
-                    "skipped": report.count("skip"), "outside_domain": report.count("domain"),
-                    "points_outside_domain": sum(p.domain is not None for p in report.points),
-                    "points_disagreeing_with_circuit": report.mismatches},
-        "points": [{"label": p.label, "inputs": p.at, "outputs": p.outputs,
-                    "outside_domain": p.domain, "checks": [c.as_dict() for c in p.checks],
-                    "blame": [b.as_dict() for b in p.blame], "unblamed": p.unblamed,
-                    "circuit_mismatch": p.mismatch and p.mismatch.as_dict()}
-                   for p in report.points],
-    }

@@ -27,7 +27,7 @@ def drawing(text: str, at=None, seeds=None, optimized=True) -> draw.Drawing:
     graph = draw.circuit(text, "<test>", optimized)
     if at is None:
         return draw.structure(graph, optimized)
-    return draw.evaluate(graph, at, seeds, optimized)
+    return draw.with_values(graph, at, seeds, optimized)
 
 
 def strict_json(text: str):
@@ -90,7 +90,7 @@ def test_json_values_and_gradients_agree_with_the_generated_module_for_every_exa
         text = circuitc.read_source(path)
         graph = draw.circuit(text, str(path))
         module = elementwise(circuitc.load(path))  # a bus circuit's inputs are elements here
-        d = draw.evaluate(graph, graph.defaults)
+        d = draw.with_values(graph, graph.defaults)
         doc = draw.describe(d)
         outputs, gradients = circuitc.evaluate(module, dict(module.DEFAULTS))
         for out in doc["outputs"]:
@@ -258,9 +258,9 @@ def test_drawings_are_deterministic():
     text = (CIRCUITS / "two_layer.circ").read_text()
     for write in (draw.to_dot, draw.to_mermaid, draw.to_json):
         graph = draw.circuit(text, "two_layer.circ")
-        first = write(draw.evaluate(graph, graph.defaults))
+        first = write(draw.with_values(graph, graph.defaults))
         graph = draw.circuit(text, "two_layer.circ")
-        assert write(draw.evaluate(graph, graph.defaults)) == first
+        assert write(draw.with_values(graph, graph.defaults)) == first
 
 
 # -- Graphviz -----------------------------------------------------------------
@@ -386,9 +386,9 @@ def test_a_wire_read_far_along_a_deep_circuit_is_drawn_as_copies(graphviz):
 
 def test_a_file_name_with_markup_characters_is_escaped_in_the_picture(graphviz):
     graph = draw.circuit("f = x * y\n", 'dir/a&<"b>.circ')
-    dot = draw.to_dot(draw.evaluate(graph, {"x": 1.0, "y": 2.0}))
+    dot = draw.to_dot(draw.with_values(graph, {"x": 1.0, "y": 2.0}))
     assert "a&amp;&lt;&quot;b&gt;.circ" in dot and "dir/" not in dot
-    svg = draw.render(dot, "svg")
+    svg = draw.run_graphviz(dot, "svg")
     assert 'a&<"b>.circ' in "".join(ET.fromstring(svg).itertext())
 
 
@@ -553,7 +553,7 @@ def test_elements_draws_the_gate_graph_of_the_written_out_circuit(mlp, fmt):
         result = run_cli("graph", mlp, "--elements", "--format", fmt, *flags)
         assert result.returncode == 0, result.stderr
         graph = draw.circuit(text, str(mlp), optimized)
-        assert result.stdout == write(draw.evaluate(graph, graph.defaults, optimized=optimized))
+        assert result.stdout == write(draw.with_values(graph, graph.defaults, optimized=optimized))
     assert "W1[1,0]" in result.stdout and "relu" in result.stdout
 
 

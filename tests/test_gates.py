@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
-from circuitc.gates import CALLABLE, GATES, markdown_table
+from circuitc.gates import ARITIES, CALLABLE, GATES, markdown_table
 from circuitc.grad import grad
 from circuitc.graph import Builder, Graph, check, run
 from conftest import ROOT, load_source
@@ -88,5 +89,8 @@ def test_stable_helpers_match_the_textbook_formulas():
 
 
 def test_every_gate_has_one_or_two_operands():
-    """The emitters spell out the operands of a gate, one or two."""
-    assert {gate.arity for gate in GATES.values()} <= {1, 2}
+    """The emitters and the passes spell out the operands of a gate, one or two."""
+    assert ARITIES == (1, 2)
+    assert {gate.arity for gate in GATES.values()} <= set(ARITIES)
+    with pytest.raises(ValueError, match="gate 'fma': 3 operands; a gate takes 1 or 2"):
+        dataclasses.replace(GATES["add"], name="fma", arity=3)

@@ -14,7 +14,14 @@ import circuitc
 from circuitc import gates
 from circuitc.cli import main
 from circuitc.report import values
-from circuitc.verify import DEFAULT_TOLERANCES, Check, _Checker, _Circuit, render, verify_circuit
+from circuitc.verify import (
+    DEFAULT_TOLERANCES,
+    Check,
+    _Checker,
+    _Circuit,
+    report_text,
+    verify_circuit,
+)
 from conftest import CIRCUITS, EXAMPLES, load_source, run_cli
 
 
@@ -180,7 +187,7 @@ def test_when_every_rule_is_right_but_the_complex_step_disagrees_the_rules_are_c
     assert report.points[0].unblamed == ["df/dx", "df/dy"]
     assert ("  blame: df/dx, df/dy: no gate's derivative rule disagrees with its own numerical "
             "derivative here, yet the complex step, exact to rounding, disagrees with the "
-            "gradient: the rules are combined wrongly") in render(report)
+            "gradient: the rules are combined wrongly") in report_text(report)
 
 
 def test_too_large_a_step_fails_with_both_numbers(tmp_path):
@@ -343,6 +350,24 @@ def test_complex_step_falls_back_at_piecewise_gates_and_says_so(tmp_path):
     assert "(central-difference fallbacks: rtol 1e-06, atol 1e-08)" in result.stdout
     methods = {c["input"]: c["method"] for c in checks(verify_json(path, "--difference", "complex"))}
     assert methods == {"x": "central", "y": "central", "z": "complex"}
+
+
+def test_a_gate_without_cfn_yet_is_not_called_piecewise(monkeypatch):
+    """A complex-analytic gate whose `cfn` is not written yet (as a new `erf` would be)
+    falls back to central differences saying so, and is no kink: at `tanh`'s 0, where
+    a kink would straddle, it is checked, not skipped."""
+    module, forward, _ = circuitc.api.load_compiled_source("input x = 0.0\nf = tanh(x) * 3\n",
+                                                           "g.circ")
+    monkeypatch.setitem(gates.GATES, "tanh", dataclasses.replace(gates.GATES["tanh"], cfn=None))
+    report = verify_circuit(module, forward, difference="complex")
+    (check,) = report.points[0].checks
+    assert (check.verdict, check.method) == ("pass", "central")
+    assert check.note == "central differences: 'tanh' at g.circ:2:5 has no complex implementation (cfn)"
+    assert "not complex-analytic" not in report_text(report)
+    assert not gates.GATES["relu"].analytic and gates.GATES["relu"].no_complex_step == (
+        "is not complex-analytic")
+    with pytest.raises(ValueError, match="gate 'relu' is not analytic: it can have no cfn"):
+        dataclasses.replace(gates.GATES["relu"], cfn=abs)
 
 
 # -- --fast on thousands of inputs -------------------------------------------------------------------

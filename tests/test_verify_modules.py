@@ -12,7 +12,7 @@ import pytest
 import circuitc
 from circuitc.api import load_python
 from circuitc.errors import ModuleError
-from circuitc.verify import render, verify_circuit
+from circuitc.verify import report_text, verify_circuit
 from conftest import CIRCUITS, EXAMPLES, run_cli
 
 NEURON = CIRCUITS / "neuron.circ"
@@ -314,7 +314,7 @@ def test_verify_circuit_checks_a_module_without_a_graph(tmp_path):
     report = verify_circuit(module, None, n_points=2, fast=True)
     assert report.ok and report.judged == 3 and not report.graph
     assert report.module == module.__file__ and report.circuit is None
-    assert "no gate can be blamed" in report.notes[0] and "no gate can be blamed" in render(report)
+    assert "no gate can be blamed" in report.notes[0] and "no gate can be blamed" in report_text(report)
     wrong = load_python(edited(tmp_path))
     report = verify_circuit(wrong, None)
     assert not report.ok and report.points[0].blame == []

@@ -17,7 +17,7 @@ import circuitc
 from circuitc import gates
 from circuitc.api import elementwise
 from circuitc.cli import main
-from circuitc.verify import SECOND_ORDER_TOLERANCES, render, verify_hessian
+from circuitc.verify import SECOND_ORDER_TOLERANCES, report_text, verify_hessian
 from conftest import CIRCUITS, EXAMPLES, run_cli
 
 
@@ -53,7 +53,7 @@ def corrupt(monkeypatch):
 def test_every_example_verifies_to_second_order(path):
     for difference in ("central", "forward", "complex"):
         report = checked(path.read_text(), name=str(path), n_points=2, difference=difference)
-        assert report.ok and report.judged > 0, render(report)
+        assert report.ok and report.judged > 0, report_text(report)
         assert report.count("pass") == report.judged
 
 
@@ -147,7 +147,7 @@ def test_when_every_gate_is_right_but_the_hessian_is_not_the_rules_are_combined_
     assert ("blame: d2f/dxdx, d2f/dxdy: no gate's second derivative (its derivative rule, "
             "differentiated) disagrees with the numerical derivative of its rule here, yet the "
             "complex step, exact to rounding, disagrees with the Hessian: the rules are "
-            "combined wrongly") in render(report)
+            "combined wrongly") in report_text(report)
 
 
 # -- kinks, retries, the complex step --------------------------------------------------------

@@ -20,8 +20,7 @@ own, and the body of a function with such a line sits in a `try` whose handler
 same exception type with the gate's `.circ` position in front of the message.
 `_WHERE` is one string, a line `<module line> <file>:<line>:<column>: in <gate>`
 per line that can raise, which `_located` searches only when an error happens: a
-dict literal of the same entries costs `compile()` about 8% of the module's time
-(measured at 10,000 gates), a string almost nothing.
+constant, not a dict literal for `compile()` to build code for (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -386,8 +385,7 @@ class _Module:
     def plan(self, graph: Graph) -> None:
         """Look at the graph of a function before its lines are written."""
 
-    # Optional hooks, None when a target has nothing to add (most lines of a large
-    # circuit then cost two calls less):
+    # Optional hooks, None when a target has nothing to add (then not called at all):
     # assigned(node, ident, expr) -> what the line of gate `node` assigns to `ident`;
     # after(node, exprs) -> the lines that follow the line of gate `node`, `exprs`
     # holding the nodes so far;
@@ -561,7 +559,7 @@ class _Module:
 
             def dense(exprs) -> str:
                 entries = [exprs[node][0] for _, node in self.hessian.tangents]
-                if n <= SMALL_HESSIAN:  # a display of its rows is faster to make
+                if n <= SMALL_HESSIAN:  # a display of its rows (see SMALL_HESSIAN)
                     at = dict(zip((label for label, _ in self.hessian.tangents), entries))
                     rows = [at.get(f"{min(j, k)},{max(j, k)}", "0.0")
                             for j in range(n) for k in range(n)]
