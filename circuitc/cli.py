@@ -315,10 +315,6 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
                     click.echo(f"    {_shown(row)}")
 
 
-_GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".json": "json",
-                   ".mmd": "mermaid", ".mermaid": "mermaid"}
-
-
 @main.command(cls=_Command)
 @FILE
 @VALUES
@@ -349,7 +345,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     circuit with no default and no value given is drawn without values.
     """
     target = None if out in (None, "-") else Path(out)
-    fmt = fmt or (target and _GRAPH_SUFFIXES.get(target.suffix.lower())) or "dot"
+    fmt = fmt or (target and draw.SUFFIXES.get(target.suffix.lower())) or "dot"
     _check_output(file, target)
     if fmt == "png" and target is None and sys.stdout.isatty():
         raise click.UsageError("PNG is binary: give -o OUT.png, or redirect stdout")
@@ -379,17 +375,10 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
 
 def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None) -> None:
     """Write `drawing` as `fmt` to `target` (stdout if None); render with Graphviz if needed."""
-    if fmt == "json":
-        data: str | bytes = draw.to_json(drawing)
-    elif fmt == "mermaid":
-        data = draw.to_mermaid(drawing)
-    else:
-        data = draw.to_dot(drawing)
-        if fmt != "dot":
-            try:
-                data = draw.render(data, fmt)
-            except draw.RenderError as e:
-                _fail(f"error: {e}")
+    try:
+        data = draw.written(drawing, fmt)
+    except draw.RenderError as e:
+        _fail(f"error: {e}")
     _write_output(target, data)
 
 
