@@ -145,10 +145,9 @@ class Circuit:
         """`circuitc step`: move the inputs of `wrt` to raise the first output (lower it
         with `minimize`) from the point `at` (the rest at their defaults); options as the
         command's. The result's `after` is the point reached, to step on from."""
-        module = api.elementwise(self._with_hessian("python") if method == "newton"
-                                 else self.module)
-        result = climb(module, self._point(module, self._given(at, {})), method=method,
-                       steps=steps, step_size=step_size, h=h, difference=difference,
+        module = self._with_hessian("python") if method == "newton" else self.module
+        result = climb(api.elementwise(module), self._point(module, self._given(at, {})),
+                       method=method, steps=steps, step_size=step_size, h=h, difference=difference,
                        tries=tries, tweak=tweak, seed=seed, minimize=minimize)
         return Step(result, steps, step_size, self.shapes)
 
