@@ -69,6 +69,7 @@ class Circuit:
         self.name = name or "circuit"
         self.target = target
         self._options = {"wrt": wrt, "fix": fix, "sizes": sizes}
+        self._hessian_modules = {}  # target -> the module compiled with hessian=True
         self.module, self.graph, _ = api.load_compiled_source(
             self.text, filename, target, wrt, sizes=sizes, fix=fix)
         self.forward, self.backward = self.module.forward, self.module.backward
@@ -83,9 +84,11 @@ class Circuit:
         return api.compile_source(self.text, self.filename, self.target, **self._options)
 
     def _with_hessian(self, target: str):
-        """The module compiled with `hessian=True`, for second derivatives."""
-        return api.load_compiled_source(self.text, self.filename, target, hessian=True,
-                                        **self._options)[0]
+        """The module compiled with `hessian=True`, for second derivatives (compiled once)."""
+        if target not in self._hessian_modules:
+            self._hessian_modules[target] = api.load_compiled_source(
+                self.text, self.filename, target, hessian=True, **self._options)[0]
+        return self._hessian_modules[target]
 
     def _given(self, values: dict | None, at: dict) -> dict[str, float]:
         """The element values of the inputs given by name (`InputError` if one does not fit)."""
@@ -95,16 +98,12 @@ class Circuit:
             given.update(element_values(name, value, shapes))
         return given
 
-    def _point(self, module, given: dict[str, float]) -> dict[str, float]:
-        flat = api.elementwise(module)
-        return point(flat.INPUTS, flat.DEFAULTS, given)
-
     def gradient(self, values: dict | None = None, /, **at) -> dict:
         """The outputs and their gradients at the point given by name (the rest at their
         defaults): `{"inputs", "outputs", "gradients"}`, as `circuitc eval --json` prints
-        them (`gradients[output][input]`; a bus as a nested list). An input whose name is
-        not a Python keyword argument can be given in the dict `values`."""
-        return evaluation(self.module, self._point(self.module, self._given(values, at)))
+        them (`gradients[output][input]`; a bus as a nested list). A name that cannot be a
+        keyword argument (a Python keyword) goes in the dict `values`."""
+        return evaluation(self.module, _point(self.module, self._given(values, at)))
 
     def draw(self, values: dict | None = None, /, **at) -> Picture:
         """The drawing of `circuitc graph`: each wire with its value and gradient at the
@@ -131,11 +130,13 @@ class Circuit:
         """`circuitc verify`: the gradients (`order=2`: second derivatives) against
         numerical derivatives at the point `at` (inputs by name; the rest at their
         defaults, or drawn) and at `points` random points; options as the command's."""
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2, got {order!r}")
         module = self.module if order == 1 else self._with_hessian(self.target)
         given = self._given(at, {})
         options = {"n_points": points, "seed": seed, "difference": difference, "rtol": rtol,
                    "atol": atol, "h": h, "fast": fast}
-        check = {1: verify_circuit, 2: verify_hessian}[order]
+        check = verify_circuit if order == 1 else verify_hessian
         return Verification(check(api.elementwise(module), self.graph, given, **options))
 
     def step(self, at: dict | None = None, *, method: str = "analytic", steps: int = 1,
@@ -146,7 +147,7 @@ class Circuit:
         with `minimize`) from the point `at` (the rest at their defaults); options as the
         command's. The result's `after` is the point reached, to step on from."""
         module = self._with_hessian("python") if method == "newton" else self.module
-        result = climb(api.elementwise(module), self._point(module, self._given(at, {})),
+        result = climb(api.elementwise(module), _point(module, self._given(at, {})),
                        method=method, steps=steps, step_size=step_size, h=h, difference=difference,
                        tries=tries, tweak=tweak, seed=seed, minimize=minimize)
         return Step(result, steps, step_size, self.shapes)
@@ -178,6 +179,12 @@ class Circuit:
         return (f"<div><p><b>{html.escape(self.name)}</b>: inputs "
                 f"<code>{html.escape(inputs)}</code>; outputs <code>{html.escape(outputs)}"
                 f"</code></p>{highlight(self.text)}{picture}</div>")
+
+
+def _point(module, given: dict[str, float]) -> dict[str, float]:
+    """Every input element's value for `module`: given, else its default."""
+    flat = api.elementwise(module)
+    return point(flat.INPUTS, flat.DEFAULTS, given)
 
 
 def highlight(text: str) -> str:

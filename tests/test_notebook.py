@@ -177,6 +177,8 @@ def test_verify_is_the_verify_commands_report():
 def test_verify_of_second_derivatives():
     report = circuitc.circuit(NEURON).verify(order=2)
     assert report.ok and str(report) == cli_text("verify", NEURON, "--order", "2")
+    with pytest.raises(ValueError, match="order must be 1 or 2, got 3"):
+        circuitc.circuit(NEURON).verify(order=3)
 
 
 def test_a_failing_verify_shows_its_failure():
