@@ -43,6 +43,8 @@ class CircuitMagics(Magics):
                                     standalone_mode=False)
         except click.ClickException as e:
             raise UsageError(e.format_message()) from None
+        except ValueError as e:  # shlex: an unclosed quote
+            raise UsageError(f"{line.strip()!r}: {e}") from None
         if not isinstance(options, dict):  # --help, which click has printed
             return
         name = options.pop("name")

@@ -262,6 +262,7 @@ def test_a_bad_cell_shows_its_diagnostic_without_a_traceback(shell, capsys):
     ("f --target nope", "'nope' is not one of 'python', 'numpy'"),
     ("f -D n", "expected NAME=INT, got 'n'"),
     ("f --wrt a,,b", "has an empty name"),
+    ("f --wrt 'a", "No closing quotation"),
 ])
 def test_bad_options_are_usage_errors(shell, capsys, line, message):
     result = shell.run_cell(f"%%circuit {line}\nf = x\n")
