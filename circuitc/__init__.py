@@ -4,6 +4,7 @@
     >>> source = circuitc.compile_source("f = x * y")
     >>> module = circuitc.load("circuits/neuron.circ")
     >>> module.backward(*module.DEFAULTS.values())
+    >>> neuron = circuitc.circuit("f = sigmoid(a*x + b*y + c)")  # for notebooks
 """
 
 __version__ = "0.1.0"
@@ -12,5 +13,20 @@ from .api import compile_file, compile_graphs, compile_source, evaluate, load, r
 from .errors import CircuitError, CircuitErrors
 from .objective import objective
 
-__all__ = ["CircuitError", "CircuitErrors", "__version__", "compile_file", "compile_graphs",
-           "compile_source", "evaluate", "load", "objective", "read_source"]
+__all__ = ["Circuit", "CircuitError", "CircuitErrors", "__version__", "circuit", "compile_file",
+           "compile_graphs", "compile_source", "evaluate", "load", "objective", "read_source"]
+
+
+def __getattr__(name: str):
+    # The notebook API (`circuit`, `Circuit`) imports the verifier and the drawing code,
+    # which `import circuitc` alone does not need: imported when first used.
+    if name in ("circuit", "Circuit"):
+        from . import notebook
+        return getattr(notebook, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext circuitc`: the `%%circuit NAME [options]` cell magic (`circuitc.magic`)."""
+    from .magic import register
+    register(ipython)

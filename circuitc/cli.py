@@ -24,15 +24,15 @@ from .api import (
     compile_source,
     decode_source,
     elementwise,
-    evaluate,
-    hessian_of,
     load_compiled_source,
     read_source,
 )
 from .errors import CircuitError, did_you_mean
-from .graph import bus_of, by_bus, elements
+from .graph import bus_of, by_bus
 from .report import json_safe
 from .step import METHODS, StepError, climb, climb_text
+from .values import InputError, element_values, evaluation, input_shapes
+from .values import point as _point
 from .verify import (
     DEFAULT_TOLERANCES,
     DIFFERENCES,
@@ -243,68 +243,25 @@ def parse_values(shapes: dict[str, tuple[int, ...]], values: tuple[str, ...],
         except ValueError:
             raise click.UsageError(f"{name}: {text!r} is not a number or a JSON list") from None
     at = {}
-    for name, (value, where) in given.items():
-        if name not in shapes:
-            raise click.UsageError(f"no input named {name!r}{' ' + where if where else ''}"
-                                   + did_you_mean(name, shapes) + f" (inputs: {_names(list(shapes))})")
-        at.update(_elements_of(name, value, shapes[name]))
+    try:
+        for name, (value, where) in given.items():
+            at.update(element_values(name, value, shapes, where))
+    except InputError as e:
+        raise click.UsageError(str(e)) from None
     return at
-
-
-def _elements_of(name: str, value, shape: tuple[int, ...]) -> dict[str, float]:
-    """The elements of an input's value: a number fills every element."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dict.fromkeys(elements(name, shape), float(value))
-    flat = [value]
-    for n in shape:
-        if not all(isinstance(row, list) and len(row) == n for row in flat):
-            raise click.UsageError(f"{name}: expected a number or a nested list of shape "
-                                   f"{list(shape)}")
-        flat = [x for row in flat for x in row]
-    if not shape or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in flat):
-        raise click.UsageError(f"{name}: expected a number" + (
-            f" or a nested list of shape {list(shape)} of numbers" if shape else ""))
-    return dict(zip(elements(name, shape), map(float, flat)))
-
-
-def input_shapes(module) -> dict[str, tuple[int, ...]]:
-    """Each input of a module (`INPUTS`) and its shape."""
-    shapes = getattr(module, "SHAPES", {})
-    return {name: tuple(shapes.get(name, ())) for name in module.INPUTS}
-
-
-def _names(names, most: int = 10) -> str:
-    """`a, b, c`, or the first few and how many more."""
-    if len(names) > most:
-        return f"{', '.join(names[:most])}, and {len(names) - most} more"
-    return ", ".join(names) or "none"
 
 
 def point(inputs, defaults: dict[str, float], given: dict[str, float]) -> dict[str, float]:
     """Every input element's value (`inputs` in order): given, else its default."""
-    at = {**defaults, **given}
-    missing = list(by_bus(name for name in inputs if name not in at))
-    if missing:
-        raise click.UsageError("no value for input " + _names([repr(name) for name in missing])
-                               + "; give NAME=VALUE or declare a default")
-    return {name: at[name] for name in inputs}
+    try:
+        return _point(inputs, defaults, given)
+    except InputError as e:
+        raise click.UsageError(str(e)) from None
 
 
 def _module_point(module, given: dict[str, float]) -> dict[str, float]:
     """`point` for a module seen element by element."""
     return point(module.INPUTS, module.DEFAULTS, given)
-
-
-def _buses(named: dict[str, object], shapes: dict[str, tuple[int, ...]]) -> dict[str, object]:
-    """Element values gathered into their buses (nested lists); scalars as they are."""
-    result = {}
-    for bus, names in by_bus(named).items():
-        values = [named[name] for name in names]
-        shape = shapes.get(bus, ())
-        for n in reversed(shape[1:]):
-            values = [values[k:k + n] for k in range(0, len(values), n)]
-        result[bus] = values if shape else values[0]
-    return result
 
 
 def _shown(value) -> str:
@@ -335,25 +292,17 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     if hessian and target_name != "python":
         raise click.UsageError("--hessian needs the python target (the numpy target has hvp)")
     module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian)[0]
-    shapes = getattr(module, "SHAPES", {})
     flat = elementwise(module)
     at = _module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
-        outputs, gradients = evaluate(flat, at)
-        args = [at[name] for name in flat.INPUTS]
-        hessians = {out: [list(row) for row in hessian_of(flat, args, k)]
-                    for k, out in enumerate(flat.OUTPUTS)} if hessian else {}
+        document = evaluation(module, at, hessian)
     except (ArithmeticError, ValueError) as e:
         _fail(f"error: {e}")
-    outputs = _buses(outputs, shapes)
-    gradients = {out: _buses(g, shapes) for out, g in gradients.items()}
     if as_json:
-        document = {"inputs": _buses(at, shapes), "outputs": outputs, "gradients": gradients}
-        if hessian:
-            document["hessian"] = hessians
         click.echo(json.dumps(json_safe(document), indent=2))
         return
-    for out, value in outputs.items():
+    gradients, hessians = document["gradients"], document.get("hessian")
+    for out, value in document["outputs"].items():
         click.echo(f"{out} = {_shown(value)}")
         for element in by_bus(gradients).get(out, ()):
             for name, g in gradients[element].items():
@@ -362,10 +311,6 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
                 click.echo(f"  hessian of {element} (rows and columns: {', '.join(flat.WRT)}):")
                 for row in hessians[element]:
                     click.echo(f"    {_shown(row)}")
-
-
-_GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".json": "json",
-                   ".mmd": "mermaid", ".mermaid": "mermaid"}
 
 
 @main.command(cls=_Command)
@@ -398,7 +343,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     circuit with no default and no value given is drawn without values.
     """
     target = None if out in (None, "-") else Path(out)
-    fmt = fmt or (target and _GRAPH_SUFFIXES.get(target.suffix.lower())) or "dot"
+    fmt = fmt or (target and draw.SUFFIXES.get(target.suffix.lower())) or "dot"
     _check_output(file, target)
     if fmt == "png" and target is None and sys.stdout.isatty():
         raise click.UsageError("PNG is binary: give -o OUT.png, or redirect stdout")
@@ -428,17 +373,10 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
 
 def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None) -> None:
     """Write `drawing` as `fmt` to `target` (stdout if None); render with Graphviz if needed."""
-    if fmt == "json":
-        data: str | bytes = draw.to_json(drawing)
-    elif fmt == "mermaid":
-        data = draw.to_mermaid(drawing)
-    else:
-        data = draw.to_dot(drawing)
-        if fmt != "dot":
-            try:
-                data = draw.run_graphviz(data, fmt)
-            except draw.GraphvizError as e:
-                _fail(f"error: {e}")
+    try:
+        data = draw.written(drawing, fmt)
+    except draw.GraphvizError as e:
+        _fail(f"error: {e}")
     _write_output(target, data)
 
 

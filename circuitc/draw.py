@@ -74,6 +74,8 @@ from .passes import REWRITES, live_nodes, optimize
 from .report import json_number
 
 FORMATS = ("dot", "svg", "png", "json", "mermaid")
+SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".json": "json",
+            ".mmd": "mermaid", ".mermaid": "mermaid"}  # a file's format, by its suffix
 JSON_VERSION = 1
 INSTALL_HINT = ("install Graphviz (Debian or Ubuntu: apt-get install graphviz; "
                 "macOS: brew install graphviz), or use --format dot, json or mermaid")
@@ -842,6 +844,19 @@ def run_graphviz(dot: str, fmt: str) -> bytes:
         raise GraphvizError(f"Graphviz 'dot' failed (exit {done.returncode})"
                           + (f": {detail[0]}" if detail else ""))
     return done.stdout
+
+
+def written(d: Drawing | BusDrawing, fmt: str) -> str | bytes:
+    """`d` in the format `fmt` (one of `FORMATS`): text, or the bytes Graphviz renders for
+    svg and png (`GraphvizError` if it cannot)."""
+    if fmt == "json":
+        return to_json(d)
+    if fmt == "mermaid":
+        return to_mermaid(d)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; the formats are {', '.join(FORMATS)}")
+    dot = to_dot(d)
+    return dot if fmt == "dot" else run_graphviz(dot, fmt)
 
 
 # -- Mermaid ------------------------------------------------------------------

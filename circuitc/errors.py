@@ -90,6 +90,11 @@ class CircuitError(Exception):
     def __str__(self) -> str:
         return self.render()
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for the error: the diagnostic alone, in colour, without a
+        traceback (the fault is in the circuit, not in the code that compiled it)."""
+        return self.render(color=True).split("\n")
+
     def render(self, color: bool = False) -> str:
         """`file:line:col: error: message`, then the source line with a caret under the span,
         each label's place and line, and the notes and help; ANSI colours if `color`."""
