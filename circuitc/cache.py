@@ -97,8 +97,8 @@ def max_size() -> int:
     except ValueError:
         value = -1
     if value < 0:
-        warnings.warn(f"CIRCUITC_CACHE_MAX={text!r} is not a size (such as 500M or 2G); "
-                      f"using {DEFAULT_MAX >> 30}G", CacheWarning, stacklevel=2)
+        _warn(f"CIRCUITC_CACHE_MAX={text!r} is not a size (such as 500M or 2G); "
+              f"using {DEFAULT_MAX >> 30}G")
         return DEFAULT_MAX
     return value
 
@@ -154,16 +154,24 @@ def _usable() -> Path | None:
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = where.stat()
     except OSError as e:
-        warnings.warn(f"cannot use the cache directory {str(where)!r}: {e.strerror or e}",
-                      CacheWarning, stacklevel=3)
+        _warn(f"cannot use the cache directory {str(where)!r}: {e.strerror or e}")
         return None
     if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
         whose = "owned by another user" if st.st_uid != os.getuid() else \
             "writable by other users"
-        warnings.warn(f"not using the cache directory {str(where)!r}: it is {whose}",
-                      CacheWarning, stacklevel=3)
+        _warn(f"not using the cache directory {str(where)!r}: it is {whose}")
         return None
     return where
+
+
+_warned: set[str] = set()
+
+
+def _warn(message: str) -> None:
+    """A `CacheWarning`, once per process for each message."""
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, CacheWarning, stacklevel=3)
 
 
 def _path(where: Path, k: bytes) -> Path:
@@ -223,8 +231,7 @@ def write(k: bytes, sections: Mapping[str, bytes]) -> None:
             os.unlink(tmp)
             raise
     except OSError as e:
-        warnings.warn(f"cannot write to the cache {str(where)!r}: {e.strerror or e}",
-                      CacheWarning, stacklevel=2)
+        _warn(f"cannot write to the cache {str(where)!r}: {e.strerror or e}")
         return
     evict(where, max_size(), keep=path)
 
@@ -365,3 +372,23 @@ def compiled(text: str, filename: str, target: str, options: Mapping[str, object
         write(_graph_key(k), _graph_entry(forward))
     phase(None)
     return Compiled(source, code, forward)
+
+
+def graph(text: str, filename: str, options: Mapping[str, object],
+          build: Callable[[], Graph]) -> Graph:
+    """The graph `build()` makes of `text` with `options`, from the cache or made and stored."""
+    try:
+        k = key(text, filename, "graph", options) if enabled() else None
+    except TypeError:
+        k = None
+    sections = (read(k) if k is not None else None) or {}
+    try:
+        return _graph(marshal.loads(sections["graph"]))
+    except (KeyError, ValueError, EOFError, TypeError):  # no entry, or not one
+        pass
+    made = build()
+    if k is not None:
+        phase("caching")
+        write(k, _graph_entry(made))
+    phase(None)
+    return made

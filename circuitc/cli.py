@@ -504,7 +504,9 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
         raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
     text, name = read_file(file)
     buses = None if by_element else draw.bus_circuit(text, name, sizes)
-    g = buses.graph if buses else draw.circuit(text, name, optimized=not source, sizes=sizes)
+    g = buses.graph if buses else cache.graph(
+        text, name, {"optimized": not source, "sizes": sizes},
+        lambda: draw.circuit(text, name, optimized=not source, sizes=sizes))
     outputs = by_bus(out for out, _ in g.outputs)  # a bus output by its name, or an element
     if of is not None and of not in outputs and (buses or of not in dict(g.outputs)):
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
