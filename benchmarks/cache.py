@@ -1,18 +1,22 @@
-"""Cold and warm `circuitc.load` of a generated circuit, through the compile cache.
+"""Cold and warm `circuitc.load` and commands of a generated circuit, through the compile cache.
 
     python benchmarks/cache.py             # 10^5 gates, one gate per line
-    python benchmarks/cache.py 10000 3     # another size; rounds of cold + warm loads
+    python benchmarks/cache.py 10000       # another size
 
-Each load runs in a fresh process (as a command would), with `CIRCUITC_CACHE_DIR` a
-new temporary directory: the first load of a round compiles and writes the entry
-(cold), the second reads it (warm). The circuit is `benchmarks/run.py`'s random deep
-DAG. Also times a warm `circuitc verify` and `circuitc eval`, which read the same entry.
+Each step runs in a fresh process (as a command would), with `CIRCUITC_CACHE_DIR` a
+new temporary directory: `circuitc.load` twice (cold: compiles and writes the entry;
+warm: reads it), then `circuitc eval` twice (a key of its own: the command passes its
+options explicitly) and `circuitc verify`, which reads eval's entries (the module and
+the forward graph). Wall time and CPU time (user + system) of the process, and for the
+loads the time inside `circuitc.load`. The circuit is `benchmarks/run.py`'s random
+deep DAG.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,42 +27,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import random_dag
 
-LOAD = "import sys, time, circuitc; t = time.perf_counter(); circuitc.load(sys.argv[1]); " \
-       "print(time.perf_counter() - t)"
+LOAD = ("import sys, time, circuitc; t = time.perf_counter(); circuitc.load(sys.argv[1]); "
+        "print(time.perf_counter() - t)")
 
 
-def timed(command: list[str], env: dict) -> float:
-    """Wall time of `command` in a fresh process (interpreter start-up included)."""
+def timed(command: list[str], env: dict) -> tuple[float, float, str]:
+    """Wall and CPU seconds of `command` in a fresh process, and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(command, env=env, check=True, capture_output=True)
-    return time.perf_counter() - t
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("gates", type=int, nargs="?", default=100_000)
-    parser.add_argument("rounds", type=int, nargs="?", default=2)
     args = parser.parse_args()
     circuitc = str(Path(sys.executable).parent / "circuitc")
     with tempfile.TemporaryDirectory() as tmp:
         circuit = Path(tmp) / "dag.circ"
         circuit.write_text(random_dag(args.gates))
-        print(f"{args.gates:,} gates, one per line; seconds, each in a fresh process\n")
-        print("| round | load cold | load warm (in load) | load warm (process) "
-              "| eval warm | verify warm | entry |")
-        print("|---|---|---|---|---|---|---|")
-        for k in range(args.rounds):
-            env = {**os.environ, "CIRCUITC_CACHE_DIR": str(Path(tmp) / f"cache{k}")}
-            cold = timed([sys.executable, "-c", LOAD, str(circuit)], env)
-            t = time.perf_counter()
-            inner = subprocess.run([sys.executable, "-c", LOAD, str(circuit)], env=env,
-                                   check=True, capture_output=True, text=True).stdout
-            warm = time.perf_counter() - t
-            ev = timed([circuitc, "eval", str(circuit)], env)
-            ver = timed([circuitc, "verify", str(circuit)], env)
-            size = sum(f.stat().st_size for f in (Path(tmp) / f"cache{k}").iterdir())
-            print(f"| {k + 1} | {cold:.2f} | {float(inner):.2f} | {warm:.2f} | {ev:.2f} "
-                  f"| {ver:.2f} | {size / 2**20:.0f} MiB |")
+        where = Path(tmp) / "cache"
+        env = {**os.environ, "CIRCUITC_CACHE_DIR": str(where)}
+        print(f"{args.gates:,} gates, one per line; seconds, each step in a fresh process; "
+              f"load average {os.getloadavg()[0]:.1f}\n")
+        print("| step | wall | CPU | inside circuitc.load | cache size after |")
+        print("|---|---|---|---|---|")
+        steps = [("load, cold", [sys.executable, "-c", LOAD, str(circuit)]),
+                 ("load, warm", [sys.executable, "-c", LOAD, str(circuit)]),
+                 ("eval, cold", [circuitc, "eval", str(circuit)]),
+                 ("eval, warm", [circuitc, "eval", str(circuit)]),
+                 ("verify, warm", [circuitc, "verify", str(circuit)])]
+        for name, command in steps:
+            wall, cpu, out = timed(command, env)
+            inside = f"{float(out):.2f}" if command[1] == "-c" else ""
+            size = sum(f.stat().st_size for f in where.iterdir())
+            print(f"| {name} | {wall:.2f} | {cpu:.2f} | {inside} | {size / 2**20:.0f} MiB |")
+        print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def max_size() -> int:
     scale = units.get(number[-1:], 1)
     try:
         value = int(float(number[:-1] if scale > 1 else number) * scale)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number; nan, inf
         value = -1
     if value < 0:
         _warn(f"CIRCUITC_CACHE_MAX={text!r} is not a size (such as 500M or 2G); "
@@ -199,9 +199,10 @@ def read(k: bytes) -> dict[str, bytes] | None:
 
 def _decode(data: bytes, k: bytes) -> dict[str, bytes] | None:
     head = MAGIC + FORMAT.to_bytes(2, "big") + k
-    body, digest = data[len(head):-32], data[-32:]
+    view = memoryview(data)  # no copies of a large entry
+    body, digest = view[len(head):-32], data[-32:]
     if len(data) < len(head) + 32 or not data.startswith(head) \
-            or hashlib.sha256(data[:-32]).digest() != digest:
+            or hashlib.sha256(view[:-32]).digest() != digest:
         return None
     try:
         sections = marshal.loads(body)

@@ -37,7 +37,7 @@ from .api import (
 )
 from .errors import CircuitError, did_you_mean
 from .graph import bus_of, by_bus, elements
-from .progress import reporting
+from .progress import phase, reporting
 from .report import json_safe
 from .step import METHODS, StepError, climb
 from .step import render as render_climb
@@ -281,6 +281,7 @@ def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hess
     text, name = read_file(file)
     source = compile_source(text, name, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian,
                             jvp=jvp)
+    phase(None)  # the compile is over: no progress line while the module is written
     if out == "-" or (out is None and name == STDIN):
         target = None
     else:

@@ -240,6 +240,13 @@ def test_the_size_bound(monkeypatch, text, size):
     assert cache.max_size() == size
 
 
+@pytest.mark.parametrize("text", ["inf", "nan", "-5", "1T", "G"])
+def test_what_is_not_a_size_bound(monkeypatch, text):
+    monkeypatch.setenv("CIRCUITC_CACHE_MAX", text)
+    with pytest.warns(cache.CacheWarning, match="is not a size"):
+        assert cache.max_size() == cache.DEFAULT_MAX
+
+
 def test_a_bad_size_bound_is_a_warning(where):
     result = run_cli("eval", NEURON, env={**os.environ, "CIRCUITC_CACHE_MAX": "lots"})
     assert result.returncode == 0
