@@ -8,7 +8,7 @@ new temporary directory: `circuitc.load` twice (cold: compiles and writes the en
 warm: reads it), then `circuitc eval` twice (a key of its own: the command passes its
 options explicitly) and `circuitc verify`, which reads eval's entries (the module and
 the forward graph). Wall time and CPU time (user + system) of the process, and for the
-loads the time inside `circuitc.load`. The circuit is `benchmarks/run.py`'s random
+loads the wall and CPU time inside `circuitc.load`. The circuit is `benchmarks/run.py`'s random
 deep DAG.
 """
 
@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import random_dag
 
-LOAD = ("import sys, time, circuitc; t = time.perf_counter(); circuitc.load(sys.argv[1]); "
-        "print(time.perf_counter() - t)")
+LOAD = ("import sys, time, circuitc; t, c = time.perf_counter(), time.process_time(); "
+        "circuitc.load(sys.argv[1]); "
+        "print(time.perf_counter() - t, time.process_time() - c)")
 
 
 def timed(command: list[str], env: dict) -> tuple[float, float, str]:
@@ -53,7 +54,7 @@ def main() -> None:
         env = {**os.environ, "CIRCUITC_CACHE_DIR": str(where)}
         print(f"{args.gates:,} gates, one per line; seconds, each step in a fresh process; "
               f"load average {os.getloadavg()[0]:.1f}\n")
-        print("| step | wall | CPU | inside circuitc.load | cache size after |")
+        print("| step | wall | CPU | inside circuitc.load: wall, CPU | cache size after |")
         print("|---|---|---|---|---|")
         steps = [("load, cold", [sys.executable, "-c", LOAD, str(circuit)]),
                  ("load, warm", [sys.executable, "-c", LOAD, str(circuit)]),
@@ -62,7 +63,7 @@ def main() -> None:
                  ("verify, warm", [circuitc, "verify", str(circuit)])]
         for name, command in steps:
             wall, cpu, out = timed(command, env)
-            inside = f"{float(out):.2f}" if command[1] == "-c" else ""
+            inside = ", ".join(f"{float(x):.2f}" for x in out.split()) if command[1] == "-c" else ""
             size = sum(f.stat().st_size for f in where.iterdir())
             print(f"| {name} | {wall:.2f} | {cpu:.2f} | {inside} | {size / 2**20:.0f} MiB |")
         print(f"\nload average at the end {os.getloadavg()[0]:.1f}")

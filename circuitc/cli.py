@@ -109,8 +109,8 @@ class _Progress:
 
     DELAY, TICK, WIDTH = 1.0, 0.2, 24
     # Each phase's share of the time of a large compile (benchmarks/RESULTS.md).
-    SHARES: ClassVar = {"parse": 18, "lower": 9, "differentiate": 14, "emit": 13,
-                        "compile()": 36, "caching": 10}
+    SHARES: ClassVar = {"parse": 19, "lower": 7, "differentiate": 13, "emit": 20,
+                        "compile()": 35, "caching": 6}
 
     def __init__(self, stream):
         self.stream, self.phase, self.start = stream, None, time.monotonic()

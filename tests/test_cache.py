@@ -341,7 +341,7 @@ def test_progress_names_each_phase_and_erases_itself():
         phase(None)
     lines = stream.getvalue().split("\r\x1b[K")
     assert lines[1].startswith("compiling: parse         [------------------------] ")
-    assert lines[2].startswith("compiling: compile()     [" + "#" * 12 + "-" * 12 + "] ")
+    assert lines[2].startswith("compiling: compile()     [" + "#" * 14 + "-" * 10 + "] ")
     assert lines[-1] == ""
 
 
