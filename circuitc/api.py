@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__
+from . import __version__, cache
 from .buses import Buses, expand
 from .emit import numpy as numpy_target
 from .emit import python as python_target
@@ -29,6 +29,7 @@ from .graph import Graph, by_bus, elements
 from .lower import lower
 from .parse import parse
 from .passes import dce, optimize
+from .progress import phase
 
 
 def read_source(path: str | Path) -> str:
@@ -73,7 +74,9 @@ Names = Sequence[str] | None
 def lower_source(text: str, filename: str = "<string>", sizes: Sizes = None
                  ) -> tuple[Graph, Buses]:
     """The graph of a circuit as written (buses written out), and its indexed form."""
+    phase("parse")
     statements, buses = expand(parse(text), sizes)
+    phase("lower")
     graph = lower(statements, filename)
     io = {*by_bus(graph.inputs), *by_bus(name for name, _ in graph.outputs)}
     return replace(graph, shapes={k: v for k, v in buses.shapes.items() if k in io}), buses
@@ -139,11 +142,13 @@ def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, f
             extras["hvp"] = dce(hvp_graph(backward), done=len(backward.nodes))
             if target == "python":
                 extras["hessian"] = dce(hessian_graph(backward), done=len(backward.nodes))
+        phase("emit")
         return emit(forward, backward, __version__, **extras), forward, backward
 
 
 def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
     """The optimized forward graph of a lowered graph, and its optimized gradient graph."""
+    phase("differentiate")
     forward = optimize(graph)
     backward = grad(forward, _checked_wrt(forward, wrt, fix))  # folded and simplified as built
     return forward, dce(backward, done=len(forward.nodes))
@@ -191,8 +196,8 @@ def compile_file(path: str | Path, target: str = "python", wrt: Names = None, **
 def load(path: str | Path, target: str = "python", wrt: Names = None, **options
          ) -> types.ModuleType:
     """Compile the `.circ` file at `path` for `target` in memory and import the result
-    (options as `compile_source`)."""
-    return load_compiled(path, target, wrt, **options)[0]
+    (options as `compile_source`), or take it from the compile cache (`circuitc.cache`)."""
+    return _module(_compiled(read_source(path), str(path), target, wrt, **options), str(path))
 
 
 class Elements:
@@ -329,9 +334,9 @@ def hessian_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
 
 def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,
                   sizes: Sizes = None, fix: Names = None, hessian: bool = False,
-                  jvp: bool = False) -> tuple[types.ModuleType, Graph, Graph]:
-    """`load(path, ...)`, and the optimized forward and gradient graphs the module
-    was generated from (`compile_graphs`): the file is read and compiled once."""
+                  jvp: bool = False) -> tuple[types.ModuleType, Graph]:
+    """`load(path, ...)`, and the optimized forward graph the module was generated from
+    (`compile_graphs(...)[0]`): the file is read and compiled once."""
     return load_compiled_source(read_source(path), str(path), target, wrt, sizes=sizes, fix=fix,
                                 hessian=hessian, jvp=jvp)
 
@@ -339,15 +344,41 @@ def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *
 def load_compiled_source(text: str, filename: str = "<string>", target: str = "python",
                          wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
                          hessian: bool = False, jvp: bool = False
-                         ) -> tuple[types.ModuleType, Graph, Graph]:
+                         ) -> tuple[types.ModuleType, Graph]:
     """`load_compiled` for the circuit in `text`; `filename` is used in messages."""
-    source, forward, backward = _generate(text, filename, target, wrt, sizes, fix, hessian, jvp)
+    compiled = _compiled(text, filename, target, wrt, sizes=sizes, fix=fix, hessian=hessian,
+                         jvp=jvp)
+    return _module(compiled, filename), compiled.forward
+
+
+def load_source(text: str, filename: str = "<string>", target: str = "python",
+                wrt: Names = None, **options) -> types.ModuleType:
+    """`load` for the circuit in `text`; `filename` is used in messages."""
+    return _module(_compiled(text, filename, target, wrt, **options), filename)
+
+
+def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> cache.Compiled:
+    """The module for `target` compiled from `text`, taken from the cache or made and kept
+    there: every argument is part of the cache key."""
+    _emitter(target)  # an unknown target is a ValueError before the cache is looked at
+    given = inspect.signature(compile_source).bind(text, filename, target, wrt, **options)
+    given.apply_defaults()
+    arguments = given.arguments
+    options = {name: value for name, value in arguments.items()
+               if name not in ("text", "filename", "target")}
+    return cache.compiled(text, filename, target, options, lambda: _generate(**arguments),
+                          f"<circuitc {filename}>")
+
+
+def _module(compiled: cache.Compiled, filename: str) -> types.ModuleType:
+    """A new module running `compiled`'s code."""
     module = types.ModuleType(Path(filename).stem)
     module.__file__ = f"<circuitc {filename}>"
     # Let tracebacks show the generated lines.
+    source = compiled.source
     linecache.cache[module.__file__] = (len(source), None, source.splitlines(True), module.__file__)
-    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our own output)
-    return module, forward, backward
+    exec(compiled.code, module.__dict__)  # noqa: S102 (our own output, or the user's own cache)
+    return module
 
 
 # What `verify` accepts besides a circuit, in the words of its error messages.

@@ -13,22 +13,29 @@ import math
 import os
 import sys
 import tempfile
+import threading
+import time
+import warnings
+from contextlib import ExitStack
 from pathlib import Path
+from typing import ClassVar
 
 import click
 from click.core import ParameterSource
 
-from . import __version__, api, draw
+from . import __version__, api, cache, draw
 from .api import (
     TARGETS,
     compile_source,
     decode_source,
     elementwise,
     load_compiled_source,
+    load_source,
     read_source,
 )
 from .errors import CircuitError, did_you_mean
 from .graph import bus_of, by_bus
+from .progress import phase, reporting
 from .report import json_safe
 from .step import METHODS, StepError, climb, climb_text
 from .values import InputError, element_values, evaluation, input_shapes
@@ -52,17 +59,105 @@ class _Command(click.Command):
     """Turn a `CircuitError` into its message and exit status 2, Ctrl-C into status 130.
 
     Ctrl-C is not click's usual status 1, which here means that a verification failed;
-    130 is what shells report for a command stopped by SIGINT.
+    130 is what shells report for a command stopped by SIGINT. Every command also takes
+    --no-cache and --quiet, and shows a long compile's progress on a terminal.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params += [
+            click.Option(["--no-cache"], is_flag=True, expose_value=False, callback=_meta,
+                         help="Neither read nor write the compile cache (see circuitc cache)."),
+            click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_meta,
+                         help="Show no progress bar for a long compile.")]
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with ExitStack() as stack:
+                stack.enter_context(warnings.catch_warnings())
+                warnings.simplefilter("always", cache.CacheWarning)
+                warnings.showwarning = _show_warning
+                if ctx.meta.get("no_cache"):
+                    stack.enter_context(cache.disabled())
+                if not ctx.meta.get("quiet") and sys.stderr.isatty():
+                    stack.enter_context(reporting(stack.enter_context(_Progress(sys.stderr))))
+                return super().invoke(ctx)
         except CircuitError as e:
             _fail(e.render(color=_colored(sys.stderr)))
         except KeyboardInterrupt:
             click.echo("Aborted!", err=True)
             sys.exit(130)
+
+
+def _meta(ctx, param, value):
+    ctx.meta[param.name] = value
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {message}", err=True)
+
+
+class _Progress:
+    """The phase of a long compile and a bar of the work done, on one line of a terminal.
+
+    Nothing is drawn until the compile has taken `DELAY` seconds; then the line is
+    redrawn at each phase and every `TICK` seconds, and erased at the end. The bar
+    counts each phase as its share of a typical compile (`SHARES`).
+    """
+
+    DELAY, TICK, WIDTH = 1.0, 0.2, 24
+    # Each phase's share of the time of a large compile (benchmarks/RESULTS.md).
+    SHARES: ClassVar = {"parse": 19, "lower": 7, "differentiate": 13, "emit": 20,
+                        "compile()": 35, "caching": 6}
+
+    def __init__(self, stream):
+        self.stream, self.phase, self.start = stream, None, time.monotonic()
+        self.shown, self.lock, self.stop = False, threading.Lock(), threading.Event()
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+        self.thread.start()
+        return self
+
+    def __call__(self, phase: str | None) -> None:
+        with self.lock:
+            self.phase = phase
+            if phase is None:
+                self._erase()
+            elif self.shown or time.monotonic() - self.start >= self.DELAY:
+                self._draw()
+
+    def _tick(self) -> None:
+        if self.stop.wait(self.DELAY):
+            return
+        while True:
+            with self.lock:
+                if self.phase is not None:
+                    self._draw()
+            if self.stop.wait(self.TICK):
+                return
+
+    def _draw(self) -> None:
+        names = list(self.SHARES)
+        done = sum(self.SHARES[p] for p in names[:names.index(self.phase)]) \
+            if self.phase in self.SHARES else 0
+        filled = self.WIDTH * done // sum(self.SHARES.values())
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self.stream.write(f"\r\x1b[Kcompiling: {self.phase:<13} [{bar}] "
+                          f"{time.monotonic() - self.start:.0f}s")
+        self.stream.flush()
+        self.shown = True
+
+    def _erase(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._erase()
 
 
 def _colored(stream) -> bool:
@@ -138,12 +233,13 @@ def read_file(file: Path) -> tuple[str, str]:
     return read_source(file), str(file)
 
 
-def load_module(file: Path, target: str = "python", **options):
-    """FILE compiled for `target` and imported, and its graphs (`load_compiled_source`, which
-    takes `options`), with a one-line error when the target's library is missing."""
+def load_module(file: Path, target: str = "python", load=load_source, **options):
+    """FILE compiled for `target` and imported (`load_source`, which takes `options`; or
+    with its graphs: `load=load_compiled_source`), with a one-line error when the
+    target's library is missing."""
     text, name = read_file(file)
     try:
-        return load_compiled_source(text, name, target, **options)
+        return load(text, name, target, **options)
     except ModuleNotFoundError as e:
         if e.name != "numpy":
             raise
@@ -183,6 +279,7 @@ def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hess
     text, name = read_file(file)
     source = compile_source(text, name, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian,
                             jvp=jvp)
+    phase(None)  # the compile is over: no progress line while the module is written
     if out == "-" or (out is None and name == STDIN):
         target = None
     else:
@@ -291,7 +388,7 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     """
     if hessian and target_name != "python":
         raise click.UsageError("--hessian needs the python target (the numpy target has hvp)")
-    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian)[0]
+    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian)
     flat = elementwise(module)
     at = _module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
@@ -351,7 +448,9 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
         raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
     text, name = read_file(file)
     buses = None if by_element else draw.bus_circuit(text, name, sizes)
-    g = buses.graph if buses else draw.circuit(text, name, optimized=not source, sizes=sizes)
+    g = buses.graph if buses else cache.graph(
+        text, name, {"optimized": not source, "sizes": sizes},
+        lambda: draw.circuit(text, name, optimized=not source, sizes=sizes))
     outputs = by_bus(out for out, _ in g.outputs)  # a bus output by its name, or an element
     if of is not None and of not in outputs and (buses or of not in dict(g.outputs)):
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
@@ -452,10 +551,10 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     elif module_file is not None:
         module = api.load_python(module_file)
         if order == 1:
-            reference, forward, _ = _circuit(file, "python", wrt=wrt, fix=fix, sizes=sizes)
+            reference, forward = _circuit(file, "python", wrt=wrt, fix=fix, sizes=sizes)
             reference = elementwise(reference)
     else:
-        module, forward, _ = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
+        module, forward = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
                                       hessian=order == 2)
     given = parse_values(input_shapes(module), values, at_file)
     options = {"n_points": n_points, "seed": seed, "difference": difference, "rtol": rtol,
@@ -483,10 +582,11 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
 
 
 def _circuit(file: Path, target: str, **options):
-    """`load_compiled(file, target, **options)`; a file that is not a circuit gets a note
-    saying what verify reads, unless its name says it is one."""
+    """`load_compiled(file, target, **options)`: the module and its forward graph; a file
+    that is not a circuit gets a note saying what verify reads, unless its name says it
+    is one."""
     try:
-        return load_module(file, target, **options)
+        return load_module(file, target, load_compiled_source, **options)
     except CircuitError as e:
         if file.suffix == ".circ" or not file.is_file():
             raise
@@ -530,7 +630,7 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
     after. Only the inputs chosen by --wrt or --fix move (default: all).
     """
     module = load_module(file, "python", wrt=wrt, fix=fix, sizes=sizes,
-                         hessian=method == "newton")[0]
+                         hessian=method == "newton")
     at = _module_point(elementwise(module), parse_values(input_shapes(module), values, at_file))
     try:
         result = climb(elementwise(module), at, method=method, steps=steps,
@@ -546,3 +646,43 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
             "history": result.history}), indent=2))
     else:
         click.echo(climb_text(result, steps, step_size))
+
+
+@main.group(name="cache")
+def cache_group():
+    """The compile cache: what the commands and circuitc.load compiled, kept for the next run.
+
+    CIRCUITC_CACHE_DIR sets where it is, CIRCUITC_CACHE_MAX its largest size
+    (500M, 2G; default 1G), and CIRCUITC_CACHE=0 turns it off.
+    """
+
+
+@cache_group.command(name="info")
+@JSON
+def cache_info(as_json: bool):
+    """Print where the cache is, its entries, their size and the largest size."""
+    where = cache.directory()
+    found = cache.entries(where)
+    info = {"directory": str(where), "enabled": cache.enabled(), "entries": len(found),
+            "size": sum(size for _, size, _ in found), "max_size": cache.max_size()}
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    state = "" if info["enabled"] else " (off: CIRCUITC_CACHE is set to turn it off)"
+    click.echo(f"directory: {where}{state}\nentries: {info['entries']}\n"
+               f"size: {_bytes(info['size'])}\nmax size: {_bytes(info['max_size'])}")
+
+
+@cache_group.command(name="clear")
+def cache_clear():
+    """Remove every entry of the cache."""
+    click.echo(f"removed {cache.clear()} entries from {cache.directory()}")
+
+
+def _bytes(n: int) -> str:
+    """`1.5 MiB`: a size in bytes, in the largest binary unit below it."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")

@@ -69,7 +69,7 @@ class Circuit:
         self.target = target
         self._options = {"wrt": wrt, "fix": fix, "sizes": sizes}
         self._hessian_modules = {}  # target -> the module compiled with hessian=True
-        self.module, self.graph, _ = api.load_compiled_source(
+        self.module, self.graph = api.load_compiled_source(
             self.text, filename, target, wrt, sizes=sizes, fix=fix)
         self.forward, self.backward = self.module.forward, self.module.backward
         self.inputs, self.outputs = tuple(self.module.INPUTS), tuple(self.module.OUTPUTS)

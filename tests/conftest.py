@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import types
 from pathlib import Path
 
 import pytest
 
+from circuitc import cache
+
 ROOT = Path(__file__).resolve().parent.parent
 CIRCUITS = ROOT / "circuits"
 EXAMPLES = sorted(CIRCUITS.glob("*.circ"))
+
+# The commands the tests run use a compile cache of the session's own, so that the suite
+# neither reads nor fills the user's (an edited file is a new key, never a stale hit).
+os.environ["CIRCUITC_CACHE_DIR"] = tempfile.mkdtemp(prefix="circuitc-test-cache-")
+atexit.register(shutil.rmtree, os.environ["CIRCUITC_CACHE_DIR"], ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_cache_in_process():
+    """No compile cache for what a test compiles in its own process: tests patch the gate
+    table there, which the cache's key (circuitc's code on disk) does not see."""
+    with cache.disabled():
+        yield
 
 
 def circuitc_command() -> str:

@@ -286,7 +286,7 @@ def test_verify_checks_only_the_inputs_differentiated(tmp_path, text, options, g
     from circuitc.verify import verify_circuit
 
     (tmp_path / "m.circ").write_text(text)
-    module, forward, _ = load_compiled(tmp_path / "m.circ", **options)
+    module, forward = load_compiled(tmp_path / "m.circ", **options)
     report = verify_circuit(elementwise(module), forward, given, fast=fast, n_points=1)
     assert report.ok
     inputs = [c.input for p in report.points for c in p.checks]

@@ -322,7 +322,7 @@ def test_verify_circuit_checks_a_module_without_a_graph(tmp_path):
 
 
 def test_verify_circuit_compares_a_module_with_the_one_circuitc_generates(tmp_path):
-    reference, forward, _ = circuitc.api.load_compiled(NEURON)
+    reference, forward = circuitc.api.load_compiled(NEURON)
     report = verify_circuit(load_python(edited(tmp_path)), forward, reference=reference)
     mismatch = report.points[0].mismatch
     assert (mismatch.wire, mismatch.adjoint, mismatch.circuit) == ("s", True, str(NEURON))
