@@ -72,7 +72,7 @@ class _Call:
         shapes = getattr(module, "SHAPES", {})
         bound = inspect.signature(getattr(module, function)).bind(*args, **named)
         bound.apply_defaults()
-        values = list(bound.arguments.values())
+        values = _frames_as_arrays(list(bound.arguments.values()))
         n = len(module.INPUTS)
         self.inputs = [_array(v, name, shapes.get(name, ()))
                        for v, name in zip(values[:n], module.INPUTS)]
@@ -131,11 +131,36 @@ class _Call:
         return total.squeeze(axis=tuple(range(lead))) if lead else total
 
 
+def _is_frame(value) -> bool:
+    return hasattr(value, "to_dask_array")  # a Dask Series or DataFrame
+
+
+def _frames_as_arrays(values: list) -> list:
+    """`values` with each Dask Series and DataFrame replaced by its columns, cut from one
+    Dask array of all their columns side by side: Dask reads a source they share once, in
+    the same partitions for all (read alone, two selections of one Parquet read may be
+    partitioned differently)."""
+    frames = [k for k, v in enumerate(values) if _is_frame(v)]
+    if not frames:
+        return values
+    import dask.dataframe as dd
+
+    parts, columns, start = [], {}, 0
+    for k in frames:
+        part = values[k].to_frame(0) if values[k].ndim == 1 else values[k]
+        width = len(part.columns)
+        parts.append(part.rename(columns=dict(zip(part.columns, range(start, start + width)))))
+        columns[k] = start if values[k].ndim == 1 else slice(start, start + width)
+        start += width
+    table = (dd.concat(parts, axis=1) if len(parts) > 1 else parts[0]).to_dask_array()
+    if table.dtype.kind not in "fc":  # integer, boolean or mixed (object) columns
+        table = table.astype(np.float64)
+    return [table[:, columns[k]] if k in columns else v for k, v in enumerate(values)]
+
+
 def _array(value, name: str, bus: tuple) -> da.Array:
     """An input as a Dask array whose bus axes (the last `len(bus)`) are one chunk each."""
-    if hasattr(value, "to_dask_array"):  # a Dask Series or DataFrame
-        value = value.to_dask_array()
-    elif not isinstance(value, da.Array):
+    if not isinstance(value, da.Array):
         value = da.from_array(np.asarray(value), chunks=-1)
     shape = value.shape
     if value.ndim < len(bus) or shape[value.ndim - len(bus):] != bus:

@@ -232,3 +232,26 @@ def test_out_of_core_example_trains_from_parquet(tmp_path):
     assert len(list(tmp_path.glob("*.parquet"))) == 4
     accuracy = float(run.stdout.strip().splitlines()[-1].rpartition(" ")[2].rstrip("%"))
     assert accuracy >= 85.0, run.stdout
+
+
+def test_columns_of_one_parquet_read_are_read_once_in_the_same_partitions(compute, tmp_path):
+    # Read alone, one column of these files is cut into fewer partitions than two columns
+    # are (Dask fuses small reads): put side by side first, they are read together.
+    points, labels, _ = _mlp_case(1200)
+    for i in range(6):
+        rows = slice(200 * i, 200 * (i + 1))
+        pd.DataFrame({"x0": points[rows, 0], "x1": points[rows, 1], "label": labels[rows]}
+                     ).to_parquet(tmp_path / f"part-{i}.parquet")
+    frame = dd.read_parquet(tmp_path)
+    moons = circuitc.load(ROOT / "examples" / "moons.circ", target="numpy", wrt=["W", "b", "v", "c"])
+    params = {"W": np.ones((8, 2)), "b": np.zeros(8), "v": np.ones(8), "c": 0.0}
+    lazy = cdask.backward(moons, frame[["x0", "x1"]], frame["label"], **params,
+                          d_loss=frame["label"] * 0.5)
+    keys = [k for k in dict(lazy[1][0].__dask_graph__()) if isinstance(k, tuple)]
+    assert len({k[0] for k in keys if "read" in k[0]}) == 1  # one read of each file
+    assert len([k for k in keys if k[0].startswith("run-")]) == 6  # one call per file
+    ((loss, _), grads), = compute(lazy)
+    (want_loss, _), want_grads = moons.backward(points, labels, **params, d_loss=labels * 0.5)
+    _close(loss, want_loss)
+    for got, want in zip(grads, want_grads):
+        _close(got, want)
