@@ -1,18 +1,20 @@
 """One gradient of `examples/moons.circ`'s mean loss over 10^7 two-moons points: the numpy
 target in memory against `circuitc.dask` reading the points from Parquet files, on Dask's
-threaded scheduler and on a local `dask.distributed` cluster of two worker processes.
+threaded scheduler and on a local `dask.distributed` cluster of two worker processes (as
+configured by default, and with `MALLOC_MMAP_THRESHOLD_` in the workers' environment).
 
 The points are written once as Parquet files of `--chunk` points (examples/out_of_core.py).
 Each contender runs in a fresh process, computes the mean loss, the accuracy and the four
 parameter gradients (checked against the in-memory module's to 1e-12 relative) `--repeat`
 times, and reports its best wall time, its best CPU time (all threads; for the cluster, the
 client's plus the workers'), which a loaded machine disturbs less, and its peak resident
-memory (Linux's VmHWM; for the cluster, the client's plus each worker's and nanny's). The in-memory contender's time is the
-`backward` call alone, the data already in memory; the Dask contenders' time is a whole
-training step's work: building the graph, reading every file, the module on each partition,
-the tree sum.
+memory (Linux's VmHWM; for the cluster, the client's plus each worker's and nanny's). The
+in-memory contender's time is the `backward` call alone, the data already in memory; the
+Dask contenders' time is a whole training step's work: building the graph, reading every
+file, the module on each partition, the tree sum.
 
     python benchmarks/dask.py [--points 10000000] [--chunk 1000000] [--repeat 3] [--dir DIR]
+                              [--only numpy,dask-threads,...]
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent / "examples"
-CONTENDERS = ("numpy", "dask-threads", "dask-cluster")
+CONTENDERS = ("numpy", "dask-threads", "dask-cluster", "dask-cluster-mmap")
+# The workers' environment for `dask-cluster-mmap`: glibc serves blocks under 32 MiB (a
+# 10^6-point array is 8 MB) from the heap, not each from a fresh `mmap` (docs/dask.md).
+MMAP = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20}
 # Run as a script, this file would be `dask` itself to `import dask`: not its folder first.
 if sys.path and Path(sys.path[0]).resolve() == HERE:
     del sys.path[0]
@@ -105,11 +110,16 @@ def _dask(directory: Path, repeat: int, scheduler, client=None) -> tuple[list[tu
 
 def _child(which: str, directory: Path, repeat: int) -> None:
     """Run one contender in this (fresh) process; print its times, memory and results."""
-    if which == "dask-cluster":
+    if which.startswith("dask-cluster"):
+        import dask
         from distributed import Client, LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        environ = dask.config.get("distributed.nanny.pre-spawn-environ")
+        if which == "dask-cluster-mmap":
+            environ = {**environ, **MMAP}
+        with (dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+              LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None) as cluster, Client(cluster) as client):
             times, result = _dask(directory, repeat, client, client)
             workers = sum(client.run(_peak_megabytes).values())
             nannies = sum(client.run(_peak_megabytes, nanny=True).values())
@@ -137,6 +147,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1_000_000, help="points per file")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", type=Path, help="reuse (or write) the Parquet files here")
+    parser.add_argument("--only", help="these contenders (comma-separated, numpy first)")
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -149,19 +160,20 @@ def main() -> None:
 
         if not sorted(directory.glob("part-*.parquet")) or not args.dir:
             write_points(directory, args.points, min(args.chunk, args.points))
+        contenders = args.only.split(",") if args.only else CONTENDERS
         runs = {}
-        for which in CONTENDERS:
+        for which in contenders:
             out = subprocess.run([sys.executable, __file__, "--child", which, "--dir",
                                   str(directory), "--repeat", str(args.repeat)],
                                  capture_output=True, text=True, check=True)
             runs[which] = json.loads(out.stdout.strip().splitlines()[-1])
-    for which in CONTENDERS[1:]:
+    for which in contenders[1:]:
         _check(runs[which]["result"], runs["numpy"]["result"])
     base = [min(t[i] for t in runs["numpy"]["times"]) for i in (0, 1)]
     print(f"{args.points:,} points, {args.chunk:,} per Parquet file; best of {args.repeat}\n")
     print("| contender | time per gradient | ratio | CPU time | ratio | peak memory |")
     print("|---|---|---|---|---|---|")
-    for which in CONTENDERS:
+    for which in contenders:
         wall, cpu = (min(t[i] for t in runs[which]["times"]) for i in (0, 1))
         print(f"| {which} | {wall:.2f} s | {wall / base[0]:.2f}x | {cpu:.2f} s | "
               f"{cpu / base[1]:.2f}x | {runs[which]['peak']:,.0f} MB |")
