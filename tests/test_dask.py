@@ -107,9 +107,11 @@ def test_dataframe_columns_are_batch_inputs(compute):
     neuron = circuitc.load(CIRCUITS / "neuron.circ", target="numpy")
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"x": rng.normal(size=500), "y": rng.normal(size=500),
-                          "w": rng.uniform(size=500)})
+                          "w": rng.uniform(size=500) < 0.5})  # a boolean column: 0.0 and 1.0
     ddf = dd.from_pandas(frame, npartitions=4)
-    (f, grads), = compute(cdask.backward(neuron, 1.0, 2.0, -3.0, ddf["x"], ddf["y"], d_f=ddf["w"]))
+    f, grads = cdask.backward(neuron, 1.0, 2.0, -3.0, ddf["x"], ddf["y"], d_f=ddf["w"])
+    assert f.dtype == np.float64 and all(g.dtype == np.float64 for g in grads)
+    (f, grads), = compute((f, grads))
     want_f, want_grads = neuron.backward(1.0, 2.0, -3.0, frame["x"].to_numpy(),
                                          frame["y"].to_numpy(), frame["w"].to_numpy())
     _close(f, want_f)
