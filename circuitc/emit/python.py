@@ -85,6 +85,7 @@ SMALL_HESSIAN = 16
 MAX_DEPTH = 12  # of an inlined expression's gates
 LINE = 100  # characters; a longer tuple of gradients is written one gradient a line
 
+_LEAF_PREFIX = {"input": "", "seed": ADJOINT, "tangent": TANGENT}  # of a leaf's identifier key
 _WHERE_COMMENT = "# The `.circ` position of each line that can raise, after its line number in this module."
 _LOCATED = '''\
 def _located(exc):
@@ -240,7 +241,7 @@ class _Module:
         extras = [g for g in (jvp, hvp, hessian) if g is not None]
         self.names = _Names(forward, backward, self.reserved, extras)
         self.lines: list[str] = []
-        self.where: list[tuple[int, Origin]] = []  # (line in the body, gate) for `_WHERE`
+        self.where: list[tuple[int, Origin]] = []  # (line of the module, gate) for `_WHERE`
         self.guarded = False  # whether a function has the `try` that calls `_located`
         self.helpers: set[str] = set()
         self.uses_math = False
@@ -254,40 +255,69 @@ class _Module:
         return text, prec
 
     def function(self, header: str, doc: str, graph: Graph, returns, buses=()) -> None:
-        """Emit `def header:` computing every node of `graph`, then `return returns(exprs)`.
+        """Write `def header:` computing every node of `graph`, then `return returns(exprs)`.
 
-        One pass over the nodes renders each gate's expression from its operands'
-        entries in `exprs` (text, precedence, how many inlined gates the text nests),
-        then either keeps it as the gate's entry (the gate is inlined) or writes it on
-        a line of its own and enters the line's name. A gate is inlined when it is a
-        temporary (no `.circ` name; an adjoint counts as one), read by exactly one
-        expression (a gate's, or the `return`'s: a gradient that no gate reads is computed
-        where the function returns it, as a person would write it), cannot raise (so each
-        line has at most one gate that can, which `_WHERE` names), and nests fewer than
-        `MAX_DEPTH` gates, so CPython's compiler never recurses deeply. `buses` are the
-        bus parameters (`name` of an input, `ADJOINT + output` of a seed, `TANGENT +
-        input` of a direction) that the prologue takes apart, with their shapes.
+        `buses` are the bus parameters (`name` of an input, `ADJOINT + output` of a seed,
+        `TANGENT + input` of a direction) that the prologue takes apart, with their shapes.
+        The gates' lines go inside a `try` whose handler names the failing gate
+        (`_located`) when a line can raise; otherwise the `try` is taken out again.
         """
         self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph, buses)]
         self.plan(graph)
+        opening, entries = len(self.lines), len(self.where)
+        self.lines += self.opening
+        exprs = self.gate_lines(graph)
+        if self.closing:
+            for line, origin in self.closing(graph, exprs):
+                self.write(line, origin)
+        if len(self.where) > entries or (self.guard_all and len(self.lines) > opening + len(self.opening)):
+            self.guarded = True
+            self.lines += ["    except (ArithmeticError, ValueError) as exc:",
+                           "        raise _located(exc) from None"]
+        else:  # nothing can raise, so no line of this function is in `_WHERE`
+            del self.lines[opening:opening + len(self.opening)]
+            cut = 4 * len(self.opening)
+            self.lines[opening:] = [line[cut:] for line in self.lines[opening:]]
+        self.lines += f"    return {returns(exprs)}".split("\n")  # a line an element
+
+    def write(self, line: str, origin: Origin | None) -> None:
+        """Write `line` into the `try` block; with `origin`, the gate whose value it
+        computes, also its `.circ` line as a comment and its entry in `_WHERE`."""
+        if origin:
+            self.lines.append(f"{self.indent}{line}  # {origin.lines}")
+            self.where.append((len(self.lines), origin))
+        else:
+            self.lines.append(self.indent + line)
+
+    def leaf(self, op: str, attr) -> tuple[str, int, int]:
+        """The entry in `exprs` of a leaf: its identifier, or a constant's literal."""
+        if op == "const":
+            return (*self.literal(attr), 0)
+        return self.names.ident[_LEAF_PREFIX[op] + attr], ATOM, 0
+
+    def gate_lines(self, graph: Graph) -> list[tuple[str, int, int]]:
+        """Write the lines of the gates of `graph` inside the `try` block, recording each
+        that can raise in `_WHERE` as it is written, and return `exprs`: per node, the
+        text that reads its value, its precedence, and how many inlined gates the text nests.
+
+        One pass over the nodes renders each gate's expression from its operands'
+        entries in `exprs`, then either keeps it as the gate's entry (the gate is
+        inlined) or writes it on a line of its own and enters the line's name. A gate is
+        inlined when it is a temporary (no `.circ` name; an adjoint counts as one), read
+        by exactly one expression (a gate's, or the `return`'s: a gradient that no gate
+        reads is computed where the function returns it, as a person would write it),
+        cannot raise (so each line has at most one gate that can, which `_WHERE` names),
+        and nests fewer than `MAX_DEPTH` gates, so CPython's compiler never recurses deeply.
+        """
         once = self.used_once(graph)
         syntax, ident, where, locate_all = self.syntax, self.names.ident, self.where, self.locate_all
         temps, adjoint, assigned, after = self.names.temporaries(), self.names.adjoint, self.assigned, self.after
+        lines, indent = self.lines, self.indent
         exprs: list[tuple[str, int, int]] = []
-        body: list[str] = []
-        top = len(self.lines) + len(self.opening) + 1  # the module line of the body's first line
-        first = len(where)
         for i, (op, args, attr, origin, name) in enumerate(graph.nodes):
             gate = syntax[op]
-            if gate is None:  # a leaf
-                if op == "input":
-                    exprs.append((ident[attr], ATOM, 0))
-                elif op == "seed":
-                    exprs.append((ident[ADJOINT + attr], ATOM, 0))
-                elif op == "tangent":
-                    exprs.append((ident[TANGENT + attr], ATOM, 0))
-                else:
-                    exprs.append((*self.literal(attr), 0))
+            if gate is None:
+                exprs.append(self.leaf(op, attr))
                 continue
             template, prec, needs, raises = gate
             # Every gate has one or two operands (`tests/test_gates.py` checks): spelled out,
@@ -312,39 +342,29 @@ class _Module:
             if assigned:
                 expr = assigned(i, lhs, expr)
             if origin:
+                lines.append(f"{indent}{lhs} = {expr}  # "
+                             + (origin.lines if origin.calls else f"line {origin.span.line}"))
                 if raises or locate_all:
-                    where.append((top + len(body), origin))
-                body.append(f"{lhs} = {expr}  # "
-                            + (origin.lines if origin.calls else f"line {origin.span.line}"))
+                    where.append((len(lines), origin))
             else:
-                body.append(f"{lhs} = {expr}")
+                lines.append(f"{indent}{lhs} = {expr}")
             exprs.append((lhs, ATOM, 0))
             if after:
-                body += after(i, exprs)
-        if self.closing:
-            for line, origin in self.closing(graph, exprs):
-                if origin:
-                    where.append((top + len(body), origin))
-                    line += f"  # {origin.lines}"
-                body.append(line)
-        self.note_gates(graph)
-        if len(where) > first or (self.guard_all and body):  # a line can raise: catch it, name the gate
-            self.guarded = True
-            self.lines += self.opening
-            self.lines += [self.indent + line for line in body]
-            self.lines += ["    except (ArithmeticError, ValueError) as exc:",
-                           "        raise _located(exc) from None"]
-        else:
-            self.lines += [" " * (len(self.indent) - 4 * len(self.opening)) + line for line in body]
-        self.lines += f"    return {returns(exprs)}".split("\n")  # a line an element
+                lines += [indent + line for line in after(i, exprs)]
+        return exprs
 
     def note_gates(self, graph: Graph) -> None:
-        """Record the helpers and the `math` module that the gates of `graph` need."""
-        for op in {node.op for node in graph.nodes} - set(LEAVES):
+        """Record the helpers and the `math` module that the gates of `graph` need (a
+        constant `inf` or `nan` needs `math` too)."""
+        ops = {node.op for node in graph.nodes}
+        for op in ops - set(LEAVES):
             syntax = getattr(GATES[op], self.target)
             if syntax.helper:
                 self.helpers.add(getattr(syntax.helper, "__name__", syntax.helper))
             self.uses_math |= syntax.template.startswith("math.")
+        if "const" in ops:
+            self.uses_math |= not all(math.isfinite(node.attr) for node in graph.nodes
+                                      if node.op == "const")
 
     def prologue(self, graph: Graph, buses) -> list[str]:
         """Lines a function runs before its gates: each bus parameter taken apart into
@@ -482,15 +502,15 @@ class _Module:
         ident = self.names.ident
         return {name: ident[name] for name in by_bus(self.forward.inputs) if ident[name] != name}
 
-    def where_entries(self, offset: int) -> str:
+    def where_entries(self) -> str:
         """The text of `_WHERE`: a line `<module line> <file>:<line>:<column>: in <gate>` per
-        entry of `self.where`, its line numbers moved down by `offset` (the head's lines).
+        entry of `self.where`.
 
         A `.circ` file name that is not printable is shown as its `repr`, so an entry never
         spans lines; backslashes and quotes are escaped, so the string literal stays one.
         """
         shown = self.shown
-        text = "".join(f"{line + offset} {origin.describe(shown)}\n" for line, origin in self.where)
+        text = "".join(f"{line} {origin.describe(shown)}\n" for line, origin in self.where)
         return text.replace("\\", "\\\\").replace('"', '\\"')
 
     def helper_source(self, name: str) -> str:
@@ -529,6 +549,13 @@ class _Module:
             return self.results(graph, exprs, graph.grads if pairs is None else pairs,
                                  self.gradient, self.bus_gradient)
 
+        # The head first, so that each line's number is known as it is written: what it
+        # depends on (`math`, for a gate, a constant or a default) is known from the graphs.
+        # The helpers a function asks for as it is written (`_flat`, `_symmetric`) need no `math`.
+        for graph in (fwd, bwd, self.jvp, self.hvp, self.hessian):
+            if graph is not None:
+                self.note_gates(graph)
+        self.lines = "\n".join(self.head()).split("\n")  # a line an element, as `write` counts
         self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd,
                       lambda exprs: ", ".join(outputs(fwd, exprs)), inputs)
         seed_sum = " + ".join(f"sum({s}*{o})" if o in fwd.shapes else f"{s}*{o}"
@@ -574,18 +601,16 @@ class _Module:
                           f"Return ({values_doc}, grads, H): H the Hessian of {seed_sum}, rows "
                           "and columns the elements of WRT in order.", self.hessian, dense,
                           inputs + seed_buses)
-        body = self.lines
-        head = self.head()
         tail = []
         for helper in sorted(self.helpers):
             tail += ["", "", self.helper_source(helper)]
         if self.guarded:
-            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries(len(head))}"""', "", "", _LOCATED]
+            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries()}"""', "", "", _LOCATED]
         if self.renamed():
             tail += ["", "", _BY_CIRC_NAMES, ""]
             tail += [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS
                      if name in ("forward", "backward") or getattr(self, name) is not None]
-        return "\n".join(head + body + tail) + "\n"
+        return "\n".join(self.lines + tail) + "\n"
 
 
 def emit(forward: Graph, backward: Graph, version: str, **extras: Graph | None) -> str:
