@@ -836,6 +836,27 @@ def to_dot(d: Drawing | BusDrawing) -> str:
     return "\n".join(out) + "\n"
 
 
+# The most nodes a drawing may have for `circuitc graph` to hand it to Graphviz's `dot`
+# without --force: `dot`'s time grows faster than the nodes, and past this it takes more
+# than seconds (benchmarks/RESULTS.md, "Drawing size").
+MAX_LAYOUT = 1500
+
+
+def dot_size(dot: str) -> tuple[int, int, int]:
+    """The nodes and edges of dot text as `to_dot` writes it (a statement a line), and the
+    most edges into one node."""
+    nodes = edges = 0
+    into: dict[str, int] = {}
+    for line in dot.splitlines():
+        if line.startswith("  ") and " -> " in line:
+            edges += 1
+            head = line.split(" -> ", 1)[1].split(" ", 1)[0].rstrip(";")
+            into[head] = into.get(head, 0) + 1
+        elif line.startswith("  ") and not line.startswith(("  graph ", "  node ", "  edge ")):
+            nodes += 1
+    return nodes, edges, max(into.values(), default=0)
+
+
 def render(dot: str, fmt: str) -> bytes:
     """`dot` text rendered by Graphviz as `fmt` (`svg` or `png`); `RenderError` if it cannot."""
     program = shutil.which("dot")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
+from click.testing import CliRunner
 
 import circuitc
 from circuitc import draw
 from circuitc.api import elementwise
+from circuitc.cli import main
 from conftest import CIRCUITS, EXAMPLES, run_cli
 
 NEURON = CIRCUITS / "neuron.circ"
@@ -684,3 +687,48 @@ def test_a_bus_of_no_element_is_refused_as_everywhere(tmp_path):
     result = run_cli("graph", "m.circ", "--format", "json", cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("m.circ:1:12: error: 'w' would have 0 elements")
+
+
+# -- a drawing too big for Graphviz to lay out in seconds ------------------------------
+
+def _chain(steps: int) -> str:
+    return "input x = 0.5\nw0 = sin(x)\n" + "".join(f"w{i} = sin(w{i - 1}) * 0.5\n" for i in range(1, steps))
+
+
+def test_a_drawing_too_big_to_lay_out_is_refused_fast(tmp_path):
+    # x, sin, 2 nodes a step, the output: just over the limit
+    (tmp_path / "chain.circ").write_text(_chain(draw.MAX_LAYOUT // 2 + 1))
+    for fmt in ("svg", "png"):
+        start = time.monotonic()
+        result = run_cli("graph", "chain.circ", "--format", fmt, "-o", f"chain.{fmt}", cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert time.monotonic() - start < 60  # Graphviz would take minutes
+        assert result.stderr.startswith(f"error: the drawing has {draw.MAX_LAYOUT + 3:,} nodes, "
+                                        "more than Graphviz's dot lays out in seconds")
+        assert "--of" in result.stderr and "--format dot or json" in result.stderr
+        assert "--force" in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / f"chain.{fmt}").exists()
+    # What needs no layout is written whatever its size.
+    assert run_cli("graph", "chain.circ", "--format", "dot", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("limit", [0, 1])  # one node too many, and exactly as many
+def test_the_limit_counts_the_nodes_and_force_lifts_it(tmp_path, monkeypatch, graphviz, limit):
+    nodes = draw.dot_size(run_cli("graph", NEURON).stdout)[0]
+    monkeypatch.setattr(draw, "MAX_LAYOUT", nodes - 1 + limit)
+    out = tmp_path / "n.svg"
+    result = CliRunner().invoke(main, ["graph", str(NEURON), "-o", str(out)])
+    if limit:
+        assert result.exit_code == 0, result.output
+        assert out.read_text().lstrip().startswith("<?xml")
+        return
+    assert result.exit_code == 2 and f"the drawing has {nodes:,} nodes" in result.output
+    assert not out.exists()
+    result = CliRunner().invoke(main, ["graph", str(NEURON), "-o", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().lstrip().startswith("<?xml")
+
+
+def test_dot_size_counts_nodes_edges_and_fan_in():
+    dot = run_cli("graph", NEURON).stdout
+    assert draw.dot_size(dot) == (11, 10, 2)  # 5 inputs, 5 gates, the output
