@@ -440,12 +440,12 @@ def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None, force: 
     else:
         data = draw.to_dot(drawing)
         if fmt != "dot":
-            nodes = draw.dot_size(data)[0]
-            if nodes > draw.MAX_LAYOUT and not force:
-                _fail(f"error: the drawing has {nodes:,} nodes, more than Graphviz's dot lays out "
-                      f"in seconds (at most {draw.MAX_LAYOUT:,}); draw less (the bus view of a "
-                      "circuit with buses, one output's gradient with --of, a smaller circuit), "
-                      "write --format dot or json, which need no layout, or give --force")
+            why = None if force else draw.too_big_to_lay_out(data)
+            if why:
+                _fail(f"error: too big for Graphviz's dot to lay out in seconds: {why}; draw less "
+                      "(the bus view of a circuit with buses, one output's gradient with --of, a "
+                      "smaller circuit), write --format dot or json, which need no layout, or "
+                      "give --force")
             try:
                 data = draw.render(data, fmt)
             except draw.RenderError as e:
