@@ -328,8 +328,21 @@ def load_compiled_source(text: str, filename: str = "<string>", target: str = "p
     module.__file__ = f"<circuitc {filename}>"
     # Let tracebacks show the generated lines.
     linecache.cache[module.__file__] = (len(source), None, source.splitlines(True), module.__file__)
-    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our own output)
+    run_module(source, module.__file__, module.__dict__)
     return module, forward, backward
+
+
+def run_module(source: str, filename: str, namespace: dict) -> None:
+    """Compile and run a generated module's `source` in `namespace`, one top-level block (the
+    blocks are separated by two blank lines) at a time: CPython's `compile()` holds the
+    syntax tree of what it compiles, so its memory is that of the largest function, not of
+    the whole module. Each block keeps its line numbers, which `_WHERE` and tracebacks use.
+    """
+    line = 0
+    for block in source.split("\n\n\n"):
+        code = compile("\n" * line + block, filename, "exec")
+        exec(code, namespace)  # noqa: S102 (our own output)
+        line += block.count("\n") + 3
 
 
 # What `verify` accepts besides a circuit, in the words of its error messages.
