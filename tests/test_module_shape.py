@@ -8,6 +8,7 @@ import dataclasses
 import random
 import subprocess
 import sys
+import traceback
 import types
 
 import pytest
@@ -117,3 +118,18 @@ def test_a_module_from_large_gates_on_has_the_large_shape(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     smaller = "\n".join(lines[:n]) + "\n"  # n - 1 gates: the small shape
     assert "def _forward(" not in circuitc.compile_source(smaller, "c.circ")
+
+
+def test_a_loaded_module_keeps_its_line_numbers_block_by_block(large):
+    """`circuitc.load` compiles a module a top-level block at a time (`api.run_module`):
+    `_WHERE` and tracebacks still see each line where the module has it."""
+    text = "input x, y\nq = log(x) * y\nf = sqrt(q) / y\n"
+    module, _, _ = load_compiled_source(text, "t.circ", hessian=True)
+    with pytest.raises(ValueError, match="^t.circ:2:5: in 'log'") as raised:
+        module.hessian(-1.0, 2.0)
+    frames = traceback.extract_tb(raised.value.__traceback__)
+    assert [frame.name for frame in frames[-2:]] == ["hessian", "_forward"]
+    assert frames[-2].line == "(" or frames[-2].line.endswith("= _forward(x, y)[1]")
+    assert frames[-1].line == "raise _located(exc) from None"
+    with pytest.raises(ZeroDivisionError, match="^t.circ:3:5: in the gradient of 'sqrt'"):
+        module.hessian(1.0, 1.0)  # sqrt(0): the gradient's line, in the last function
