@@ -5,7 +5,9 @@ code: a line per named wire or adjoint, a temporary used once written into the
 expression that uses it (see `_Module.function`), other temporaries numbered `t1`,
 `t2`, ..., each line that comes from a gate ending with a `# line N` comment: the
 line of the `.circ` file, which the module's header names (not repeated on every
-line: that would cost `compile()` time and bytes).
+line: that would cost `compile()` time and bytes). A circuit of `LARGE` forward gates or
+more has them written once, in `_forward`, which every function calls (the large shape,
+docs/module_shape.md).
 
 Names: every `.circ` name keeps its spelling unless it is a Python keyword,
 `__debug__` (which Python will not let a program assign) or a name the module
@@ -39,8 +41,8 @@ from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
 # The builtins the functions read are reserved too: an input `ValueError` would break
 # the exception handler.
 MODULE_NAMES = {"math", "forward", "backward", "jvp", "hvp", "hessian", "INPUTS", "OUTPUTS",
-                "DEFAULTS", "WRT", "SHAPES", "HESSIAN_PATTERN", "exc", "_WHERE", "_located", "_forward",
-                "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names"}
+                "DEFAULTS", "WRT", "SHAPES", "HESSIAN_PATTERN", "exc", "_WHERE", "_located",
+                "_forward", "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names"}
 
 
 def _flat(value, shape):
