@@ -133,3 +133,16 @@ def test_a_loaded_module_keeps_its_line_numbers_block_by_block(large):
     assert frames[-1].line == "raise _located(exc) from None"
     with pytest.raises(ZeroDivisionError, match="^t.circ:3:5: in the gradient of 'sqrt'"):
         module.hessian(1.0, 1.0)  # sqrt(0): the gradient's line, in the last function
+
+
+def test_numpy_errors_name_the_gate_in_the_large_shape(large):
+    np = pytest.importorskip("numpy")
+    source = circuitc.compile_source("input x, y\nq = log(x) * y\nf = q / y\n", "n.circ", "numpy")
+    assert "def _forward(" in source
+    m = _module(source)
+    for call in (m.forward, m.backward):
+        with pytest.raises(FloatingPointError, match="^n.circ:2:5: in 'log': "):
+            call(np.array([1.0, -1.0]), 2.0)
+    value, (dx, dy) = m.backward(np.array([1.0, 2.0]), 2.0)
+    assert value.tolist() == pytest.approx([0.0, np.log(2.0)])
+    assert dx.tolist() == pytest.approx([1.0, 0.5]) and dy == pytest.approx(0.0)
