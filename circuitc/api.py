@@ -377,7 +377,8 @@ def _module(compiled: cache.Compiled, filename: str) -> types.ModuleType:
     # Let tracebacks show the generated lines.
     source = compiled.source
     linecache.cache[module.__file__] = (len(source), None, source.splitlines(True), module.__file__)
-    exec(compiled.code, module.__dict__)  # noqa: S102 (our own output, or the user's own cache)
+    for code in compiled.code:
+        exec(code, module.__dict__)  # noqa: S102 (our own output, or the user's own cache)
     return module
 
 

@@ -44,7 +44,7 @@ from .graph import Graph, Node, Origin
 from .progress import phase
 
 MAGIC = b"circuitc cache\n"
-FORMAT = 1  # the layout of an entry; a change makes old entries misses
+FORMAT = 2  # the layout of an entry; a change makes old entries misses
 SUFFIX = ".entry"
 DEFAULT_MAX = 1 << 30
 
@@ -316,7 +316,7 @@ def _graph(plain: tuple) -> Graph:
 
 
 class Compiled:
-    """A generated module: its `source`, its `code` object, and the optimized `forward`
+    """A generated module: its `source`, its code objects (a block each), and the optimized `forward`
     graph it was written from. On a hit, the graph is read from its own entry when
     first asked for, or made again (and stored) if that entry is gone."""
 
@@ -362,17 +362,29 @@ def compiled(text: str, filename: str, target: str, options: Mapping[str, object
             source = sections["source"].decode("utf-8", "surrogatepass")
         except (KeyError, ValueError, EOFError, TypeError):
             code = None
-        if isinstance(code, types.CodeType):
+        if isinstance(code, tuple) and all(isinstance(c, types.CodeType) for c in code):
             return Compiled(source, code, None, k, generate)
     source, forward, _ = generate()
     phase("compile()")
-    code = compile(source, name, "exec")
+    code = compiled_blocks(source, name)
     if k is not None:
         phase("caching")
         write(k, {"source": source.encode("utf-8", "surrogatepass"), "code": marshal.dumps(code)})
         write(_graph_key(k), _graph_entry(forward))
     phase(None)
     return Compiled(source, code, forward)
+
+
+def compiled_blocks(source: str, filename: str) -> tuple[types.CodeType, ...]:
+    """A generated module's `source` compiled one top-level block (the blocks are separated
+    by two blank lines) at a time: CPython's `compile()` holds the syntax tree of what it
+    compiles, so its memory is that of the largest function, not of the whole module. Each
+    block keeps its line numbers, which `_WHERE` and tracebacks use."""
+    codes, line = [], 0
+    for block in source.split("\n\n\n"):
+        codes.append(compile("\n" * line + block, filename, "exec"))
+        line += block.count("\n") + 3
+    return tuple(codes)
 
 
 def graph(text: str, filename: str, options: Mapping[str, object],

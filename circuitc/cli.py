@@ -428,10 +428,12 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
 @click.option("--elements", "by_element", is_flag=True,
               help="Draw a circuit with buses element by element, gate by gate, instead of "
                    "one node per bus.")
+@click.option("--force", is_flag=True,
+              help="Hand Graphviz a drawing too big to lay out in seconds (svg, png) anyway.")
 @AT
 @SIZES
 def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None, source: bool,
-          of: str | None, no_values: bool, by_element: bool, at_file, sizes):
+          of: str | None, no_values: bool, by_element: bool, force: bool, at_file, sizes):
     """Draw FILE's gate graph, each wire labelled with its value and gradient.
 
     A circuit with buses is drawn one node per bus, each arrow labelled with how
@@ -467,11 +469,19 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
                        else draw.with_values(g, at, seeds, optimized=not source))
         except CircuitError as e:
             raise e.attach(name, text) from None
-    _write_drawing(drawing, fmt, target)
+    _write_drawing(drawing, fmt, target, force)
 
 
-def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None) -> None:
-    """Write `drawing` as `fmt` to `target` (stdout if None); render with Graphviz if needed."""
+def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None, force: bool = False) -> None:
+    """Write `drawing` as `fmt` to `target` (stdout if None); render with Graphviz if needed,
+    unless the drawing is too big for it to lay out in seconds and not `force`."""
+    if fmt not in ("dot", "json", "mermaid") and not force:
+        why = draw.too_big_to_lay_out(draw.to_dot(drawing))
+        if why:
+            _fail(f"error: too big for Graphviz's dot to lay out in seconds: {why}; draw less "
+                  "(the bus view of a circuit with buses, one output's gradient with --of, a "
+                  "smaller circuit), write --format dot or json, which need no layout, or "
+                  "give --force")
     try:
         data = draw.written(drawing, fmt)
     except draw.GraphvizError as e:

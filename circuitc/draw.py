@@ -831,6 +831,41 @@ def to_dot(d: Drawing | BusDrawing) -> str:
     return "\n".join(out) + "\n"
 
 
+# `circuitc graph` hands a drawing to Graphviz's `dot` without --force only within these
+# limits, past which `dot` takes more than seconds to lay it out: its time grows faster than
+# the nodes, and jumps when one node has many arrows out (a wire read by many gates forks
+# at a node) (benchmarks/RESULTS.md, "Drawing size").
+MAX_LAYOUT_NODES = 1500
+MAX_LAYOUT_FAN_OUT = 20
+
+
+def dot_size(dot: str) -> tuple[int, int, int]:
+    """The nodes and edges of dot text as `to_dot` writes it (a statement a line), and the
+    most edges out of one node."""
+    nodes = edges = 0
+    out: dict[str, int] = {}
+    for line in dot.splitlines():
+        if line.startswith("  ") and " -> " in line:
+            edges += 1
+            tail = line[2:].split(" -> ", 1)[0]
+            out[tail] = out.get(tail, 0) + 1
+        elif line.startswith("  ") and not line.startswith(("  graph ", "  node ", "  edge ")):
+            nodes += 1
+    return nodes, edges, max(out.values(), default=0)
+
+
+def too_big_to_lay_out(dot: str) -> str | None:
+    """Why Graphviz's `dot` would take more than seconds to lay out `dot` (as `to_dot`
+    writes it), or None."""
+    nodes, _, fan_out = dot_size(dot)
+    if nodes > MAX_LAYOUT_NODES:
+        return f"the drawing has {nodes:,} nodes (at most {MAX_LAYOUT_NODES:,})"
+    if fan_out > MAX_LAYOUT_FAN_OUT:
+        return (f"a node of the drawing has {fan_out:,} arrows out, a wire read by as many "
+                f"gates (at most {MAX_LAYOUT_FAN_OUT:,})")
+    return None
+
+
 def run_graphviz(dot: str, fmt: str) -> bytes:
     """`dot` text rendered by Graphviz as `fmt` (`svg` or `png`); `GraphvizError` if it cannot."""
     program = shutil.which("dot")

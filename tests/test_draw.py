@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
+from click.testing import CliRunner
 
 import circuitc
 from circuitc import draw
 from circuitc.api import elementwise
+from circuitc.cli import main
 from conftest import CIRCUITS, EXAMPLES, run_cli
 
 NEURON = CIRCUITS / "neuron.circ"
@@ -684,3 +687,67 @@ def test_a_bus_of_no_element_is_refused_as_everywhere(tmp_path):
     result = run_cli("graph", "m.circ", "--format", "json", cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("m.circ:1:12: error: 'w' would have 0 elements")
+
+
+# -- a drawing too big for Graphviz to lay out in seconds ------------------------------
+
+def _chain(steps: int) -> str:
+    return "input x = 0.5\nw0 = sin(x)\n" + "".join(f"w{i} = sin(w{i - 1}) * 0.5\n" for i in range(1, steps))
+
+
+def test_a_drawing_too_big_to_lay_out_is_refused_fast(tmp_path):
+    # x, sin, 2 nodes a step, the output: just over the limit
+    (tmp_path / "chain.circ").write_text(_chain(draw.MAX_LAYOUT_NODES // 2 + 1))
+    for fmt in ("svg", "png"):
+        start = time.monotonic()
+        result = run_cli("graph", "chain.circ", "--format", fmt, "-o", f"chain.{fmt}", cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert time.monotonic() - start < 60  # Graphviz would take minutes
+        assert result.stderr.startswith(
+            "error: too big for Graphviz's dot to lay out in seconds: the drawing has "
+            f"{draw.MAX_LAYOUT_NODES + 3:,} nodes (at most {draw.MAX_LAYOUT_NODES:,}); draw less")
+        assert "--of" in result.stderr and "--format dot or json" in result.stderr
+        assert "--force" in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / f"chain.{fmt}").exists()
+    # What needs no layout is written whatever its size.
+    assert run_cli("graph", "chain.circ", "--format", "dot", cwd=tmp_path).returncode == 0
+
+
+def _readers(n: int) -> str:
+    """`x` read by `n` gates side by side (a layer of `n` units): a node with `n` arrows out."""
+    lines = ["input x = 0.5"] + [f"input w{j} = 0.1, v{j} = 0.2\nh{j} = tanh(w{j} * x)" for j in range(n)]
+    return "\n".join(lines) + f"\nf = {' + '.join(f'v{j} * h{j}' for j in range(n))}\n"
+
+
+@pytest.mark.parametrize(("limit", "refused"), [
+    ("MAX_LAYOUT_NODES", "the drawing has 7 nodes (at most 6)"),
+    ("MAX_LAYOUT_FAN_OUT", "a node of the drawing has 2 arrows out"),
+])
+def test_each_limit_refuses_one_over_and_force_lifts_it(tmp_path, monkeypatch, graphviz, limit,
+                                                        refused):
+    circuit = tmp_path / "fork.circ"
+    circuit.write_text("input x = 0.5, y = 2\nf = x * y + sin(x)\n")
+    nodes, _, fan_out = draw.dot_size(run_cli("graph", circuit).stdout)
+    assert (nodes, fan_out) == (7, 2)  # x, y, 3 gates, the output, the fork of x
+    at = nodes if limit == "MAX_LAYOUT_NODES" else fan_out
+    out = tmp_path / "n.svg"
+    monkeypatch.setattr(draw, limit, at)  # exactly at the limit: drawn
+    result = CliRunner().invoke(main, ["graph", str(circuit), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().lstrip().startswith("<?xml")
+    out.unlink()
+    monkeypatch.setattr(draw, limit, at - 1)  # one over: refused, nothing written
+    result = CliRunner().invoke(main, ["graph", str(circuit), "-o", str(out)])
+    assert result.exit_code == 2 and refused in result.output, result.output
+    assert not out.exists()
+    result = CliRunner().invoke(main, ["graph", str(circuit), "-o", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().lstrip().startswith("<?xml")
+
+
+def test_a_wire_read_by_many_gates_is_refused():
+    assert draw.too_big_to_lay_out(draw.to_dot(draw.structure(draw.circuit(
+        _readers(draw.MAX_LAYOUT_FAN_OUT), "r.circ")))) is None
+    why = draw.too_big_to_lay_out(draw.to_dot(draw.structure(draw.circuit(
+        _readers(draw.MAX_LAYOUT_FAN_OUT + 1), "r.circ"))))
+    assert why.startswith(f"a node of the drawing has {draw.MAX_LAYOUT_FAN_OUT + 1} arrows out")

@@ -59,6 +59,34 @@ def test_where_maps_each_line_that_can_raise_to_its_gate():
         m.backward(0.0)
 
 
+@pytest.mark.parametrize("target", ["python", "numpy"])
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_every_where_entry_names_a_line_of_its_gate(path, target):
+    """Each `_WHERE` entry's module line is a gate's line whose comment gives the `.circ`
+    line the entry names, whatever the head above the functions holds."""
+    source = circuitc.compile_file(path, target, hessian=True, jvp=True)
+    lines = source.splitlines()
+    where = source.split('_WHERE = """\n')[1:]  # none when no line can raise
+    entries = where[0].split('"""')[0].splitlines() if where else []
+    assert entries or target == "python"
+    for entry in entries:
+        number, position = entry.split(" ", 1)
+        line = lines[int(number) - 1]
+        assert re.search(rf"  # line {position.split(':')[1]}\b", line), (entry, line)
+
+
+def test_where_counts_the_lines_of_a_wrapped_hessian_pattern():
+    """`HESSIAN_PATTERN` longer than a line takes a line per pair: the lines below it,
+    and their `_WHERE` entries, move down by as many."""
+    text = "input a, b, c, d, e\nf = log(a * b * c * d * e)\n"
+    source = circuitc.compile_source(text, "p.circ", hessian=True)
+    assert "HESSIAN_PATTERN = (\n" in source
+    m = circuitc.api.load_compiled_source(text, "p.circ", hessian=True)[0]
+    for function in (m.forward, m.hessian):
+        with pytest.raises(ValueError, match="^p.circ:2:5: in 'log': math domain error$"):
+            function(-1.0, 1.0, 1.0, 1.0, 1.0)
+
+
 @pytest.mark.parametrize("filename", ['a"""b.circ', "back\\slash.circ", 'quote".circ', "tab\t.circ"])
 def test_where_keeps_any_file_name(filename):
     m = load_source("f = log(x)", filename)

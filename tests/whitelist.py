@@ -18,6 +18,8 @@ unless it compiles and every node is one the emitters are meant to produce, so n
   numpy prologue), attribute access only on the library (and `NAME.shape` in the
   numpy target), one `try` whose only handler re-raises through `_located`, and
   a `return`;
+- in a module of the large shape, `_forward` first, checked as the entry points are;
+  they call it and take item 0 or 1 of what it returns;
 - helper functions: each must be a verbatim copy of one the compiler ships (a
   gate-table helper, a function of `circuitc/emit/numpy_helpers.py`, or
   `_located`, the emitter's text).
@@ -167,6 +169,13 @@ class _Expressions(ast.NodeVisitor):
                 ("*", tuple(chain)) in self.attributes):
             _fail(node, f"attribute {base.id}.{'.'.join(chain)}")
 
+    def visit_Subscript(self, node):
+        call, index = node.value, node.slice
+        if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "_forward"
+                and isinstance(index, ast.Constant) and index.value in (0, 1)):
+            _fail(node, "subscript other than _forward(...)[0] or [1]")
+        self.visit(call)
+
     def visit_Call(self, node):
         func = node.func
         if isinstance(func, ast.Name):
@@ -313,6 +322,8 @@ def check_module(source: str, target: str = "python") -> ast.Module:
             module_names.add(node.name)
         else:
             _fail(node, f"{type(node).__name__} at module level")
+    shared = functions[:1] if functions and functions[0].name == "_forward" else []
+    functions = functions[len(shared):]
     names = [fn.name for fn in functions]
     entries = [name for name in names if name in ENTRY_POINTS]
     if (names[:2] != ["forward", "backward"] or names[:len(entries)] != entries
@@ -320,7 +331,7 @@ def check_module(source: str, target: str = "python") -> ast.Module:
             or len(set(names)) != len(names)):
         _fail(tree, f"functions {names}: forward, backward, [jvp, hvp, hessian], then distinct "
                     "helpers")
-    for fn in functions[:len(entries)]:
+    for fn in shared + functions[:len(entries)]:
         _check_entry_point(fn, lib, module_names, target)
     for fn in functions[len(entries):]:
         _check_helper(fn, source, target)

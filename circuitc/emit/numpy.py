@@ -94,7 +94,7 @@ class _NumpyModule(_Module):
         self.final: dict[tuple[str, str], str] = {}
         self.returned: set[str] = set()  # identifiers whose array the caller may already hold
 
-    def plan(self, graph: Graph) -> None:
+    def plan(self, graph: Graph, keep) -> None:
         """Free each array as soon as it is dead, as hand-written NumPy would.
 
         A gate's value that no output or gradient needs is deleted after its last
@@ -105,7 +105,7 @@ class _NumpyModule(_Module):
         accumulates into its output's seed shares the seed's identifier.
         """
         nodes = graph.nodes
-        roots = set(graph.roots)
+        roots = {*graph.roots, *keep}
         last: dict[int, int] = {}
         for i, node in enumerate(nodes):
             for a in node.args:
@@ -132,13 +132,13 @@ class _NumpyModule(_Module):
         dead = self.release.get(node)
         return [f"del {', '.join(exprs[n][0] for n in dead)}"] if dead else []
 
-    def function(self, header, doc, graph, returns, buses=()) -> None:
+    def function(self, header, doc, graph, returns, buses=(), keep=(), shared=None):
         # The caller holds the inputs' arrays (`_float` copies none that is float64 already),
         # and the directions'.
         ident = self.names.ident
         self.returned = {ident[name] for name in graph.inputs}
         self.returned |= {ident[node.name] for node in graph.nodes if node.op == "tangent"}
-        super().function(header, doc, graph, returns, buses)
+        return super().function(header, doc, graph, returns, buses, keep, shared)
 
     def closing(self, graph: Graph, exprs: list[tuple[str, int, int]]) -> list[tuple[str, Origin | None]]:
         """Sum each gradient (and Hessian-vector product) not yet summed to its input's

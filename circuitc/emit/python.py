@@ -5,7 +5,9 @@ code: a line per named wire or adjoint, a temporary used once written into the
 expression that uses it (see `_Module.function`), other temporaries numbered `t1`,
 `t2`, ..., each line that comes from a gate ending with a `# line N` comment: the
 line of the `.circ` file, which the module's header names (not repeated on every
-line: that would cost `compile()` time and bytes).
+line: that would cost `compile()` time and bytes). A circuit of `LARGE` forward gates or
+more has them written once, in `_forward`, which every function calls (the large shape,
+docs/module_shape.md).
 
 Names: every `.circ` name keeps its spelling unless it is a Python keyword,
 `__debug__` (which Python will not let a program assign) or a name the module
@@ -39,7 +41,7 @@ from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
 # the exception handler.
 MODULE_NAMES = {"math", "forward", "backward", "jvp", "hvp", "hessian", "INPUTS", "OUTPUTS",
                 "DEFAULTS", "WRT", "SHAPES", "HESSIAN_PATTERN", "exc", "_WHERE", "_located",
-                "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names"}
+                "_forward", "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names"}
 
 
 def _flat(value, shape):
@@ -83,7 +85,11 @@ ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # the functions
 SMALL_HESSIAN = 16
 MAX_DEPTH = 12  # of an inlined expression's gates
 LINE = 100  # characters; a longer tuple of gradients is written one gradient a line
+# From this many gates in the forward graph on, a module has the large shape: the forward
+# gates are written once, in `_forward`, which the other functions call (see `_Module.source`).
+LARGE = 10_000
 
+_LEAF_PREFIX = {"input": "", "seed": ADJOINT, "tangent": TANGENT}  # of a leaf's identifier key
 _WHERE_COMMENT = "# The `.circ` position of each line that can raise, after its line number in this module."
 _LOCATED = '''\
 def _located(exc):
@@ -198,18 +204,24 @@ def _nested(items: list[str], shape: tuple[int, ...], indent: str = " " * 8) -> 
     return text if len(text) <= LINE else _tuple(items, indent)
 
 
+def _wrapped(idents: list[str]) -> str:
+    """A tuple display of `idents` over as many lines as the line length needs, the
+    closing parenthesis indented by four spaces."""
+    rows, row = [], " " * 7
+    for ident in idents:
+        if len(row) + len(ident) + 2 > LINE:
+            rows.append(row)
+            row = " " * 7
+        row += f" {ident},"
+    return "(\n" + "".join(f"{r}\n" for r in [*rows, row]) + "    )"
+
+
 def _unpack(idents: list[str], value: str) -> list[str]:
     """Lines assigning the elements of `value` to `idents`, wrapped to the line length."""
     line = f"    {', '.join(idents)}{',' if len(idents) == 1 else ''} = {value}"
     if len(line) <= LINE:
         return [line]
-    lines, row = ["    ("], " " * 7
-    for ident in idents:
-        if len(row) + len(ident) + 2 > LINE:
-            lines.append(row)
-            row = " " * 7
-        row += f" {ident},"
-    return [*lines, row, f"    ) = {value}"]
+    return [*f"    {_wrapped(idents)} = {value}".split("\n")]
 
 
 def _strings(names) -> str:
@@ -239,7 +251,7 @@ class _Module:
         extras = [g for g in (jvp, hvp, hessian) if g is not None]
         self.names = _Names(forward, backward, self.reserved, extras)
         self.lines: list[str] = []
-        self.where: list[tuple[int, Origin]] = []  # (line in the body, gate) for `_WHERE`
+        self.where: list[tuple[int, Origin]] = []  # (line of the module, gate) for `_WHERE`
         self.guarded = False  # whether a function has the `try` that calls `_located`
         self.helpers: set[str] = set()
         self.uses_math = False
@@ -252,41 +264,79 @@ class _Module:
         self.uses_math |= text.endswith(("inf", "nan"))
         return text, prec
 
-    def function(self, header: str, doc: str, graph: Graph, returns, buses=()) -> None:
-        """Emit `def header:` computing every node of `graph`, then `return returns(exprs)`.
+    def function(self, header: str, doc: str, graph: Graph, returns, buses=(), keep=(),
+                 shared=None) -> list[tuple[str, int, int]]:
+        """Write `def header:` computing every node of `graph`, then `return returns(exprs)`;
+        return `exprs` (see `gate_lines`).
+
+        `buses` are the bus parameters (`name` of an input, `ADJOINT + output` of a seed,
+        `TANGENT + input` of a direction) that the prologue takes apart, with their shapes.
+        `keep` are nodes that `returns` reads besides the roots (never inlined). `shared`,
+        in a module of the large shape, is `(exprs, lines)`: the entries of the first nodes
+        of `graph`, which `_forward` computes, and the lines after the prologue that call it.
+        The gates' lines go inside a `try` whose handler names the failing gate
+        (`_located`) when a line can raise; otherwise the `try` is taken out again.
+        """
+        done, calls = shared or ((), ())
+        self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph, buses), *calls]
+        self.plan(graph, keep)
+        opening, entries = len(self.lines), len(self.where)
+        self.lines += self.opening
+        exprs = self.gate_lines(graph, keep, done)
+        if self.closing:
+            for line, origin in self.closing(graph, exprs):
+                self.write(line, origin)
+        if len(self.where) > entries or (self.guard_all and len(self.lines) > opening + len(self.opening)):
+            self.guarded = True
+            self.lines += ["    except (ArithmeticError, ValueError) as exc:",
+                           "        raise _located(exc) from None"]
+        else:  # nothing can raise, so no line of this function is in `_WHERE`
+            del self.lines[opening:opening + len(self.opening)]
+            cut = 4 * len(self.opening)
+            self.lines[opening:] = [line[cut:] for line in self.lines[opening:]]
+        self.lines += f"    return {returns(exprs)}".split("\n")  # a line an element
+        return exprs
+
+    def write(self, line: str, origin: Origin | None) -> None:
+        """Write `line` into the `try` block; with `origin`, the gate whose value it
+        computes, also its `.circ` line as a comment and its entry in `_WHERE`."""
+        if origin:
+            self.lines.append(f"{self.indent}{line}  # {origin.lines}")
+            self.where.append((len(self.lines), origin))
+        else:
+            self.lines.append(self.indent + line)
+
+    def leaf(self, op: str, attr) -> tuple[str, int, int]:
+        """The entry in `exprs` of a leaf: its identifier, or a constant's literal."""
+        if op == "const":
+            return (*self.literal(attr), 0)
+        return self.names.ident[_LEAF_PREFIX[op] + attr], ATOM, 0
+
+    def gate_lines(self, graph: Graph, keep=(), done=()) -> list[tuple[str, int, int]]:
+        """Write the lines of the gates of `graph` inside the `try` block, recording each
+        that can raise in `_WHERE` as it is written, and return `exprs`: per node, the
+        text that reads its value, its precedence, and how many inlined gates the text nests.
+        `done` are the entries of the first nodes, computed elsewhere; `keep`, nodes never
+        inlined.
 
         One pass over the nodes renders each gate's expression from its operands'
-        entries in `exprs` (text, precedence, how many inlined gates the text nests),
-        then either keeps it as the gate's entry (the gate is inlined) or writes it on
-        a line of its own and enters the line's name. A gate is inlined when it is a
-        temporary (no `.circ` name; an adjoint counts as one), read by exactly one
-        expression (a gate's, or the `return`'s: a gradient that no gate reads is computed
-        where the function returns it, as a person would write it), cannot raise (so each
-        line has at most one gate that can, which `_WHERE` names), and nests fewer than
-        `MAX_DEPTH` gates, so CPython's compiler never recurses deeply. `buses` are the
-        bus parameters (`name` of an input, `ADJOINT + output` of a seed, `TANGENT +
-        input` of a direction) that the prologue takes apart, with their shapes.
+        entries in `exprs`, then either keeps it as the gate's entry (the gate is
+        inlined) or writes it on a line of its own and enters the line's name. A gate is
+        inlined when it is a temporary (no `.circ` name; an adjoint counts as one), read
+        by exactly one expression (a gate's, or the `return`'s: a gradient that no gate
+        reads is computed where the function returns it, as a person would write it),
+        cannot raise (so each line has at most one gate that can, which `_WHERE` names),
+        and nests fewer than `MAX_DEPTH` gates, so CPython's compiler never recurses deeply.
         """
-        self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph, buses)]
-        self.plan(graph)
-        once = self.used_once(graph)
+        once = self.used_once(graph, keep)
         syntax, ident, where, locate_all = self.syntax, self.names.ident, self.where, self.locate_all
         temps, adjoint, assigned, after = self.names.temporaries(), self.names.adjoint, self.assigned, self.after
-        exprs: list[tuple[str, int, int]] = []
-        body: list[str] = []
-        top = len(self.lines) + len(self.opening) + 1  # the module line of the body's first line
-        first = len(where)
-        for i, (op, args, attr, origin, name) in enumerate(graph.nodes):
+        lines, indent = self.lines, self.indent
+        exprs: list[tuple[str, int, int]] = list(done)
+        for i, (op, args, attr, origin, name) in enumerate(graph.nodes[len(done):], len(done)):
             gate = syntax[op]
-            if gate is None:  # a leaf
-                if op == "input":
-                    exprs.append((ident[attr], ATOM, 0))
-                elif op == "seed":
-                    exprs.append((ident[ADJOINT + attr], ATOM, 0))
-                elif op == "tangent":
-                    exprs.append((ident[TANGENT + attr], ATOM, 0))
-                else:
-                    exprs.append((*self.literal(attr), 0))
+            if gate is None:
+                exprs.append(self.leaf(op, attr))
                 continue
             template, prec, needs, raises = gate
             # Every gate has one or two operands (`tests/test_gates.py` checks): spelled out,
@@ -311,39 +361,29 @@ class _Module:
             if assigned:
                 expr = assigned(i, lhs, expr)
             if origin:
+                lines.append(f"{indent}{lhs} = {expr}  # "
+                             + (origin.lines if origin.calls else f"line {origin.span.line}"))
                 if raises or locate_all:
-                    where.append((top + len(body), origin))
-                body.append(f"{lhs} = {expr}  # "
-                            + (origin.lines if origin.calls else f"line {origin.span.line}"))
+                    where.append((len(lines), origin))
             else:
-                body.append(f"{lhs} = {expr}")
+                lines.append(f"{indent}{lhs} = {expr}")
             exprs.append((lhs, ATOM, 0))
             if after:
-                body += after(i, exprs)
-        if self.closing:
-            for line, origin in self.closing(graph, exprs):
-                if origin:
-                    where.append((top + len(body), origin))
-                    line += f"  # {origin.lines}"
-                body.append(line)
-        self.note_gates(graph)
-        if len(where) > first or (self.guard_all and body):  # a line can raise: catch it, name the gate
-            self.guarded = True
-            self.lines += self.opening
-            self.lines += [self.indent + line for line in body]
-            self.lines += ["    except (ArithmeticError, ValueError) as exc:",
-                           "        raise _located(exc) from None"]
-        else:
-            self.lines += [" " * (len(self.indent) - 4 * len(self.opening)) + line for line in body]
-        self.lines += f"    return {returns(exprs)}".split("\n")  # a line an element
+                lines += [indent + line for line in after(i, exprs)]
+        return exprs
 
     def note_gates(self, graph: Graph) -> None:
-        """Record the helpers and the `math` module that the gates of `graph` need."""
-        for op in {node.op for node in graph.nodes} - set(LEAVES):
+        """Record the helpers and the `math` module that the gates of `graph` need (a
+        constant `inf` or `nan` needs `math` too)."""
+        ops = {node.op for node in graph.nodes}
+        for op in ops - set(LEAVES):
             syntax = getattr(GATES[op], self.target)
             if syntax.helper:
                 self.helpers.add(getattr(syntax.helper, "__name__", syntax.helper))
             self.uses_math |= syntax.template.startswith("math.")
+        if "const" in ops:
+            self.uses_math |= not all(math.isfinite(node.attr) for node in graph.nodes
+                                      if node.op == "const")
 
     def prologue(self, graph: Graph, buses) -> list[str]:
         """Lines a function runs before its gates: each bus parameter taken apart into
@@ -363,10 +403,11 @@ class _Module:
         return ([ident[prefix + name] for name in names],
                 [(prefix + name, shapes[name]) for name in names if name in shapes])
 
-    def used_once(self, graph: Graph) -> list[bool]:
+    def used_once(self, graph: Graph, keep=()) -> list[bool]:
         """Per node, whether exactly one expression reads it: one gate, or, for a root
-        that no gate reads, the function's `return` (the root's place in it). Whether
-        `function` may inline it; never, when the target does not inline."""
+        that no gate reads, the function's `return` (the root's place in it); a node of
+        `keep` is read by the `return` too. Whether `function` may inline it; never, when
+        the target does not inline."""
         nodes = graph.nodes
         if not self.inline:
             return [False] * len(nodes)
@@ -374,7 +415,7 @@ class _Module:
         for node in nodes:
             for a in node.args:
                 uses[a] += 1
-        for root in graph.roots:
+        for root in [*graph.roots, *keep]:
             uses[root] += 1
         if graph is self.hessian and len(graph.grads) <= SMALL_HESSIAN:  # mirrored entries
             for label, node in graph.tangents:
@@ -382,8 +423,9 @@ class _Module:
                 uses[node] += row != column
         return [n == 1 for n in uses]
 
-    def plan(self, graph: Graph) -> None:
-        """Look at the graph of a function before its lines are written."""
+    def plan(self, graph: Graph, keep) -> None:
+        """Look at the graph of a function before its lines are written (`keep`: the nodes
+        its `return` reads besides the roots)."""
 
     # Optional hooks, None when a target has nothing to add (then not called at all):
     # assigned(node, ident, expr) -> what the line of gate `node` assigns to `ident`;
@@ -480,23 +522,61 @@ class _Module:
         ident = self.names.ident
         return {name: ident[name] for name in by_bus(self.forward.inputs) if ident[name] != name}
 
-    def where_entries(self, offset: int) -> str:
+    def where_entries(self) -> str:
         """The text of `_WHERE`: a line `<module line> <file>:<line>:<column>: in <gate>` per
-        entry of `self.where`, its line numbers moved down by `offset` (the head's lines).
+        entry of `self.where`.
 
         A `.circ` file name that is not printable is shown as its `repr`, so an entry never
         spans lines; backslashes and quotes are escaped, so the string literal stays one.
         """
         shown = self.shown
-        text = "".join(f"{line + offset} {origin.describe(shown)}\n" for line, origin in self.where)
+        text = "".join(f"{line} {origin.describe(shown)}\n" for line, origin in self.where)
         return text.replace("\\", "\\\\").replace('"', '\\"')
 
     def helper_source(self, name: str) -> str:
         """The definition of the helper function `name`, as the module carries it."""
         return HELPER_SOURCES[name]
 
+    def shared_forward(self, params: list[str], buses, value) -> tuple[list, list[str]]:
+        """Write `_forward`, which computes the forward graph's gates for every function of
+        a module of the large shape, and return `shared` for `function`: the entries of the
+        forward graph's nodes, and the lines that call `_forward` and unpack what it returns.
+
+        `_forward(inputs)` returns `(value, wires)`: `value` what `forward` returns (the
+        result of `value(exprs)`), `wires` the values of the forward gates that the other
+        functions read, each under the identifier it has in them.
+        """
+        nodes = self.forward.nodes
+        n = len(nodes)
+        read = set()
+        for graph in (self.backward, self.jvp, self.hvp, self.hessian):
+            if graph is not None:
+                read.update(a for node in graph.nodes[n:] for a in node.args if a < n)
+                read.update(root for root in graph.roots if root < n)
+        keep = sorted(k for k in read if nodes[k].op not in LEAVES)
+
+        def returns(exprs) -> str:
+            wires = [exprs[k][0] for k in keep]
+            line = f"{value(exprs)}, {_tuple(wires) if wires else '()'}"
+            return line if len(f"    return {line}") <= LINE else f"{value(exprs)}, {_wrapped(wires)}"
+        exprs = self.function(f"_forward({', '.join(params)})",
+                              "Return (value, wires): what forward returns, and the wires "
+                              "the other functions read.", self.forward, returns, buses, keep)
+        wires = [exprs[k][0] for k in keep]
+        self.names.taken.update(wires)  # the other functions' temporaries take other names
+        call = f"_forward({', '.join(params)})"
+        return exprs[:n], _unpack(wires, f"{call}[1]") if wires else [f"    {call}"]
+
     def source(self) -> str:
-        """The module's text."""
+        """The module's text.
+
+        A module whose forward graph has fewer than `LARGE` gates has a line per gate of the
+        forward graph in `forward` and again in each function that needs the forward values
+        (`backward`, ...), as a person writes a small function. From `LARGE` gates on (the
+        large shape), those lines are written once, in `_forward`; `forward` returns what it
+        computes and the other functions start by calling it, so that CPython compiles each
+        forward gate once.
+        """
         fwd, bwd = self.forward, self.backward
         params, inputs = self.parameters("", fwd.inputs)
         outs = list(by_bus(out for out, _ in fwd.outputs))
@@ -527,14 +607,27 @@ class _Module:
             return self.results(graph, exprs, graph.grads if pairs is None else pairs,
                                  self.gradient, self.bus_gradient)
 
-        self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd,
-                      lambda exprs: ", ".join(outputs(fwd, exprs)), inputs)
+        # The head first, so that each line's number is known as it is written: what it
+        # depends on (`math`, for a gate, a constant or a default) is known from the graphs.
+        # The helpers a function asks for as it is written (`_flat`, `_symmetric`) need no `math`.
+        for graph in (fwd, bwd, self.jvp, self.hvp, self.hessian):
+            if graph is not None:
+                self.note_gates(graph)
+        self.lines = "\n".join(self.head()).split("\n")  # a line an element, as `write` counts
+        shared = None
+        if sum(node.op not in LEAVES for node in fwd.nodes) < LARGE:
+            self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd,
+                          lambda exprs: ", ".join(outputs(fwd, exprs)), inputs)
+        else:  # the large shape
+            shared = self.shared_forward(params, inputs, lambda exprs: values(outputs(fwd, exprs)))
+            self.lines += ["", "", f"def forward({', '.join(params)}):", f'    """Return {values_doc}."""',
+                           f"    return _forward({', '.join(params)})[0]"]
         seed_sum = " + ".join(f"sum({s}*{o})" if o in fwd.shapes else f"{s}*{o}"
                               for s, o in zip(seeds, outs))
         self.function(f"backward({', '.join(seeded)})",
                       f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
                       bwd, lambda exprs: with_value(bwd, exprs, grads(bwd, exprs)),
-                      inputs + seed_buses)
+                      inputs + seed_buses, shared=shared)
         if self.jvp is not None:
             tangents, tangent_buses = self.parameters(TANGENT, fwd.inputs)
             self.function(f"jvp({', '.join(params + tangents)})",
@@ -542,7 +635,7 @@ class _Module:
                           "the direction given per input.", self.jvp,
                           lambda exprs: with_value(self.jvp, exprs, values(
                               outputs(self.jvp, exprs, self.jvp.tangents))),
-                          inputs + tangent_buses)
+                          inputs + tangent_buses, shared=shared)
         if self.hvp is not None:
             wrt = [name for name, _ in bwd.grads]
             directions, direction_buses = self.parameters(TANGENT, wrt)
@@ -553,7 +646,7 @@ class _Module:
                               self.hvp, exprs, grads(self.hvp, exprs),
                               self.results(self.hvp, exprs, self.hvp.tangents, self.product,
                                            self.bus_gradient)),
-                          inputs + direction_buses + seed_buses)
+                          inputs + direction_buses + seed_buses, shared=shared)
         if self.hessian is not None:
             n = len(bwd.grads)
 
@@ -571,19 +664,17 @@ class _Module:
             self.function(f"hessian({', '.join(seeded)})",
                           f"Return ({values_doc}, grads, H): H the Hessian of {seed_sum}, rows "
                           "and columns the elements of WRT in order.", self.hessian, dense,
-                          inputs + seed_buses)
-        body = self.lines
-        head = self.head()
+                          inputs + seed_buses, shared=shared)
         tail = []
         for helper in sorted(self.helpers):
             tail += ["", "", self.helper_source(helper)]
         if self.guarded:
-            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries(len(head))}"""', "", "", _LOCATED]
+            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries()}"""', "", "", _LOCATED]
         if self.renamed():
             tail += ["", "", _BY_CIRC_NAMES, ""]
             tail += [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS
                      if name in ("forward", "backward") or getattr(self, name) is not None]
-        return "\n".join(head + body + tail) + "\n"
+        return "\n".join(self.lines + tail) + "\n"
 
 
 def emit(forward: Graph, backward: Graph, version: str, **extras: Graph | None) -> str:
