@@ -20,12 +20,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
-from .buses import Buses, expand
+from .buses import Buses, expand, has_buses
 from .emit import numpy as numpy_target
 from .emit import python as python_target
+from .emit import whole as whole_target
 from .errors import CircuitError, ModuleError, Span, did_you_mean
 from .grad import grad, hessian_graph, hvp_graph, jvp_graph
 from .graph import Graph, by_bus, elements
+from .indexed import plan
 from .lower import lower
 from .parse import parse
 from .passes import dce, optimize
@@ -109,9 +111,22 @@ def _collector_paused():
 
 
 def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names,
-              hessian: bool = False, jvp: bool = False) -> tuple[str, Graph, Graph]:
-    """The module source for `target`, and the two graphs it was written from."""
+              hessian: bool = False, jvp: bool = False, elements: bool = False,
+              graphs: bool = True) -> tuple[str, Graph | None, Graph | None]:
+    """The module source for `target`, and the optimized graphs of the written-out circuit
+    (None without `graphs`, where the module is whole-bus code, which needs none).
+
+    A bus circuit becomes whole-bus code (`indexed`, `emit.whole`) for the numpy target,
+    unless `elements` asks for it written out element by element, or the module has
+    second-order functions, which are written out.
+    """
     emit = _emitter(target)
+    if target == "numpy" and not (elements or hessian or jvp):
+        source = _whole_bus(text, filename, wrt, sizes, fix)
+        if source is not None:
+            if not graphs:
+                return source, None, None
+            return (source, *compile_graphs(text, filename, wrt, sizes=sizes, fix=fix))
     with _collector_paused():
         forward, backward = compile_graphs(text, filename, wrt, sizes=sizes, fix=fix)
         extras = {}
@@ -122,6 +137,21 @@ def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, f
             if target == "python":
                 extras["hessian"] = dce(hessian_graph(backward), done=len(backward.nodes))
         return emit(forward, backward, __version__, **extras), forward, backward
+
+
+def _whole_bus(text: str, filename: str, wrt: Names, sizes: Sizes, fix: Names) -> str | None:
+    """The whole-bus module of a bus circuit, or None for a circuit without buses or one
+    whose indexes the whole-bus form does not cover."""
+    text = normalize(text)
+    with _collector_paused():
+        try:
+            statements = parse(text)
+            if not has_buses(statements):
+                return None
+            p = plan(statements, filename, sizes, wrt, fix)
+        except CircuitError as e:
+            raise e.attach(filename, text)
+        return None if p is None else whole_target.emit(p, __version__)
 
 
 def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
@@ -155,14 +185,16 @@ TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
 
 def compile_source(text: str, filename: str = "<string>", target: str = "python",
                    wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
-                   hessian: bool = False, jvp: bool = False) -> str:
+                   hessian: bool = False, jvp: bool = False, elements: bool = False) -> str:
     """The module for the circuit in `text`, for `target`; `filename` is used in messages.
 
     `backward` returns the gradient with respect to the inputs chosen by `wrt` or
     `fix` (the module's `WRT`), by default every input. `hessian` adds `hvp` and (python
-    target) `hessian`; `jvp` adds `jvp`.
+    target) `hessian`; `jvp` adds `jvp`. `elements` writes buses out element by element
+    instead of as whole-bus code.
     """
-    return _generate(text, filename, target, wrt, sizes, fix, hessian, jvp)[0]
+    return _generate(text, filename, target, wrt, sizes, fix, hessian, jvp, elements,
+                     graphs=False)[0]
 
 
 def compile_file(path: str | Path, target: str = "python", wrt: Names = None, **options) -> str:
@@ -174,7 +206,7 @@ def load(path: str | Path, target: str = "python", wrt: Names = None, **options
          ) -> types.ModuleType:
     """Compile the `.circ` file at `path` for `target` in memory and import the result
     (options as `compile_source`)."""
-    return load_compiled(path, target, wrt, **options)[0]
+    return load_compiled(path, target, wrt, graphs=False, **options)[0]
 
 
 class Elements:
@@ -311,19 +343,22 @@ def hessian_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
 
 def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,
                   sizes: Sizes = None, fix: Names = None, hessian: bool = False,
-                  jvp: bool = False) -> tuple[types.ModuleType, Graph, Graph]:
-    """`load(path, ...)`, and the optimized forward and gradient graphs the module
-    was generated from (`compile_graphs`): the file is read and compiled once."""
+                  jvp: bool = False, elements: bool = False, graphs: bool = True
+                  ) -> tuple[types.ModuleType, Graph | None, Graph | None]:
+    """`load(path, ...)`, and the optimized forward and gradient graphs of the written-out
+    circuit (`compile_graphs`; None without `graphs`): the file is read and compiled once."""
     return load_compiled_source(read_source(path), str(path), target, wrt, sizes=sizes, fix=fix,
-                                hessian=hessian, jvp=jvp)
+                                hessian=hessian, jvp=jvp, elements=elements, graphs=graphs)
 
 
 def load_compiled_source(text: str, filename: str = "<string>", target: str = "python",
                          wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
-                         hessian: bool = False, jvp: bool = False
-                         ) -> tuple[types.ModuleType, Graph, Graph]:
+                         hessian: bool = False, jvp: bool = False, elements: bool = False,
+                         graphs: bool = True
+                         ) -> tuple[types.ModuleType, Graph | None, Graph | None]:
     """`load_compiled` for the circuit in `text`; `filename` is used in messages."""
-    source, forward, backward = _generate(text, filename, target, wrt, sizes, fix, hessian, jvp)
+    source, forward, backward = _generate(text, filename, target, wrt, sizes, fix, hessian, jvp,
+                                          elements, graphs)
     module = types.ModuleType(Path(filename).stem)
     module.__file__ = f"<circuitc {filename}>"
     # Let tracebacks show the generated lines.

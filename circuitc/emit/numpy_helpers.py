@@ -87,3 +87,102 @@ def _stacked(elements, shape):
     """A bus from its elements in row-major order: a fresh array of `shape`, the bus's
     axes last."""
     return np.stack(elements, axis=-1).reshape(shape) if elements else np.zeros(shape)
+
+
+# -- whole-bus code (`emit.whole`) ------------------------------------------------------
+
+
+def _batch(x, shape):
+    """The batch shape of a bus input: `x`'s leading axes; its trailing axes must be
+    the bus's `shape`."""
+    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"expected an array whose last axes have shape {shape}, got {x.shape}")
+    return x.shape[:x.ndim - len(shape)]
+
+
+def _bus_seeded(seed, shape, batch):
+    """A bus output's seed, an array like the bus or one number for every element,
+    spread over the batch and the bus."""
+    seed = _float(seed)
+    if seed.ndim:
+        _batch(seed, shape)
+    return np.broadcast_to(seed, np.broadcast_shapes(seed.shape, batch + shape))
+
+
+def _full(value, shape):
+    """`value` spread over trailing axes of `shape` (a view)."""
+    value = np.asarray(value)
+    return np.broadcast_to(value, np.broadcast_shapes(value.shape, shape))
+
+
+def _sum_to(g, shape, axes):
+    """`g`, spread over trailing axes of `shape`, summed over `axes` (negative)."""
+    return _full(g, shape).sum(axis=axes)
+
+
+def _unbatched(spec, x, rank):
+    """An `einsum` spec whose result keeps the batch axes `...` only if `x`, a bus of
+    `rank` axes, has any: the gradient of an unbatched input is summed over the batch
+    by the contraction itself."""
+    return spec if x.ndim > rank else spec.replace("->...", "->")
+
+
+def _flat_terms(t, k):
+    """`t` with its last `k` axes (the terms of a reduction) made one, in row-major order."""
+    return t.reshape(t.shape[:t.ndim - k] + (-1,))
+
+
+def _fold_max(t, k, larger=True):
+    """The max (min) over the last `k` axes of `t` as the left fold of the two-argument
+    gate computes it: the first largest (smallest) term."""
+    flat = _flat_terms(t, k)
+    at = np.argmax(flat, axis=-1) if larger else np.argmin(flat, axis=-1)
+    return np.take_along_axis(flat, at[..., None], axis=-1)[..., 0]
+
+
+def _fold_max_weights(t, k, larger=True):
+    """d(max over the last `k` axes)/d(each term), as the left fold of the two-argument
+    gate has it: 1 for the first largest term, ties split in halves at each step."""
+    flat = _flat_terms(t, k)
+    running = (np.maximum if larger else np.minimum).accumulate(flat, axis=-1)[..., :-1]
+    new = flat[..., 1:]
+    if not larger:
+        running, new = new, running
+    keep = np.where(running > new, 1.0, np.where(running == new, 0.5, 0.0))
+    take = np.where(new > running, 1.0, np.where(running == new, 0.5, 0.0))
+    after = np.cumprod(np.concatenate([np.ones_like(keep[..., :1]), keep[..., ::-1]], -1),
+                       -1)[..., ::-1]  # after[j]: the product of keep at every later step
+    weights = np.concatenate([after[..., :1], take * after[..., 1:]], -1)
+    return weights.reshape(t.shape)
+
+
+def _fold_prod(t, k):
+    """The product over the last `k` axes of `t`, multiplied from the left."""
+    return np.multiply.reduce(_flat_terms(t, k), axis=-1)
+
+
+def _fold_prod_grad(t, k, g):
+    """d(g * product over the last `k` axes)/d(each term), as the left fold has it."""
+    flat = _flat_terms(t, k)
+    g = np.broadcast_to(g, flat.shape[:-1])[..., None]
+    before = np.cumprod(np.concatenate([np.ones_like(flat[..., :1]), flat[..., :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([g, flat[..., :0:-1]], -1), -1)[..., ::-1]
+    return (after * before).reshape(t.shape)
+
+
+def _logsumexp(t, k):
+    """`m + log(sum(exp(t - m)))` over the last `k` axes, `m` the max: never overflows."""
+    m = _fold_max(t, k)
+    flat = _flat_terms(t, k)
+    return m + np.log(np.exp(flat - m[..., None]).sum(axis=-1))
+
+
+def _logsumexp_grad(t, k, g):
+    """d(g * logsumexp over the last `k` axes)/d(each term), through `m` as written out."""
+    flat = _flat_terms(t, k)
+    m = _fold_max(t, k)
+    e = np.exp(flat - m[..., None])
+    g = np.broadcast_to(g, flat.shape[:-1])
+    share = (g / e.sum(axis=-1))[..., None] * e
+    to_max = (g - share.sum(axis=-1))[..., None] * _flat_terms(_fold_max_weights(t, k), k)
+    return (share + to_max).reshape(t.shape)
