@@ -150,7 +150,7 @@ def _fold_max_weights(t, k, larger=True):
         running, new = new, running
     keep = np.where(running > new, 1.0, np.where(running == new, 0.5, 0.0))
     take = np.where(new > running, 1.0, np.where(running == new, 0.5, 0.0))
-    after = np.cumprod(np.concatenate([np.ones_like(keep[..., :1]), keep[..., ::-1]], -1),
+    after = np.cumprod(np.concatenate([np.ones(keep.shape[:-1] + (1,)), keep[..., ::-1]], -1),
                        -1)[..., ::-1]  # after[j]: the product of keep at every later step
     weights = np.concatenate([after[..., :1], take * after[..., 1:]], -1)
     return weights.reshape(t.shape)

@@ -130,10 +130,10 @@ class _Module:
             stop = last + (1 if a > 0 else -1)
             text = f"{first if first else ''}:{'' if stop in (n, -1) else stop}"
             parts.append(text + (f":{a}" if a != 1 else ""))
-        while parts and parts[-1] == ":":
-            parts.pop()
         ident = self.ident[read.name]
-        return f"{ident}[..., {', '.join(parts)}]" if parts else ident
+        if all(part == ":" for part in parts):
+            return ident
+        return f"{ident}[..., {', '.join(parts)}]"  # every axis: `...` takes the batch's
 
     def aligned(self, read: Read, domain: tuple[Axis, ...]) -> tuple[str, int]:
         """A read as an array whose trailing axes are `domain`'s (size 1 where it lacks one)."""
@@ -179,20 +179,12 @@ class _Module:
                 self.line(f"{name} = {text}", s.origin)
             self.values[s.name] = texts
             return
-        domain = s.domain
         k = len(s.over)
         if s.kind == "sum":
-            specs, operands = [], []
-            for r in s.reads:
-                specs.append("..." + self.letters(r, domain))
-                operands.append(self.sliced(r))
-            for axis in s.over:
-                if not any(axis in (self.axes[v] for v in r.vars) for r in s.reads):
-                    specs.append(LETTERS[domain.index(axis)])
-                    operands.append(f"np.ones({axis.size})")
-            spec = ",".join(specs) + "->..." + "".join(LETTERS[m] for m in range(len(s.axes)))
-            self.line(f"{name} = np.einsum({spec!r}, {', '.join(operands)}, optimize=True)",
-                      s.origin)
+            operands = self.operands(s)
+            spec = ",".join(x for x, _ in operands) + "->..." + LETTERS[:len(s.axes)]
+            self.line(f"{name} = np.einsum({spec!r}, {', '.join(t for _, t in operands)}, "
+                      "optimize=True)", s.origin)
             return
         term = self.term(s)
         fold = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
@@ -202,6 +194,16 @@ class _Module:
                             ("_flat_terms",))
         extra = ", False" if s.kind == "min" else ""
         self.line(f"{name} = {fold}({term}, {k}{extra})", s.origin)
+
+    def operands(self, s: Stage) -> list[tuple[str, str]]:
+        """A sum's einsum operands, (subscripts, text): its reads, then a vector of ones
+        for each reduced axis no read has (the term counts once per value of it)."""
+        domain = s.domain
+        operands = [("..." + self.letters(r, domain), self.sliced(r)) for r in s.reads]
+        used = {self.axes[v] for r in s.reads for v in r.vars}
+        operands += [(LETTERS[domain.index(a)], f"np.ones({a.size})") for a in s.over
+                     if a not in used]
+        return operands
 
     def term(self, s: Stage) -> str:
         """The operand of a reduction other than a sum, spread over its whole domain."""
@@ -244,17 +246,20 @@ class _Module:
                 self.scatter(read, texts[node][0], s.axes, s.origin)
             return
         if s.kind == "sum":
-            letters = ["..." + self.letters(r, domain) for r in s.reads]
-            out = "..." + "".join(LETTERS[m] for m in range(len(s.axes)))
+            operands = self.operands(s)
+            out = "..." + LETTERS[:len(s.axes)]
             for m, r in enumerate(s.reads):
                 if r.name not in self.reached:
                     continue
-                others = [(letters[j], self.sliced(q)) for j, q in enumerate(s.reads) if j != m]
-                present = set(out + "".join(x for x, _ in others))
-                others += [(LETTERS[domain.index(self.axes[v])], f"np.ones({self.axes[v].size})")
-                           for v in r.vars if LETTERS[domain.index(self.axes[v])] not in present]
-                spec = ",".join([out] + [x for x, _ in others]) + "->" + letters[m]
-                operands = ", ".join([d] + [t for _, t in others])
+                others = [(d if j == m else t) for j, (_, t) in enumerate(operands)]
+                letters = [(out if j == m else x) for j, (x, _) in enumerate(operands)]
+                present = set("".join(letters))
+                for v in r.vars:  # an axis only this operand has: its adjoint is spread along it
+                    letter = LETTERS[domain.index(self.axes[v])]
+                    if letter not in present:
+                        letters.append(letter)
+                        others.append(f"np.ones({self.axes[v].size})")
+                spec = ",".join(letters) + "->" + operands[m][0]
                 target = self.ident[r.name]
                 if r.name in self.p.inputs and self.whole(r):
                     self.helpers.add("_unbatched")
@@ -262,7 +267,7 @@ class _Module:
                 else:
                     spec_text = repr(spec)
                 g = self.temporary()
-                self.line(f"{g} = np.einsum({spec_text}, {operands}, optimize=True)",
+                self.line(f"{g} = np.einsum({spec_text}, {', '.join(others)}, optimize=True)",
                           _gradient_origin(s.origin))
                 self.scatter(r, g, tuple(self.axes[v] for v in r.vars), s.origin, ordered=True)
             return
