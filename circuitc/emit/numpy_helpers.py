@@ -186,3 +186,32 @@ def _logsumexp_grad(t, k, g):
     share = (g / e.sum(axis=-1))[..., None] * e
     to_max = (g - share.sum(axis=-1))[..., None] * _flat_terms(_fold_max_weights(t, k), k)
     return (share + to_max).reshape(t.shape)
+
+
+def _contract(spec, a, b):
+    """`np.einsum(spec, a, b)`, where `spec` writes each operand as `...` (its batch axes)
+    and a letter per trailing axis, by one matrix product (`np.tensordot`) when every
+    letter the two share is summed and at most one operand has batch axes, or both have
+    the same ones and the result sums them."""
+    inputs, out = spec.split("->")
+    la, lb = (s.replace("...", "") for s in inputs.split(","))
+    keep, lo = out.startswith("..."), out.replace("...", "")
+    ba, bb = a.shape[:a.ndim - len(la)], b.shape[:b.ndim - len(lb)]
+    shared = [c for c in la if c in lb]
+    if any(c in lo for c in shared) or (ba and bb and (keep or ba != bb)) or (
+            (ba or bb) and not keep and not (ba and bb)):
+        return np.einsum(spec, a, b, optimize=True)
+    if ba and bb:  # the batch is summed too
+        n = len(ba)
+        a, b = a.reshape((-1,) + a.shape[n:]), b.reshape((-1,) + b.shape[n:])
+        la, lb, ba, bb = "@" + la, "@" + lb, (), ()
+        shared = ["@", *shared]
+    if bb:  # the batched operand first, so that its batch axes lead the result
+        a, b, la, lb, ba = b, a, lb, la, bb
+    result = np.tensordot(a, b, axes=([len(ba) + la.index(c) for c in shared],
+                                      [lb.index(c) for c in shared]))
+    letters = [c for c in la if c not in shared] + [c for c in lb if c not in shared]
+    if letters != list(lo):
+        order = [letters.index(c) - len(letters) for c in lo]
+        result = np.moveaxis(result, order, range(-len(lo), 0))
+    return result

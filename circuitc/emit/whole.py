@@ -26,6 +26,8 @@ another order, so they agree to rounding.
 
 from __future__ import annotations
 
+import re
+
 from ..gates import ATOM, GATES
 from ..graph import LEAVES, Graph, Origin
 from ..indexed import Axis, Plan, Read, Stage
@@ -41,7 +43,8 @@ from .python import (
     _tuple,
 )
 
-LETTERS = "ijklmnopqrstuvwxyzabcdefgh"  # einsum's names for a stage's axes, in order
+LETTERS = "ijklmnopqrstuvwxyzabcdefgh"
+_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")  # einsum's names for a stage's axes, in order
 
 
 def emit(p: Plan, version: str) -> str:
@@ -63,6 +66,7 @@ class _Module:
         self.lines: list[str] = []
         self.where: list[tuple[int, Origin]] = []
         self.temps = 0
+        self.owned = {self.ident[s.name] for s in p.stages}  # names a function may `del`
         name = p.filename
         self.shown = name if name.isprintable() else repr(name)
 
@@ -75,13 +79,16 @@ class _Module:
         return self.ident[key]
 
     def adjoint(self, name: str) -> str:
-        return self.claim("\N{PARTIAL DIFFERENTIAL}" + name, "d_" + self.ident[name])
+        ident = self.claim("\N{PARTIAL DIFFERENTIAL}" + name, "d_" + self.ident[name])
+        self.owned.add(ident)
+        return ident
 
     def temporary(self) -> str:
         """A fresh temporary of the function being written."""
         self.temps += 1
         while f"t{self.temps}" in self.taken:
             self.temps += 1
+        self.owned.add(f"t{self.temps}")
         return f"t{self.temps}"
 
     # -- lines ----------------------------------------------------------------------
@@ -183,8 +190,7 @@ class _Module:
         if s.kind == "sum":
             operands = self.operands(s)
             spec = ",".join(x for x, _ in operands) + "->..." + LETTERS[:len(s.axes)]
-            self.line(f"{name} = np.einsum({spec!r}, {', '.join(t for _, t in operands)}, "
-                      "optimize=True)", s.origin)
+            self.line(f"{name} = {_einsum(spec, [t for _, t in operands])}", s.origin)
             return
         term = self.term(s)
         fold = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
@@ -254,21 +260,18 @@ class _Module:
                 others = [(d if j == m else t) for j, (_, t) in enumerate(operands)]
                 letters = [(out if j == m else x) for j, (x, _) in enumerate(operands)]
                 present = set("".join(letters))
-                for v in r.vars:  # an axis only this operand has: its adjoint is spread along it
+                for v in r.vars if len(operands) > 1 else ():
+                    # An axis only this operand has: its adjoint is spread along it.
                     letter = LETTERS[domain.index(self.axes[v])]
                     if letter not in present:
                         letters.append(letter)
                         others.append(f"np.ones({self.axes[v].size})")
                 spec = ",".join(letters) + "->" + operands[m][0]
-                target = self.ident[r.name]
-                if r.name in self.p.inputs and self.whole(r):
+                unbatched = None
+                if r.name in self.p.inputs and self.whole(r) and len(others) > 1:
+                    unbatched = (self.ident[r.name], len(self.p.shapes[r.name]))
                     self.helpers.add("_unbatched")
-                    spec_text = f"_unbatched({spec!r}, {target}, {len(self.p.shapes[r.name])})"
-                else:
-                    spec_text = repr(spec)
-                g = self.temporary()
-                self.line(f"{g} = np.einsum({spec_text}, {', '.join(others)}, optimize=True)",
-                          _gradient_origin(s.origin))
+                g = _einsum(spec, others, unbatched)
                 self.scatter(r, g, tuple(self.axes[v] for v in r.vars), s.origin, ordered=True)
             return
         r = s.reads[0]
@@ -279,14 +282,12 @@ class _Module:
         grad = {"max": "_fold_max_weights", "min": "_fold_max_weights",
                 "prod": "_fold_prod_grad", "logsumexp": "_logsumexp_grad"}[s.kind]
         self.helpers.update((grad, "_flat_terms", "_fold_max", "_fold_max_weights"))
-        g = self.temporary()
         spread = f"{d}[..., {', '.join(['None'] * k)}]"
         if s.kind in ("max", "min"):
             extra = ", False" if s.kind == "min" else ""
-            text = f"{spread} * {grad}({term}, {k}{extra})"
+            g = f"({spread} * {grad}({term}, {k}{extra}))"
         else:
-            text = f"{grad}({term}, {k}, {d})"
-        self.line(f"{g} = {text}", _gradient_origin(s.origin))
+            g = f"{grad}({term}, {k}, {d})"
         self.scatter(r, g, domain, s.origin)
 
     def whole(self, r: Read) -> bool:
@@ -413,7 +414,7 @@ class _Module:
         else:
             ret = value
         lines += ["    try:", f"        with {ERRSTATE}:"]
-        for text, origin in self.body:
+        for text, origin in self.released(self.body, {*results, *grads} if backward else results):
             lines.append(text)
             if origin is not None:
                 self.where.append((len(self.lines) + len(lines) + 2, origin))
@@ -421,6 +422,32 @@ class _Module:
                   "        raise _located(exc) from None",
                   f"    return {ret}"]
         self.lines += ["", ""] + lines
+
+    def released(self, body: list[tuple[str, Origin | None]], returned
+                 ) -> list[tuple[str, Origin | None]]:
+        """`body` with a `del` after the last use of each array no result needs, as
+        hand-written NumPy frees its temporaries: fresh allocations, not arithmetic,
+        dominate large buses. Only the function's own names are deleted: temporaries,
+        lifted stages and adjoints that are not results."""
+        keep = {*self.p.inputs, *self.p.outputs, *(self.adjoint(o) for o in self.p.outputs),
+                *(self.adjoint(w) for w in self.p.wrt)}
+        keep |= {self.ident[n] for n in keep if n in self.ident}
+        keep |= set(_IDENT.findall(" ".join(returned)))
+        last: dict[str, int] = {}
+        for k, (text, _) in enumerate(body):
+            for name in _IDENT.findall(text.split("#")[0]):
+                last[name] = k
+        dead: dict[int, list[str]] = {}
+        own = self.owned
+        for name, k in last.items():
+            if name in own and name not in keep:
+                dead.setdefault(k, []).append(name)
+        out = []
+        for k, line in enumerate(body):
+            out.append(line)
+            if k in dead:
+                out.append((" " * 12 + f"del {', '.join(sorted(dead[k]))}", None))
+        return out
 
     def aliases(self, o: str) -> bool:
         """Whether output `o`'s array may be another's: a map whose body is a read."""
@@ -458,6 +485,8 @@ class _Module:
                 '"""A circuit compiled by circuitc for NumPy: forward(inputs), backward(inputs, seeds)."""',
                 "", "import numpy as np", "", *self.constants()]
         tail = []
+        code = "\n".join(self.lines)
+        self.helpers |= {h for h in HELPERS if f"{h}(" in code}
         while True:  # and the helpers they call
             more = {h for h in HELPERS for used in self.helpers if h != used
                     and f"{h}(" in HELPERS[used]} - self.helpers
@@ -475,6 +504,32 @@ class _Module:
             tail += ["", "", _BY_CIRC_NAMES, "",
                      "forward = _by_circ_names(forward)", "backward = _by_circ_names(backward)"]
         return "\n".join(head + self.lines + tail) + "\n"
+
+
+def _einsum(spec: str, operands: list[str], unbatched: tuple[str, int] | None = None) -> str:
+    """The code of `np.einsum(spec, *operands)`: a sum over trailing axes of one operand
+    as `np.sum`, or its spread as `None` axes; two operands by `_contract` (a matrix
+    product); more by `np.einsum` with its contraction order optimized. With
+    `unbatched` (an input and its rank), the result keeps the batch axes only if that
+    input has them (`_unbatched`)."""
+    inputs, out = spec.split("->")
+    letters = [x.replace("...", "") for x in inputs.split(",")]
+    result = out.replace("...", "")
+    if len(operands) == 1 and unbatched is None:
+        (have,) = letters
+        kept = [c for c in have if c in result]
+        if kept == [c for c in result if c in have] and set(result) <= set(have):
+            axes = tuple(k - len(have) for k, c in enumerate(have) if c not in result)
+            if not axes:
+                return operands[0]
+            return f"{operands[0]}.sum(axis={axes if len(axes) > 1 else axes[0]})"
+        if set(have) <= set(result) and [c for c in result if c in have] == list(have):
+            spread = ", ".join(":" if c in have else "None" for c in result)
+            return f"{operands[0]}[..., {spread}]"
+    text = repr(spec) if unbatched is None else f"_unbatched({spec!r}, {unbatched[0]}, {unbatched[1]})"
+    if len(operands) == 2:
+        return f"_contract({text}, {', '.join(operands)})"
+    return f"np.einsum({text}, {', '.join(operands)}, optimize=True)"
 
 
 def _gradient_origin(o: Origin) -> Origin:
