@@ -94,8 +94,8 @@ def _check(text: str, rng, batch=(4,)) -> None:
     if isinstance(got, type):
         # Whole-bus code computes every element of a bus; the written-out module only
         # those its outputs need. The error must be in one they do not need.
-        defined = re.findall(r"^(\w+)(?:\[[^]]*\])? =", text, re.M)
-        every = re.sub(r"^output .*$", "output " + ", ".join(defined), text, flags=re.M)
+        defined = re.findall(r"^(\w+)(?:\[[^]]*\])? =", text, re.MULTILINE)
+        every = re.sub(r"^output .*$", "output " + ", ".join(defined), text, flags=re.MULTILINE)
         assert _raises_with_every_output(every, args), \
             f"whole-bus code raised {got} where the written-out did not"
         return
