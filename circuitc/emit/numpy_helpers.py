@@ -190,28 +190,76 @@ def _logsumexp_grad(t, k, g):
 
 def _contract(spec, a, b):
     """`np.einsum(spec, a, b)`, where `spec` writes each operand as `...` (its batch axes)
-    and a letter per trailing axis, by one matrix product (`np.tensordot`) when every
-    letter the two share is summed and at most one operand has batch axes, or both have
-    the same ones and the result sums them."""
+    and a letter per trailing axis: one matrix product where it can be (see
+    `_contraction`), planned once per spec and operand ranks."""
+    plans = _contract.__dict__.setdefault("plans", {})
+    key = (spec, a.ndim, b.ndim)
+    plan = plans.get(key)
+    if plan is None:
+        plan = plans[key] = _contraction(spec, a.ndim, b.ndim)
+    return plan(a, b)
+
+
+def _contraction(spec, na, nb):
+    """How `_contract` computes `spec` for operands of `na` and `nb` axes: a letter of
+    one operand only that the result lacks is summed first; then, when every letter
+    the two share is summed and at most one operand has batch axes (or both have the
+    same ones and the result sums them), one `@` of the operands laid out as matrices;
+    otherwise `np.einsum`."""
     inputs, out = spec.split("->")
-    la, lb = (s.replace("...", "") for s in inputs.split(","))
+    la, lb = (x.replace("...", "") for x in inputs.split(","))
     keep, lo = out.startswith("..."), out.replace("...", "")
-    ba, bb = a.shape[:a.ndim - len(la)], b.shape[:b.ndim - len(lb)]
+    ra, rb = na - len(la), nb - len(lb)  # batch ranks
+    alone_a = tuple(k - len(la) for k, c in enumerate(la) if c not in lb and c not in lo)
+    alone_b = tuple(k - len(lb) for k, c in enumerate(lb) if c not in la and c not in lo)
+    la = "".join(c for c in la if c in lb or c in lo)
+    lb = "".join(c for c in lb if c in la or c in lo)
+
+    def summed(a, b):
+        return (a.sum(axis=alone_a) if alone_a else a), (b.sum(axis=alone_b) if alone_b else b)
+
     shared = [c for c in la if c in lb]
-    if any(c in lo for c in shared) or (ba and bb and (keep or ba != bb)) or (
-            (ba or bb) and not keep and not (ba and bb)):
-        return np.einsum(spec, a, b, optimize=True)
-    if ba and bb:  # the batch is summed too
-        n = len(ba)
-        a, b = a.reshape((-1,) + a.shape[n:]), b.reshape((-1,) + b.shape[n:])
-        la, lb, ba, bb = "@" + la, "@" + lb, (), ()
-        shared = ["@", *shared]
-    if bb:  # the batched operand first, so that its batch axes lead the result
-        a, b, la, lb, ba = b, a, lb, la, bb
-    result = np.tensordot(a, b, axes=([len(ba) + la.index(c) for c in shared],
-                                      [lb.index(c) for c in shared]))
-    letters = [c for c in la if c not in shared] + [c for c in lb if c not in shared]
-    if letters != list(lo):
-        order = [letters.index(c) - len(letters) for c in lo]
-        result = np.moveaxis(result, order, range(-len(lo), 0))
-    return result
+    reduced = f"...{la},...{lb}->{out}"
+    if any(c in lo for c in shared) or (ra and rb and keep) or (bool(ra) != bool(rb) and not keep):
+        return lambda a, b: np.einsum(reduced, *summed(a, b), optimize=True)
+    swap = rb and not ra
+    if swap:
+        la, lb, ra, rb = lb, la, rb, ra
+    both = ra and rb  # the batch is summed too
+    free_a = [c for c in la if c not in shared]
+    free_b = [c for c in lb if c not in shared]
+    batch = list(range(ra))
+    pa = ([] if both else batch) + [ra + la.index(c) for c in free_a] + \
+        (batch if both else []) + [ra + la.index(c) for c in shared]
+    pb = list(range(rb)) + [rb + lb.index(c) for c in shared] + [rb + lb.index(c) for c in free_b]
+    letters = free_a + free_b
+    order = tuple(len(letters) - len(lo) + letters.index(c) for c in lo) if letters != list(lo) \
+        else None
+    ta = pa if pa != sorted(pa) else None
+    tb = pb if pb != sorted(pb) else None
+    # Operands that are already matrices (or vectors) once transposed need no reshape.
+    direct = len(pa) <= 2 and len(pb) <= 2 and len(shared) + bool(both) == 1 and ra <= 1
+
+    def plan(a, b):
+        if alone_a or alone_b:
+            a, b = summed(a, b)
+        if swap:
+            a, b = b, a
+        if both and a.shape[:ra] != b.shape[:rb]:
+            return np.einsum(reduced, *((b, a) if swap else (a, b)), optimize=True)
+        lead = () if both else a.shape[:ra]
+        if direct:
+            result = (a.transpose(ta) if ta else a) @ (b.transpose(tb) if tb else b)
+        else:
+            fa = tuple(a.shape[ra + la.index(c)] for c in free_a)
+            fb = tuple(b.shape[rb + lb.index(c)] for c in free_b)
+            k = 1
+            for n in pa[len(lead) + len(fa):]:
+                k *= a.shape[n]
+            a = (a.transpose(ta) if ta else a).reshape(-1, k)
+            result = (a @ (b.transpose(tb) if tb else b).reshape(k, -1)).reshape(lead + fa + fb)
+        if order is not None:
+            result = np.moveaxis(result, [len(lead) + o for o in order],
+                                 range(len(lead), len(lead) + len(lo)))
+        return result
+    return plan
