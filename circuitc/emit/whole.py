@@ -95,7 +95,7 @@ class _Module:
 
     def line(self, text: str, origin: Origin | None) -> None:
         """A line of a function body, inside its `try` block."""
-        comment = f"  # line {origin.span.line}" if origin else ""
+        comment = f"  # {origin.lines}" if origin else ""
         self.body.append((" " * 12 + text + comment, origin))
 
     def gates(self, graph: Graph, start: int, texts: dict[int, tuple[str, int]],
