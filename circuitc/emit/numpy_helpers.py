@@ -100,6 +100,24 @@ def _batch(x, shape):
     return x.shape[:x.ndim - len(shape)]
 
 
+def _batch_shape(*shapes):
+    """The broadcast shape of the inputs' batch shapes (`np.broadcast_shapes`, quickly
+    where each is the longest or `()`)."""
+    longest = max(shapes, key=len)
+    if all(s == longest or not s for s in shapes):
+        return longest
+    return np.broadcast_shapes(*shapes)
+
+
+def _spread(seed, shape):
+    """A scalar output's seed as float64, spread over `shape` (a view) and any shape it
+    brings, as `_seed`."""
+    seed = _float(seed)
+    if seed.shape == shape:
+        return seed
+    return np.broadcast_to(seed, shape if not seed.ndim else np.broadcast_shapes(seed.shape, shape))
+
+
 def _bus_seeded(seed, shape, batch):
     """A bus output's seed, an array like the bus or one number for every element,
     spread over the batch and the bus."""

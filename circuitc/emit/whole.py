@@ -27,6 +27,7 @@ another order, so they agree to rounding.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from ..gates import ATOM, GATES
 from ..graph import LEAVES, Graph, Origin
@@ -44,6 +45,7 @@ from .python import (
 )
 
 LETTERS = "ijklmnopqrstuvwxyzabcdefgh"
+_FRESH = re.compile(r"t\d+$|_contract\(|_sum_to\(|_fold_|_logsumexp_grad\(|\(.* \* _fold_")
 _IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")  # einsum's names for a stage's axes, in order
 
 
@@ -56,7 +58,7 @@ class _Module:
         self.p = p
         self.version = version
         self.syntax = _syntax_table("numpy")
-        self.helpers: set[str] = {"_float", "_seed", "_shaped", "_unbroadcast"}
+        self.helpers: set[str] = {"_float", "_shaped", "_unbroadcast"}
         self.ident: dict[str, str] = {}
         self.taken: set[str] = set(RESERVED)
         for name in [*p.inputs, *p.outputs]:
@@ -326,11 +328,13 @@ class _Module:
         if self.whole(r) or not shape:
             if state is None:
                 self.line(f"{d} = {g}", at)
-                self.state[target] = "shared"
+                # An array this function made, or a view of another's (a seed's).
+                self.state[target] = f"fresh {g}" if _FRESH.match(g) else "shared"
             elif state == "own":
                 self.line(f"{d} += {g}", at)
             else:
                 self.line(f"{d} = {d} + {g}", at)
+                self.state[target] = f"fresh {d}"
             self.ident_of_adjoint[target] = d
             return
         if state is None:
@@ -372,7 +376,7 @@ class _Module:
                 batches.append(f"_batch({self.ident[n]}, {p.shapes[n]!r})")
             else:
                 batches.append(f"{self.ident[n]}.shape")
-        lines.append(f"    _shape = np.broadcast_shapes({', '.join(batches)})")
+        lines.append(f"    _shape = _batch_shape({', '.join(batches)})")
         self.state: dict[str, str] = {}
         self.ident_of_adjoint: dict[str, str] = {}
         if backward:
@@ -381,7 +385,7 @@ class _Module:
                     self.helpers.add("_bus_seeded")
                     lines.append(f"    {seed} = _bus_seeded({seed}, {p.shapes[o]!r}, _shape)")
                 else:
-                    lines.append(f"    {seed} = _seed({seed}, _shape)")
+                    lines.append(f"    {seed} = _spread({seed}, _shape)")
                 self.state[o] = "shared"
                 self.ident_of_adjoint[o] = seed
         for s in p.stages:
@@ -400,12 +404,16 @@ class _Module:
         value = ", ".join(results) if len(results) == 1 else _tuple(results)
         if backward:
             grads = []
+            sources = Counter(self.state.get(w) for w in p.wrt)
             for w in p.wrt:
                 d = self.ident_of_adjoint.get(w)
                 if d is None:
                     grads.append(f"_unbroadcast(0.0, {self.ident[w]}.shape)")
                 else:
-                    copy = ", True" if self.state.get(w) == "shared" else ""
+                    # A copy where the array may be the caller's or another gradient's.
+                    state = self.state.get(w)
+                    copy = ", True" if state == "shared" or (
+                        state != "own" and sources[state] > 1) else ""
                     self.line(f"{d} = _unbroadcast({d}, {self.ident[w]}.shape{copy})", None)
                     grads.append(d)
             ret = f"{value}, {_tuple(grads) if grads else '()'}"
