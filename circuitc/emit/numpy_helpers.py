@@ -238,6 +238,8 @@ def _contraction(spec, na, nb):
 
     shared = [c for c in la if c in lb]
     reduced = f"...{la},...{lb}->{out}"
+    if keep and not shared:  # a product with broadcasting, which einsum does at once
+        return lambda a, b: np.einsum(reduced, *summed(a, b))
     if any(c in lo for c in shared) or (ra and rb and keep) or (bool(ra) != bool(rb) and not keep):
         return lambda a, b: np.einsum(reduced, *summed(a, b), optimize=True)
     swap = rb and not ra
