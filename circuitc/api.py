@@ -141,9 +141,10 @@ def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, f
         return emit(forward, backward, __version__, **extras), forward, backward
 
 
-# The python target writes a bus circuit out element by element up to this many elements
-# per bus or reduction, which runs faster there (benchmarks/loops.py), and loops beyond.
-LOOPS_FROM = 8
+# The python target writes a bus circuit out element by element while no bus or reduction
+# has more than this many elements, and loops beyond: written out runs faster up to about
+# there (benchmarks/loops.py), but costs compile time and module text per element.
+LOOPS_FROM = 256
 
 
 def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names

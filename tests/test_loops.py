@@ -138,7 +138,8 @@ def test_random_bus_circuits_agree_with_the_written_out_module(c: Circuit, seed)
             raise AssertionError(f"{e}\n{text}\n{source}") from None
 
 
-def test_module_text_does_not_grow_with_bus_sizes():
+def test_module_text_does_not_grow_with_bus_sizes(monkeypatch):
+    monkeypatch.setattr(api, "LOOPS_FROM", 0)
     text = (ROOT / "examples" / "mlp.circ").read_text()
     small = circuitc.compile_source(text, "mlp.circ", sizes={"n": 10})
     large = circuitc.compile_source(text, "mlp.circ", sizes={"n": 10**6})
@@ -158,7 +159,8 @@ def test_small_buses_stay_written_out():
         assert not LOOP.search(circuitc.compile_source(text, sizes={"n": 100}, **options))
 
 
-def test_run_time_error_names_the_gate():
+def test_run_time_error_names_the_gate(monkeypatch):
+    monkeypatch.setattr(api, "LOOPS_FROM", 0)
     text = "size n = 20\ninput x[n]\nh[i] = log(x[i])\nf = sum(h[i] for i)\n"
     module = _load(text, "g.circ")
     x = [1.0] * 20
@@ -168,7 +170,8 @@ def test_run_time_error_names_the_gate():
             call()
 
 
-def test_a_bus_given_as_one_number_and_as_an_array():
+def test_a_bus_given_as_one_number_and_as_an_array(monkeypatch):
+    monkeypatch.setattr(api, "LOOPS_FROM", 0)
     text = (ROOT / "circuits" / "rosenbrock.circ").read_text()
     module = _load(text, sizes={"n": 30})
     assert module.forward(-1.2) == module.forward(np.full(30, -1.2)) == module.forward([-1.2] * 30)
