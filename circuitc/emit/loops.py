@@ -6,7 +6,9 @@ parameters, a bus given as nested lists or tuples, a NumPy array or one number f
 every element, bus results as nested tuples, only `math` imported, and run-time
 errors re-raised with the gate's `.circ` position (`_WHERE`, `_located`; on a line
 inside a loop the element is not named). What changes is the code: the text does not
-grow with the sizes of the buses.
+grow with the sizes of the buses. `api` writes this module for the python target when
+a bus or a reduction has more than `api.LOOPS_FROM` elements (256: below that, the
+written-out module runs faster), unless `elements`, `hessian` or `jvp` is asked for.
 
 - A bus is a flat list in row-major order (`x = _flat(x, (n,))`); element
   `x[a, b]` of a bus of shape `(n, m)` is `x[a * m + b]`.
@@ -22,14 +24,17 @@ grow with the sizes of the buses.
   a sum's adjoint for one factor is the stage's adjoint times the other factors;
   the other reductions' adjoints come from helpers that follow the written-out left
   fold (`_fold_grads`: max and min ties split in halves at each step).
-- A stage read only by stages whose adjoints need no value it computes (for example
-  the terms of the sum that is the output, `f = sum(... for i)`) gets its adjoint
-  before it runs; its forward and reverse loops are then one loop.
+- A map whose adjoint is a scalar output's seed at every element (the terms of the sum
+  that is the output, `f = sum(... for i)`; `fusible`) is known before the map runs:
+  in `backward` its forward and reverse loops are one loop, which adds up that sum too.
 
 Values agree with the written-out python module bit for bit where the gates and
-their order are the same; adjoints of an element read more than once are added in
-another order (and the written-out circuit may be simplified otherwise), so
-gradients agree to rounding.
+their order are the same (Rosenbrock's value and gradient do); adjoints of an element
+read more than once are added in another order, and the written-out circuit may be
+simplified across elements, so in general values and gradients agree to a relative
+1e-12 (`tests/test_loops.py`). Every element of a bus is computed, also one that no
+output needs and the written-out module leaves out: only such an element's domain
+error is raised here and not there.
 """
 
 from __future__ import annotations
