@@ -177,3 +177,25 @@ def test_a_bus_given_as_one_number_and_as_an_array(monkeypatch):
     assert module.forward(-1.2) == module.forward(np.full(30, -1.2)) == module.forward([-1.2] * 30)
     _, (grad,) = module.backward(np.full(30, -1.2))
     assert type(grad) is tuple and len(grad) == 30 and type(grad[0]) is float
+
+
+def test_names_of_the_module_and_of_the_circuit_do_not_clash(monkeypatch):
+    """Loop variables, `acc`, `grads` and `.circ` names (`lambda` is renamed) stay apart."""
+    monkeypatch.setattr(api, "LOOPS_FROM", 0)
+    text = ("size n = 3\ninput acc[n], lambda, grads\n"
+            "h[i] = acc[i] * lambda + grads\nf = max(h[t] for t) + sum(h[grads1] for grads1)\n"
+            "output f, h\n")
+    source, written = _both(text)
+    loops = _loaded(source)
+    assert loops.RENAMED == {"lambda": "lambda_"}
+    args = ([0.5, -1.0, 2.0], 1.5, 0.25)
+    _compare(loops, written, args, (0.7, [1.0, -2.0, 0.5]))
+    # d_h is the seed (1.0 each) plus 1 from the sum, and 1 from the max for h[2]: (2, 2, 3)
+    assert loops.backward(acc=[1.0, 2.0, 3.0], grads=0.5, **{"lambda": 2.0})[1][1] == 2 + 4 + 9
+
+
+def test_rosenbrock_backward_is_one_loop():
+    """The output's sum and its terms: forward and reverse fused into one loop."""
+    source, _ = _both((ROOT / "circuits" / "rosenbrock.circ").read_text())
+    backward = source.split("def backward")[1].split("\ndef ")[0]
+    assert len(LOOP.findall(backward)) == 1

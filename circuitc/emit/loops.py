@@ -139,8 +139,8 @@ class _Module:
         for s in p.stages:
             for a in s.domain:
                 self.claim("@" + a.var, a.var)
-        for word in ("terms", "grads"):
-            self.claim("@" + word, word)
+        for word in ("acc", "grads"):  # the names of a reduction's running value and adjoints
+            self.claim("#" + word, word)
         self.lines: list[str] = []
         self.where: list[tuple[int, Origin]] = []
         name = p.filename
@@ -289,10 +289,8 @@ class _Module:
             self.depth -= len(s.axes)
             return
         self.loops(s.axes)
-        result = "acc" if s.axes else name
+        result = self.ident["#acc"] if s.axes else name
         if s.kind == "sum":
-            self.claim("@acc", "acc")
-            result = self.ident["@acc"] if s.axes else name
             self.line(f"{result} = -0.0")
             self.loops(s.over)
             self.line(f"{result} += {self.product(s.reads)}", s.origin)
@@ -381,7 +379,7 @@ class _Module:
                               .replace(self.ident[r.name], self.adjoint(r.name), 1), at)
             self.depth -= len(s.over)
         else:
-            grads = self.ident["@grads"]
+            grads = self.ident["#grads"]
             if s.kind == "logsumexp":
                 self.helpers.add("_logsumexp_grads")
                 call = f"_logsumexp_grads({self.terms(s)}, {d})"
