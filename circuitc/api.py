@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
-from .buses import Buses, expand, has_buses
+from .buses import Buses, _Expansion, expand, has_buses
 from .emit import loops as loops_target
 from .emit import numpy as numpy_target
 from .emit import python as python_target
@@ -156,18 +156,26 @@ def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, 
     with _collector_paused():
         try:
             statements = parse(text)
-            if not has_buses(statements):
+            if not has_buses(statements) or target == "python" and not _large(statements, sizes):
                 return None
             p = plan(statements, filename, sizes, wrt, fix)
         except CircuitError as e:
             raise e.attach(filename, text)
         if p is None:
             return None
-        if target == "numpy":
-            return whole_target.emit(p, __version__)
-        largest = max([math.prod(shape) for shape in p.shapes.values()]
-                      + [math.prod(a.size for a in s.domain) for s in p.stages])
-        return loops_target.emit(p, __version__) if largest > LOOPS_FROM else None
+        return (whole_target if target == "numpy" else loops_target).emit(p, __version__)
+
+
+def _large(statements: list, sizes: Sizes) -> bool:
+    """Whether a bus or a reduction of a parsed bus circuit has more than `LOOPS_FROM`
+    elements (terms)."""
+    expansion = _Expansion(statements, dict(sizes or {}))
+    expansion.analyze()
+    counts = [math.prod(shape) for shape in expansion.buses.shapes.values()]
+    domains: dict[Span, int] = {}  # a definition's or a reduction's, by its position
+    for (span, _), r in expansion.ranges.items():
+        domains[span] = domains.get(span, 1) * len(r)
+    return max(counts + list(domains.values()), default=0) > LOOPS_FROM
 
 
 def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
