@@ -20,7 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
-from .buses import Buses, expand, has_buses
+from .buses import Buses, _Expansion, expand, has_buses
+from .emit import loops as loops_target
 from .emit import numpy as numpy_target
 from .emit import python as python_target
 from .emit import whole as whole_target
@@ -116,13 +117,14 @@ def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, f
     """The module source for `target`, and the optimized graphs of the written-out circuit
     (None without `graphs`, where the module is whole-bus code, which needs none).
 
-    A bus circuit becomes whole-bus code (`indexed`, `emit.whole`) for the numpy target,
-    unless `elements` asks for it written out element by element, or the module has
-    second-order functions, which are written out.
+    A bus circuit becomes whole-bus code (`indexed`) for the numpy target (`emit.whole`),
+    and for the python target (`emit.loops`) where a bus or a reduction has more than
+    `LOOPS_FROM` elements, unless `elements` asks for it written out element by element,
+    or the module has second-order functions, which are written out.
     """
     emit = _emitter(target)
-    if target == "numpy" and not (elements or hessian or jvp):
-        source = _whole_bus(text, filename, wrt, sizes, fix)
+    if not (elements or hessian or jvp):
+        source = _whole_bus(text, filename, target, wrt, sizes, fix)
         if source is not None:
             if not graphs:
                 return source, None, None
@@ -139,19 +141,41 @@ def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, f
         return emit(forward, backward, __version__, **extras), forward, backward
 
 
-def _whole_bus(text: str, filename: str, wrt: Names, sizes: Sizes, fix: Names) -> str | None:
-    """The whole-bus module of a bus circuit, or None for a circuit without buses or one
-    whose indexes the whole-bus form does not cover."""
+# The python target writes a bus circuit out element by element while no bus or reduction
+# has more than this many elements, and loops beyond: written out runs faster up to about
+# there (benchmarks/loops.py), but costs compile time and module text per element.
+LOOPS_FROM = 256
+
+
+def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names
+               ) -> str | None:
+    """The whole-bus module of a bus circuit for `target`, or None for a circuit without
+    buses, one whose indexes the whole-bus form does not cover, or (python target) one
+    whose buses and reductions all have at most `LOOPS_FROM` elements."""
     text = normalize(text)
     with _collector_paused():
         try:
             statements = parse(text)
-            if not has_buses(statements):
+            if not has_buses(statements) or target == "python" and not _large(statements, sizes):
                 return None
             p = plan(statements, filename, sizes, wrt, fix)
         except CircuitError as e:
             raise e.attach(filename, text)
-        return None if p is None else whole_target.emit(p, __version__)
+        if p is None:
+            return None
+        return (whole_target if target == "numpy" else loops_target).emit(p, __version__)
+
+
+def _large(statements: list, sizes: Sizes) -> bool:
+    """Whether a bus or a reduction of a parsed bus circuit has more than `LOOPS_FROM`
+    elements (terms)."""
+    expansion = _Expansion(statements, dict(sizes or {}))
+    expansion.analyze()
+    counts = [math.prod(shape) for shape in expansion.buses.shapes.values()]
+    domains: dict[Span, int] = {}  # a definition's or a reduction's, by its position
+    for (span, _), r in expansion.ranges.items():
+        domains[span] = domains.get(span, 1) * len(r)
+    return max(counts + list(domains.values()), default=0) > LOOPS_FROM
 
 
 def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
