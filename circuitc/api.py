@@ -159,8 +159,8 @@ def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, 
             if not has_buses(statements) or target == "python" and not _large(statements, sizes):
                 return None
             p = plan(statements, filename, sizes, wrt, fix)
-        except CircuitError as e:
-            raise e.attach(filename, text)
+        except CircuitError:
+            return None  # the written-out front end reports it, as for every circuit
         if p is None:
             return None
         return (whole_target if target == "numpy" else loops_target).emit(p, __version__)

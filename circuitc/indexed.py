@@ -119,7 +119,8 @@ class Plan:
 def plan(statements: list, filename: str, sizes: Mapping[str, int] | None = None,
          wrt: Sequence[str] | None = None, fix: Sequence[str] | None = None) -> Plan | None:
     """The whole-bus form of a parsed bus circuit, or None where it does not apply.
-    Raises `CircuitError` for every error the written-out circuit would have."""
+    Raises `CircuitError` for a circuit the written-out form rejects (whose front end
+    then says why, as for every circuit)."""
     expansion = _Expansion(statements, dict(sizes or {}))
     expansion.analyze()
     skeleton = lower(_skeleton(statements, expansion), filename)
@@ -149,6 +150,8 @@ def _skeleton(statements: list, expansion: _Expansion) -> list:
         elif kind is Assign or kind is BusAssign:
             out.append(Assign(s.target, _scalar(s.expr, expansion)))
         elif kind is GateDef or kind is OutputDecl:
+            if kind is GateDef and any(type(e) in (Index, Reduce) for e in _walk_all(s.body)):
+                raise CircuitError("a gate's body is scalar", s.name.span)
             out.append(s)
     assigned = [s for s in statements if type(s) in (Assign, BusAssign)]
     if assigned and type(assigned[-1]) is BusAssign and not any(
@@ -182,6 +185,8 @@ def _scalar(expr, expansion: _Expansion):
         elif kind is Reduce:
             pass  # its term is already on `values`
         else:
+            if kind is Op and e.gate == "floordiv":
+                raise CircuitError("'//' is for sizes and indices", e.span)
             args = tuple(values[len(values) - len(e.args):])
             del values[len(values) - len(e.args):]
             values.append(Op(e.gate, args, e.span) if kind is Op else Call(e.name, args))
