@@ -20,12 +20,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__, cache
-from .buses import Buses, expand
+from .buses import Buses, _Expansion, expand, has_buses
+from .emit import loops as loops_target
 from .emit import numpy as numpy_target
 from .emit import python as python_target
+from .emit import whole as whole_target
 from .errors import CircuitError, ModuleError, Span, did_you_mean
 from .grad import grad, hessian_graph, hvp_graph, jvp_graph
 from .graph import Graph, by_bus, elements
+from .indexed import plan
 from .lower import lower
 from .parse import parse
 from .passes import dce, optimize
@@ -130,9 +133,23 @@ def _collector_paused():
 
 
 def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names,
-              hessian: bool = False, jvp: bool = False) -> tuple[str, Graph, Graph]:
-    """The module source for `target`, and the two graphs it was written from."""
+              hessian: bool = False, jvp: bool = False, elements: bool = False,
+              graphs: bool = True) -> tuple[str, Graph | None, Graph | None]:
+    """The module source for `target`, and the optimized graphs of the written-out circuit
+    (None without `graphs`, where the module is whole-bus code, which needs none).
+
+    A bus circuit becomes whole-bus code (`indexed`) for the numpy target (`emit.whole`),
+    and for the python target (`emit.loops`) where a bus or a reduction has more than
+    `LOOPS_FROM` elements, unless `elements` asks for it written out element by element,
+    or the module has second-order functions, which are written out.
+    """
     emit = _emitter(target)
+    if not (elements or hessian or jvp):
+        source = _whole_bus(text, filename, target, wrt, sizes, fix)
+        if source is not None:
+            if not graphs:
+                return source, None, None
+            return (source, *compile_graphs(text, filename, wrt, sizes=sizes, fix=fix))
     with _collector_paused():
         forward, backward = compile_graphs(text, filename, wrt, sizes=sizes, fix=fix)
         extras = {}
@@ -144,6 +161,43 @@ def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, f
                 extras["hessian"] = dce(hessian_graph(backward), done=len(backward.nodes))
         phase("emit")
         return emit(forward, backward, __version__, **extras), forward, backward
+
+
+# The python target writes a bus circuit out element by element while no bus or reduction
+# has more than this many elements, and loops beyond: written out runs faster up to about
+# there (benchmarks/loops.py), but costs compile time and module text per element.
+LOOPS_FROM = 256
+
+
+def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names
+               ) -> str | None:
+    """The whole-bus module of a bus circuit for `target`, or None for a circuit without
+    buses, one whose indexes the whole-bus form does not cover, or (python target) one
+    whose buses and reductions all have at most `LOOPS_FROM` elements."""
+    text = normalize(text)
+    with _collector_paused():
+        try:
+            statements = parse(text)
+            if not has_buses(statements) or target == "python" and not _large(statements, sizes):
+                return None
+            p = plan(statements, filename, sizes, wrt, fix)
+        except CircuitError:
+            return None  # the written-out front end reports it, as for every circuit
+        if p is None:
+            return None
+        return (whole_target if target == "numpy" else loops_target).emit(p, __version__)
+
+
+def _large(statements: list, sizes: Sizes) -> bool:
+    """Whether a bus or a reduction of a parsed bus circuit has more than `LOOPS_FROM`
+    elements (terms)."""
+    expansion = _Expansion(statements, dict(sizes or {}))
+    expansion.analyze()
+    counts = [math.prod(shape) for shape in expansion.buses.shapes.values()]
+    domains: dict[Span, int] = {}  # a definition's or a reduction's, by its position
+    for (span, _), r in expansion.ranges.items():
+        domains[span] = domains.get(span, 1) * len(r)
+    return max(counts + list(domains.values()), default=0) > LOOPS_FROM
 
 
 def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
@@ -178,14 +232,16 @@ TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
 
 def compile_source(text: str, filename: str = "<string>", target: str = "python",
                    wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
-                   hessian: bool = False, jvp: bool = False) -> str:
+                   hessian: bool = False, jvp: bool = False, elements: bool = False) -> str:
     """The module for the circuit in `text`, for `target`; `filename` is used in messages.
 
     `backward` returns the gradient with respect to the inputs chosen by `wrt` or
     `fix` (the module's `WRT`), by default every input. `hessian` adds `hvp` and (python
-    target) `hessian`; `jvp` adds `jvp`.
+    target) `hessian`; `jvp` adds `jvp`. `elements` writes buses out element by element
+    instead of as whole-bus code.
     """
-    return _generate(text, filename, target, wrt, sizes, fix, hessian, jvp)[0]
+    return _generate(text, filename, target, wrt, sizes, fix, hessian, jvp, elements,
+                     graphs=False)[0]
 
 
 def compile_file(path: str | Path, target: str = "python", wrt: Names = None, **options) -> str:
@@ -334,20 +390,20 @@ def hessian_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
 
 def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,
                   sizes: Sizes = None, fix: Names = None, hessian: bool = False,
-                  jvp: bool = False) -> tuple[types.ModuleType, Graph]:
-    """`load(path, ...)`, and the optimized forward graph the module was generated from
-    (`compile_graphs(...)[0]`): the file is read and compiled once."""
+                  jvp: bool = False, elements: bool = False) -> tuple[types.ModuleType, Graph]:
+    """`load(path, ...)`, and the optimized forward graph of the written-out circuit
+    (`compile_graphs(...)[0]`, made when first asked for): the file is read once."""
     return load_compiled_source(read_source(path), str(path), target, wrt, sizes=sizes, fix=fix,
-                                hessian=hessian, jvp=jvp)
+                                hessian=hessian, jvp=jvp, elements=elements)
 
 
 def load_compiled_source(text: str, filename: str = "<string>", target: str = "python",
                          wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
-                         hessian: bool = False, jvp: bool = False
+                         hessian: bool = False, jvp: bool = False, elements: bool = False
                          ) -> tuple[types.ModuleType, Graph]:
     """`load_compiled` for the circuit in `text`; `filename` is used in messages."""
     compiled = _compiled(text, filename, target, wrt, sizes=sizes, fix=fix, hessian=hessian,
-                         jvp=jvp)
+                         jvp=jvp, elements=elements)
     return _module(compiled, filename), compiled.forward
 
 
@@ -366,8 +422,10 @@ def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> c
     arguments = given.arguments
     options = {name: value for name, value in arguments.items()
                if name not in ("text", "filename", "target")}
-    return cache.compiled(text, filename, target, options, lambda: _generate(**arguments),
-                          f"<circuitc {filename}>")
+    return cache.compiled(text, filename, target, options,
+                          lambda: _generate(**arguments, graphs=False), f"<circuitc {filename}>",
+                          lambda: compile_graphs(text, filename, arguments["wrt"],
+                                                 sizes=arguments["sizes"], fix=arguments["fix"])[0])
 
 
 def _module(compiled: cache.Compiled, filename: str) -> types.ModuleType:

@@ -85,12 +85,17 @@ def expand(statements: list, sizes: Mapping[str, int] | None = None) -> tuple[li
     not declare is an error. A file without sizes or buses comes back unchanged.
     """
     sizes = dict(sizes or {})
-    if not any(_has_buses(s) for s in statements):
+    if not has_buses(statements):
         if sizes:
             raise CircuitError(f"-D {next(iter(sizes))}: the circuit declares no size of that name"
                                + _known({}))
         return statements, Buses()
     return _Expansion(statements, sizes).run()
+
+
+def has_buses(statements: list) -> bool:
+    """Whether a parsed file declares or uses a size, a bus, a reduction or `//`."""
+    return any(_has_buses(s) for s in statements)
 
 
 def _has_buses(s) -> bool:
@@ -331,19 +336,24 @@ class _Expansion:
 
     # -- the whole file ---------------------------------------------------------
 
-    def run(self) -> tuple[list, Buses]:
-        order = self._definition_order()
-        for k in order:
+    def analyze(self) -> None:
+        """Infer every index variable's range, and every defined bus's shape."""
+        for k in self._definition_order():
             s = self.statements[k]
             self._infer(s.expr, s.target.span, s.indices)
             shape = tuple(len(self.ranges[s.target.span, v.id]) for v in s.indices)
             self.buses.shapes[s.target.id] = shape
             self.buses.definitions[s.target.id] = Definition(s, shape)
+        for s in self.statements:
+            if type(s) is Assign:
+                self._infer(s.expr, s.target.span, ())
+
+    def run(self) -> tuple[list, Buses]:
+        self.analyze()
         out = []
         for s in self.statements:
             kind = type(s)
             if kind is Assign:
-                self._infer(s.expr, s.target.span, ())
                 out.append(Assign(s.target, self._write(s.expr, {})))
             elif kind is BusAssign:
                 out += self._write_bus(s)

@@ -316,24 +316,26 @@ def _graph(plain: tuple) -> Graph:
 
 
 class Compiled:
-    """A generated module: its `source`, its code objects (a block each), and the optimized `forward`
-    graph it was written from. On a hit, the graph is read from its own entry when
-    first asked for, or made again (and stored) if that entry is gone."""
+    """A generated module: its `source`, its code objects (a block each), and the optimized
+    `forward` graph of the written-out circuit. The graph is read from its own entry when
+    first asked for, or made (and stored) where it is not there: a hit, or whole-bus
+    code, which is written without it."""
 
-    def __init__(self, source: str, code: types.CodeType, forward: Graph | None,
-                 k: bytes | None = None, generate: Callable[[], tuple] | None = None):
+    def __init__(self, source: str, code: tuple[types.CodeType, ...], forward: Graph | None,
+                 k: bytes | None = None, graph: Callable[[], Graph] | None = None):
         self.source, self.code = source, code
-        self._forward, self._key, self._generate = forward, k, generate
+        self._forward, self._key, self._graph = forward, k, graph
 
     @property
     def forward(self) -> Graph:
         if self._forward is None:
-            sections = read(_graph_key(self._key)) or {}
+            sections = (read(_graph_key(self._key)) if self._key is not None else None) or {}
             try:
                 self._forward = _graph(marshal.loads(sections["graph"]))
             except (KeyError, ValueError, EOFError, TypeError):  # no entry, or not one
-                self._forward = self._generate()[1]
-                write(_graph_key(self._key), _graph_entry(self._forward))
+                self._forward = self._graph()
+                if self._key is not None:
+                    write(_graph_key(self._key), _graph_entry(self._forward))
         return self._forward
 
 
@@ -347,10 +349,12 @@ def _graph_entry(forward: Graph) -> dict[str, bytes]:
 
 
 def compiled(text: str, filename: str, target: str, options: Mapping[str, object],
-             generate: Callable[[], tuple[str, Graph, Graph]], name: str) -> Compiled:
+             generate: Callable[[], tuple[str, Graph | None, Graph | None]], name: str,
+             graph: Callable[[], Graph]) -> Compiled:
     """The module of `text` for `target` with `options` from the cache, or made by
-    `generate()` (source, forward graph, gradient graph), compiled under the file
-    name `name`, and stored."""
+    `generate()` (source, forward graph, gradient graph; the graphs None where the module
+    was written without them), compiled under the file name `name`, and stored. `graph()`
+    makes the forward graph where neither the cache nor `generate` has it."""
     try:
         k = key(text, filename, f"module {target} {name}", options) if enabled() else None
     except TypeError:
@@ -363,16 +367,17 @@ def compiled(text: str, filename: str, target: str, options: Mapping[str, object
         except (KeyError, ValueError, EOFError, TypeError):
             code = None
         if isinstance(code, tuple) and all(isinstance(c, types.CodeType) for c in code):
-            return Compiled(source, code, None, k, generate)
+            return Compiled(source, code, None, k, graph)
     source, forward, _ = generate()
     phase("compile()")
     code = compiled_blocks(source, name)
     if k is not None:
         phase("caching")
         write(k, {"source": source.encode("utf-8", "surrogatepass"), "code": marshal.dumps(code)})
-        write(_graph_key(k), _graph_entry(forward))
+        if forward is not None:
+            write(_graph_key(k), _graph_entry(forward))
     phase(None)
-    return Compiled(source, code, forward)
+    return Compiled(source, code, forward, k, graph)
 
 
 def compiled_blocks(source: str, filename: str) -> tuple[types.CodeType, ...]:

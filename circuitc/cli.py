@@ -218,6 +218,8 @@ WRT = click.option("--wrt", metavar="NAME,...", callback=_names_option,
                         "(the module's WRT).")
 FIX = click.option("--fix", metavar="NAME,...", callback=_names_option,
                    help="Differentiate with respect to every input except these.")
+ELEMENTS = click.option("--elements", is_flag=True,
+                        help="Write buses out element by element, not as whole-bus code.")
 AT = click.option("--at", "at_file", type=click.Path(path_type=Path, dir_okay=False),
                   help="A JSON file: an object of input values (numbers; nested lists for "
                        "buses). NAME=VALUE arguments override it.")
@@ -273,12 +275,13 @@ def _write_atomically(path: Path, text: str | bytes) -> None:
               help="Add hvp() (Hessian-vector products) and, for the python target, hessian() "
                    "with HESSIAN_PATTERN.")
 @click.option("--jvp", is_flag=True, help="Add jvp() (forward mode: directional derivatives).")
+@ELEMENTS
 def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hessian: bool,
-            jvp: bool):
+            jvp: bool, elements: bool):
     """Compile FILE into a Python module with forward() and backward()."""
     text, name = read_file(file)
     source = compile_source(text, name, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian,
-                            jvp=jvp)
+                            jvp=jvp, elements=elements)
     phase(None)  # the compile is over: no progress line while the module is written
     if out == "-" or (out is None and name == STDIN):
         target = None
@@ -379,8 +382,9 @@ def _shown(value) -> str:
 @SIZES
 @click.option("--hessian", is_flag=True,
               help="Also print each output's Hessian (rows and columns: the elements of WRT).")
+@ELEMENTS
 def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_name: str, wrt,
-          fix, sizes, hessian: bool):
+          fix, sizes, hessian: bool, elements: bool):
     """Print each output's value and its gradient with respect to each input.
 
     A bus is printed whole, as a nested list; each element of a bus output has a
@@ -388,7 +392,8 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     """
     if hessian and target_name != "python":
         raise click.UsageError("--hessian needs the python target (the numpy target has hvp)")
-    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian)
+    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian,
+                         elements=elements)
     flat = elementwise(module)
     at = _module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
@@ -534,9 +539,10 @@ def _defaults(k: int) -> str:
 @WRT
 @FIX
 @SIZES
+@ELEMENTS
 def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
            difference: str, fast: bool, at_file, module_file: Path | None, order: int,
-           as_json: bool, target_name: str, wrt, fix, sizes):
+           as_json: bool, target_name: str, wrt, fix, sizes, elements: bool):
     """Check the generated gradients against numerical derivatives.
 
     FILE is a .circ circuit, compiled for --target and checked; or a Python module
@@ -565,7 +571,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
             reference = elementwise(reference)
     else:
         module, forward = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
-                                      hessian=order == 2)
+                                   hessian=order == 2, elements=elements)
     given = parse_values(input_shapes(module), values, at_file)
     options = {"n_points": n_points, "seed": seed, "difference": difference, "rtol": rtol,
                "atol": atol, "h": h, "fast": fast}

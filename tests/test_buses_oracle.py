@@ -12,8 +12,9 @@ docstring of `circuitc.buses` defines it: elements `x_0`, `W_1_2`; reductions as
 left folds; `logsumexp` as `m + log(sum(exp(t - m)))` with `m` the left-folded
 `max`. Both texts are compiled and must agree bit for bit: the python target of
 each, forward values and backward gradients under random seeds, at random points
-(a domain error must be raised by both); and the numpy target of the bus circuit
-on a batch of points against the python target of the scalar circuit, bit for bit
+(a domain error must be raised by both); and the numpy target of the bus circuit,
+written out (`elements=True`; tests/test_whole_bus.py checks its whole-bus code), on
+a batch of points against the python target of the scalar circuit, bit for bit
 where NumPy computes a gate with the same formula as `math` (a few gates, listed
 in NUMPY_INEXACT, may differ in the last bit and are compared to 1e-12).
 
@@ -364,9 +365,9 @@ def _fold(reduction: str, terms: list[str]) -> str:
 # -- running and comparing ---------------------------------------------------------------
 
 
-def _load(text: str, target: str = "python") -> types.ModuleType:
+def _load(text: str, target: str = "python", **options) -> types.ModuleType:
     module = types.ModuleType("circuit")
-    exec(compile(circuitc.compile_source(text, "c.circ", target), "c.py", "exec"),  # noqa: S102
+    exec(compile(circuitc.compile_source(text, "c.circ", target, **options), "c.py", "exec"),  # noqa: S102
          module.__dict__)
     return module
 
@@ -476,7 +477,7 @@ def test_bus_circuit_is_its_written_out_circuit(c, seed):
 def _check_numpy(bus_source: str, c: Circuit, points: list, note: str) -> None:
     """The numpy module of the bus circuit on a batch of the points where the python
     modules answered: the same numbers, point by point."""
-    fast = _load(bus_source, "numpy")
+    fast = _load(bus_source, "numpy", elements=True)
     args = [np.array([p[n] for p, _, _ in points]).reshape((len(points), *shape))
             for n, _, shape in c.inputs]
     seeds = [np.array([s[n] for _, s, _ in points]).reshape((len(points), *c.shape(n)))

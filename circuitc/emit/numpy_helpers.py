@@ -87,3 +87,199 @@ def _stacked(elements, shape):
     """A bus from its elements in row-major order: a fresh array of `shape`, the bus's
     axes last."""
     return np.stack(elements, axis=-1).reshape(shape) if elements else np.zeros(shape)
+
+
+# -- whole-bus code (`emit.whole`) ------------------------------------------------------
+
+
+def _batch(x, shape):
+    """The batch shape of a bus input: `x`'s leading axes; its trailing axes must be
+    the bus's `shape`."""
+    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"expected an array whose last axes have shape {shape}, got {x.shape}")
+    return x.shape[:x.ndim - len(shape)]
+
+
+def _batch_shape(*shapes):
+    """The broadcast shape of the inputs' batch shapes (`np.broadcast_shapes`, quickly
+    where each is the longest or `()`)."""
+    longest = max(shapes, key=len)
+    if all(s == longest or not s for s in shapes):
+        return longest
+    return np.broadcast_shapes(*shapes)
+
+
+def _spread(seed, shape):
+    """A scalar output's seed as float64, spread over `shape` (a view) and any shape it
+    brings, as `_seed`."""
+    seed = _float(seed)
+    if seed.shape == shape:
+        return seed
+    return np.broadcast_to(seed, shape if not seed.ndim else np.broadcast_shapes(seed.shape, shape))
+
+
+def _bus_seeded(seed, shape, batch):
+    """A bus output's seed, an array like the bus or one number for every element,
+    spread over the batch and the bus."""
+    seed = _float(seed)
+    if seed.ndim:
+        _batch(seed, shape)
+    return np.broadcast_to(seed, np.broadcast_shapes(seed.shape, batch + shape))
+
+
+def _full(value, shape):
+    """`value` spread over trailing axes of `shape` (a view)."""
+    value = np.asarray(value)
+    return np.broadcast_to(value, np.broadcast_shapes(value.shape, shape))
+
+
+def _sum_to(g, shape, axes):
+    """`g`, spread over trailing axes of `shape`, summed over `axes` (negative)."""
+    return _full(g, shape).sum(axis=axes)
+
+
+def _unbatched(spec, x, rank):
+    """An `einsum` spec whose result keeps the batch axes `...` only if `x`, a bus of
+    `rank` axes, has any: the gradient of an unbatched input is summed over the batch
+    by the contraction itself."""
+    return spec if x.ndim > rank else spec.replace("->...", "->")
+
+
+def _flat_terms(t, k):
+    """`t` with its last `k` axes (the terms of a reduction) made one, in row-major order."""
+    return t.reshape(t.shape[:t.ndim - k] + (-1,))
+
+
+def _fold_max(t, k, larger=True):
+    """The max (min) over the last `k` axes of `t` as the left fold of the two-argument
+    gate computes it: the first largest (smallest) term."""
+    flat = _flat_terms(t, k)
+    at = np.argmax(flat, axis=-1) if larger else np.argmin(flat, axis=-1)
+    return np.take_along_axis(flat, at[..., None], axis=-1)[..., 0]
+
+
+def _fold_max_weights(t, k, larger=True):
+    """d(max over the last `k` axes)/d(each term), as the left fold of the two-argument
+    gate has it: 1 for the first largest term, ties split in halves at each step."""
+    flat = _flat_terms(t, k)
+    running = (np.maximum if larger else np.minimum).accumulate(flat, axis=-1)[..., :-1]
+    new = flat[..., 1:]
+    if not larger:
+        running, new = new, running
+    keep = np.where(running > new, 1.0, np.where(running == new, 0.5, 0.0))
+    take = np.where(new > running, 1.0, np.where(running == new, 0.5, 0.0))
+    after = np.cumprod(np.concatenate([np.ones(keep.shape[:-1] + (1,)), keep[..., ::-1]], -1),
+                       -1)[..., ::-1]  # after[j]: the product of keep at every later step
+    weights = np.concatenate([after[..., :1], take * after[..., 1:]], -1)
+    return weights.reshape(t.shape)
+
+
+def _fold_prod(t, k):
+    """The product over the last `k` axes of `t`, multiplied from the left."""
+    return np.multiply.reduce(_flat_terms(t, k), axis=-1)
+
+
+def _fold_prod_grad(t, k, g):
+    """d(g * product over the last `k` axes)/d(each term), as the left fold has it."""
+    flat = _flat_terms(t, k)
+    g = np.broadcast_to(g, flat.shape[:-1])[..., None]
+    before = np.cumprod(np.concatenate([np.ones_like(flat[..., :1]), flat[..., :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([g, flat[..., :0:-1]], -1), -1)[..., ::-1]
+    return (after * before).reshape(t.shape)
+
+
+def _logsumexp(t, k):
+    """`m + log(sum(exp(t - m)))` over the last `k` axes, `m` the max: never overflows."""
+    m = _fold_max(t, k)
+    flat = _flat_terms(t, k)
+    return m + np.log(np.exp(flat - m[..., None]).sum(axis=-1))
+
+
+def _logsumexp_grad(t, k, g):
+    """d(g * logsumexp over the last `k` axes)/d(each term), through `m` as written out."""
+    flat = _flat_terms(t, k)
+    m = _fold_max(t, k)
+    e = np.exp(flat - m[..., None])
+    g = np.broadcast_to(g, flat.shape[:-1])
+    share = (g / e.sum(axis=-1))[..., None] * e
+    to_max = (g - share.sum(axis=-1))[..., None] * _flat_terms(_fold_max_weights(t, k), k)
+    return (share + to_max).reshape(t.shape)
+
+
+def _contract(spec, a, b):
+    """`np.einsum(spec, a, b)`, where `spec` writes each operand as `...` (its batch axes)
+    and a letter per trailing axis: one matrix product where it can be (see
+    `_contraction`), planned once per spec and operand ranks."""
+    plans = _contract.__dict__.setdefault("plans", {})
+    key = (spec, a.ndim, b.ndim)
+    plan = plans.get(key)
+    if plan is None:
+        plan = plans[key] = _contraction(spec, a.ndim, b.ndim)
+    return plan(a, b)
+
+
+def _contraction(spec, na, nb):
+    """How `_contract` computes `spec` for operands of `na` and `nb` axes: a letter of
+    one operand only that the result lacks is summed first; then, when every letter
+    the two share is summed and at most one operand has batch axes (or both have the
+    same ones and the result sums them), one `@` of the operands laid out as matrices;
+    otherwise `np.einsum`."""
+    inputs, out = spec.split("->")
+    la, lb = (x.replace("...", "") for x in inputs.split(","))
+    keep, lo = out.startswith("..."), out.replace("...", "")
+    ra, rb = na - len(la), nb - len(lb)  # batch ranks
+    alone_a = tuple(k - len(la) for k, c in enumerate(la) if c not in lb and c not in lo)
+    alone_b = tuple(k - len(lb) for k, c in enumerate(lb) if c not in la and c not in lo)
+    la = "".join(c for c in la if c in lb or c in lo)
+    lb = "".join(c for c in lb if c in la or c in lo)
+
+    def summed(a, b):
+        return (a.sum(axis=alone_a) if alone_a else a), (b.sum(axis=alone_b) if alone_b else b)
+
+    shared = [c for c in la if c in lb]
+    reduced = f"...{la},...{lb}->{out}"
+    if keep and not shared:  # a product with broadcasting, which einsum does at once
+        return lambda a, b: np.einsum(reduced, *summed(a, b))
+    if any(c in lo for c in shared) or (ra and rb and keep) or (bool(ra) != bool(rb) and not keep):
+        return lambda a, b: np.einsum(reduced, *summed(a, b), optimize=True)
+    swap = rb and not ra
+    if swap:
+        la, lb, ra, rb = lb, la, rb, ra
+    both = ra and rb  # the batch is summed too
+    free_a = [c for c in la if c not in shared]
+    free_b = [c for c in lb if c not in shared]
+    batch = list(range(ra))
+    pa = ([] if both else batch) + [ra + la.index(c) for c in free_a] + \
+        (batch if both else []) + [ra + la.index(c) for c in shared]
+    pb = list(range(rb)) + [rb + lb.index(c) for c in shared] + [rb + lb.index(c) for c in free_b]
+    letters = free_a + free_b
+    order = tuple(len(letters) - len(lo) + letters.index(c) for c in lo) if letters != list(lo) \
+        else None
+    ta = pa if pa != sorted(pa) else None
+    tb = pb if pb != sorted(pb) else None
+    # Operands that are already matrices (or vectors) once transposed need no reshape.
+    direct = len(pa) <= 2 and len(pb) <= 2 and len(shared) + bool(both) == 1 and ra <= 1
+
+    def plan(a, b):
+        if alone_a or alone_b:
+            a, b = summed(a, b)
+        if swap:
+            a, b = b, a
+        if both and a.shape[:ra] != b.shape[:rb]:
+            return np.einsum(reduced, *((b, a) if swap else (a, b)), optimize=True)
+        lead = () if both else a.shape[:ra]
+        if direct:
+            result = (a.transpose(ta) if ta else a) @ (b.transpose(tb) if tb else b)
+        else:
+            fa = tuple(a.shape[ra + la.index(c)] for c in free_a)
+            fb = tuple(b.shape[rb + lb.index(c)] for c in free_b)
+            k = 1
+            for n in pa[len(lead) + len(fa):]:
+                k *= a.shape[n]
+            a = (a.transpose(ta) if ta else a).reshape(-1, k)
+            result = (a @ (b.transpose(tb) if tb else b).reshape(k, -1)).reshape(lead + fa + fb)
+        if order is not None:
+            result = np.moveaxis(result, [len(lead) + o for o in order],
+                                 range(len(lead), len(lead) + len(lo)))
+        return result
+    return plan

@@ -1,0 +1,562 @@
+"""The whole-bus form (`indexed.Plan`) -> a NumPy module that computes each bus at once.
+
+The module keeps the numpy target's contract (`emit.numpy`): names, signatures,
+batch axes leading and bus axes trailing, gradients summed to their inputs'
+shapes, fresh result arrays, domain errors raised under `np.errstate` with the
+gate's `.circ` position. What changes is the code: a stage is a few array
+operations on whole buses instead of a line per element.
+
+- A map stage is its body's gates, one line each, on arrays whose trailing axes
+  are the stage's axes in order: a read is a slice of its bus (`x[..., 1:]`,
+  `x[..., ::2]`, `W[..., 3, :]`), its axes moved into the stage's order and `None`
+  where the read lacks one of the stage's axes.
+- A sum is `np.einsum` of its operands (a contraction); the other reductions are
+  the helpers `_fold_max`, `_fold_prod` and `_logsumexp` over trailing axes.
+- Reverse mode runs stage by stage: a map's adjoints are its body's gradient graph
+  on arrays; an einsum's adjoint for one operand is the einsum of the others with
+  the stage's adjoint; a read's adjoint is summed over the stage axes it lacks and
+  added into its bus's adjoint at the slice it read (the adjoint of a slice is a
+  padded add). The adjoint of an unbatched input read whole by a contraction is
+  summed over the batch by the einsum itself (`_unbatched`).
+
+Values agree with the written-out module bit for bit where the operations are the
+same; sums (and the adjoints of wires read more than once) add their terms in
+another order, so they agree to rounding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from ..gates import ATOM, GATES
+from ..graph import LEAVES, Graph, Origin
+from ..indexed import Axis, Plan, Read, Stage
+from .numpy import ERRSTATE, HELPERS, RESERVED
+from .python import (
+    _BY_CIRC_NAMES,
+    _LOCATED,
+    _WHERE_COMMENT,
+    LINE,
+    _literal,
+    _strings,
+    _syntax_table,
+    _tuple,
+)
+
+LETTERS = "ijklmnopqrstuvwxyzabcdefgh"
+_FRESH = re.compile(r"t\d+$|_contract\(|_sum_to\(|_fold_|_logsumexp_grad\(|\(.* \* _fold_")
+_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")  # einsum's names for a stage's axes, in order
+
+
+def emit(p: Plan, version: str) -> str:
+    return _Module(p, version).source()
+
+
+class _Module:
+    def __init__(self, p: Plan, version: str):
+        self.p = p
+        self.version = version
+        self.syntax = _syntax_table("numpy")
+        self.helpers: set[str] = {"_float", "_shaped", "_unbroadcast"}
+        self.ident: dict[str, str] = {}
+        self.taken: set[str] = set(RESERVED)
+        for name in [*p.inputs, *p.outputs]:
+            self.claim(name, name)
+        for s in p.stages:
+            self.claim(s.name, s.name.replace("#", ""))
+        self.lines: list[str] = []
+        self.where: list[tuple[int, Origin]] = []
+        self.temps = 0
+        self.owned = {self.ident[s.name] for s in p.stages}  # names a function may `del`
+        name = p.filename
+        self.shown = name if name.isprintable() else repr(name)
+
+    def claim(self, key: str, wanted: str) -> str:
+        if key not in self.ident:
+            while wanted in self.taken:
+                wanted += "_"
+            self.taken.add(wanted)
+            self.ident[key] = wanted
+        return self.ident[key]
+
+    def adjoint(self, name: str) -> str:
+        ident = self.claim("\N{PARTIAL DIFFERENTIAL}" + name, "d_" + self.ident[name])
+        self.owned.add(ident)
+        return ident
+
+    def temporary(self) -> str:
+        """A fresh temporary of the function being written."""
+        self.temps += 1
+        while f"t{self.temps}" in self.taken:
+            self.temps += 1
+        self.owned.add(f"t{self.temps}")
+        return f"t{self.temps}"
+
+    # -- lines ----------------------------------------------------------------------
+
+    def line(self, text: str, origin: Origin | None) -> None:
+        """A line of a function body, inside its `try` block."""
+        comment = f"  # {origin.lines}" if origin else ""
+        self.body.append((" " * 12 + text + comment, origin))
+
+    def gates(self, graph: Graph, start: int, texts: dict[int, tuple[str, int]],
+              leaf, result: str | None = None) -> None:
+        """A line per gate of `graph.nodes[start:]`; `texts` gets each node's text (an
+        identifier or a leaf's expression) and precedence; `leaf(node)` gives a leaf's.
+        The node of the graph's first output is named `result`."""
+        out = graph.outputs[0][1] if graph.outputs and result else None
+        for i in range(start, len(graph.nodes)):
+            node = graph.nodes[i]
+            if node.op == "const":
+                texts[i] = _literal(node.attr, "np")
+                continue
+            if node.op in LEAVES:
+                texts[i] = leaf(node)
+                continue
+            template, _, operands, _ = self.syntax[node.op]
+            if GATES[node.op].numpy.helper:
+                self.helpers.add(GATES[node.op].numpy.helper)
+            args = [t if p >= need else f"({t})"
+                    for (t, p), need in zip((texts[a] for a in node.args), operands)]
+            ident = result if i == out else self.temporary()
+            self.line(f"{ident} = {template.format(*args)}", node.origin)
+            texts[i] = (ident, ATOM)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def sliced(self, read: Read) -> str:
+        """The elements a read takes, its bus's axes in the bus's order (minus the
+        constant ones)."""
+        shape = self.p.shapes[read.name]
+        parts = []
+        for (v, a, c), n in zip(read.index, shape):
+            if v is None:
+                parts.append(str(c))
+                continue
+            axis = self.axes[v]
+            first, last = a * axis.start + c, a * (axis.stop - 1) + c
+            stop = last + (1 if a > 0 else -1)
+            text = f"{first if first else ''}:{'' if stop in (n, -1) else stop}"
+            parts.append(text + (f":{a}" if a != 1 else ""))
+        ident = self.ident[read.name]
+        if all(part == ":" for part in parts):
+            return ident
+        return f"{ident}[..., {', '.join(parts)}]"  # every axis: `...` takes the batch's
+
+    def aligned(self, read: Read, domain: tuple[Axis, ...]) -> tuple[str, int]:
+        """A read as an array whose trailing axes are `domain`'s (size 1 where it lacks one)."""
+        if read.name is None:
+            axis = self.axes[read.index[0][0]]
+            k = domain.index(axis)
+            text = f"np.arange({axis.start}.0, {axis.stop}.0)"
+            nones = ", None" * (len(domain) - k - 1)
+            return (f"{text}[:{nones}]" if nones else text), ATOM
+        text = self.sliced(read)
+        order = [domain.index(self.axes[v]) for v in read.vars]
+        if order != sorted(order):
+            k = len(order)
+            ranks = tuple(sorted(order).index(o) - k for o in order)
+            text = f"np.moveaxis({text}, {tuple(range(-k, 0))}, {ranks})"
+        if len(order) < len(domain):
+            tail = [":" if d in order else "None" for d in range(len(domain))]
+            text = f"{text}[..., {', '.join(tail)}]"
+        return text, ATOM
+
+    def letters(self, read: Read, domain: tuple[Axis, ...]) -> str:
+        return "".join(LETTERS[domain.index(self.axes[v])] for v in read.vars)
+
+    # -- forward ----------------------------------------------------------------------
+
+    def forward_stage(self, s: Stage) -> None:
+        self.axes = {a.var: a for a in s.domain}
+        name = self.ident[s.name]
+        if s.kind == "map":
+            texts: dict[int, tuple[str, int]] = {}
+            reads = s.reads
+            self.gates(s.forward, 0, texts,
+                       lambda node: self.aligned(reads[int(node.attr[1:-1])], s.axes), name)
+            out = s.forward.outputs[0][1]
+            used = {self.axes[v] for k, r in enumerate(reads) for v in r.vars
+                    if f"[{k}]" in self.live_inputs(s.forward)}
+            constant = s.forward.nodes[out].op == "const"
+            if texts[out][0] != name or used != set(s.axes) or constant:
+                text = texts[out][0]
+                if used != set(s.axes) or constant:
+                    self.helpers.add("_full")
+                    text = f"_full({text}, {_shape_of(s.axes)!r})"
+                self.line(f"{name} = {text}", s.origin)
+            self.values[s.name] = texts
+            return
+        k = len(s.over)
+        if s.kind == "sum":
+            operands = self.operands(s)
+            spec = ",".join(x for x, _ in operands) + "->..." + LETTERS[:len(s.axes)]
+            self.line(f"{name} = {_einsum(spec, [t for _, t in operands])}", s.origin)
+            return
+        term = self.term(s)
+        fold = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
+                "logsumexp": "_logsumexp"}[s.kind]
+        self.helpers.add(fold)
+        self.helpers.update(("_flat_terms", "_fold_max") if s.kind == "logsumexp" else
+                            ("_flat_terms",))
+        extra = ", False" if s.kind == "min" else ""
+        self.line(f"{name} = {fold}({term}, {k}{extra})", s.origin)
+
+    def operands(self, s: Stage) -> list[tuple[str, str]]:
+        """A sum's einsum operands, (subscripts, text): its reads, then a vector of ones
+        for each reduced axis no read has (the term counts once per value of it)."""
+        domain = s.domain
+        operands = [("..." + self.letters(r, domain), self.sliced(r)) for r in s.reads]
+        used = {self.axes[v] for r in s.reads for v in r.vars}
+        operands += [(LETTERS[domain.index(a)], f"np.ones({a.size})") for a in s.over
+                     if a not in used]
+        return operands
+
+    def term(self, s: Stage) -> str:
+        """The operand of a reduction other than a sum, spread over its whole domain."""
+        text, _ = self.aligned(s.reads[0], s.domain)
+        if set(s.reads[0].vars) != {a.var for a in s.domain}:
+            self.helpers.add("_full")
+            text = f"_full({text}, {_shape_of(s.domain)!r})"
+        return text
+
+    @staticmethod
+    def live_inputs(graph: Graph) -> set[str]:
+        live = [False] * len(graph.nodes)
+        for _, n in graph.outputs:
+            live[n] = True
+        for i in range(len(graph.nodes) - 1, -1, -1):
+            if live[i]:
+                for a in graph.nodes[i].args:
+                    live[a] = True
+        return {n.attr for i, n in enumerate(graph.nodes) if live[i] and n.op == "input"}
+
+    # -- reverse ------------------------------------------------------------------------
+
+    def backward_stage(self, s: Stage) -> None:
+        if s.name not in self.state:
+            return  # no adjoint reached it
+        self.axes = {a.var: a for a in s.domain}
+        d = self.ident_of_adjoint[s.name]
+        domain = s.domain
+        if s.kind == "map":
+            if s.backward is None:
+                return
+            texts = dict(self.values[s.name])
+            reads = s.reads
+
+            self.gates(s.backward, len(s.forward.nodes), texts, lambda node: (d, ATOM))
+            for name, node in s.backward.grads:
+                if s.backward.nodes[node].op == "const" and s.backward.nodes[node].attr == 0.0:
+                    continue
+                read = reads[int(name[1:-1])]
+                self.scatter(read, texts[node][0], s.axes, s.origin)
+            return
+        if s.kind == "sum":
+            operands = self.operands(s)
+            out = "..." + LETTERS[:len(s.axes)]
+            for m, r in enumerate(s.reads):
+                if r.name not in self.reached:
+                    continue
+                others = [(d if j == m else t) for j, (_, t) in enumerate(operands)]
+                letters = [(out if j == m else x) for j, (x, _) in enumerate(operands)]
+                present = set("".join(letters))
+                for v in r.vars if len(operands) > 1 else ():
+                    # An axis only this operand has: its adjoint is spread along it.
+                    letter = LETTERS[domain.index(self.axes[v])]
+                    if letter not in present:
+                        letters.append(letter)
+                        others.append(f"np.ones({self.axes[v].size})")
+                spec = ",".join(letters) + "->" + operands[m][0]
+                unbatched = None
+                if r.name in self.p.inputs and self.whole(r) and len(others) > 1:
+                    unbatched = (self.ident[r.name], len(self.p.shapes[r.name]))
+                    self.helpers.add("_unbatched")
+                g = _einsum(spec, others, unbatched)
+                self.scatter(r, g, tuple(self.axes[v] for v in r.vars), s.origin, ordered=True)
+            return
+        r = s.reads[0]
+        if r.name not in self.reached:
+            return
+        k = len(s.over)
+        term = self.term(s)
+        grad = {"max": "_fold_max_weights", "min": "_fold_max_weights",
+                "prod": "_fold_prod_grad", "logsumexp": "_logsumexp_grad"}[s.kind]
+        self.helpers.update((grad, "_flat_terms", "_fold_max", "_fold_max_weights"))
+        spread = f"{d}[..., {', '.join(['None'] * k)}]"
+        if s.kind in ("max", "min"):
+            extra = ", False" if s.kind == "min" else ""
+            g = f"({spread} * {grad}({term}, {k}{extra}))"
+        else:
+            g = f"{grad}({term}, {k}, {d})"
+        self.scatter(r, g, domain, s.origin)
+
+    def whole(self, r: Read) -> bool:
+        """Whether a read takes its whole bus, each axis once, in order."""
+        shape = self.p.shapes[r.name]
+        if len(r.vars) != len(shape):
+            return False
+        for (v, a, c), n in zip(r.index, shape):
+            axis = self.axes[v]
+            if a != 1 or axis.start + c != 0 or axis.size != n:
+                return False
+        return list(r.vars) == sorted(r.vars, key=lambda v: list(self.axes).index(v))
+
+    def scatter(self, r: Read, g: str, dims: tuple[Axis, ...], origin: Origin,
+                ordered: bool = False) -> None:
+        """Add `g`, the adjoint of read `r` over the axes `dims`, into its wire's adjoint.
+        With `ordered`, `g`'s axes are already the read's, in the read's order."""
+        if r.name is None or r.name not in self.reached:
+            return
+        at = _gradient_origin(origin)
+        if not ordered:
+            axes = [self.axes[v] for v in r.vars]
+            lacking = tuple(m - len(dims) for m, a in enumerate(dims) if a not in axes)
+            if lacking:
+                self.helpers.add("_sum_to")
+                g = f"_sum_to({g}, {_shape_of(dims)!r}, {lacking if len(lacking) > 1 else lacking[0]})"
+            kept = [a for a in dims if a in axes]
+            order = [kept.index(a) for a in axes]
+            if order != sorted(order):
+                k = len(order)
+                g = f"np.moveaxis({g}, {tuple(o - k for o in order)}, {tuple(range(-k, 0))})"
+        target = r.name
+        d = self.adjoint(target)
+        shape = self.p.shapes[target]
+        state = self.state.get(target)
+        if self.whole(r) or not shape:
+            if state is None:
+                self.line(f"{d} = {g}", at)
+                # An array this function made, or a view of another's (a seed's).
+                self.state[target] = f"fresh {g}" if _FRESH.match(g) else "shared"
+            elif state == "own":
+                self.line(f"{d} += {g}", at)
+            else:
+                self.line(f"{d} = {d} + {g}", at)
+                self.state[target] = f"fresh {d}"
+            self.ident_of_adjoint[target] = d
+            return
+        if state is None:
+            self.line(f"{d} = np.zeros(_shape + {shape!r})", at)
+        elif state == "shared":
+            self.line(f"{d} = {d} + np.zeros(_shape + {shape!r})", at)
+        self.state[target] = "own"
+        self.ident_of_adjoint[target] = d
+        self.line(f"{self.sliced(r).replace(self.ident[target], d, 1)} += {g}", at)
+
+    # -- functions ------------------------------------------------------------------------
+
+    def function(self, name: str, backward: bool) -> None:
+        p = self.p
+        self.temps = 0
+        self.body: list[tuple[str, Origin | None]] = []
+        self.axes: dict[str, Axis] = {}
+        self.values: dict[str, dict] = {}
+        params = [self.ident[n] for n in p.inputs]
+        outs = list(p.outputs)
+        seeds = [self.adjoint(o) for o in outs]
+        head = [f"{name}({', '.join(params + ([s + '=1.0' for s in seeds] if backward else []))})"]
+        values_doc = f"({', '.join(outs)})" if len(outs) > 1 else outs[0]
+        if backward:
+            seed_sum = " + ".join(f"sum({s}*{o})" if p.shapes[o] else f"{s}*{o}"
+                                  for s, o in zip(seeds, outs))
+            doc = f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k])."
+        else:
+            doc = f"Return {values_doc}."
+        lines = [f"def {head[0]}:", f'    """{doc}"""']
+        if len(params) == 1:
+            lines.append(f"    {params[0]} = _float({params[0]})")
+        else:
+            lines.append(f"    {', '.join(params)} = map(_float, ({', '.join(params)}))")
+        batches = []
+        for n in p.inputs:
+            if p.shapes[n]:
+                self.helpers.add("_batch")
+                batches.append(f"_batch({self.ident[n]}, {p.shapes[n]!r})")
+            else:
+                batches.append(f"{self.ident[n]}.shape")
+        lines.append(f"    _shape = _batch_shape({', '.join(batches)})")
+        self.state: dict[str, str] = {}
+        self.ident_of_adjoint: dict[str, str] = {}
+        if backward:
+            for o, seed in zip(outs, seeds):
+                if p.shapes[o]:
+                    self.helpers.add("_bus_seeded")
+                    lines.append(f"    {seed} = _bus_seeded({seed}, {p.shapes[o]!r}, _shape)")
+                else:
+                    lines.append(f"    {seed} = _spread({seed}, _shape)")
+                self.state[o] = "shared"
+                self.ident_of_adjoint[o] = seed
+        for s in p.stages:
+            self.forward_stage(s)
+        if backward:
+            self.reached = set(p.wrt) | {s.name for s in p.stages if s.differentiated}
+            for s in reversed(p.stages):
+                if s.differentiated:
+                    self.backward_stage(s)
+        results = []
+        for o in outs:
+            text = self.ident[o]
+            copy = ", True" if o in p.inputs or self.aliases(o) else ""
+            results.append(f"_shaped({text}, _shape + {p.shapes[o]!r}{copy})" if p.shapes[o]
+                           else f"_shaped({text}, _shape{copy})")
+        value = ", ".join(results) if len(results) == 1 else _tuple(results)
+        if backward:
+            grads = []
+            sources = Counter(self.state.get(w) for w in p.wrt)
+            for w in p.wrt:
+                d = self.ident_of_adjoint.get(w)
+                if d is None:
+                    grads.append(f"_unbroadcast(0.0, {self.ident[w]}.shape)")
+                else:
+                    # A copy where the array may be the caller's or another gradient's.
+                    state = self.state.get(w)
+                    copy = ", True" if state == "shared" or (
+                        state != "own" and sources[state] > 1) else ""
+                    self.line(f"{d} = _unbroadcast({d}, {self.ident[w]}.shape{copy})", None)
+                    grads.append(d)
+            ret = f"{value}, {_tuple(grads) if grads else '()'}"
+            if len(f"    return {ret}") > LINE:
+                ret = f"{value}, {_tuple(grads, '    ') if grads else '()'}"
+        else:
+            ret = value
+        lines += ["    try:", f"        with {ERRSTATE}:"]
+        for text, origin in self.released(self.body, {*results, *grads} if backward else results):
+            lines.append(text)
+            if origin is not None:
+                self.where.append((len(self.lines) + len(lines) + 2, origin))
+        lines += ["    except (ArithmeticError, ValueError) as exc:",
+                  "        raise _located(exc) from None",
+                  f"    return {ret}"]
+        self.lines += ["", ""] + lines
+
+    def released(self, body: list[tuple[str, Origin | None]], returned
+                 ) -> list[tuple[str, Origin | None]]:
+        """`body` with a `del` after the last use of each array no result needs, as
+        hand-written NumPy frees its temporaries: fresh allocations, not arithmetic,
+        dominate large buses. Only the function's own names are deleted: temporaries,
+        lifted stages and adjoints that are not results."""
+        keep = {*self.p.inputs, *self.p.outputs, *(self.adjoint(o) for o in self.p.outputs),
+                *(self.adjoint(w) for w in self.p.wrt)}
+        keep |= {self.ident[n] for n in keep if n in self.ident}
+        keep |= set(_IDENT.findall(" ".join(returned)))
+        last: dict[str, int] = {}
+        for k, (text, _) in enumerate(body):
+            for name in _IDENT.findall(text.split("#")[0]):
+                last[name] = k
+        dead: dict[int, list[str]] = {}
+        own = self.owned
+        for name, k in last.items():
+            if name in own and name not in keep:
+                dead.setdefault(k, []).append(name)
+        out = []
+        for k, line in enumerate(body):
+            out.append(line)
+            if k in dead:
+                out.append((" " * 12 + f"del {', '.join(sorted(dead[k]))}", None))
+        return out
+
+    def aliases(self, o: str) -> bool:
+        """Whether output `o`'s array may be another's: a map whose body is a read."""
+        for s in self.p.stages:
+            if s.name == o and s.kind == "map":
+                out = s.forward.outputs[0][1]
+                return s.forward.nodes[out].op == "input"
+        return False
+
+    # -- the module -------------------------------------------------------------------------
+
+    def constants(self) -> list[str]:
+        p = self.p
+        defaults = []
+        for name, value in p.defaults.items():
+            shape = p.shapes[name]
+            defaults.append(f'"{name}": {_default_text(value, shape)}')
+        shapes = ", ".join(f'"{n}": {p.shapes[n]!r}' for n in dict.fromkeys([*p.inputs, *p.outputs]))
+        lines = [f"INPUTS = {_strings(p.inputs)}",
+                 f"OUTPUTS = {_strings(p.outputs)}",
+                 f"WRT = {_strings(p.wrt)}  # the inputs whose gradients backward() returns",
+                 "# The shape of each input and output: () for a number.",
+                 f"SHAPES = {{{shapes}}}",
+                 f"DEFAULTS = {{{', '.join(defaults)}}}"]
+        renamed = {n: self.ident[n] for n in p.inputs if self.ident[n] != n}
+        if renamed:
+            pairs = ", ".join(f'"{n}": "{i}"' for n, i in renamed.items())
+            lines.append(f"RENAMED = {{{pairs}}}  # the parameter of each input not spelled as in INPUTS")
+        return lines
+
+    def source(self) -> str:
+        self.function("forward", False)
+        self.function("backward", True)
+        head = [f"# Generated by circuitc {self.version} from {self.shown} for NumPy; do not edit.",
+                '"""A circuit compiled by circuitc for NumPy: forward(inputs), backward(inputs, seeds)."""',
+                "", "import numpy as np", "", *self.constants()]
+        tail = []
+        code = "\n".join(self.lines)
+        self.helpers |= {h for h in HELPERS if f"{h}(" in code}
+        while True:  # and the helpers they call
+            more = {h for h in HELPERS for used in self.helpers if h != used
+                    and f"{h}(" in HELPERS[used]} - self.helpers
+            if not more:
+                break
+            self.helpers |= more
+        for helper in sorted(self.helpers):
+            tail += ["", "", HELPERS[helper]]
+        shown = self.shown
+        entries = "".join(f"{line + len(head)} {origin.describe(shown)}\n"
+                          for line, origin in self.where)
+        entries = entries.replace("\\", "\\\\").replace('"', '\\"')
+        tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{entries}"""', "", "", _LOCATED]
+        if any(self.ident[n] != n for n in self.p.inputs):
+            tail += ["", "", _BY_CIRC_NAMES, "",
+                     "forward = _by_circ_names(forward)", "backward = _by_circ_names(backward)"]
+        return "\n".join(head + self.lines + tail) + "\n"
+
+
+def _einsum(spec: str, operands: list[str], unbatched: tuple[str, int] | None = None) -> str:
+    """The code of `np.einsum(spec, *operands)`: a sum over trailing axes of one operand
+    as `np.sum`, or its spread as `None` axes; two operands by `_contract` (a matrix
+    product); more by `np.einsum` with its contraction order optimized. With
+    `unbatched` (an input and its rank), the result keeps the batch axes only if that
+    input has them (`_unbatched`)."""
+    inputs, out = spec.split("->")
+    letters = [x.replace("...", "") for x in inputs.split(",")]
+    result = out.replace("...", "")
+    if len(operands) == 1 and unbatched is None:
+        (have,) = letters
+        kept = [c for c in have if c in result]
+        if kept == [c for c in result if c in have] and set(result) <= set(have):
+            axes = tuple(k - len(have) for k, c in enumerate(have) if c not in result)
+            if not axes:
+                return operands[0]
+            return f"{operands[0]}.sum(axis={axes if len(axes) > 1 else axes[0]})"
+        if set(have) <= set(result) and [c for c in result if c in have] == list(have):
+            spread = ", ".join(":" if c in have else "None" for c in result)
+            return f"{operands[0]}[..., {spread}]"
+    text = repr(spec) if unbatched is None else f"_unbatched({spec!r}, {unbatched[0]}, {unbatched[1]})"
+    if len(operands) == 2:
+        return f"_contract({text}, {', '.join(operands)})"
+    return f"np.einsum({text}, {', '.join(operands)}, optimize=True)"
+
+
+def _gradient_origin(o: Origin) -> Origin:
+    return Origin(o.span, f"the gradient of {o.label}", o.calls, o.element)
+
+
+def _shape_of(axes) -> tuple[int, ...]:
+    return tuple(a.size for a in axes)
+
+
+def _default_text(value, shape) -> str:
+    """A default as a literal: a bus of one repeated number as `(v,) * n` nested."""
+    if not isinstance(value, tuple):
+        text = _literal(float(value), "np")[0]
+        if not shape:
+            return text
+        for n in reversed(shape):
+            text = f"({text},) * {n}"
+        return text
+    return repr(value)
+
+

@@ -1,0 +1,174 @@
+"""Whole-bus NumPy code against the written-out NumPy module of the same bus circuit.
+
+The written-out circuit is the reference semantics (tests/test_buses_oracle.py checks
+it against a writer of its own). Here hypothesis draws random bus circuits with that
+test's generator, and the whole-bus module (`circuitc.compile_source(..., "numpy")`)
+must agree with the written-out one (`elements=True`) on a batch of random points
+under random seeds: forward values bit for bit when the circuit has no `sum`, `prod`
+or `logsumexp` (whose terms whole-bus code adds or multiplies in another order), and
+otherwise, like every gradient (a wire read several times sums its adjoints in another
+order), to 1e-12 relative to the largest magnitude among the results compared; a
+domain error must be raised by both. The examples' circuits are checked the same way,
+and a few properties of the code: module size independent of bus sizes, slices for
+offset reads, einsum for contractions, run-time errors naming the `.circ` position.
+
+For a long run:
+
+    CIRCUITC_BUS_EXAMPLES=2000 python -m pytest tests/test_whole_bus.py
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_buses_oracle import SETTINGS, bus_text, circuits
+
+import circuitc
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ["examples/mlp.circ", "examples/spiral.circ", "examples/moons.circ",
+            "examples/svm.circ", "circuits/rosenbrock.circ", "circuits/two_layer.circ"]
+
+
+def _load(text: str, **options) -> types.ModuleType:
+    module = types.ModuleType("circuit")
+    exec(compile(circuitc.compile_source(text, "c.circ", "numpy", **options), "c.py", "exec"),  # noqa: S102
+         module.__dict__)
+    return module
+
+
+def _results(module, args, seeds):
+    try:
+        values, grads = module.backward(*args, *seeds)
+    except (ArithmeticError, ValueError) as e:
+        return type(e)
+    forward = module.forward(*args)
+    outputs = list(values) if len(module.OUTPUTS) > 1 else [values]
+    again = list(forward) if len(module.OUTPUTS) > 1 else [forward]
+    return [np.asarray(v, float) for v in outputs], [np.asarray(v, float) for v in again], \
+        [np.asarray(g, float) for g in grads]
+
+
+def _agree(whole, written, exact: bool) -> None:
+    """`whole`'s results are `written`'s: bit for bit where `exact`, else to 1e-12
+    relative to the largest magnitude among them."""
+    (values, forward, grads), (want_values, want_forward, want_grads) = whole, written
+    for got, want, bits in ((values, want_values, exact), (forward, want_forward, exact),
+                            (grads, want_grads, False)):
+        assert [g.shape for g in got] == [w.shape for w in want]
+        finite = [abs(x) for w in want for x in w.reshape(-1) if math.isfinite(x)]
+        scale = max(finite, default=1.0)
+        for g, w in zip(got, want):
+            if bits:
+                np.testing.assert_array_equal(g, w)
+            else:
+                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * scale)
+
+
+def _raises_with_every_output(text: str, args) -> bool:
+    module = _load(text, elements=True)
+    try:
+        module.forward(*args)
+    except (ArithmeticError, ValueError):
+        return True
+    return False
+
+
+def _check(text: str, rng, batch=(4,), index_numbers: bool = False) -> None:
+    """Whole-bus and written-out modules of `text` agree at random points; with
+    `index_numbers` (an index variable used as a number, a constant the written-out
+    optimizer can simplify around: `x ** tan(j)` at j = 0 is 1), a domain error of the
+    whole-bus module alone is allowed."""
+    whole, written = _load(text), _load(text, elements=True)
+    for name in ("INPUTS", "OUTPUTS", "WRT", "SHAPES", "DEFAULTS"):
+        assert getattr(whole, name) == getattr(written, name), name
+    args = [np.round(rng.uniform(-2, 2, batch + tuple(whole.SHAPES[n])), 3) for n in whole.INPUTS]
+    seeds = [np.round(rng.normal(size=batch + tuple(whole.SHAPES[n])), 3) for n in whole.OUTPUTS]
+    got, want = _results(whole, args, seeds), _results(written, args, seeds)
+    if isinstance(want, type):
+        return  # sums may overflow to inf in whole-bus code where the additions raise
+    if isinstance(got, type):
+        # Whole-bus code computes every element of a bus; the written-out module only
+        # those its outputs need. The error must be in one they do not need.
+        defined = re.findall(r"^(\w+)(?:\[[^]]*\])? =", text, re.MULTILINE)
+        every = re.sub(r"^output .*$", "output " + ", ".join(defined), text, flags=re.MULTILINE)
+        assert index_numbers or _raises_with_every_output(every, args), \
+            f"whole-bus code raised {got} where the written-out did not"
+        return
+    exact = not any(f"{r}(" in text for r in ("sum", "prod", "logsumexp"))
+    _agree(got, want, exact)
+
+
+@SETTINGS
+@given(circuits(), st.integers(0, 2**32 - 1))
+def test_whole_bus_code_is_the_written_out_module(c, seed):
+    text = bus_text(c)
+    try:
+        _load(text, elements=True)
+    except circuitc.CircuitError:
+        return  # a constant domain error: tests/test_buses_oracle.py checks both give it
+    try:
+        _check(text, np.random.default_rng(seed), index_numbers="'ivar'" in repr(c.statements))
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nbus circuit:\n{text}") from None
+
+
+@pytest.mark.parametrize("path", EXAMPLES)
+def test_examples_agree(path):
+    text = (ROOT / path).read_text()
+    rng = np.random.default_rng(0)
+    for batch in ((), (5,)):
+        _check(text, rng, batch)
+
+
+def test_contractions_are_matrix_products_and_offsets_slices():
+    mlp = circuitc.compile_file(ROOT / "examples/mlp.circ", "numpy")
+    assert "sum1 = _contract('...ij,...j->...i', W1, x)" in mlp
+    assert "_elements" not in mlp  # no bus is taken apart
+    rosenbrock = circuitc.compile_file(ROOT / "circuits/rosenbrock.circ", "numpy")
+    assert "x[..., 1:]" in rosenbrock and "x[..., :9]" in rosenbrock
+    assert "d_x[..., 1:] += " in rosenbrock
+
+
+def test_module_size_does_not_grow_with_bus_sizes():
+    text = (ROOT / "circuits/rosenbrock.circ").read_text()
+    small = circuitc.compile_source(text, "r.circ", "numpy", sizes={"n": 10})
+    start = time.perf_counter()
+    large = circuitc.compile_source(text, "r.circ", "numpy", sizes={"n": 10**6})
+    assert time.perf_counter() - start < 30  # a generous bound; benchmarks/ measure it
+    assert abs(len(large) - len(small)) < 100
+    assert small.replace("10,", "1000000,").count("\n") == large.count("\n")
+
+
+def test_elements_writes_out():
+    text = (ROOT / "examples/mlp.circ").read_text()
+    assert "_elements(W1, (16, 2))" in circuitc.compile_source(text, "m.circ", "numpy",
+                                                                elements=True)
+
+
+def test_run_time_error_names_the_gate():
+    text = "size n = 3\ninput x[n]\nh[i] = log(x[i])\nf = sum(h[i] for i)\n"
+    module = _load(text)
+    with pytest.raises(FloatingPointError, match=r"c\.circ:3:8: in 'log'"):
+        module.forward(np.array([1.0, -1.0, 2.0]))
+
+
+def test_wrt_and_fix():
+    text = (ROOT / "examples/mlp.circ").read_text()
+    module = _load(text.replace("output loss, score", "output loss"), wrt=["W1", "c"])
+    assert module.WRT == ("W1", "c")
+    written = _load(text.replace("output loss, score", "output loss"), wrt=["W1", "c"],
+                    elements=True)
+    rng = np.random.default_rng(3)
+    args = [rng.uniform(-1, 1, (7, *module.SHAPES[n])) for n in module.INPUTS]
+    got, want = module.backward(*args)[1], written.backward(*args)[1]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
