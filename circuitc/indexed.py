@@ -321,7 +321,7 @@ class _Planner:
 
     def _access(self, e: Index, scope: dict[str, Axis]) -> Read:
         index = []
-        for arg in e.args:
+        for arg, n in zip(e.args, self.x.buses.shapes[e.name.id]):
             form = _affine(arg, self.x.sizes, scope)
             variables = [v for v in form if v]
             if len(variables) > 1:
@@ -329,6 +329,10 @@ class _Planner:
             v = variables[0] if variables else None
             if v is not None and any(v == w for w, _, _ in index):
                 raise Unsupported
+            if v is not None:  # a given range may read out of bounds: written out says where
+                ends = [form[v] * x + form[""] for x in (scope[v].start, scope[v].stop - 1)]
+                if min(ends) < 0 or max(ends) >= n:
+                    raise CircuitError("index out of range", arg.span)
             # In the read's own terms: the element at position p of v's axis.
             index.append((v, form.get(v, 0), form[""]))
         return Read(e.name.id, tuple(index))

@@ -30,6 +30,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_buses_oracle import SETTINGS, bus_text, circuits
+from test_errors import _cases
 
 import circuitc
 
@@ -172,3 +173,12 @@ def test_wrt_and_fix():
     got, want = module.backward(*args)[1], written.backward(*args)[1]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("source", "expected"), list(_cases("bus_errors.txt")))
+def test_a_bad_bus_circuit_gets_the_written_out_error(source, expected):
+    """Every error of the written-out front end, word for word, through whole-bus code
+    (a given range reading out of bounds was once compiled)."""
+    with pytest.raises(circuitc.CircuitError) as info:
+        circuitc.compile_source(source, "bad.circ", "numpy")
+    assert info.value.render() == expected
