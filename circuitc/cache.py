@@ -113,14 +113,13 @@ def _own_code() -> str:
     (an editable install) makes new keys even before its version changes."""
     global _code_hash
     if _code_hash is None:
-        h = hashlib.sha256()
+        from .parse import _grammar_text  # where the parser finds it: installed or a checkout
+
+        h = hashlib.sha256(_grammar_text().encode("utf-8"))
         package = Path(__file__).parent
-        files = [*package.rglob("*.py"), *package.rglob("*.lark"),
-                 package.parent / "grammar" / "circuit.lark"]
-        for path in sorted(files):
-            if path.is_file():
-                h.update(str(path.relative_to(package.parent)).encode() + b"\0")
-                h.update(path.read_bytes())
+        for path in sorted(package.rglob("*.py")):
+            h.update(str(path.relative_to(package)).encode() + b"\0")
+            h.update(path.read_bytes())
         _code_hash = h.hexdigest()
     return _code_hash
 
