@@ -45,18 +45,14 @@ import math
 from ..gates import ATOM, GATES
 from ..graph import LEAVES, Graph, Origin
 from ..indexed import Axis, Plan, Read, Stage
+from .plan import PlanModule
 from .python import (
-    _BY_CIRC_NAMES,
-    _LOCATED,
-    _WHERE_COMMENT,
     HELPER_SOURCES,
     LINE,
     MAX_DEPTH,
     RESERVED,
     _literal,
     _nested,
-    _strings,
-    _syntax_table,
     _tuple,
 )
 
@@ -123,39 +119,18 @@ def emit(p: Plan, version: str) -> str:
     return _Module(p, version).source()
 
 
-class _Module:
+class _Module(PlanModule):
+    target = "python"
+
     def __init__(self, p: Plan, version: str):
-        self.p = p
-        self.version = version
-        self.syntax = _syntax_table("python")
+        super().__init__(p, version, NAMES)
         self.helpers: set[str] = {"_flat"}
         self.uses_math = False
-        self.ident: dict[str, str] = {}
-        self.taken: set[str] = set(NAMES)
-        for name in [*p.inputs, *p.outputs]:
-            self.claim(name, name)
-        for s in p.stages:
-            self.claim(s.name, s.name.replace("#", ""))
         for s in p.stages:
             for a in s.domain:
                 self.claim("@" + a.var, a.var)
         for word in ("acc", "grads"):  # the names of a reduction's running value and adjoints
             self.claim("#" + word, word)
-        self.lines: list[str] = []
-        self.where: list[tuple[int, Origin]] = []
-        name = p.filename
-        self.shown = name if name.isprintable() else repr(name)
-
-    def claim(self, key: str, wanted: str) -> str:
-        if key not in self.ident:
-            while wanted in self.taken:
-                wanted += "_"
-            self.taken.add(wanted)
-            self.ident[key] = wanted
-        return self.ident[key]
-
-    def adjoint(self, name: str) -> str:
-        return self.claim("\N{PARTIAL DIFFERENTIAL}" + name, "d_" + self.ident[name])
 
     def temporary(self) -> str:
         self.temps += 1
@@ -540,23 +515,6 @@ class _Module:
 
     # -- the module -------------------------------------------------------------------------
 
-    def constants(self) -> list[str]:
-        p = self.p
-        defaults = [f'"{name}": {self.default(value, p.shapes[name])}'
-                    for name, value in p.defaults.items()]
-        shapes = ", ".join(f'"{n}": {p.shapes[n]!r}' for n in dict.fromkeys([*p.inputs, *p.outputs]))
-        lines = [f"INPUTS = {_strings(p.inputs)}",
-                 f"OUTPUTS = {_strings(p.outputs)}",
-                 f"WRT = {_strings(p.wrt)}  # the inputs whose gradients backward() returns",
-                 "# The shape of each input and output: () for a number.",
-                 f"SHAPES = {{{shapes}}}",
-                 f"DEFAULTS = {{{', '.join(defaults)}}}"]
-        renamed = {n: self.ident[n] for n in p.inputs if self.ident[n] != n}
-        if renamed:
-            pairs = ", ".join(f'"{n}": "{i}"' for n, i in renamed.items())
-            lines.append(f"RENAMED = {{{pairs}}}  # the parameter of each input not spelled as in INPUTS")
-        return lines
-
     def default(self, value, shape) -> str:
         """A default as a literal: a bus of one repeated number as `(v,) * n` nested."""
         if isinstance(value, tuple):
@@ -590,16 +548,7 @@ class _Module:
             self.helpers.add("_fold_grads")  # which it calls
         for helper in sorted(self.helpers):
             tail += ["", "", SOURCES[helper]]
-        if self.where:
-            shown = self.shown
-            entries = "".join(f"{line + len(head)} {origin.describe(shown)}\n"
-                              for line, origin in self.where)
-            entries = entries.replace("\\", "\\\\").replace('"', '\\"')
-            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{entries}"""', "", "", _LOCATED]
-        if any(self.ident[n] != n for n in self.p.inputs):
-            tail += ["", "", _BY_CIRC_NAMES, "",
-                     "forward = _by_circ_names(forward)", "backward = _by_circ_names(backward)"]
-        return "\n".join(head + self.lines + tail) + "\n"
+        return "\n".join(head + self.lines + tail + self.closing(len(head))) + "\n"
 
 
 def _gradient_origin(o: Origin) -> Origin:

@@ -33,16 +33,8 @@ from ..gates import ATOM, GATES
 from ..graph import LEAVES, Graph, Origin
 from ..indexed import Axis, Plan, Read, Stage
 from .numpy import ERRSTATE, HELPERS, RESERVED
-from .python import (
-    _BY_CIRC_NAMES,
-    _LOCATED,
-    _WHERE_COMMENT,
-    LINE,
-    _literal,
-    _strings,
-    _syntax_table,
-    _tuple,
-)
+from .plan import PlanModule
+from .python import LINE, _literal, _tuple
 
 LETTERS = "ijklmnopqrstuvwxyzabcdefgh"
 _FRESH = re.compile(r"t\d+$|_contract\(|_sum_to\(|_fold_|_logsumexp_grad\(|\(.* \* _fold_")
@@ -53,35 +45,17 @@ def emit(p: Plan, version: str) -> str:
     return _Module(p, version).source()
 
 
-class _Module:
+class _Module(PlanModule):
+    target = "numpy"
+
     def __init__(self, p: Plan, version: str):
-        self.p = p
-        self.version = version
-        self.syntax = _syntax_table("numpy")
+        super().__init__(p, version, RESERVED)
         self.helpers: set[str] = {"_float", "_shaped", "_unbroadcast"}
-        self.ident: dict[str, str] = {}
-        self.taken: set[str] = set(RESERVED)
-        for name in [*p.inputs, *p.outputs]:
-            self.claim(name, name)
-        for s in p.stages:
-            self.claim(s.name, s.name.replace("#", ""))
-        self.lines: list[str] = []
-        self.where: list[tuple[int, Origin]] = []
         self.temps = 0
         self.owned = {self.ident[s.name] for s in p.stages}  # names a function may `del`
-        name = p.filename
-        self.shown = name if name.isprintable() else repr(name)
-
-    def claim(self, key: str, wanted: str) -> str:
-        if key not in self.ident:
-            while wanted in self.taken:
-                wanted += "_"
-            self.taken.add(wanted)
-            self.ident[key] = wanted
-        return self.ident[key]
 
     def adjoint(self, name: str) -> str:
-        ident = self.claim("\N{PARTIAL DIFFERENTIAL}" + name, "d_" + self.ident[name])
+        ident = super().adjoint(name)
         self.owned.add(ident)
         return ident
 
@@ -467,24 +441,14 @@ class _Module:
 
     # -- the module -------------------------------------------------------------------------
 
-    def constants(self) -> list[str]:
-        p = self.p
-        defaults = []
-        for name, value in p.defaults.items():
-            shape = p.shapes[name]
-            defaults.append(f'"{name}": {_default_text(value, shape)}')
-        shapes = ", ".join(f'"{n}": {p.shapes[n]!r}' for n in dict.fromkeys([*p.inputs, *p.outputs]))
-        lines = [f"INPUTS = {_strings(p.inputs)}",
-                 f"OUTPUTS = {_strings(p.outputs)}",
-                 f"WRT = {_strings(p.wrt)}  # the inputs whose gradients backward() returns",
-                 "# The shape of each input and output: () for a number.",
-                 f"SHAPES = {{{shapes}}}",
-                 f"DEFAULTS = {{{', '.join(defaults)}}}"]
-        renamed = {n: self.ident[n] for n in p.inputs if self.ident[n] != n}
-        if renamed:
-            pairs = ", ".join(f'"{n}": "{i}"' for n, i in renamed.items())
-            lines.append(f"RENAMED = {{{pairs}}}  # the parameter of each input not spelled as in INPUTS")
-        return lines
+    def default(self, value, shape: tuple[int, ...]) -> str:
+        """A default as a literal: a bus of one repeated number as `(v,) * n` nested."""
+        if isinstance(value, tuple):
+            return repr(value)
+        text = _literal(float(value), "np")[0]
+        for n in reversed(shape):
+            text = f"({text},) * {n}"
+        return text
 
     def source(self) -> str:
         self.function("forward", False)
@@ -503,15 +467,7 @@ class _Module:
             self.helpers |= more
         for helper in sorted(self.helpers):
             tail += ["", "", HELPERS[helper]]
-        shown = self.shown
-        entries = "".join(f"{line + len(head)} {origin.describe(shown)}\n"
-                          for line, origin in self.where)
-        entries = entries.replace("\\", "\\\\").replace('"', '\\"')
-        tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{entries}"""', "", "", _LOCATED]
-        if any(self.ident[n] != n for n in self.p.inputs):
-            tail += ["", "", _BY_CIRC_NAMES, "",
-                     "forward = _by_circ_names(forward)", "backward = _by_circ_names(backward)"]
-        return "\n".join(head + self.lines + tail) + "\n"
+        return "\n".join(head + self.lines + tail + self.closing(len(head))) + "\n"
 
 
 def _einsum(spec: str, operands: list[str], unbatched: tuple[str, int] | None = None) -> str:
@@ -546,17 +502,3 @@ def _gradient_origin(o: Origin) -> Origin:
 
 def _shape_of(axes) -> tuple[int, ...]:
     return tuple(a.size for a in axes)
-
-
-def _default_text(value, shape) -> str:
-    """A default as a literal: a bus of one repeated number as `(v,) * n` nested."""
-    if not isinstance(value, tuple):
-        text = _literal(float(value), "np")[0]
-        if not shape:
-            return text
-        for n in reversed(shape):
-            text = f"({text},) * {n}"
-        return text
-    return repr(value)
-
-
