@@ -240,7 +240,7 @@ class _Planner:
         outputs = tuple(name for name, _ in self.skeleton.outputs)
         wrt = self._wrt()
         result = Plan(self.filename, self.skeleton.inputs, outputs, wrt,
-                      {**self.shapes, **{s.name: _shape(s.axes) for s in self.stages}},
+                      {**self.shapes, **{s.name: axes_shape(s.axes) for s in self.stages}},
                       self._defaults())
         result.stages = self._live(outputs, set(wrt))
         return result
@@ -418,7 +418,8 @@ def _uses(exprs, variables: set[str]) -> set[str]:
     return {e.id for x in exprs for e in _walk_all(x) if type(e) is Name and e.id in variables}
 
 
-def _shape(axes: tuple[Axis, ...]) -> tuple[int, ...]:
+def axes_shape(axes: tuple[Axis, ...]) -> tuple[int, ...]:
+    """The shape of an array over `axes`."""
     return tuple(a.size for a in axes)
 
 

@@ -44,8 +44,8 @@ import math
 
 from ..gates import ATOM, GATES
 from ..graph import LEAVES, Graph, Origin
-from ..indexed import Axis, Plan, Read, Stage
-from .plan import PlanModule
+from ..indexed import Axis, Plan, Read, Stage, axes_shape
+from .plan import PlanModule, gradient_origin
 from .python import (
     HELPER_SOURCES,
     LINE,
@@ -131,12 +131,6 @@ class _Module(PlanModule):
                 self.claim("@" + a.var, a.var)
         for word in ("acc", "grads"):  # the names of a reduction's running value and adjoints
             self.claim("#" + word, word)
-
-    def temporary(self) -> str:
-        self.temps += 1
-        while f"t{self.temps}" in self.taken:
-            self.temps += 1
-        return f"t{self.temps}"
 
     def line(self, text: str, origin: Origin | None = None) -> None:
         """A line of the function body at the current depth of loops."""
@@ -344,7 +338,7 @@ class _Module(PlanModule):
             self.depth -= len(s.axes)
             return
         self.loops(s.axes)
-        at = _gradient_origin(s.origin)
+        at = gradient_origin(s.origin)
         if s.kind == "sum":
             self.loops(s.over)
             for m, r in enumerate(s.reads):
@@ -386,7 +380,7 @@ class _Module(PlanModule):
             if s.backward.nodes[node].op == "const" and s.backward.nodes[node].attr == 0.0:
                 continue
             target = self.element(r.name, r.index).replace(self.ident[r.name], self.adjoint(r.name), 1)
-            self.line(f"{target} += {texts[node][0]}", _gradient_origin(s.origin))
+            self.line(f"{target} += {texts[node][0]}", gradient_origin(s.origin))
 
     # -- fusing -------------------------------------------------------------------------
 
@@ -417,7 +411,7 @@ class _Module(PlanModule):
                 continue
             if user.kind == "sum" and len(user.reads) == 1:
                 whole = tuple((a.var, 1, -a.start) for a in user.over)
-                if user.reads[0].index == whole and _shape(user.over) == self.p.shapes[s.name]:
+                if user.reads[0].index == whole and axes_shape(user.over) == self.p.shapes[s.name]:
                     known[s.name] = known[user.name]
                     if s.kind == "map":
                         absorbed[s.name] = user.name
@@ -549,11 +543,3 @@ class _Module(PlanModule):
         for helper in sorted(self.helpers):
             tail += ["", "", SOURCES[helper]]
         return "\n".join(head + self.lines + tail + self.closing(len(head))) + "\n"
-
-
-def _gradient_origin(o: Origin) -> Origin:
-    return Origin(o.span, f"the gradient of {o.label}", o.calls, o.element)
-
-
-def _shape(axes) -> tuple[int, ...]:
-    return tuple(a.size for a in axes)

@@ -41,6 +41,13 @@ class PlanModule:
     def adjoint(self, name: str) -> str:
         return self.claim("\N{PARTIAL DIFFERENTIAL}" + name, "d_" + self.ident[name])
 
+    def temporary(self) -> str:
+        """A fresh temporary of the function being written (`self.temps` counts them)."""
+        self.temps += 1
+        while f"t{self.temps}" in self.taken:
+            self.temps += 1
+        return f"t{self.temps}"
+
     def default(self, value, shape: tuple[int, ...]) -> str:
         raise NotImplementedError
 
@@ -77,3 +84,8 @@ class PlanModule:
             tail += ["", "", _BY_CIRC_NAMES, "",
                      "forward = _by_circ_names(forward)", "backward = _by_circ_names(backward)"]
         return tail
+
+
+def gradient_origin(o: Origin) -> Origin:
+    """Where a gradient line comes from: its gate's place, as `grad` labels it."""
+    return Origin(o.span, f"the gradient of {o.label}", o.calls, o.element)

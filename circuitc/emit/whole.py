@@ -31,14 +31,16 @@ from collections import Counter
 
 from ..gates import ATOM, GATES
 from ..graph import LEAVES, Graph, Origin
-from ..indexed import Axis, Plan, Read, Stage
+from ..indexed import Axis, Plan, Read, Stage, axes_shape
+from ..passes import live_nodes
 from .numpy import ERRSTATE, HELPERS, RESERVED
-from .plan import PlanModule
+from .plan import PlanModule, gradient_origin
 from .python import LINE, _literal, _tuple
 
-LETTERS = "ijklmnopqrstuvwxyzabcdefgh"
+LETTERS = "ijklmnopqrstuvwxyzabcdefgh"  # einsum's names for a stage's axes, in order
+# An adjoint's value that this function made (not a seed's or an input's array, or a view).
 _FRESH = re.compile(r"t\d+$|_contract\(|_sum_to\(|_fold_|_logsumexp_grad\(|\(.* \* _fold_")
-_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")  # einsum's names for a stage's axes, in order
+_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
 
 
 def emit(p: Plan, version: str) -> str:
@@ -51,7 +53,6 @@ class _Module(PlanModule):
     def __init__(self, p: Plan, version: str):
         super().__init__(p, version, RESERVED)
         self.helpers: set[str] = {"_float", "_shaped", "_unbroadcast"}
-        self.temps = 0
         self.owned = {self.ident[s.name] for s in p.stages}  # names a function may `del`
 
     def adjoint(self, name: str) -> str:
@@ -60,12 +61,9 @@ class _Module(PlanModule):
         return ident
 
     def temporary(self) -> str:
-        """A fresh temporary of the function being written."""
-        self.temps += 1
-        while f"t{self.temps}" in self.taken:
-            self.temps += 1
-        self.owned.add(f"t{self.temps}")
-        return f"t{self.temps}"
+        ident = super().temporary()
+        self.owned.add(ident)
+        return ident
 
     # -- lines ----------------------------------------------------------------------
 
@@ -152,13 +150,13 @@ class _Module(PlanModule):
                        lambda node: self.aligned(reads[int(node.attr[1:-1])], s.axes), name)
             out = s.forward.outputs[0][1]
             used = {self.axes[v] for k, r in enumerate(reads) for v in r.vars
-                    if f"[{k}]" in self.live_inputs(s.forward)}
+                    if f"[{k}]" in _live_inputs(s.forward)}
             constant = s.forward.nodes[out].op == "const"
             if texts[out][0] != name or used != set(s.axes) or constant:
                 text = texts[out][0]
                 if used != set(s.axes) or constant:
                     self.helpers.add("_full")
-                    text = f"_full({text}, {_shape_of(s.axes)!r})"
+                    text = f"_full({text}, {axes_shape(s.axes)!r})"
                 self.line(f"{name} = {text}", s.origin)
             self.values[s.name] = texts
             return
@@ -192,19 +190,8 @@ class _Module(PlanModule):
         text, _ = self.aligned(s.reads[0], s.domain)
         if set(s.reads[0].vars) != {a.var for a in s.domain}:
             self.helpers.add("_full")
-            text = f"_full({text}, {_shape_of(s.domain)!r})"
+            text = f"_full({text}, {axes_shape(s.domain)!r})"
         return text
-
-    @staticmethod
-    def live_inputs(graph: Graph) -> set[str]:
-        live = [False] * len(graph.nodes)
-        for _, n in graph.outputs:
-            live[n] = True
-        for i in range(len(graph.nodes) - 1, -1, -1):
-            if live[i]:
-                for a in graph.nodes[i].args:
-                    live[a] = True
-        return {n.attr for i, n in enumerate(graph.nodes) if live[i] and n.op == "input"}
 
     # -- reverse ------------------------------------------------------------------------
 
@@ -283,13 +270,13 @@ class _Module(PlanModule):
         With `ordered`, `g`'s axes are already the read's, in the read's order."""
         if r.name is None or r.name not in self.reached:
             return
-        at = _gradient_origin(origin)
+        at = gradient_origin(origin)
         if not ordered:
             axes = [self.axes[v] for v in r.vars]
             lacking = tuple(m - len(dims) for m, a in enumerate(dims) if a not in axes)
             if lacking:
                 self.helpers.add("_sum_to")
-                g = f"_sum_to({g}, {_shape_of(dims)!r}, {lacking if len(lacking) > 1 else lacking[0]})"
+                g = f"_sum_to({g}, {axes_shape(dims)!r}, {lacking if len(lacking) > 1 else lacking[0]})"
             kept = [a for a in dims if a in axes]
             order = [kept.index(a) for a in axes]
             if order != sorted(order):
@@ -496,9 +483,7 @@ def _einsum(spec: str, operands: list[str], unbatched: tuple[str, int] | None = 
     return f"np.einsum({text}, {', '.join(operands)}, optimize=True)"
 
 
-def _gradient_origin(o: Origin) -> Origin:
-    return Origin(o.span, f"the gradient of {o.label}", o.calls, o.element)
-
-
-def _shape_of(axes) -> tuple[int, ...]:
-    return tuple(a.size for a in axes)
+def _live_inputs(graph: Graph) -> set[str]:
+    """The inputs (`[k]`) that a body's output depends on."""
+    live = live_nodes(graph)
+    return {n.attr for i, n in enumerate(graph.nodes) if live[i] and n.op == "input"}
