@@ -21,10 +21,8 @@ from pathlib import Path
 
 from . import __version__, cache
 from .buses import Buses, _Expansion, expand, has_buses
-from .emit import loops as loops_target
 from .emit import numpy as numpy_target
 from .emit import python as python_target
-from .emit import whole as whole_target
 from .errors import CircuitError, ModuleError, Span, did_you_mean
 from .grad import grad, hessian_graph, hvp_graph, jvp_graph
 from .graph import Graph, by_bus, elements
@@ -178,14 +176,15 @@ def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, 
     with _collector_paused():
         try:
             statements = parse(text)
-            if not has_buses(statements) or target == "python" and not _large(statements, sizes):
+            if not has_buses(statements) or target == "python":
                 return None
             p = plan(statements, filename, sizes, wrt, fix)
         except CircuitError:
             return None  # the written-out front end reports it, as for every circuit
         if p is None:
             return None
-        return (whole_target if target == "numpy" else loops_target).emit(p, __version__)
+        from .emit import whole
+        return whole.emit(p, __version__)
 
 
 def _large(statements: list, sizes: Sizes) -> bool:

@@ -23,7 +23,7 @@ from .passes import GRADIENT_REWRITES
 ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # prefix of adjoint names; never part of a `.circ` name
 
 
-class _GateBuilder:
+class GateBuilder:
     """The builder derivative rules see: `b.mul(x, y)` appends a `mul` gate.
 
     Each gate is a method made once here (not looked up per call), as rules
@@ -59,7 +59,7 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
     Constants are missing from it: nothing can change a constant.
     """
     b = Builder(graph.nodes, GRADIENT_REWRITES)
-    gates = _GateBuilder(b)
+    gates = GateBuilder(b)
     add = b.add
     nodes = graph.nodes
     pending: list[list[int] | None] = [None] * len(nodes)  # node -> its contributions so far
@@ -127,7 +127,7 @@ def _users(nodes, roots) -> list[list[int]]:
     return users
 
 
-def _push(b: Builder, gates: _GateBuilder, users: list[list[int]], start: dict[int, int]
+def _push(b: Builder, gates: GateBuilder, users: list[list[int]], start: dict[int, int]
           ) -> dict[int, int]:
     """Tangents pushed forward from `start` ({node: its tangent}) through the first
     `len(users)` nodes of `b`: {node: tangent} for every node that depends on a start
@@ -170,7 +170,7 @@ def _inputs(graph: Graph) -> dict[str, int]:
     return {node.attr: i for i, node in enumerate(graph.nodes) if node.op == "input"}
 
 
-def _directional(graph: Graph, names, pairs) -> Graph:
+def directional(graph: Graph, names, pairs) -> Graph:
     """`graph` with a `tangent` leaf per input in `names` (the direction it moves in,
     named `TANGENT + input`) and, in `tangents`, the tangent of each `(label, node)` of
     `pairs`: the derivative of that node along the directions."""
@@ -181,7 +181,7 @@ def _directional(graph: Graph, names, pairs) -> Graph:
         t = b.add("tangent", (), name, None, TANGENT + name)
         if name in inputs:
             start[inputs[name]] = t
-    tangent = _push(b, _GateBuilder(b), _users(graph.nodes, [n for _, n in pairs]), start)
+    tangent = _push(b, GateBuilder(b), _users(graph.nodes, [n for _, n in pairs]), start)
     return b.graph(graph, graph.outputs, graph.grads,
                    [(label, tangent.get(n, b.const(0.0))) for label, n in pairs])
 
@@ -189,14 +189,14 @@ def _directional(graph: Graph, names, pairs) -> Graph:
 def jvp_graph(graph: Graph) -> Graph:
     """`graph` with forward mode appended: a direction per input, and in `tangents` each
     output's directional derivative (labelled by output)."""
-    return _directional(graph, graph.inputs, graph.outputs)
+    return directional(graph, graph.inputs, graph.outputs)
 
 
 def hvp_graph(backward: Graph) -> Graph:
     """A gradient graph with the Hessian-vector product appended (forward mode over
     the gradient): a direction `v` per input of `grads` and, in `tangents`, each
     gradient's tangent, `(H v)` for that input."""
-    return _directional(backward, [name for name, _ in backward.grads], backward.grads)
+    return directional(backward, [name for name, _ in backward.grads], backward.grads)
 
 
 def hessian_graph(backward: Graph) -> Graph:
@@ -207,7 +207,7 @@ def hessian_graph(backward: Graph) -> Graph:
     The lower triangle is the upper one's mirror, so the Hessian is symmetric exactly.
     """
     b = Builder(backward.nodes, GRADIENT_REWRITES)
-    gates, inputs = _GateBuilder(b), _inputs(backward)
+    gates, inputs = GateBuilder(b), _inputs(backward)
     users = _users(backward.nodes, [n for _, n in backward.grads])
     entries = []
     for k, (name, _) in enumerate(backward.grads):

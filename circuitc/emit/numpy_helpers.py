@@ -188,6 +188,34 @@ def _fold_prod_grad(t, k, g):
     return (after * before).reshape(t.shape)
 
 
+def _prod_except(t, k):
+    """At each term of the last `k` axes of `t`, the product of the other terms: of those
+    before it, from the left, times those after it, from the right."""
+    flat = _flat_terms(t, k)
+    ones = np.ones(flat.shape[:-1] + (1,))
+    before = np.cumprod(np.concatenate([ones, flat[..., :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], -1), -1)[..., ::-1]
+    return (before * after).reshape(t.shape)
+
+
+def _prod_except_tangent(t, dt, k):
+    """The derivative of `_prod_except(t, k)` along `dt`: at each term, the sum over each
+    other term of its `dt` times the product of the terms but those two (the products
+    before and after each term, carried with their derivatives, a term at a time)."""
+    t, dt = np.broadcast_arrays(t, dt)
+    flat, dflat = _flat_terms(t, k), _flat_terms(dt, k)
+    n = flat.shape[-1]
+    before, dbefore = np.ones(flat.shape), np.zeros(flat.shape)
+    after, dafter = np.ones(flat.shape), np.zeros(flat.shape)
+    for j in range(1, n):
+        before[..., j] = before[..., j - 1] * flat[..., j - 1]
+        dbefore[..., j] = dbefore[..., j - 1] * flat[..., j - 1] + before[..., j - 1] * dflat[..., j - 1]
+        i = n - 1 - j
+        after[..., i] = after[..., i + 1] * flat[..., i + 1]
+        dafter[..., i] = dafter[..., i + 1] * flat[..., i + 1] + after[..., i + 1] * dflat[..., i + 1]
+    return (dbefore * after + before * dafter).reshape(t.shape)
+
+
 def _logsumexp(t, k):
     """`m + log(sum(exp(t - m)))` over the last `k` axes, `m` the max: never overflows."""
     m = _fold_max(t, k)

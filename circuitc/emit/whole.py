@@ -1,23 +1,29 @@
-"""The whole-bus form (`indexed.Plan`) -> a NumPy module that computes each bus at once.
+"""Whole-bus plans (`indexed.ir.Plan`) -> a NumPy module that computes each bus at once.
 
 The module keeps the numpy target's contract (`emit.numpy`): names, signatures,
-batch axes leading and bus axes trailing, gradients summed to their inputs'
-shapes, fresh result arrays, domain errors raised under `np.errstate` with the
-gate's `.circ` position. What changes is the code: a stage is a few array
-operations on whole buses instead of a line per element.
+batch axes leading and bus axes trailing, gradients summed to their inputs' shapes,
+fresh result arrays, domain errors raised under `np.errstate` with the gate's `.circ`
+position. What changes is the code: a stage is a few array operations on whole buses
+instead of a line per element. The printer decides nothing about derivatives: reverse
+and forward mode are stages of the plans it is given (`emit.frame.functions`).
 
-- A map stage is its body's gates, one line each, on arrays whose trailing axes
-  are the stage's axes in order: a read is a slice of its bus (`x[..., 1:]`,
-  `x[..., ::2]`, `W[..., 3, :]`), its axes moved into the stage's order and `None`
-  where the read lacks one of the stage's axes.
-- A sum is `np.einsum` of its operands (a contraction); the other reductions are
-  the helpers `_fold_max`, `_fold_prod` and `_logsumexp` over trailing axes.
-- Reverse mode runs stage by stage: a map's adjoints are its body's gradient graph
-  on arrays; an einsum's adjoint for one operand is the einsum of the others with
-  the stage's adjoint; a read's adjoint is summed over the stage axes it lacks and
-  added into its bus's adjoint at the slice it read (the adjoint of a slice is a
-  padded add). The adjoint of an unbatched input read whole by a contraction is
-  summed over the batch by the einsum itself (`_unbatched`).
+- In a map over a domain, every array's trailing axes are the domain's variables in
+  order, of size 1 where the value does not vary along one: a read is a slice of its
+  buffer (`x[..., 1:]`, `x[..., ::2]`, `W[..., 3, :]`), its axes moved into the
+  domain's order, with `None` where the read lacks a variable. A body's gates are a
+  line each.
+- A `+=` write whose value is a product of reads is a contraction, `_contract` (one
+  matrix product) or `np.einsum` of the reads' slices; any other `+=` write sums its
+  value over the variables its target lacks. The adjoint of an input read whole,
+  which the module sums over the batch in the end, is summed over it by the
+  contraction itself when the input has no batch (`_unbatched`).
+- A write adds into its buffer's slice (`d_x[..., 1:] += ...`: the adjoint of a slice
+  is a padded add) or, when it covers the whole buffer, binds or adds to it. An array
+  is updated in place only where this function made it with the buffer's full shape,
+  batch included; otherwise a sum makes a new one. Each array is deleted after its
+  last use, as hand-written NumPy frees its temporaries.
+- Folds are the helpers `_fold_max`, `_fold_prod`, `_logsumexp`, `_prod_except` and
+  `_prod_except_tangent` over trailing axes.
 
 Values agree with the written-out module bit for bit where the operations are the
 same; sums (and the adjoints of wires read more than once) add their terms in
@@ -26,81 +32,75 @@ another order, so they agree to rounding.
 
 from __future__ import annotations
 
-import re
-from collections import Counter
+import ast
+import math
+from dataclasses import replace
 
 from ..gates import ATOM, GATES
-from ..graph import LEAVES, Graph, Origin
-from ..indexed import Axis, Plan, Read, Stage, axes_shape
-from ..passes import live_nodes
+from ..graph import Origin
+from ..indexed.ir import ADJOINT, Access, Fold, Map, Plan, axes_shape, check, live, node_vars
+from ..indexed.passes import fused, with_residuals
+from .frame import Frame, Function, functions
 from .numpy import ERRSTATE, HELPERS, RESERVED
-from .plan import PlanModule, gradient_origin
 from .python import LINE, _literal, _tuple
 
-LETTERS = "ijklmnopqrstuvwxyzabcdefgh"  # einsum's names for a stage's axes, in order
-# An adjoint's value that this function made (not a seed's or an input's array, or a view).
-_FRESH = re.compile(r"t\d+$|_contract\(|_sum_to\(|_fold_|_logsumexp_grad\(|\(.* \* _fold_")
-_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
+# einsum's names for a stage's variables, in domain order.
+LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
+FOLD_HELPERS = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
+                "logsumexp": "_logsumexp", "prod_except": "_prod_except",
+                "prod_except_tangent": "_prod_except_tangent"}
 
 
-def emit(p: Plan, version: str) -> str:
-    return _Module(p, version).source()
+def _calls() -> dict[str, set[str]]:
+    """Each helper of `numpy_helpers.py` and the helpers it calls, from their syntax trees."""
+    calls = {}
+    for name, source in HELPERS.items():
+        called = {n.func.id for n in ast.walk(ast.parse(source))
+                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        calls[name] = called & set(HELPERS) - {name}
+    return calls
 
 
-class _Module(PlanModule):
+CALLS = _calls()
+
+
+def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
+    return _Module(plan, version).source(functions(plan, jvp, hessian))
+
+
+class _State:
+    """What the function being written knows of a buffer's array: whether it made it
+    (and no other name holds it), and whether it has the buffer's whole shape, batch
+    included (so that any contribution can be added into it in place)."""
+
+    def __init__(self, owned: bool, full: bool, root: str):
+        self.owned, self.full, self.root = owned, full, root
+
+
+class _Module(Frame):
     target = "numpy"
 
-    def __init__(self, p: Plan, version: str):
-        super().__init__(p, version, RESERVED)
-        self.helpers: set[str] = {"_float", "_shaped", "_unbroadcast"}
-        self.owned = {self.ident[s.name] for s in p.stages}  # names a function may `del`
+    def __init__(self, plan: Plan, version: str):
+        super().__init__(plan, version, RESERVED)
+        self.helpers: set[str] = {"_float", "_shaped", "_unbroadcast", "_batch_shape"}
 
-    def adjoint(self, name: str) -> str:
-        ident = super().adjoint(name)
-        self.owned.add(ident)
-        return ident
-
-    def temporary(self) -> str:
-        ident = super().temporary()
-        self.owned.add(ident)
-        return ident
-
-    # -- lines ----------------------------------------------------------------------
+    # -- lines ------------------------------------------------------------------------
 
     def line(self, text: str, origin: Origin | None) -> None:
         """A line of a function body, inside its `try` block."""
         comment = f"  # {origin.lines}" if origin else ""
         self.body.append((" " * 12 + text + comment, origin))
 
-    def gates(self, graph: Graph, start: int, texts: dict[int, tuple[str, int]],
-              leaf, result: str | None = None) -> None:
-        """A line per gate of `graph.nodes[start:]`; `texts` gets each node's text (an
-        identifier or a leaf's expression) and precedence; `leaf(node)` gives a leaf's.
-        The node of the graph's first output is named `result`."""
-        out = graph.outputs[0][1] if graph.outputs and result else None
-        for i in range(start, len(graph.nodes)):
-            node = graph.nodes[i]
-            if node.op == "const":
-                texts[i] = _literal(node.attr, "np")
-                continue
-            if node.op in LEAVES:
-                texts[i] = leaf(node)
-                continue
-            template, _, operands, _ = self.syntax[node.op]
-            if GATES[node.op].numpy.helper:
-                self.helpers.add(GATES[node.op].numpy.helper)
-            args = [t if p >= need else f"({t})"
-                    for (t, p), need in zip((texts[a] for a in node.args), operands)]
-            ident = result if i == out else self.temporary()
-            self.line(f"{ident} = {template.format(*args)}", node.origin)
-            texts[i] = (ident, ATOM)
+    def helper(self, name: str) -> str:
+        self.helpers.add(name)
+        return name
 
-    # -- reads ----------------------------------------------------------------------
+    # -- reads --------------------------------------------------------------------------
 
-    def sliced(self, read: Read) -> str:
-        """The elements a read takes, its bus's axes in the bus's order (minus the
+    def sliced(self, read: Access) -> str:
+        """The elements a read takes, its buffer's axes in the buffer's order (minus the
         constant ones)."""
-        shape = self.p.shapes[read.name]
+        shape = self.f.plan.shape(read.name)
         parts = []
         for (v, a, c), n in zip(read.index, shape):
             if v is None:
@@ -108,22 +108,24 @@ class _Module(PlanModule):
                 continue
             axis = self.axes[v]
             first, last = a * axis.start + c, a * (axis.stop - 1) + c
-            stop = last + (1 if a > 0 else -1)
-            text = f"{first if first else ''}:{'' if stop in (n, -1) else stop}"
+            if a > 0:
+                text = f"{first or ''}:{'' if last + 1 == n else last + 1}"
+            else:  # backwards: an empty stop is the first element, an empty start the last
+                text = f"{first}:{'' if last == 0 else last - 1}"
             parts.append(text + (f":{a}" if a != 1 else ""))
-        ident = self.ident[read.name]
+        ident = self.name(read.name)
         if all(part == ":" for part in parts):
             return ident
         return f"{ident}[..., {', '.join(parts)}]"  # every axis: `...` takes the batch's
 
-    def aligned(self, read: Read, domain: tuple[Axis, ...]) -> tuple[str, int]:
-        """A read as an array whose trailing axes are `domain`'s (size 1 where it lacks one)."""
+    def aligned(self, read: Access) -> str:
+        """A read as an array whose trailing axes are the domain's (size 1 where it lacks one)."""
+        domain = self.domain
         if read.name is None:
-            axis = self.axes[read.index[0][0]]
-            k = domain.index(axis)
-            text = f"np.arange({axis.start}.0, {axis.stop}.0)"
+            text = self.arange(read)
+            k = domain.index(self.axes[read.index[0][0]])
             nones = ", None" * (len(domain) - k - 1)
-            return (f"{text}[:{nones}]" if nones else text), ATOM
+            return f"{text}[:{nones}]" if nones else text
         text = self.sliced(read)
         order = [domain.index(self.axes[v]) for v in read.vars]
         if order != sorted(order):
@@ -133,298 +135,382 @@ class _Module(PlanModule):
         if len(order) < len(domain):
             tail = [":" if d in order else "None" for d in range(len(domain))]
             text = f"{text}[..., {', '.join(tail)}]"
-        return text, ATOM
-
-    def letters(self, read: Read, domain: tuple[Axis, ...]) -> str:
-        return "".join(LETTERS[domain.index(self.axes[v])] for v in read.vars)
-
-    # -- forward ----------------------------------------------------------------------
-
-    def forward_stage(self, s: Stage) -> None:
-        self.axes = {a.var: a for a in s.domain}
-        name = self.ident[s.name]
-        if s.kind == "map":
-            texts: dict[int, tuple[str, int]] = {}
-            reads = s.reads
-            self.gates(s.forward, 0, texts,
-                       lambda node: self.aligned(reads[int(node.attr[1:-1])], s.axes), name)
-            out = s.forward.outputs[0][1]
-            used = {self.axes[v] for k, r in enumerate(reads) for v in r.vars
-                    if f"[{k}]" in _live_inputs(s.forward)}
-            constant = s.forward.nodes[out].op == "const"
-            if texts[out][0] != name or used != set(s.axes) or constant:
-                text = texts[out][0]
-                if used != set(s.axes) or constant:
-                    self.helpers.add("_full")
-                    text = f"_full({text}, {axes_shape(s.axes)!r})"
-                self.line(f"{name} = {text}", s.origin)
-            self.values[s.name] = texts
-            return
-        k = len(s.over)
-        if s.kind == "sum":
-            operands = self.operands(s)
-            spec = ",".join(x for x, _ in operands) + "->..." + LETTERS[:len(s.axes)]
-            self.line(f"{name} = {_einsum(spec, [t for _, t in operands])}", s.origin)
-            return
-        term = self.term(s)
-        fold = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
-                "logsumexp": "_logsumexp"}[s.kind]
-        self.helpers.add(fold)
-        self.helpers.update(("_flat_terms", "_fold_max") if s.kind == "logsumexp" else
-                            ("_flat_terms",))
-        extra = ", False" if s.kind == "min" else ""
-        self.line(f"{name} = {fold}({term}, {k}{extra})", s.origin)
-
-    def operands(self, s: Stage) -> list[tuple[str, str]]:
-        """A sum's einsum operands, (subscripts, text): its reads, then a vector of ones
-        for each reduced axis no read has (the term counts once per value of it)."""
-        domain = s.domain
-        operands = [("..." + self.letters(r, domain), self.sliced(r)) for r in s.reads]
-        used = {self.axes[v] for r in s.reads for v in r.vars}
-        operands += [(LETTERS[domain.index(a)], f"np.ones({a.size})") for a in s.over
-                     if a not in used]
-        return operands
-
-    def term(self, s: Stage) -> str:
-        """The operand of a reduction other than a sum, spread over its whole domain."""
-        text, _ = self.aligned(s.reads[0], s.domain)
-        if set(s.reads[0].vars) != {a.var for a in s.domain}:
-            self.helpers.add("_full")
-            text = f"_full({text}, {axes_shape(s.domain)!r})"
         return text
 
-    # -- reverse ------------------------------------------------------------------------
+    def arange(self, read: Access) -> str:
+        """The values of an index variable, as a vector."""
+        axis = self.axes[read.index[0][0]]
+        return f"np.arange({axis.start}.0, {axis.stop}.0)"
 
-    def backward_stage(self, s: Stage) -> None:
-        if s.name not in self.state:
-            return  # no adjoint reached it
-        self.axes = {a.var: a for a in s.domain}
-        d = self.ident_of_adjoint[s.name]
-        domain = s.domain
-        if s.kind == "map":
-            if s.backward is None:
-                return
-            texts = dict(self.values[s.name])
-            reads = s.reads
+    def letters(self, read: Access) -> str:
+        if read.name is None:
+            return LETTERS[self.domain.index(self.axes[read.index[0][0]])]
+        return "".join(LETTERS[self.domain.index(self.axes[v])] for v in read.vars)
 
-            self.gates(s.backward, len(s.forward.nodes), texts, lambda node: (d, ATOM))
-            for name, node in s.backward.grads:
-                if s.backward.nodes[node].op == "const" and s.backward.nodes[node].attr == 0.0:
-                    continue
-                read = reads[int(name[1:-1])]
-                self.scatter(read, texts[node][0], s.axes, s.origin)
-            return
-        if s.kind == "sum":
-            operands = self.operands(s)
-            out = "..." + LETTERS[:len(s.axes)]
-            for m, r in enumerate(s.reads):
-                if r.name not in self.reached:
-                    continue
-                others = [(d if j == m else t) for j, (_, t) in enumerate(operands)]
-                letters = [(out if j == m else x) for j, (x, _) in enumerate(operands)]
-                present = set("".join(letters))
-                for v in r.vars if len(operands) > 1 else ():
-                    # An axis only this operand has: its adjoint is spread along it.
-                    letter = LETTERS[domain.index(self.axes[v])]
-                    if letter not in present:
-                        letters.append(letter)
-                        others.append(f"np.ones({self.axes[v].size})")
-                spec = ",".join(letters) + "->" + operands[m][0]
-                unbatched = None
-                if r.name in self.p.inputs and self.whole(r) and len(others) > 1:
-                    unbatched = (self.ident[r.name], len(self.p.shapes[r.name]))
-                    self.helpers.add("_unbatched")
-                g = _einsum(spec, others, unbatched)
-                self.scatter(r, g, tuple(self.axes[v] for v in r.vars), s.origin, ordered=True)
-            return
-        r = s.reads[0]
-        if r.name not in self.reached:
-            return
-        k = len(s.over)
-        term = self.term(s)
-        grad = {"max": "_fold_max_weights", "min": "_fold_max_weights",
-                "prod": "_fold_prod_grad", "logsumexp": "_logsumexp_grad"}[s.kind]
-        self.helpers.update((grad, "_flat_terms", "_fold_max", "_fold_max_weights"))
-        spread = f"{d}[..., {', '.join(['None'] * k)}]"
-        if s.kind in ("max", "min"):
-            extra = ", False" if s.kind == "min" else ""
-            g = f"({spread} * {grad}({term}, {k}{extra}))"
-        else:
-            g = f"{grad}({term}, {k}, {d})"
-        self.scatter(r, g, domain, s.origin)
-
-    def whole(self, r: Read) -> bool:
-        """Whether a read takes its whole bus, each axis once, in order."""
-        shape = self.p.shapes[r.name]
-        if len(r.vars) != len(shape):
+    def whole(self, access: Access) -> bool:
+        """Whether an access takes its whole buffer, each axis once, in domain order."""
+        shape = self.f.plan.shape(access.name)
+        if len(access.vars) != len(shape):
             return False
-        for (v, a, c), n in zip(r.index, shape):
+        for (v, a, c), n in zip(access.index, shape):
             axis = self.axes[v]
             if a != 1 or axis.start + c != 0 or axis.size != n:
                 return False
-        return list(r.vars) == sorted(r.vars, key=lambda v: list(self.axes).index(v))
+        order = [self.domain.index(self.axes[v]) for v in access.vars]
+        return order == sorted(order)
 
-    def scatter(self, r: Read, g: str, dims: tuple[Axis, ...], origin: Origin,
-                ordered: bool = False) -> None:
-        """Add `g`, the adjoint of read `r` over the axes `dims`, into its wire's adjoint.
-        With `ordered`, `g`'s axes are already the read's, in the read's order."""
-        if r.name is None or r.name not in self.reached:
-            return
-        at = gradient_origin(origin)
-        if not ordered:
-            axes = [self.axes[v] for v in r.vars]
-            lacking = tuple(m - len(dims) for m, a in enumerate(dims) if a not in axes)
-            if lacking:
-                self.helpers.add("_sum_to")
-                g = f"_sum_to({g}, {axes_shape(dims)!r}, {lacking if len(lacking) > 1 else lacking[0]})"
-            kept = [a for a in dims if a in axes]
-            order = [kept.index(a) for a in axes]
-            if order != sorted(order):
-                k = len(order)
-                g = f"np.moveaxis({g}, {tuple(o - k for o in order)}, {tuple(range(-k, 0))})"
-        target = r.name
-        d = self.adjoint(target)
-        shape = self.p.shapes[target]
-        state = self.state.get(target)
-        if self.whole(r) or not shape:
-            if state is None:
-                self.line(f"{d} = {g}", at)
-                # An array this function made, or a view of another's (a seed's).
-                self.state[target] = f"fresh {g}" if _FRESH.match(g) else "shared"
-            elif state == "own":
-                self.line(f"{d} += {g}", at)
+    # -- stages ---------------------------------------------------------------------------
+
+    def stage(self, s) -> None:
+        self.domain = s.domain
+        self.axes = {a.var: a for a in s.domain}
+        if isinstance(s, Map):
+            self.map(s)
+        else:
+            self.fold(s)
+
+    def map(self, m: Map) -> None:
+        varies = node_vars(m)
+        nodes = m.body.nodes
+        full = self.depends_on_full(m)
+        writes = list(zip((n for _, n in m.body.outputs), m.writes))
+        contracted = {j: self.factors(m, node, w) for j, (node, w) in enumerate(writes)}
+        roots = [node for j, (node, _) in enumerate(writes) if contracted[j] is None]
+        # A define whose value is a gate used nowhere else is named as its target.
+        uses = [0] * len(nodes)
+        for node in nodes:
+            for a in node.args:
+                uses[a] += 1
+        for node in roots:
+            uses[node] += 1
+        named = {node: self.name(w.target.name) for node, w in writes
+                 if not w.add and uses[node] == 1 and nodes[node].args
+                 and varies[node] == frozenset(a.var for a in m.domain)}
+        texts = self.gates(m, roots, named)
+        for j, (node, w) in enumerate(writes):
+            if contracted[j] is not None:
+                self.contract(m, w, *contracted[j], full[node])
+            elif w.add:
+                self.add(m, w, node, texts[node], varies[node], full[node])
             else:
-                self.line(f"{d} = {d} + {g}", at)
-                self.state[target] = f"fresh {d}"
-            self.ident_of_adjoint[target] = d
+                self.define(m, w, node, texts[node], varies[node], named.get(node))
+
+    def gates(self, m: Map, roots: list[int], named: dict[int, str]) -> dict[int, tuple[str, int]]:
+        """A line per gate `roots` need; each node's text and precedence. Temporaries are
+        deleted after their last use."""
+        nodes = m.body.nodes
+        needed = [False] * len(nodes)
+        for r in roots:
+            needed[r] = True
+        for i in range(len(nodes) - 1, -1, -1):
+            if needed[i]:
+                for a in nodes[i].args:
+                    needed[a] = True
+        last = {}
+        for i, node in enumerate(nodes):
+            if needed[i]:
+                for a in node.args:
+                    last[a] = i
+        texts: dict[int, tuple[str, int]] = {}
+        temporaries = {}
+        for i, node in enumerate(nodes):
+            if not needed[i]:
+                continue
+            if node.op == "const":
+                texts[i] = _literal(node.attr, "np")
+                continue
+            if node.op == "input":
+                texts[i] = self.aligned(m.reads[int(node.attr[1:-1])]), ATOM
+                continue
+            template, _, operands, _ = self.syntax[node.op]
+            if GATES[node.op].numpy.helper:
+                self.helper(GATES[node.op].numpy.helper)
+            args = [t if p >= need else f"({t})"
+                    for (t, p), need in zip((texts[a] for a in node.args), operands)]
+            ident = named.get(i) or self.temporary()
+            self.line(f"{ident} = {template.format(*args)}", node.origin)
+            texts[i] = (ident, ATOM)
+            if i not in named:
+                temporaries[i] = ident
+            dead = [temporaries.pop(a) for a in dict.fromkeys(node.args)
+                    if last.get(a) == i and a in temporaries and a not in roots]
+            if dead:
+                self.line(f"del {', '.join(sorted(dead))}", None)
+        self.dead_after_stage = [t for i, t in temporaries.items()]
+        return texts
+
+    def depends_on_full(self, m: Map) -> list[bool]:
+        """For each body node, whether it depends on a read of an array with the full batch
+        shape (a seed's or a direction's, or one made from them), which it then has too."""
+        out = []
+        for node in m.body.nodes:
+            if node.op == "input":
+                read = m.reads[int(node.attr[1:-1])]
+                out.append(read.name is not None and self.state_of(read.name).full)
+            else:
+                out.append(any(out[a] for a in node.args))
+        return out
+
+    def factors(self, m: Map, node: int, w) -> tuple[float, list[int]] | None:
+        """A `+=` write's value as (a constant, the body's input nodes it multiplies), where it
+        is such a product and a contraction pays: it sums over a variable, or it is the
+        adjoint of an input read whole (which the contraction sums over the batch)."""
+        if not w.add:
+            return None
+        nodes = m.body.nodes
+        constant, leaves, stack = 1.0, [], [node]
+        while stack:
+            n = nodes[stack.pop()]
+            if n.op == "mul":
+                stack += n.args
+            elif n.op == "input":
+                leaves.append(nodes.index(n))
+            elif n.op == "const":
+                constant *= n.attr
+            else:
+                return None
+        if not leaves:
+            return None
+        have = {v for i in leaves for v in m.reads[int(nodes[i].attr[1:-1])].vars} | {
+            m.reads[int(nodes[i].attr[1:-1])].index[0][0] for i in leaves
+            if m.reads[int(nodes[i].attr[1:-1])].name is None}
+        target = set(w.target.vars)
+        if not target <= have:
+            return None
+        if have - target or self.batch_summed(w.target) and len(leaves) > 1:
+            return constant, sorted(leaves)
+        return None
+
+    def batch_summed(self, target: Access) -> bool:
+        """Whether `target` is an input's adjoint written whole: summed over the batch where
+        the input has none."""
+        return (target.name.startswith(ADJOINT) and target.name[1:] in self.f.plan.inputs
+                and self.whole(target))
+
+    def contract(self, m: Map, w, constant: float, leaves: list[int], full: bool) -> None:
+        """`target += product of reads`, summed over the variables the target lacks."""
+        reads = [m.reads[int(m.body.nodes[i].attr[1:-1])] for i in leaves]
+        operands = [("..." + self.letters(r), self.sliced(r)) if r.name is not None
+                    else (self.letters(r), self.arange(r)) for r in reads]
+        out = "".join(LETTERS[self.domain.index(self.axes[v])] for v in w.target.vars)
+        spec = ",".join(x for x, _ in operands) + "->..." + out
+        unbatched = None
+        if self.batch_summed(w.target) and len(operands) > 1:
+            name = w.target.name[1:]
+            unbatched = (self.name(name), len(self.f.plan.shape(name)))
+            self.helper("_unbatched")
+        g = _einsum(spec, [t for _, t in operands], unbatched)
+        if g.startswith("_contract("):
+            self.helper("_contract")
+        have = {c for x, _ in operands for c in x}
+        constant *= math.prod(a.size for k, a in enumerate(self.domain)
+                              if LETTERS[k] not in have and a.var not in w.target.vars)
+        if constant != 1.0:
+            g = f"{_literal(constant, 'np')[0]} * {g}"
+        self.accumulate(w.target, g, m.origin, fresh=True, covers=True, full=full)
+
+    def add(self, m: Map, w, node: int, text: tuple[str, int], varies, full: bool) -> None:
+        """`target += value`, summed over the variables the target lacks."""
+        g = text[0]
+        domain = self.domain
+        lacking = [k for k, a in enumerate(domain) if a.var not in w.target.vars]
+        factor = math.prod(domain[k].size for k in lacking if domain[k].var not in varies)
+        op = m.body.nodes[node].op
+        if op == "const":
+            g = _literal(m.body.nodes[node].attr * factor, "np")[0]
+            self.accumulate(w.target, g, m.origin, covers=False)
+            return
+        if lacking:
+            axes = tuple(k - len(domain) for k in lacking)
+            g = f"{g}.sum(axis={axes if len(axes) > 1 else axes[0]})"
+        if factor != 1:
+            g = f"{factor}.0 * {g}"
+        kept = [a.var for a in domain if a.var in w.target.vars]
+        g = self.ordered(g, kept, w.target.vars)
+        fresh = bool(lacking) or op != "input"
+        root = None if fresh else self.state_of(m.reads[int(m.body.nodes[node].attr[1:-1])].name).root
+        self.accumulate(w.target, g, m.origin, fresh, set(w.target.vars) <= varies, full, root)
+
+    def ordered(self, g: str, have: list[str], want: tuple[str, ...]) -> str:
+        """`g`, whose trailing axes are the variables `have`, with its axes in `want`'s order."""
+        if list(want) == have:
+            return g
+        k = len(have)
+        return f"np.moveaxis({g}, {tuple(have.index(v) - k for v in want)}, {tuple(range(-k, 0))})"
+
+    def define(self, m: Map, w, node: int, text: tuple[str, int], varies, named) -> None:
+        """`target = value`: over the domain, or over the variables it varies along."""
+        target = w.target
+        ident = self.name(target.name)
+        shape = self.f.plan.shape(target.name)
+        op = m.body.nodes[node].op
+        if named:
+            self.states[target.name] = _State(True, False, target.name)
+        elif len(target.vars) < len(m.domain) and op != "const":
+            index = ", ".join(":" if a.var in target.vars else "0" for a in m.domain)
+            self.line(f"{ident} = {text[0]}[..., {index}]", m.origin)
+            self.states[target.name] = _State(op != "input", False, target.name)
+        elif op == "const" or varies != frozenset(target.vars):
+            self.line(f"{ident} = {self.helper('_full')}({text[0]}, {shape!r})", m.origin)
+            self.states[target.name] = _State(False, False, target.name)
+        elif op == "input" and m.reads[int(m.body.nodes[node].attr[1:-1])].name is not None:
+            read = m.reads[int(m.body.nodes[node].attr[1:-1])]
+            self.line(f"{ident} = {text[0]}", m.origin)
+            self.states[target.name] = _State(False, False, self.state_of(read.name).root)
+        else:
+            self.line(f"{ident} = {text[0]}", m.origin)
+            self.states[target.name] = _State(True, False, target.name)
+
+    def accumulate(self, target: Access, g: str, origin: Origin, fresh: bool = False,
+                   covers: bool = True, full: bool = False, root: str | None = None) -> None:
+        """Add `g`, whose trailing axes are `target`'s variables in its order, into the
+        buffer at `target`. `fresh`: `g` is an array of its own (else a view of `root`'s);
+        `covers`: it varies along every variable (else it has size 1 along some, or is a
+        number); `full`: it has the full batch."""
+        name = target.name
+        ident = self.name(name)
+        shape = self.f.plan.shape(name)
+        state = self.states.get(name) or (self.state_of(name) if self.f.plan.buffers[name].role
+                                          == "seed" else None)
+        if self.whole(target) or not shape:
+            if state is None and covers:
+                self.line(f"{ident} = {g}", origin)
+                self.states[name] = _State(fresh, fresh and full, name if fresh else root)
+            elif state is None:
+                self.line(f"{ident} = {self.helper('_full')}({g}, {shape!r})", origin)
+                self.states[name] = _State(False, False, name)
+            elif state.owned and state.full:
+                self.line(f"{ident} += {g}", origin)
+            else:
+                self.line(f"{ident} = {ident} + {g}", origin)
+                self.states[name] = _State(True, full or state.full, name)
             return
         if state is None:
-            self.line(f"{d} = np.zeros(_shape + {shape!r})", at)
-        elif state == "shared":
-            self.line(f"{d} = {d} + np.zeros(_shape + {shape!r})", at)
-        self.state[target] = "own"
-        self.ident_of_adjoint[target] = d
-        self.line(f"{self.sliced(r).replace(self.ident[target], d, 1)} += {g}", at)
+            self.line(f"{ident} = np.zeros(_shape + {shape!r})", origin)
+        elif not (state.owned and state.full):
+            self.line(f"{ident} = {ident} + np.zeros(_shape + {shape!r})", origin)
+        self.states[name] = _State(True, True, name)
+        self.line(f"{ident}{self.sliced(target)[len(ident):]} += {g}", origin)
+
+    def state_of(self, name: str) -> _State:
+        state = self.states.get(name)
+        if state is None:  # an input's, a seed's or a direction's: the caller's
+            role = self.f.plan.buffers[name].role
+            state = _State(False, role in ("seed", "direction"), name)
+        return state
+
+    def fold(self, f: Fold) -> None:
+        k = f.over
+        terms = []
+        for term in f.terms:
+            text = self.aligned(term)
+            if set(term.vars) != {a.var for a in f.domain}:
+                text = f"{self.helper('_full')}({text}, {axes_shape(f.domain)!r})"
+            terms.append(text)
+        helper = self.helper(FOLD_HELPERS[f.kind])
+        extra = ", False" if f.kind == "min" else ""
+        ident = self.name(f.target.name)
+        self.line(f"{ident} = {helper}({', '.join(terms)}, {k}{extra})", f.origin)
+        self.states[f.target.name] = _State(True, False, f.target.name)
 
     # -- functions ------------------------------------------------------------------------
 
-    def function(self, name: str, backward: bool) -> None:
-        p = self.p
+    def function(self, f: Function) -> None:
+        roots = [*f.values, *(b for _, b in f.grads), *(b for _, b in f.tangents)]
+        p = with_residuals(fused(replace(f.plan, stages=tuple(live(f.plan, roots)))))
+        check(p)
+        f = self.f = replace(f, plan=p)
         self.temps = 0
         self.body: list[tuple[str, Origin | None]] = []
-        self.axes: dict[str, Axis] = {}
-        self.values: dict[str, dict] = {}
-        params = [self.ident[n] for n in p.inputs]
-        outs = list(p.outputs)
-        seeds = [self.adjoint(o) for o in outs]
-        head = [f"{name}({', '.join(params + ([s + '=1.0' for s in seeds] if backward else []))})"]
-        values_doc = f"({', '.join(outs)})" if len(outs) > 1 else outs[0]
-        if backward:
-            seed_sum = " + ".join(f"sum({s}*{o})" if p.shapes[o] else f"{s}*{o}"
-                                  for s, o in zip(seeds, outs))
-            doc = f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k])."
-        else:
-            doc = f"Return {values_doc}."
-        lines = [f"def {head[0]}:", f'    """{doc}"""']
+        self.states: dict[str, _State] = {}
+        lines = self.head(f)
+        params = [self.name(b) for b in f.params]
         if len(params) == 1:
             lines.append(f"    {params[0]} = _float({params[0]})")
         else:
             lines.append(f"    {', '.join(params)} = map(_float, ({', '.join(params)}))")
+        seeds = set(p.seeds.values())
         batches = []
-        for n in p.inputs:
-            if p.shapes[n]:
-                self.helpers.add("_batch")
-                batches.append(f"_batch({self.ident[n]}, {p.shapes[n]!r})")
-            else:
-                batches.append(f"{self.ident[n]}.shape")
+        for b in f.params:
+            if b not in seeds:
+                shape = p.shape(b)
+                batches.append(f"{self.helper('_batch')}({self.name(b)}, {shape!r})" if shape
+                               else f"{self.name(b)}.shape")
         lines.append(f"    _shape = _batch_shape({', '.join(batches)})")
-        self.state: dict[str, str] = {}
-        self.ident_of_adjoint: dict[str, str] = {}
-        if backward:
-            for o, seed in zip(outs, seeds):
-                if p.shapes[o]:
-                    self.helpers.add("_bus_seeded")
-                    lines.append(f"    {seed} = _bus_seeded({seed}, {p.shapes[o]!r}, _shape)")
-                else:
-                    lines.append(f"    {seed} = _spread({seed}, _shape)")
-                self.state[o] = "shared"
-                self.ident_of_adjoint[o] = seed
-        for s in p.stages:
-            self.forward_stage(s)
-        if backward:
-            self.reached = set(p.wrt) | {s.name for s in p.stages if s.differentiated}
-            for s in reversed(p.stages):
-                if s.differentiated:
-                    self.backward_stage(s)
-        results = []
-        for o in outs:
-            text = self.ident[o]
-            copy = ", True" if o in p.inputs or self.aliases(o) else ""
-            results.append(f"_shaped({text}, _shape + {p.shapes[o]!r}{copy})" if p.shapes[o]
-                           else f"_shaped({text}, _shape{copy})")
-        value = ", ".join(results) if len(results) == 1 else _tuple(results)
-        if backward:
-            grads = []
-            sources = Counter(self.state.get(w) for w in p.wrt)
-            for w in p.wrt:
-                d = self.ident_of_adjoint.get(w)
-                if d is None:
-                    grads.append(f"_unbroadcast(0.0, {self.ident[w]}.shape)")
-                else:
-                    # A copy where the array may be the caller's or another gradient's.
-                    state = self.state.get(w)
-                    copy = ", True" if state == "shared" or (
-                        state != "own" and sources[state] > 1) else ""
-                    self.line(f"{d} = _unbroadcast({d}, {self.ident[w]}.shape{copy})", None)
-                    grads.append(d)
-            ret = f"{value}, {_tuple(grads) if grads else '()'}"
-            if len(f"    return {ret}") > LINE:
-                ret = f"{value}, {_tuple(grads, '    ') if grads else '()'}"
-        else:
-            ret = value
+        for b in f.params:
+            if p.buffers[b].role in ("seed", "direction"):
+                shape = p.shape(b)
+                spread = (f"{self.helper('_bus_seeded')}({self.name(b)}, {shape!r}, _shape)" if shape
+                          else f"{self.helper('_spread')}({self.name(b)}, _shape)")
+                lines.append(f"    {self.name(b)} = {spread}")
+        stages = p.stages
+        last = {}
+        for k, s in enumerate(stages):
+            for a in s.reads:
+                if a.name is not None:
+                    last[a.name] = k
+        keep = set(roots) | set(f.params)
+        for k, s in enumerate(stages):
+            self.dead_after_stage = []
+            self.stage(s)
+            dead = [self.name(b) for b, j in last.items() if j == k and b not in keep]
+            dead += self.dead_after_stage
+            if dead:
+                self.line(f"del {', '.join(sorted(set(dead)))}", None)
+        results = self.results(f)
         lines += ["    try:", f"        with {ERRSTATE}:"]
-        for text, origin in self.released(self.body, {*results, *grads} if backward else results):
+        for text, origin in self.body:
             lines.append(text)
             if origin is not None:
                 self.where.append((len(self.lines) + len(lines) + 2, origin))
         lines += ["    except (ArithmeticError, ValueError) as exc:",
                   "        raise _located(exc) from None",
-                  f"    return {ret}"]
+                  f"    return {results}"]
         self.lines += ["", ""] + lines
 
-    def released(self, body: list[tuple[str, Origin | None]], returned
-                 ) -> list[tuple[str, Origin | None]]:
-        """`body` with a `del` after the last use of each array no result needs, as
-        hand-written NumPy frees its temporaries: fresh allocations, not arithmetic,
-        dominate large buses. Only the function's own names are deleted: temporaries,
-        lifted stages and adjoints that are not results."""
-        keep = {*self.p.inputs, *self.p.outputs, *(self.adjoint(o) for o in self.p.outputs),
-                *(self.adjoint(w) for w in self.p.wrt)}
-        keep |= {self.ident[n] for n in keep if n in self.ident}
-        keep |= set(_IDENT.findall(" ".join(returned)))
-        last: dict[str, int] = {}
-        for k, (text, _) in enumerate(body):
-            for name in _IDENT.findall(text.split("#")[0]):
-                last[name] = k
-        dead: dict[int, list[str]] = {}
-        own = self.owned
-        for name, k in last.items():
-            if name in own and name not in keep:
-                dead.setdefault(k, []).append(name)
-        out = []
-        for k, line in enumerate(body):
-            out.append(line)
-            if k in dead:
-                out.append((" " * 12 + f"del {', '.join(sorted(dead[k]))}", None))
-        return out
+    def results(self, f: Function) -> str:
+        """The `return` expression; the lines summing gradients and Hessian-vector products
+        to their inputs' shapes are written into the body (they can overflow)."""
+        p = f.plan
+        roots: dict[str, int] = {}  # an array -> how many results hold it
+        for b in [*f.values, *(b for _, b in f.grads), *(b for _, b in f.tangents)]:
+            root = self.state_of(b).root
+            roots[root] = roots.get(root, 0) + 1
 
-    def aliases(self, o: str) -> bool:
-        """Whether output `o`'s array may be another's: a map whose body is a read."""
-        for s in self.p.stages:
-            if s.name == o and s.kind == "map":
-                out = s.forward.outputs[0][1]
-                return s.forward.nodes[out].op == "input"
-        return False
+        def copy(b: str) -> str:
+            state = self.state_of(b)
+            return ", True" if not state.owned or roots[state.root] > 1 else ""
+
+        def written(b: str) -> bool:
+            return b in self.states or p.buffers[b].role != "sum"
+
+        def shaped(b: str) -> str:
+            shape = p.shape(b)
+            extra = f" + {shape!r}" if shape else ""
+            if not written(b):
+                return f"_shaped(0.0, _shape{extra})"
+            return f"_shaped({self.name(b)}, _shape{extra}{copy(b)})"
+
+        def summed(name: str, b: str) -> str:
+            if not written(b):
+                return f"_unbroadcast(0.0, {self.name(name)}.shape)"
+            ident = self.name(b)
+            self.line(f"{ident} = _unbroadcast({ident}, {self.name(name)}.shape{copy(b)})", None)
+            return ident
+
+        values = [shaped(o) for o in f.values]
+        groups = [values[0] if len(values) == 1 else _tuple(values)]
+        if f.name in ("backward", "hvp"):
+            groups.append([summed(name, b) for name, b in f.grads])
+        if f.name == "jvp":
+            groups.append([shaped(b) for _, b in f.tangents])
+        if f.name == "hvp":
+            groups.append([summed(name, b) for name, b in f.tangents])
+        flat = ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()" for g in groups)
+        if len(f"    return {flat}") <= LINE:
+            return flat
+        return ", ".join(g if isinstance(g, str) else _tuple(g, "    ") if g else "()"
+                         for g in groups)
 
     # -- the module -------------------------------------------------------------------------
 
@@ -437,36 +523,34 @@ class _Module(PlanModule):
             text = f"({text},) * {n}"
         return text
 
-    def source(self) -> str:
-        self.function("forward", False)
-        self.function("backward", True)
+    def source(self, made: list[Function]) -> str:
+        for f in made:
+            self.function(f)
         head = [f"# Generated by circuitc {self.version} from {self.shown} for NumPy; do not edit.",
                 '"""A circuit compiled by circuitc for NumPy: forward(inputs), backward(inputs, seeds)."""',
                 "", "import numpy as np", "", *self.constants()]
+        needed, todo = set(), list(self.helpers)
+        while todo:
+            h = todo.pop()
+            if h not in needed:
+                needed.add(h)
+                todo += CALLS[h]
         tail = []
-        code = "\n".join(self.lines)
-        self.helpers |= {h for h in HELPERS if f"{h}(" in code}
-        while True:  # and the helpers they call
-            more = {h for h in HELPERS for used in self.helpers if h != used
-                    and f"{h}(" in HELPERS[used]} - self.helpers
-            if not more:
-                break
-            self.helpers |= more
-        for helper in sorted(self.helpers):
+        for helper in sorted(needed):
             tail += ["", "", HELPERS[helper]]
-        return "\n".join(head + self.lines + tail + self.closing(len(head))) + "\n"
+        return "\n".join(head + self.lines + tail + self.closing(len(head), [f.name for f in made])) + "\n"
 
 
 def _einsum(spec: str, operands: list[str], unbatched: tuple[str, int] | None = None) -> str:
     """The code of `np.einsum(spec, *operands)`: a sum over trailing axes of one operand
-    as `np.sum`, or its spread as `None` axes; two operands by `_contract` (a matrix
+    as `.sum`, or its spread as `None` axes; two operands by `_contract` (a matrix
     product); more by `np.einsum` with its contraction order optimized. With
     `unbatched` (an input and its rank), the result keeps the batch axes only if that
     input has them (`_unbatched`)."""
     inputs, out = spec.split("->")
     letters = [x.replace("...", "") for x in inputs.split(",")]
     result = out.replace("...", "")
-    if len(operands) == 1 and unbatched is None:
+    if len(operands) == 1 and unbatched is None and inputs.startswith("..."):
         (have,) = letters
         kept = [c for c in have if c in result]
         if kept == [c for c in result if c in have] and set(result) <= set(have):
@@ -474,16 +558,7 @@ def _einsum(spec: str, operands: list[str], unbatched: tuple[str, int] | None = 
             if not axes:
                 return operands[0]
             return f"{operands[0]}.sum(axis={axes if len(axes) > 1 else axes[0]})"
-        if set(have) <= set(result) and [c for c in result if c in have] == list(have):
-            spread = ", ".join(":" if c in have else "None" for c in result)
-            return f"{operands[0]}[..., {spread}]"
     text = repr(spec) if unbatched is None else f"_unbatched({spec!r}, {unbatched[0]}, {unbatched[1]})"
     if len(operands) == 2:
         return f"_contract({text}, {', '.join(operands)})"
     return f"np.einsum({text}, {', '.join(operands)}, optimize=True)"
-
-
-def _live_inputs(graph: Graph) -> set[str]:
-    """The inputs (`[k]`) that a body's output depends on."""
-    live = live_nodes(graph)
-    return {n.attr for i, n in enumerate(graph.nodes) if live[i] and n.op == "input"}

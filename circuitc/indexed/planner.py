@@ -1,45 +1,40 @@
-"""The whole-bus form of a bus circuit: stages that each compute a wire or a whole bus.
+"""The planner: a parsed bus circuit -> its whole-bus plan (`ir.Plan`), forward stages only.
 
-`plan(statements, filename, sizes, wrt, fix)` turns a parsed file into a `Plan`, the
-form the whole-bus emitters (`emit.whole`) read, or returns None for a circuit whose
-indexes the form does not cover (an index mixing two variables, `x[i+j]`; one variable
-twice in an access, `A[i, i]`; a reduction whose `range` depends on an outer index
-variable). Such a circuit is written out element by element instead, which is also
-the reference semantics that the whole-bus form must agree with (`buses`).
+`plan(statements, filename, sizes, wrt, fix)` returns the plan, or None for a circuit
+whose indexes the form does not cover (an index mixing two variables, `x[i+j]`; one
+variable twice in an access, `A[i, i]`; a reduction whose `range` depends on an outer
+index variable). Such a circuit is written out element by element instead, which is
+also the reference semantics that the whole-bus form must agree with (`buses`).
 
-A stage defines one wire or bus over its axes (the index variables of a bus, each
-with its range; a scalar wire has none):
+Each assignment becomes a stage over the index variables of its left side (none for
+a scalar wire):
 
-- a map, `out[axes] = body(reads)`: the body is a scalar graph, lowered, optimized and
-  differentiated by the same passes as any circuit, whose inputs are the reads: an
-  element of another wire at integer-affine indexes of the axes (`x[i+1]`, `W[i, j]`,
-  `x[3]`), or the value of an index variable;
-- a reduction, `out[axes] = REDUCE over the axes `over` of its operands`: the
-  operands of a `sum` are the factors of its term, so that a contraction such as
-  `sum(W[i, j] * x[j] for j)` is one `einsum`; every other reduction (`prod`, `max`,
-  `min`, `logsumexp`) has one operand, the term. An operand is a read.
+- `h[i] = EXPR` is a map whose body is `EXPR` lowered and optimized like any circuit,
+  its inputs the reads of `EXPR`: elements of other wires at integer-affine indexes
+  (`x[i+1]`, `W[i, j]`, `x[3]`), or the value of an index variable used as a number.
+- A reduction inside an expression is lifted into a stage of its own, over the outer
+  variables its term uses and its own. A `sum` is a map with a `+=` write: a
+  contraction of the factors of its term that are plain reads (`sum(W[i, j] * x[j]
+  for j)`), each other factor first computed by a map over just the variables it uses
+  (`relu(x[j])` over `j` only); a term with no plain read is the map's body itself
+  (Rosenbrock's sum is one map). Every other reduction is a `Fold` of its term, a
+  read (or a map over the term's variables).
 
-A reduction inside an expression is lifted into a stage of its own over the outer
-axes its term uses, and a factor of a sum that is not a plain read becomes a map
-over just the axes it uses, so that `sum(W[i, j] * relu(x[j]) for j)` computes
-`relu` over `j` only. Stage names of lifted stages contain `#`, which no `.circ`
-name does.
-
-The file is checked as `lower` checks any circuit (names, gate calls, outputs,
-cycles), on its skeleton: the same statements with every bus as one wire.
+Names of lifted stages contain `#`, which no `.circ` name does. The file is checked as
+`lower` checks any circuit (names, gate calls, outputs, cycles), on its skeleton: the
+same statements with every bus as one wire.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 
-from .buses import _affine, _Expansion, _walk_all
-from .errors import CircuitError
-from .grad import grad
-from .graph import Graph, Origin
-from .lower import _evaluate_constant, lower
-from .parse import (
+from ..buses import _affine, _Expansion, _walk_all
+from ..errors import CircuitError
+from ..graph import Graph, Origin
+from ..lower import _evaluate_constant, lower
+from ..parse import (
     Assign,
     BusAssign,
     BusItem,
@@ -54,66 +49,13 @@ from .parse import (
     OutputDecl,
     Reduce,
 )
-from .passes import dce, optimize
+from ..passes import optimize
+from .passes import without_copies
+from .ir import Access, Axis, Buffer, Fold, Map, Plan, Write, axes_shape, identity, live
 
 
 class Unsupported(Exception):
     """The circuit uses an index the whole-bus form does not cover."""
-
-
-@dataclass(frozen=True)
-class Axis:
-    var: str
-    start: int
-    stop: int
-
-    @property
-    def size(self) -> int:
-        return self.stop - self.start
-
-
-@dataclass(frozen=True)
-class Read:
-    """Element `index` of wire or bus `name`: per dimension (variable, coefficient,
-    constant), the element `coefficient * variable + constant` (variable None: the
-    element `constant`). With `name` None, the value of the index variable of the
-    single entry."""
-
-    name: str | None
-    index: tuple[tuple[str | None, int, int], ...] = ()
-
-    @property
-    def vars(self) -> tuple[str, ...]:
-        return tuple(v for v, _, _ in self.index if v is not None)
-
-
-@dataclass
-class Stage:
-    name: str
-    axes: tuple[Axis, ...]
-    kind: str  # "map", or the reduction
-    reads: tuple[Read, ...]  # a map's body inputs "[0]", "[1]", ...; a reduction's operands
-    origin: Origin
-    over: tuple[Axis, ...] = ()  # the axes a reduction reduces
-    forward: Graph | None = None  # a map's body: output `name`
-    backward: Graph | None = None  # `grad(forward)` for the reads that need an adjoint
-    # Whether the stage's adjoint is needed: some input of WRT reaches it.
-    differentiated: bool = False
-
-    @property
-    def domain(self) -> tuple[Axis, ...]:
-        return self.axes + self.over
-
-
-@dataclass
-class Plan:
-    filename: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    wrt: tuple[str, ...]
-    shapes: dict[str, tuple[int, ...]]  # every input, output and stage; () for a scalar
-    defaults: dict[str, object]  # a number, or for a bus a number or nested tuples
-    stages: list[Stage] = field(default_factory=list)
 
 
 def plan(statements: list, filename: str, sizes: Mapping[str, int] | None = None,
@@ -223,10 +165,10 @@ class _Planner:
         self.filename = filename
         self.gates = [s for s in statements if type(s) is GateDef]
         shapes = expansion.buses.shapes
-        self.shapes = {name: shapes.get(name, ()) for name in skeleton.inputs}
+        self.buffers = {name: Buffer(name, shapes.get(name, ()), "input") for name in skeleton.inputs}
         self.skeleton = skeleton
         self.wrt, self.fix = wrt, fix
-        self.stages: list[Stage] = []
+        self.stages: list[Map | Fold] = []
         self.lifted = 0
 
     def run(self) -> Plan:
@@ -238,12 +180,12 @@ class _Planner:
                 axes = ()
             self._map(s.target.id, axes, s.expr, Origin(s.target.span, f"'{s.target.id}'"))
         outputs = tuple(name for name, _ in self.skeleton.outputs)
-        wrt = self._wrt()
-        result = Plan(self.filename, self.skeleton.inputs, outputs, wrt,
-                      {**self.shapes, **{s.name: axes_shape(s.axes) for s in self.stages}},
-                      self._defaults())
-        result.stages = self._live(outputs, set(wrt))
-        return result
+        every = Plan(self.filename, self.skeleton.inputs, outputs, self._wrt(), self._defaults(),
+                     self.buffers, tuple(self.stages))
+        stages = tuple(live(every, outputs))
+        used = {w.target.name for s in stages for w in s.writes} | set(self.skeleton.inputs)
+        return without_copies(replace(every, stages=stages, buffers={
+            n: b for n, b in self.buffers.items() if n in used}))
 
     def _order(self) -> list:
         """The assignments, each after the ones it reads (the skeleton has no cycle)."""
@@ -265,28 +207,37 @@ class _Planner:
         return order
 
     def _wrt(self) -> tuple[str, ...]:
-        from .api import _checked_wrt  # the same checks and messages as written out
+        from ..api import _checked_wrt  # the same checks and messages as written out
         return _checked_wrt(self.skeleton, self.wrt, self.fix)
 
     # -- building -------------------------------------------------------------------
 
-    def _map(self, name: str, axes: tuple[Axis, ...], expr, origin: Origin) -> Read:
-        """Add the map stage `name[axes] = expr`, and return the read of it by its axes."""
-        reads: dict[Read, int] = {}
-        body = self._substitute(expr, {a.var: a for a in axes}, reads)
+    def _buffer(self, name: str, axes: tuple[Axis, ...], role: str) -> None:
+        self.buffers[name] = Buffer(name, axes_shape(axes), role)
+
+    def _body(self, name: str, expr, reads: dict[Access, int], origin: Origin) -> Graph:
+        """`expr`, whose reads are the placeholders `[k]` (`_substitute`), as an optimized
+        scalar graph with the one output `name`."""
         program = [*self.gates,
                    InputDecl(tuple((Name(f"[{k}]", origin.span), None) for k in range(len(reads)))),
-                   Assign(Name(name, origin.span), body), OutputDecl((Name(name, origin.span),))]
-        forward = optimize(lower(program, self.filename))
-        stage = Stage(name, axes, "map", tuple(reads), origin, forward=forward)
-        self.stages.append(stage)
-        return Read(name, tuple((a.var, 1, -a.start) for a in axes))
+                   Assign(Name(name, origin.span), expr), OutputDecl((Name(name, origin.span),))]
+        return optimize(lower(program, self.filename))
 
-    def _substitute(self, expr, scope: dict[str, Axis], reads: dict[Read, int]):
+    def _map(self, name: str, axes: tuple[Axis, ...], expr, origin: Origin) -> Access:
+        """Add the map stage `name[axes] = expr`, and return the read of it by its axes."""
+        reads: dict[Access, int] = {}
+        body = self._body(name, self._substitute(expr, {a.var: a for a in axes}, reads), reads,
+                          origin)
+        target = identity(name, axes)
+        self._buffer(name, axes, "value")
+        self.stages.append(Map(axes, tuple(reads), body, (Write(target, False),), origin))
+        return target
+
+    def _substitute(self, expr, scope: dict[str, Axis], reads: dict[Access, int]):
         """`expr` with every read a placeholder input `[k]` (`reads` maps the read to
         `k`), sizes as numbers and reductions lifted into stages."""
 
-        def placeholder(read: Read, span):
+        def placeholder(read: Access, span):
             k = reads.setdefault(read, len(reads))
             return Name(f"[{k}]", span)
 
@@ -299,11 +250,11 @@ class _Planner:
                 values.append(e)
             elif kind is Name:
                 if e.id in scope:
-                    values.append(placeholder(Read(None, ((e.id, 1, 0),)), e.span))
+                    values.append(placeholder(Access(None, ((e.id, 1, 0),)), e.span))
                 elif e.id in self.x.sizes:
                     values.append(Num(float(self.x.sizes[e.id]), e.span))
                 else:
-                    values.append(placeholder(Read(e.id), e.span))
+                    values.append(placeholder(Access(e.id), e.span))
             elif kind is Index:
                 values.append(placeholder(self._access(e, scope), e.span))
             elif kind is Reduce:
@@ -319,7 +270,7 @@ class _Planner:
                 values.append(Op(e.gate, args, e.span) if kind is Op else Call(e.name, args))
         return values.pop()
 
-    def _access(self, e: Index, scope: dict[str, Axis]) -> Read:
+    def _access(self, e: Index, scope: dict[str, Axis]) -> Access:
         index = []
         for arg, n in zip(e.args, self.x.buses.shapes[e.name.id]):
             form = _affine(arg, self.x.sizes, scope)
@@ -335,9 +286,9 @@ class _Planner:
                     raise CircuitError("index out of range", arg.span)
             # In the read's own terms: the element at position p of v's axis.
             index.append((v, form.get(v, 0), form[""]))
-        return Read(e.name.id, tuple(index))
+        return Access(e.name.id, tuple(index))
 
-    def _reduce(self, e: Reduce, scope: dict[str, Axis]) -> Read:
+    def _reduce(self, e: Reduce, scope: dict[str, Axis]) -> Access:
         """Lift a reduction into a stage; the read of its result."""
         if e.bounds is not None:
             bounds = [_affine(b, self.x.sizes, scope) for b in e.bounds]
@@ -356,6 +307,8 @@ class _Planner:
         origin = Origin(e.name.span, f"'{e.name.id}'")
         kind = e.name.id
         terms = _factors(e.body) if kind == "sum" else [e.body]
+        if kind == "sum" and not any(type(t) is Index for t in terms):
+            return self._summed(name, scope, over, e.body, origin)
         operands = [self._access(t, inner) for t in terms if type(t) is Index]
         rest = [t for t in terms if type(t) is not Index]
         groups: dict[frozenset, list] = {}
@@ -369,29 +322,39 @@ class _Planner:
                 term = Op("mul", (term, f), e.span)
             operands.append(self._map(f"term#{self.lifted}", axes, term, origin))
         used = {v for r in operands for v in r.vars}
-        axes = tuple(a for a in scope.values() if a.var in used)
-        self.stages.append(Stage(name, axes, kind, tuple(operands), origin, over=over))
-        return Read(name, tuple((a.var, 1, -a.start) for a in axes))
+        kept = tuple(a for a in scope.values() if a.var in used)
+        target = identity(name, kept)
+        if kind == "sum":
+            self._buffer(name, kept, "sum")
+            body = self._product(name, len(operands), origin)
+            self.stages.append(Map(kept + over, tuple(operands), body, (Write(target, True),),
+                                   origin))
+        else:
+            self._buffer(name, kept, "value")
+            self.stages.append(Fold(kind, kept + over, len(over), tuple(operands), target, origin))
+        return target
+
+    def _summed(self, name: str, scope: dict[str, Axis], over: tuple[Axis, ...], term,
+                origin: Origin) -> Access:
+        """A sum whose term has no plain read as a factor: one map, its body the term."""
+        reads: dict[Access, int] = {}
+        inner = {**scope, **{a.var: a for a in over}}
+        body = self._body(name, self._substitute(term, inner, reads), reads, origin)
+        used = {v for r in reads for v in r.vars}
+        kept = tuple(a for a in scope.values() if a.var in used)
+        target = identity(name, kept)
+        self._buffer(name, kept, "sum")
+        self.stages.append(Map(kept + over, tuple(reads), body, (Write(target, True),), origin))
+        return target
+
+    def _product(self, name: str, n: int, origin: Origin) -> Graph:
+        """The body `[0] * [1] * ...` of a contraction of `n` reads."""
+        term = Name("[0]", origin.span)
+        for k in range(1, n):
+            term = Op("mul", (term, Name(f"[{k}]", origin.span)), origin.span)
+        return self._body(name, term, dict.fromkeys(range(n)), origin)
 
     # -- what the module needs ----------------------------------------------------------
-
-    def _live(self, outputs: tuple[str, ...], wrt: set[str]) -> list[Stage]:
-        """The stages the outputs need, each marked `differentiated` where an input of
-        `wrt` reaches it, with the gradient graph of each differentiated map."""
-        live = set(outputs)
-        for s in reversed(self.stages):
-            if s.name in live:
-                live |= {r.name for r in s.reads if r.name is not None}
-        stages = [s for s in self.stages if s.name in live]
-        reached = set(wrt)
-        for s in stages:
-            s.differentiated = any(r.name in reached for r in s.reads)
-            if s.differentiated:
-                reached.add(s.name)
-            if s.kind == "map" and s.differentiated:
-                needed = tuple(f"[{k}]" for k, r in enumerate(s.reads) if r.name in reached)
-                s.backward = dce(grad(s.forward, needed), done=len(s.forward.nodes))
-        return stages
 
     def _defaults(self) -> dict[str, object]:
         defaults = dict(self.skeleton.defaults)
@@ -402,7 +365,7 @@ class _Planner:
                 if type(item) is BusItem and type(item.default) is ListLit:
                     gates = {g.name.id: g for g in self.gates}
                     values = [_evaluate_constant(d, gates) for _, d in self.x._input_items([item])]
-                    defaults[item.name.id] = _nested(values, self.shapes[item.name.id])
+                    defaults[item.name.id] = _nested(values, self.buffers[item.name.id].shape)
         return {name: defaults[name] for name in self.skeleton.inputs if name in defaults}
 
 
@@ -416,11 +379,6 @@ def _factors(expr) -> list:
 def _uses(exprs, variables: set[str]) -> set[str]:
     """The index variables of `variables` that `exprs` use."""
     return {e.id for x in exprs for e in _walk_all(x) if type(e) is Name and e.id in variables}
-
-
-def axes_shape(axes: tuple[Axis, ...]) -> tuple[int, ...]:
-    """The shape of an array over `axes`."""
-    return tuple(a.size for a in axes)
 
 
 def _nested(values: list, shape: tuple[int, ...]):

@@ -1,0 +1,155 @@
+"""What the two printers of whole-bus plans (`emit.whole` for NumPy, `emit.loops` for plain
+Python) share: the module's functions and what each returns, identifiers, the module's
+constants, and its closing part (`_WHERE`, `_located`, keyword calls by `.circ` name).
+
+A module has `forward` and `backward`, and with `jvp` and `hessian` the functions of
+forward mode (`jvp`) and of second order (`hvp`); `functions(plan, ...)` says, for each,
+the plan it prints (the forward plan, `ad.vjp` of it, `ad.jvp` of it, `ad.hvp` of it),
+its parameters and its results, as buffers of that plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..graph import Origin
+from ..indexed.ad import hvp, jvp, vjp
+from ..indexed.ir import ADJOINT, TANGENT, Plan
+from .python import _BY_CIRC_NAMES, _LOCATED, _WHERE_COMMENT, _strings, _syntax_table
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    plan: Plan
+    params: tuple[str, ...]  # buffers: the inputs, then directions, then seeds (default 1.0)
+    values: tuple[str, ...]  # the outputs
+    grads: tuple[tuple[str, str], ...] = ()  # (input, buffer) for each input of WRT
+    tangents: tuple[tuple[str, str], ...] = ()  # (output or input, buffer)
+
+
+def functions(plan: Plan, jvp_too: bool = False, hessian: bool = False) -> list[Function]:
+    """The functions of a module of `plan`, in the order they are written."""
+    outs = plan.outputs
+    backward = vjp(plan)
+    seeds = tuple(backward.seeds[o] for o in outs)
+    made = [Function("forward", plan, plan.inputs, outs),
+            Function("backward", backward, plan.inputs + seeds, outs, backward.grads)]
+    if jvp_too:
+        tangent = jvp(plan)
+        directions = tuple(tangent.directions[n] for n in plan.inputs)
+        made.append(Function("jvp", tangent, plan.inputs + directions, outs,
+                             tangents=tangent.tangents))
+    if hessian:
+        second = hvp(plan)
+        directions = tuple(second.directions[n] for n in plan.wrt)
+        made.append(Function("hvp", second, plan.inputs + directions + seeds, outs, second.grads,
+                             tuple(zip(plan.wrt, (b for _, b in second.tangents)))))
+    return made
+
+
+def wanted(name: str) -> str:
+    """The identifier a buffer would like: `sum#1` -> `sum1`, `h#ties` -> `h_ties`,
+    `∂x` -> `d_x`, `⋅x` -> `v_x`, `⋅∂x` -> `hv_x`."""
+    if name.startswith(TANGENT + ADJOINT):
+        return "hv_" + wanted(name[2:])
+    if name.startswith(ADJOINT):
+        return "d_" + wanted(name[1:])
+    if name.startswith(TANGENT):
+        return "v_" + wanted(name[1:])
+    return re.sub(r"#(?=[A-Za-z])", "_", name).replace("#", "")
+
+
+class Frame:
+    """One module written from a plan. A subclass sets `target` (the gate table's syntax
+    it prints) and defines `default`, how a default value is written."""
+
+    target = "python"
+
+    def __init__(self, plan: Plan, version: str, reserved: set[str]):
+        self.p, self.version = plan, version
+        self.syntax = _syntax_table(self.target)
+        self.ident: dict[str, str] = {}
+        self.taken = set(reserved)
+        for name in [*plan.inputs, *plan.outputs]:
+            self.claim(name, name)
+        self.lines: list[str] = []
+        self.where: list[tuple[int, Origin]] = []  # (line in `lines`, gate) for `_WHERE`
+        name = plan.filename
+        self.shown = name if name.isprintable() else repr(name)  # safe inside a comment
+        self.temps = 0
+
+    def claim(self, key: str, want: str) -> str:
+        """The identifier of `key`: `want`, with `_` appended until it is free."""
+        if key not in self.ident:
+            while want in self.taken:
+                want += "_"
+            self.taken.add(want)
+            self.ident[key] = want
+        return self.ident[key]
+
+    def name(self, buffer: str) -> str:
+        """The identifier of a buffer."""
+        return self.ident.get(buffer) or self.claim(buffer, wanted(buffer))
+
+    def temporary(self) -> str:
+        """A fresh temporary of the function being written (`self.temps` counts them)."""
+        self.temps += 1
+        while f"t{self.temps}" in self.taken:
+            self.temps += 1
+        return f"t{self.temps}"
+
+    def default(self, value, shape: tuple[int, ...]) -> str:
+        raise NotImplementedError
+
+    def constants(self) -> list[str]:
+        """The lines defining `INPUTS`, `OUTPUTS`, `WRT`, `SHAPES`, `DEFAULTS` and, where an
+        input is renamed, `RENAMED`."""
+        p = self.p
+        defaults = [f'"{name}": {self.default(value, p.shape(name))}'
+                    for name, value in p.defaults.items()]
+        shapes = ", ".join(f'"{n}": {p.shape(n)!r}' for n in dict.fromkeys([*p.inputs, *p.outputs]))
+        lines = [f"INPUTS = {_strings(p.inputs)}",
+                 f"OUTPUTS = {_strings(p.outputs)}",
+                 f"WRT = {_strings(p.wrt)}  # the inputs whose gradients backward() returns",
+                 "# The shape of each input and output: () for a number.",
+                 f"SHAPES = {{{shapes}}}",
+                 f"DEFAULTS = {{{', '.join(defaults)}}}"]
+        renamed = {n: self.ident[n] for n in p.inputs if self.ident[n] != n}
+        if renamed:
+            pairs = ", ".join(f'"{n}": "{i}"' for n, i in renamed.items())
+            lines.append(f"RENAMED = {{{pairs}}}  # the parameter of each input not spelled as in INPUTS")
+        return lines
+
+    def head(self, f: Function) -> list[str]:
+        """The `def` line and docstring of `f`; seeds default to 1.0."""
+        seeds = f.plan.seeds
+        params = [self.name(b) + ("=1.0" if b in seeds.values() else "") for b in f.params]
+        outs = self.p.outputs
+        values = f"({', '.join(outs)})" if len(outs) > 1 else outs[0]
+        seed_sum = " + ".join(f"sum({self.name(ADJOINT + o)}*{o})" if self.p.shape(o)
+                              else f"{self.name(ADJOINT + o)}*{o}" for o in outs)
+        doc = {"forward": f"Return {values}.",
+               "backward": f"Return ({values}, grads), grads[k] = d({seed_sum})/d(WRT[k]).",
+               "jvp": f"Return ({values}, tangents): the outputs' derivatives along the "
+                      "direction given per input.",
+               "hvp": f"Return ({values}, grads, hv), hv = H @ v: the Hessian of {seed_sum} "
+                      "times the direction v given per input of WRT."}[f.name]
+        return [f"def {f.name}({', '.join(params)}):", f'    """{doc}"""']
+
+    def closing(self, head: int, names: list[str]) -> list[str]:
+        """The module's lines after its helpers: `_WHERE` (its line numbers moved down by
+        the `head` lines above the functions) and `_located` where a line can raise, and
+        the keyword calls by `.circ` name of the functions `names` where an input is
+        renamed."""
+        tail = []
+        if self.where:
+            entries = "".join(f"{line + head} {origin.describe(self.shown)}\n"
+                              for line, origin in self.where)
+            entries = entries.replace("\\", "\\\\").replace('"', '\\"')
+            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{entries}"""', "", "", _LOCATED]
+        if any(self.ident[n] != n for n in self.p.inputs):
+            tail += ["", "", _BY_CIRC_NAMES, ""]
+            tail += [f"{name} = _by_circ_names({name})" for name in names]
+        return tail
