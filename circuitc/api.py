@@ -138,12 +138,11 @@ def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, f
 
     A bus circuit becomes whole-bus code (`indexed`) for the numpy target (`emit.whole`),
     and for the python target (`emit.loops`) where a bus or a reduction has more than
-    `LOOPS_FROM` elements, unless `elements` asks for it written out element by element,
-    or the module has second-order functions, which are written out.
+    `LOOPS_FROM` elements, unless `elements` asks for it written out element by element.
     """
     emit = _emitter(target)
-    if not (elements or hessian or jvp):
-        source = _whole_bus(text, filename, target, wrt, sizes, fix)
+    if not elements:
+        source = _whole_bus(text, filename, target, wrt, sizes, fix, hessian, jvp)
         if source is not None:
             if not graphs:
                 return source, None, None
@@ -167,8 +166,8 @@ def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, f
 LOOPS_FROM = 256
 
 
-def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names
-               ) -> str | None:
+def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, fix: Names,
+               hessian: bool = False, jvp: bool = False) -> str | None:
     """The whole-bus module of a bus circuit for `target`, or None for a circuit without
     buses, one whose indexes the whole-bus form does not cover, or (python target) one
     whose buses and reductions all have at most `LOOPS_FROM` elements."""
@@ -176,15 +175,16 @@ def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, 
     with _collector_paused():
         try:
             statements = parse(text)
-            if not has_buses(statements) or target == "python":
+            if not has_buses(statements) or target == "python" and (
+                    hessian or not _large(statements, sizes)):
                 return None
             p = plan(statements, filename, sizes, wrt, fix)
         except CircuitError:
             return None  # the written-out front end reports it, as for every circuit
         if p is None:
             return None
-        from .emit import whole
-        return whole.emit(p, __version__)
+        from .emit import loops, whole
+        return (whole if target == "numpy" else loops).emit(p, __version__, jvp, hessian)
 
 
 def _large(statements: list, sizes: Sizes) -> bool:

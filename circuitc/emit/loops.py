@@ -1,32 +1,29 @@
-"""The whole-bus form (`indexed.Plan`) -> a plain Python module that loops over each bus.
+"""Whole-bus plans (`indexed.ir.Plan`) -> a plain Python module that loops over each bus.
 
 The module keeps the python target's contract (`emit.python`): `INPUTS`, `OUTPUTS`,
-`WRT`, `SHAPES`, `DEFAULTS`, `RENAMED`, `forward` and `backward` with the same
-parameters, a bus given as nested lists or tuples, a NumPy array or one number for
-every element, bus results as nested tuples, only `math` imported, and run-time
-errors re-raised with the gate's `.circ` position (`_WHERE`, `_located`; on a line
-inside a loop the element is not named). What changes is the code: the text does not
-grow with the sizes of the buses. `api` writes this module for the python target when
-a bus or a reduction has more than `api.LOOPS_FROM` elements (256: below that, the
-written-out module runs faster), unless `elements`, `hessian` or `jvp` is asked for.
+`WRT`, `SHAPES`, `DEFAULTS`, `RENAMED`, `forward` and `backward` (and `jvp`, `hvp`)
+with the same parameters, a bus given as nested lists or tuples, a NumPy array or one
+number for every element, bus results as nested tuples, only `math` imported, and
+run-time errors re-raised with the gate's `.circ` position (`_WHERE`, `_located`; on a
+line inside a loop the element is not named). What changes is the code: the text does
+not grow with the sizes of the buses. `api` writes this module for the python target
+when a bus or a reduction has more than `api.LOOPS_FROM` elements (below that, the
+written-out module runs faster), unless `elements` asks for it written out.
 
-- A bus is a flat list in row-major order (`x = _flat(x, (n,))`); element
-  `x[a, b]` of a bus of shape `(n, m)` is `x[a * m + b]`.
-- A map stage is a loop over its axes (nested, in order) whose body is the map's
-  gates, a line each where a gate can raise, appending each element to its list.
-- A sum is a loop accumulating from `-0.0` (which adds nothing, not even a sign), so
-  the terms are added left to right as the written-out `t0 + t1 + ...` adds them;
-  `max`, `min` and `prod` are Python's `max`, `min` and `math.prod` of the terms (the
-  same left folds), `logsumexp` the helper `_logsumexp`, `m + log(sum(exp(t - m)))`
-  as written out.
-- Reverse mode runs stage by stage, backwards: a map's loop recomputes its body and
-  adds the adjoint of each read into its bus's adjoint list (`d_x[i + 1] += ...`);
-  a sum's adjoint for one factor is the stage's adjoint times the other factors;
-  the other reductions' adjoints come from helpers that follow the written-out left
-  fold (`_fold_grads`: max and min ties split in halves at each step).
-- A map whose adjoint is a scalar output's seed at every element (the terms of the sum
-  that is the output, `f = sum(... for i)`; `fusible`) is known before the map runs:
-  in `backward` its forward and reverse loops are one loop, which adds up that sum too.
+- A bus is a flat list in row-major order (`x = _flat(x, (n,))`); element `x[a, b]` of a
+  bus of shape `(n, m)` is `x[a * m + b]`.
+- A map is a loop over its domain (nested, in order) whose body is the map's gates, a
+  line each where a gate can raise (else written into the expression that uses it).
+  A `=` write appends to its list; a `+=` write adds into its list at the element,
+  or, where the target is the loops' outer variables and the inner ones are summed,
+  into a running value that starts at `-0.0` (which adds nothing, not even a sign), so
+  a sum adds its terms left to right as the written-out `t0 + t1 + ...` does.
+- A fold is a helper over the list of its terms: `max`, `min` and `math.prod` (left
+  folds, as written out), `_logsumexp` (`m + log(sum(exp(t - m)))`), `_prod_except`,
+  `_prod_except_tangent`.
+- Each map fused with its adjoint or tangent (`indexed.passes.fused`) is one loop:
+  Rosenbrock's `backward` is one loop. An adjoint map that runs later recomputes the
+  forward gates it needs.
 
 Values agree with the written-out python module bit for bit where the gates and
 their order are the same (Rosenbrock's value and gradient do); adjoints of an element
@@ -41,20 +38,14 @@ from __future__ import annotations
 
 import inspect
 import math
+from dataclasses import replace
 
 from ..gates import ATOM, GATES
-from ..graph import LEAVES, Graph, Origin
-from ..indexed import Axis, Plan, Read, Stage, axes_shape
-from .plan import PlanModule, gradient_origin
-from .python import (
-    HELPER_SOURCES,
-    LINE,
-    MAX_DEPTH,
-    RESERVED,
-    _literal,
-    _nested,
-    _tuple,
-)
+from ..graph import Graph, Origin
+from ..indexed.ir import Access, Fold, Map, Plan, check, identity, pruned
+from ..indexed.passes import fused
+from .frame import Frame, Function, functions
+from .python import HELPER_SOURCES, LINE, MAX_DEPTH, RESERVED, _literal, _nested, _tuple
 
 
 def _shaped(flat, shape):
@@ -73,131 +64,125 @@ def _logsumexp(terms):
     return m + math.log(total)
 
 
-def _fold_grads(kind, terms, g):
-    """d(g * the left fold of `kind` (max, min, prod) over `terms`)/d(each term), as the
-    chain of two-argument gates has it: max and min ties split in halves at each step."""
-    partial = [terms[0]]  # the fold after each term
-    for t in terms[1:]:
-        a = partial[-1]
-        partial.append(a * t if kind == "prod" else max(a, t) if kind == "max" else min(a, t))
-    grads = [0.0] * len(terms)
-    for k in range(len(terms) - 1, 0, -1):
-        a, t = partial[k - 1], terms[k]
-        if kind == "prod":
-            grads[k], g = g * a, g * t
-        else:
-            if kind == "min":
-                a, t = -a, -t
-            grads[k] = g * (1.0 if t > a else 0.5 if t == a else 0.0)
-            g = g * (1.0 if a > t else 0.5 if a == t else 0.0)
-    grads[0] = g
-    return grads
+def _prod_except(terms):
+    """At each term, the product of the others: those before it, from the left, times
+    those after it, from the right."""
+    n = len(terms)
+    before, after = [1.0] * n, [1.0] * n
+    for j in range(1, n):
+        before[j] = before[j - 1] * terms[j - 1]
+        after[n - 1 - j] = after[n - j] * terms[n - j]
+    return [b * a for b, a in zip(before, after)]
 
 
-def _logsumexp_grads(terms, g):
-    """d(g * logsumexp(terms))/d(each term), through the max as written out."""
-    m = max(terms)
-    e = [math.exp(t - m) for t in terms]
-    total = -0.0
-    for x in e:
-        total += x
-    share = g / total
-    grads = [share * x for x in e]
-    to_max = g
-    for x in reversed(grads):
-        to_max -= x
-    return [d + w for d, w in zip(grads, _fold_grads("max", terms, to_max))]
+def _prod_except_tangent(terms, tangents):
+    """The derivative of `_prod_except(terms)` along `tangents`: the products before and
+    after each term carried with their derivatives."""
+    n = len(terms)
+    before, after, dbefore, dafter = [1.0] * n, [1.0] * n, [0.0] * n, [0.0] * n
+    for j in range(1, n):
+        before[j] = before[j - 1] * terms[j - 1]
+        dbefore[j] = dbefore[j - 1] * terms[j - 1] + before[j - 1] * tangents[j - 1]
+        i = n - 1 - j
+        after[i] = after[i + 1] * terms[i + 1]
+        dafter[i] = dafter[i + 1] * terms[i + 1] + after[i + 1] * tangents[i + 1]
+    return [db * a + b * da for b, a, db, da in zip(before, after, dbefore, dafter)]
 
 
-HELPERS = {f.__name__: f for f in (_shaped, _logsumexp, _fold_grads, _logsumexp_grads)}
+HELPERS = {f.__name__: f for f in (_shaped, _logsumexp, _prod_except, _prod_except_tangent)}
 SOURCES = {**HELPER_SOURCES, **{name: inspect.getsource(f).rstrip() for name, f in HELPERS.items()}}
-NAMES = RESERVED | set(HELPERS)
-FOLDS = {"max": "max({})", "min": "min({})", "prod": "math.prod({})", "logsumexp": "_logsumexp({})"}
+# What the functions call, reserved so that no circuit name shadows it.
+NAMES = RESERVED | set(HELPERS) | {"range", "float", "max", "min"}
+FOLDS = {"max": "max({})", "min": "min({})", "prod": "math.prod({})",
+         "logsumexp": "_logsumexp({})", "prod_except": "_prod_except({})",
+         "prod_except_tangent": "_prod_except_tangent({})"}
 
 
-def emit(p: Plan, version: str) -> str:
-    return _Module(p, version).source()
+def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
+    return _Module(plan, version).source(functions(plan, jvp, hessian))
 
 
-class _Module(PlanModule):
+class _Module(Frame):
     target = "python"
 
-    def __init__(self, p: Plan, version: str):
-        super().__init__(p, version, NAMES)
+    def __init__(self, plan: Plan, version: str):
+        super().__init__(plan, version, NAMES)
         self.helpers: set[str] = {"_flat"}
         self.uses_math = False
-        for s in p.stages:
-            for a in s.domain:
-                self.claim("@" + a.var, a.var)
-        for word in ("acc", "grads"):  # the names of a reduction's running value and adjoints
-            self.claim("#" + word, word)
 
-    def line(self, text: str, origin: Origin | None = None) -> None:
-        """A line of the function body at the current depth of loops."""
+    def line(self, text: str, origin: Origin | None = None, raises: bool = False) -> None:
+        """A line of the function body at the current depth of loops; with `raises`, one
+        that `_WHERE` names `origin` for."""
         if origin is not None:
             text += "  # " + (origin.lines if origin.calls else f"line {origin.span.line}")
         self.body.append((" " * (8 + 4 * self.depth) + text, origin))
+        if raises:
+            self.raising.append((len(self.body) - 1, origin))
 
-    def loops(self, axes: tuple[Axis, ...]) -> None:
+    def var(self, v: str) -> str:
+        return self.claim("@" + v, v)
+
+    def loops(self, axes) -> None:
         for a in axes:
             bounds = f"{a.start}, {a.stop}" if a.start else f"{a.stop}"
-            self.line(f"for {self.ident['@' + a.var]} in range({bounds}):")
+            self.line(f"for {self.var(a.var)} in range({bounds}):")
             self.depth += 1
 
     # -- reads ------------------------------------------------------------------------
 
-    def element(self, name: str, index) -> str:
-        """Element `index` ((variable, coefficient, constant) per dimension) of `name`."""
-        ident = self.ident[name]
-        shape = self.p.shapes[name]
+    def element(self, access: Access) -> str:
+        """The element an access takes at the loops' current point."""
+        if access.name is None:
+            return f"float({self.var(access.index[0][0])})"
+        ident = self.name(access.name)
+        shape = self.f.plan.shape(access.name)
         if not shape:
             return ident
         coefficients: dict[str, int] = {}
         constant, stride = 0, 1
-        for (v, a, c), n in zip(reversed(index), reversed(shape)):
+        for (v, a, c), n in zip(reversed(access.index), reversed(shape)):
             if v is not None:
                 coefficients[v] = coefficients.get(v, 0) + a * stride
             constant += c * stride
             stride *= n
-        parts = [self.ident["@" + v] if k == 1 else f"{k} * {self.ident['@' + v]}"
+        parts = [self.var(v) if k == 1 else f"{k} * {self.var(v)}"
                  for v, k in reversed(coefficients.items()) if k]
         if constant or not parts:
             parts.append(str(constant))
         return f"{ident}[{' + '.join(parts)}]".replace("+ -", "- ")
 
-    def read(self, r: Read) -> str:
-        if r.name is None:
-            return f"float({self.ident['@' + r.index[0][0]]})"
-        return self.element(r.name, r.index)
-
-    def own(self, s: Stage) -> str:
-        """The element of stage `s` its loops are at."""
-        return self.element(s.name, tuple((a.var, 1, -a.start) for a in s.axes))
-
     # -- gates ------------------------------------------------------------------------
 
-    def gates(self, graph: Graph, nodes: list[int], texts: dict[int, tuple[str, int, int]],
-              leaf, roots: list[int]) -> None:
-        """Lines computing `nodes` of `graph` (in order) into `texts` (text, precedence,
-        depth); `leaf(node)` gives a leaf's text; `roots` are the nodes that lines after
-        these read, once per use. A node used once that cannot raise is written into the
-        expression that uses it."""
-        uses = dict.fromkeys(nodes, 0)
+    def gates(self, graph: Graph, reads, roots: list[int]) -> dict[int, tuple[str, int, int]]:
+        """Lines computing what `roots` need of `graph`, and each node's (text, precedence,
+        depth). A node used once that cannot raise is written into the expression that
+        uses it."""
+        nodes = graph.nodes
+        needed = [False] * len(nodes)
+        for r in roots:
+            needed[r] = True
+        for i in range(len(nodes) - 1, -1, -1):
+            if needed[i]:
+                for a in nodes[i].args:
+                    needed[a] = True
+        uses = [0] * len(nodes)
         for i in roots:
             uses[i] += 1
-        for i in nodes:
-            for a in graph.nodes[i].args:
-                if a in uses:
+        for i, node in enumerate(nodes):
+            if needed[i]:
+                for a in node.args:
                     uses[a] += 1
-        for i in nodes:
-            node = graph.nodes[i]
+        texts: dict[int, tuple[str, int, int]] = {}
+        for i, node in enumerate(nodes):
+            if not needed[i]:
+                continue
             if node.op == "const":
                 text, prec = _literal(node.attr)
                 self.uses_math |= text.endswith(("inf", "nan"))
                 texts[i] = (text, prec, 0)
                 continue
-            if node.op in LEAVES:
-                texts[i] = (leaf(node), ATOM, 0)
+            if node.op == "input":
+                texts[i] = (self.element(reads[int(node.attr[1:-1])]), ATOM, 0)
                 continue
             template, prec, needs, raises = self.syntax[node.op]
             gate = GATES[node.op].python
@@ -214,298 +199,171 @@ class _Module(PlanModule):
                 texts[i] = (expr, prec, depth + 1)
                 continue
             ident = self.temporary()
-            self.line(f"{ident} = {expr}", node.origin)
-            if raises:
-                self.where_lines.append((len(self.body) - 1, node.origin))
+            self.line(f"{ident} = {expr}", node.origin, raises)
             texts[i] = (ident, ATOM, 0)
+        return texts
 
-    def raising(self, origin: Origin) -> None:
-        """The line just written can raise (a helper or a fold): `_WHERE` names `origin`."""
-        self.where_lines.append((len(self.body) - 1, origin))
+    # -- stages ---------------------------------------------------------------------------
 
-    # -- forward ----------------------------------------------------------------------
-
-    def forward_stage(self, s: Stage, fused: str | None = None) -> None:
-        """The loops computing stage `s`; with `fused` (the text of its adjoint at an
-        element), its reverse loop too."""
-        name = self.ident[s.name]
-        total = self.absorbed.get(s.name)
-        if total is not None:  # the sum of its elements, added up as they are made
-            self.line(f"{self.ident[total]} = -0.0")
-        elif s.axes:
-            self.line(f"{name} = []")
-        if s.kind == "map":
-            for r in self.reads_reached(s) if fused is not None else ():
-                self.start_adjoint(r.name)
-            self.loops(s.axes)
-            texts: dict[int, tuple[str, int, int]] = {}
-            graph = s.backward if fused is not None else s.forward
-            out = s.forward.outputs[0][1]
-            nodes = list(range(len(s.forward.nodes)))
-            if fused is not None:
-                nodes += [i for i in self.live(graph, self.grad_nodes(s)) if i >= len(s.forward.nodes)]
-            roots = [out] + (self.grad_nodes(s) if fused is not None else [])
-            self.gates(graph, nodes, texts, self.leaf(s, fused), roots)
-            value = texts[out][0]
-            if total is not None:
-                self.line(f"{self.ident[total]} += {value}", self.stage(total).origin)
-            elif s.axes:
-                self.line(f"{name}.append({value})")
-            elif value != name:
-                self.line(f"{name} = {value}")
-            if fused is not None:
-                self.scatter_grads(s, texts)
-            self.depth -= len(s.axes)
-            return
-        self.loops(s.axes)
-        result = self.ident["#acc"] if s.axes else name
-        if s.kind == "sum":
-            self.line(f"{result} = -0.0")
-            self.loops(s.over)
-            self.line(f"{result} += {self.product(s.reads)}", s.origin)
-            self.depth -= len(s.over)
+    def stage(self, s) -> None:
+        if isinstance(s, Map):
+            self.map(s)
         else:
-            self.line(f"{result} = {FOLDS[s.kind].format(self.terms(s))}", s.origin)
-            self.raising(s.origin)
-            if s.kind == "logsumexp":
-                self.helpers.add("_logsumexp")
-            self.uses_math |= s.kind in ("prod", "logsumexp")
-        if s.axes:
-            self.line(f"{name}.append({result})")
-        self.depth -= len(s.axes)
+            self.fold(s)
 
-    def product(self, reads) -> str:
-        return " * ".join(self.read(r) for r in reads) if reads else "1.0"
+    def map(self, m: Map) -> None:
+        """The loops of map `m`. A target written whole, each element once, in the order of
+        the loops (`outer`), is a list appended to, summed over the inner variables in a
+        running value that starts at `-0.0`; every other target is a list written at its
+        element, a `+=` target's started at zeros."""
+        domain = m.domain
+        writes = list(zip((n for _, n in m.body.outputs), m.writes))
+        depth, outer = self.outer(m)
+        running = {}
+        for _, w in writes:
+            name, ident = w.target.name, self.name(w.target.name)
+            shape = self.f.plan.shape(name)
+            if w in outer:
+                if shape:
+                    self.line(f"{ident} = []")
+                    if w.add and depth < len(domain):
+                        running[name] = self.claim(f"#acc{len(running)}",
+                                                   f"acc{len(running) or ''}")
+                elif w.add:
+                    self.line(f"{ident} = -0.0")
+            elif w.add:
+                self.start(name)
+            else:
+                self.line(f"{ident} = [0.0] * {math.prod(shape)}")
+        self.loops(domain[:depth])
+        for acc in running.values():
+            self.line(f"{acc} = -0.0")
+        self.loops(domain[depth:])
+        texts = self.gates(m.body, m.reads, [n for n, _ in writes])
+        for node, w in writes:
+            value, name = texts[node][0], w.target.name
+            ident = self.name(name)
+            if w not in outer:
+                self.line(f"{self.element(w.target)} {'+=' if w.add else '='} {value}", m.origin)
+            elif name in running:
+                self.line(f"{running[name]} += {value}")
+            elif w.add and not self.f.plan.shape(name):
+                self.line(f"{ident} += {value}")
+            elif domain:
+                self.line(f"{ident}.append({value})")
+            elif value != ident:
+                self.line(f"{ident} = {value}")
+        self.depth -= len(domain) - depth
+        for name, acc in running.items():
+            self.line(f"{self.name(name)}.append({acc})")
+        self.depth -= depth
 
-    def terms(self, s: Stage) -> str:
-        """The list of a reduction's terms at the current element of its axes."""
-        loops = " ".join(f"for {self.ident['@' + a.var]} in range("
-                         f"{f'{a.start}, ' if a.start else ''}{a.stop})" for a in s.over)
-        return f"[{self.read(s.reads[0])} {loops}]"
+    def outer(self, m: Map) -> tuple[int, list]:
+        """How many of the outer variables of `m`'s loops its appended targets have, and the
+        writes that append: each a `=` write, or a `+=` into a sum no other stage adds to,
+        at those variables in order."""
+        depth, outer = None, []
+        for w in m.writes:
+            name = w.target.name
+            rank = len(self.f.plan.shape(name))
+            if w.target != identity(name, m.domain[:rank]) or depth not in (None, rank):
+                continue
+            if w.add and (self.contributions[name] != 1 or self.f.plan.buffers[name].role != "sum"):
+                continue
+            depth = rank
+            outer.append(w)
+        return (len(m.domain) if depth is None else depth), outer
 
-    def leaf(self, s: Stage, adjoint: str | None):
-        def text(node) -> str:
-            if node.op == "input":
-                return self.read(s.reads[int(node.attr[1:-1])])
-            return adjoint  # the seed
-        return text
-
-    @staticmethod
-    def live(graph: Graph, roots: list[int]) -> list[int]:
-        """The nodes `roots` need, in order."""
-        live = [False] * len(graph.nodes)
-        for n in roots:
-            live[n] = True
-        for i in range(len(graph.nodes) - 1, -1, -1):
-            if live[i]:
-                for a in graph.nodes[i].args:
-                    live[a] = True
-        return [i for i, x in enumerate(live) if x]
-
-    # -- reverse ------------------------------------------------------------------------
-
-    def start_adjoint(self, name: str) -> None:
-        """Start the adjoint of `name` at zero, before its first contribution."""
+    def start(self, name: str) -> None:
+        """Start the list (or number) of a `+=` target at zero before its first contribution."""
         if name in self.started:
             return
         self.started.add(name)
-        shape = self.p.shapes[name]
-        d = self.adjoint(name)
-        self.line(f"{d} = [0.0] * {math.prod(shape)}" if shape else f"{d} = 0.0")
+        shape = self.f.plan.shape(name)
+        if self.f.plan.buffers[name].role == "seed":
+            return  # the caller's seed, already a list of its own or a number
+        ident = self.name(name)
+        self.line(f"{ident} = [-0.0] * {math.prod(shape)}" if shape else f"{ident} = -0.0")
 
-    def reads_reached(self, s: Stage) -> list[Read]:
-        """The reads of `s` whose adjoints its reverse loop adds to (a fused stage's own
-        loop has added its adjoint's contributions)."""
-        return [r for r in s.reads if r.name in self.reached and r.name not in self.fused]
-
-    def stage(self, name: str) -> Stage:
-        return next(s for s in self.p.stages if s.name == name)
-
-    def backward_stage(self, s: Stage) -> None:
-        if s.name not in self.started:
-            return  # no adjoint reached it
-        if s.kind == "map" and s.backward is None or not self.reads_reached(s):
-            return
-        for r in self.reads_reached(s):
-            self.start_adjoint(r.name)
-        d = self.element(s.name, tuple((a.var, 1, -a.start) for a in s.axes)).replace(
-            self.ident[s.name], self.adjoint(s.name), 1)
-        if s.kind == "map":
-            self.loops(s.axes)
-            texts: dict[int, tuple[str, int, int]] = {}
-            self.gates(s.backward, self.live(s.backward, self.grad_nodes(s)), texts, self.leaf(s, d), self.grad_nodes(s))
-            self.scatter_grads(s, texts)
-            self.depth -= len(s.axes)
-            return
-        self.loops(s.axes)
-        at = gradient_origin(s.origin)
-        if s.kind == "sum":
-            self.loops(s.over)
-            for m, r in enumerate(s.reads):
-                if r in self.reads_reached(s):
-                    others = [d] + [self.read(q) for j, q in enumerate(s.reads) if j != m]
-                    self.line(f"{self.element(r.name, r.index)} += {' * '.join(others)}"
-                              .replace(self.ident[r.name], self.adjoint(r.name), 1), at)
-            self.depth -= len(s.over)
-        else:
-            grads = self.ident["#grads"]
-            if s.kind == "logsumexp":
-                self.helpers.add("_logsumexp_grads")
-                call = f"_logsumexp_grads({self.terms(s)}, {d})"
-                self.uses_math = True
-            else:
-                self.helpers.add("_fold_grads")
-                call = f"_fold_grads({s.kind!r}, {self.terms(s)}, {d})"
-            self.line(f"{grads} = iter({call})", at)
-            self.raising(at)
-            self.loops(s.over)
-            r = s.reads[0]
-            self.line(f"{self.element(r.name, r.index).replace(self.ident[r.name], self.adjoint(r.name), 1)}"
-                      f" += next({grads})")
-            self.depth -= len(s.over)
-        self.depth -= len(s.axes)
-
-    def grad_nodes(self, s: Stage) -> list[int]:
-        """The nodes of map `s`'s gradient graph that `scatter_grads` adds somewhere."""
-        reads = self.reads_reached(s)
-        return [node for name, node in s.backward.grads if s.reads[int(name[1:-1])] in reads
-                and not (s.backward.nodes[node].op == "const" and s.backward.nodes[node].attr == 0.0)]
-
-    def scatter_grads(self, s: Stage, texts) -> None:
-        """Add the adjoint of each read of map `s` into its wire's adjoint."""
-        for name, node in s.backward.grads:
-            r = s.reads[int(name[1:-1])]
-            if r not in self.reads_reached(s):
-                continue
-            if s.backward.nodes[node].op == "const" and s.backward.nodes[node].attr == 0.0:
-                continue
-            target = self.element(r.name, r.index).replace(self.ident[r.name], self.adjoint(r.name), 1)
-            self.line(f"{target} += {texts[node][0]}", gradient_origin(s.origin))
-
-    # -- fusing -------------------------------------------------------------------------
-
-    def fusible(self) -> tuple[dict[str, str], dict[str, str]]:
-        """The map stages whose adjoint is known before they run, each with the output
-        whose seed is that adjoint at every element; and the sums folded into such a
-        stage's loop, by the stage's name.
-
-        A stage's adjoint is an output's seed when the output is a number that nothing
-        reads, or when the stage's only reader is a stage with no axes whose adjoint is
-        that seed and which passes it on unchanged: a sum with the stage as its only
-        operand, read whole in its own order, or a map whose gradient for the stage (a
-        number) is its seed.
-        """
-        readers: dict[str, list[tuple[Stage, int]]] = {}
-        for s in self.p.stages:
-            for k, r in enumerate(s.reads):
-                if r.name is not None:
-                    readers.setdefault(r.name, []).append((s, k))
-        known = {o: o for o in self.p.outputs if o not in readers and not self.p.shapes[o]}
-        absorbed = {}
-        for s in reversed(self.p.stages):
-            users = readers.get(s.name, [])
-            if s.name in self.p.outputs or len(users) != 1 or not s.differentiated:
-                continue
-            user, k = users[0]
-            if user.name not in known or user.axes:
-                continue
-            if user.kind == "sum" and len(user.reads) == 1:
-                whole = tuple((a.var, 1, -a.start) for a in user.over)
-                if user.reads[0].index == whole and axes_shape(user.over) == self.p.shapes[s.name]:
-                    known[s.name] = known[user.name]
-                    if s.kind == "map":
-                        absorbed[s.name] = user.name
-            elif user.kind == "map" and user.backward is not None and not s.axes:
-                node = dict(user.backward.grads).get(f"[{k}]")
-                if node is not None and user.backward.nodes[node].op == "seed":
-                    known[s.name] = known[user.name]
-        stages = {s.name: s for s in self.p.stages}
-        fused = {name: root for name, root in known.items()
-                 if name not in self.p.outputs and stages[name].kind == "map"}
-        return fused, {name: total for name, total in absorbed.items() if name in fused}
+    def fold(self, f: Fold) -> None:
+        target = self.name(f.target.name)
+        kept = f.kept
+        whole = f.kind.startswith("prod_except")
+        if kept or whole:
+            self.line(f"{target} = []")
+        self.loops(kept)
+        loops = " ".join(f"for {self.var(a.var)} in range({f'{a.start}, ' if a.start else ''}{a.stop})"
+                         for a in f.domain[len(kept):])
+        call = FOLDS[f.kind].format(", ".join(f"[{self.element(t)} {loops}]" for t in f.terms))
+        if "_" + f.kind in HELPERS:
+            self.helpers.add("_" + f.kind)
+        self.uses_math |= f.kind in ("prod", "logsumexp")
+        how = "extend" if whole else "append" if kept else None
+        self.line(f"{target}.{how}({call})" if how else f"{target} = {call}", f.origin, True)
+        self.depth -= len(kept)
 
     # -- functions ------------------------------------------------------------------------
 
-    def function(self, name: str, backward: bool) -> None:
-        p = self.p
+    def function(self, f: Function) -> None:
+        roots = [*f.values, *(b for _, b in f.grads), *(b for _, b in f.tangents)]
+        p = fused(pruned(f.plan, roots))
+        check(p)
+        f = self.f = replace(f, plan=p)
         self.temps = 0
         self.depth = 0
         self.body: list[tuple[str, Origin | None]] = []
-        self.where_lines: list[tuple[int, Origin]] = []
-        params = [self.ident[n] for n in p.inputs]
-        outs = list(p.outputs)
-        seeds = [self.adjoint(o) for o in outs]
-        head = f"{name}({', '.join(params + ([s + '=1.0' for s in seeds] if backward else []))})"
-        values_doc = f"({', '.join(outs)})" if len(outs) > 1 else outs[0]
-        if backward:
-            seed_sum = " + ".join(f"sum({s}*{o})" if p.shapes[o] else f"{s}*{o}"
-                                  for s, o in zip(seeds, outs))
-            doc = f"Return ({values_doc}, grads), grads[k] = d({seed_sum})/d(WRT[k])."
-        else:
-            doc = f"Return {values_doc}."
-        lines = [f"def {head}:", f'    """{doc}"""']
-        for n in p.inputs:
-            if p.shapes[n]:
-                lines.append(f"    {self.ident[n]} = _flat({self.ident[n]}, {p.shapes[n]!r})")
-        if backward:
-            for o, seed in zip(outs, seeds):
-                if p.shapes[o]:
-                    lines.append(f"    {seed} = _flat({seed}, {p.shapes[o]!r})")
-        self.started = set(outs) if backward else set()
-        self.fused, self.absorbed = {}, {}
-        self.fused, self.absorbed = self.fusible() if backward else ({}, {})
-        self.reached = set(p.wrt)  # the wires whose adjoints the reverse loops add to
+        self.raising: list[tuple[int, Origin]] = []
+        self.started: set[str] = set()
+        self.contributions: dict[str, int] = {}
         for s in p.stages:
-            if s.differentiated and (s.kind != "map" or s.backward is not None) and any(
-                    r.name in self.reached and r.name not in self.fused for r in s.reads):
-                self.reached.add(s.name)
-        folded = set(self.absorbed.values())
+            for w in s.writes:
+                self.contributions[w.target.name] = self.contributions.get(w.target.name, 0) + 1
+        lines = self.head(f)
+        for b in f.params:
+            shape = p.shape(b)
+            if shape:
+                lines.append(f"    {self.name(b)} = _flat({self.name(b)}, {shape!r})")
         for s in p.stages:
-            if s.name in self.fused:
-                self.forward_stage(s, self.adjoint(self.fused[s.name]))
-            elif s.name not in folded:
-                self.forward_stage(s)
-        if backward:
-            for s in reversed(p.stages):
-                if s.differentiated and s.name not in self.fused:
-                    self.backward_stage(s)
-        results = []
-        for o in outs:
-            text = self.ident[o]
-            if p.shapes[o]:
-                self.helpers.add("_shaped")
-                text = f"_shaped({text}, {p.shapes[o]!r})"
-            results.append(text)
-        value = ", ".join(results) if len(results) == 1 else _tuple(results)
-        if backward:
-            grads = []
-            for w in p.wrt:
-                shape = p.shapes[w]
-                if w not in self.started:
-                    text = f"[0.0] * {math.prod(shape)}" if shape else "0.0"
-                else:
-                    text = self.adjoint(w)
-                if shape:
-                    self.helpers.add("_shaped")
-                    text = f"_shaped({text}, {shape!r})"
-                grads.append(text)
-            ret = f"{value}, {_tuple(grads) if grads else '()'}"
-            if len(f"    return {ret}") > LINE:
-                ret = f"{value}, {_tuple(grads, '    ') if grads else '()'}"
-        else:
-            ret = value
-        top = len(self.lines) + len(lines) + 4  # the module line of the body's first line, head aside
-        if self.where_lines:
+            self.stage(s)
+        ret = self.results(f)
+        top = len(self.lines) + len(lines) + 4  # the module line of the body's first line
+        if self.raising:
             lines.append("    try:")
-            for text, _ in self.body:
-                lines.append(text)
+            lines += [text for text, _ in self.body]
             lines += ["    except (ArithmeticError, ValueError) as exc:",
                       "        raise _located(exc) from None"]
-            self.where += [(top + k, origin) for k, origin in self.where_lines]
+            self.where += [(top + k, origin) for k, origin in self.raising]
         else:
             lines += [text[4:] for text, _ in self.body]
         lines.append(f"    return {ret}")
         self.lines += ["", ""] + lines
+
+    def results(self, f: Function) -> str:
+        p = f.plan
+
+        def value(b: str) -> str:
+            shape = p.shape(b)
+            written = b in self.started or any(w.target.name == b for s in p.stages for w in s.writes)
+            if not written and p.buffers[b].role == "sum":
+                text = f"[0.0] * {math.prod(shape)}" if shape else "0.0"
+            else:
+                text = self.name(b)
+            if shape:
+                self.helpers.add("_shaped")
+                text = f"_shaped({text}, {shape!r})"
+            return text
+
+        values = [value(o) for o in f.values]
+        groups = [values[0] if len(values) == 1 else _tuple(values)]
+        if f.name in ("backward", "hvp"):
+            groups.append([value(b) for _, b in f.grads])
+        if f.name in ("jvp", "hvp"):
+            groups.append([value(b) for _, b in f.tangents])
+        flat = ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()" for g in groups)
+        if len(f"    return {flat}") <= LINE:
+            return flat
+        return ", ".join(g if isinstance(g, str) else _tuple(g, "    ") if g else "()"
+                         for g in groups)
 
     # -- the module -------------------------------------------------------------------------
 
@@ -515,8 +373,7 @@ class _Module(PlanModule):
             flat = list(value)
             for _ in shape[1:]:
                 flat = [x for row in flat for x in row]
-            texts = [self.literal(float(v)) for v in flat]
-            return _nested(texts, shape)
+            return _nested([self.literal(float(v)) for v in flat], shape)
         text = self.literal(float(value))
         for n in reversed(shape):
             text = f"({text},) * {n}"
@@ -527,9 +384,9 @@ class _Module(PlanModule):
         self.uses_math |= text.endswith(("inf", "nan"))
         return text
 
-    def source(self) -> str:
-        self.function("forward", False)
-        self.function("backward", True)
+    def source(self, made: list[Function]) -> str:
+        for f in made:
+            self.function(f)
         constants = self.constants()
         head = [f"# Generated by circuitc {self.version} from {self.shown}; do not edit.",
                 '"""A circuit compiled by circuitc: forward(inputs) and backward(inputs, seeds)."""',
@@ -538,8 +395,6 @@ class _Module(PlanModule):
             head += ["import math", ""]
         head += constants
         tail = []
-        if "_logsumexp_grads" in self.helpers:
-            self.helpers.add("_fold_grads")  # which it calls
         for helper in sorted(self.helpers):
             tail += ["", "", SOURCES[helper]]
-        return "\n".join(head + self.lines + tail + self.closing(len(head))) + "\n"
+        return "\n".join(head + self.lines + tail + self.closing(len(head), [f.name for f in made])) + "\n"

@@ -38,7 +38,7 @@ from dataclasses import replace
 
 from ..gates import ATOM, GATES
 from ..graph import Origin
-from ..indexed.ir import ADJOINT, Access, Fold, Map, Plan, axes_shape, check, live, node_vars
+from ..indexed.ir import ADJOINT, TANGENT, Access, Fold, Map, Plan, axes_shape, check, node_vars, pruned
 from ..indexed.passes import fused, with_residuals
 from .frame import Frame, Function, functions
 from .numpy import ERRSTATE, HELPERS, RESERVED
@@ -70,10 +70,11 @@ def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> 
 
 class _State:
     """What the function being written knows of a buffer's array: whether it made it
-    (and no other name holds it), and whether it has the buffer's whole shape, batch
-    included (so that any contribution can be added into it in place)."""
+    (and no other name holds it), and the batch it has whole, with the buffer's whole
+    shape (`_shape` or `_along`, the batch of an `hvp`'s tangents; None where unknown):
+    any contribution can be added into such an array in place."""
 
-    def __init__(self, owned: bool, full: bool, root: str):
+    def __init__(self, owned: bool, full: str | None, root: str):
         self.owned, self.full, self.root = owned, full, root
 
 
@@ -239,17 +240,25 @@ class _Module(Frame):
         self.dead_after_stage = [t for i, t in temporaries.items()]
         return texts
 
-    def depends_on_full(self, m: Map) -> list[bool]:
-        """For each body node, whether it depends on a read of an array with the full batch
-        shape (a seed's or a direction's, or one made from them), which it then has too."""
-        out = []
+    def depends_on_full(self, m: Map) -> list[frozenset[str]]:
+        """For each body node, the batches (`_shape`, `_along`) it has whole because it
+        depends on a read of an array that has (a seed, a direction, or one made of them)."""
+        out: list[frozenset[str]] = []
         for node in m.body.nodes:
             if node.op == "input":
                 read = m.reads[int(node.attr[1:-1])]
-                out.append(read.name is not None and self.state_of(read.name).full)
+                full = read.name is not None and self.state_of(read.name).full
+                out.append(frozenset([full] if full else ()))
             else:
-                out.append(any(out[a] for a in node.args))
+                out.append(frozenset().union(*(out[a] for a in node.args)))
         return out
+
+    def batch_of(self, name: str) -> str:
+        """The batch a buffer's array has at most (`batches`): an adjoint the seeds', an
+        `hvp`'s tangent the directions' too."""
+        if self.f.name == "hvp" and name.startswith(TANGENT):
+            return "_along"
+        return "_seeds" if name.startswith(ADJOINT) else "_shape"
 
     def factors(self, m: Map, node: int, w) -> tuple[float, list[int]] | None:
         """A `+=` write's value as (a constant, the body's input nodes it multiplies), where it
@@ -287,7 +296,7 @@ class _Module(Frame):
         return (target.name.startswith(ADJOINT) and target.name[1:] in self.f.plan.inputs
                 and self.whole(target))
 
-    def contract(self, m: Map, w, constant: float, leaves: list[int], full: bool) -> None:
+    def contract(self, m: Map, w, constant: float, leaves: list[int], full) -> None:
         """`target += product of reads`, summed over the variables the target lacks."""
         reads = [m.reads[int(m.body.nodes[i].attr[1:-1])] for i in leaves]
         operands = [("..." + self.letters(r), self.sliced(r)) if r.name is not None
@@ -309,7 +318,7 @@ class _Module(Frame):
             g = f"{_literal(constant, 'np')[0]} * {g}"
         self.accumulate(w.target, g, m.origin, fresh=True, covers=True, full=full)
 
-    def add(self, m: Map, w, node: int, text: tuple[str, int], varies, full: bool) -> None:
+    def add(self, m: Map, w, node: int, text: tuple[str, int], varies, full) -> None:
         """`target += value`, summed over the variables the target lacks."""
         g = text[0]
         domain = self.domain
@@ -318,7 +327,7 @@ class _Module(Frame):
         op = m.body.nodes[node].op
         if op == "const":
             g = _literal(m.body.nodes[node].attr * factor, "np")[0]
-            self.accumulate(w.target, g, m.origin, covers=False)
+            self.accumulate(w.target, g, m.origin, covers=False, full=frozenset())
             return
         if lacking:
             axes = tuple(k - len(domain) for k in lacking)
@@ -345,58 +354,61 @@ class _Module(Frame):
         shape = self.f.plan.shape(target.name)
         op = m.body.nodes[node].op
         if named:
-            self.states[target.name] = _State(True, False, target.name)
+            self.states[target.name] = _State(True, None, target.name)
         elif len(target.vars) < len(m.domain) and op != "const":
             index = ", ".join(":" if a.var in target.vars else "0" for a in m.domain)
             self.line(f"{ident} = {text[0]}[..., {index}]", m.origin)
-            self.states[target.name] = _State(op != "input", False, target.name)
+            self.states[target.name] = _State(op != "input", None, target.name)
         elif op == "const" or varies != frozenset(target.vars):
             self.line(f"{ident} = {self.helper('_full')}({text[0]}, {shape!r})", m.origin)
-            self.states[target.name] = _State(False, False, target.name)
+            self.states[target.name] = _State(False, None, target.name)
         elif op == "input" and m.reads[int(m.body.nodes[node].attr[1:-1])].name is not None:
             read = m.reads[int(m.body.nodes[node].attr[1:-1])]
             self.line(f"{ident} = {text[0]}", m.origin)
-            self.states[target.name] = _State(False, False, self.state_of(read.name).root)
+            self.states[target.name] = _State(False, None, self.state_of(read.name).root)
         else:
             self.line(f"{ident} = {text[0]}", m.origin)
-            self.states[target.name] = _State(True, False, target.name)
+            self.states[target.name] = _State(True, None, target.name)
 
     def accumulate(self, target: Access, g: str, origin: Origin, fresh: bool = False,
-                   covers: bool = True, full: bool = False, root: str | None = None) -> None:
+                   covers: bool = True, full=frozenset(), root: str | None = None) -> None:
         """Add `g`, whose trailing axes are `target`'s variables in its order, into the
         buffer at `target`. `fresh`: `g` is an array of its own (else a view of `root`'s);
         `covers`: it varies along every variable (else it has size 1 along some, or is a
-        number); `full`: it has the full batch."""
+        number); `full`: the batches it has whole."""
         name = target.name
         ident = self.name(name)
         shape = self.f.plan.shape(name)
+        batch = self.batch_of(name)
+        full = batch if batch in full else None
         state = self.states.get(name) or (self.state_of(name) if self.f.plan.buffers[name].role
                                           == "seed" else None)
         if self.whole(target) or not shape:
             if state is None and covers:
                 self.line(f"{ident} = {g}", origin)
-                self.states[name] = _State(fresh, fresh and full, name if fresh else root)
+                self.states[name] = _State(fresh, full if fresh else None, name if fresh else root)
             elif state is None:
                 self.line(f"{ident} = {self.helper('_full')}({g}, {shape!r})", origin)
-                self.states[name] = _State(False, False, name)
-            elif state.owned and state.full:
+                self.states[name] = _State(False, None, name)
+            elif state.owned and state.full == batch:
                 self.line(f"{ident} += {g}", origin)
             else:
                 self.line(f"{ident} = {ident} + {g}", origin)
                 self.states[name] = _State(True, full or state.full, name)
             return
         if state is None:
-            self.line(f"{ident} = np.zeros(_shape + {shape!r})", origin)
-        elif not (state.owned and state.full):
-            self.line(f"{ident} = {ident} + np.zeros(_shape + {shape!r})", origin)
-        self.states[name] = _State(True, True, name)
+            self.line(f"{ident} = np.zeros({batch} + {shape!r})", origin)
+        elif not (state.owned and state.full == batch):
+            self.line(f"{ident} = {ident} + np.zeros({batch} + {shape!r})", origin)
+        self.states[name] = _State(True, batch, name)
         self.line(f"{ident}{self.sliced(target)[len(ident):]} += {g}", origin)
 
     def state_of(self, name: str) -> _State:
         state = self.states.get(name)
         if state is None:  # an input's, a seed's or a direction's: the caller's
             role = self.f.plan.buffers[name].role
-            state = _State(False, role in ("seed", "direction"), name)
+            state = _State(False, self.batch_of(name) if role in ("seed", "direction") else None,
+                           name)
         return state
 
     def fold(self, f: Fold) -> None:
@@ -411,13 +423,13 @@ class _Module(Frame):
         extra = ", False" if f.kind == "min" else ""
         ident = self.name(f.target.name)
         self.line(f"{ident} = {helper}({', '.join(terms)}, {k}{extra})", f.origin)
-        self.states[f.target.name] = _State(True, False, f.target.name)
+        self.states[f.target.name] = _State(True, None, f.target.name)
 
     # -- functions ------------------------------------------------------------------------
 
     def function(self, f: Function) -> None:
         roots = [*f.values, *(b for _, b in f.grads), *(b for _, b in f.tangents)]
-        p = with_residuals(fused(replace(f.plan, stages=tuple(live(f.plan, roots)))))
+        p = with_residuals(fused(pruned(f.plan, roots)))
         check(p)
         f = self.f = replace(f, plan=p)
         self.temps = 0
@@ -429,20 +441,7 @@ class _Module(Frame):
             lines.append(f"    {params[0]} = _float({params[0]})")
         else:
             lines.append(f"    {', '.join(params)} = map(_float, ({', '.join(params)}))")
-        seeds = set(p.seeds.values())
-        batches = []
-        for b in f.params:
-            if b not in seeds:
-                shape = p.shape(b)
-                batches.append(f"{self.helper('_batch')}({self.name(b)}, {shape!r})" if shape
-                               else f"{self.name(b)}.shape")
-        lines.append(f"    _shape = _batch_shape({', '.join(batches)})")
-        for b in f.params:
-            if p.buffers[b].role in ("seed", "direction"):
-                shape = p.shape(b)
-                spread = (f"{self.helper('_bus_seeded')}({self.name(b)}, {shape!r}, _shape)" if shape
-                          else f"{self.helper('_spread')}({self.name(b)}, _shape)")
-                lines.append(f"    {self.name(b)} = {spread}")
+        lines += self.batches(f)
         stages = p.stages
         last = {}
         for k, s in enumerate(stages):
@@ -468,6 +467,38 @@ class _Module(Frame):
                   f"    return {results}"]
         self.lines += ["", ""] + lines
 
+    def batches(self, f: Function) -> list[str]:
+        """The lines finding the batches: `_shape`, the inputs' (and in `jvp` the directions'
+        too, the value and its tangents alike); `_seeds`, with the seeds' too, over which the
+        seeds are spread (adjoints have it); in `hvp`, whose value and gradient are
+        `backward`'s, `_along`, with the directions' too (tangents have it), and
+        `_directions`, the directions' own axes: a batch of directions at a point gives a
+        product per direction."""
+        p = f.plan
+
+        def batch(b: str) -> str:
+            shape = p.shape(b)
+            if p.buffers[b].role == "input":
+                return f"{self.helper('_batch')}({self.name(b)}, {shape!r})" if shape else \
+                    f"{self.name(b)}.shape"
+            return f"{self.helper('_seed_batch')}({self.name(b)}, {shape!r})"
+
+        moving = [b for b in f.params if p.buffers[b].role == "direction"]
+        points = [b for b in f.params if p.buffers[b].role == "input"]
+        seeds = [b for b in f.params if p.buffers[b].role == "seed"]
+        lines = [f"    _shape = _batch_shape({', '.join(map(batch, points + moving if f.name == 'jvp' else points))})"]
+        if seeds:
+            lines.append(f"    _seeds = _batch_shape(_shape, {', '.join(map(batch, seeds))})")
+        if f.name == "hvp":
+            lines += [f"    _along = _batch_shape(_seeds, {', '.join(map(batch, moving))})",
+                      f"    _directions = {self.helper('_own_axes')}(_along, _seeds)"]
+        for b in (*seeds, *moving):
+            shape, over = p.shape(b), self.batch_of(b)
+            spread = (f"{self.helper('_bus_seeded')}({self.name(b)}, {shape!r}, {over})" if shape
+                      else f"{self.helper('_spread')}({self.name(b)}, {over})")
+            lines.append(f"    {self.name(b)} = {spread}")
+        return lines
+
     def results(self, f: Function) -> str:
         """The `return` expression; the lines summing gradients and Hessian-vector products
         to their inputs' shapes are written into the body (they can overflow)."""
@@ -491,11 +522,16 @@ class _Module(Frame):
                 return f"_shaped(0.0, _shape{extra})"
             return f"_shaped({self.name(b)}, _shape{extra}{copy(b)})"
 
-        def summed(name: str, b: str) -> str:
+        def summed(name: str, b: str, kind: str = "grad") -> str:
+            """`b` summed to input `name`'s shape (and for `hv`, the directions' own axes)."""
+            to = f"{self.name(name)}.shape"
+            if kind == "hv":
+                shape = p.shape(name)
+                to = f"np.broadcast_shapes({to}, _directions{f' + {shape!r}' if shape else ''})"
             if not written(b):
-                return f"_unbroadcast(0.0, {self.name(name)}.shape)"
+                return f"_unbroadcast(0.0, {to})"
             ident = self.name(b)
-            self.line(f"{ident} = _unbroadcast({ident}, {self.name(name)}.shape{copy(b)})", None)
+            self.line(f"{ident} = _unbroadcast({ident}, {to}{copy(b)})", None)
             return ident
 
         values = [shaped(o) for o in f.values]
@@ -503,9 +539,10 @@ class _Module(Frame):
         if f.name in ("backward", "hvp"):
             groups.append([summed(name, b) for name, b in f.grads])
         if f.name == "jvp":
-            groups.append([shaped(b) for _, b in f.tangents])
+            tangents = [shaped(b) for _, b in f.tangents]
+            groups.append(tangents[0] if len(tangents) == 1 else _tuple(tangents))
         if f.name == "hvp":
-            groups.append([summed(name, b) for name, b in f.tangents])
+            groups.append([summed(name, b, "hv") for name, b in f.tangents])
         flat = ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()" for g in groups)
         if len(f"    return {flat}") <= LINE:
             return flat

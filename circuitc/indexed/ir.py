@@ -34,7 +34,7 @@ prints a plan for people and tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..graph import LEAVES, Graph, GraphError, Origin
 from ..graph import check as check_graph
@@ -281,6 +281,14 @@ def live(plan: Plan, roots) -> list[Stage]:
             keep.append(stage)
             needed |= {a.name for a in stage.reads if a.name is not None}
     return keep[::-1]
+
+
+def pruned(plan: Plan, roots) -> Plan:
+    """`plan` with only the stages `roots` (buffer names) need, and the buffers they use."""
+    stages = tuple(live(plan, roots))
+    used = {*plan.inputs, *roots, *plan.seeds.values(), *plan.directions.values()}
+    used |= {a.name for s in stages for a in (*s.reads, *(w.target for w in s.writes))}
+    return replace(plan, stages=stages, buffers={n: b for n, b in plan.buffers.items() if n in used})
 
 
 def access_text(access: Access) -> str:
