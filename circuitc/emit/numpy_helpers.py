@@ -138,6 +138,12 @@ def _sum_to(g, shape, axes):
     return _full(g, shape).sum(axis=axes)
 
 
+def _add_into(view, g):
+    """Add `g` into `view`, a slice of an input's adjoint, summed over the batch axes
+    that the input lacks (as `_unbroadcast`)."""
+    view += _unbroadcast(g, view.shape)
+
+
 def _unbatched(spec, x, rank):
     """An `einsum` spec whose result keeps the batch axes `...` only if `x`, a bus of
     `rank` axes, has any: the gradient of an unbatched input is summed over the batch

@@ -108,8 +108,10 @@ class _Module(PlanModule):
                 continue
             axis = self.axes[v]
             first, last = a * axis.start + c, a * (axis.stop - 1) + c
-            stop = last + (1 if a > 0 else -1)
-            text = f"{first if first else ''}:{'' if stop in (n, -1) else stop}"
+            # The ends a slice leaves out: 0 and n going up, n - 1 and -1 going down.
+            start, stop = (0, n) if a > 0 else (n - 1, -1)
+            after = last + (1 if a > 0 else -1)
+            text = f"{'' if first == start else first}:{'' if after == stop else after}"
             parts.append(text + (f":{a}" if a != 1 else ""))
         ident = self.ident[read.name]
         if all(part == ":" for part in parts):
@@ -267,7 +269,15 @@ class _Module(PlanModule):
     def scatter(self, r: Read, g: str, dims: tuple[Axis, ...], origin: Origin,
                 ordered: bool = False) -> None:
         """Add `g`, the adjoint of read `r` over the axes `dims`, into its wire's adjoint.
-        With `ordered`, `g`'s axes are already the read's, in the read's order."""
+        With `ordered`, `g`'s axes are already the read's, in the read's order.
+
+        An input's adjoint has the input's shape: each contribution is summed over the
+        batch axes the input lacks as it is added, so that a gradient a contraction has
+        already summed over the batch (`_unbatched`) and per-point ones add up right.
+        Any other adjoint is written in place (`+=`, or at the slice a read took) only
+        once it is an array of this function's own with the full shape `_grad_shape +
+        bus`: a contribution may be a seed or a view of one, or broadcast (size 1 along
+        an axis, or lacking batch axes that the seeds or other inputs bring)."""
         if r.name is None or r.name not in self.reached:
             return
         at = gradient_origin(origin)
@@ -284,27 +294,36 @@ class _Module(PlanModule):
                 g = f"np.moveaxis({g}, {tuple(o - k for o in order)}, {tuple(range(-k, 0))})"
         target = r.name
         d = self.adjoint(target)
+        self.ident_of_adjoint[target] = d
         shape = self.p.shapes[target]
         state = self.state.get(target)
+        is_input = target in self.p.inputs
+        full = f"{self.ident[target]}.shape" if is_input else f"_grad_shape + {shape!r}"
         if self.whole(r) or not shape:
+            # An array this function made for this adjoint, or another's (a seed, a view).
+            made = f"made {g}" if _FRESH.match(g) else "shared"
+            if is_input:
+                g = f"_unbroadcast({g}, {full})"
             if state is None:
                 self.line(f"{d} = {g}", at)
-                # An array this function made, or a view of another's (a seed's).
-                self.state[target] = f"fresh {g}" if _FRESH.match(g) else "shared"
+                self.state[target] = made
             elif state == "own":
                 self.line(f"{d} += {g}", at)
             else:
                 self.line(f"{d} = {d} + {g}", at)
-                self.state[target] = f"fresh {d}"
-            self.ident_of_adjoint[target] = d
+                self.state[target] = "own" if is_input else f"made {d}"
             return
-        if state is None:
-            self.line(f"{d} = np.zeros(_shape + {shape!r})", at)
-        elif state == "shared":
-            self.line(f"{d} = {d} + np.zeros(_shape + {shape!r})", at)
+        if state != "own":
+            self.grad_shape |= not is_input
+            self.line(f"{d} = np.zeros({full})" if state is None else
+                      f"{d} = {d} + np.zeros({full})", at)
         self.state[target] = "own"
-        self.ident_of_adjoint[target] = d
-        self.line(f"{self.sliced(r).replace(self.ident[target], d, 1)} += {g}", at)
+        view = self.sliced(r).replace(self.ident[target], d, 1)
+        if is_input:
+            self.helpers.add("_add_into")
+            self.line(f"_add_into({view}, {g})", at)
+        else:
+            self.line(f"{view} += {g}", at)
 
     # -- functions ------------------------------------------------------------------------
 
@@ -340,13 +359,17 @@ class _Module(PlanModule):
         lines.append(f"    _shape = _batch_shape({', '.join(batches)})")
         self.state: dict[str, str] = {}
         self.ident_of_adjoint: dict[str, str] = {}
+        self.grad_shape = False  # whether the body reads `_grad_shape`
+        seeded = []  # the batch shape each seed brings
         if backward:
             for o, seed in zip(outs, seeds):
                 if p.shapes[o]:
                     self.helpers.add("_bus_seeded")
                     lines.append(f"    {seed} = _bus_seeded({seed}, {p.shapes[o]!r}, _shape)")
+                    seeded.append(f"_batch({seed}, {p.shapes[o]!r})")
                 else:
                     lines.append(f"    {seed} = _spread({seed}, _shape)")
+                    seeded.append(f"{seed}.shape")
                 self.state[o] = "shared"
                 self.ident_of_adjoint[o] = seed
         for s in p.stages:
@@ -356,6 +379,8 @@ class _Module(PlanModule):
             for s in reversed(p.stages):
                 if s.differentiated:
                     self.backward_stage(s)
+        if self.grad_shape:  # the inputs' batch shape and any more that the seeds bring
+            lines.append(f"    _grad_shape = _batch_shape({', '.join(seeded)})")
         results = []
         for o in outs:
             text = self.ident[o]
@@ -370,13 +395,13 @@ class _Module(PlanModule):
                 d = self.ident_of_adjoint.get(w)
                 if d is None:
                     grads.append(f"_unbroadcast(0.0, {self.ident[w]}.shape)")
-                else:
-                    # A copy where the array may be the caller's or another gradient's.
-                    state = self.state.get(w)
-                    copy = ", True" if state == "shared" or (
-                        state != "own" and sources[state] > 1) else ""
-                    self.line(f"{d} = _unbroadcast({d}, {self.ident[w]}.shape{copy})", None)
-                    grads.append(d)
+                    continue
+                # It has the input's shape (`scatter`): a copy where the array may be the
+                # caller's or another gradient's.
+                state = self.state.get(w)
+                if state == "shared" or (state != "own" and sources[state] > 1):
+                    self.line(f"{d} = _unbroadcast({d}, {self.ident[w]}.shape, True)", None)
+                grads.append(d)
             ret = f"{value}, {_tuple(grads) if grads else '()'}"
             if len(f"    return {ret}") > LINE:
                 ret = f"{value}, {_tuple(grads, '    ') if grads else '()'}"
