@@ -4,8 +4,9 @@
 form the whole-bus emitters (`emit.whole`) read, or returns None for a circuit whose
 indexes the form does not cover (an index mixing two variables, `x[i+j]`; one variable
 twice in an access, `A[i, i]`; a reduction whose `range` depends on an outer index
-variable). Such a circuit is written out element by element instead, which is also
-the reference semantics that the whole-bus form must agree with (`buses`).
+variable; a stage over more than `MAX_AXES` index variables). Such a circuit is written
+out element by element instead, which is also the reference semantics that the
+whole-bus form must agree with (`buses`).
 
 A stage defines one wire or bus over its axes (the index variables of a bus, each
 with its range; a scalar wire has none):
@@ -59,6 +60,10 @@ from .passes import dce, optimize
 
 class Unsupported(Exception):
     """The circuit uses an index the whole-bus form does not cover."""
+
+
+# The most axes a stage may have: `np.einsum` names each axis of its operands by a letter.
+MAX_AXES = 52
 
 
 @dataclass(frozen=True)
@@ -260,7 +265,8 @@ class _Planner:
                     order.append(assigned[name])
                     continue
                 stack.append((name, True))
-                stack.extend((e.id, False) for e in _walk_all(assigned[name].expr)
+                reads = (e.name if type(e) is Index else e for e in _walk_all(assigned[name].expr))
+                stack.extend((e.id, False) for e in reads
                              if type(e) is Name and e.id in assigned and e.id not in placed)
         return order
 
@@ -278,8 +284,7 @@ class _Planner:
                    InputDecl(tuple((Name(f"[{k}]", origin.span), None) for k in range(len(reads)))),
                    Assign(Name(name, origin.span), body), OutputDecl((Name(name, origin.span),))]
         forward = optimize(lower(program, self.filename))
-        stage = Stage(name, axes, "map", tuple(reads), origin, forward=forward)
-        self.stages.append(stage)
+        self._add(Stage(name, axes, "map", tuple(reads), origin, forward=forward))
         return Read(name, tuple((a.var, 1, -a.start) for a in axes))
 
     def _substitute(self, expr, scope: dict[str, Axis], reads: dict[Read, int]):
@@ -370,8 +375,13 @@ class _Planner:
             operands.append(self._map(f"term#{self.lifted}", axes, term, origin))
         used = {v for r in operands for v in r.vars}
         axes = tuple(a for a in scope.values() if a.var in used)
-        self.stages.append(Stage(name, axes, kind, tuple(operands), origin, over=over))
+        self._add(Stage(name, axes, kind, tuple(operands), origin, over=over))
         return Read(name, tuple((a.var, 1, -a.start) for a in axes))
+
+    def _add(self, stage: Stage) -> None:
+        if len(stage.domain) > MAX_AXES:
+            raise Unsupported  # written out: one reduction over more index variables than that
+        self.stages.append(stage)
 
     # -- what the module needs ----------------------------------------------------------
 

@@ -74,44 +74,43 @@ def _logsumexp(terms):
 
 
 def _fold_grads(kind, terms, g):
-    """d(g * the left fold of `kind` (max, min, prod) over `terms`)/d(each term), as the
-    chain of two-argument gates has it: max and min ties split in halves at each step."""
-    partial = [terms[0]]  # the fold after each term
-    for t in terms[1:]:
-        a = partial[-1]
-        partial.append(a * t if kind == "prod" else max(a, t) if kind == "max" else min(a, t))
-    grads = [0.0] * len(terms)
-    for k in range(len(terms) - 1, 0, -1):
-        a, t = partial[k - 1], terms[k]
-        if kind == "prod":
-            grads[k], g = g * a, g * t
-        else:
-            if kind == "min":
-                a, t = -a, -t
-            grads[k] = g * (1.0 if t > a else 0.5 if t == a else 0.0)
-            g = g * (1.0 if a > t else 0.5 if a == t else 0.0)
-    grads[0] = g
-    return grads
+    """d(g * the reduction `kind` (max, min, prod) of `terms`)/d(each term): for prod, the
+    product of the terms before it and of `g` and the terms after it, as the left fold
+    has it; for max and min, `g` split equally among the terms equal to the result."""
+    if kind == "prod":
+        grads = [0.0] * len(terms)
+        before = 1.0
+        for k, t in enumerate(terms):
+            grads[k] = before
+            before = before * t
+        for k in range(len(terms) - 1, -1, -1):
+            grads[k] = g * grads[k]
+            g = g * terms[k]
+        return grads
+    m = max(terms) if kind == "max" else min(terms)
+    count = 0
+    for t in terms:
+        count += t == m
+    share = g / max(count, 1)
+    return [share * (t == m) for t in terms]
 
 
 def _logsumexp_grads(terms, g):
-    """d(g * logsumexp(terms))/d(each term), through the max as written out."""
+    """d(g * logsumexp(terms))/d(each term): `g` times the softmax."""
     m = max(terms)
     e = [math.exp(t - m) for t in terms]
     total = -0.0
     for x in e:
         total += x
     share = g / total
-    grads = [share * x for x in e]
-    to_max = g
-    for x in reversed(grads):
-        to_max -= x
-    return [d + w for d, w in zip(grads, _fold_grads("max", terms, to_max))]
+    return [share * x for x in e]
 
 
 HELPERS = {f.__name__: f for f in (_shaped, _logsumexp, _fold_grads, _logsumexp_grads)}
 SOURCES = {**HELPER_SOURCES, **{name: inspect.getsource(f).rstrip() for name, f in HELPERS.items()}}
-NAMES = RESERVED | set(HELPERS)
+# The builtins the functions call: no `.circ` name (an input `range`, an index variable
+# `min`) may shadow them.
+NAMES = RESERVED | set(HELPERS) | {"range", "float", "max", "min", "iter", "next"}
 FOLDS = {"max": "max({})", "min": "min({})", "prod": "math.prod({})", "logsumexp": "_logsumexp({})"}
 
 
@@ -324,8 +323,9 @@ class _Module(PlanModule):
     def backward_stage(self, s: Stage) -> None:
         if s.name not in self.started:
             return  # no adjoint reached it
-        if s.kind == "map" and s.backward is None or not self.reads_reached(s):
-            return
+        if s.kind == "map" and (s.backward is None or not self.grad_nodes(s)) or \
+                not self.reads_reached(s):
+            return  # no adjoint to add: a map whose gradients are all 0 (`c(x[i])` for a constant `c`)
         for r in self.reads_reached(s):
             self.start_adjoint(r.name)
         d = self.element(s.name, tuple((a.var, 1, -a.start) for a in s.axes)).replace(
@@ -538,8 +538,6 @@ class _Module(PlanModule):
             head += ["import math", ""]
         head += constants
         tail = []
-        if "_logsumexp_grads" in self.helpers:
-            self.helpers.add("_fold_grads")  # which it calls
         for helper in sorted(self.helpers):
             tail += ["", "", SOURCES[helper]]
         return "\n".join(head + self.lines + tail + self.closing(len(head))) + "\n"

@@ -153,7 +153,16 @@ def _unbatched(spec, x, rank):
 
 def _flat_terms(t, k):
     """`t` with its last `k` axes (the terms of a reduction) made one, in row-major order."""
-    return t.reshape(t.shape[:t.ndim - k] + (-1,))
+    n = 1
+    for size in t.shape[t.ndim - k:]:
+        n *= size
+    return t.reshape(t.shape[:t.ndim - k] + (n,))
+
+
+def _terms_shaped(w, t, k):
+    """Flat terms `w` (one per term of `t`'s last `k` axes, and whatever batch `w` has)
+    back in `t`'s last `k` axes."""
+    return w.reshape(w.shape[:-1] + t.shape[t.ndim - k:])
 
 
 def _fold_max(t, k, larger=True):
@@ -164,20 +173,13 @@ def _fold_max(t, k, larger=True):
     return np.take_along_axis(flat, at[..., None], axis=-1)[..., 0]
 
 
-def _fold_max_weights(t, k, larger=True):
-    """d(max over the last `k` axes)/d(each term), as the left fold of the two-argument
-    gate has it: 1 for the first largest term, ties split in halves at each step."""
+def _fold_max_grad(t, k, g, larger=True):
+    """d(g * max (min) over the last `k` axes of `t`)/d(each term): `g` split equally among
+    the terms equal to the result (none where it is NaN)."""
     flat = _flat_terms(t, k)
-    running = (np.maximum if larger else np.minimum).accumulate(flat, axis=-1)[..., :-1]
-    new = flat[..., 1:]
-    if not larger:
-        running, new = new, running
-    keep = np.where(running > new, 1.0, np.where(running == new, 0.5, 0.0))
-    take = np.where(new > running, 1.0, np.where(running == new, 0.5, 0.0))
-    after = np.cumprod(np.concatenate([np.ones(keep.shape[:-1] + (1,)), keep[..., ::-1]], -1),
-                       -1)[..., ::-1]  # after[j]: the product of keep at every later step
-    weights = np.concatenate([after[..., :1], take * after[..., 1:]], -1)
-    return weights.reshape(t.shape)
+    tied = flat == _fold_max(t, k, larger)[..., None]
+    count = np.maximum(tied.sum(axis=-1, keepdims=True), 1)
+    return _terms_shaped(np.asarray(g)[..., None] * (tied / count), t, k)
 
 
 def _fold_prod(t, k):
@@ -186,12 +188,16 @@ def _fold_prod(t, k):
 
 
 def _fold_prod_grad(t, k, g):
-    """d(g * product over the last `k` axes)/d(each term), as the left fold has it."""
+    """d(g * product over the last `k` axes)/d(each term), as the left fold has it: the
+    product of the terms before it and of `g` and the terms after it."""
     flat = _flat_terms(t, k)
-    g = np.broadcast_to(g, flat.shape[:-1])[..., None]
-    before = np.cumprod(np.concatenate([np.ones_like(flat[..., :1]), flat[..., :-1]], -1), -1)
-    after = np.cumprod(np.concatenate([g, flat[..., :0:-1]], -1), -1)[..., ::-1]
-    return (after * before).reshape(t.shape)
+    g = np.asarray(g)
+    batch = np.broadcast_shapes(g.shape, flat.shape[:-1])
+    flat = np.broadcast_to(flat, batch + flat.shape[-1:])
+    before = np.cumprod(np.concatenate([np.ones(batch + (1,)), flat[..., :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([np.broadcast_to(g, batch)[..., None], flat[..., :0:-1]],
+                                      -1), -1)[..., ::-1]
+    return _terms_shaped(after * before, t, k)
 
 
 def _logsumexp(t, k):
@@ -202,14 +208,10 @@ def _logsumexp(t, k):
 
 
 def _logsumexp_grad(t, k, g):
-    """d(g * logsumexp over the last `k` axes)/d(each term), through `m` as written out."""
+    """d(g * logsumexp over the last `k` axes)/d(each term): `g` times the softmax."""
     flat = _flat_terms(t, k)
-    m = _fold_max(t, k)
-    e = np.exp(flat - m[..., None])
-    g = np.broadcast_to(g, flat.shape[:-1])
-    share = (g / e.sum(axis=-1))[..., None] * e
-    to_max = (g - share.sum(axis=-1))[..., None] * _flat_terms(_fold_max_weights(t, k), k)
-    return (share + to_max).reshape(t.shape)
+    e = np.exp(flat - _fold_max(t, k)[..., None])
+    return _terms_shaped((np.asarray(g) / e.sum(axis=-1))[..., None] * e, t, k)
 
 
 def _contract(spec, a, b):

@@ -37,9 +37,10 @@ from .numpy import ERRSTATE, HELPERS, RESERVED
 from .plan import PlanModule, gradient_origin
 from .python import LINE, _literal, _tuple
 
-LETTERS = "ijklmnopqrstuvwxyzabcdefgh"  # einsum's names for a stage's axes, in order
+# einsum's names for a stage's axes, in order (`indexed.MAX_AXES` of them).
+LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
 # An adjoint's value that this function made (not a seed's or an input's array, or a view).
-_FRESH = re.compile(r"t\d+$|_contract\(|_sum_to\(|_fold_|_logsumexp_grad\(|\(.* \* _fold_")
+_FRESH = re.compile(r"t\d+$|_contract\(|_sum_to\(|_fold_|_logsumexp_grad\(")
 _IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
 
 
@@ -172,8 +173,6 @@ class _Module(PlanModule):
         fold = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
                 "logsumexp": "_logsumexp"}[s.kind]
         self.helpers.add(fold)
-        self.helpers.update(("_flat_terms", "_fold_max") if s.kind == "logsumexp" else
-                            ("_flat_terms",))
         extra = ", False" if s.kind == "min" else ""
         self.line(f"{name} = {fold}({term}, {k}{extra})", s.origin)
 
@@ -242,18 +241,11 @@ class _Module(PlanModule):
         r = s.reads[0]
         if r.name not in self.reached:
             return
-        k = len(s.over)
-        term = self.term(s)
-        grad = {"max": "_fold_max_weights", "min": "_fold_max_weights",
+        grad = {"max": "_fold_max_grad", "min": "_fold_max_grad",
                 "prod": "_fold_prod_grad", "logsumexp": "_logsumexp_grad"}[s.kind]
-        self.helpers.update((grad, "_flat_terms", "_fold_max", "_fold_max_weights"))
-        spread = f"{d}[..., {', '.join(['None'] * k)}]"
-        if s.kind in ("max", "min"):
-            extra = ", False" if s.kind == "min" else ""
-            g = f"({spread} * {grad}({term}, {k}{extra}))"
-        else:
-            g = f"{grad}({term}, {k}, {d})"
-        self.scatter(r, g, domain, s.origin)
+        self.helpers.add(grad)
+        extra = ", False" if s.kind == "min" else ""
+        self.scatter(r, f"{grad}({self.term(s)}, {len(s.over)}, {d}{extra})", domain, s.origin)
 
     def whole(self, r: Read) -> bool:
         """Whether a read takes its whole bus, each axis once, in order."""
