@@ -261,3 +261,31 @@ def test_a_constant_index_and_a_whole_read_of_one_bus(text):
         args = [rng.normal(size=(*batch, *whole.SHAPES[n])) for n in whole.INPUTS]
         seeds = [rng.normal(size=(*seed_batch, *whole.SHAPES[n])) for n in whole.OUTPUTS]
         _same_as_written_out(text, args, seeds)
+
+
+FOLDS = ("prod", "logsumexp", "max", "min")
+
+
+@pytest.mark.parametrize("kind", FOLDS)
+@pytest.mark.parametrize(("w", "x", "seed"), [
+    ((), (3,), ()),  # the terms unbatched, their adjoint a batch
+    ((3,), (), ()),
+    ((2, 1), (3,), ()),  # batches that broadcast
+    ((), (), (4,)),  # a seed with a batch axis no input has
+    ((3,), (2, 1), (5, 1, 1)),
+])
+def test_a_fold_under_batches_of_every_shape(kind, w, x, seed):
+    text = f"input w[3], x\ns = {kind}(w[i] for i) * x + {kind}(w[i] * x for i)\n"
+    rng = np.random.default_rng(3)
+    _same_as_written_out(text, (rng.uniform(0.5, 1.5, (*w, 3)), rng.uniform(0.5, 1.5, x)),
+                         (rng.normal(size=seed),))
+
+
+@pytest.mark.parametrize("kind", FOLDS)
+def test_a_fold_over_an_empty_batch(kind):
+    text = f"input w[3], x[2, 3]\ns[i] = {kind}(w[j] * x[i, j] for j)\nt = {kind}(w[j] for j)\n" \
+           "output s, t\n"
+    for w, x in (((0, 3), (0, 2, 3)), ((3,), (0, 2, 3)), ((0, 3), (2, 3))):
+        (s, t), grads = _same_as_written_out(text, (np.ones(w), np.ones(x)))
+        assert s.shape == (0, 2) and t.shape == (0,)
+        assert [g.shape for g in grads] == [w, x]

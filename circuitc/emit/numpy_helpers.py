@@ -68,6 +68,18 @@ def _unbroadcast(grad, shape, copy=False):
     return grad if grad.flags.writeable and not copy else grad.copy()  # never a seed, or a view of one
 
 
+def _own_axes(directions, points):
+    """The batch axes of a batch of directions that the points' batch lacks (a batch of
+    directions at each point), the points' axes made 1 and leading ones dropped."""
+    rank = max(len(directions), len(points))
+    d = (1,) * (rank - len(directions)) + tuple(directions)
+    p = (1,) * (rank - len(points)) + tuple(points)
+    own = [n if m == 1 else 1 for n, m in zip(d, p)]
+    while own and own[0] == 1:
+        own.pop(0)
+    return tuple(own)
+
+
 def _elements(x, shape):
     """The elements of a bus input, views in row-major order: `x`'s trailing axes must
     be the bus's `shape`; leading axes are the batch."""
