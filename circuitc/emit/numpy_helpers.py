@@ -33,9 +33,18 @@ def _float(x):
 
 
 def _seed(seed, shape):
-    """A seed as a float64 array spread over its output's shape (and any more it brings)."""
+    """A seed as float64 spread over its output's `shape` (a view). The axes it brings that
+    the output lacks are summed first: the output is the same along them, so the gradient
+    of `sum(d_out * out)` sums the seed there."""
     seed = _float(seed)
-    return np.broadcast_to(seed, np.broadcast_shapes(seed.shape, shape))
+    if seed.shape == shape:
+        return seed
+    lead = seed.ndim - len(shape)
+    if lead > 0:
+        seed = seed.sum(axis=tuple(range(lead)))
+    ones = tuple(k for k in range(seed.ndim)
+                 if shape[len(shape) - seed.ndim + k] == 1 and seed.shape[k] != 1)
+    return np.broadcast_to(seed.sum(axis=ones, keepdims=True) if ones else seed, shape)
 
 
 def _shaped(value, shape, copy=False):
@@ -121,22 +130,13 @@ def _batch_shape(*shapes):
     return np.broadcast_shapes(*shapes)
 
 
-def _spread(seed, shape):
-    """A scalar output's seed as float64, spread over `shape` (a view) and any shape it
-    brings, as `_seed`."""
-    seed = _float(seed)
-    if seed.shape == shape:
-        return seed
-    return np.broadcast_to(seed, shape if not seed.ndim else np.broadcast_shapes(seed.shape, shape))
-
-
 def _bus_seeded(seed, shape, batch):
-    """A bus output's seed, an array like the bus or one number for every element,
-    spread over the batch and the bus."""
+    """A bus output's seed, an array like the bus or one number for every element, spread
+    over the batch and the bus as `_seed` spreads it."""
     seed = _float(seed)
     if seed.ndim:
         _batch(seed, shape)
-    return np.broadcast_to(seed, np.broadcast_shapes(seed.shape, batch + shape))
+    return _seed(seed, batch + shape)
 
 
 def _full(value, shape):

@@ -267,9 +267,10 @@ class _Module(PlanModule):
         batch axes the input lacks as it is added, so that a gradient a contraction has
         already summed over the batch (`_unbatched`) and per-point ones add up right.
         Any other adjoint is written in place (`+=`, or at the slice a read took) only
-        once it is an array of this function's own with the full shape `_grad_shape +
-        bus`: a contribution may be a seed or a view of one, or broadcast (size 1 along
-        an axis, or lacking batch axes that the seeds or other inputs bring)."""
+        once it is an array of this function's own with the full shape `_shape + bus` (a
+        seed has the batch `_shape` too: `_seed`): a contribution may be a seed or a view
+        of one, or broadcast (size 1 along an axis, or lacking batch axes that other
+        inputs bring)."""
         if r.name is None or r.name not in self.reached:
             return
         at = gradient_origin(origin)
@@ -290,7 +291,7 @@ class _Module(PlanModule):
         shape = self.p.shapes[target]
         state = self.state.get(target)
         is_input = target in self.p.inputs
-        full = f"{self.ident[target]}.shape" if is_input else f"_grad_shape + {shape!r}"
+        full = f"{self.ident[target]}.shape" if is_input else f"_shape + {shape!r}"
         if self.whole(r) or not shape:
             # An array this function made for this adjoint, or another's (a seed, a view).
             made = f"made {g}" if _FRESH.match(g) else "shared"
@@ -306,7 +307,6 @@ class _Module(PlanModule):
                 self.state[target] = "own" if is_input else f"made {d}"
             return
         if state != "own":
-            self.grad_shape |= not is_input
             self.line(f"{d} = np.zeros({full})" if state is None else
                       f"{d} = {d} + np.zeros({full})", at)
         self.state[target] = "own"
@@ -351,17 +351,13 @@ class _Module(PlanModule):
         lines.append(f"    _shape = _batch_shape({', '.join(batches)})")
         self.state: dict[str, str] = {}
         self.ident_of_adjoint: dict[str, str] = {}
-        self.grad_shape = False  # whether the body reads `_grad_shape`
-        seeded = []  # the batch shape each seed brings
         if backward:
             for o, seed in zip(outs, seeds):
                 if p.shapes[o]:
                     self.helpers.add("_bus_seeded")
                     lines.append(f"    {seed} = _bus_seeded({seed}, {p.shapes[o]!r}, _shape)")
-                    seeded.append(f"_batch({seed}, {p.shapes[o]!r})")
                 else:
-                    lines.append(f"    {seed} = _spread({seed}, _shape)")
-                    seeded.append(f"{seed}.shape")
+                    lines.append(f"    {seed} = _seed({seed}, _shape)")
                 self.state[o] = "shared"
                 self.ident_of_adjoint[o] = seed
         for s in p.stages:
@@ -371,8 +367,6 @@ class _Module(PlanModule):
             for s in reversed(p.stages):
                 if s.differentiated:
                     self.backward_stage(s)
-        if self.grad_shape:  # the inputs' batch shape and any more that the seeds bring
-            lines.append(f"    _grad_shape = _batch_shape({', '.join(seeded)})")
         results = []
         for o in outs:
             text = self.ident[o]
