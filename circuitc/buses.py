@@ -693,12 +693,18 @@ def _flatten(default: ListLit, shape: tuple[int, ...], name: str) -> list:
 
 def _reduce(r: Reduce, terms: list):
     """The written-out reduction of `terms` (see the module docstring)."""
-    span = r.name.span
-    if r.name.id == "logsumexp":
+    span, kind = r.name.span, r.name.id
+    if kind == "logsumexp":
+        # `m` is there for stability only: its share of the gradient is 0 (to rounding).
         m = _fold("max", terms, span)
         shifted = [Call(Name("exp", span), (Op("sub", (t, m), span),)) for t in terms]
         return Op("add", (m, Call(Name("log", span), (_fold("add", shifted, span),))), span)
-    return _fold(REDUCTIONS[r.name.id], terms, span)
+    if kind in ("max", "min"):  # steps with the reduction's tie rule (`gates._step_rule`)
+        total = terms[0]
+        for k, t in enumerate(terms[1:], 2):
+            total = Op(f"{kind}_{'last' if k == len(terms) else 'step'}", (total, t), span)
+        return total
+    return _fold(REDUCTIONS[kind], terms, span)
 
 
 def _fold(gate: str, terms: list, span: Span):

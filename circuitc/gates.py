@@ -73,6 +73,12 @@ class Gate:
     # `fn` on complex numbers, for the complex-step derivative. None where there is
     # none: always for a gate that is not `analytic`; for one that is, until written.
     cfn: Callable[..., complex] | None = None
+    # How messages and drawings name a gate that `.circ` text never spells (a step of a
+    # `max` reduction: 'max'); None for its name.
+    spelled: str | None = None
+    # Whether a gate of constant operands folds to a constant. A reduction's steps do
+    # not: the rule of its last step counts the terms below it (`_last_step_rule`).
+    folds: bool = True
 
     def __post_init__(self):
         if self.arity not in ARITIES:
@@ -100,7 +106,7 @@ class Gate:
     @property
     def label(self) -> str:
         """A short label for drawings and messages: `*` or `sigmoid`."""
-        return self.operator or self.name
+        return self.operator or self.spelled or self.name
 
 
 # Numerically stable helpers. Generated modules copy these functions verbatim,
@@ -144,6 +150,34 @@ def _sign(x):
 
 def _share(x, y):
     return 1.0 if x > y else 0.5 if x == y else 0.0
+
+
+def _eq(x, y):
+    return 1.0 if x == y else 0.0
+
+
+def _step_rule(b, g, y, x1, x2):
+    """A step `y = max(x1, x2)` (or `min`) of a max (min) reduction's left fold: the
+    adjoint to each operand equal to the result. Through the fold, a term equal to the
+    reduction's result gets the whole adjoint of the last step, and every other term 0."""
+    return b.mul(g, b.eq(x1, y)), b.mul(g, b.eq(x2, y))
+
+
+def _last_step_rule(b, g, y, x1, x2):
+    """The last step of a max (min) reduction: the adjoint divided by the number of terms
+    equal to the result (at least 1: none is where the result is NaN) before the steps
+    pass it on, so that the reduction, one n-ary operation, splits it equally among them.
+    The terms are found by walking down the fold: its steps never fold (`Gate.folds`)."""
+    step = b.node(y).op.replace("_last", "_step")
+    terms, acc = [x2], x1
+    while b.node(acc).op == step:
+        acc, term = b.node(acc).args
+        terms.append(term)
+    terms.append(acc)
+    count = b.eq(terms[-1], y)
+    for term in reversed(terms[:-1]):
+        count = b.add(count, b.eq(term, y))
+    return _step_rule(b, b.div(g, b.max(count, b.const(1.0))), y, x1, x2)
 
 
 def _div_rule(b, g, y, x1, x2):
@@ -256,6 +290,17 @@ _TABLE = [
          callable=True, kink=True,  # not commutative, as max
          analytic=False,
          numpy=Syntax("np.where(np.less({1}, {0}), {1}, {0})", ATOM, (COND, COND))),
+    # The left fold of a `max` or `min` reduction (`buses`): printed as the two-argument
+    # gates, whose value it has, but with the reduction's tie rule (equal shares).
+    *(Gate(f"{kind}_{part}", 2, fn, _call(kind, 2), rule,
+           f"a step of a '{kind}' reduction: the adjoint to each operand equal to the result"
+           + ("; its last step first divides it by the number of terms equal to the result"
+              if part == "last" else ""),
+           kink=True, analytic=False, numpy=numpy, spelled=kind, folds=False)
+      for kind, fn, numpy in (
+          ("max", max, Syntax("np.where(np.greater({1}, {0}), {1}, {0})", ATOM, (COND, COND))),
+          ("min", min, Syntax("np.where(np.less({1}, {0}), {1}, {0})", ATOM, (COND, COND))))
+      for part, rule in (("step", _step_rule), ("last", _last_step_rule))),
     # Piecewise-constant gates that only derivative rules use; their own
     # derivative is zero wherever it exists.
     Gate("step", 1, _step, _call("_step", helper=_step),
@@ -264,6 +309,9 @@ _TABLE = [
     Gate("sign", 1, _sign, _call("_sign", helper=_sign),
          lambda b, g, y, x: (None,), "0", analytic=False,
          numpy=_call("np.sign")),
+    Gate("eq", 2, _eq, _call("_eq", 2, helper=_eq),
+         lambda b, g, y, x1, x2: (None, None), "0", analytic=False,
+         numpy=Syntax("np.where(np.equal({0}, {1}), 1.0, 0.0)", ATOM, (COND, COND))),
     Gate("share", 2, _share, _call("_share", 2, helper=_share),
          lambda b, g, y, x1, x2: (None, None), "0", analytic=False,
          numpy=Syntax("np.where(np.greater({0}, {1}), 1.0, np.where(np.equal({0}, {1}), 0.5, 0.0))",

@@ -35,6 +35,7 @@ class GateBuilder:
         self.const = builder.const
         self.is_const = builder.is_const
         self.const_value = builder.const_value
+        self.node = builder.nodes.__getitem__  # a node of the graph, for a rule that walks it
         for op in GATES:
             setattr(self, op, self._gate(builder.add, op))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .errors import CircuitError
+from .gates import GATES
 from .graph import Builder, Graph, Node, Origin, fold_constant, new_node, renumbered
 
 
@@ -37,6 +38,8 @@ def _fold(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> 
     for a in args:
         if nodes[a].op != "const":
             return None
+    if not GATES[op].folds:
+        return None
     return b.const(fold_constant(op, [nodes[a].attr for a in args], origin))
 
 

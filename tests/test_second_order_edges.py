@@ -29,8 +29,22 @@ def test_directions_broadcast_like_inputs_in_the_numpy_target(tmp_path):
     _, tangents = m.jvp(np.full(3, 0.5), directions)
     _, (grad,) = m.backward(np.full(3, 0.5))
     assert tangents.tolist() == [grad[0], grad[1]]
-    _, _, (hv,) = m.hvp(np.full(3, 0.5), directions)
-    assert hv.shape == (3,)  # summed to the input's shape, as gradients are
+    value, grads, (hv,) = m.hvp(np.full(3, 0.5), directions)
+    assert (value, grads[0].tolist()) == (m.backward(np.full(3, 0.5))[0], grad.tolist())
+    # A batch of directions at one point: a product per direction.
+    assert hv.tolist() == [m.hvp(np.full(3, 0.5), d)[2][0].tolist() for d in directions]
+
+
+def test_a_batch_of_directions_for_a_scalar_input():
+    """The value and gradient are `backward`'s, not counted once per direction, and `hv`
+    has a product per direction, for every input (a direction is one per input)."""
+    m = circuitc.api.load_source("input x, y\nf = x * x * y\n", "c.circ", "numpy", hessian=True)
+    value, grads, hv = m.hvp(1.0, 2.0, np.array([1.0, 2.0, 3.0]), 0.0)
+    assert (value, grads) == (2.0, (4.0, 1.0))
+    assert [h.tolist() for h in hv] == [[4.0, 8.0, 12.0], [2.0, 4.0, 6.0]]  # (2y vx, 2x vx)
+    # A direction per point: an input the points share sums its products, as its gradient.
+    value, grads, hv = m.hvp(np.array([1.0, 2.0]), 2.0, np.array([1.0, 1.0]), 0.0)
+    assert grads[1] == 5.0 and hv[1] == 2.0 + 4.0 and hv[0].tolist() == [4.0, 4.0]
 
 
 def test_objective_refuses_a_bus_output(tmp_path):

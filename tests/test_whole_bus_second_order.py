@@ -89,7 +89,7 @@ def _check_numpy(text: str, rng) -> None:
     args = [np.round(rng.uniform(-2, 2, b + shape[n]), 3) for n, b in zip(whole.INPUTS, batches)]
     every = [np.round(rng.normal(size=batches[k] + shape[n]), 3)
              for k, n in enumerate(whole.INPUTS)]
-    directions = [np.round(rng.normal(size=batches[whole.INPUTS.index(n)] + shape[n]), 3)
+    directions = [np.round(rng.normal(size=batches[len(whole.INPUTS) + k] + shape[n]), 3)
                   for k, n in enumerate(whole.WRT)]
     seeds = [np.round(rng.normal(size=b + shape[n]), 3)
              for n, b in zip(whole.OUTPUTS, batches[len(whole.INPUTS) + len(whole.WRT):])]

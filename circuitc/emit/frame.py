@@ -58,7 +58,7 @@ def wanted(name: str) -> str:
         return "d_" + wanted(name[1:])
     if name.startswith(TANGENT):
         return "v_" + wanted(name[1:])
-    return re.sub(r"#(?=[A-Za-z])", "_", name).replace("#", "")
+    return re.sub(r"\W", "", re.sub(r"#(?=[A-Za-z])", "_", name))
 
 
 class Frame:

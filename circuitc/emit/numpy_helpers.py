@@ -33,9 +33,18 @@ def _float(x):
 
 
 def _seed(seed, shape):
-    """A seed as a float64 array spread over its output's shape (and any more it brings)."""
+    """A seed as float64 spread over its output's `shape` (a view). The axes it brings that
+    the output lacks are summed first: the output is the same along them, so the gradient
+    of `sum(d_out * out)` sums the seed there."""
     seed = _float(seed)
-    return np.broadcast_to(seed, np.broadcast_shapes(seed.shape, shape))
+    if seed.shape == shape:
+        return seed
+    lead = seed.ndim - len(shape)
+    if lead > 0:
+        seed = seed.sum(axis=tuple(range(lead)))
+    ones = tuple(k for k in range(seed.ndim)
+                 if shape[len(shape) - seed.ndim + k] == 1 and seed.shape[k] != 1)
+    return np.broadcast_to(seed.sum(axis=ones, keepdims=True) if ones else seed, shape)
 
 
 def _shaped(value, shape, copy=False):
@@ -112,12 +121,6 @@ def _batch(x, shape):
     return x.shape[:x.ndim - len(shape)]
 
 
-def _seed_batch(seed, shape):
-    """The batch of a seed or a direction for a bus (or number) of `shape`: its leading
-    axes, or () for one number for every element."""
-    return () if seed.ndim == 0 else _batch(seed, shape)
-
-
 def _batch_shape(*shapes):
     """The broadcast shape of the inputs' batch shapes (`np.broadcast_shapes`, quickly
     where each is the longest or `()`)."""
@@ -127,22 +130,13 @@ def _batch_shape(*shapes):
     return np.broadcast_shapes(*shapes)
 
 
-def _spread(seed, shape):
-    """A scalar output's seed as float64, spread over `shape` (a view) and any shape it
-    brings, as `_seed`."""
-    seed = _float(seed)
-    if seed.shape == shape:
-        return seed
-    return np.broadcast_to(seed, shape if not seed.ndim else np.broadcast_shapes(seed.shape, shape))
-
-
 def _bus_seeded(seed, shape, batch):
-    """A bus output's seed, an array like the bus or one number for every element,
-    spread over the batch and the bus."""
+    """A bus output's seed, an array like the bus or one number for every element, spread
+    over the batch and the bus as `_seed` spreads it."""
     seed = _float(seed)
     if seed.ndim:
         _batch(seed, shape)
-    return np.broadcast_to(seed, np.broadcast_shapes(seed.shape, batch + shape))
+    return _seed(seed, batch + shape)
 
 
 def _full(value, shape):
@@ -156,6 +150,12 @@ def _sum_to(g, shape, axes):
     return _full(g, shape).sum(axis=axes)
 
 
+def _add_into(view, g):
+    """Add `g` into `view`, a slice of an input's adjoint, summed over the batch axes
+    that the input lacks (as `_unbroadcast`)."""
+    view += _unbroadcast(g, view.shape)
+
+
 def _unbatched(spec, x, rank):
     """An `einsum` spec whose result keeps the batch axes `...` only if `x`, a bus of
     `rank` axes, has any: the gradient of an unbatched input is summed over the batch
@@ -165,7 +165,16 @@ def _unbatched(spec, x, rank):
 
 def _flat_terms(t, k):
     """`t` with its last `k` axes (the terms of a reduction) made one, in row-major order."""
-    return t.reshape(t.shape[:t.ndim - k] + (-1,))
+    n = 1
+    for size in t.shape[t.ndim - k:]:
+        n *= size
+    return t.reshape(t.shape[:t.ndim - k] + (n,))
+
+
+def _terms_shaped(w, t, k):
+    """Flat terms `w` (one per term of `t`'s last `k` axes, and whatever batch `w` has)
+    back in `t`'s last `k` axes."""
+    return w.reshape(w.shape[:-1] + t.shape[t.ndim - k:])
 
 
 def _fold_max(t, k, larger=True):
@@ -176,20 +185,13 @@ def _fold_max(t, k, larger=True):
     return np.take_along_axis(flat, at[..., None], axis=-1)[..., 0]
 
 
-def _fold_max_weights(t, k, larger=True):
-    """d(max over the last `k` axes)/d(each term), as the left fold of the two-argument
-    gate has it: 1 for the first largest term, ties split in halves at each step."""
+def _fold_max_grad(t, k, g, larger=True):
+    """d(g * max (min) over the last `k` axes of `t`)/d(each term): `g` split equally among
+    the terms equal to the result (none where it is NaN)."""
     flat = _flat_terms(t, k)
-    running = (np.maximum if larger else np.minimum).accumulate(flat, axis=-1)[..., :-1]
-    new = flat[..., 1:]
-    if not larger:
-        running, new = new, running
-    keep = np.where(running > new, 1.0, np.where(running == new, 0.5, 0.0))
-    take = np.where(new > running, 1.0, np.where(running == new, 0.5, 0.0))
-    after = np.cumprod(np.concatenate([np.ones(keep.shape[:-1] + (1,)), keep[..., ::-1]], -1),
-                       -1)[..., ::-1]  # after[j]: the product of keep at every later step
-    weights = np.concatenate([after[..., :1], take * after[..., 1:]], -1)
-    return weights.reshape(t.shape)
+    tied = flat == _fold_max(t, k, larger)[..., None]
+    count = np.maximum(tied.sum(axis=-1, keepdims=True), 1)
+    return _terms_shaped(np.asarray(g)[..., None] * (tied / count), t, k)
 
 
 def _fold_prod(t, k):
@@ -198,12 +200,16 @@ def _fold_prod(t, k):
 
 
 def _fold_prod_grad(t, k, g):
-    """d(g * product over the last `k` axes)/d(each term), as the left fold has it."""
+    """d(g * product over the last `k` axes)/d(each term), as the left fold has it: the
+    product of the terms before it and of `g` and the terms after it."""
     flat = _flat_terms(t, k)
-    g = np.broadcast_to(g, flat.shape[:-1])[..., None]
-    before = np.cumprod(np.concatenate([np.ones_like(flat[..., :1]), flat[..., :-1]], -1), -1)
-    after = np.cumprod(np.concatenate([g, flat[..., :0:-1]], -1), -1)[..., ::-1]
-    return (after * before).reshape(t.shape)
+    g = np.asarray(g)
+    batch = np.broadcast_shapes(g.shape, flat.shape[:-1])
+    flat = np.broadcast_to(flat, batch + flat.shape[-1:])
+    before = np.cumprod(np.concatenate([np.ones(batch + (1,)), flat[..., :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([np.broadcast_to(g, batch)[..., None], flat[..., :0:-1]],
+                                      -1), -1)[..., ::-1]
+    return _terms_shaped(after * before, t, k)
 
 
 def _prod_except(t, k):
@@ -242,14 +248,10 @@ def _logsumexp(t, k):
 
 
 def _logsumexp_grad(t, k, g):
-    """d(g * logsumexp over the last `k` axes)/d(each term), through `m` as written out."""
+    """d(g * logsumexp over the last `k` axes)/d(each term): `g` times the softmax."""
     flat = _flat_terms(t, k)
-    m = _fold_max(t, k)
-    e = np.exp(flat - m[..., None])
-    g = np.broadcast_to(g, flat.shape[:-1])
-    share = (g / e.sum(axis=-1))[..., None] * e
-    to_max = (g - share.sum(axis=-1))[..., None] * _flat_terms(_fold_max_weights(t, k), k)
-    return (share + to_max).reshape(t.shape)
+    e = np.exp(flat - _fold_max(t, k)[..., None])
+    return _terms_shaped((np.asarray(g) / e.sum(axis=-1))[..., None] * e, t, k)
 
 
 def _contract(spec, a, b):

@@ -459,6 +459,11 @@ class _Module:
         gradients `texts`."""
         return _nested(texts, shape)
 
+    def bus_product(self, texts: list[str], bus: str, shape: tuple[int, ...]) -> str:
+        """How `hvp` returns the Hessian-vector product for the bus input `bus`, its
+        elements' products `texts`."""
+        return self.bus_gradient(texts, bus, shape)
+
     def results(self, graph: Graph, exprs, pairs, one, whole) -> list[str]:
         """What a function returns for `pairs` ((name, node) of outputs or gradients):
         per scalar `one(text, name)`, per bus `whole(texts, bus, shape)`."""
@@ -645,7 +650,7 @@ class _Module:
                           self.hvp, lambda exprs: with_value(
                               self.hvp, exprs, grads(self.hvp, exprs),
                               self.results(self.hvp, exprs, self.hvp.tangents, self.product,
-                                           self.bus_gradient)),
+                                           self.bus_product)),
                           inputs + direction_buses + seed_buses, shared=shared)
         if self.hessian is not None:
             n = len(bwd.grads)

@@ -254,11 +254,9 @@ class _Module(Frame):
         return out
 
     def batch_of(self, name: str) -> str:
-        """The batch a buffer's array has at most (`batches`): an adjoint the seeds', an
-        `hvp`'s tangent the directions' too."""
-        if self.f.name == "hvp" and name.startswith(TANGENT):
-            return "_along"
-        return "_seeds" if name.startswith(ADJOINT) else "_shape"
+        """The batch a buffer's array has at most (`batches`): an `hvp`'s tangent has the
+        directions' too."""
+        return "_along" if self.f.name == "hvp" and name.startswith(TANGENT) else "_shape"
 
     def factors(self, m: Map, node: int, w) -> tuple[float, list[int]] | None:
         """A `+=` write's value as (a constant, the body's input nodes it multiplies), where it
@@ -375,15 +373,25 @@ class _Module(Frame):
         """Add `g`, whose trailing axes are `target`'s variables in its order, into the
         buffer at `target`. `fresh`: `g` is an array of its own (else a view of `root`'s);
         `covers`: it varies along every variable (else it has size 1 along some, or is a
-        number); `full`: the batches it has whole."""
+        number); `full`: the batches it has whole.
+
+        An array is written in place (`+=`, or at the slice a read took) only once it is
+        one of this function's own with the buffer's whole shape, batch included. An
+        input's adjoint has the input's shape: each contribution is summed to it as it is
+        added (`_unbroadcast`), so that one a contraction summed over the batch already
+        (`_unbatched`) and per-point ones add up."""
         name = target.name
         ident = self.name(name)
         shape = self.f.plan.shape(name)
-        batch = self.batch_of(name)
-        full = batch if batch in full else None
         state = self.states.get(name) or (self.state_of(name) if self.f.plan.buffers[name].role
                                           == "seed" else None)
+        owner = self.gradient_of(name)
+        batch = f"{self.name(owner)}.shape" if owner else self.batch_of(name)
+        full = batch if owner or batch in full else None
         if self.whole(target) or not shape:
+            if owner:
+                g = f"{self.helper('_unbroadcast')}({g}, {batch})"
+                covers = True
             if state is None and covers:
                 self.line(f"{ident} = {g}", origin)
                 self.states[name] = _State(fresh, full if fresh else None, name if fresh else root)
@@ -396,12 +404,23 @@ class _Module(Frame):
                 self.line(f"{ident} = {ident} + {g}", origin)
                 self.states[name] = _State(True, full or state.full, name)
             return
+        zeros = batch if owner else f"{batch} + {shape!r}"
         if state is None:
-            self.line(f"{ident} = np.zeros({batch} + {shape!r})", origin)
+            self.line(f"{ident} = np.zeros({zeros})", origin)
         elif not (state.owned and state.full == batch):
-            self.line(f"{ident} = {ident} + np.zeros({batch} + {shape!r})", origin)
+            self.line(f"{ident} = {ident} + np.zeros({zeros})", origin)
         self.states[name] = _State(True, batch, name)
-        self.line(f"{ident}{self.sliced(target)[len(ident):]} += {g}", origin)
+        view = f"{ident}{self.sliced(target)[len(ident):]}"
+        if owner:
+            self.line(f"{self.helper('_add_into')}({view}, {g})", origin)
+        else:
+            self.line(f"{view} += {g}", origin)
+
+    def gradient_of(self, name: str) -> str | None:
+        """The input whose adjoint buffer `name` is, if it is one."""
+        if name.startswith(ADJOINT) and name[1:] in self.f.plan.inputs:
+            return name[1:]
+        return None
 
     def state_of(self, name: str) -> _State:
         state = self.states.get(name)
@@ -468,34 +487,30 @@ class _Module(Frame):
         self.lines += ["", ""] + lines
 
     def batches(self, f: Function) -> list[str]:
-        """The lines finding the batches: `_shape`, the inputs' (and in `jvp` the directions'
-        too, the value and its tangents alike); `_seeds`, with the seeds' too, over which the
-        seeds are spread (adjoints have it); in `hvp`, whose value and gradient are
-        `backward`'s, `_along`, with the directions' too (tangents have it), and
-        `_directions`, the directions' own axes: a batch of directions at a point gives a
-        product per direction."""
+        """The lines finding the batch: `_shape`, the inputs' (and in `jvp` the directions'
+        too, the value and its tangents alike), over which seeds and directions are spread
+        (`_seed`: a seed's axes its output lacks are summed). In `hvp`, whose value and
+        gradient are `backward`'s, directions are spread over `_along`, with their own batch
+        axes too (the tangents have it), which `_directions` names: a batch of directions at
+        a point gives a product per direction."""
         p = f.plan
 
         def batch(b: str) -> str:
             shape = p.shape(b)
-            if p.buffers[b].role == "input":
-                return f"{self.helper('_batch')}({self.name(b)}, {shape!r})" if shape else \
-                    f"{self.name(b)}.shape"
-            return f"{self.helper('_seed_batch')}({self.name(b)}, {shape!r})"
+            return f"{self.helper('_batch')}({self.name(b)}, {shape!r})" if shape else \
+                f"{self.name(b)}.shape"
 
         moving = [b for b in f.params if p.buffers[b].role == "direction"]
         points = [b for b in f.params if p.buffers[b].role == "input"]
         seeds = [b for b in f.params if p.buffers[b].role == "seed"]
         lines = [f"    _shape = _batch_shape({', '.join(map(batch, points + moving if f.name == 'jvp' else points))})"]
-        if seeds:
-            lines.append(f"    _seeds = _batch_shape(_shape, {', '.join(map(batch, seeds))})")
         if f.name == "hvp":
-            lines += [f"    _along = _batch_shape(_seeds, {', '.join(map(batch, moving))})",
-                      f"    _directions = {self.helper('_own_axes')}(_along, _seeds)"]
+            lines += [f"    _along = _batch_shape(_shape, {', '.join(map(batch, moving))})",
+                      f"    _directions = {self.helper('_own_axes')}(_along, _shape)"]
         for b in (*seeds, *moving):
             shape, over = p.shape(b), self.batch_of(b)
             spread = (f"{self.helper('_bus_seeded')}({self.name(b)}, {shape!r}, {over})" if shape
-                      else f"{self.helper('_spread')}({self.name(b)}, {over})")
+                      else f"{self.helper('_seed')}({self.name(b)}, {over})")
             lines.append(f"    {self.name(b)} = {spread}")
         return lines
 

@@ -138,11 +138,18 @@ class _Transform:
         return self.buffer(prefix + name, self.buffers[name].shape, "sum")
 
     def derived(self, name: str, axes, role: str, stage_of) -> str:
-        """Buffer `name` over `axes`, a weight of a fold that both modes use: made once, by
-        the stage `stage_of(name)`, unless the plan already has it."""
-        if name not in self.buffers:
-            self.buffer(name, axes_shape(axes), role)
-            self.made.append(stage_of(name))
+        """Buffer `name` over `axes`, a weight of a fold that both modes use: made by the
+        stage `stage_of(name)`, unless a stage before has made it (forward mode over reverse
+        mode, `hvp`, makes a weight again where reverse mode makes it later)."""
+        made = {w.target.name for s in (*self.stages, *self.made) for w in s.writes}
+        if name in made:
+            return name
+        stem, k = name, 1
+        while name in self.buffers:
+            k += 1
+            name = f"{stem}{k}"
+        self.buffer(name, axes_shape(axes), role)
+        self.made.append(stage_of(name))
         return name
 
 
@@ -266,7 +273,9 @@ def _weight(t: _Transform, f: Fold):
             body, reads = _formula(f.origin, (term, y), share, t.plan.filename)
             return Map(f.domain, reads, body, (Write(identity(name, f.kept), True),), f.origin)
         count = t.derived(f"{y.name}#ties", f.kept, "sum", ties)
-        return (term, y, identity(count, f.kept)), lambda b, r, m, c: b.div(share(b, r, m), c)
+        # A NaN result ties with no term: its count stays 0, and no term gets a share.
+        return (term, y, identity(count, f.kept)), lambda b, r, m, c: b.div(
+            share(b, r, m), b.max(c, b.const(0.5)))
     if f.kind == "logsumexp":
         return (term, y), lambda b, r, m: b.exp(b.sub(r, m))
     if f.kind == "prod":

@@ -3,7 +3,7 @@
 `plan(statements, filename, sizes, wrt, fix)` returns the plan, or None for a circuit
 whose indexes the form does not cover (an index mixing two variables, `x[i+j]`; one
 variable twice in an access, `A[i, i]`; a reduction whose `range` depends on an outer
-index variable). Such a circuit is written out element by element instead, which is
+index variable; a stage over more than `MAX_AXES` index variables). Such a circuit is written out element by element instead, which is
 also the reference semantics that the whole-bus form must agree with (`buses`).
 
 Each assignment becomes a stage over the index variables of its left side (none for
@@ -56,6 +56,10 @@ from .ir import Access, Axis, Buffer, Fold, Map, Plan, Write, axes_shape, identi
 
 class Unsupported(Exception):
     """The circuit uses an index the whole-bus form does not cover."""
+
+
+# The most variables a stage's domain may have: `np.einsum` names each by a letter.
+MAX_AXES = 52
 
 
 def plan(statements: list, filename: str, sizes: Mapping[str, int] | None = None,
@@ -202,7 +206,8 @@ class _Planner:
                     order.append(assigned[name])
                     continue
                 stack.append((name, True))
-                stack.extend((e.id, False) for e in _walk_all(assigned[name].expr)
+                reads = (e.name if type(e) is Index else e for e in _walk_all(assigned[name].expr))
+                stack.extend((e.id, False) for e in reads
                              if type(e) is Name and e.id in assigned and e.id not in placed)
         return order
 
@@ -302,6 +307,8 @@ class _Planner:
             over = tuple(Axis(v.id, r.start, r.stop) for v in e.vars
                          for r in [self.x.ranges[e.span, v.id]])
         inner = {**scope, **{a.var: a for a in over}}
+        if len(inner) > MAX_AXES:
+            raise Unsupported  # written out: a reduction over more variables than that
         self.lifted += 1
         name = f"{e.name.id}#{self.lifted}"
         origin = Origin(e.name.span, f"'{e.name.id}'")
