@@ -175,8 +175,7 @@ def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, 
     with _collector_paused():
         try:
             statements = parse(text)
-            if not has_buses(statements) or target == "python" and (
-                    hessian or not _large(statements, sizes)):
+            if not has_buses(statements) or target == "python" and not _large(statements, sizes):
                 return None
             p = plan(statements, filename, sizes, wrt, fix)
         except CircuitError:

@@ -38,11 +38,12 @@ def _module(source: str) -> types.ModuleType:
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_the_large_shape_computes_what_the_small_one_does(path, target, monkeypatch):
     text = path.read_text()
-    small_source = circuitc.compile_source(text, path.name, target, hessian=True, jvp=True)
+    options = {"hessian": True, "jvp": True, "elements": True}  # the written-out module's shapes
+    small_source = circuitc.compile_source(text, path.name, target, **options)
     assert "def _forward(" not in small_source
     monkeypatch.setattr(python_emit, "LARGE", 1)
-    source = circuitc.compile_source(text, path.name, target, hessian=True, jvp=True)
-    assert source == circuitc.compile_source(text, path.name, target, hessian=True, jvp=True)
+    source = circuitc.compile_source(text, path.name, target, **options)
+    assert source == circuitc.compile_source(text, path.name, target, **options)
     check_module(source, target)
     small, big = elementwise(_module(small_source)), elementwise(_module(source))
     rng = random.Random(7)

@@ -144,12 +144,11 @@ CIRCUIT_FILES = [*EXAMPLES, *sorted((ROOT / "examples").glob("*.circ"))]
 @pytest.mark.parametrize("path", CIRCUIT_FILES, ids=[p.name for p in CIRCUIT_FILES])
 def test_second_order_only_adds_to_a_module(path, target):
     """Without hessian/jvp a module is what it was; with them, what it was plus the new
-    functions (and `HESSIAN_PATTERN`), its own lines unchanged. (A bus circuit's module
-    with second-order functions is written out: it extends the written-out module.)"""
+    functions (and `HESSIAN_PATTERN`), its own functions unchanged, in whole-bus code
+    as in the written-out module."""
     text = path.read_text()
-    plain = circuitc.compile_source(text, path.name, target, elements=True)
-    assert plain == circuitc.compile_source(text, path.name, target, hessian=False, jvp=False,
-                                            elements=True)
+    plain = circuitc.compile_source(text, path.name, target)
+    assert plain == circuitc.compile_source(text, path.name, target, hessian=False, jvp=False)
     assert "def hvp" not in plain and "def jvp" not in plain and "HESSIAN_PATTERN" not in plain
     extended = circuitc.compile_source(text, path.name, target, hessian=True, jvp=True)
     assert extended == circuitc.compile_source(text, path.name, target, hessian=True, jvp=True)

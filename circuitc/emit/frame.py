@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from ..graph import Origin
 from ..indexed.ad import hvp, jvp, vjp
 from ..indexed.ir import ADJOINT, TANGENT, Plan
-from .python import _BY_CIRC_NAMES, _LOCATED, _WHERE_COMMENT, _strings, _syntax_table
+from ..indexed.sparsity import band, hessian_pattern
+from .python import _BY_CIRC_NAMES, _LOCATED, _WHERE_COMMENT, _strings, _syntax_table, _tuple
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,45 @@ class Frame:
                "hvp": f"Return ({values}, grads, hv), hv = H @ v: the Hessian of {seed_sum} "
                       "times the direction v given per input of WRT."}[f.name]
         return [f"def {f.name}({', '.join(params)}):", f'    """{doc}"""']
+
+    def hessian_constants(self) -> list[str]:
+        """`HESSIAN_PIECES` and `HESSIAN_BAND`, what `HESSIAN_PATTERN` is listed from."""
+        pieces = hessian_pattern(self.p)
+        lines = ["# The places of the Hessian that can be non-zero, row <= column, over the elements of",
+                 "# WRT in order (buses row-major): for each piece (sizes, row, column, distinct), the",
+                 "# (row, column) at each point p of the box of sizes, each (constant, coefficients)",
+                 "# affine in p, but where each pair of a group of distinct is equal.",
+                 "# HESSIAN_PATTERN lists them, sorted by column then row, when first asked for.",
+                 f"HESSIAN_PIECES = {_tuple([repr(piece) for piece in pieces], '') if pieces else '()'}",
+                 f"HESSIAN_BAND = {band(pieces)!r}  # how far the places lie from the diagonal, if banded"]
+        return lines
+
+    def hessian_functions(self, dense: bool) -> list[str]:
+        """`sparse_hessian` (and with `dense`, `hessian`) over `hvp`, and the module's
+        `__getattr__` that lists `HESSIAN_PATTERN`."""
+        p = self.p
+        params = [self.name(n) for n in p.inputs]
+        seeds = [self.name(ADJOINT + o) for o in p.outputs]
+        outs = p.outputs
+        values = f"({', '.join(outs)})" if len(outs) > 1 else outs[0]
+        seed_sum = " + ".join(f"sum({s}*{o})" if p.shape(o) else f"{s}*{o}" for s, o in zip(seeds, outs))
+        head = f"({', '.join(params + [s + '=1.0' for s in seeds])}):"
+        args = f"hvp, {_tuple(params)}, {_tuple(seeds)}"
+        sparse_doc = (f"Return ({values}, grads, entries), entries[k] = the entry of the Hessian "
+                      f"of {seed_sum} at HESSIAN_PATTERN[k]: one hvp per colour of its columns.")
+        dense_doc = (f"Return ({values}, grads, H), the Hessian of {seed_sum} as a tuple of rows "
+                     "over the elements of WRT, from sparse_hessian.")
+        lines = ["", "", f"def sparse_hessian{head}", f'    """{sparse_doc}"""',
+                 f"    return _sparse_hessian({args})"]
+        if dense:
+            lines += ["", "", f"def hessian{head}", f'    """{dense_doc}"""',
+                      f"    return _dense_hessian({args})"]
+        lines += ["", "", "def __getattr__(name):",
+                  '    """HESSIAN_PATTERN, listed from HESSIAN_PIECES when first asked for."""',
+                  '    if name == "HESSIAN_PATTERN":',
+                  "        return _hessian_layout()[0]",
+                  '    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")']
+        return lines
 
     def closing(self, head: int, names: list[str]) -> list[str]:
         """The module's lines after its helpers: `_WHERE` (its line numbers moved down by

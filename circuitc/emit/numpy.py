@@ -67,7 +67,8 @@ def _helper_sources() -> dict[str, str]:
 
 HELPERS = _helper_sources()
 ALWAYS = ("_float", "_seed", "_shaped", "_unbroadcast")  # helpers every module uses
-RESERVED = PYTHON_RESERVED | {"np", "_shape", "_along", "_directions", "map"} | set(HELPERS)  # `map`: the prologue calls it
+RESERVED = PYTHON_RESERVED | {"np", "_shape", "_along", "_directions", "map", "sparse_hessian",
+                              "HESSIAN_PIECES", "HESSIAN_BAND", "__getattr__", "globals"} | set(HELPERS)  # `map`: the prologue calls it
 ERRSTATE = 'np.errstate(divide="raise", over="raise", invalid="raise", under="ignore")'
 
 

@@ -145,11 +145,6 @@ def _full(value, shape):
     return np.broadcast_to(value, np.broadcast_shapes(value.shape, shape))
 
 
-def _sum_to(g, shape, axes):
-    """`g`, spread over trailing axes of `shape`, summed over `axes` (negative)."""
-    return _full(g, shape).sum(axis=axes)
-
-
 def _add_into(view, g):
     """Add `g` into `view`, a slice of an input's adjoint, summed over the batch axes
     that the input lacks (as `_unbroadcast`)."""
@@ -171,12 +166,6 @@ def _flat_terms(t, k):
     return t.reshape(t.shape[:t.ndim - k] + (n,))
 
 
-def _terms_shaped(w, t, k):
-    """Flat terms `w` (one per term of `t`'s last `k` axes, and whatever batch `w` has)
-    back in `t`'s last `k` axes."""
-    return w.reshape(w.shape[:-1] + t.shape[t.ndim - k:])
-
-
 def _fold_max(t, k, larger=True):
     """The max (min) over the last `k` axes of `t` as the left fold of the two-argument
     gate computes it: the first largest (smallest) term."""
@@ -185,31 +174,9 @@ def _fold_max(t, k, larger=True):
     return np.take_along_axis(flat, at[..., None], axis=-1)[..., 0]
 
 
-def _fold_max_grad(t, k, g, larger=True):
-    """d(g * max (min) over the last `k` axes of `t`)/d(each term): `g` split equally among
-    the terms equal to the result (none where it is NaN)."""
-    flat = _flat_terms(t, k)
-    tied = flat == _fold_max(t, k, larger)[..., None]
-    count = np.maximum(tied.sum(axis=-1, keepdims=True), 1)
-    return _terms_shaped(np.asarray(g)[..., None] * (tied / count), t, k)
-
-
 def _fold_prod(t, k):
     """The product over the last `k` axes of `t`, multiplied from the left."""
     return np.multiply.reduce(_flat_terms(t, k), axis=-1)
-
-
-def _fold_prod_grad(t, k, g):
-    """d(g * product over the last `k` axes)/d(each term), as the left fold has it: the
-    product of the terms before it and of `g` and the terms after it."""
-    flat = _flat_terms(t, k)
-    g = np.asarray(g)
-    batch = np.broadcast_shapes(g.shape, flat.shape[:-1])
-    flat = np.broadcast_to(flat, batch + flat.shape[-1:])
-    before = np.cumprod(np.concatenate([np.ones(batch + (1,)), flat[..., :-1]], -1), -1)
-    after = np.cumprod(np.concatenate([np.broadcast_to(g, batch)[..., None], flat[..., :0:-1]],
-                                      -1), -1)[..., ::-1]
-    return _terms_shaped(after * before, t, k)
 
 
 def _prod_except(t, k):
@@ -245,13 +212,6 @@ def _logsumexp(t, k):
     m = _fold_max(t, k)
     flat = _flat_terms(t, k)
     return m + np.log(np.exp(flat - m[..., None]).sum(axis=-1))
-
-
-def _logsumexp_grad(t, k, g):
-    """d(g * logsumexp over the last `k` axes)/d(each term): `g` times the softmax."""
-    flat = _flat_terms(t, k)
-    e = np.exp(flat - _fold_max(t, k)[..., None])
-    return _terms_shaped((np.asarray(g) / e.sum(axis=-1))[..., None] * e, t, k)
 
 
 def _contract(spec, a, b):
@@ -331,3 +291,91 @@ def _contraction(spec, na, nb):
                                  range(len(lead), len(lead) + len(lo)))
         return result
     return plan
+
+
+# -- sparse Hessians (`emit.frame`: `sparse_hessian`) -----------------------------------
+
+
+def _pattern(pieces):
+    """The places `(row, column)`, row <= column, of the pattern's pieces `(sizes, row,
+    column, distinct)` (row and column `(constant, coefficients)` over the parameters of a
+    box of `sizes`), as an array of rows `(row, column)`, sorted by column then row, each
+    once."""
+    found = [np.zeros((0, 2), np.int64)]
+    for sizes, (r0, rows), (c0, columns), distinct in pieces:
+        grid = (np.indices(sizes, dtype=np.int64).reshape(len(sizes), -1) if sizes
+                else np.zeros((0, 1), np.int64))
+        row, column = _affine_at(r0, rows, grid), _affine_at(c0, columns, grid)
+        keep = row <= column
+        for group in distinct:
+            equal = np.ones(row.shape, bool)
+            for a, b in group:
+                equal &= _affine_at(*a, grid) == _affine_at(*b, grid)
+            keep &= ~equal
+        found.append(np.stack([column[keep], row[keep]], axis=1))
+    return np.unique(np.concatenate(found), axis=0)[:, ::-1].copy()
+
+
+def _affine_at(constant, coefficients, grid):
+    """`constant + coefficients . p` at each point `p` of `grid` (its columns)."""
+    return constant + np.asarray(coefficients, dtype=np.int64) @ grid
+
+
+def _colouring(pattern, n, band):
+    """A colour for each of `n` columns of a symmetric pattern (its places row <= column)
+    such that no row has two non-zero columns of one colour, and how many colours: the
+    column's number modulo `2 band + 1` where the pattern lies within `band` of the
+    diagonal, else, column by column, the smallest colour no column sharing a row with
+    it has."""
+    if band is not None:
+        return np.arange(n) % (2 * band + 1), min(n, 2 * band + 1)
+    rows = [[] for _ in range(n)]  # the non-zero columns of each row
+    for j, k in pattern.tolist():
+        rows[j].append(k)
+        if j != k:
+            rows[k].append(j)
+    colour = [-1] * n
+    for k in range(n):
+        taken = {colour[c] for j in rows[k] for c in rows[j]}
+        c = 0
+        while c in taken:
+            c += 1
+        colour[k] = c
+    return np.array(colour, dtype=np.int64), max(colour, default=-1) + 1
+
+
+def _hessian_layout():
+    """`HESSIAN_PATTERN` and the colouring of its columns, made once."""
+    made = globals().get("_HESSIAN_LAYOUT")
+    if made is None:
+        pattern = _pattern(HESSIAN_PIECES)  # noqa: F821 (the module's)
+        n = sum(int(np.prod(SHAPES[name])) for name in WRT)  # noqa: F821
+        made = globals()["_HESSIAN_LAYOUT"] = (pattern, *_colouring(pattern, n, HESSIAN_BAND))  # noqa: F821
+    return made
+
+
+def _sparse_hessian(hvp, inputs, seeds):
+    """`(value, grads, entries)`: the entries of the Hessian of the sum over the batch at
+    `HESSIAN_PATTERN`'s places, from one `hvp` along a batch of directions, one per colour
+    of its columns (at least one: it gives `value` and `grads`). Each input of WRT is one
+    point (no batch axes)."""
+    pattern, colour, colours = _hessian_layout()
+    batches = []
+    for name, x in zip(INPUTS, inputs):  # noqa: F821
+        rank = len(SHAPES[name])  # noqa: F821
+        batches.append(np.shape(x)[:np.ndim(x) - rank])
+        if batches[-1] and name in WRT:  # noqa: F821
+            raise ValueError(f"the Hessian is with respect to one point of each input of WRT; "
+                             f"{name!r} has batch axes {batches[-1]}")
+    batch = np.broadcast_shapes(*batches)
+    count = max(colours, 1)
+    directions, k = [], 0
+    for name in WRT:  # noqa: F821
+        shape = tuple(SHAPES[name])  # noqa: F821
+        n = int(np.prod(shape))
+        unit = np.arange(count)[:, None] == colour[None, k:k + n]
+        directions.append(unit.astype(np.float64).reshape((count,) + (1,) * len(batch) + shape))
+        k += n
+    value, grads, hv = hvp(*inputs, *directions, *seeds)
+    flat = np.concatenate([np.reshape(h, (count, -1)) for h in hv] or [np.zeros((count, 0))], axis=1)
+    return value, grads, flat[colour[pattern[:, 1]], pattern[:, 0]]

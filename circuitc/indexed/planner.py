@@ -50,8 +50,8 @@ from ..parse import (
     Reduce,
 )
 from ..passes import optimize
-from .passes import without_copies
 from .ir import Access, Axis, Buffer, Fold, Map, Plan, Write, axes_shape, identity, live
+from .passes import without_copies
 
 
 class Unsupported(Exception):
