@@ -42,7 +42,7 @@ from dataclasses import replace
 
 from ..gates import ATOM, GATES
 from ..graph import Graph, Origin
-from ..indexed.ir import Access, Fold, Map, Plan, check, identity, pruned
+from ..indexed.ir import Access, Fold, Map, Plan, axes_shape, check, identity, pruned
 from ..indexed.passes import fused
 from . import hessian_helpers
 from .frame import Frame, Function, functions
@@ -271,7 +271,9 @@ class _Module(Frame):
         for w in m.writes:
             name = w.target.name
             rank = len(self.f.plan.shape(name))
-            if w.target != identity(name, m.domain[:rank]) or depth not in (None, rank):
+            axes = m.domain[:rank]
+            whole = w.target == identity(name, axes) and axes_shape(axes) == self.f.plan.shape(name)
+            if not whole or depth not in (None, rank):
                 continue
             if w.add and (self.contributions[name] != 1 or self.f.plan.buffers[name].role != "sum"):
                 continue

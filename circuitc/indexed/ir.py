@@ -192,8 +192,9 @@ def check(plan: Plan) -> None:
                 require(role == "value" and target.name not in defined,
                         f"{where}: = into {role} buffer {target.name!r}, or a second time")
                 axes = tuple(a for a in stage.domain if a.var in target.vars)
-                require(target == identity(target.name, axes),
-                        f"{where}: = writes {target} at an index that is not its point")
+                require(target == identity(target.name, axes)
+                        and axes_shape(axes) == buffers[target.name].shape,
+                        f"{where}: = writes {target}, not each element once at its point")
                 defined.add(target.name)
         if isinstance(stage, Map):
             _check_map(stage, where, require)
