@@ -182,3 +182,25 @@ def test_rosenbrock_example_runs_and_matches_scipy():
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     assert example.compare("trust-exact") <= 1e-12
+
+
+def test_objective_sparse_hessian_of_whole_bus_code():
+    optimize = pytest.importorskip("scipy.optimize")
+    sparse = pytest.importorskip("scipy.sparse")
+    module = circuitc.load(ROSENBROCK, "numpy", sizes={"n": 50}, hessian=True)
+    problem = circuitc.objective(module, hessian="sparse")
+    assert set(problem) == {"fun", "x0", "jac", "hess"}
+    x = np.linspace(-1.0, 1.5, 50)
+    h = problem["hess"](x)
+    assert sparse.issparse(h) and h.nnz == 3 * 50 - 2
+    np.testing.assert_allclose(h.toarray(), optimize.rosen_hess(x), rtol=1e-14)
+    hessp = circuitc.objective(module, hessian="hvp")["hessp"]
+    p = np.cos(np.arange(50.0))
+    np.testing.assert_allclose(hessp(x, p), h @ p, rtol=1e-13)
+    for method, options in (("Newton-CG", {"xtol": 1e-12}), ("trust-constr", {"gtol": 1e-12})):
+        result = optimize.minimize(**problem, method=method, options=options)
+        assert result.x == pytest.approx(np.ones(50), abs=1e-6), method
+    with pytest.raises(ValueError, match="hessian must be one of"):
+        circuitc.objective(module, hessian="exact")
+    with pytest.raises(ValueError, match="needs the module's hessian"):
+        circuitc.objective(module, hessian="dense")
