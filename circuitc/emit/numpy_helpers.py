@@ -325,9 +325,9 @@ def _colouring(pattern, n, band):
     """A colour for each of `n` columns of a symmetric pattern (its places row <= column)
     such that no row has two non-zero columns of one colour, and how many colours: the
     column's number modulo `2 band + 1` where the pattern lies within `band` of the
-    diagonal, else, column by column, the smallest colour no column sharing a row with
-    it has."""
-    if band is not None:
+    diagonal and that is at most 15 colours, else, column by column, the smallest colour
+    no column sharing a row with it has."""
+    if band is not None and 2 * band + 1 <= 15:
         return np.arange(n) % (2 * band + 1), min(n, 2 * band + 1)
     rows = [[] for _ in range(n)]  # the non-zero columns of each row
     for j, k in pattern.tolist():
