@@ -552,7 +552,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     (drawing a value for any input without one), then --points random points.
     With --order 2, second derivatives instead: a circuit is compiled with its Hessian;
     a module must have hessian or hvp, and is checked on its own.
-    Exit status 0 when every judged gradient passes, 1 when any fails.
+    Exit status 0 when every judged gradient passes, 1 when any fails or none is judged.
     """
     python = file.suffix == ".py"
     if python and module_file is not None:
@@ -574,7 +574,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
                                    hessian=order == 2, elements=elements)
     given = parse_values(input_shapes(module), values, at_file)
     options = {"n_points": n_points, "seed": seed, "difference": difference, "rtol": rtol,
-               "atol": atol, "h": h, "fast": fast}
+               "atol": atol, "h": h, "fast": fast, "target": target_name}
     if order == 1:
         report = verify_circuit(elementwise(module), forward, given, reference=reference,
                                 **options)
@@ -590,10 +590,11 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
         click.echo(json.dumps(json_safe(report_dict(report)), indent=2))
     else:
         click.echo(report_text(report))
-    if not report.judged:
+    if not (report.judged or report.failed):
         what = "gradient" if order == 1 else "second derivative"
-        click.echo(f"warning: no {what} was judged (every check was skipped or outside "
-                   "the domain)", err=True)
+        why = ("every check was skipped or outside the domain"
+               if any(p.checks or p.domain for p in report.points) else "there was none to judge")
+        click.echo(f"error: no {what} was judged ({why}), so nothing is verified", err=True)
     sys.exit(0 if report.ok else 1)
 
 
