@@ -11,6 +11,7 @@ import gc
 import inspect
 import linecache
 import math
+import re
 import sys
 import traceback
 import types
@@ -25,9 +26,9 @@ from .emit import loops as loops_target
 from .emit import numpy as numpy_target
 from .emit import python as python_target
 from .emit import whole as whole_target
-from .errors import CircuitError, ModuleError, Span, did_you_mean
+from .errors import CircuitError, Label, ModuleError, Span, did_you_mean
 from .grad import grad, hessian_graph, hvp_graph, jvp_graph
-from .graph import Graph, by_bus, elements
+from .graph import Graph, Origin, by_bus, elements
 from .indexed import plan
 from .lower import lower
 from .parse import parse
@@ -486,6 +487,51 @@ def raised(e: BaseException) -> str:
     frames = traceback.extract_tb(e.__traceback__)
     where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(e).__name__}: {e}{where}"
+
+
+def run_error(exc: BaseException, filename: str, source: str) -> CircuitError | None:
+    """A gate's error at run time (`log(-1)`, `1/0`) as a `CircuitError` at that gate of
+    the circuit `filename` (whose text is `source`), so that it renders with its source
+    line and a caret as compile-time errors do: the gate's message, and each `gate` call
+    it was reached through as a label. None for an exception that no gate raised.
+
+    The gate is the one circuitc's module names for the line that raised: a frame of a
+    module with `_located`, in the traceback of `exc` or of an exception in its context
+    (the module re-raises an error with the gate's place in front, and callers such as
+    `step` may wrap that in turn), at a line that its `_WHERE` lists.
+    """
+    shown = filename if filename.isprintable() else repr(filename)
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for frame, line in traceback.walk_tb(exc.__traceback__):
+            where, entry = frame.f_globals.get("_WHERE"), f"\n{line} "
+            if "_located" in frame.f_globals and isinstance(where, str) and entry in where:
+                places = Origin.places(where.partition(entry)[2].partition("\n")[0], shown)
+                if places:
+                    return _at_gate(places, str(exc), source).attach(filename, source)
+        exc = exc.__context__
+    return None
+
+
+def _at_gate(places: list[tuple[int, int, str]], message: str, source: str) -> CircuitError:
+    """The error `message` at the last of `places` (`Origin.places`), the others, the calls
+    that lead there, as labels."""
+    (line, column, first), *rest = places
+    first, _, element = first.partition(" for ")  # the element is named at the first place
+    places = [(line, column, first), *rest]
+    *calls, (line, column, gate) = places
+    labels = [Label(_token(source, *place[:2]), f"in this {place[2]}") for place in calls]
+    return CircuitError(f"in {gate}{' for ' + element if element else ''}: {message}",
+                        _token(source, line, column), labels=labels)
+
+
+def _token(source: str, line: int, column: int) -> Span:
+    """The span of the name or operator that starts at `line`, `column` of `source`."""
+    lines = source.split("\n", line)
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    found = re.compile(r"[A-Za-z_]\w*|\*\*|\S").match(text, column - 1)
+    return Span(line, column, line, column + (len(found[0]) if found else 1))
 
 
 def check_module(module: types.ModuleType, path: str) -> None:

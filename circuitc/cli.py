@@ -240,12 +240,21 @@ def load_module(file: Path, target: str = "python", load=load_source, **options)
     with its graphs: `load=load_compiled_source`), with a one-line error when the
     target's library is missing."""
     text, name = read_file(file)
+    click.get_current_context().meta["circuit"] = name, text  # for `_run_error`
     try:
         return load(text, name, target, **options)
     except ModuleNotFoundError as e:
         if e.name != "numpy":
             raise
         _fail(f"error: --target {target} needs NumPy: pip install numpy")
+
+
+def _run_error(e: Exception) -> str:
+    """The message of an error raised running the circuit that `load_module` loaded: at the
+    gate that raised it, with its source line and a caret (`api.run_error`), or as it is."""
+    name, text = click.get_current_context().meta.get("circuit", (None, None))
+    found = api.run_error(e, name, text) if name is not None else None
+    return found.render(color=_colored(sys.stderr)) if found else f"error: {e}"
 
 
 def _write_atomically(path: Path, text: str | bytes) -> None:
@@ -399,7 +408,7 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     try:
         document = evaluation(module, at, hessian)
     except (ArithmeticError, ValueError) as e:
-        _fail(f"error: {e}")
+        _fail(_run_error(e))
     if as_json:
         click.echo(json.dumps(json_safe(document), indent=2))
         return
@@ -654,7 +663,7 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
                        step_size=step_size, h=h, difference=difference, tries=tries,
                        tweak=tweak, seed=seed, minimize=minimize)
     except StepError as e:
-        _fail(f"error: {e}")
+        _fail(_run_error(e))
     if as_json:
         click.echo(json.dumps(json_safe({
             "method": method, "output": result.output, "steps": steps,
