@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import circuitc
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 SIZED = "size n = 2\ninput x[n]\nf = sum(x[i] for i)\n"
 
@@ -177,7 +177,18 @@ def test_verify_with_fixed_buses_checks_the_rest_by_element(regression):
     fast = run_cli("verify", "r.circ", "x=[1, 2]", "y=0.3", "--wrt", "w", "--fast",
                    "--points", "2", cwd=regression)
     assert (fast.returncode, fast.stderr) == (0, "")
-    assert "keeping x[0], x[1], y" in fast.stdout and "3 passed, 0 failed" in fast.stdout
+    assert "keeping x, y" in fast.stdout and "3 passed, 0 failed" in fast.stdout
+
+
+def test_verify_names_given_and_drawn_buses_by_bus():
+    # 32 elements given, 338 drawn: each bus is one word in the points' labels
+    mlp = ROOT / "examples" / "mlp.circ"
+    result = run_cli("verify", mlp, "--fast", "--points", "1", "W1=0.05")
+    assert result.returncode == 0, result.stdout + result.stderr
+    heads = [line for line in result.stdout.splitlines() if line.startswith("point ")]
+    assert heads[0].startswith("point 1 (the given values; drawn: x, y, b1, W2, b2, w3, c): ")
+    assert heads[1].startswith("point 2 (random point 1, keeping W1): ")
+    assert all(len(line) < 400 for line in heads)
 
 
 def test_verify_names_elements_of_rank_two_buses(linear):

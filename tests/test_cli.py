@@ -104,7 +104,9 @@ def test_eval_reports_domain_errors_with_the_gate(tmp_path):
     (tmp_path / "m.circ").write_text("input x = 1\nf = log(x)\n")
     result = run_cli("eval", "m.circ", "x=-1", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr == "error: m.circ:2:5: in 'log': math domain error\n"
+    assert result.stderr == ("m.circ:2:5: error: in 'log': math domain error\n"
+                             "  f = log(x)\n"
+                             "      ^^^\n")
 
 
 def test_eval_json_writes_infinities_as_strings(tmp_path):
