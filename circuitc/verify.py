@@ -57,13 +57,25 @@ differences uses the central defaults.
 Kinks: a gate with the `kink` flag switches where its input crosses 0 (`relu`,
 `abs`) or where its two inputs tie (`max`, `min`). When the points a finite
 difference evaluates do not all lie strictly on one side of a kink that the output
-depends on, the derivative there is not judged: the check is `skip`, naming the
-gate. So `relu(x)` at `x = 0` is skipped, not failed.
+depends on, and the kink can show in the difference, the derivative there is not
+judged: the check is `skip`, naming the gate. So `relu(x)` at `x = 0` is skipped, not
+failed. A kink shows unless the function is smooth there however the gate switches:
+switching moves the gate's value by at most `2 |switch|` (`|a - b|` for `max`), so the
+output by that times the gate's adjoint (`_Checker.shown`); where this, over the step,
+stays below a tenth of the tolerance at every point of the difference, the kink is
+passed over. So the `max` that a written-out `logsumexp` subtracts for stability, whose
+adjoint is 0 (to rounding), is no kink, whichever way the `max` is folded. When every
+check at a point that could be judged was skipped at a kink, a point near it is checked
+too: each input moved by `NEARBY` (relative), the first that judges something.
 
 Domain: a `ValueError` or `ArithmeticError` (`log(-1)`, `1/0`, overflow) while
 evaluating the point, its gradient, or the points of a finite difference, or a
 value that is not finite (an output, which puts the whole point outside; an
 analytic gradient; a numerical derivative), makes the check `domain`, never `fail`.
+From circuitc's module for the numpy target, only an `ArithmeticError` is a domain
+error (`gates.TARGET_DOMAIN_ERRORS`: NumPy's ValueError is a shape error); any other
+exception from circuitc's module fails the point, saying what it raised. A run that
+judges nothing is not `ok`.
 
 Points: the given values, else the declared defaults, else a drawn value (the
 "fixed point"), then `points` random points in which every input not given is

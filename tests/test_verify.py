@@ -338,9 +338,8 @@ def test_only_the_targets_domain_errors_are_outside_the_domain(monkeypatch):
         raise ValueError("operands could not be broadcast together with shapes (2,) (3,)")
     monkeypatch.setattr(module, "backward", broken)
     report = verify_circuit(module, graph, n_points=1, target="numpy")
-    assert [p.error.split(" (")[0] for p in report.points] == [
-        "the module's backward raised ValueError: operands could not be broadcast together "
-        "with shapes"] * 2
+    raised = "the module's backward raised ValueError: operands could not be broadcast"
+    assert all(p.error.startswith(raised) for p in report.points) and len(report.points) == 2
     assert report.failed and not report.ok
     text = report_text(report)
     assert "  FAILED: the module's backward raised ValueError: operands" in text
