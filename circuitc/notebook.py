@@ -134,7 +134,7 @@ class Circuit:
         module = self.module if order == 1 else self._with_hessian(self.target)
         given = self._given(at, {})
         options = {"n_points": points, "seed": seed, "difference": difference, "rtol": rtol,
-                   "atol": atol, "h": h, "fast": fast}
+                   "atol": atol, "h": h, "fast": fast, "target": self.target}
         check = verify_circuit if order == 1 else verify_hessian
         return Verification(check(api.elementwise(module), self.graph, given, **options))
 
