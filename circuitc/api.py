@@ -515,12 +515,11 @@ def run_error(exc: BaseException, filename: str, source: str) -> CircuitError | 
 
 
 def _at_gate(places: list[tuple[int, int, str]], message: str, source: str) -> CircuitError:
-    """The error `message` at the last of `places` (`Origin.places`), the others, the calls
-    that lead there, as labels."""
-    (line, column, first), *rest = places
-    first, _, element = first.partition(" for ")  # the element is named at the first place
-    places = [(line, column, first), *rest]
-    *calls, (line, column, gate) = places
+    """The error `message` at the last of `places` (`Origin.places`), the calls that lead
+    there as labels, and the bus element that the first place names in the message."""
+    element = places[0][2].partition(" for ")[2]
+    *calls, (line, column, gate) = [(*place[:2], place[2].partition(" for ")[0])
+                                    for place in places]
     labels = [Label(_token(source, *place[:2]), f"in this {place[2]}") for place in calls]
     return CircuitError(f"in {gate}{' for ' + element if element else ''}: {message}",
                         _token(source, line, column), labels=labels)

@@ -198,7 +198,7 @@ class _Circuit:
         self.outputs = tuple(module.OUTPUTS)
         self.refused: str | None = None  # why the module's forward takes no complex numbers
         self.feeds: dict[str, set[int]] = {}
-        self.reversed: dict[tuple[int, ...], tuple] = {}  # `leverage`'s graphs, by roots
+        self.reversed: tuple | None = None  # `leverage`'s graph and adjoints
         self.inputs_of: dict[int, int] = {}
         if forward is None:
             return
@@ -311,23 +311,22 @@ class _Circuit:
         values = run(self.graph, at)
         return [_switch([values[a] for a in self.graph.nodes[k].args]) for k in kinks]
 
-    def quantity(self, key) -> tuple[tuple[int, ...], tuple[float, ...]]:
-        """The nodes of `graph` whose weighted sum a check of `key` differentiates, and
-        their weights: an output's node."""
-        return (dict(self.graph.outputs)[key],), (1.0,)
+    def quantity(self, key) -> dict[int, float]:
+        """What a check of `key` differentiates, as weights of nodes of `graph`: an output."""
+        return {dict(self.graph.outputs)[key]: 1.0}
 
     def leverage(self, at: dict[str, float], key, nodes: list[int]) -> list[float]:
         """How fast the quantity checked for `key` moves with the value of each of `nodes`
         at `at`, what the node depends on held fixed: each node's adjoint, by reverse mode
         over `graph`; `inf` where that is undefined."""
-        roots, weights = self.quantity(key)
-        if roots not in self.reversed:
-            labels = tuple(f"\0{j}" for j in range(len(roots)))  # no output is so named
-            self.reversed[roots] = labels, grad_with_adjoints(
-                replace(self.graph, outputs=tuple(zip(labels, roots))), ())
-        labels, (graph, adjoint) = self.reversed[roots]
+        if self.reversed is None:  # one graph for every key: the roots of all, seeded apart
+            roots = tuple({f"\0{n}": n for k in self.outputs for n in self.quantity(k)}.items())
+            self.reversed = grad_with_adjoints(replace(self.graph, outputs=roots), ())
+        graph, adjoint = self.reversed
         # A gradient graph reads its own seeds too, which are 1 when it is evaluated.
-        seeds = {**{out: 1.0 for out, _ in self.graph.outputs}, **dict(zip(labels, weights))}
+        own = {out for out, _ in self.graph.outputs}
+        seeds = {node.attr: float(node.attr in own) for node in graph.nodes if node.op == "seed"}
+        seeds.update((f"\0{n}", w) for n, w in self.quantity(key).items())
         try:
             values = run(graph, at, seeds)
         except DOMAIN_ERRORS:
@@ -1023,7 +1022,7 @@ class _Gradient(_Circuit):
     def __init__(self, module, forward: Graph | None, fast: bool = False, target: str = "python"):
         self.f = _Circuit(module, forward, target=target)
         self.module, self.foreign, self.reference = module, self.f.foreign, None
-        self.domain, self.reversed = self.f.domain, {}
+        self.domain, self.reversed = self.f.domain, None
         self.inputs, self.wrt, self.names = self.f.inputs, self.f.wrt, self.f.outputs
         self.outputs = tuple((out, name) for out in self.names for name in self.wrt)
         self.fast = fast
@@ -1041,11 +1040,14 @@ class _Gradient(_Circuit):
         self.u = u
         self.outputs = tuple((out, None) for out in self.names)
 
-    def quantity(self, key) -> tuple[tuple[int, ...], tuple[float, ...]]:
-        """The gradient's component `key`, or `u · gradient` of an output."""
+    def quantity(self, key) -> dict[int, float]:
+        """The gradient's component `key`; after `project`, `u · gradient` of an output."""
         if key[1] is not None:
-            return tuple(self.roots[key]), (1.0,)
-        return tuple(self.roots[key]), tuple(self.u[name] for name in self.wrt)
+            return {self.roots[key][0]: 1.0}
+        weights: dict[int, float] = {}
+        for node, name in zip(self.roots[key], self.wrt):  # two components may be one node
+            weights[node] = weights.get(node, 0.0) + self.u[name]
+        return weights
 
     def _components(self, grads: dict[str, tuple]) -> tuple:
         """The values of `outputs`, from each output's gradient over `wrt`."""
