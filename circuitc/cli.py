@@ -191,11 +191,14 @@ def _sizes(ctx, param, items: tuple[str, ...]) -> dict[str, int]:
     for item in items:
         name, eq, text = item.partition("=")
         try:
-            sizes[name] = int(text)
+            value = int(text)
         except ValueError:
             raise click.BadParameter(f"expected NAME=INT, got {item!r}") from None
         if not eq or not name:
             raise click.BadParameter(f"expected NAME=INT, got {item!r}")
+        if name in sizes:  # which one was meant is anyone's guess
+            raise click.BadParameter(f"{name} is given twice ({name}={sizes[name]}, {item})")
+        sizes[name] = value
     return sizes
 
 

@@ -54,6 +54,14 @@ def test_malformed_sizes_are_usage_errors(tmp_path, item):
     assert f"expected NAME=INT, got {item!r}" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_size_given_twice_is_a_usage_error(tmp_path):
+    (tmp_path / "m.circ").write_text(SIZED)
+    result = run_cli("compile", "m.circ", "-D", "n=3", "-D", "n=4", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Invalid value for '-D': n is given twice (n=3, n=4)" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "m.py").exists()
+
+
 def test_sizes_change_the_shapes(tmp_path):
     (tmp_path / "m.circ").write_text(SIZED)
     result = run_cli("eval", "m.circ", "x=[1, 2, 4]", "-D", "n=3", "--json", cwd=tmp_path)
