@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import warnings
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,7 +36,7 @@ from .api import (
 from .errors import CircuitError, did_you_mean
 from .graph import bus_of, by_bus
 from .progress import phase, reporting
-from .report import json_safe
+from .report import json_floats, json_safe
 from .step import METHODS, StepError, climb, climb_text
 from .values import InputError, element_values, evaluation, input_shapes
 from .values import point as _point
@@ -74,9 +74,7 @@ class _Command(click.Command):
     def invoke(self, ctx):
         try:
             with ExitStack() as stack:
-                stack.enter_context(warnings.catch_warnings())
-                warnings.simplefilter("always", cache.CacheWarning)
-                warnings.showwarning = _show_warning
+                stack.enter_context(_warnings_shown())
                 if ctx.meta.get("no_cache"):
                     stack.enter_context(cache.disabled())
                 if not ctx.meta.get("quiet") and sys.stderr.isatty():
@@ -91,6 +89,15 @@ class _Command(click.Command):
 
 def _meta(ctx, param, value):
     ctx.meta[param.name] = value
+
+
+@contextmanager
+def _warnings_shown():
+    """Warnings (the cache's) shown as `warning: ...` lines on stderr, each time."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", cache.CacheWarning)
+        warnings.showwarning = _show_warning
+        yield
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -325,7 +332,7 @@ def parse_values(shapes: dict[str, tuple[int, ...]], values: tuple[str, ...],
     given: dict[str, object] = {}
     if at_file is not None:
         try:
-            document = json.loads(at_file.read_text(encoding="utf-8"))
+            document = json_floats(json.loads(at_file.read_text(encoding="utf-8")))
         except (OSError, ValueError) as e:
             raise click.UsageError(f"--at {str(at_file)!r}: {getattr(e, 'strerror', None) or e}"
                                    ) from None
@@ -341,8 +348,8 @@ def parse_values(shapes: dict[str, tuple[int, ...]], values: tuple[str, ...],
             raise click.UsageError(f"{name} is given twice")
         named.add(name)
         try:
-            given[name] = (json.loads(text) if text.lstrip().startswith("[") else float(text),
-                           "")
+            given[name] = (json_floats(json.loads(text)) if text.lstrip().startswith("[")
+                           else float(text), "")
         except ValueError:
             raise click.UsageError(f"{name}: {text!r} is not a number or a JSON list") from None
     at = {}
@@ -682,8 +689,10 @@ def cache_info(as_json: bool):
     """Print where the cache is, its entries, their size and the largest size."""
     where = cache.directory()
     found = cache.entries(where)
+    with _warnings_shown():
+        largest = cache.max_size()
     info = {"directory": str(where), "enabled": cache.enabled(), "entries": len(found),
-            "size": sum(size for _, size, _ in found), "max_size": cache.max_size()}
+            "size": sum(size for _, size, _ in found), "max_size": largest}
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return

@@ -129,6 +129,20 @@ def test_values_from_a_json_file_a_number_filling_a_bus_and_overrides(linear):
     assert document["gradients"]["s"] == {"x": [16.0, 16.0]}
 
 
+def test_what_eval_json_prints_reads_back_with_at(linear):
+    first = run_cli("eval", "lin.circ", "W=[[1e999, 0], [1, 2]]", "x=[-1e999, 0]", "--json",
+                    cwd=linear)
+    assert first.returncode == 0, first.stderr
+    document = json.loads(first.stdout)
+    assert document["inputs"] == {"W": [["inf", 0.0], [1.0, 2.0]], "x": ["-inf", 0.0]}
+    (linear / "at.json").write_text(json.dumps(document["inputs"]))
+    again = run_cli("eval", "lin.circ", "--at", "at.json", "--json", cwd=linear)
+    assert (again.returncode, again.stdout) == (0, first.stdout), again.stderr
+    given = run_cli("eval", "lin.circ", 'W=[["inf", 0], [1, 2]]', 'x=["-inf", 0]', "--json",
+                    cwd=linear)
+    assert (given.returncode, given.stdout) == (0, first.stdout), given.stderr
+
+
 @pytest.mark.parametrize(("args", "at", "message"), [
     (["W=1", "x=[1, 2, 3]"], None, "x: expected a number or a nested list of shape [2]"),
     (["W=[1, 2]"], None, "W: expected a number or a nested list of shape [2, 2]"),
@@ -242,6 +256,16 @@ def test_bus_inputs_take_lists_tuples_arrays_and_numbers():
     assert module.forward(2.0, [1.0, -2.0]) == module.forward([[2.0, 2.0], [2.0, 2.0]], [1, -2])
     with pytest.raises(ValueError, match=r"expected a bus of shape \(2, 2\)"):
         module.forward([1.0, 2.0], [1.0, -2.0])
+
+
+@pytest.mark.parametrize("n", [3, 300])  # written out, and loops
+def test_a_bus_nested_deeper_than_its_shape_is_a_value_error(n):
+    module = _module(f"size n = {n}\ninput x[n]\nf = sum(x[i] * x[i] for i)\n")
+    for value in ([[1.0]] * n, np.ones((n, 1))):
+        with pytest.raises(ValueError, match=rf"expected a bus of shape \({n},\)"):
+            module.forward(value)
+        with pytest.raises(ValueError, match=rf"expected a bus of shape \({n},\)"):
+            module.backward(value)
 
 
 def test_gradients_have_the_shapes_of_their_inputs_and_outputs_are_nested_tuples():
