@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -258,12 +259,33 @@ def load_module(file: Path, target: str = "python", load=load_source, **options)
         _fail(f"error: --target {target} needs NumPy: pip install numpy")
 
 
-def _write_atomically(path: Path, text: str | bytes) -> None:
-    """Replace `path` with `text` (UTF-8) all at once: a failure leaves the old file untouched."""
+def _write_file(path: Path, data: bytes) -> None:
+    """Write `data` to the file at `path`, following symlinks: a regular file (or a new
+    one) is replaced all at once, so that a failure leaves the old file untouched; a FIFO
+    or a character device (`/dev/null`, a terminal) is written through, as the shell's
+    `>` would, and stays what it is. Anything else is an `OSError` saying what it is."""
+    real = Path(os.path.realpath(path))
+    try:
+        mode = real.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is None or stat.S_ISREG(mode):
+        _write_atomically(real, data)
+    elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        with open(real, "wb") as f:
+            f.write(data)
+    else:
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file, a FIFO or a " \
+            "character device"
+        raise OSError(f"it is {what}")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Replace the regular file `path` (or make it) with `data` all at once."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8") if isinstance(text, str) else text)
+            f.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
@@ -307,7 +329,8 @@ def _check_output(file: Path, target: Path | None) -> None:
 
 
 def _write_output(target: Path | None, data: str | bytes) -> None:
-    """`data` to the file `target`, replaced atomically, or to stdout when `target` is None."""
+    """`data` (text as UTF-8) to the file `target` (`_write_file`), or to stdout when
+    `target` is None."""
     if target is None:
         if isinstance(data, bytes):
             sys.stdout.buffer.write(data)
@@ -316,7 +339,7 @@ def _write_output(target: Path | None, data: str | bytes) -> None:
             click.echo(data, nl=False)
         return
     try:
-        _write_atomically(target, data)
+        _write_file(target, data.encode("utf-8") if isinstance(data, str) else data)
     except OSError as e:
         _fail(f"error: cannot write {str(target)!r}: {e.strerror or e}")
 
