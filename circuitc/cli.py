@@ -8,6 +8,7 @@ keeps its traceback. FILE `-` is standard input, called `<stdin>` in messages.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -274,10 +275,10 @@ def _write_file(path: Path, data: bytes) -> None:
     elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
         with open(real, "wb") as f:
             f.write(data)
+    elif stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
     else:
-        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file, a FIFO or a " \
-            "character device"
-        raise OSError(f"it is {what}")
+        raise OSError("not a regular file, a FIFO or a character device")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -125,13 +125,6 @@ def test_output_to_a_character_device_writes_through_it(circuit_in, command):
     assert sorted(p.name for p in circuit_in.iterdir()) == ["m.circ", "null"]
 
 
-def test_output_to_a_directory_is_an_error(circuit_in):
-    (circuit_in / "d.py").mkdir()
-    result = run_cli("compile", "m.circ", "-o", "d.py", cwd=circuit_in)
-    assert result.returncode == 2
-    assert result.stderr == "error: cannot write 'd.py': it is a directory\n"
-
-
 @pytest.mark.parametrize(("setup", "message"), [
     (lambda d: None, "cannot read 'x.circ': No such file or directory"),
     (lambda d: (d / "x.circ").mkdir(), "cannot read 'x.circ': Is a directory"),
