@@ -173,11 +173,13 @@ def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, 
                ) -> str | None:
     """The whole-bus module of a bus circuit for `target`, or None for a circuit without
     buses, one whose indexes the whole-bus form does not cover, or (python target) one
-    whose buses and reductions all have at most `LOOPS_FROM` elements."""
-    text = normalize(text)
+    whose buses and reductions all have at most `LOOPS_FROM` elements. A syntax error is
+    raised from here, as the written-out front end would raise it, without reading the
+    text again."""
     with _collector_paused():
+        with source_errors(text, filename) as source:
+            statements = parse(source)
         try:
-            statements = parse(text)
             if not has_buses(statements) or target == "python" and not _large(statements, sizes):
                 return None
             p = plan(statements, filename, sizes, wrt, fix)
