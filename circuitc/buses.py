@@ -59,6 +59,13 @@ from .parse import (
 
 REDUCTIONS = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "logsumexp": None}
 
+# A bus (an input or a definition) has at most this many elements, and a reduction at most
+# this many terms. A bus of this size takes 80 MB as an array of 64-bit floats, and the
+# commands that see every element (eval, verify, step, graph) take about a minute on it;
+# a larger size is refused at once, where it would take many minutes or all the memory
+# (docs/language.md).
+MAX_ELEMENTS = 10**7
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -299,7 +306,7 @@ class _Expansion:
                     continue
                 if name in overrides:
                     value = overrides[name]
-                    if value < 0:
+                    if type(value) is not int or value < 0:  # not 1e23, nor True
                         raise CircuitError(f"-D {name}={value}: a size must be a non-negative "
                                            "integer")
                 else:
@@ -332,6 +339,7 @@ class _Expansion:
                 raise CircuitError(f"'{item.name.id}' would have {n} elements along this "
                                    "dimension; a bus needs at least one element along each", dim.span)
             shape.append(n)
+        _check_bus(item.name, tuple(shape))
         return tuple(shape)
 
     # -- the whole file ---------------------------------------------------------
@@ -342,6 +350,7 @@ class _Expansion:
             s = self.statements[k]
             self._infer(s.expr, s.target.span, s.indices)
             shape = tuple(len(self.ranges[s.target.span, v.id]) for v in s.indices)
+            _check_bus(s.target, shape)
             self.buses.shapes[s.target.id] = shape
             self.buses.definitions[s.target.id] = Definition(s, shape)
         for s in self.statements:
@@ -420,8 +429,9 @@ class _Expansion:
                 elif kind is Reduce:
                     inner = dict(scope)
                     self._check_reduction(sub)
-                    for b in sub.bounds or ():
-                        _affine(b, self.sizes, scope)
+                    bounds = [_affine(b, self.sizes, scope) for b in sub.bounds or ()]
+                    if bounds and all(len(b) == 1 for b in bounds):  # constant: checked here
+                        _check_terms(sub, [range(*(b[""] for b in bounds))] * len(sub.vars))
                     for v in sub.vars:
                         self._check_variable(v, inner, sub.span)
                         inner[v.id] = (sub.span, v.id)
@@ -442,6 +452,9 @@ class _Expansion:
                 why = " and ".join(filter(None, (r.lo_by, r.hi_by)))
                 raise CircuitError(f"the range of '{r.var.id}' is empty: {why}", r.var.span)
             self.ranges[key] = range(r.lo, r.hi)
+        for e in _walk_all(expr):
+            if type(e) is Reduce and e.bounds is None:
+                _check_terms(e, [self.ranges[e.span, v.id] for v in e.vars])
 
     def _check_variable(self, v: Name, scope, binder: Span) -> None:
         """`v` may be bound at `binder` (a definition's target or a reduction): it is
@@ -610,6 +623,7 @@ class _Expansion:
         if r.bounds is not None:
             given = range(*[_at(_affine(b, self.sizes, env), env) for b in r.bounds])
             ranges = [given] * len(r.vars)
+            _check_terms(r, ranges)
         else:
             ranges = [self.ranges[r.span, v.id] for v in r.vars]
         names = [v.id for v in r.vars]
@@ -707,6 +721,39 @@ def _fold(gate: str, terms: list, span: Span):
         total = Op(gate, (total, t), span) if gate in ("add", "mul") else \
             Call(Name(gate, span), (total, t))
     return total
+
+
+def _count(ranges) -> int:
+    """The number of bindings of variables over `ranges` (no `len`, which is limited to
+    what fits in a C `ssize_t`)."""
+    count = 1
+    for r in ranges:
+        count *= max(0, r.stop - r.start)
+    return count
+
+
+def _check_bus(name: Name, shape: tuple[int, ...]) -> None:
+    """A `CircuitError` at `name` if a bus of `shape` would have more than `MAX_ELEMENTS`."""
+    count = _count(range(n) for n in shape)
+    if count > MAX_ELEMENTS:
+        raise CircuitError(
+            f"'{name.id}' {_shape_text(shape)} would have {count:,} elements "
+            f"({_bytes(8 * count)} as 64-bit floats); a bus has at most {MAX_ELEMENTS:,} "
+            f"({_bytes(8 * MAX_ELEMENTS)})", name.span)
+
+
+def _check_terms(r: Reduce, ranges: list[range]) -> None:
+    """A `CircuitError` at `r` if it would have more than `MAX_ELEMENTS` terms over its
+    variables' `ranges` (one per variable)."""
+    count = _count(ranges)
+    if count > MAX_ELEMENTS:
+        raise CircuitError(f"'{r.name.id}' over {', '.join(v.id for v in r.vars)} would have "
+                           f"{count:,} terms; a reduction has at most {MAX_ELEMENTS:,}", r.span)
+
+
+def _bytes(n: int) -> str:
+    """`80 MB`, `8 GB`: a number of bytes, in decimal units."""
+    return f"{n / 1e6:,.0f} MB" if n < 10**9 else f"{n / 1e9:,.0f} GB"
 
 
 def _index_text(v: str, a: int, c: int) -> str:

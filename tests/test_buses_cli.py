@@ -25,6 +25,8 @@ SIZED = "size n = 2\ninput x[n]\nf = sum(x[i] for i)\n"
     ("input x\nf = x\n", {"m": 3},
      "-D m: the circuit declares no size of that name (it declares none)"),
     (SIZED, {"n": -1}, "-D n=-1: a size must be a non-negative integer"),
+    (SIZED, {"n": 1e23}, "-D n=1e+23: a size must be a non-negative integer"),
+    (SIZED, {"n": 3.0}, "-D n=3.0: a size must be a non-negative integer"),
 ])
 def test_bad_sizes_in_the_api(source, sizes, message):
     with pytest.raises(circuitc.CircuitError) as info:
@@ -38,11 +40,16 @@ def test_bad_sizes_in_the_api(source, sizes, message):
     ("verify", "input x\nf = x\n", "m=3",
      "-D m: the circuit declares no size of that name (it declares none)"),
     ("step", SIZED, "n=-1", "-D n=-1: a size must be a non-negative integer"),
+    ("eval", SIZED, "n=9223372036854775808",
+     "2:7: error: 'x' [9223372036854775808] would have 9,223,372,036,854,775,808 elements "
+     "(73,786,976,295 GB as 64-bit floats); a bus has at most 10,000,000 (80 MB)\n"
+     "  input x[n]\n        ^"),
 ])
 def test_bad_sizes_on_the_command_line(tmp_path, command, source, item, message):
     (tmp_path / "bad.circ").write_text(source)
     result = run_cli(command, "bad.circ", "-D", item, cwd=tmp_path)
-    assert (result.returncode, result.stderr) == (2, f"bad.circ: error: {message}\n")
+    where = ":" if message[0].isdigit() else ": error: "
+    assert (result.returncode, result.stderr) == (2, f"bad.circ{where}{message}\n")
     assert not (tmp_path / "bad.py").exists()
 
 
