@@ -42,8 +42,8 @@ def test_bad_sizes_in_the_api(source, sizes, message):
     ("step", SIZED, "n=-1", "-D n=-1: a size must be a non-negative integer"),
     ("eval", SIZED, "n=9223372036854775808",
      ("2:7: error: 'x' [9223372036854775808] would have 9,223,372,036,854,775,808 elements "
-     "(73,786,976,295 GB as 64-bit floats); a bus has at most 10,000,000 (80 MB)\n"
-     "  input x[n]\n        ^")),
+      "(73,786,976,295 GB as 64-bit floats); a bus has at most 10,000,000 (80 MB)\n"
+      "  input x[n]\n        ^")),
 ])
 def test_bad_sizes_on_the_command_line(tmp_path, command, source, item, message):
     (tmp_path / "bad.circ").write_text(source)
