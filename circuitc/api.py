@@ -25,10 +25,11 @@ from .emit import loops as loops_target
 from .emit import numpy as numpy_target
 from .emit import python as python_target
 from .emit import whole as whole_target
-from .errors import CircuitError, ModuleError, Span, did_you_mean
+from .errors import CircuitError, CircuitWarning, ModuleError, Span, did_you_mean
 from .grad import grad, hessian_graph, hvp_graph, jvp_graph
 from .graph import Graph, by_bus, elements
 from .indexed import plan
+from .lint import lint
 from .lower import lower
 from .parse import parse
 from .passes import dce, optimize
@@ -244,6 +245,14 @@ def compile_source(text: str, filename: str = "<string>", target: str = "python"
     """
     return _generate(text, filename, target, wrt, sizes, fix, hessian, jvp, elements,
                      graphs=False)[0]
+
+
+def lint_source(text: str, filename: str = "<string>") -> list[CircuitWarning]:
+    """The warnings of the circuit in `text` (`circuitc.lint`), in source order, each with
+    `filename` and the text attached, so that it renders with its source line; they say
+    nothing of whether it compiles. A syntax error raises its `CircuitError`."""
+    with _collector_paused(), source_errors(text, filename) as source:
+        return [w.attach(filename, source) for w in lint(parse(source))]
 
 
 def compile_file(path: str | Path, target: str = "python", wrt: Names = None, **options) -> str:

@@ -62,7 +62,8 @@ class _Command(click.Command):
 
     Ctrl-C is not click's usual status 1, which here means that a verification failed;
     130 is what shells report for a command stopped by SIGINT. Every command also takes
-    --no-cache and --quiet, and shows a long compile's progress on a terminal.
+    --no-cache and --quiet, and shows a long compile's progress on a terminal and the
+    circuit's warnings (`warn`).
     """
 
     def __init__(self, *args, **kwargs):
@@ -71,7 +72,8 @@ class _Command(click.Command):
             click.Option(["--no-cache"], is_flag=True, expose_value=False, callback=_meta,
                          help="Neither read nor write the compile cache (see circuitc cache)."),
             click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_meta,
-                         help="Show no progress bar for a long compile.")]
+                         help="Show no warnings about the circuit, and no progress bar for a "
+                              "long compile.")]
 
     def invoke(self, ctx):
         try:
@@ -250,14 +252,25 @@ def read_file(file: Path) -> tuple[str, str]:
 def load_module(file: Path, target: str = "python", load=load_source, **options):
     """FILE compiled for `target` and imported (`load_source`, which takes `options`; or
     with its graphs: `load=load_compiled_source`), with a one-line error when the
-    target's library is missing."""
+    target's library is missing; then its warnings (`warn`)."""
     text, name = read_file(file)
     try:
-        return load(text, name, target, **options)
+        loaded = load(text, name, target, **options)
     except ModuleNotFoundError as e:
         if e.name != "numpy":
             raise
         _fail(f"error: --target {target} needs NumPy: pip install numpy")
+    warn(text, name)
+    return loaded
+
+
+def warn(text: str, name: str) -> None:
+    """The warnings of the circuit `text` (`api.lint_source`) on stderr, unless --quiet:
+    what a command that compiled it says after it compiled."""
+    if click.get_current_context().meta.get("quiet"):
+        return
+    for warning in api.lint_source(text, name):
+        click.echo(warning.render(color=_colored(sys.stderr)), err=True)
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -316,6 +329,7 @@ def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hess
     source = compile_source(text, name, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian,
                             jvp=jvp, elements=elements)
     phase(None)  # the compile is over: no progress line while the module is written
+    warn(text, name)
     if out == "-" or (out is None and name == STDIN):
         target = None
     else:
@@ -508,6 +522,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
                        else draw.with_values(g, at, seeds, optimized=not source))
         except CircuitError as e:
             raise e.attach(name, text) from None
+    warn(text, name)
     _write_drawing(drawing, fmt, target, force)
 
 

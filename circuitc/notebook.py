@@ -58,7 +58,8 @@ class Circuit:
     `backward` its functions, `source` its code; `inputs`, `outputs`, `wrt`,
     `shapes` and `defaults` are the module's `INPUTS`, `OUTPUTS`, `WRT`, `SHAPES`
     and `DEFAULTS`; `text` is the circuit's `.circ` text and `filename` the name
-    messages give it.
+    messages give it; `warnings` are its `CircuitWarning`s (`circuitc.lint_source`),
+    which its display shows.
     """
 
     def __init__(self, text: str, filename: str = TEXT, *, name: str | None = None,
@@ -76,6 +77,7 @@ class Circuit:
         self.wrt = tuple(self.module.WRT)
         self.shapes = {name: tuple(shape) for name, shape in self.module.SHAPES.items()}
         self.defaults = dict(self.module.DEFAULTS)
+        self.warnings = api.lint_source(self.text, filename)
 
     @cached_property
     def source(self) -> str:
@@ -175,9 +177,10 @@ class Circuit:
             picture = self.draw()._html()
         except CircuitError as e:  # no value at the defaults (`log(-1)`): say why
             picture = f"<pre>{html.escape(e.render())}</pre>"
+        warnings = "".join(f"<pre>{html.escape(w.render())}</pre>" for w in self.warnings)
         return (f"<div><p><b>{html.escape(self.name)}</b>: inputs "
                 f"<code>{html.escape(inputs)}</code>; outputs <code>{html.escape(outputs)}"
-                f"</code></p>{highlight(self.text)}{picture}</div>")
+                f"</code></p>{highlight(self.text)}{warnings}{picture}</div>")
 
 
 def _point(module, given: dict[str, float]) -> dict[str, float]:

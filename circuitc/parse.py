@@ -26,7 +26,7 @@ import difflib
 import math
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -264,7 +264,16 @@ def _fast() -> _Fast:
 
 
 def parse(text: str) -> list:
-    """The statements of a `.circ` source text, in source order."""
+    """The statements of a `.circ` source text, in source order (a new list each time; the
+    statements themselves are immutable)."""
+    return list(_parsed(text))
+
+
+# The statements of the last text parsed are kept: a command reads its circuit more than
+# once (the whole-bus front end, the written-out one, the warnings), and parsing takes
+# about a second a megabyte. A text that is not valid raises each time.
+@lru_cache(maxsize=1)
+def _parsed(text: str) -> list:
     if not text.endswith("\n"):
         text += "\n"
     parsed = _fast().parse(text)
