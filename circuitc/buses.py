@@ -15,7 +15,10 @@ of a bus circuit:
   split their gradient as those gates do); `logsumexp` is
   `m + log(sum(exp(EXPR(i) - m) for i))` with `m` the `max` of the terms, which
   never overflows;
-- a size, or an index variable used as a number, is its integer value.
+- a size, or an index variable used as a number, is its integer value;
+- a bus no output depends on is written out at its first element only, and every read
+  of it reads that element: its names and calls are checked, and nothing is made of it
+  (`lint.needed`; the generated code would leave all of it out).
 
 Index expressions and sizes are integer-affine: integers, sizes and index
 variables with `+`, `-`, `*` by a constant and `//` of constants. An index
@@ -37,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import product
 
+from . import lint
 from .errors import CircuitError, Span, did_you_mean
 from .gates import CALLABLE
 from .graph import element, elements
@@ -248,6 +252,8 @@ class _Expansion:
         # for every element written out, since an access's index variables are fixed
         # by where it stands.
         self.accesses: dict[Index, tuple[tuple[int, ...], list[dict]]] = {}
+        # A bus no output depends on -> its one element written out (`run`).
+        self.dead: dict[str, tuple[int, ...]] = {}
         self._collect(overrides)
 
     # -- declarations -----------------------------------------------------------
@@ -359,6 +365,12 @@ class _Expansion:
 
     def run(self) -> tuple[list, Buses]:
         self.analyze()
+        # A bus no output depends on is written out at its first element only, which every
+        # read of it reads: enough for `lower` to check its names and calls, and what it
+        # computes is dropped anyway (it could be 10^7 elements, for nothing).
+        needed = lint.needed(self.statements)
+        self.dead = {s.target.id: (0,) * len(s.indices) for s in self.statements
+                     if type(s) is BusAssign and s.target.id not in needed}
         out = []
         for s in self.statements:
             kind = type(s)
@@ -556,9 +568,10 @@ class _Expansion:
     def _write_bus(self, s: BusAssign) -> list[Assign]:
         ranges = [self.ranges[s.target.span, v.id] for v in s.indices]
         names = [v.id for v in s.indices]
+        indices = [self.dead[s.target.id]] if s.target.id in self.dead else product(*ranges)
         return [Assign(Name(element(s.target.id, idx), s.target.span),
                        self._write(s.expr, dict(zip(names, idx))))
-                for idx in product(*ranges)]
+                for idx in indices]
 
     def _write(self, expr, env: dict[str, int]):
         """`expr` as scalar syntax, with index variables bound by `env`."""
@@ -616,7 +629,7 @@ class _Expansion:
                 raise CircuitError(f"index {i} is out of range for '{e.name.id}'"
                                    f"{_dimension(d, shape)} of size {n} (at {where})", arg.span)
             index.append(i)
-        return Name(element(e.name.id, index), e.name.span)
+        return Name(element(e.name.id, self.dead.get(e.name.id, index)), e.name.span)
 
     def _bindings(self, r: Reduce, env: dict[str, int]) -> list[dict]:
         """Each binding of a reduction's variables, in row-major order."""

@@ -334,7 +334,9 @@ def _declared_inputs(statements: list) -> list[str]:
 
 
 def _nodes_of(name: str, shape: tuple[int, ...], node_of: dict[str, int]) -> tuple[int, ...]:
-    return tuple(node_of[e] for e in elements(name, shape))
+    """The nodes of a bus's elements: all of them, but for a bus no output depends on,
+    whose first element alone is written out (`buses.expand`) and has no value."""
+    return tuple(node_of[e] for e in elements(name, shape) if e in node_of)
 
 
 def _reads(expr, nodes: dict[str, int]):

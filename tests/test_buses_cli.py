@@ -330,3 +330,38 @@ def test_verify_checks_only_the_inputs_differentiated(tmp_path, text, options, g
     assert report.ok
     inputs = [c.input for p in report.points for c in p.checks]
     assert inputs == ([None, None] if fast else checked * 2)
+
+
+# -- a bus no output needs ------------------------------------------------------------
+
+DEAD = """\
+size n = {n}
+input x[n] = 0.5, y = 2
+u[i, j] = x[i] * x[j]
+v[i] = sum(u[i, j] for j) + y
+f = y * y + sum(x[i] for i)
+output f
+"""
+
+
+def test_a_bus_no_output_needs_is_written_out_at_one_element():
+    """`verify` and `--elements` compile the written-out circuit: a dead bus of n^2
+    elements was written out whole (7.6 GB for a circuit of ten lines)."""
+    graph, _ = circuitc.api.lower_source(DEAD.format(n=100), "dead.circ")
+    assert len(graph.nodes) < 500  # x: 100 inputs and a sum of them; u and v: one element each
+    names = {node.name for node in graph.nodes}
+    assert {"u[0,0]", "v[0]"} <= names and "u[0,1]" not in names and "v[1]" not in names
+    live = circuitc.api.lower_source(DEAD.format(n=100).replace("output f", "output f, v"),
+                                     "dead.circ")[0]
+    assert {"u[99,99]", "v[99]"} <= {node.name for node in live.nodes}
+    with pytest.raises(circuitc.CircuitError, match="unknown name 'z'"):  # still checked
+        circuitc.compile_source(DEAD.format(n=2).replace("+ y", "+ z"), elements=True)
+
+
+def test_verify_of_a_circuit_with_a_large_bus_no_output_needs(tmp_path):
+    (tmp_path / "dead.circ").write_text(DEAD.format(n=300))
+    result = run_cli("verify", "dead.circ", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "OK: 301 passed, 0 failed" in result.stdout
+    module = circuitc.load(tmp_path / "dead.circ", elements=True)
+    assert module.backward(0.5, 2.0) == (154.0, ((1.0,) * 300, 4.0))
