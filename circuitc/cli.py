@@ -40,7 +40,14 @@ from .graph import bus_of, by_bus
 from .progress import phase, reporting
 from .report import json_floats, json_safe
 from .step import METHODS, StepError, climb, climb_text
-from .values import InputError, element_values, evaluation, input_shapes
+from .values import (
+    InputError,
+    element_values,
+    evaluation,
+    input_shapes,
+    known_point,
+    missing_values,
+)
 from .values import point as _point
 from .verify import (
     DEFAULT_TOLERANCES,
@@ -510,11 +517,12 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     if of is not None and of not in outputs and (buses or of not in dict(g.outputs)):
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
                                + f" (outputs: {', '.join(outputs)})")
-    if no_values or (not values and not g.defaults and g.inputs):
+    shapes = {bus: g.shapes.get(bus, ()) for bus in by_bus(g.inputs)}
+    given = {} if no_values else parse_values(shapes, values, at_file)
+    at, missing = known_point(g.inputs, g.defaults, given)
+    if no_values or (missing and len(missing) == len(shapes)):  # no value at all
         drawing = draw.bus_structure(buses) if buses else draw.structure(g, optimized=not source)
     else:
-        shapes = {bus: g.shapes.get(bus, ()) for bus in by_bus(g.inputs)}
-        at = point(g.inputs, g.defaults, parse_values(shapes, values, at_file))
         seeds = None if of is None else {name: float(of in (name, bus_of(name)))
                                          for name, _ in g.outputs}
         try:
@@ -522,6 +530,8 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
                        else draw.with_values(g, at, seeds, optimized=not source))
         except CircuitError as e:
             raise e.attach(name, text) from None
+        if missing:
+            click.echo(f"note: {missing_values(missing)}", err=True)
     warn(text, name)
     _write_drawing(drawing, fmt, target, force)
 
