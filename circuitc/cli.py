@@ -520,7 +520,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     shapes = {bus: g.shapes.get(bus, ()) for bus in by_bus(g.inputs)}
     given = {} if no_values else parse_values(shapes, values, at_file)
     at, missing = known_point(g.inputs, g.defaults, given)
-    if no_values or (missing and len(missing) == len(shapes)):  # no value at all
+    if no_values or at is None:
         drawing = draw.bus_structure(buses) if buses else draw.structure(g, optimized=not source)
     else:
         seeds = None if of is None else {name: float(of in (name, bus_of(name)))

@@ -22,8 +22,7 @@ def outputs(statements: list) -> list[Name]:
     declared = [name for s in statements if type(s) is OutputDecl for name in s.names]
     if declared:
         return declared
-    last = [s.target for s in statements if type(s) in (Assign, BusAssign)][-1:]
-    return last
+    return [s.target for s in statements if type(s) in (Assign, BusAssign)][-1:]
 
 
 def _reads(expr) -> set[str]:

@@ -25,7 +25,6 @@ from pathlib import Path
 
 from . import api, draw
 from .errors import CircuitError
-from .graph import by_bus
 from .report import values as shown_values
 from .step import climb, climb_text
 from .values import (
@@ -127,7 +126,7 @@ class Circuit:
         graph = bus_view.graph if bus_view else self.graph
         at, missing = known_point(graph.inputs, graph.defaults, given)
         try:
-            if missing and len(missing) == len(by_bus(graph.inputs)):  # no value at all
+            if at is None:
                 drawing = draw.bus_structure(bus_view) if bus_view else draw.structure(graph)
                 missing = []
             else:

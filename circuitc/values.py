@@ -73,11 +73,13 @@ def point(inputs, defaults: dict[str, float], given: dict[str, float]) -> dict[s
 
 
 def known_point(inputs, defaults: dict[str, float], given: dict[str, float]
-                ) -> tuple[dict[str, float | None], list[str]]:
+                ) -> tuple[dict[str, float | None] | None, list[str]]:
     """`point`, but an input element with neither a value given nor a default is `None`
-    instead of an error; and the inputs without a value (a bus by its name)."""
+    instead of an error (the point is None when no input has a value); and the inputs
+    without a value (a bus by its name)."""
     at = {name: given.get(name, defaults.get(name)) for name in inputs}
-    return at, list(by_bus(name for name, value in at.items() if value is None))
+    missing = list(by_bus(name for name, value in at.items() if value is None))
+    return (None if missing and len(missing) == len(by_bus(inputs)) else at), missing
 
 
 def missing_values(missing: list[str]) -> str:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
-import sys
 
 import pytest
 
 import circuitc
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import random_dag
+# Loaded from its file: with benchmarks/ on sys.path, its dask.py would hide Dask.
+_spec = importlib.util.spec_from_file_location("benchmarks_run", ROOT / "benchmarks" / "run.py")
+_run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_run)
+random_dag = _run.random_dag
 
 
 @pytest.mark.parametrize(("gates", "per_line"), [(100, 1), (1_000, 1), (10_000, 1),
