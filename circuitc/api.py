@@ -26,10 +26,11 @@ from .emit import loops as loops_target
 from .emit import numpy as numpy_target
 from .emit import python as python_target
 from .emit import whole as whole_target
-from .errors import CircuitError, Label, ModuleError, Span, did_you_mean
+from .errors import CircuitError, CircuitWarning, Label, ModuleError, Span, did_you_mean
 from .grad import grad, hessian_graph, hvp_graph, jvp_graph
 from .graph import Graph, Origin, by_bus, elements
 from .indexed import plan
+from .lint import lint
 from .lower import lower
 from .parse import parse
 from .passes import dce, optimize
@@ -174,11 +175,13 @@ def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, 
                ) -> str | None:
     """The whole-bus module of a bus circuit for `target`, or None for a circuit without
     buses, one whose indexes the whole-bus form does not cover, or (python target) one
-    whose buses and reductions all have at most `LOOPS_FROM` elements."""
-    text = normalize(text)
+    whose buses and reductions all have at most `LOOPS_FROM` elements. A syntax error is
+    raised from here, as the written-out front end would raise it, without reading the
+    text again."""
     with _collector_paused():
+        with source_errors(text, filename) as source:
+            statements = parse(source)
         try:
-            statements = parse(text)
             if not has_buses(statements) or target == "python" and not _large(statements, sizes):
                 return None
             p = plan(statements, filename, sizes, wrt, fix)
@@ -243,6 +246,14 @@ def compile_source(text: str, filename: str = "<string>", target: str = "python"
     """
     return _generate(text, filename, target, wrt, sizes, fix, hessian, jvp, elements,
                      graphs=False)[0]
+
+
+def lint_source(text: str, filename: str = "<string>") -> list[CircuitWarning]:
+    """The warnings of the circuit in `text` (`circuitc.lint`), in source order, each with
+    `filename` and the text attached, so that it renders with its source line; they say
+    nothing of whether it compiles. A syntax error raises its `CircuitError`."""
+    with _collector_paused(), source_errors(text, filename) as source:
+        return [w.attach(filename, source) for w in lint(parse(source))]
 
 
 def compile_file(path: str | Path, target: str = "python", wrt: Names = None, **options) -> str:
