@@ -349,17 +349,33 @@ def speed(rounds: int) -> None:
 def random_dag(gates: int, seed: int = 1, per_line: int = 1) -> str:
     """A deep random DAG, every gate live: each line computes `per_line` gates, the first
     reading the wire before it (so the depth is the size) and, for binary gates, another
-    recent wire. One gate per line is the worst case for the compiler: every gate is a
-    statement to parse and a named wire with a line of its own in the generated code."""
+    recent wire or an input: each input in turn for the first ten, then one time in 8.
+    One gate per line is the worst case for the compiler: every gate is a statement to
+    parse and a named wire with a line of its own in the generated code.
+
+    The output depends on every input: inputs are read all along the DAG, not only by its
+    first lines (through 10^5 gates a gradient underflows to 0), and no gate reads one
+    wire twice as `w - w`, a constant that a compiler which simplifies would fold, and
+    everything after it. tests/test_benchmarks.py checks that no input's gradient is 0
+    at the sizes measured."""
     rng = random.Random(seed)
-    names = [f"x{i}" for i in range(10)]
+    inputs = [f"x{i}" for i in range(10)]
+    names = list(inputs)
     lines = ["input " + ", ".join(f"{n} = {rng.uniform(-1, 1):.3f}" for n in names)]
     ops = ["{} * {}", "{} + {}", "{} - {}", "tanh({})", "sigmoid({})", "0.5 * {}", "sin({})"]
+    reads = 0  # of inputs by binary gates
+
+    def other() -> str:
+        nonlocal reads
+        if reads < len(inputs) or rng.random() < 1 / 8:
+            reads += 1
+            return inputs[reads % len(inputs)]
+        return rng.choice(names[-20:-1])
     for k in range(0, gates, per_line):
         expr = names[-1]
         for _ in range(min(per_line, gates - k)):
             op = rng.choice(ops)
-            others = (rng.choice(names[-20:]) for _ in range(op.count("{}") - 1))
+            others = [other() for _ in range(op.count("{}") - 1)]
             expr = op.format(f"({expr})" if " " in expr and not op[0].isalpha() else expr, *others)
         lines.append(f"w{len(names) - 10} = {expr}")
         names.append(f"w{len(names) - 10}")

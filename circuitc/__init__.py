@@ -9,12 +9,21 @@
 
 __version__ = "0.1.0"
 
-from .api import compile_file, compile_graphs, compile_source, evaluate, load, read_source
-from .errors import CircuitError, CircuitErrors
+from .api import (
+    compile_file,
+    compile_graphs,
+    compile_source,
+    evaluate,
+    lint_source,
+    load,
+    read_source,
+)
+from .errors import CircuitError, CircuitErrors, CircuitWarning
 from .objective import objective
 
-__all__ = ["Circuit", "CircuitError", "CircuitErrors", "__version__", "circuit", "compile_file",
-           "compile_graphs", "compile_source", "evaluate", "load", "objective", "read_source"]
+__all__ = ["Circuit", "CircuitError", "CircuitErrors", "CircuitWarning", "__version__", "circuit",
+           "compile_file", "compile_graphs", "compile_source", "evaluate", "lint_source", "load",
+           "objective", "read_source"]
 
 
 def __getattr__(name: str):

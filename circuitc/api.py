@@ -11,6 +11,7 @@ import gc
 import inspect
 import linecache
 import math
+import re
 import sys
 import traceback
 import types
@@ -23,10 +24,11 @@ from . import __version__, cache
 from .buses import Buses, _Expansion, expand, has_buses
 from .emit import numpy as numpy_target
 from .emit import python as python_target
-from .errors import CircuitError, ModuleError, Span, did_you_mean
+from .errors import CircuitError, CircuitWarning, Label, ModuleError, Span, did_you_mean
 from .grad import grad, hessian_graph, hvp_graph, jvp_graph
-from .graph import Graph, by_bus, elements
+from .graph import Graph, Origin, by_bus, elements
 from .indexed import plan
+from .lint import lint
 from .lower import lower
 from .parse import parse
 from .passes import dce, optimize
@@ -170,11 +172,13 @@ def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, 
                hessian: bool = False, jvp: bool = False) -> str | None:
     """The whole-bus module of a bus circuit for `target`, or None for a circuit without
     buses, one whose indexes the whole-bus form does not cover, or (python target) one
-    whose buses and reductions all have at most `LOOPS_FROM` elements."""
-    text = normalize(text)
+    whose buses and reductions all have at most `LOOPS_FROM` elements. A syntax error is
+    raised from here, as the written-out front end would raise it, without reading the
+    text again."""
     with _collector_paused():
+        with source_errors(text, filename) as source:
+            statements = parse(source)
         try:
-            statements = parse(text)
             if not has_buses(statements) or target == "python" and not _large(statements, sizes):
                 return None
             p = plan(statements, filename, sizes, wrt, fix)
@@ -240,6 +244,14 @@ def compile_source(text: str, filename: str = "<string>", target: str = "python"
     """
     return _generate(text, filename, target, wrt, sizes, fix, hessian, jvp, elements,
                      graphs=False)[0]
+
+
+def lint_source(text: str, filename: str = "<string>") -> list[CircuitWarning]:
+    """The warnings of the circuit in `text` (`circuitc.lint`), in source order, each with
+    `filename` and the text attached, so that it renders with its source line; they say
+    nothing of whether it compiles. A syntax error raises its `CircuitError`."""
+    with _collector_paused(), source_errors(text, filename) as source:
+        return [w.attach(filename, source) for w in lint(parse(source))]
 
 
 def compile_file(path: str | Path, target: str = "python", wrt: Names = None, **options) -> str:
@@ -484,6 +496,50 @@ def raised(e: BaseException) -> str:
     frames = traceback.extract_tb(e.__traceback__)
     where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(e).__name__}: {e}{where}"
+
+
+def run_error(exc: BaseException, filename: str, source: str) -> CircuitError | None:
+    """A gate's error at run time (`log(-1)`, `1/0`) as a `CircuitError` at that gate of
+    the circuit `filename` (whose text is `source`), so that it renders with its source
+    line and a caret as compile-time errors do: the gate's message, and each `gate` call
+    it was reached through as a label. None for an exception that no gate raised.
+
+    The gate is the one circuitc's module names for the line that raised: a frame of a
+    module with `_located`, in the traceback of `exc` or of an exception in its context
+    (the module re-raises an error with the gate's place in front, and callers such as
+    `step` may wrap that in turn), at a line that its `_WHERE` lists.
+    """
+    shown = filename if filename.isprintable() else repr(filename)
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for frame, line in traceback.walk_tb(exc.__traceback__):
+            where, entry = frame.f_globals.get("_WHERE"), f"\n{line} "
+            if "_located" in frame.f_globals and isinstance(where, str) and entry in where:
+                places = Origin.places(where.partition(entry)[2].partition("\n")[0], shown)
+                if places:
+                    return _at_gate(places, str(exc), source).attach(filename, source)
+        exc = exc.__context__
+    return None
+
+
+def _at_gate(places: list[tuple[int, int, str]], message: str, source: str) -> CircuitError:
+    """The error `message` at the last of `places` (`Origin.places`), the calls that lead
+    there as labels, and the bus element that the first place names in the message."""
+    element = places[0][2].partition(" for ")[2]
+    *calls, (line, column, gate) = [(*place[:2], place[2].partition(" for ")[0])
+                                    for place in places]
+    labels = [Label(_token(source, *place[:2]), f"in this {place[2]}") for place in calls]
+    return CircuitError(f"in {gate}{' for ' + element if element else ''}: {message}",
+                        _token(source, line, column), labels=labels)
+
+
+def _token(source: str, line: int, column: int) -> Span:
+    """The span of the name or operator that starts at `line`, `column` of `source`."""
+    lines = source.split("\n", line)
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    found = re.compile(r"[A-Za-z_]\w*|\*\*|\S").match(text, column - 1)
+    return Span(line, column, line, column + (len(found[0]) if found else 1))
 
 
 def check_module(module: types.ModuleType, path: str) -> None:

@@ -15,7 +15,10 @@ of a bus circuit:
   split their gradient as those gates do); `logsumexp` is
   `m + log(sum(exp(EXPR(i) - m) for i))` with `m` the `max` of the terms, which
   never overflows;
-- a size, or an index variable used as a number, is its integer value.
+- a size, or an index variable used as a number, is its integer value;
+- a bus no output depends on is written out at its first element only, and every read
+  of it reads that element: its names and calls are checked, and nothing is made of it
+  (`lint.needed`; the generated code would leave all of it out).
 
 Index expressions and sizes are integer-affine: integers, sizes and index
 variables with `+`, `-`, `*` by a constant and `//` of constants. An index
@@ -37,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import product
 
+from . import lint
 from .errors import CircuitError, Span, did_you_mean
 from .gates import CALLABLE
 from .graph import element, elements
@@ -58,6 +62,13 @@ from .parse import (
 )
 
 REDUCTIONS = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "logsumexp": None}
+
+# A bus (an input or a definition) has at most this many elements, and a reduction at most
+# this many terms. A bus of this size takes 80 MB as an array of 64-bit floats, and the
+# commands that see every element (eval, verify, step, graph) take about a minute on it;
+# a larger size is refused at once, where it would take many minutes or all the memory
+# (docs/language.md).
+MAX_ELEMENTS = 10**7
 
 
 @dataclass(frozen=True)
@@ -241,6 +252,8 @@ class _Expansion:
         # for every element written out, since an access's index variables are fixed
         # by where it stands.
         self.accesses: dict[Index, tuple[tuple[int, ...], list[dict]]] = {}
+        # A bus no output depends on -> its one element written out (`run`).
+        self.dead: dict[str, tuple[int, ...]] = {}
         self._collect(overrides)
 
     # -- declarations -----------------------------------------------------------
@@ -299,7 +312,7 @@ class _Expansion:
                     continue
                 if name in overrides:
                     value = overrides[name]
-                    if value < 0:
+                    if type(value) is not int or value < 0:  # not 1e23, nor True
                         raise CircuitError(f"-D {name}={value}: a size must be a non-negative "
                                            "integer")
                 else:
@@ -332,6 +345,7 @@ class _Expansion:
                 raise CircuitError(f"'{item.name.id}' would have {n} elements along this "
                                    "dimension; a bus needs at least one element along each", dim.span)
             shape.append(n)
+        _check_bus(item.name, tuple(shape))
         return tuple(shape)
 
     # -- the whole file ---------------------------------------------------------
@@ -342,6 +356,7 @@ class _Expansion:
             s = self.statements[k]
             self._infer(s.expr, s.target.span, s.indices)
             shape = tuple(len(self.ranges[s.target.span, v.id]) for v in s.indices)
+            _check_bus(s.target, shape)
             self.buses.shapes[s.target.id] = shape
             self.buses.definitions[s.target.id] = Definition(s, shape)
         for s in self.statements:
@@ -350,6 +365,12 @@ class _Expansion:
 
     def run(self) -> tuple[list, Buses]:
         self.analyze()
+        # A bus no output depends on is written out at its first element only, which every
+        # read of it reads: enough for `lower` to check its names and calls, and what it
+        # computes is dropped anyway (it could be 10^7 elements, for nothing).
+        needed = lint.needed(self.statements)
+        self.dead = {s.target.id: (0,) * len(s.indices) for s in self.statements
+                     if type(s) is BusAssign and s.target.id not in needed}
         out = []
         for s in self.statements:
             kind = type(s)
@@ -420,8 +441,9 @@ class _Expansion:
                 elif kind is Reduce:
                     inner = dict(scope)
                     self._check_reduction(sub)
-                    for b in sub.bounds or ():
-                        _affine(b, self.sizes, scope)
+                    bounds = [_affine(b, self.sizes, scope) for b in sub.bounds or ()]
+                    if bounds and all(len(b) == 1 for b in bounds):  # constant: checked here
+                        _check_terms(sub, [range(*(b[""] for b in bounds))] * len(sub.vars))
                     for v in sub.vars:
                         self._check_variable(v, inner, sub.span)
                         inner[v.id] = (sub.span, v.id)
@@ -442,6 +464,9 @@ class _Expansion:
                 why = " and ".join(filter(None, (r.lo_by, r.hi_by)))
                 raise CircuitError(f"the range of '{r.var.id}' is empty: {why}", r.var.span)
             self.ranges[key] = range(r.lo, r.hi)
+        for e in _walk_all(expr):
+            if type(e) is Reduce and e.bounds is None:
+                _check_terms(e, [self.ranges[e.span, v.id] for v in e.vars])
 
     def _check_variable(self, v: Name, scope, binder: Span) -> None:
         """`v` may be bound at `binder` (a definition's target or a reduction): it is
@@ -543,9 +568,10 @@ class _Expansion:
     def _write_bus(self, s: BusAssign) -> list[Assign]:
         ranges = [self.ranges[s.target.span, v.id] for v in s.indices]
         names = [v.id for v in s.indices]
+        indices = [self.dead[s.target.id]] if s.target.id in self.dead else product(*ranges)
         return [Assign(Name(element(s.target.id, idx), s.target.span),
                        self._write(s.expr, dict(zip(names, idx))))
-                for idx in product(*ranges)]
+                for idx in indices]
 
     def _write(self, expr, env: dict[str, int]):
         """`expr` as scalar syntax, with index variables bound by `env`."""
@@ -603,13 +629,14 @@ class _Expansion:
                 raise CircuitError(f"index {i} is out of range for '{e.name.id}'"
                                    f"{_dimension(d, shape)} of size {n} (at {where})", arg.span)
             index.append(i)
-        return Name(element(e.name.id, index), e.name.span)
+        return Name(element(e.name.id, self.dead.get(e.name.id, index)), e.name.span)
 
     def _bindings(self, r: Reduce, env: dict[str, int]) -> list[dict]:
         """Each binding of a reduction's variables, in row-major order."""
         if r.bounds is not None:
             given = range(*[_at(_affine(b, self.sizes, env), env) for b in r.bounds])
             ranges = [given] * len(r.vars)
+            _check_terms(r, ranges)
         else:
             ranges = [self.ranges[r.span, v.id] for v in r.vars]
         names = [v.id for v in r.vars]
@@ -713,6 +740,39 @@ def _fold(gate: str, terms: list, span: Span):
         total = Op(gate, (total, t), span) if gate in ("add", "mul") else \
             Call(Name(gate, span), (total, t))
     return total
+
+
+def _count(ranges) -> int:
+    """The number of bindings of variables over `ranges` (no `len`, which is limited to
+    what fits in a C `ssize_t`)."""
+    count = 1
+    for r in ranges:
+        count *= max(0, r.stop - r.start)
+    return count
+
+
+def _check_bus(name: Name, shape: tuple[int, ...]) -> None:
+    """A `CircuitError` at `name` if a bus of `shape` would have more than `MAX_ELEMENTS`."""
+    count = _count(range(n) for n in shape)
+    if count > MAX_ELEMENTS:
+        raise CircuitError(
+            f"'{name.id}' {_shape_text(shape)} would have {count:,} elements "
+            f"({_bytes(8 * count)} as 64-bit floats); a bus has at most {MAX_ELEMENTS:,} "
+            f"({_bytes(8 * MAX_ELEMENTS)})", name.span)
+
+
+def _check_terms(r: Reduce, ranges: list[range]) -> None:
+    """A `CircuitError` at `r` if it would have more than `MAX_ELEMENTS` terms over its
+    variables' `ranges` (one per variable)."""
+    count = _count(ranges)
+    if count > MAX_ELEMENTS:
+        raise CircuitError(f"'{r.name.id}' over {', '.join(v.id for v in r.vars)} would have "
+                           f"{count:,} terms; a reduction has at most {MAX_ELEMENTS:,}", r.span)
+
+
+def _bytes(n: int) -> str:
+    """`80 MB`, `8 GB`: a number of bytes, in decimal units."""
+    return f"{n / 1e6:,.0f} MB" if n < 10**9 else f"{n / 1e9:,.0f} GB"
 
 
 def _index_text(v: str, a: int, c: int) -> str:

@@ -8,15 +8,17 @@ keeps its traceback. FILE `-` is standard input, called `<stdin>` in messages.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import sys
 import tempfile
 import threading
 import time
 import warnings
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,9 +38,16 @@ from .api import (
 from .errors import CircuitError, did_you_mean
 from .graph import bus_of, by_bus
 from .progress import phase, reporting
-from .report import json_safe
+from .report import json_floats, json_safe
 from .step import METHODS, StepError, climb, climb_text
-from .values import InputError, element_values, evaluation, input_shapes
+from .values import (
+    InputError,
+    element_values,
+    evaluation,
+    input_shapes,
+    known_point,
+    missing_values,
+)
 from .values import point as _point
 from .verify import (
     DEFAULT_TOLERANCES,
@@ -60,7 +69,8 @@ class _Command(click.Command):
 
     Ctrl-C is not click's usual status 1, which here means that a verification failed;
     130 is what shells report for a command stopped by SIGINT. Every command also takes
-    --no-cache and --quiet, and shows a long compile's progress on a terminal.
+    --no-cache and --quiet, and shows a long compile's progress on a terminal and the
+    circuit's warnings (`warn`).
     """
 
     def __init__(self, *args, **kwargs):
@@ -69,14 +79,13 @@ class _Command(click.Command):
             click.Option(["--no-cache"], is_flag=True, expose_value=False, callback=_meta,
                          help="Neither read nor write the compile cache (see circuitc cache)."),
             click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_meta,
-                         help="Show no progress bar for a long compile.")]
+                         help="Show no warnings about the circuit, and no progress bar for a "
+                              "long compile.")]
 
     def invoke(self, ctx):
         try:
             with ExitStack() as stack:
-                stack.enter_context(warnings.catch_warnings())
-                warnings.simplefilter("always", cache.CacheWarning)
-                warnings.showwarning = _show_warning
+                stack.enter_context(_warnings_shown())
                 if ctx.meta.get("no_cache"):
                     stack.enter_context(cache.disabled())
                 if not ctx.meta.get("quiet") and sys.stderr.isatty():
@@ -91,6 +100,15 @@ class _Command(click.Command):
 
 def _meta(ctx, param, value):
     ctx.meta[param.name] = value
+
+
+@contextmanager
+def _warnings_shown():
+    """Warnings (the cache's) shown as `warning: ...` lines on stderr, each time."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", cache.CacheWarning)
+        warnings.showwarning = _show_warning
+        yield
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -191,11 +209,14 @@ def _sizes(ctx, param, items: tuple[str, ...]) -> dict[str, int]:
     for item in items:
         name, eq, text = item.partition("=")
         try:
-            sizes[name] = int(text)
+            value = int(text)
         except ValueError:
             raise click.BadParameter(f"expected NAME=INT, got {item!r}") from None
         if not eq or not name:
             raise click.BadParameter(f"expected NAME=INT, got {item!r}")
+        if name in sizes:  # which one was meant is anyone's guess
+            raise click.BadParameter(f"{name} is given twice ({name}={sizes[name]}, {item})")
+        sizes[name] = value
     return sizes
 
 
@@ -238,22 +259,63 @@ def read_file(file: Path) -> tuple[str, str]:
 def load_module(file: Path, target: str = "python", load=load_source, **options):
     """FILE compiled for `target` and imported (`load_source`, which takes `options`; or
     with its graphs: `load=load_compiled_source`), with a one-line error when the
-    target's library is missing."""
+    target's library is missing; then its warnings (`warn`)."""
     text, name = read_file(file)
+    click.get_current_context().meta["circuit"] = name, text  # for `_run_error`
     try:
-        return load(text, name, target, **options)
+        loaded = load(text, name, target, **options)
     except ModuleNotFoundError as e:
         if e.name != "numpy":
             raise
         _fail(f"error: --target {target} needs NumPy: pip install numpy")
+    warn(text, name)
+    return loaded
 
 
-def _write_atomically(path: Path, text: str | bytes) -> None:
-    """Replace `path` with `text` (UTF-8) all at once: a failure leaves the old file untouched."""
+def _run_error(e: Exception) -> str:
+    """The message of an error raised running the circuit that `load_module` loaded: at the
+    gate that raised it, with its source line and a caret (`api.run_error`), or as it is."""
+    name, text = click.get_current_context().meta.get("circuit", (None, None))
+    found = api.run_error(e, name, text) if name is not None else None
+    return found.render(color=_colored(sys.stderr)) if found else f"error: {e}"
+
+
+def warn(text: str, name: str) -> None:
+    """The warnings of the circuit `text` (`api.lint_source`) on stderr, unless --quiet:
+    what a command that compiled it says after it compiled."""
+    if click.get_current_context().meta.get("quiet"):
+        return
+    for warning in api.lint_source(text, name):
+        click.echo(warning.render(color=_colored(sys.stderr)), err=True)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write `data` to the file at `path`, following symlinks: a regular file (or a new
+    one) is replaced all at once, so that a failure leaves the old file untouched; a FIFO
+    or a character device (`/dev/null`, a terminal) is written through, as the shell's
+    `>` would, and stays what it is. Anything else is an `OSError` saying what it is."""
+    real = Path(os.path.realpath(path))
+    try:
+        mode = real.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is None or stat.S_ISREG(mode):
+        _write_atomically(real, data)
+    elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        with open(real, "wb") as f:
+            f.write(data)
+    elif stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+    else:
+        raise OSError("not a regular file, a FIFO or a character device")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Replace the regular file `path` (or make it) with `data` all at once."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8") if isinstance(text, str) else text)
+            f.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
@@ -283,6 +345,7 @@ def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hess
     source = compile_source(text, name, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian,
                             jvp=jvp, elements=elements)
     phase(None)  # the compile is over: no progress line while the module is written
+    warn(text, name)
     if out == "-" or (out is None and name == STDIN):
         target = None
     else:
@@ -297,7 +360,8 @@ def _check_output(file: Path, target: Path | None) -> None:
 
 
 def _write_output(target: Path | None, data: str | bytes) -> None:
-    """`data` to the file `target`, replaced atomically, or to stdout when `target` is None."""
+    """`data` (text as UTF-8) to the file `target` (`_write_file`), or to stdout when
+    `target` is None."""
     if target is None:
         if isinstance(data, bytes):
             sys.stdout.buffer.write(data)
@@ -306,7 +370,7 @@ def _write_output(target: Path | None, data: str | bytes) -> None:
             click.echo(data, nl=False)
         return
     try:
-        _write_atomically(target, data)
+        _write_file(target, data.encode("utf-8") if isinstance(data, str) else data)
     except OSError as e:
         _fail(f"error: cannot write {str(target)!r}: {e.strerror or e}")
 
@@ -322,7 +386,7 @@ def parse_values(shapes: dict[str, tuple[int, ...]], values: tuple[str, ...],
     given: dict[str, object] = {}
     if at_file is not None:
         try:
-            document = json.loads(at_file.read_text(encoding="utf-8"))
+            document = json_floats(json.loads(at_file.read_text(encoding="utf-8")))
         except (OSError, ValueError) as e:
             raise click.UsageError(f"--at {str(at_file)!r}: {getattr(e, 'strerror', None) or e}"
                                    ) from None
@@ -338,8 +402,8 @@ def parse_values(shapes: dict[str, tuple[int, ...]], values: tuple[str, ...],
             raise click.UsageError(f"{name} is given twice")
         named.add(name)
         try:
-            given[name] = (json.loads(text) if text.lstrip().startswith("[") else float(text),
-                           "")
+            given[name] = (json_floats(json.loads(text)) if text.lstrip().startswith("[")
+                           else float(text), "")
         except ValueError:
             raise click.UsageError(f"{name}: {text!r} is not a number or a JSON list") from None
     at = {}
@@ -399,7 +463,7 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     try:
         document = evaluation(module, at, hessian)
     except (ArithmeticError, ValueError) as e:
-        _fail(f"error: {e}")
+        _fail(_run_error(e))
     if as_json:
         click.echo(json.dumps(json_safe(document), indent=2))
         return
@@ -462,11 +526,12 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     if of is not None and of not in outputs and (buses or of not in dict(g.outputs)):
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
                                + f" (outputs: {', '.join(outputs)})")
-    if no_values or (not values and not g.defaults and g.inputs):
+    shapes = {bus: g.shapes.get(bus, ()) for bus in by_bus(g.inputs)}
+    given = {} if no_values else parse_values(shapes, values, at_file)
+    at, missing = known_point(g.inputs, g.defaults, given)
+    if no_values or at is None:
         drawing = draw.bus_structure(buses) if buses else draw.structure(g, optimized=not source)
     else:
-        shapes = {bus: g.shapes.get(bus, ()) for bus in by_bus(g.inputs)}
-        at = point(g.inputs, g.defaults, parse_values(shapes, values, at_file))
         seeds = None if of is None else {name: float(of in (name, bus_of(name)))
                                          for name, _ in g.outputs}
         try:
@@ -474,6 +539,9 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
                        else draw.with_values(g, at, seeds, optimized=not source))
         except CircuitError as e:
             raise e.attach(name, text) from None
+        if missing:
+            click.echo(f"note: {missing_values(missing)}", err=True)
+    warn(text, name)
     _write_drawing(drawing, fmt, target, force)
 
 
@@ -552,7 +620,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     (drawing a value for any input without one), then --points random points.
     With --order 2, second derivatives instead: a circuit is compiled with its Hessian;
     a module must have hessian or hvp, and is checked on its own.
-    Exit status 0 when every judged gradient passes, 1 when any fails.
+    Exit status 0 when every judged gradient passes, 1 when any fails or none is judged.
     """
     python = file.suffix == ".py"
     if python and module_file is not None:
@@ -574,7 +642,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
                                    hessian=order == 2, elements=elements)
     given = parse_values(input_shapes(module), values, at_file)
     options = {"n_points": n_points, "seed": seed, "difference": difference, "rtol": rtol,
-               "atol": atol, "h": h, "fast": fast}
+               "atol": atol, "h": h, "fast": fast, "target": target_name}
     if order == 1:
         report = verify_circuit(elementwise(module), forward, given, reference=reference,
                                 **options)
@@ -590,10 +658,11 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
         click.echo(json.dumps(json_safe(report_dict(report)), indent=2))
     else:
         click.echo(report_text(report))
-    if not report.judged:
+    if not (report.judged or report.failed):
         what = "gradient" if order == 1 else "second derivative"
-        click.echo(f"warning: no {what} was judged (every check was skipped or outside "
-                   "the domain)", err=True)
+        why = ("every check was skipped or outside the domain"
+               if any(p.checks or p.domain for p in report.points) else "there was none to judge")
+        click.echo(f"error: no {what} was judged ({why}), so nothing is verified", err=True)
     sys.exit(0 if report.ok else 1)
 
 
@@ -653,7 +722,7 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
                        step_size=step_size, h=h, difference=difference, tries=tries,
                        tweak=tweak, seed=seed, minimize=minimize)
     except StepError as e:
-        _fail(f"error: {e}")
+        _fail(_run_error(e))
     if as_json:
         click.echo(json.dumps(json_safe({
             "method": method, "output": result.output, "steps": steps,
@@ -679,8 +748,10 @@ def cache_info(as_json: bool):
     """Print where the cache is, its entries, their size and the largest size."""
     where = cache.directory()
     found = cache.entries(where)
+    with _warnings_shown():
+        largest = cache.max_size()
     info = {"directory": str(where), "enabled": cache.enabled(), "entries": len(found),
-            "size": sum(size for _, size, _ in found), "max_size": cache.max_size()}
+            "size": sum(size for _, size, _ in found), "max_size": largest}
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return

@@ -50,7 +50,11 @@ def forward(module: types.ModuleType, *inputs, **named):
 def backward(module: types.ModuleType, *inputs, **seeds):
     """`module.backward(*inputs, **seeds)` over Dask collections: `(outputs, grads)` as the
     module returns them, every value a Dask array; each gradient has its input's shape, a
-    parameter's summed over every partition."""
+    parameter's summed over every partition.
+
+    A data input's gradient is per point, as large as the data: load the module with
+    `fix=` the data inputs (or `wrt=` the parameters) so that only the parameters'
+    gradients are made (docs/dask.md)."""
     call = _Call(module, "backward", inputs, seeds)
     return _one_or_tuple(call.outputs()), tuple(call.gradients())
 

@@ -137,10 +137,10 @@ def structure(graph: Graph, optimized: bool = True) -> Drawing:
     return Drawing(graph, optimized)
 
 
-def with_values(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None,
+def with_values(graph: Graph, at: dict[str, float | None], seeds: dict[str, float] | None = None,
                 optimized: bool = True) -> Drawing:
     """A drawing with the value at `at` and the gradient of every node an output
-    depends on.
+    depends on, where they are known.
 
     The gradient is that of `sum(seeds[out] * out)` (every seed 1.0 by default),
     computed by the gradient graph that `grad` builds, evaluated with the gate
@@ -149,12 +149,16 @@ def with_values(graph: Graph, at: dict[str, float], seeds: dict[str, float] | No
     no output depends on (a dead wire of the graph as written) is not evaluated, as
     the generated code does not evaluate it: its value and gradient are `None`. A
     gate that fails on its operands (`log(-1)`) raises a `CircuitError` at its
-    source span (the caller attaches the file's text).
+    source span (the caller attaches the file's text). An input whose value in `at` is
+    `None` (none given, no default) has none, nor has anything computed from it: a
+    value or a gradient that needs it is `None` (`f = w*x` without `x`: `w`'s gradient
+    is unknown, `x`'s is `w`).
     """
     seeds = {name: 1.0 for name, _ in graph.outputs} if seeds is None else dict(seeds)
     full, adjoint = grad_with_adjoints(graph)
     values = _run(full, at, seeds, len(graph.nodes), None if optimized else _as_compiled(graph, at))
-    grads = tuple(None if node.op == "const" or values[i] is None
+    live = live_nodes(graph)
+    grads = tuple(None if node.op == "const" or not live[i]
                   else values[adjoint[i]] if i in adjoint else 0.0
                   for i, node in enumerate(graph.nodes))
     return Drawing(graph, optimized, dict(at), seeds, tuple(values[:len(graph.nodes)]), grads)
@@ -180,8 +184,8 @@ def _as_compiled(graph: Graph, at: dict[str, float]) -> list[float | None]:
 
 def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
          forward: int, known: list[float | None] | None = None) -> list[float | None]:
-    """`run(graph, at, seeds)` for the gates the roots depend on (`None` for the others),
-    naming the gate and its span when one fails.
+    """`run(graph, at, seeds)` for the gates the roots depend on (`None` for the others,
+    and for a gate that reads a `None`), naming the gate and its span when one fails.
 
     The operands are quoted for the first `forward` nodes, the circuit's own gates;
     a gradient gate's operands would mean nothing to the reader. `known`, if given,
@@ -196,6 +200,8 @@ def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
             return None
         if known is not None and i < forward:
             return known[i]
+        if None in args:  # it reads a value not known: an input without one
+            return None
         try:
             return gate.fn(*args)
         except (ArithmeticError, ValueError) as e:
@@ -334,7 +340,9 @@ def _declared_inputs(statements: list) -> list[str]:
 
 
 def _nodes_of(name: str, shape: tuple[int, ...], node_of: dict[str, int]) -> tuple[int, ...]:
-    return tuple(node_of[e] for e in elements(name, shape))
+    """The nodes of a bus's elements: all of them, but for a bus no output depends on,
+    whose first element alone is written out (`buses.expand`) and has no value."""
+    return tuple(node_of[e] for e in elements(name, shape) if e in node_of)
 
 
 def _reads(expr, nodes: dict[str, int]):
@@ -739,10 +747,9 @@ def _wire_lines(d: Drawing, i: int, readers: list[str | None]) -> tuple:
     lines = []
     if node.op != "input" and node.name and readers != [node.name]:
         lines.append(("name", node.name))
-    if d.values is not None and d.values[i] is not None:
-        lines.append(("value", _short(d.values[i])))
-        if d.grads[i] is not None:
-            lines.append(("grad", _short(d.grads[i])))
+    if d.values is not None:  # each where it is known
+        lines += [(style, _short(x[i])) for style, x in (("value", d.values), ("grad", d.grads))
+                  if x[i] is not None]
     return tuple(lines)
 
 

@@ -11,6 +11,7 @@ An error may also point at other places that explain it (`Label`s, each shown
 with its own source line, a `-` underline and its text) and end with `note:` and
 `help:` lines. Several errors found in one run are a `CircuitErrors`, which is a
 `CircuitError` too (the first of them), rendered one after the other and counted.
+A `CircuitWarning` renders the same way, as a `warning:`.
 """
 
 from __future__ import annotations
@@ -63,12 +64,17 @@ class _Style:
     def error(self, text: str) -> str:
         return self._wrap("1;31", text)
 
+    def warning(self, text: str) -> str:
+        return self._wrap("1;35", text)
+
     def secondary(self, text: str) -> str:
         return self._wrap("1;34", text)
 
 
 class CircuitError(Exception):
     """A bad `.circ` file (or a bad value for one of its inputs)."""
+
+    severity = "error"  # what `render` calls it
 
     def __init__(self, message: str, span: Span | None = None, *, labels=(), notes=(),
                  hint: str | None = None):
@@ -100,12 +106,13 @@ class CircuitError(Exception):
         each label's place and line, and the notes and help; ANSI colours if `color`."""
         style = _Style(color)
         where = self.filename or "<circuit>"
-        message = style.error("error") + style.bold(f": {self.message}")
+        paint = style.warning if self.severity == "warning" else style.error
+        message = paint(self.severity) + style.bold(f": {self.message}")
         if self.span is None or self.source is None:
             out = [style.bold(f"{where}:") + " " + message]
         else:
             out = [style.bold(f"{where}:{self.span}:") + " " + message]
-            out += _snippet(self.source, self.span, "^", style.error)
+            out += _snippet(self.source, self.span, "^", paint)
             for label in self.labels:
                 shown = _snippet(self.source, label.span, "-", style.secondary, label.text)
                 arrow = style.secondary("-->") + f" {where}:{label.span}"
@@ -169,6 +176,13 @@ def _snippet(source: str, span: Span, mark: str, paint, label: str = "") -> list
     indent = "   " * bool(left) + "".join("\t" if c == "\t" else " " for c in text[left:start])
     under = paint(mark * max(1, end - start) + (f" {label}" if label else ""))
     return [f"  {shown}", f"  {indent}{under}"]
+
+
+class CircuitWarning(CircuitError):
+    """What a `.circ` file says that compiles but is likely not what was meant (`lint`):
+    rendered as an error is, as `file:line:col: warning: ...`. Never raised."""
+
+    severity = "warning"
 
 
 class ModuleError(CircuitError):

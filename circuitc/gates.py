@@ -26,6 +26,11 @@ from dataclasses import dataclass
 # What a gate's `fn` (and its generated Python) raises outside the gate's domain:
 # ValueError for `log(-1)`, ZeroDivisionError and OverflowError (ArithmeticErrors).
 DOMAIN_ERRORS = (ArithmeticError, ValueError)
+# What generated code raises outside a gate's domain, by target: the python target's
+# `math` raises as `fn` does; the numpy target runs its gates under `np.errstate(...,
+# "raise")`, which raises FloatingPointError (an ArithmeticError), so a ValueError from it
+# means arrays whose shapes do not fit (a fault of the code), never a point outside a domain.
+TARGET_DOMAIN_ERRORS = {"python": DOMAIN_ERRORS, "numpy": (ArithmeticError,)}
 
 # How many operands a gate may take. Code that runs for every node of a graph spells
 # the operands out instead of looping over them (`graph.renumbered`, the Python

@@ -15,6 +15,7 @@ order (`x*y` and `y*x` are one node), but a node keeps the order it was written 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import NamedTuple
@@ -44,6 +45,24 @@ class Origin(NamedTuple):
         return ": ".join(f"{filename}:{span.line}:{span.column}: in {what}"
                          + (for_element if k == 0 else "")
                          for k, (span, what) in enumerate(places))
+
+    @staticmethod
+    def places(described: str, filename: str) -> list[tuple[int, int, str]]:
+        """What `describe(filename)` wrote, read back: `(line, column, what)` a place, the
+        outermost call first, `what` as written (`call of 'lg' for h1[3]`, `'log'`);
+        empty for text it did not write."""
+        parts = re.split(re.escape(filename) + r":(\d+):(\d+): in ", described)
+        if len(parts) < 4 or parts[0]:
+            return []
+        found = []
+        for k in range(1, len(parts), 3):
+            what = parts[k + 2]
+            if k + 3 < len(parts):  # places are joined by ": "
+                if not what.endswith(": "):
+                    return []
+                what = what[:-2]
+            found.append((int(parts[k]), int(parts[k + 1]), what))
+        return found
 
     def place(self, filename: str) -> str:
         """`g.circ:1:14`, with the calls and element it comes through, innermost call

@@ -27,7 +27,16 @@ from . import api, draw
 from .errors import CircuitError
 from .report import values as shown_values
 from .step import climb, climb_text
-from .values import buses, element_values, elements_of, evaluation, input_shapes, point
+from .values import (
+    buses,
+    element_values,
+    elements_of,
+    evaluation,
+    input_shapes,
+    known_point,
+    missing_values,
+    point,
+)
 from .verify import report_dict, report_text, summary, verify_circuit, verify_hessian
 
 TEXT = "<circuit>"  # the name messages give circuit text
@@ -58,7 +67,8 @@ class Circuit:
     `backward` its functions, `source` its code; `inputs`, `outputs`, `wrt`,
     `shapes` and `defaults` are the module's `INPUTS`, `OUTPUTS`, `WRT`, `SHAPES`
     and `DEFAULTS`; `text` is the circuit's `.circ` text and `filename` the name
-    messages give it.
+    messages give it; `warnings` are its `CircuitWarning`s (`circuitc.lint_source`),
+    which its display shows.
     """
 
     def __init__(self, text: str, filename: str = TEXT, *, name: str | None = None,
@@ -76,6 +86,7 @@ class Circuit:
         self.wrt = tuple(self.module.WRT)
         self.shapes = {name: tuple(shape) for name, shape in self.module.SHAPES.items()}
         self.defaults = dict(self.module.DEFAULTS)
+        self.warnings = api.lint_source(self.text, filename)
 
     @cached_property
     def source(self) -> str:
@@ -106,21 +117,24 @@ class Circuit:
 
     def draw(self, values: dict | None = None, /, **at) -> Picture:
         """The drawing of `circuitc graph`: each wire with its value and gradient at the
-        point given by name (the rest at their defaults), or the structure alone for a
-        circuit without defaults given no values. A circuit with buses is drawn bus by bus."""
+        point given by name (the rest at their defaults), where they are known (an input
+        with neither a value nor a default leaves out what depends on it: the picture's
+        `missing`), or the structure alone for a circuit with no value at all. A circuit
+        with buses is drawn bus by bus."""
         given = self._given(values, at)
         bus_view = draw.bus_circuit(self.text, self.filename, self._options["sizes"])
         graph = bus_view.graph if bus_view else self.graph
+        at, missing = known_point(graph.inputs, graph.defaults, given)
         try:
-            if not given and not graph.defaults and graph.inputs:
+            if at is None:
                 drawing = draw.bus_structure(bus_view) if bus_view else draw.structure(graph)
+                missing = []
             else:
-                at = point(graph.inputs, graph.defaults, given)
                 drawing = (draw.bus_with_values(bus_view, at) if bus_view
                            else draw.with_values(graph, at))
         except CircuitError as e:
             raise e.attach(self.filename, self.text) from None
-        return Picture(drawing, self.name)
+        return Picture(drawing, self.name, missing)
 
     def verify(self, at: dict | None = None, *, points: int = 0, seed: int = 0,
                rtol: float | None = None, atol: float | None = None, h: float | None = None,
@@ -134,7 +148,7 @@ class Circuit:
         module = self.module if order == 1 else self._with_hessian(self.target)
         given = self._given(at, {})
         options = {"n_points": points, "seed": seed, "difference": difference, "rtol": rtol,
-                   "atol": atol, "h": h, "fast": fast}
+                   "atol": atol, "h": h, "fast": fast, "target": self.target}
         check = verify_circuit if order == 1 else verify_hessian
         return Verification(check(api.elementwise(module), self.graph, given, **options))
 
@@ -172,12 +186,17 @@ class Circuit:
     def _repr_html_(self) -> str:
         inputs, outputs = self._signature()
         try:
-            picture = self.draw()._html()
+            drawn = self.draw()
         except CircuitError as e:  # no value at the defaults (`log(-1)`): say why
             picture = f"<pre>{html.escape(e.render())}</pre>"
+        else:
+            picture = drawn._html()
+            if drawn.missing:  # inputs without a default: say what is left out
+                picture += f"<p>{html.escape(missing_values(drawn.missing))}</p>"
+        warnings = "".join(f"<pre>{html.escape(w.render())}</pre>" for w in self.warnings)
         return (f"<div><p><b>{html.escape(self.name)}</b>: inputs "
                 f"<code>{html.escape(inputs)}</code>; outputs <code>{html.escape(outputs)}"
-                f"</code></p>{highlight(self.text)}{picture}</div>")
+                f"</code></p>{highlight(self.text)}{warnings}{picture}</div>")
 
 
 def _point(module, given: dict[str, float]) -> dict[str, float]:
@@ -201,10 +220,11 @@ def highlight(text: str) -> str:
 
 class Picture:
     """A drawing (`draw.Drawing` or `draw.BusDrawing`) that shows itself as SVG in a
-    notebook and saves itself in the format its file name says."""
+    notebook and saves itself in the format its file name says; `missing` names the
+    inputs without a value, whose values it leaves out."""
 
-    def __init__(self, drawing, name: str):
-        self.drawing, self.name = drawing, name
+    def __init__(self, drawing, name: str, missing=()):
+        self.drawing, self.name, self.missing = drawing, name, list(missing)
 
     def data(self, fmt: str) -> str | bytes:
         """The drawing in `fmt` (`draw.FORMATS`): svg and png need Graphviz's `dot`."""

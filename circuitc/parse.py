@@ -7,9 +7,11 @@ intermediate Lark tree is kept. Lark's exceptions become `CircuitError`s.
 
 Two drivers run the same LALR tables and callbacks. `_Fast` is a tight loop with
 a one-regex lexer, for large circuits (benchmarks/RESULTS.md); it gives up at the
-first thing that is not valid text. Lark's driver then parses the file again, to report the error exactly as
-Lark finds it. Both give the same tree for valid text (a test checks this on
-generated programs).
+first thing that is not valid text. Lark's driver then parses again from the start of
+the statement where it stopped (what precedes is valid, and is not read again), to
+report the error exactly as Lark finds it. Both give the same tree for valid text, and
+the same errors as Lark's driver reading the whole file (tests check both on generated
+programs).
 
 After a syntax error, Lark's driver resumes at the next statement (after the next
 newline or ';' outside parentheses), so one run reports every syntax error of the
@@ -24,7 +26,7 @@ import difflib
 import math
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -262,21 +264,36 @@ def _fast() -> _Fast:
 
 
 def parse(text: str) -> list:
-    """The statements of a `.circ` source text, in source order."""
+    """The statements of a `.circ` source text, in source order (a new list each time; the
+    statements themselves are immutable)."""
+    return list(_parsed(text))
+
+
+# The statements of the last text parsed are kept: a command reads its circuit more than
+# once (the whole-bus front end, the written-out one, the warnings), and parsing takes
+# about a second a megabyte. A text that is not valid raises each time.
+@lru_cache(maxsize=1)
+def _parsed(text: str) -> list:
     if not text.endswith("\n"):
         text += "\n"
-    statements = _fast().parse(text)
-    if statements is not None:
-        return statements
-    return _parse_reporting(text)
+    parsed = _fast().parse(text)
+    if type(parsed) is list:
+        return parsed
+    # Lark's driver reports from the start of the statement where the fast one stopped:
+    # what precedes it is valid, and reading it again would cost as much as the whole
+    # file again (for an error at the end of a large file).
+    return _parse_reporting(text, _statement(text, parsed)[0])
 
 
-def _parse_reporting(text: str) -> list:
-    """The statements of `text` by Lark's driver, or its syntax errors: after each, the
+def _parse_reporting(text: str, start: int = 0) -> list:
+    """The statements of `text` by Lark's driver, or its syntax errors, read from offset
+    `start` (where a statement starts; the text before it is valid): after each error, the
     parse starts again at the statement after it, until the text ends or `LIMIT` errors
-    and one more are found."""
+    and one more are found. Where Lark's driver finds no error from `start` on (its
+    lexer, which knows what the parser expects, reads a few texts that the fast driver's
+    does not, `in range` written `inrange`), it reads the whole text for its statements."""
     errors: list[CircuitError] = []
-    start, line, column = 0, 1, 1  # where this parse starts in `text`
+    line, column = _position(text, start)  # where this parse starts in `text`
     while len(errors) <= LIMIT:
         part = text[start:]
         try:
@@ -287,7 +304,7 @@ def _parse_reporting(text: str) -> list:
             error = e
         else:
             if not errors:
-                return statements
+                return statements if start == 0 else _parse_reporting(text)
             break
         at = _offset(part, error.span)
         error.span = _moved(error.span, line, column)
@@ -419,8 +436,10 @@ class _Fast:
         self.kept = {symbol.name for rule in callbacks if isinstance(rule, Rule)
                      for symbol in rule.expansion if symbol.is_term and not symbol.filter_out}
 
-    def parse(self, text: str) -> list | None:
-        """The statements of `text` (ending in a newline), or None if it is not valid."""
+    def parse(self, text: str) -> list | int:
+        """The statements of `text` (ending in a newline), or, if it is not valid, the
+        offset where it stops: the start of the first token it cannot take (the end of the
+        text where the text ends too early)."""
         keywords, kept = self.keywords, self.kept
         states, values = [self.start], []
         line, line_start, depth = 1, 0, 0
@@ -442,10 +461,10 @@ class _Fast:
                 column = start - line_start + 1
                 token = _Token(kind, m.group(group), line, column, line, column + end - start)
             if not self._feed(states, values, kind, token):
-                return None
-        if depth:
-            return None
-        return values[-1] if self._feed(states, values, "$END", None) else None
+                return m.start(group)
+        if depth or not self._feed(states, values, "$END", None):
+            return len(text)
+        return values[-1]
 
     def _feed(self, states: list, values: list, kind: str, token) -> bool:
         """Reduce as the table says, then shift `token` (or, at the end, accept);

@@ -43,3 +43,18 @@ def json_safe(obj):
     if isinstance(obj, list | tuple):
         return [json_safe(v) for v in obj]
     return obj
+
+
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def json_floats(obj):
+    """`obj` read from JSON with the strings `json_number` writes (`"inf"`, `"-inf"`,
+    `"nan"`) as the floats they stand for, so that what `eval --json` prints reads back."""
+    if isinstance(obj, str):
+        return _NON_FINITE.get(obj, obj)
+    if isinstance(obj, dict):
+        return {k: json_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_floats(v) for v in obj]
+    return obj

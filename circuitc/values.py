@@ -72,6 +72,22 @@ def point(inputs, defaults: dict[str, float], given: dict[str, float]) -> dict[s
     return {name: at[name] for name in inputs}
 
 
+def known_point(inputs, defaults: dict[str, float], given: dict[str, float]
+                ) -> tuple[dict[str, float | None] | None, list[str]]:
+    """`point`, but an input element with neither a value given nor a default is `None`
+    instead of an error (the point is None when no input has a value); and the inputs
+    without a value (a bus by its name)."""
+    at = {name: given.get(name, defaults.get(name)) for name in inputs}
+    missing = list(by_bus(name for name, value in at.items() if value is None))
+    return (None if missing and len(missing) == len(by_bus(inputs)) else at), missing
+
+
+def missing_values(missing: list[str]) -> str:
+    """What a drawing at a `known_point` leaves out, for the inputs `missing`."""
+    return (f"no value for input {names([repr(name) for name in missing])} (no default, none "
+            "given): drawn without the values that depend on it")
+
+
 def buses(named: dict[str, object], shapes: dict[str, tuple[int, ...]]) -> dict[str, object]:
     """Element values gathered into their buses (nested lists); scalars as they are."""
     result = {}

@@ -57,13 +57,25 @@ differences uses the central defaults.
 Kinks: a gate with the `kink` flag switches where its input crosses 0 (`relu`,
 `abs`) or where its two inputs tie (`max`, `min`). When the points a finite
 difference evaluates do not all lie strictly on one side of a kink that the output
-depends on, the derivative there is not judged: the check is `skip`, naming the
-gate. So `relu(x)` at `x = 0` is skipped, not failed.
+depends on, and the kink can show in the difference, the derivative there is not
+judged: the check is `skip`, naming the gate. So `relu(x)` at `x = 0` is skipped, not
+failed. A kink shows unless the function is smooth there however the gate switches:
+switching moves the gate's value by at most `2 |switch|` (`|a - b|` for `max`), so the
+output by that times the gate's adjoint (`_Checker.shown`); where this, over the step,
+stays below a tenth of the tolerance at every point of the difference, the kink is
+passed over. So the `max` that a written-out `logsumexp` subtracts for stability, whose
+adjoint is 0 (to rounding), is no kink, whichever way the `max` is folded. When every
+check at a point that could be judged was skipped at a kink, a point near it is checked
+too: each input moved by `NEARBY` (relative), the first that judges something.
 
 Domain: a `ValueError` or `ArithmeticError` (`log(-1)`, `1/0`, overflow) while
 evaluating the point, its gradient, or the points of a finite difference, or a
 value that is not finite (an output, which puts the whole point outside; an
 analytic gradient; a numerical derivative), makes the check `domain`, never `fail`.
+From circuitc's module for the numpy target, only an `ArithmeticError` is a domain
+error (`gates.TARGET_DOMAIN_ERRORS`: NumPy's ValueError is a shape error); any other
+exception from circuitc's module fails the point, saying what it raised. A run that
+judges nothing is not `ok`.
 
 Points: the given values, else the declared defaults, else a drawn value (the
 "fixed point"), then `points` random points in which every input not given is
@@ -115,7 +127,6 @@ shares; the report's records, its text and its JSON are `circuitc.verify_report`
 from __future__ import annotations
 
 import dis
-import linecache
 import math
 import random
 import re
@@ -124,9 +135,9 @@ from dataclasses import replace
 
 from .api import gradient_of, outputs_of, raised
 from .errors import ModuleError
-from .gates import DOMAIN_ERRORS, GATES, Gate
-from .grad import grad, hessian_graph
-from .graph import Builder, Graph, run
+from .gates import DOMAIN_ERRORS, GATES, TARGET_DOMAIN_ERRORS, Gate
+from .grad import ADJOINT, grad, grad_with_adjoints, hessian_graph
+from .graph import Builder, Graph, by_bus, run
 from .numerics import DIFFERENCES, default_h, difference, random_value, representable, shifted
 from .report import values as _values
 from .verify_report import (
@@ -171,19 +182,23 @@ class _Circuit:
     module on disk, checked against its circuit). The module is *foreign* when
     there is no graph or there is a reference: its `forward` is then evaluated on
     complex numbers for the complex step, if it accepts them (the graph otherwise),
-    and an exception other than a domain error from it is a `ModuleError`.
+    and an exception other than a domain error from it is a `ModuleError`. Otherwise it
+    is circuitc's module for `target`, whose domain errors are that target's
+    (`TARGET_DOMAIN_ERRORS`), and any other exception from it is `_Raised`.
     """
 
-    def __init__(self, module, forward: Graph | None, reference=None):
+    def __init__(self, module, forward: Graph | None, reference=None, target: str = "python"):
         self.module = module
         self.graph = forward
         self.reference = reference
         self.foreign = forward is None or reference is not None
+        self.domain = DOMAIN_ERRORS if self.foreign else TARGET_DOMAIN_ERRORS[target]
         self.inputs = tuple(module.INPUTS)
         self.wrt = tuple(getattr(module, "WRT", self.inputs))
         self.outputs = tuple(module.OUTPUTS)
         self.refused: str | None = None  # why the module's forward takes no complex numbers
         self.feeds: dict[str, set[int]] = {}
+        self.reversed: tuple | None = None  # `leverage`'s graph and adjoints
         self.inputs_of: dict[int, int] = {}
         if forward is None:
             return
@@ -226,17 +241,17 @@ class _Circuit:
                 if deps & mask and want(GATES[self.graph.nodes[i].op]) and i in self.feeds[output]]
 
     def call(self, name: str, *args):
-        """`module.<name>(*args)`; from a foreign module, an exception that is not a
-        domain error is a `ModuleError` saying what it raised, and where."""
-        fn = getattr(self.module, name)
-        if not self.foreign:
-            return fn(*args)
+        """`module.<name>(*args)`; an exception that is not one of the module's domain
+        errors says what it raised, and where: from a foreign module as a `ModuleError`,
+        from circuitc's as `_Raised`, a failure of the point."""
         try:
-            return fn(*args)
-        except DOMAIN_ERRORS:
+            return getattr(self.module, name)(*args)
+        except self.domain:
             raise
         except Exception as e:  # noqa: BLE001 (the module's own code failed: a message, not our traceback)
-            raise self.error(f"its {name} raised {raised(e)}") from None
+            if self.foreign:
+                raise self.error(f"its {name} raised {raised(e)}") from None
+            raise _Raised(f"the module's {name} raised {raised(e)}") from None
 
     def error(self, message: str) -> ModuleError:
         return ModuleError(message).attach(_module_file(self.module), "")
@@ -282,16 +297,41 @@ class _Circuit:
         return tuple(values[n] for _, n in self.graph.outputs)
 
     def defined(self, at: dict[str, float]) -> bool:
-        """Whether the outputs and the gradients are defined and finite at `at`."""
+        """Whether the outputs and the gradients are defined and finite at `at` (a module
+        that raises anything else there is, for the point to report it)."""
         try:
             return _finite(self.forward(at)) and all(
                 _finite(g) for g in self.gradients(at).values())
         except DOMAIN_ERRORS:
             return False
+        except _Raised:
+            return True
 
     def switches(self, at: dict[str, float], kinks: list[int]) -> list[float]:
         values = run(self.graph, at)
         return [_switch([values[a] for a in self.graph.nodes[k].args]) for k in kinks]
+
+    def quantity(self, key) -> dict[int, float]:
+        """What a check of `key` differentiates, as weights of nodes of `graph`: an output."""
+        return {dict(self.graph.outputs)[key]: 1.0}
+
+    def leverage(self, at: dict[str, float], key, nodes: list[int]) -> list[float]:
+        """How fast the quantity checked for `key` moves with the value of each of `nodes`
+        at `at`, what the node depends on held fixed: each node's adjoint, by reverse mode
+        over `graph`; `inf` where that is undefined."""
+        if self.reversed is None:  # one graph for every key: the roots of all, seeded apart
+            roots = tuple({f"\0{n}": n for k in self.outputs for n in self.quantity(k)}.items())
+            self.reversed = grad_with_adjoints(replace(self.graph, outputs=roots), ())
+        graph, adjoint = self.reversed
+        # A gradient graph reads its own seeds too, which are 1 when it is evaluated.
+        own = {out for out, _ in self.graph.outputs}
+        seeds = {node.attr: float(node.attr in own) for node in graph.nodes if node.op == "seed"}
+        seeds.update((f"\0{n}", w) for n, w in self.quantity(key).items())
+        try:
+            values = run(graph, at, seeds)
+        except DOMAIN_ERRORS:
+            return [math.inf] * len(nodes)
+        return [values[adjoint[k]] if k in adjoint else 0.0 for k in nodes]
 
     def where(self, node: int) -> tuple[str, str]:
         """The label of a gate node and its `file:line:col`."""
@@ -360,6 +400,11 @@ RETRIED = "agrees with h = {:.3g}; the default step does not suit the curvature 
 
 class _Outside(Exception):
     """The circuit, or a finite difference of it, is undefined here."""
+
+
+class _Raised(Exception):
+    """circuitc's module raised an exception that is not a domain error (its message says
+    which, and where): it failed, whatever its gradients would have been."""
 
 
 def _call(fn, *args, where: str = ""):
@@ -528,7 +573,7 @@ class _Checker:
                         check.reason += ": give a larger --h"
                 return
             plus, minus = shifted(at, v, t), shifted(at, v, -t)
-            if self.kinked([plus, at] if method == "forward" else [minus, at, plus], v, checks):
+            if self.kinked([plus, at] if method == "forward" else [minus, at, plus], v, checks, t):
                 return
 
             def sample(point, side):
@@ -542,21 +587,49 @@ class _Checker:
             for check in checks:
                 check.verdict, check.reason = "domain", str(e)
 
-    def kinked(self, samples, v, checks: list[Check]) -> bool:
-        """Mark as skipped the checks whose finite difference straddles a kink."""
+    def kinked(self, samples, v, checks: list[Check], t: float) -> bool:
+        """Mark as skipped the checks whose finite difference (of step `t`, at `samples`)
+        straddles a kink that can show in what they differentiate (`shown`)."""
         kinks = {c.key: self.c.between(v, c.key, _switching) for c in checks}
         nodes = sorted({k for ks in kinks.values() for k in ks})
         if not nodes:
             return False
         sides = [_call(self.c.switches, s, nodes, where="") for s in samples]
-        crossed = {k for j, k in enumerate(nodes) if len({_sign(s[j]) for s in sides}) > 1}
+        crossed = {k: [s[j] for s in sides] for j, k in enumerate(nodes)
+                   if len({_sign(s[j]) for s in sides}) > 1}
         for check in checks:
-            hit = [k for k in kinks[check.key] if k in crossed]
+            hit = self.shown(samples, check, {k: crossed[k] for k in kinks[check.key]
+                                              if k in crossed}, t)
             if hit:
                 gate, place = self.c.where(hit[0])
                 check.verdict = "skip"
                 check.reason = f"{KINK} {gate} ({place})"
         return all(c.verdict == "skip" for c in checks)
+
+    def shown(self, samples, check: Check, crossed: dict[int, list[float]], t: float
+              ) -> list[int]:
+        """The gates of `crossed` (node: where it switches at each sample) whose switching
+        can show in `check`'s finite difference of step `t`.
+
+        A gate that switches changes its value by at most `2 |switch|` (a kink: `abs`,
+        `max`) or 2 (a step: `sign`, `share`); the checked quantity then moves by that
+        times its leverage on the gate (the gate's adjoint), and the difference by that
+        over `t`. Where this stays below a tenth of the check's tolerance at every sample,
+        the function is smooth there however the gate switches: the `max` inside a
+        written-out `logsumexp`, which only keeps `exp` from overflowing, moves nothing."""
+        if not crossed:
+            return []
+        nodes = list(crossed)
+        levers = [self.c.leverage(s, check.key, nodes) for s in samples]
+        rtol, atol = self.tolerance(check.method)
+        limit = (atol + rtol * abs(check.analytic)) / 10
+        shown = []
+        for j, k in enumerate(nodes):
+            kink = GATES[self.c.graph.nodes[k].op].kink
+            jump = max(2 * abs(x) for x in crossed[k]) if kink else 2.0
+            if not max(abs(lever[j]) for lever in levers) * jump / t <= limit:
+                shown.append(k)
+        return shown
 
     def judge(self, check: Check, tolerance_of: str | None = None) -> None:
         """Pass or fail `check` with the tolerances of `tolerance_of` (default: its method)."""
@@ -690,11 +763,17 @@ def _draw_point(circuit: _Circuit, rng: random.Random, fixed: dict[str, float]):
 def _describe(kind: str, drawn: list[str], attempts: int) -> str:
     parts = [kind]
     if drawn:
-        parts.append(f"drawn: {', '.join(drawn)}")
+        parts.append(f"drawn: {_buses(drawn)}")
     if attempts > 1:
         parts.append(f"{attempts - 1} earlier draw{'s' if attempts > 2 else ''} "
                      "outside the domain")
     return "; ".join(parts)
+
+
+def _buses(names) -> str:
+    """Input elements named by bus, each once (`W1, b1, y`): a value is given, defaulted or
+    drawn for a whole bus at a time, and a bus of thousands of elements stays one word."""
+    return ", ".join(by_bus(names))
 
 
 def points(circuit: _Circuit, given: dict[str, float], defaults: dict[str, float],
@@ -710,7 +789,7 @@ def points(circuit: _Circuit, given: dict[str, float], defaults: dict[str, float
     yield _describe(kind, missing if fixed else [], attempts if missing else 1), at
     for k in range(n):
         at, attempts = _draw_point(circuit, rng, given)
-        kept = f", keeping {', '.join(given)}" if given else ""
+        kept = f", keeping {_buses(given)}" if given else ""
         yield _describe(f"random point {k + 1}{kept}", [], attempts), at
 
 
@@ -721,7 +800,7 @@ COMPARE = " (verify CIRCUIT.circ --module MODULE.py compares a module with its c
 def verify_circuit(module, forward: Graph | None, given: dict[str, float] | None = None, *,
                    n_points: int = 0, seed: int = 0, difference: str = "central",
                    rtol: float | None = None, atol: float | None = None, h: float | None = None,
-                   fast: bool = False, reference=None) -> Report:
+                   fast: bool = False, reference=None, target: str = "python") -> Report:
     """Check `module.backward` against numerical derivatives of `module.forward`.
 
     `module` follows the generated-module contract (`api.check_module`). `forward` is
@@ -731,7 +810,9 @@ def verify_circuit(module, forward: Graph | None, given: dict[str, float] | None
     `forward`, is the module circuitc generates from that circuit (`load(path)`), for a
     `module` that may not be it: each point then also compares the two, and a
     difference fails, naming the first wire that differs. `given` are values fixed on
-    the command line. See the module docstring for every choice made here.
+    the command line. `target` is the one circuitc compiled `module` for, which says what
+    it raises outside its domain (`gates.TARGET_DOMAIN_ERRORS`). See the module docstring
+    for every choice made here.
     """
     if difference not in DIFFERENCES:
         raise ValueError(f"difference must be one of {', '.join(DIFFERENCES)}")
@@ -741,7 +822,7 @@ def verify_circuit(module, forward: Graph | None, given: dict[str, float] | None
     interface = None if reference is None else _interface(module, reference)
     if interface is not None:  # not comparable: check the module on its own
         forward = reference = None
-    circuit = _Circuit(module, forward, reference)
+    circuit = _Circuit(module, forward, reference, target)
     checker = _Checker(circuit, difference, rtol, atol, h)
     rtol, atol = checker.tolerance(difference)
     rng = random.Random(seed)
@@ -754,14 +835,53 @@ def verify_circuit(module, forward: Graph | None, given: dict[str, float] | None
     for label, at in points(circuit, dict(given or {}), dict(getattr(module, "DEFAULTS", {})),
                             n_points, rng):
         direction = _direction(rng, at, circuit.wrt, h) if fast else None
-        point = checker.point(label, at, direction)
-        if reference is not None and point.outputs is not None:
-            point.mismatch = _compare(circuit, at, point, direction, rtol, atol)
-        if point.mismatch is None:  # a module that is not its circuit's is not blamed on its gates
-            _blame(checker, point, at, forward is not None)
-        report.points.append(point)
+        report.points += _off_kinks(checker, label, at, direction, rng, len(report.points) + 1)
     _fallback(report, checker)
     return report
+
+
+def _point(checker: _Checker, label: str, at: dict[str, float], direction) -> PointReport:
+    """`checker.point`, compared with the circuit's module where there is a reference,
+    its failures blamed. A point at which circuitc's module raised an exception that is
+    not a domain error (`_Raised`) fails with what it raised."""
+    c = checker.c
+    try:
+        point = checker.point(label, at, direction)
+    except _Raised as e:
+        return PointReport(label, dict(at), error=str(e))
+    if c.reference is not None and point.outputs is not None:
+        point.mismatch = _compare(c, at, point, direction, *checker.tolerance(checker.difference))
+    if point.mismatch is None:  # a module that is not its circuit's is not blamed on its gates
+        _blame(checker, point, at, c.graph is not None)
+    return point
+
+
+# How far a point whose checks all met kinks is moved, relative to each input, in turn.
+NEARBY = (1e-3, 1e-2, 1e-1)
+
+
+def _off_kinks(checker: _Checker, label: str, at: dict[str, float], direction,
+               rng: random.Random, number: int) -> list[PointReport]:
+    """The report of point `number`, at `at`; and, when nothing was judged there because
+    each check that could be met a kink, the report of a point near it: each input moved
+    by `NEARBY[k] * d * max(1, |x|)`, `d` drawn like an input value, for the first `k` at
+    which something is judged (else the last)."""
+    point = _point(checker, label, at, direction)
+    if _judged(point) or not any(c.reason.startswith(KINK) for c in point.checks):
+        return [point]
+    for scale in NEARBY:
+        near = {name: x + scale * random_value(rng) * max(1.0, abs(x)) for name, x in at.items()}
+        moved = _point(checker, f"near point {number}, where every check met a kink", near,
+                       direction)
+        if _judged(moved):
+            break
+    return [point, moved]
+
+
+def _judged(point: PointReport) -> bool:
+    """Whether anything was judged at `point`: a check passed or failed, or the point failed."""
+    return (point.error is not None or point.mismatch is not None
+            or any(c.verdict in ("pass", "fail") for c in point.checks))
 
 
 def _direction(rng: random.Random, at: dict[str, float], names, h: float | None
@@ -798,7 +918,7 @@ def _fallback(report: Report, checker: _Checker) -> None:
 def verify_hessian(module, forward: Graph | None, given: dict[str, float] | None = None, *,
                    n_points: int = 0, seed: int = 0, difference: str = "central",
                    rtol: float | None = None, atol: float | None = None, h: float | None = None,
-                   fast: bool = False) -> Report:
+                   fast: bool = False, target: str = "python") -> Report:
     """Check `module`'s second derivatives against numerical derivatives of its gradient.
 
     `module` follows the generated-module contract and has `hessian` or `hvp` (compiled
@@ -813,7 +933,7 @@ def verify_hessian(module, forward: Graph | None, given: dict[str, float] | None
         raise ValueError(f"difference must be one of {', '.join(DIFFERENCES)}")
     if not (hasattr(module, "hessian") or hasattr(module, "hvp")):
         raise ValueError("a module without hessian or hvp has no second derivatives to check")
-    circuit = _Gradient(module, forward, fast)
+    circuit = _Gradient(module, forward, fast, target)
     checker = _SecondOrder(circuit, difference, rtol, atol, h)
     rtol, atol = checker.tolerance(difference)
     rng = random.Random(seed)
@@ -830,9 +950,7 @@ def verify_hessian(module, forward: Graph | None, given: dict[str, float] | None
         if fast:
             direction = _direction(rng, at, circuit.wrt, h)
             circuit.project({name: random_value(rng) for name in circuit.wrt})
-        point = checker.point(label, at, direction)
-        _blame(checker, point, at, forward is not None)
-        report.points.append(point)
+        report.points += _off_kinks(checker, label, at, direction, rng, len(report.points) + 1)
     _fallback(report, checker)
     return report
 
@@ -901,9 +1019,10 @@ class _Gradient(_Circuit):
     gradient's kinks.
     """
 
-    def __init__(self, module, forward: Graph | None, fast: bool = False):
-        self.f = _Circuit(module, forward)
+    def __init__(self, module, forward: Graph | None, fast: bool = False, target: str = "python"):
+        self.f = _Circuit(module, forward, target=target)
         self.module, self.foreign, self.reference = module, self.f.foreign, None
+        self.domain, self.reversed = self.f.domain, None
         self.inputs, self.wrt, self.names = self.f.inputs, self.f.wrt, self.f.outputs
         self.outputs = tuple((out, name) for out in self.names for name in self.wrt)
         self.fast = fast
@@ -920,6 +1039,15 @@ class _Gradient(_Circuit):
         """From now on check `u · gradient` of each output."""
         self.u = u
         self.outputs = tuple((out, None) for out in self.names)
+
+    def quantity(self, key) -> dict[int, float]:
+        """The gradient's component `key`; after `project`, `u · gradient` of an output."""
+        if key[1] is not None:
+            return {self.roots[key][0]: 1.0}
+        weights: dict[int, float] = {}
+        for node, name in zip(self.roots[key], self.wrt):  # two components may be one node
+            weights[node] = weights.get(node, 0.0) + self.u[name]
+        return weights
 
     def _components(self, grads: dict[str, tuple]) -> tuple:
         """The values of `outputs`, from each output's gradient over `wrt`."""
@@ -995,6 +1123,8 @@ class _Gradient(_Circuit):
                 for k in range(len(self.names)))
         except DOMAIN_ERRORS:
             return False
+        except _Raised:
+            return True
 
 
 class _SecondOrder(_Checker):
@@ -1220,7 +1350,7 @@ def _locate(found: Mismatch, c: _Circuit, function: str, args: list[float], rtol
             found.variable, found.module_value, found.circuit_value = name, m, r
             found.adjoint = name.startswith("d_") and name not in values
             found.module_line = _assigned_at(mine_fn, name)
-            found.circuit_line = _circuit_line(ref_fn, name, found.circuit)
+            found.circuit_line = _circuit_line(c, found.wire, found.adjoint, found.circuit)
             return
     what = "values it returns" if function == "forward" else "gradients it returns"
     found.detail = (f"every wire of the circuit agrees, but the {what} differ" if common else
@@ -1257,13 +1387,14 @@ def _assigned_at(fn, name: str) -> str | None:
     return None
 
 
-def _circuit_line(fn, name: str, circuit: str) -> str | None:
-    """`circuit:N` from the `# line N` comment that circuitc writes after the line of a
-    generated module assigning `name`."""
-    place = _assigned_at(fn, name)
-    if place is None:
-        return None
-    file, _, line = place.rpartition(":")
-    comment = re.search(r"# line (\d+)\s*$", linecache.getline(file, int(line)))
-    return f"{circuit}:{comment[1]}" if comment else None
-
+def _circuit_line(c: _Circuit, wire: str, adjoint: bool, circuit: str) -> str | None:
+    """`circuit:N` (through `gate` calls `circuit:N, in g (line M)`): where the circuit
+    computes `wire`'s value, or its adjoint, taken from the origin of the node that the
+    graph (for an adjoint, its gradient graph) names so. That origin is what circuitc's
+    emitters write beside the line and record in `_WHERE`, so any module is placed alike,
+    whatever its comments say. None where no node is named so (a module that names its
+    variables otherwise)."""
+    graph = grad(c.graph, c.wrt) if adjoint else c.graph
+    name = ADJOINT + wire if adjoint else wire
+    origin = next((n.origin for n in graph.nodes if n.name == name and n.origin), None)
+    return None if origin is None else f"{circuit}:{origin.lines.removeprefix('line ')}"

@@ -157,6 +157,7 @@ class PointReport:
     at: dict[str, float]
     outputs: dict[str, float] | None = None
     domain: str | None = None  # why the whole point is outside the domain
+    error: str | None = None  # what circuitc's module raised here that is no domain error
     checks: list[Check] = field(default_factory=list)
     blame: list[Blame] = field(default_factory=list)
     unblamed: list[str] = field(default_factory=list)  # failed checks no gate explains
@@ -190,10 +191,22 @@ class Report:
         return sum(p.mismatch is not None for p in self.points)
 
     @property
+    def errors(self) -> int:
+        """Points at which the module raised an exception that is not a domain error."""
+        return sum(p.error is not None for p in self.points)
+
+    @property
+    def failed(self) -> bool:
+        """A judged gradient failed, the module raised at a point an exception that is not
+        a domain error, or it disagrees with its circuit (or cannot come from it)."""
+        return bool(self.count("fail") or self.errors or self.interface is not None
+                    or self.mismatches)
+
+    @property
     def ok(self) -> bool:
-        """Every judged gradient passed (vacuously true when none was judged), and the
-        module agrees with its circuit, if it was compared with one."""
-        return self.count("fail") == 0 and self.interface is None and not self.mismatches
+        """Nothing failed, and something was judged: a run that judged nothing (every
+        check skipped or outside the domain, or none to make) verified nothing."""
+        return self.judged > 0 and not self.failed
 
     @property
     def judged(self) -> int:
@@ -239,7 +252,9 @@ def summary(report: Report) -> str:
     if report.count("domain") or any(p.domain for p in report.points):
         outside = report.count("domain") + sum(p.domain is not None for p in report.points)
         counts.append(f"{outside} outside the domain")
-    verdict = "OK" if report.ok else "FAILED"
+    if report.errors:
+        counts.append(f"{report.errors} error{'s' if report.errors != 1 else ''}")
+    verdict = "FAILED" if report.failed else "OK" if report.ok else "NOTHING JUDGED"
     against = ""
     if report.module and report.graph:  # compared with its circuit
         m = report.mismatches
@@ -271,6 +286,9 @@ def report_text(report: Report) -> str:
         lines.append(f"point {k} ({point.label})" + (f": {_values(point.at)}" if point.at else ""))
         if point.domain is not None:
             lines += [f"  outside the domain: {point.domain}", ""]
+            continue
+        if point.error is not None:
+            lines += [f"  FAILED: {point.error}", ""]
             continue
         lines.append(f"  {_values(point.outputs)}")
         if not point.checks:
@@ -324,9 +342,11 @@ def report_dict(report: Report) -> dict:
         "summary": {"passed": report.count("pass"), "failed": report.count("fail"),
                     "skipped": report.count("skip"), "outside_domain": report.count("domain"),
                     "points_outside_domain": sum(p.domain is not None for p in report.points),
+                    "points_with_errors": report.errors,
                     "points_disagreeing_with_circuit": report.mismatches},
         "points": [{"label": p.label, "inputs": p.at, "outputs": p.outputs,
-                    "outside_domain": p.domain, "checks": [c.as_dict() for c in p.checks],
+                    "outside_domain": p.domain, "error": p.error,
+                    "checks": [c.as_dict() for c in p.checks],
                     "blame": [b.as_dict() for b in p.blame], "unblamed": p.unblamed,
                     "circuit_mismatch": p.mismatch and p.mismatch.as_dict()}
                    for p in report.points],

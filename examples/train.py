@@ -31,8 +31,9 @@ three lines of NumPy.
     python examples/train.py --plot out.png   # elsewhere
     python examples/train.py --no-plot        # no matplotlib needed
 
-The plot (needs matplotlib: `pip install '.[examples]'`) shows each decision
-boundary with the training points.
+It needs NumPy (`pip install '.[numpy]'`), which circuitc itself does not install.
+The plot also needs matplotlib (`pip install '.[examples]'` installs both) and shows
+each decision boundary with the training points.
 """
 
 from __future__ import annotations
@@ -40,11 +41,18 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+try:
+    import numpy as np
+except ModuleNotFoundError as e:  # circuitc does not depend on NumPy; the numpy target does
+    if e.name != "numpy":
+        raise
+    sys.exit("examples/train.py needs NumPy, which circuitc itself does not install: "
+             "pip install numpy (in a clone of circuitc: pip install '.[numpy]')")
 
 import circuitc
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import circuitc
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 SIZED = "size n = 2\ninput x[n]\nf = sum(x[i] for i)\n"
 
@@ -25,6 +25,8 @@ SIZED = "size n = 2\ninput x[n]\nf = sum(x[i] for i)\n"
     ("input x\nf = x\n", {"m": 3},
      "-D m: the circuit declares no size of that name (it declares none)"),
     (SIZED, {"n": -1}, "-D n=-1: a size must be a non-negative integer"),
+    (SIZED, {"n": 1e23}, "-D n=1e+23: a size must be a non-negative integer"),
+    (SIZED, {"n": 3.0}, "-D n=3.0: a size must be a non-negative integer"),
 ])
 def test_bad_sizes_in_the_api(source, sizes, message):
     with pytest.raises(circuitc.CircuitError) as info:
@@ -38,11 +40,16 @@ def test_bad_sizes_in_the_api(source, sizes, message):
     ("verify", "input x\nf = x\n", "m=3",
      "-D m: the circuit declares no size of that name (it declares none)"),
     ("step", SIZED, "n=-1", "-D n=-1: a size must be a non-negative integer"),
+    ("eval", SIZED, "n=9223372036854775808",
+     ("2:7: error: 'x' [9223372036854775808] would have 9,223,372,036,854,775,808 elements "
+      "(73,786,976,295 GB as 64-bit floats); a bus has at most 10,000,000 (80 MB)\n"
+      "  input x[n]\n        ^")),
 ])
 def test_bad_sizes_on_the_command_line(tmp_path, command, source, item, message):
     (tmp_path / "bad.circ").write_text(source)
     result = run_cli(command, "bad.circ", "-D", item, cwd=tmp_path)
-    assert (result.returncode, result.stderr) == (2, f"bad.circ: error: {message}\n")
+    where = ":" if message[0].isdigit() else ": error: "
+    assert (result.returncode, result.stderr) == (2, f"bad.circ{where}{message}\n")
     assert not (tmp_path / "bad.py").exists()
 
 
@@ -52,6 +59,14 @@ def test_malformed_sizes_are_usage_errors(tmp_path, item):
     result = run_cli("eval", "m.circ", "x=1", "-D", item, cwd=tmp_path)
     assert result.returncode == 2
     assert f"expected NAME=INT, got {item!r}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_size_given_twice_is_a_usage_error(tmp_path):
+    (tmp_path / "m.circ").write_text(SIZED)
+    result = run_cli("compile", "m.circ", "-D", "n=3", "-D", "n=4", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Invalid value for '-D': n is given twice (n=3, n=4)" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "m.py").exists()
 
 
 def test_sizes_change_the_shapes(tmp_path):
@@ -121,6 +136,20 @@ def test_values_from_a_json_file_a_number_filling_a_bus_and_overrides(linear):
     assert document["gradients"]["s"] == {"x": [16.0, 16.0]}
 
 
+def test_what_eval_json_prints_reads_back_with_at(linear):
+    first = run_cli("eval", "lin.circ", "W=[[1e999, 0], [1, 2]]", "x=[-1e999, 0]", "--json",
+                    cwd=linear)
+    assert first.returncode == 0, first.stderr
+    document = json.loads(first.stdout)
+    assert document["inputs"] == {"W": [["inf", 0.0], [1.0, 2.0]], "x": ["-inf", 0.0]}
+    (linear / "at.json").write_text(json.dumps(document["inputs"]))
+    again = run_cli("eval", "lin.circ", "--at", "at.json", "--json", cwd=linear)
+    assert (again.returncode, again.stdout) == (0, first.stdout), again.stderr
+    given = run_cli("eval", "lin.circ", 'W=[["inf", 0], [1, 2]]', 'x=["-inf", 0]', "--json",
+                    cwd=linear)
+    assert (given.returncode, given.stdout) == (0, first.stdout), given.stderr
+
+
 @pytest.mark.parametrize(("args", "at", "message"), [
     (["W=1", "x=[1, 2, 3]"], None, "x: expected a number or a nested list of shape [2]"),
     (["W=[1, 2]"], None, "W: expected a number or a nested list of shape [2, 2]"),
@@ -177,7 +206,18 @@ def test_verify_with_fixed_buses_checks_the_rest_by_element(regression):
     fast = run_cli("verify", "r.circ", "x=[1, 2]", "y=0.3", "--wrt", "w", "--fast",
                    "--points", "2", cwd=regression)
     assert (fast.returncode, fast.stderr) == (0, "")
-    assert "keeping x[0], x[1], y" in fast.stdout and "3 passed, 0 failed" in fast.stdout
+    assert "keeping x, y" in fast.stdout and "3 passed, 0 failed" in fast.stdout
+
+
+def test_verify_names_given_and_drawn_buses_by_bus():
+    # 32 elements given, 338 drawn: each bus is one word in the points' labels
+    mlp = ROOT / "examples" / "mlp.circ"
+    result = run_cli("verify", mlp, "--fast", "--points", "1", "W1=0.05")
+    assert result.returncode == 0, result.stdout + result.stderr
+    heads = [line for line in result.stdout.splitlines() if line.startswith("point ")]
+    assert heads[0].startswith("point 1 (the given values; drawn: x, y, b1, W2, b2, w3, c): ")
+    assert heads[1].startswith("point 2 (random point 1, keeping W1): ")
+    assert all(len(line) < 400 for line in heads)
 
 
 def test_verify_names_elements_of_rank_two_buses(linear):
@@ -236,6 +276,16 @@ def test_bus_inputs_take_lists_tuples_arrays_and_numbers():
         module.forward([1.0, 2.0], [1.0, -2.0])
 
 
+@pytest.mark.parametrize("n", [3, 300])  # written out, and loops
+def test_a_bus_nested_deeper_than_its_shape_is_a_value_error(n):
+    module = _module(f"size n = {n}\ninput x[n]\nf = sum(x[i] * x[i] for i)\n")
+    for value in ([[1.0]] * n, np.ones((n, 1))):
+        with pytest.raises(ValueError, match=rf"expected a bus of shape \({n},\)"):
+            module.forward(value)
+        with pytest.raises(ValueError, match=rf"expected a bus of shape \({n},\)"):
+            module.backward(value)
+
+
 def test_gradients_have_the_shapes_of_their_inputs_and_outputs_are_nested_tuples():
     module = _module("input A[2, 3], b\nC[i, j] = A[i, j] * b\nt = sum(C[i, j] for i, j)\n"
                      "output C, t\n")
@@ -291,3 +341,38 @@ def test_verify_checks_only_the_inputs_differentiated(tmp_path, text, options, g
     assert report.ok
     inputs = [c.input for p in report.points for c in p.checks]
     assert inputs == ([None, None] if fast else checked * 2)
+
+
+# -- a bus no output needs ------------------------------------------------------------
+
+DEAD = """\
+size n = {n}
+input x[n] = 0.5, y = 2
+u[i, j] = x[i] * x[j]
+v[i] = sum(u[i, j] for j) + y
+f = y * y + sum(x[i] for i)
+output f
+"""
+
+
+def test_a_bus_no_output_needs_is_written_out_at_one_element():
+    """`verify` and `--elements` compile the written-out circuit: a dead bus of n^2
+    elements was written out whole (7.6 GB for a circuit of ten lines)."""
+    graph, _ = circuitc.api.lower_source(DEAD.format(n=100), "dead.circ")
+    assert len(graph.nodes) < 500  # x: 100 inputs and a sum of them; u and v: one element each
+    names = {node.name for node in graph.nodes}
+    assert {"u[0,0]", "v[0]"} <= names and "u[0,1]" not in names and "v[1]" not in names
+    live = circuitc.api.lower_source(DEAD.format(n=100).replace("output f", "output f, v"),
+                                     "dead.circ")[0]
+    assert {"u[99,99]", "v[99]"} <= {node.name for node in live.nodes}
+    with pytest.raises(circuitc.CircuitError, match="unknown name 'z'"):  # still checked
+        circuitc.compile_source(DEAD.format(n=2).replace("+ y", "+ z"), elements=True)
+
+
+def test_verify_of_a_circuit_with_a_large_bus_no_output_needs(tmp_path):
+    (tmp_path / "dead.circ").write_text(DEAD.format(n=300))
+    result = run_cli("verify", "dead.circ", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "OK: 301 passed, 0 failed" in result.stdout
+    module = circuitc.load(tmp_path / "dead.circ", elements=True)
+    assert module.backward(0.5, 2.0) == (154.0, ((1.0,) * 300, 4.0))

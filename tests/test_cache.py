@@ -255,6 +255,14 @@ def test_a_bad_size_bound_is_a_warning(where):
                              "500M or 2G); using 1G\n")
 
 
+def test_cache_info_says_a_bad_size_bound_in_a_line(where):
+    result = run_cli("cache", "info", env={**os.environ, "CIRCUITC_CACHE_MAX": "-5"})
+    assert result.returncode == 0
+    assert result.stderr == ("warning: CIRCUITC_CACHE_MAX='-5' is not a size (such as "
+                             "500M or 2G); using 1G\n")
+    assert result.stdout.endswith("max size: 1.0 GiB\n")
+
+
 def test_concurrent_processes_read_and_write_whole_entries(where, tmp_path):
     """Processes compiling the same circuits at once, into an empty cache and then a
     full one, each see a whole entry or none, and leave no temporary file."""

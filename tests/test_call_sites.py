@@ -61,7 +61,9 @@ def test_a_gate_in_a_bus_definition_names_its_element_without_a_call(tmp_path):
     path.write_text("input x[2] = [1, -1]\nh[i] = sqrt(x[i])\n")
     result = run_cli("eval", path)
     assert result.returncode == 2
-    assert result.stderr == f"error: {path}:2:8: in 'sqrt' for h[1]: math domain error\n"
+    assert result.stderr == (f"{path}:2:8: error: in 'sqrt' for h[1]: math domain error\n"
+                             "  h[i] = sqrt(x[i])\n"
+                             "         ^^^^\n")
 
 
 def test_a_constant_that_fails_in_a_body_shows_the_call_site():

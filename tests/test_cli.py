@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import subprocess
 
 import pytest
 
@@ -68,6 +70,61 @@ def test_unwritable_output_is_a_clean_error(tmp_path):
     assert result.stderr.startswith("error: cannot write") and "Traceback" not in result.stderr
 
 
+# -- -o at a path that is not a regular file -----------------------------------------------
+
+_WRITERS = [("compile", "m.circ"), ("graph", "m.circ", "--format", "dot")]
+
+
+@pytest.fixture
+def circuit_in(tmp_path):
+    (tmp_path / "m.circ").write_text("input x = 2\nf = x * x\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", _WRITERS, ids=lambda c: c[0])
+def test_output_through_a_fifo_reaches_its_reader(circuit_in, command):
+    fifo = circuit_in / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
+    try:
+        result = run_cli(*command, "-o", "pipe", cwd=circuit_in)
+        got, _ = reader.communicate(timeout=60)  # replaced by a file, it would wait forever
+    finally:
+        reader.kill()
+    assert result.returncode == 0, result.stderr
+    assert got == run_cli(*command, "-o", "-", cwd=circuit_in).stdout
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+@pytest.mark.parametrize("command", _WRITERS, ids=lambda c: c[0])
+def test_output_through_a_symlink_writes_its_target(circuit_in, command):
+    (circuit_in / "sub").mkdir()
+    (circuit_in / "sub" / "real.txt").write_text("old\n")
+    os.chmod(circuit_in / "sub" / "real.txt", 0o640)
+    (circuit_in / "link").symlink_to("sub/real.txt")
+    (circuit_in / "dangling").symlink_to("sub/new.txt")
+    for name, real in (("link", "real.txt"), ("dangling", "new.txt")):
+        result = run_cli(*command, "-o", name, cwd=circuit_in)
+        assert result.returncode == 0, result.stderr
+        assert (circuit_in / name).is_symlink()
+        assert (circuit_in / "sub" / real).read_text() == \
+            run_cli(*command, "-o", "-", cwd=circuit_in).stdout
+    assert (circuit_in / "sub" / "real.txt").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (circuit_in / "sub").iterdir()) == ["new.txt", "real.txt"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="making a device node needs root")
+@pytest.mark.parametrize("command", _WRITERS, ids=lambda c: c[0])
+def test_output_to_a_character_device_writes_through_it(circuit_in, command):
+    null = circuit_in / "null"  # a device node like /dev/null's, in the test's own directory
+    os.mknod(null, stat.S_IFCHR | 0o666, os.stat("/dev/null").st_rdev)
+    result = run_cli(*command, "-o", "null", cwd=circuit_in)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert stat.S_ISCHR(null.lstat().st_mode) and null.stat().st_rdev == os.stat("/dev/null").st_rdev
+    assert sorted(p.name for p in circuit_in.iterdir()) == ["m.circ", "null"]
+
+
 @pytest.mark.parametrize(("setup", "message"), [
     (lambda d: None, "cannot read 'x.circ': No such file or directory"),
     (lambda d: (d / "x.circ").mkdir(), "cannot read 'x.circ': Is a directory"),
@@ -104,7 +161,9 @@ def test_eval_reports_domain_errors_with_the_gate(tmp_path):
     (tmp_path / "m.circ").write_text("input x = 1\nf = log(x)\n")
     result = run_cli("eval", "m.circ", "x=-1", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr == "error: m.circ:2:5: in 'log': math domain error\n"
+    assert result.stderr == ("m.circ:2:5: error: in 'log': math domain error\n"
+                             "  f = log(x)\n"
+                             "      ^^^\n")
 
 
 def test_eval_json_writes_infinities_as_strings(tmp_path):

@@ -85,6 +85,25 @@ def test_neuron_over_a_batch_matches_the_numpy_module(compute):
     _close(forward, want_f)
 
 
+def test_the_documented_example_gathers_only_the_parameters_gradients(monkeypatch):
+    """docs/dask.md's first example, at 10^4 points: the data's per-point gradients (as
+    large as the data) are not made, and not brought into memory by `dask.compute`."""
+    page = (ROOT / "docs" / "dask.md").read_text()
+    example = page.split("```python\n", 1)[1].split("```", 1)[0]
+    assert example.count("10**8") == 2 and example.count("10**6") == 2
+    monkeypatch.chdir(ROOT)
+    namespace = {}
+    exec(example.replace("10**8", "10**4").replace("10**6", "10**3"), namespace)  # noqa: S102
+    grads = namespace["grads"]
+    assert [np.shape(g) for g in grads] == [(), (), ()]  # a, b, c: summed over the points
+    x, y = dask.compute(namespace["x"], namespace["y"])
+    neuron = circuitc.load(CIRCUITS / "neuron.circ", target="numpy", fix=["x", "y"])
+    total, want = neuron.backward(1.0, 2.0, -3.0, x, y)
+    _close(namespace["total"], total.sum())
+    for got, expected in zip(grads, want):
+        _close(got, expected)
+
+
 def test_mlp_on_moons_sums_the_parameter_gradients_over_partitions(compute):
     mlp = circuitc.load(ROOT / "examples" / "mlp.circ", target="numpy", wrt=MLP_PARAMS)
     points, labels, params = _mlp_case(4000)

@@ -183,11 +183,35 @@ def test_graph_without_defaults_or_values_draws_structure(tmp_path):
     assert [n["grad"] for n in given["nodes"]] == [3.0, -2.0, 1.0]
 
 
-def test_graph_with_some_values_missing_names_them(tmp_path):
-    (tmp_path / "m.circ").write_text("input x = 1, y\nf = x * y\n")
-    result = run_cli("graph", "m.circ", cwd=tmp_path)
-    assert result.returncode == 2 and "no value for input 'y'" in result.stderr
-    assert run_cli("graph", "m.circ", "--no-values", cwd=tmp_path).returncode == 0
+def test_graph_with_some_values_missing_draws_what_is_known_and_names_them(tmp_path):
+    """Data without defaults and parameters with them, the usual model: the structure
+    with the values and gradients that do not need the data."""
+    (tmp_path / "m.circ").write_text("input x, w = 1\nf = w * x\n")
+    result = run_cli("graph", "m.circ", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stderr == ("note: no value for input 'x' (no default, none given): drawn "
+                             "without the values that depend on it\n")
+    doc = strict_json(result.stdout)
+    assert doc["at"] == {"x": None, "w": 1.0}
+    assert [(n["name"], n["value"], n["grad"]) for n in doc["nodes"]] == [
+        ("x", None, 1.0), ("w", 1.0, None), ("f", None, 1.0)]
+    dot = run_cli("graph", "m.circ", cwd=tmp_path).stdout
+    assert 'n0 -> n2 [label=<<font color="#cf222e">1</font>>]' in dot  # x: its gradient
+    assert 'n1 -> n2 [label=<<font color="#1a7f37">1</font>>]' in dot  # w: its value
+    given = strict_json(run_cli("graph", "m.circ", "x=2", "--format", "json", cwd=tmp_path).stdout)
+    assert [n["value"] for n in given["nodes"]] == [2.0, 1.0, 2.0]
+    quiet = run_cli("graph", "m.circ", "--no-values", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
+def test_a_bus_circuit_with_some_values_missing_draws_what_is_known(tmp_path):
+    (tmp_path / "m.circ").write_text("size n = 3\ninput x[n], w[n] = 0.5, b = 1\n"
+                                     "f = sum(w[i] * x[i] for i) + b\n")
+    result = run_cli("graph", "m.circ", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0 and "no value for input 'x'" in result.stderr
+    nodes = {n["name"]: (n["value"], n["grad"]) for n in strict_json(result.stdout)["nodes"]}
+    assert nodes == {"x": (None, [0.5] * 3), "w": ([0.5] * 3, None), "b": (1.0, 1.0),
+                     "f": (None, 1.0)}
 
 
 def test_constants_fold_into_gate_labels_and_operand_order_is_marked():

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 
 import numpy as np
 import pytest
@@ -137,3 +138,17 @@ def test_the_language_page_shows_mlp_circ_as_it_is():
     page = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
     text = (ROOT / "examples" / "mlp.circ").read_text(encoding="utf-8")
     assert f"```\n{text}```\n" in page
+
+
+def test_train_without_numpy_says_how_to_install_it(tmp_path):
+    """README's first command installs circuitc alone: train.py then says what it needs."""
+    (tmp_path / "numpy.py").write_text("raise ModuleNotFoundError(\"No module named 'numpy'\", "
+                                       "name='numpy')\n")
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), "svm",
+                             "--no-plot"], capture_output=True, text=True, check=False,
+                            env={"PYTHONPATH": str(tmp_path), "PATH": ""}, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "pip install '.[numpy]'" in result.stderr
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert [d.split(">")[0] for d in extras["numpy"]] == ["numpy"]

@@ -142,6 +142,38 @@ def test_ten_megabytes_of_garbage_is_a_clean_error(tmp_path, kind, where):
     assert where in raised.value.render().split("\n")[0]
 
 
+@pytest.mark.parametrize(("ending", "where"), [
+    ("f = x1 +\n", "big.circ:1000:9: error: unexpected end of line; expected an expression"),
+    ("f = (x1 +\n  sin(x2\n", "big.circ:1001:6: error: '(' was never closed"),
+    ("f = x1 ^ 2; g = $\n", "big.circ:1000:8: error: '^' is not an operator"),
+])
+def test_a_syntax_error_at_the_end_is_reported_from_where_the_fast_parser_stops(
+        monkeypatch, ending, where):
+    """The text before the failing statement is valid, and Lark's driver, which reports the
+    error, does not read it again (a 1 MB file took twice as long to fail as to compile)."""
+    from circuitc import parse
+
+    lark, read = parse._parser(), []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(lark, name)
+
+        def parse(self, text):
+            read.append(text)
+            return lark.parse(text)
+
+        def lex(self, text):
+            read.append(text)
+            return lark.lex(text)
+    monkeypatch.setattr(parse, "_parser", Recording)
+    text = _big_circuit(3 * 999) + ending
+    with pytest.raises(CircuitError) as raised:
+        circuitc.compile_source(text, "big.circ")
+    assert raised.value.render().split("\n")[0].startswith(where)
+    assert read and all(len(part) <= len(ending) for part in read), [len(p) for p in read]
+
+
 # -- outputs: atomic replacement --------------------------------------------------
 
 

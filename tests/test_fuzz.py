@@ -20,6 +20,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
@@ -28,7 +29,7 @@ import circuitc
 from circuitc.api import normalize
 from circuitc.errors import CircuitError
 from circuitc.gates import CALLABLE
-from circuitc.parse import _fast, _parser
+from circuitc.parse import _fast, _parse_reporting, _parser, parse
 from conftest import EXAMPLES, run_cli
 from whitelist import check_module
 
@@ -184,15 +185,36 @@ def test_grammar_text_compiles_or_fails_cleanly(text):
 def test_the_fast_parser_agrees_with_lark(text):
     """`parse` runs the LALR tables in its own loop and falls back to Lark's driver only
     to report an error: on valid text both give the same tree, on invalid text the
-    fast one gives up."""
+    fast one gives up (saying where)."""
     text = normalize(text) + "\n"
     fast = _fast().parse(text)
     try:
         expected = _parser().parse(text)
     except (UnexpectedInput, CircuitError):
-        assert fast is None
+        assert type(fast) is int
     else:
         assert fast == expected
+
+
+@SETTINGS
+@given(st.one_of(grammar_texts(), mutated_examples().map(lambda data: data.decode("utf-8", "replace"))),
+       st.integers(0, 3))
+@example("f = (x\n", 1)
+@example("s = sum(x[i] for i inrange(3))\n", 2)  # Lark's contextual lexer reads `in range`
+@example("f = x; g = (y\n", 1)
+def test_errors_reported_from_where_the_fast_parser_stops_are_lark_s_own(text, valid):
+    """Lark's driver reports a syntax error from the statement where the fast parser stopped,
+    not from the start of the file: the errors (or the statements) are those it finds
+    reading the whole file."""
+    text = "x0 = 1\n" * valid + normalize(text) + "\n"
+    try:
+        expected = _parse_reporting(text)
+    except CircuitError as e:
+        with pytest.raises(CircuitError) as info:
+            parse(text)
+        assert info.value.render() == e.render()
+    else:
+        assert parse(text) == expected
 
 
 _TMP = Path(tempfile.mkdtemp(prefix="circuitc-fuzz-"))

@@ -214,6 +214,18 @@ def test_a_circuit_shows_its_inputs_outputs_source_and_picture(graphviz):
     assert repr(layer) == "<Circuit circuit: inputs w[2] = 0.5, x[2], b = 0.0; outputs f>"
 
 
+def test_a_circuit_with_some_defaults_missing_shows_what_is_known():
+    """It showed a traceback from `_repr_html_` (no value for input 'x')."""
+    c = circuitc.circuit("input x, w = 1\nf = w * x\n")
+    page = html.unescape(c._repr_html_())
+    assert "<p>no value for input 'x' (no default, none given): drawn without the values " \
+           "that depend on it</p>" in page
+    picture = c.draw()
+    assert picture.missing == ["x"] and c.draw(x=2).missing == []
+    assert [(n["value"], n["grad"]) for n in json.loads(picture.data("json"))["nodes"]] == [
+        (None, 1.0), (1.0, None), (None, 1.0)]
+
+
 def test_a_circuit_undefined_at_its_defaults_still_shows():
     page = html.unescape(circuitc.circuit("input x = -1\nf = log(x)")._repr_html_())
     assert "<circuit>:2:5: error: 'log' on -1.0 fails: math domain error" in page

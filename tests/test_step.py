@@ -133,7 +133,9 @@ def test_stepping_out_of_the_domain_is_a_clean_error(tmp_path):
     path.write_text("input x = 0.01\nf = log(x)\n")
     result = run_cli("step", path, "--minimize", "--step-size", "1")
     assert result.returncode == 2
-    assert result.stderr == f"error: {path}:2:5: in 'log': math domain error\n"
+    assert result.stderr == (f"{path}:2:5: error: in 'log': math domain error\n"
+                             "  f = log(x)\n"
+                             "      ^^^\n")
     with pytest.raises(StepError):
         climb(load_source("input x = 0.01\nf = log(x)\n"), {"x": 0.01}, step_size=-1.0)
 

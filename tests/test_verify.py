@@ -19,6 +19,7 @@ from circuitc.verify import (
     Check,
     _Checker,
     _Circuit,
+    report_dict,
     report_text,
     verify_circuit,
 )
@@ -220,12 +221,17 @@ def test_a_kink_is_skipped_not_failed(tmp_path, text, gate):
     result = run_cli("verify", path, "x=0")
     assert result.returncode == 0, result.stdout
     assert f"skipped: at the kink of '{gate}' ({path}:1:5)" in result.stdout
-    assert result.stdout.splitlines()[-1].startswith(f"{path}: OK: 0 passed, 0 failed, 1 skipped")
+    # every check met the kink, so a point near it, off the kink, is checked too
+    assert "point 2 (near point 1, where every check met a kink): x = " in result.stdout
+    assert result.stdout.splitlines()[-1].startswith(
+        f"{path}: OK: 1 passed, 0 failed, 1 skipped at kinks at 2 points")
     for difference in ("central", "forward", "complex"):
         report = verify_circuit(load_source(text), circuitc.compile_graphs(text)[0], {"x": 0.0},
                                 difference=difference)
         (check,) = report.points[0].checks
         assert check.verdict == "skip" and check.method != "complex" and check.numeric is None
+        (moved,) = report.points[1].checks
+        assert moved.verdict == "pass" and 1e-4 < abs(report.points[1].at["x"]) < 1e-2
         assert report.ok
 
 
@@ -242,12 +248,74 @@ def test_away_from_the_kink_relu_is_judged(tmp_path):
     assert [c["verdict"] for c in checks(document)] == ["pass"]
 
 
+@pytest.mark.parametrize("args", [(), ("--fast",), ("--order", "2"), ("--order", "2", "--fast"),
+                                  ("--target", "numpy"), ("--difference", "forward")])
+def test_logsumexp_at_ties_is_smooth_and_judged(tmp_path, args):
+    # equal logits, the zero-initialised case: the max inside logsumexp only keeps exp from
+    # overflowing, and moves nothing however it switches
+    path = write(tmp_path, "input s[3] = 0\nloss = logsumexp(s[c] for c) - s[0]\n")
+    result = run_cli("verify", path, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipped" not in result.stdout and "near point" not in result.stdout
+    assert result.stdout.splitlines()[-1].startswith(f"{path}: OK: ")
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("text", [
+    "m = max(max(a, b), c)\nf = m + log(exp(a - m) + exp(b - m) + exp(c - m))\n",
+    "m = max(a, max(b, c))\nf = m + log(exp(a - m) + exp(b - m) + exp(c - m))\n",
+    "m = max(a, b)\nm2 = max(m, c)\nf = m2 + log(exp(a - m2) + exp(b - m2) + exp(c - m2))\n"])
+def test_a_kink_that_moves_nothing_is_none_whatever_the_fold(text):
+    # logsumexp written out with the max folded either way: what matters is whether the
+    # function is smooth, not how its max is nested
+    graph = circuitc.compile_graphs(text)[0]
+    report = verify_circuit(load_source(text), graph, {"a": 0.5, "b": 0.5, "c": 0.5})
+    assert [c.verdict for c in report.points[0].checks] == ["pass"] * 3
+    assert len(report.points) == 1 and report.ok
+
+
+def test_a_max_that_shows_is_a_kink_though_logsumexp_shares_it(tmp_path):
+    path = write(tmp_path, "input s[3] = 0\nz = max(s[c] for c) + logsumexp(s[c] for c)\n")
+    document = verify_json(path)
+    first, near = document["points"]
+    assert [c["verdict"] for c in first["checks"]] == ["skip"] * 3
+    assert all(c["reason"].startswith(f"at the kink of 'max' ({path}:2:5)")
+               for c in first["checks"])
+    assert near["label"] == "near point 1, where every check met a kink"
+    assert [c["verdict"] for c in near["checks"]] == ["pass"] * 3
+    assert all(1e-4 <= abs(x) < 1e-2 for x in near["inputs"].values())
+
+
+def test_relu_squared_at_zero_is_still_a_kink(tmp_path):
+    # its slope is 0 at 0, but a central difference there measures h/2: the kink shows
+    path = write(tmp_path, "input x = 0\nf = relu(x) * relu(x)\n")
+    for order in ("1", "2"):
+        document = verify_json(path, "--order", order)
+        assert [c["verdict"] for c in document["points"][0]["checks"]] == ["skip"]
+        assert [c["verdict"] for c in document["points"][1]["checks"]] == ["pass"]
+
+
+@pytest.mark.parametrize(("text", "args", "why"), [
+    ("input x = -1\nf = log(x) * 2\n", (), "every check was skipped or outside the domain"),
+    ("f = 2 * 3\n", (), "there was none to judge"),
+    ("input x = 1, y = 3\nf = x * y\n", ("--h", "1e-300"),
+     "every check was skipped or outside the domain")])
+def test_a_run_that_judges_nothing_exits_1(tmp_path, text, args, why):
+    path = write(tmp_path, text)
+    result = run_cli("verify", path, *args)
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.splitlines()[-1].startswith(f"{path}: NOTHING JUDGED: 0 passed, 0 failed")
+    assert result.stderr == f"error: no gradient was judged ({why}), so nothing is verified\n"
+    document = verify_json(path, *args)
+    assert not document["ok"] and document["summary"]["passed"] == 0
+
+
 # -- domains: reported, never failed ---------------------------------------------------------------
 
 def test_a_point_outside_the_domain_is_reported(tmp_path):
     path = write(tmp_path, "input x = -1\nf = log(x) * 2\n")
     result = run_cli("verify", path)
-    assert result.returncode == 0
+    assert result.returncode == 1  # nothing was judged
     assert f"  outside the domain: {path}:2:5: in 'log': math domain error" in result.stdout
     assert "FAIL" not in result.stdout
     assert "no gradient was judged" in result.stderr
@@ -256,10 +324,35 @@ def test_a_point_outside_the_domain_is_reported(tmp_path):
     assert "'log'" in document["points"][0]["outside_domain"]
 
 
+def test_only_the_targets_domain_errors_are_outside_the_domain(monkeypatch):
+    text = "input x = 2, y = 3\nf = log(x) * y\n"
+    graph = circuitc.compile_graphs(text)[0]
+    for target in ("python", "numpy"):  # math's ValueError, NumPy's FloatingPointError
+        report = verify_circuit(load_source(text, target=target), graph, {"x": -1.0},
+                                target=target)
+        assert "in 'log'" in report.points[0].domain and not report.failed
+    # from NumPy code a ValueError is arrays whose shapes do not fit: a failure, not a pass
+    module = load_source(text, target="numpy")
+
+    def broken(*args):
+        raise ValueError("operands could not be broadcast together with shapes (2,) (3,)")
+    monkeypatch.setattr(module, "backward", broken)
+    report = verify_circuit(module, graph, n_points=1, target="numpy")
+    raised = "the module's backward raised ValueError: operands could not be broadcast"
+    assert all(p.error.startswith(raised) for p in report.points) and len(report.points) == 2
+    assert report.failed and not report.ok
+    text = report_text(report)
+    assert "  FAILED: the module's backward raised ValueError: operands" in text
+    assert ": FAILED: 0 passed, 0 failed, 2 errors at 2 points;" in text.splitlines()[-1]
+    document = report_dict(report)
+    assert document["summary"]["points_with_errors"] == 2 and not document["ok"]
+    assert document["points"][0]["error"] == report.points[0].error
+
+
 def test_an_undefined_gradient_is_outside_the_domain(tmp_path):
     path = write(tmp_path, "f = sqrt(x)\n")
     document = verify_json(path, "x=0")
-    assert document["ok"] and "the gradient" in document["points"][0]["outside_domain"]
+    assert not document["ok"] and "the gradient" in document["points"][0]["outside_domain"]
 
 
 def test_a_gradient_that_is_not_finite_is_outside_the_domain_and_blames_no_gate():
@@ -287,12 +380,13 @@ def test_blame_passes_over_a_gate_whose_derivatives_are_not_finite_there():
 def test_a_step_below_the_inputs_resolution_is_reported_not_failed(tmp_path):
     path = write(tmp_path, "input x = 1, y = 3\nf = x * y\n")
     result = run_cli("verify", path, "--h", "1e-300")
-    assert result.returncode == 0, result.stdout
+    assert result.returncode == 1, result.stdout  # nothing was judged
     assert ("skipped: h = 1e-300 is below the resolution of x = 1.0 (x + h == x): "
             "give a larger --h") in result.stdout
     assert "FAIL" not in result.stdout and "try a smaller --h" not in result.stdout
     assert result.stdout.splitlines()[-1].startswith(
-        f"{path}: OK: 0 passed, 0 failed, 2 skipped with h below an input's resolution at 1 point")
+        f"{path}: NOTHING JUDGED: 0 passed, 0 failed, 2 skipped with h below an input's "
+        "resolution at 1 point")
     assert "no gradient was judged" in result.stderr
     # only the inputs it does not move: x = 1 moves by 1e-6, y = 1e12 does not
     document = verify_json(path, "y=1e12", "--h", "1e-6")
@@ -447,12 +541,12 @@ def test_a_bad_file_exits_2(tmp_path):
 
 def test_circuits_without_inputs_or_with_overflow(tmp_path):
     result = run_cli("verify", write(tmp_path, "f = 2 * 3\n"))
-    assert result.returncode == 0
+    assert result.returncode == 1  # nothing to judge
     assert result.stdout.splitlines()[:3] == ["point 1 (no inputs)", "  f = 6.0",
                                               "  (no inputs: nothing to differentiate)"]
     text = "input x = 1e200\nf = x * x\n"
     report = verify_circuit(load_source(text), circuitc.compile_graphs(text)[0])
-    assert report.ok and report.points[0].domain == "not finite: f = inf"
+    assert not report.ok and report.points[0].domain == "not finite: f = inf"
 
 
 @pytest.mark.parametrize("seed", range(6))

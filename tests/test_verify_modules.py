@@ -247,6 +247,23 @@ def test_the_json_of_a_module_against_its_circuit(tmp_path):
     assert document["points"][0]["blame"] == [] and document["points"][0]["unblamed"] == []
 
 
+def test_a_wire_from_a_gate_call_is_placed_at_the_call_and_in_the_gate(tmp_path):
+    # the module's comment says `# line 3, in sq (line 1)`; the place comes from the
+    # circuit's own graph, not from reading the comment back
+    circuit = write(tmp_path, "gate sq(a) = a * a\ninput x = 3\ny = sq(x)\nf = sigmoid(y)\n",
+                    name="g.circ")
+    module = compiled(tmp_path, circuit)
+    text = module.read_text()
+    assert text.count("    y = x * x  # line 3, in sq (line 1)\n") == 2  # forward, backward
+    module.write_text(text.replace("    y = x * x  #", "    y = x * x * 1.5  #"))
+    document = verify_json(circuit, "--module", module)
+    mismatch = document["points"][0]["circuit_mismatch"]
+    assert (mismatch["variable"], mismatch["circuit_line"]) == ("y", f"{circuit}:3, in sq (line 1)")
+    module.write_text(text.replace("  # line 3, in sq (line 1)", ""))  # no comments at all
+    document = verify_json(circuit, "--module", module, "x=-1")
+    assert document["ok"]  # the same module otherwise
+
+
 def test_an_unedited_module_agrees_with_its_circuit(tmp_path):
     module = compiled(tmp_path)
     result = run_cli("verify", NEURON, "--module", module, "--points", "2")

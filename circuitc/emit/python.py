@@ -59,6 +59,8 @@ def _flat(value, shape):
         if not all(isinstance(row, (list, tuple)) and len(row) == n for row in rows):
             raise ValueError(f"expected a bus of shape {shape}, got {value!r}")
         rows = [x for row in rows for x in row]
+    if any(isinstance(x, (list, tuple)) for x in rows):  # nested deeper than the shape
+        raise ValueError(f"expected a bus of shape {shape}, got {value!r}")
     return rows
 
 
