@@ -108,11 +108,15 @@ def hvp(repeat: int) -> None:
         jx, jv = jnp.asarray(x), jnp.asarray(v)
         np.testing.assert_allclose(module.hvp(x, v)[2][0], np.asarray(jax_hvp(jx, jv)),
                                    rtol=1e-10, atol=1e-8)
-        times = rounds({"circuitc numpy hvp": lambda: module.hvp(x, v),
-                        "JAX jit jvp(grad(f))": lambda: jax_hvp(jx, jv).block_until_ready(),
-                        "circuitc numpy backward": lambda: module.backward(x)}, repeat)
+        times = rounds(_hvp_contenders(module, jax_hvp, x, v, jx, jv), repeat)
         print(f"### Rosenbrock N = {n:,}: one Hessian-vector product\n")
         table(times, ["circuitc numpy hvp"], "ms")
+
+
+def _hvp_contenders(module, jax_hvp, x, v, jx, jv) -> dict:
+    return {"circuitc numpy hvp": lambda: module.hvp(x, v),
+            "JAX jit jvp(grad(f))": lambda: jax_hvp(jx, jv).block_until_ready(),
+            "circuitc numpy backward": lambda: module.backward(x)}
 
 
 # -- 3. sparse Hessians ------------------------------------------------------------------
