@@ -183,6 +183,7 @@ class _Module(Frame):
 
     def map(self, m: Map) -> None:
         varies = node_vars(m)
+        self.bound: dict[int, str] = {}  # a body node -> the buffer its array was bound to
         nodes = m.body.nodes
         full = self.depends_on_full(m)
         writes = list(zip((n for _, n in m.body.outputs), m.writes))
@@ -347,7 +348,11 @@ class _Module(Frame):
         g = self.ordered(g, kept, w.target.vars)
         fresh = bool(lacking) or op != "input"
         root = None if fresh else self.state_of(m.reads[int(m.body.nodes[node].attr[1:-1])].name).root
-        self.accumulate(w.target, g, m.origin, fresh, set(w.target.vars) <= varies, full, root)
+        if fresh and not lacking and node in self.bound:  # one array, two buffers: neither owns it
+            fresh, root = False, self.bound[node]
+            self.states[root].owned = False
+        if self.accumulate(w.target, g, m.origin, fresh, set(w.target.vars) <= varies, full, root):
+            self.bound.setdefault(node, w.target.name)
 
     def ordered(self, g: str, have: list[str], want: tuple[str, ...]) -> str:
         """`g`, whose trailing axes are the variables `have`, with its axes in `want`'s order."""
@@ -380,33 +385,36 @@ class _Module(Frame):
             self.states[target.name] = _State(True, None, target.name)
 
     def accumulate(self, target: Access, g: str, origin: Origin, fresh: bool = False,
-                   covers: bool = True, full=frozenset(), root: str | None = None) -> None:
+                   covers: bool = True, full=frozenset(), root: str | None = None) -> bool:
         """Add `g`, whose trailing axes are `target`'s variables in its order, into the
         buffer at `target`. `fresh`: `g` is an array of its own (else a view of `root`'s);
         `covers`: it varies along every variable (else it has size 1 along some, or is a
-        number); `full`: the batches it has whole.
+        number); `full`: the batches it has whole. True where the buffer is now `g` itself.
 
         An array is written in place (`+=`, or at the slice a read took) only once it is
         one of this function's own with the buffer's whole shape, batch included. An
         input's adjoint has the input's shape: each contribution is summed to it as it is
         added (`_unbroadcast`), so that one a contraction summed over the batch already
-        (`_unbatched`) and per-point ones add up."""
+        (`_unbatched`) and per-point ones add up; an adjoint with one contribution, which
+        covers it, is summed once, as it is returned."""
         name = target.name
         ident = self.name(name)
         shape = self.f.plan.shape(name)
         state = self.states.get(name) or (self.state_of(name) if self.f.plan.buffers[name].role
                                           == "seed" else None)
-        owner = self.gradient_of(name)
+        whole = self.whole(target) or not shape
+        owner = self.gradient_of(name) if self.contributions[name] > 1 or not whole else None
         batch = f"{self.name(owner)}.shape" if owner else self.batch_of(name)
         full = batch if owner or batch in full else None
-        if self.whole(target) or not shape:
+        if whole:
             if owner:
                 g = f"{self.helper('_unbroadcast')}({g}, {batch})"
                 covers = True
             if state is None and covers:
                 self.line(f"{ident} = {g}", origin)
                 self.states[name] = _State(fresh, full if fresh else None, name if fresh else root)
-            elif state is None:
+                return True
+            if state is None:
                 self.line(f"{ident} = {self.helper('_full')}({g}, {shape!r})", origin)
                 self.states[name] = _State(False, None, name)
             elif state.owned and state.full == batch:
@@ -414,7 +422,7 @@ class _Module(Frame):
             else:
                 self.line(f"{ident} = {ident} + {g}", origin)
                 self.states[name] = _State(True, full or state.full, name)
-            return
+            return False
         zeros = batch if owner else f"{batch} + {shape!r}"
         if state is None:
             self.line(f"{ident} = np.zeros({zeros})", origin)
@@ -426,6 +434,7 @@ class _Module(Frame):
             self.line(f"{self.helper('_add_into')}({view}, {g})", origin)
         else:
             self.line(f"{view} += {g}", origin)
+        return False
 
     def gradient_of(self, name: str) -> str | None:
         """The input whose adjoint buffer `name` is, if it is one."""
@@ -473,6 +482,10 @@ class _Module(Frame):
             lines.append(f"    {', '.join(params)} = map(_float, ({', '.join(params)}))")
         lines += self.batches(f)
         stages = p.stages
+        self.contributions = {}
+        for s in stages:
+            for w in s.writes:
+                self.contributions[w.target.name] = self.contributions.get(w.target.name, 0) + 1
         last = {}
         for k, s in enumerate(stages):
             for a in s.reads:
