@@ -149,7 +149,7 @@ class Frame:
                  "# HESSIAN_PATTERN lists them, sorted by column then row, when first asked for.",
                  f"HESSIAN_PIECES = {_tuple([repr(piece) for piece in pieces], '') if pieces else '()'}",
                  f"HESSIAN_BAND = {band(pieces)!r}  # how far the places lie from the diagonal, if banded"]
-        return lines
+        return "\n".join(lines).split("\n")  # a line each, for the line numbers of `_WHERE`
 
     def hessian_functions(self, dense: bool) -> list[str]:
         """`sparse_hessian` (and with `dense`, `hessian`) over `hvp`, and the module's

@@ -364,7 +364,10 @@ class _Module(Frame):
         groups = [values[0] if len(values) == 1 else _tuple(values)]
         if f.name in ("backward", "hvp"):
             groups.append([value(b) for _, b in f.grads])
-        if f.name in ("jvp", "hvp"):
+        if f.name == "jvp":
+            tangents = [value(b) for _, b in f.tangents]
+            groups.append(tangents[0] if len(tangents) == 1 else _tuple(tangents))
+        if f.name == "hvp":
             groups.append([value(b) for _, b in f.tangents])
         flat = ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()" for g in groups)
         if len(f"    return {flat}") <= LINE:
