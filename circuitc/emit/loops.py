@@ -42,7 +42,7 @@ from dataclasses import replace
 
 from ..gates import ATOM, GATES
 from ..graph import Graph, Origin
-from ..indexed.ir import Access, Fold, Map, Plan, axes_shape, check, identity, pruned
+from ..indexed.ir import Access, Fold, Map, Plan, axes_shape, check, covers, identity, pruned
 from ..indexed.passes import fused
 from . import hessian_helpers
 from .frame import Frame, Function, functions
@@ -282,15 +282,18 @@ class _Module(Frame):
         return (len(m.domain) if depth is None else depth), outer
 
     def start(self, name: str) -> None:
-        """Start the list (or number) of a `+=` target at zero before its first contribution."""
+        """Start the list (or number) of a `+=` target at zero before its first contribution:
+        at -0.0, which adds nothing, not even a sign, where a stage adds to every element;
+        else at 0.0, which an element nothing adds to keeps, as written out."""
         if name in self.started:
             return
         self.started.add(name)
         shape = self.f.plan.shape(name)
         if self.f.plan.buffers[name].role == "seed":
             return  # the caller's seed, already a list of its own or a number
+        zero = "-0.0" if name in self.covered else "0.0"
         ident = self.name(name)
-        self.line(f"{ident} = [-0.0] * {math.prod(shape)}" if shape else f"{ident} = -0.0")
+        self.line(f"{ident} = [{zero}] * {math.prod(shape)}" if shape else f"{ident} = {zero}")
 
     def fold(self, f: Fold) -> None:
         target = self.name(f.target.name)
@@ -322,9 +325,12 @@ class _Module(Frame):
         self.raising: list[tuple[int, Origin]] = []
         self.started: set[str] = set()
         self.contributions: dict[str, int] = {}
+        self.covered: set[str] = set()  # buffers a stage adds to at every element
         for s in p.stages:
             for w in s.writes:
                 self.contributions[w.target.name] = self.contributions.get(w.target.name, 0) + 1
+                if covers(s.domain, w.target, p.shape(w.target.name)):
+                    self.covered.add(w.target.name)
         lines = self.head(f)
         for b in f.params:
             shape = p.shape(b)

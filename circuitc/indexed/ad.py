@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..grad import directional, grad
-from ..graph import Builder, Graph, Node, Origin
+from ..graph import Builder, Graph, Origin
 from ..passes import GRADIENT_REWRITES
 from .ir import (
     ADJOINT,
@@ -43,7 +43,9 @@ from .ir import (
     PlanError,
     Write,
     axes_shape,
+    body_of,
     identity,
+    leaves_of,
 )
 
 
@@ -156,43 +158,6 @@ class _Transform:
 # -- bodies ---------------------------------------------------------------------------
 
 
-def _body(graph: Graph, outputs, leaves: dict[int, Access]) -> tuple[Graph, tuple[Access, ...]]:
-    """A map's body made of `graph`: the nodes `outputs` ((label, node) pairs) need, each
-    leaf node of `leaves` an input `[k]` that reads `leaves[node]` (several leaves with one
-    read are one input), and the map's reads in input order."""
-    nodes = graph.nodes
-    needed = [False] * len(nodes)
-    for _, n in outputs:
-        needed[n] = True
-    for i in range(len(nodes) - 1, -1, -1):
-        if needed[i]:
-            for a in nodes[i].args:
-                needed[a] = True
-    reads: dict[Access, int] = {}
-    inputs: dict[int, int] = {}  # read -> its input node
-    new: dict[int, int] = {}
-    out: list[Node] = []
-    for i, node in enumerate(nodes):
-        if not needed[i]:
-            continue
-        if i in leaves:
-            k = reads.setdefault(leaves[i], len(reads))
-            if k in inputs:
-                new[i] = inputs[k]
-                continue
-            inputs[k] = len(out)
-            node = Node("input", (), f"[{k}]", node.origin)
-        elif node.args:
-            node = node._replace(args=tuple(new[a] for a in node.args))
-        elif node.op != "const":
-            raise PlanError(f"a leaf {node} that reads nothing")
-        new[i] = len(out)
-        out.append(node)
-    body = Graph(graph.filename, tuple(f"[{k}]" for k in range(len(reads))), {}, tuple(out),
-                 tuple((label, new[n]) for label, n in outputs))
-    return body, tuple(reads)
-
-
 def _formula(origin: Origin, reads: tuple[Access, ...], fn, filename: str) -> tuple[Graph, tuple]:
     """A body computing `fn(b, *inputs)` of `reads` (b: a builder whose methods are gates)."""
     from ..grad import GateBuilder
@@ -204,13 +169,7 @@ def _formula(origin: Origin, reads: tuple[Access, ...], fn, filename: str) -> tu
     out = fn(gates, *leaves)
     graph = Graph(filename, tuple(f"[{k}]" for k in range(len(reads))), {}, tuple(b.nodes),
                   (("0", out),))
-    return _body(graph, graph.outputs, {n: reads[k] for k, n in enumerate(leaves)})
-
-
-def _leaves(graph: Graph, reads: tuple[Access, ...]) -> dict[int, Access]:
-    """The input leaves of a body, each with the read it stands for."""
-    return {i: reads[int(node.attr[1:-1])] for i, node in enumerate(graph.nodes)
-            if node.op == "input"}
+    return body_of(graph, graph.outputs, {n: reads[k] for k, n in enumerate(leaves)})
 
 
 def _is_zero(graph: Graph, node: int) -> bool:
@@ -231,7 +190,7 @@ def _map_vjp(t: _Transform, m: Map) -> list:
     forward = replace(m.body, outputs=tuple((str(j), m.body.outputs[j][1]) for j, _ in outs),
                       grads=(), tangents=())
     g = grad(forward, wrt)
-    leaves = _leaves(g, m.reads)
+    leaves = leaves_of(g, m.reads)
     seeds = {str(j): w.target for j, w in outs}
     for i, node in enumerate(g.nodes):
         if node.op == "seed":
@@ -245,7 +204,7 @@ def _map_vjp(t: _Transform, m: Map) -> list:
             outputs.append((name, node))
     if not writes:
         return []
-    body, reads = _body(g, outputs, leaves)
+    body, reads = body_of(g, outputs, leaves)
     return [Map(m.domain, reads, body, tuple(writes), _origin(m.origin, "gradient"))]
 
 
@@ -297,7 +256,7 @@ def _map_jvp(t: _Transform, m: Map) -> list:
     forward = replace(m.body, outputs=tuple((str(j), n) for j, (_, n) in enumerate(m.body.outputs)),
                       grads=(), tangents=())
     d = directional(forward, moving, forward.outputs)
-    leaves = _leaves(d, m.reads)
+    leaves = leaves_of(d, m.reads)
     for i, node in enumerate(d.nodes):
         if node.op == "tangent":
             read = m.reads[int(node.attr[1:-1])]
@@ -310,7 +269,7 @@ def _map_jvp(t: _Transform, m: Map) -> list:
             outputs.append((label, node))
     if not writes:
         return []
-    body, reads = _body(d, outputs, leaves)
+    body, reads = body_of(d, outputs, leaves)
     return [Map(m.domain, reads, body, tuple(writes), _origin(m.origin, "tangent"))]
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..graph import LEAVES, Graph, GraphError, Origin
+from ..graph import LEAVES, Graph, GraphError, Node, Origin
 from ..graph import check as check_graph
 
 ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # `∂x`: x's adjoint (as `grad` names them)
@@ -270,6 +270,49 @@ def node_vars(m: Map) -> list[frozenset[str]]:
     return out
 
 
+def body_of(graph: Graph, outputs, leaves: dict[int, Access]) -> tuple[Graph, tuple[Access, ...]]:
+    """A map's body made of `graph`: the nodes `outputs` ((label, node) pairs) need, each
+    leaf node of `leaves` an input `[k]` that reads `leaves[node]` (several leaves with one
+    read are one input), and the map's reads in input order."""
+    nodes = graph.nodes
+    needed = [False] * len(nodes)
+    for _, n in outputs:
+        needed[n] = True
+    for i in range(len(nodes) - 1, -1, -1):
+        if needed[i]:
+            for a in nodes[i].args:
+                needed[a] = True
+    reads: dict[Access, int] = {}
+    inputs: dict[int, int] = {}  # read -> its input node
+    new: dict[int, int] = {}
+    out: list[Node] = []
+    for i, node in enumerate(nodes):
+        if not needed[i]:
+            continue
+        if i in leaves:
+            k = reads.setdefault(leaves[i], len(reads))
+            if k in inputs:
+                new[i] = inputs[k]
+                continue
+            inputs[k] = len(out)
+            node = Node("input", (), f"[{k}]", node.origin)
+        elif node.args:
+            node = node._replace(args=tuple(new[a] for a in node.args))
+        elif node.op != "const":
+            raise PlanError(f"a leaf {node} that reads nothing")
+        new[i] = len(out)
+        out.append(node)
+    body = Graph(graph.filename, tuple(f"[{k}]" for k in range(len(reads))), {}, tuple(out),
+                 tuple((label, new[n]) for label, n in outputs))
+    return body, tuple(reads)
+
+
+def leaves_of(graph: Graph, reads: tuple[Access, ...]) -> dict[int, Access]:
+    """The input leaves of a body, each with the read it stands for."""
+    return {i: reads[int(node.attr[1:-1])] for i, node in enumerate(graph.nodes)
+            if node.op == "input"}
+
+
 # -- reading a plan ---------------------------------------------------------------------
 
 
@@ -290,6 +333,17 @@ def pruned(plan: Plan, roots) -> Plan:
     used = {*plan.inputs, *roots, *plan.seeds.values(), *plan.directions.values()}
     used |= {a.name for s in stages for a in (*s.reads, *(w.target for w in s.writes))}
     return replace(plan, stages=stages, buffers={n: b for n, b in plan.buffers.items() if n in used})
+
+
+def covers(domain, access: Access, shape: tuple[int, ...]) -> bool:
+    """Whether `access`, over `domain`, takes every element of a buffer of `shape`."""
+    axes = {a.var: a for a in domain}
+    for (v, a, c), n in zip(access.index, shape):
+        if v is None or abs(a) != 1 or axes[v].size != n:
+            return False
+        if min(a * axes[v].start + c, a * (axes[v].stop - 1) + c) != 0:
+            return False
+    return True
 
 
 def access_text(access: Access) -> str:

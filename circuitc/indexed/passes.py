@@ -17,7 +17,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..graph import Builder, Graph
-from .ir import Access, Buffer, Map, Plan, Write, axes_shape, identity, node_vars
+from .ir import (
+    Access,
+    Buffer,
+    Map,
+    Plan,
+    Write,
+    axes_shape,
+    body_of,
+    identity,
+    leaves_of,
+    node_vars,
+)
 
 
 def without_copies(plan: Plan) -> Plan:
@@ -97,11 +108,8 @@ class _Merged:
 
 def _map(domain, origin, merged: _Merged, outputs, writes) -> Map:
     """A map of a merged body with `outputs` ((label, node)), unused nodes and reads dropped."""
-    from .ad import _body, _leaves
-
     graph = merged.graph(outputs)
-    reads = tuple(merged.reads)
-    body, reads = _body(graph, graph.outputs, _leaves(graph, reads))
+    body, reads = body_of(graph, graph.outputs, leaves_of(graph, tuple(merged.reads)))
     return Map(domain, reads, body, tuple(writes), origin)
 
 
@@ -246,7 +254,5 @@ def _reading(plan: Plan, m: Map, nodes: list[int], given: dict[int, Access]) -> 
     outputs = [(label, new[n]) for label, n in m.body.outputs]
     graph = Graph(plan.filename, tuple(f"[{k}]" for k in range(len(reads))), {},
                   tuple(b.nodes), tuple(outputs))
-    from .ad import _body, _leaves
-
-    body, reads_ = _body(graph, graph.outputs, _leaves(graph, tuple(reads)))
+    body, reads_ = body_of(graph, graph.outputs, leaves_of(graph, tuple(reads)))
     return replace(m, reads=reads_, body=body)

@@ -50,7 +50,20 @@ from ..parse import (
     Reduce,
 )
 from ..passes import optimize
-from .ir import Access, Axis, Buffer, Fold, Map, Plan, Write, axes_shape, identity, live
+from .ir import (
+    Access,
+    Axis,
+    Buffer,
+    Fold,
+    Map,
+    Plan,
+    Write,
+    axes_shape,
+    body_of,
+    identity,
+    leaves_of,
+    live,
+)
 from .passes import without_copies
 
 
@@ -220,22 +233,25 @@ class _Planner:
     def _buffer(self, name: str, axes: tuple[Axis, ...], role: str) -> None:
         self.buffers[name] = Buffer(name, axes_shape(axes), role)
 
-    def _body(self, name: str, expr, reads: dict[Access, int], origin: Origin) -> Graph:
+    def _body(self, name: str, expr, reads: dict[Access, int], origin: Origin
+              ) -> tuple[Graph, tuple[Access, ...]]:
         """`expr`, whose reads are the placeholders `[k]` (`_substitute`), as an optimized
-        scalar graph with the one output `name`."""
+        scalar graph with the one output `name`, and the reads it still uses: a reduction in
+        an argument a gate ignores is not computed, as written out."""
         program = [*self.gates,
                    InputDecl(tuple((Name(f"[{k}]", origin.span), None) for k in range(len(reads)))),
                    Assign(Name(name, origin.span), expr), OutputDecl((Name(name, origin.span),))]
-        return optimize(lower(program, self.filename))
+        graph = optimize(lower(program, self.filename))
+        return body_of(graph, graph.outputs, leaves_of(graph, tuple(reads)))
 
     def _map(self, name: str, axes: tuple[Axis, ...], expr, origin: Origin) -> Access:
         """Add the map stage `name[axes] = expr`, and return the read of it by its axes."""
         reads: dict[Access, int] = {}
-        body = self._body(name, self._substitute(expr, {a.var: a for a in axes}, reads), reads,
-                          origin)
+        body, used = self._body(name, self._substitute(expr, {a.var: a for a in axes}, reads),
+                                reads, origin)
         target = identity(name, axes)
         self._buffer(name, axes, "value")
-        self.stages.append(Map(axes, tuple(reads), body, (Write(target, False),), origin))
+        self.stages.append(Map(axes, used, body, (Write(target, False),), origin))
         return target
 
     def _substitute(self, expr, scope: dict[str, Axis], reads: dict[Access, int]):
@@ -346,12 +362,12 @@ class _Planner:
         """A sum whose term has no plain read as a factor: one map, its body the term."""
         reads: dict[Access, int] = {}
         inner = {**scope, **{a.var: a for a in over}}
-        body = self._body(name, self._substitute(term, inner, reads), reads, origin)
-        used = {v for r in reads for v in r.vars}
-        kept = tuple(a for a in scope.values() if a.var in used)
+        body, used = self._body(name, self._substitute(term, inner, reads), reads, origin)
+        variables = {v for r in used for v in r.vars}
+        kept = tuple(a for a in scope.values() if a.var in variables)
         target = identity(name, kept)
         self._buffer(name, kept, "sum")
-        self.stages.append(Map(kept + over, tuple(reads), body, (Write(target, True),), origin))
+        self.stages.append(Map(kept + over, used, body, (Write(target, True),), origin))
         return target
 
     def _product(self, name: str, n: int, origin: Origin) -> Graph:
@@ -359,7 +375,7 @@ class _Planner:
         term = Name("[0]", origin.span)
         for k in range(1, n):
             term = Op("mul", (term, Name(f"[{k}]", origin.span)), origin.span)
-        return self._body(name, term, dict.fromkeys(range(n)), origin)
+        return self._body(name, term, {Access(f"[{k}]"): k for k in range(n)}, origin)[0]
 
     # -- what the module needs ----------------------------------------------------------
 
