@@ -273,7 +273,7 @@ def _contraction(spec, na, nb):
             a, b = summed(a, b)
         if swap:
             a, b = b, a
-        if both and a.shape[:ra] != b.shape[:rb]:
+        if both and a.shape[:ra] != b.shape[:rb] or not (a.size and b.size):  # or empty
             return np.einsum(reduced, *((b, a) if swap else (a, b)), optimize=True)
         lead = () if both else a.shape[:ra]
         if direct:

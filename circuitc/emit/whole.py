@@ -321,12 +321,62 @@ class _Module(Frame):
         g = _einsum(spec, [t for _, t in operands], unbatched)
         if g.startswith("_contract("):
             self.helper("_contract")
+            planned = self.planned(reads, operands, out, unbatched)
+            if planned is not None:
+                g = f"{planned[0]} if {planned[1]} else {g}"
         have = {c for x, _ in operands for c in x}
         constant *= math.prod(a.size for k, a in enumerate(self.domain)
                               if LETTERS[k] not in have and a.var not in w.target.vars)
         if constant != 1.0:
             g = f"{_literal(constant, 'np')[0]} * {g}"
         self.accumulate(w.target, g, m.origin, fresh=True, covers=True, full=full)
+
+    def planned(self, reads, operands, out: str, unbatched) -> tuple[str, str] | None:
+        """A two-operand contraction as one matrix product planned now, and the condition it
+        holds under (a weight without batch axes; for a weight's gradient, two operands
+        with one batch), for the usual shapes of a layer: `x @ W.T`, `d @ W`, `h @ w`, and
+        a weight's gradient summed over the batch, `d.reshape(-1, n).T @ x.reshape(-1, m)`.
+        None where `_contract` must plan at run time."""
+        (la, a), (lb, b) = ((x.replace("...", ""), t) for x, t in operands)
+        if any(r.name is None for r in reads):
+            return None
+        shared = set(la) & set(lb)
+        if unbatched is not None and not shared:  # a weight's gradient: summed over the batch
+            if out not in (la + lb, lb + la) or len(la) > 1 or len(lb) > 1 or not out:
+                return None
+            (l1, t1), (l2, t2) = ((la, a), (lb, b)) if out == la + lb else ((lb, b), (la, a))
+            same = f"{t1}.shape{f'[:-1]' if l1 else ''} == {t2}.shape{f'[:-1]' if l2 else ''}"
+            condition = f"{unbatched[0]}.ndim == {unbatched[1]} and {same}"
+            n1, n2 = (self.axes[self.var_of(x)].size if x else 0 for x in (l1, l2))
+            if not l1:  # a number per point times a vector per point
+                return f"{t1}.reshape({t1}.size) @ {_rows(t2, n2)}", condition
+            if not l2:
+                return f"{t2}.reshape({t2}.size) @ {_rows(t1, n1)}", condition
+            return f"{_rows(t1, n1)}.T @ {_rows(t2, n2)}", condition
+        if len(shared) != 1 or shared & set(out):
+            return None
+        # The weight: the operand that is an input read whole, the one with more letters.
+        order = sorted(((len(x), k) for k, x in enumerate((la, lb))
+                        if self.is_input_whole(reads[k])), reverse=True)
+        if not order:
+            return None
+        k = order[0][1]
+        (lm, m), (lv, v) = ((la, a), (lb, b))[::1 if k == 0 else -1]
+        (c,) = shared
+        free_v, free_m = lv.replace(c, ""), lm.replace(c, "")
+        if lv != free_v + c or out != free_v + free_m or len(lm) > 2 or len(free_v) > 1:
+            return None
+        weight = m if lm == c + free_m else f"{m}.T"
+        condition = f"{m}.ndim == {len(lm)}"
+        if unbatched is not None:  # a batched input's gradient keeps the batch
+            condition += f" and {unbatched[0]}.ndim > {unbatched[1]}"
+        return f"{v} @ {weight}", condition
+
+    def var_of(self, letter: str) -> str:
+        return self.domain[LETTERS.index(letter)].var
+
+    def is_input_whole(self, read: Access) -> bool:
+        return read.name in self.f.plan.inputs and self.whole(read)
 
     def add(self, m: Map, w, node: int, text: tuple[str, int], varies, full) -> None:
         """`target += value`, summed over the variables the target lacks."""
@@ -622,6 +672,11 @@ class _Module(Frame):
         for helper in sorted(needed):
             tail += ["", "", HELPERS[helper]]
         return "\n".join(head + self.lines + tail + self.closing(len(head), names)) + "\n"
+
+
+def _rows(text: str, size: int) -> str:
+    """An operand whose last axis has `size` elements as a matrix, a row per point."""
+    return f"{text}.reshape({text}.size // {size}, {size})"
 
 
 def _einsum(spec: str, operands: list[str], unbatched: tuple[str, int] | None = None) -> str:
