@@ -33,12 +33,14 @@ def _float(x):
 
 
 def _seed(seed, shape):
-    """A seed as float64 spread over its output's `shape` (a view). The axes it brings that
-    the output lacks are summed first: the output is the same along them, so the gradient
-    of `sum(d_out * out)` sums the seed there."""
+    """A seed as float64 spread over its output's `shape` (a view, or an array of its own for
+    one number). The axes it brings that the output lacks are summed first: the output is
+    the same along them, so the gradient of `sum(d_out * out)` sums the seed there."""
     seed = _float(seed)
     if seed.shape == shape:
         return seed
+    if not seed.ndim:  # one number for every point: made whole (as broadcast_to would, sooner)
+        return np.full(shape, seed)
     lead = seed.ndim - len(shape)
     if lead > 0:
         seed = seed.sum(axis=tuple(range(lead)))
@@ -65,7 +67,7 @@ def _unbroadcast(grad, shape, copy=False):
     if grad.shape != shape:
         lead = grad.ndim - len(shape)
         if lead > 0:
-            grad = grad.sum(axis=tuple(range(lead)))
+            grad = np.add.reduce(grad, axis=tuple(range(lead)))
         grad = grad.reshape((1,) * (len(shape) - grad.ndim) + grad.shape)
         ones = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
         if ones:

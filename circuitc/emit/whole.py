@@ -345,7 +345,7 @@ class _Module(Frame):
             if out not in (la + lb, lb + la) or len(la) > 1 or len(lb) > 1 or not out:
                 return None
             (l1, t1), (l2, t2) = ((la, a), (lb, b)) if out == la + lb else ((lb, b), (la, a))
-            same = f"{t1}.shape{f'[:-1]' if l1 else ''} == {t2}.shape{f'[:-1]' if l2 else ''}"
+            same = f"{t1}.shape{'[:-1]' if l1 else ''} == {t2}.shape{'[:-1]' if l2 else ''}"
             condition = f"{unbatched[0]}.ndim == {unbatched[1]} and {same}"
             n1, n2 = (self.axes[self.var_of(x)].size if x else 0 for x in (l1, l2))
             if not l1:  # a number per point times a vector per point
