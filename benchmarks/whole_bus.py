@@ -3,7 +3,7 @@ points, and compiling a circuit whose bus has 10^6 elements.
 
     python benchmarks/whole_bus.py                 # all three (a few minutes)
     python benchmarks/whole_bus.py --quick         # fewer rounds
-    python benchmarks/whole_bus.py rosenbrock      # some: rosenbrock, softmax, compile
+    python benchmarks/whole_bus.py rosenbrock      # some: rosenbrock, softmax, tanh, compile
 
 (micrograd's demo network, the third target of whole-bus code, is `python
 benchmarks/buses.py mlp`: circuitc's numpy target against hand-written NumPy.)
@@ -15,7 +15,10 @@ benchmarks/buses.py mlp`: circuitc's numpy target against hand-written NumPy.)
    cross-entropy) over 10,000 synthetic points of MNIST's shape, full batch: forward,
    backward and the update. Against the same network written by hand in NumPy, and
    PyTorch on the CPU where it is installed. All must agree on the loss after a step.
-3. `compile`: `circuitc.load` of Rosenbrock with n = 10^6 for each target, in a fresh
+3. `tanh`: one training step of `benchmarks/tanh.circ` (64-32-10, tanh, softmax
+   cross-entropy) over a batch of 64 points: the per-call cost of a small batch, against
+   the same network written by hand in NumPy.
+4. `compile`: `circuitc.load` of Rosenbrock with n = 10^6 for each target, in a fresh
    process each, and the module's size against n = 10.
 
 Times per call are CPU time (`time.process_time`), ratios taken within a round, as in
@@ -170,7 +173,69 @@ def softmax(repeat: int) -> None:
     table(rounds(contenders, repeat, least=0.3), ["circuitc numpy target"])
 
 
-# -- 3. compile and load 10^6 elements -----------------------------------------------------
+# -- 3. a small batch -----------------------------------------------------------------------
+
+TANH = HERE / "tanh.circ"
+
+
+def tanh_data(n: int = 64, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, (n, 64))
+    T = np.eye(10)[rng.integers(0, 10, n)]
+    params = [rng.normal(0, 0.2, (32, 64)), np.zeros(32), rng.normal(0, 0.3, (10, 32)), np.zeros(10)]
+    return X, T, params
+
+
+def tanh_circuitc_step(X, T, params):
+    import circuitc
+
+    module = circuitc.load(TANH, "numpy", wrt=["W1", "b1", "W2", "b2"])
+    params = [p.copy() for p in params]
+    seed = 1.0 / len(X)
+
+    def step():
+        loss, grads = module.backward(X, T, *params, seed)
+        for p, g in zip(params, grads):
+            p -= RATE * g
+        return float(np.mean(loss))
+    return step
+
+
+def tanh_numpy_step(X, T, params):
+    params = [p.copy() for p in params]
+    n = len(X)
+
+    def step():
+        W1, b1, W2, b2 = params
+        a = np.tanh(X @ W1.T + b1)
+        s = a @ W2.T + b2
+        m = s.max(axis=1, keepdims=True)
+        e = np.exp(s - m)
+        total = e.sum(axis=1)
+        loss = m[:, 0] + np.log(total) - (T * s).sum(axis=1)
+        d_s = (e / total[:, None] - T) / n
+        d_z1 = (d_s @ W2) * (1.0 - a * a)
+        grads = (d_z1.T @ X, d_z1.sum(axis=0), d_s.T @ a, d_s.sum(axis=0))
+        for p, g in zip(params, grads):
+            p -= RATE * g
+        return float(loss.mean())
+    return step
+
+
+def tanh(repeat: int) -> None:
+    X, T, params = tanh_data()
+    contenders = {"circuitc numpy target": tanh_circuitc_step(X, T, params),
+                  "hand-written NumPy": tanh_numpy_step(X, T, params)}
+    losses = {name: [fn() for _ in range(3)] for name, fn in contenders.items()}
+    first = next(iter(losses.values()))
+    for name, got in losses.items():
+        np.testing.assert_allclose(got, first, rtol=1e-12, err_msg=name)
+    print("### A 64-32-10 tanh network, softmax cross-entropy: one training step, 64 points\n")
+    print(f"Loss after three steps {first[2]:.6f} for every contender.\n")
+    table(rounds(contenders, repeat), ["circuitc numpy target"], "µs")
+
+
+# -- 4. compile and load 10^6 elements -----------------------------------------------------
 
 def _load_once(target: str, n: int) -> None:
     """The CPU seconds of importing circuitc and loading Rosenbrock with `n` variables
@@ -206,14 +271,14 @@ def compile_time(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("parts", nargs="*", metavar="PART",
-                        help="rosenbrock, softmax or compile (default: all three)")
+                        help="rosenbrock, softmax, tanh or compile (default: all four)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--load-once", nargs=2, metavar=("TARGET", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_once:
         return _load_once(args.load_once[0], int(args.load_once[1]))
-    parts = args.parts or ["rosenbrock", "softmax", "compile"]
-    unknown = set(parts) - {"rosenbrock", "softmax", "compile"}
+    parts = args.parts or ["rosenbrock", "softmax", "tanh", "compile"]
+    unknown = set(parts) - {"rosenbrock", "softmax", "tanh", "compile"}
     if unknown:
         parser.error(f"unknown part: {', '.join(sorted(unknown))}")
     from run import machine
@@ -223,6 +288,8 @@ def main() -> None:
         rosenbrock(repeat=5 if args.quick else 15)
     if "softmax" in parts:
         softmax(repeat=3 if args.quick else 7)
+    if "tanh" in parts:
+        tanh(repeat=5 if args.quick else 15)
     if "compile" in parts:
         compile_time(runs=1 if args.quick else 3)
 

@@ -210,9 +210,11 @@ def _prod_except_tangent(t, dt, k):
 
 
 def _logsumexp(t, k):
-    """`m + log(sum(exp(t - m)))` over the last `k` axes, `m` the max: never overflows."""
-    m = _fold_max(t, k)
+    """`m + log(sum(exp(t - m)))` over the last `k` axes, `m` the max: never overflows.
+    (Any term as large as the max is the same `m`: the fold's first largest need not be
+    found.)"""
     flat = _flat_terms(t, k)
+    m = flat.max(axis=-1)
     return m + np.log(np.exp(flat - m[..., None]).sum(axis=-1))
 
 

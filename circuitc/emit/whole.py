@@ -103,6 +103,15 @@ class _Module(Frame):
         comment = f"  # {origin.lines}" if origin else ""
         self.body.append((" " * 12 + text + comment, origin))
 
+    def release(self, names) -> None:
+        """`del` the arrays `names`, on the `del` line just written if there is one."""
+        names = set(names)
+        text, origin = self.body[-1] if self.body else ("", None)
+        if text.lstrip().startswith("del ") and origin is None:
+            names |= set(text.split("del ", 1)[1].split(", "))
+            self.body.pop()
+        self.line(f"del {', '.join(sorted(names))}", None)
+
     def helper(self, name: str) -> str:
         self.helpers.add(name)
         return name
@@ -248,7 +257,7 @@ class _Module(Frame):
             dead = [temporaries.pop(a) for a in dict.fromkeys(node.args)
                     if last.get(a) == i and a in temporaries and a not in roots]
             if dead:
-                self.line(f"del {', '.join(sorted(dead))}", None)
+                self.release(dead)
         self.dead_after_stage = [t for i, t in temporaries.items()]
         return texts
 
@@ -319,16 +328,21 @@ class _Module(Frame):
             unbatched = (self.name(name), len(self.f.plan.shape(name)))
             self.helper("_unbatched")
         g = _einsum(spec, [t for _, t in operands], unbatched)
+        conditional = False
         if g.startswith("_contract("):
             self.helper("_contract")
             planned = self.planned(reads, operands, out, unbatched)
             if planned is not None:
-                g = f"{planned[0]} if {planned[1]} else {g}"
+                conditional = planned[1] != "True"
+                g = f"{planned[0]} if {planned[1]} else {g}" if conditional else planned[0]
         have = {c for x, _ in operands for c in x}
         constant *= math.prod(a.size for k, a in enumerate(self.domain)
                               if LETTERS[k] not in have and a.var not in w.target.vars)
         if constant != 1.0:
-            g = f"{_literal(constant, 'np')[0]} * {g}"
+            g = f"{_literal(constant, 'np')[0]} * {f'({g})' if conditional else g}"
+            conditional = False
+        if conditional and (constant != 1.0 or self.contributions[w.target.name] > 1):
+            g = f"({g})"  # an operand of `*` or `+`
         self.accumulate(w.target, g, m.origin, fresh=True, covers=True, full=full)
 
     def planned(self, reads, operands, out: str, unbatched) -> tuple[str, str] | None:
@@ -353,6 +367,10 @@ class _Module(Frame):
             if not l2:
                 return f"{t2}.reshape({t2}.size) @ {_rows(t1, n1)}", condition
             return f"{_rows(t1, n1)}.T @ {_rows(t2, n2)}", condition
+        if la == lb and la.startswith(out) and la != out:  # products summed over trailing axes
+            k = len(la) - len(out)
+            axes = tuple(range(-k, 0))
+            return f"({a} * {b}).sum(axis={axes if k > 1 else -1})", "True"
         if len(shared) != 1 or shared & set(out):
             return None
         # The weight: the operand that is an input read whole, the one with more letters.
@@ -368,6 +386,8 @@ class _Module(Frame):
             return None
         weight = m if lm == c + free_m else f"{m}.T"
         condition = f"{m}.ndim == {len(lm)}"
+        if unbatched is not None and unbatched[0] == m:
+            return None  # the weight is the input whose gradient this is: no rank suits both
         if unbatched is not None:  # a batched input's gradient keeps the batch
             condition += f" and {unbatched[0]}.ndim > {unbatched[1]}"
         return f"{v} @ {weight}", condition
@@ -548,7 +568,7 @@ class _Module(Frame):
             dead = [self.name(b) for b, j in last.items() if j == k and b not in keep]
             dead += self.dead_after_stage
             if dead:
-                self.line(f"del {', '.join(sorted(set(dead)))}", None)
+                self.release(dead)
         results = self.results(f)
         lines += ["    try:", f"        with {ERRSTATE}:"]
         for text, origin in self.body:
