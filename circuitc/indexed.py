@@ -55,7 +55,7 @@ from .parse import (
     OutputDecl,
     Reduce,
 )
-from .passes import dce, optimize
+from .passes import dce, live_nodes, optimize
 
 
 class Unsupported(Exception):
@@ -387,15 +387,17 @@ class _Planner:
 
     def _live(self, outputs: tuple[str, ...], wrt: set[str]) -> list[Stage]:
         """The stages the outputs need, each marked `differentiated` where an input of
-        `wrt` reaches it, with the gradient graph of each differentiated map."""
+        `wrt` reaches it, with the gradient graph of each differentiated map. A map needs
+        the reads its body's output depends on (`konst(sum(log(x[i]) for i))`, for a gate
+        `konst` that ignores its parameter, needs no sum, as written out)."""
         live = set(outputs)
         for s in reversed(self.stages):
             if s.name in live:
-                live |= {r.name for r in s.reads if r.name is not None}
+                live |= {r.name for r in live_reads(s) if r.name is not None}
         stages = [s for s in self.stages if s.name in live]
         reached = set(wrt)
         for s in stages:
-            s.differentiated = any(r.name in reached for r in s.reads)
+            s.differentiated = any(r.name in reached for r in live_reads(s))
             if s.differentiated:
                 reached.add(s.name)
             if s.kind == "map" and s.differentiated:
@@ -414,6 +416,16 @@ class _Planner:
                     values = [_evaluate_constant(d, gates) for _, d in self.x._input_items([item])]
                     defaults[item.name.id] = _nested(values, self.shapes[item.name.id])
         return {name: defaults[name] for name in self.skeleton.inputs if name in defaults}
+
+
+def live_reads(s: Stage) -> list[Read]:
+    """The reads a stage's value depends on: all of a reduction's; the inputs of a map's
+    body that its output depends on."""
+    if s.kind != "map":
+        return list(s.reads)
+    live = live_nodes(s.forward)
+    used = {n.attr for i, n in enumerate(s.forward.nodes) if live[i] and n.op == "input"}
+    return [r for k, r in enumerate(s.reads) if f"[{k}]" in used]
 
 
 def _factors(expr) -> list:

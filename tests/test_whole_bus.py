@@ -323,3 +323,15 @@ def test_seeds_with_batch_axes_of_their_own_count_once_for_their_output():
         _, (dx, dy) = module.backward(x, y, d_s, d_t)
         assert dx.tolist() == [[3.0 + 10], [5.0 + 10], [7.0 + 10]]
         assert dy.tolist() == [[3.0 * 1, 5.0 * 2, 7.0 * 3]]
+
+
+@pytest.mark.parametrize("target", ["numpy", "python"])
+def test_a_reduction_no_output_needs_is_not_computed(target, monkeypatch):
+    """As written out: `konst` ignores its parameter, so no `log` of `x[0]` is taken."""
+    monkeypatch.setattr(circuitc.api, "LOOPS_FROM", 0)
+    text = "gate konst(p) = 1.5\ninput x[3]\nh[i] = konst(sum(log(x[0]) * x[j] for j)) + x[i]\n"
+    module = circuitc.api.load_source(text, "c.circ", target)
+    x = [-1.0, 2.0, 3.0]
+    value, (dx,) = module.backward(np.array(x) if target == "numpy" else x)
+    assert np.asarray(value).tolist() == [0.5, 3.5, 4.5]
+    assert np.asarray(dx).tolist() == [1.0, 1.0, 1.0]

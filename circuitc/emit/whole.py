@@ -31,8 +31,7 @@ from collections import Counter
 
 from ..gates import ATOM, GATES
 from ..graph import LEAVES, Graph, Origin
-from ..indexed import Axis, Plan, Read, Stage, axes_shape
-from ..passes import live_nodes
+from ..indexed import Axis, Plan, Read, Stage, axes_shape, live_reads
 from .numpy import ERRSTATE, HELPERS, RESERVED
 from .plan import PlanModule, gradient_origin
 from .python import LINE, _literal, _tuple
@@ -152,8 +151,7 @@ class _Module(PlanModule):
             self.gates(s.forward, 0, texts,
                        lambda node: self.aligned(reads[int(node.attr[1:-1])], s.axes), name)
             out = s.forward.outputs[0][1]
-            used = {self.axes[v] for k, r in enumerate(reads) for v in r.vars
-                    if f"[{k}]" in _live_inputs(s.forward)}
+            used = {self.axes[v] for r in live_reads(s) for v in r.vars}
             constant = s.forward.nodes[out].op == "const"
             if texts[out][0] != name or used != set(s.axes) or constant:
                 text = texts[out][0]
@@ -492,9 +490,3 @@ def _einsum(spec: str, operands: list[str], unbatched: tuple[str, int] | None = 
     if len(operands) == 2:
         return f"_contract({text}, {', '.join(operands)})"
     return f"np.einsum({text}, {', '.join(operands)}, optimize=True)"
-
-
-def _live_inputs(graph: Graph) -> set[str]:
-    """The inputs (`[k]`) that a body's output depends on."""
-    live = live_nodes(graph)
-    return {n.attr for i, n in enumerate(graph.nodes) if live[i] and n.op == "input"}
