@@ -234,8 +234,8 @@ class _Module(PlanModule):
         elif s.axes:
             self.line(f"{name} = []")
         if s.kind == "map":
-            for r in self.reads_reached(s) if fused is not None else ():
-                self.start_adjoint(r.name)
+            if fused is not None:
+                self.start_adjoints(s)
             self.loops(s.axes)
             texts: dict[int, tuple[str, int, int]] = {}
             graph = s.backward if fused is not None else s.forward
@@ -303,19 +303,42 @@ class _Module(PlanModule):
 
     # -- reverse ------------------------------------------------------------------------
 
-    def start_adjoint(self, name: str) -> None:
-        """Start the adjoint of `name` at zero, before its first contribution."""
-        if name in self.started:
-            return
-        self.started.add(name)
-        shape = self.p.shapes[name]
-        d = self.adjoint(name)
-        self.line(f"{d} = [0.0] * {math.prod(shape)}" if shape else f"{d} = 0.0")
+    def start_adjoints(self, s: Stage) -> None:
+        """Start the adjoint of each wire that stage `s` adds to, if not yet started: at
+        -0.0, which adds nothing, not even a sign (the adjoint of `x / inf` for `x > 0` is
+        -0.0, as written out), where `s` adds to every element (a number, or a bus it reads
+        whole); else at 0.0, which an element that nothing adds to keeps."""
+        reads = self.contributing(s)
+        for name in dict.fromkeys(r.name for r in reads):
+            if name in self.started:
+                continue
+            self.started.add(name)
+            shape = self.p.shapes[name]
+            whole = not shape or any(r.name == name and self.covers(s, r) for r in reads)
+            zero = "-0.0" if whole else "0.0"
+            self.line(f"{self.adjoint(name)} = [{zero}] * {math.prod(shape)}" if shape else
+                      f"{self.adjoint(name)} = {zero}")
+
+    def covers(self, s: Stage, r: Read) -> bool:
+        """Whether read `r` of stage `s` takes every element of its bus, each once."""
+        axes = {a.var: a for a in s.domain}
+        variables = [v for v, _, _ in r.index]
+        return None not in variables and len(set(variables)) == len(variables) and all(
+            a == 1 and axes[v].start + c == 0 and axes[v].size == n
+            for (v, a, c), n in zip(r.index, self.p.shapes[r.name]))
 
     def reads_reached(self, s: Stage) -> list[Read]:
         """The reads of `s` whose adjoints its reverse loop adds to (a fused stage's own
         loop has added its adjoint's contributions)."""
         return [r for r in s.reads if r.name in self.reached and r.name not in self.fused]
+
+    def contributing(self, s: Stage) -> list[Read]:
+        """The reads of `s` whose adjoints it adds something to: of a map, those whose
+        gradient is not the constant 0."""
+        if s.kind != "map":
+            return self.reads_reached(s)
+        nodes = self.grad_nodes(s)
+        return [s.reads[int(name[1:-1])] for name, node in s.backward.grads if node in nodes]
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.p.stages if s.name == name)
@@ -326,8 +349,7 @@ class _Module(PlanModule):
         if s.kind == "map" and (s.backward is None or not self.grad_nodes(s)) or \
                 not self.reads_reached(s):
             return  # no adjoint to add: a map whose gradients are all 0 (`c(x[i])` for a constant `c`)
-        for r in self.reads_reached(s):
-            self.start_adjoint(r.name)
+        self.start_adjoints(s)
         d = self.element(s.name, tuple((a.var, 1, -a.start) for a in s.axes)).replace(
             self.ident[s.name], self.adjoint(s.name), 1)
         if s.kind == "map":
