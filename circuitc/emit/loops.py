@@ -22,8 +22,10 @@ written-out module runs faster), unless `elements`, `hessian` or `jvp` is asked 
 - Reverse mode runs stage by stage, backwards: a map's loop recomputes its body and
   adds the adjoint of each read into its bus's adjoint list (`d_x[i + 1] += ...`);
   a sum's adjoint for one factor is the stage's adjoint times the other factors;
-  the other reductions' adjoints come from helpers that follow the written-out left
-  fold (`_fold_grads`: max and min ties split in halves at each step).
+  the other reductions' adjoints come from helpers (`_fold_grads`: prod's as the
+  written-out left fold has it, max's and min's split equally among the terms equal to
+  the result; `_logsumexp_grads`: the softmax). An adjoint starts at `-0.0` where its
+  stage adds to every element, else at `0.0` (`start_adjoints`).
 - A map whose adjoint is a scalar output's seed at every element (the terms of the sum
   that is the output, `f = sum(... for i)`; `fusible`) is known before the map runs:
   in `backward` its forward and reverse loops are one loop, which adds up that sum too.

@@ -17,7 +17,10 @@ operations on whole buses instead of a line per element.
   the stage's adjoint; a read's adjoint is summed over the stage axes it lacks and
   added into its bus's adjoint at the slice it read (the adjoint of a slice is a
   padded add). The adjoint of an unbatched input read whole by a contraction is
-  summed over the batch by the einsum itself (`_unbatched`).
+  summed over the batch by the einsum itself (`_unbatched`); an input's adjoint has
+  its input's shape throughout, and any other is written in place only once it has
+  its bus's full shape (`scatter`). The seeds are summed over the batch axes that
+  the inputs lack first (`_seed`), so every adjoint has at most the inputs' batch.
 
 Values agree with the written-out module bit for bit where the operations are the
 same; sums (and the adjoints of wires read more than once) add their terms in
