@@ -191,7 +191,7 @@ def _fold_max_grad(t, k, g, larger=True):
     flat = _flat_terms(t, k)
     tied = flat == _fold_max(t, k, larger)[..., None]
     count = np.maximum(tied.sum(axis=-1, keepdims=True), 1)
-    return _terms_shaped(np.asarray(g)[..., None] * (tied / count), t, k)
+    return _terms_shaped(np.asarray(g)[..., None] / count * tied, t, k)
 
 
 def _fold_prod(t, k):
