@@ -1,10 +1,12 @@
 """Bus circuits against their written-out scalar circuits, written independently here.
 
 Hypothesis draws random bus circuits (sizes 1-4, input buses of rank 1 and 2, bus
-definitions with elementwise gates, offset and scaled indices such as `x[i+1]` and
-`x[2*i]`, constant indices, reductions `sum prod max min logsumexp` over inferred
-or given ranges, nested reductions, index variables and sizes used as numbers,
-scalar wires reading reductions, bus and scalar outputs). The test's own model of
+definitions with elementwise gates and calls of `gate` definitions (one with a constant
+body), offset, scaled and reversed indices such as `x[i+1]`, `x[2*i]` and `x[n-1-i]`,
+constant indices, reductions `sum prod max min logsumexp` over inferred or given
+ranges (`for q in range(1, 3)`, read at offsets too), nested reductions, index
+variables and sizes used as numbers, scalar wires reading reductions, bus and scalar
+outputs, statements in any order). The test's own model of
 the language (ranges inferred as intersections of what each access allows, plain
 uses agreeing on a size, left-hand variables from 0) gives each index variable's
 range, and a writer of its own spells the scalar circuit out as the module
@@ -12,7 +14,9 @@ docstring of `circuitc.buses` defines it: elements `x_0`, `W_1_2`; reductions as
 left folds; `logsumexp` as `m + log(sum(exp(t - m)))` with `m` the left-folded
 `max`. Both texts are compiled and must agree bit for bit: the python target of
 each, forward values and backward gradients under random seeds, at random points
-(a domain error must be raised by both); and the numpy target of the bus circuit,
+(a domain error must be raised by both), gradients wherever no `max` or `min`
+reduction ties (there a reduction splits its gradient equally, which the text's nested
+two-argument gates cannot say; tests/test_reduction_ties.py checks the rule); and the numpy target of the bus circuit,
 written out (`elements=True`; tests/test_whole_bus.py checks its whole-bus code), on
 a batch of points against the python target of the scalar circuit, bit for bit
 where NumPy computes every gate of the circuit as `math` does on every CPU (the

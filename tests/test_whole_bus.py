@@ -3,14 +3,18 @@
 The written-out circuit is the reference semantics (tests/test_buses_oracle.py checks
 it against a writer of its own). Here hypothesis draws random bus circuits with that
 test's generator, and the whole-bus module (`circuitc.compile_source(..., "numpy")`)
-must agree with the written-out one (`elements=True`) on a batch of random points
-under random seeds: forward values bit for bit when the circuit has no `sum`, `prod`
-or `logsumexp` (whose terms whole-bus code adds or multiplies in another order), and
-otherwise, like every gradient (a wire read several times sums its adjoints in another
-order), to 1e-12 relative to the largest magnitude among the results compared; a
-domain error must be raised by both. The examples' circuits are checked the same way,
-and a few properties of the code: module size independent of bus sizes, slices for
-offset reads, einsum for contractions, run-time errors naming the `.circ` position.
+must agree with the written-out one (`elements=True`) at random points under random
+seeds, laid out in batches of every kind (`BATCHINGS`: one batch, single points,
+unbatched parameters beside batched data, batch shapes that broadcast, empty batches,
+seeds with batch axes of their own): forward values bit for bit when the circuit has
+no `sum`, `prod` or `logsumexp` (whose terms whole-bus code adds or multiplies in
+another order), and otherwise, like every gradient (a wire read several times sums its
+adjoints in another order), to 1e-12 relative to the largest magnitude among the
+results compared; a domain error must be raised by both, and any other error fails.
+The examples' circuits are checked the same way, then circuits that once gave wrong
+numbers or failed, and a few properties of the code: module size independent of bus
+sizes, slices for offset reads, einsum for contractions, run-time errors naming the
+`.circ` position.
 
 For a long run:
 
