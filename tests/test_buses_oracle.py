@@ -16,12 +16,12 @@ left folds; `logsumexp` as `m + log(sum(exp(t - m)))` with `m` the left-folded
 each, forward values and backward gradients under random seeds, at random points
 (a domain error must be raised by both), gradients wherever no `max` or `min`
 reduction ties (there a reduction splits its gradient equally, which the text's nested
-two-argument gates cannot say; tests/test_reduction_ties.py checks the rule); and the numpy target of the bus circuit,
-written out (`elements=True`; tests/test_whole_bus.py checks its whole-bus code), on
-a batch of points against the python target of the scalar circuit, bit for bit
-where NumPy computes every gate of the circuit as `math` does on every CPU (the
-correctly rounded operations of NUMPY_EXACT; others may differ in the last bit and are
-compared to 1e-12).
+two-argument gates cannot say; tests/test_reduction_ties.py checks the rule); and the
+numpy target of the bus circuit, written out (`elements=True`; tests/test_whole_bus.py
+checks its whole-bus code), on a batch of points against the python target of the
+scalar circuit, bit for bit where NumPy computes every gate of the circuit as `math`
+does on every CPU (the correctly rounded operations of NUMPY_EXACT; others may differ
+in the last bit and are compared to 1e-12).
 
 The run in the test suite is modest. For a long run:
 
@@ -59,12 +59,12 @@ REDUCTIONS = ("sum", "prod", "max", "min", "logsumexp")
 # IEEE's correctly rounded `+ - * /` and `sqrt`, and what only compares or flips a sign.
 # NumPy's `exp`, `log`, `sin`, ... are its own (SIMD kernels chosen per CPU, within an ulp
 # or so of `math`'s), so a circuit that calls anything else is compared to 1e-12.
-NUMPY_EXACT = frozenset(("sqrt", "abs", "relu", "max", "min", "sum", "prod"))
 LITERALS = ("0.5", "2", "1.5", "3", "0.25")
 # `gate` definitions every circuit has, and what each computes: a constant one makes maps
 # whose gradients are all 0.
 GATE_DEFS = {"konst": ("gate konst(p) = 1.5", lambda p: 1.5),
              "mix": ("gate mix(p, q) = p * q - q", lambda p, q: p * q - q)}
+NUMPY_EXACT = frozenset(("sqrt", "abs", "relu", "max", "min", "sum", "prod", *GATE_DEFS))
 
 
 # -- the model: expressions, variables and their ranges ---------------------------------
