@@ -298,3 +298,14 @@ def test_helpers_are_copied_as_loaded_even_if_the_files_change(monkeypatch):
     after = circuitc.compile_source("f = sigmoid(x) + softplus(x)\n")
     assert after == before
     check_module(after)
+
+
+def test_the_whitelist_rejects_whole_bus_code_that_shadows_a_builtin(monkeypatch):
+    """What an emitter that did not reserve `range` would write: an input `range`."""
+    monkeypatch.setattr(api, "LOOPS_FROM", 0)
+    source = circuitc.compile_source(_bus_circuit(ROLES), "c.circ", "python")
+    check_module(source, "python", whole_bus=True)
+    tampered = source.replace("def forward(x, a):", "def forward(x, range):")
+    assert tampered != source
+    with pytest.raises(Rejected, match="shadow"):
+        check_module(tampered, "python", whole_bus=True)
