@@ -11,6 +11,7 @@ import ast
 import functools
 import keyword
 import math
+import re
 
 import numpy as np
 import pytest
@@ -305,7 +306,7 @@ def test_the_whitelist_rejects_whole_bus_code_that_shadows_a_builtin(monkeypatch
     monkeypatch.setattr(api, "LOOPS_FROM", 0)
     source = circuitc.compile_source(_bus_circuit(ROLES), "c.circ", "python")
     check_module(source, "python", whole_bus=True)
-    tampered = source.replace("def forward(x, a):", "def forward(x, range):")
-    assert tampered != source
+    tampered = re.sub(r"\ba\b", "range", source)
+    assert "def forward(x, range):" in tampered
     with pytest.raises(Rejected, match="shadow"):
         check_module(tampered, "python", whole_bus=True)
