@@ -8,16 +8,22 @@ compute exactly what the same circuit with harmless names computes.
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import math
+import re
 
+import numpy as np
 import pytest
 
 import circuitc
+from circuitc import api
+from circuitc.emit import loops as loops_emit
 from circuitc.emit import numpy as numpy_emit
 from circuitc.emit import python as python_emit
 from circuitc.gates import CALLABLE
-from circuitc.parse import KEYWORDS
+from circuitc.indexed import plan
+from circuitc.parse import KEYWORDS, parse
 from conftest import run_cli
 from whitelist import Rejected, check_module
 
@@ -31,7 +37,8 @@ HOSTILE_NAMES = sorted({
     "__import__", "__class__", "__builtins__", "__name__", "__doc__", "__dict__", "__file__",
     "__spec__", "__loader__", "__annotations__", "__init__", "__debug__",
     "exec", "eval", "compile", "open", "print", "getattr", "globals", "locals", "vars",
-    "float", "int", "map", "isinstance", "len", "range", "tuple", "sum", "object",
+    "float", "int", "map", "isinstance", "len", "range", "tuple", "sum", "object", "next",
+    "iter", "list", "acc", "grads", *loops_emit.NAMES,
     "ValueError", "ArithmeticError", "OverflowError", "ZeroDivisionError", "Exception",
     "FloatingPointError", "BaseException", "NameError", "TypeError",
     *python_emit.RESERVED, *numpy_emit.RESERVED, "np", "numpy", "math",
@@ -99,6 +106,67 @@ def test_names_differing_only_in_case_stay_apart(target):
     value, grads = ns["backward"](*([1.0] * len(names)))
     assert tuple(map(float, grads)) == tuple(float(k + 1) for k in range(len(names)))
     assert float(value) == sum(range(1, len(names) + 1))
+
+
+# A bus circuit with a name in each role: a scalar input `a`, a bus input `x`, a bus `w`,
+# a wire `s`, an index variable used as a number `i`, a reduction's variable `j`. It has
+# every reduction (in loops, `max` and `min` use `iter` and `next`), an offset and a
+# constant index, and a gate that can fail (`log`, on line 5).
+BUS_CIRCUIT = """size n = 5
+input {x}[n] = [0.5, 1, 2, 0.25, 1.5], {a} = 0.5
+{w}[{i}] = {x}[{i}] * {a} + {i} + {x}[4 - {i}]
+{s} = sum({w}[{j}] * {x}[{j}] for {j}) + max({w}[{j}] for {j}) - min({x}[{j}] for {j})
+t = {s} * log({x}[0]) + prod({x}[{j}] for {j}) + logsumexp({w}[{j}] for {j}) + {w}[1]
+output {s}, t, {w}
+"""
+ROLES = ("a", "x", "w", "s", "i", "j")
+
+
+def _bus_circuit(names) -> str:
+    return BUS_CIRCUIT.format(**dict(zip(ROLES, names)))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("k", range(len(HOSTILE_NAMES)), ids=lambda k: HOSTILE_NAMES[k])
+def test_hostile_names_in_whole_bus_code(k, target, monkeypatch):
+    """Whole-bus NumPy code, and the python target's loops (at any size here), with six
+    hostile names in the six roles (over all `k`, each name takes each role): the module
+    passes the whitelist's checks of names, and computes what the same circuit with
+    harmless names does."""
+    monkeypatch.setattr(api, "LOOPS_FROM", 0)
+    text = _bus_circuit([HOSTILE_NAMES[(k + r) % len(HOSTILE_NAMES)] for r in range(len(ROLES))])
+    source = circuitc.compile_source(text, "hostile.circ", target)
+    assert plan(parse(text), "hostile.circ") is not None  # whole-bus code, not written out
+    check_module(source, target, whole_bus=True)
+    ns: dict = {}
+    exec(compile(source, "<generated>", "exec"), ns)  # noqa: S102 (checked above)
+    reference = _harmless(target)
+    x = [0.5, 1.0, 2.0, 0.25, 1.5]
+    for point in ([x, 0.5], [[1.5, 2.0, 0.5, 1.0, 3.0], -2.0]):
+        args = [np.array(point[0]) if target == "numpy" else point[0], point[1]]
+        assert _same(_plain(results(ns, args)), _plain(results(reference, args))), source
+    args = [np.array([-1.0, *x[1:]]) if target == "numpy" else [-1.0, *x[1:]], 0.5]
+    column = text.split("\n")[4].index("log(") + 1
+    with pytest.raises((ValueError, ArithmeticError), match=rf"^hostile\.circ:5:{column}: in 'log'"):
+        ns["backward"](*args)
+
+
+@functools.cache
+def _harmless(target: str) -> dict:
+    saved, api.LOOPS_FROM = api.LOOPS_FROM, 0
+    try:
+        return vars(api.load_source(_bus_circuit(ROLES), "harmless.circ", target))
+    finally:
+        api.LOOPS_FROM = saved
+
+
+def _plain(value):
+    """Results as nested tuples of floats, arrays included."""
+    if isinstance(value, tuple | list):
+        return tuple(_plain(v) for v in value)
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    return float(value)
 
 
 NUMBERS = ["1e999", "1e-400", "0000.5", "00", "0e0", ".5e-0", "1E+308", "2.5E+4", "9" * 400,
@@ -231,3 +299,14 @@ def test_helpers_are_copied_as_loaded_even_if_the_files_change(monkeypatch):
     after = circuitc.compile_source("f = sigmoid(x) + softplus(x)\n")
     assert after == before
     check_module(after)
+
+
+def test_the_whitelist_rejects_whole_bus_code_that_shadows_a_builtin(monkeypatch):
+    """What an emitter that did not reserve `range` would write: an input `range`."""
+    monkeypatch.setattr(api, "LOOPS_FROM", 0)
+    source = circuitc.compile_source(_bus_circuit(ROLES), "c.circ", "python")
+    check_module(source, "python", whole_bus=True)
+    tampered = re.sub(r"\ba\b", "range", source)
+    assert "def forward(x, range):" in tampered
+    with pytest.raises(Rejected, match="shadow"):
+        check_module(tampered, "python", whole_bus=True)

@@ -199,3 +199,19 @@ def test_rosenbrock_backward_is_one_loop():
     source, _ = _both((ROOT / "circuits" / "rosenbrock.circ").read_text())
     backward = source.split("def backward")[1].split("\ndef ")[0]
     assert len(LOOP.findall(backward)) == 1
+
+
+def test_signed_zeros_of_gradients_as_written_out(monkeypatch):
+    """An adjoint starts at -0.0 where every element gets something added (which then adds
+    nothing, not even a sign: d(x/y)/dy at y = inf is -0.0), else at 0.0, which an element
+    nothing reads keeps (`w[2*i]` reads no odd element)."""
+    monkeypatch.setattr(api, "LOOPS_FROM", 0)
+    text = "input x[6], w[6], y\nf[i] = x[i] / y\ng = sum(x[2 * i] / y for i)\nh[i] = w[2 * i] / y\n" \
+           "output f, g, h\n"
+    source, written = _both(text)
+    loops = _loaded(source)
+    args, seeds = ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [1.0] * 6, math.inf), ([1.0] * 6, 1.0, [1.0] * 3)
+    got, want = loops.backward(*args, *seeds)[1], written.backward(*args, *seeds)[1]
+    assert math.copysign(1.0, got[2]) == -1.0 and got[2] == 0.0
+    signs = [[math.copysign(1.0, x) for x in _flat(g)] for g in (got, want)]
+    assert signs[0] == signs[1]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import math
 import re
 import subprocess
 import sys
@@ -86,15 +87,21 @@ def test_eval_prints_the_same_with_either_target(path):
             assert np.ravel(got["gradients"][out][name]) == pytest.approx(np.ravel(grad), rel=1e-14)
 
 
-def test_textbook_neuron_exactly_through_the_command_line():
+def test_textbook_neuron_through_the_command_line():
+    """The python target's numbers, to the last bits that NumPy's own `exp` may round
+    otherwise than `math`'s on some CPUs (numbers.md)."""
     result = run_cli("eval", CIRCUITS / "neuron.circ", "--target", "numpy")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == ("f = 0.8807970779778823\n"
-                             "  df/da = -0.10499358540350662\n"
-                             "  df/db = 0.31498075621051985\n"
-                             "  df/dc = 0.10499358540350662\n"
-                             "  df/dx = 0.10499358540350662\n"
-                             "  df/dy = 0.20998717080701323\n")
+    want = ("f = 0.8807970779778823\n"
+            "  df/da = -0.10499358540350662\n"
+            "  df/db = 0.31498075621051985\n"
+            "  df/dc = 0.10499358540350662\n"
+            "  df/dx = 0.10499358540350662\n"
+            "  df/dy = 0.20998717080701323\n")
+    lines = [line.split(" = ") for line in result.stdout.splitlines()]
+    assert [name for name, _ in lines] == [line.split(" = ")[0] for line in want.splitlines()]
+    assert [float(v) for _, v in lines] == pytest.approx(
+        [float(line.split(" = ")[1]) for line in want.splitlines()], rel=1e-15)
 
 
 def _gate_text(name: str) -> str:
@@ -230,8 +237,10 @@ def test_stable_gates_at_huge_inputs_without_any_warning():
     assert all(np.isfinite(d).all() for d in grads)
     assert grads[0][[1, 7]].tolist() == [0.0, 0.0] and grads[1][[1, 7]].tolist() == [0.0, 1.0]
     slow = load_source("f = sigmoid(x)\ng = softplus(x)\nh = tanh(x)\noutput f, g, h\n")
-    for i, xi in enumerate(x):  # including the tails' tiny values, to full relative precision
-        assert [f[i], g[i], h[i]] == pytest.approx(slow.forward(float(xi)), rel=1e-15, abs=0)
+    # The tails' tiny values too, to full relative precision where they are normal numbers;
+    # below, NumPy's `exp` and `math`'s may round a subnormal differently (numbers.md).
+    for i, xi in enumerate(x):
+        assert [f[i], g[i], h[i]] == pytest.approx(slow.forward(float(xi)), rel=1e-15, abs=1e-320)
 
 
 @pytest.mark.parametrize(("text", "args", "where"), [
@@ -318,7 +327,9 @@ def test_signed_zeros_infinities_and_nan_as_the_python_target_elementwise(expr):
         expected = _or_error(slow.forward, float(x), float(y))
         if isinstance(expected, str):
             assert isinstance(value, str), (x, y, value)
-        else:
+        elif math.isfinite(expected) and expected not in (0.0, 1.0):  # `0.5 ** 0.5`: NumPy's
+            assert float(value) == pytest.approx(expected, rel=1e-15), (expr, x, y)  # own pow
+        else:  # the special values, bit for bit: signed zeros, infinities, nan, 1
             assert repr(float(value)) == repr(expected), (expr, x, y)
 
 

@@ -3,14 +3,18 @@
 The written-out circuit is the reference semantics (tests/test_buses_oracle.py checks
 it against a writer of its own). Here hypothesis draws random bus circuits with that
 test's generator, and the whole-bus module (`circuitc.compile_source(..., "numpy")`)
-must agree with the written-out one (`elements=True`) on a batch of random points
-under random seeds: forward values bit for bit when the circuit has no `sum`, `prod`
-or `logsumexp` (whose terms whole-bus code adds or multiplies in another order), and
-otherwise, like every gradient (a wire read several times sums its adjoints in another
-order), to 1e-12 relative to the largest magnitude among the results compared; a
-domain error must be raised by both. The examples' circuits are checked the same way,
-and a few properties of the code: module size independent of bus sizes, slices for
-offset reads, einsum for contractions, run-time errors naming the `.circ` position.
+must agree with the written-out one (`elements=True`) at random points under random
+seeds, laid out in batches of every kind (`BATCHINGS`: one batch, single points,
+unbatched parameters beside batched data, batch shapes that broadcast, empty batches,
+seeds with batch axes of their own): forward values bit for bit when the circuit has
+no `sum`, `prod` or `logsumexp` (whose terms whole-bus code adds or multiplies in
+another order), and otherwise, like every gradient (a wire read several times sums its
+adjoints in another order), to 1e-12 relative to the largest magnitude among the
+results compared; a domain error must be raised by both, and any other error fails.
+The examples' circuits are checked the same way, then circuits that once gave wrong
+numbers or failed, and a few properties of the code: module size independent of bus
+sizes, slices for offset reads, einsum for contractions, run-time errors naming the
+`.circ` position.
 
 For a long run:
 
@@ -323,3 +327,51 @@ def test_seeds_with_batch_axes_of_their_own_count_once_for_their_output():
         _, (dx, dy) = module.backward(x, y, d_s, d_t)
         assert dx.tolist() == [[3.0 + 10], [5.0 + 10], [7.0 + 10]]
         assert dy.tolist() == [[3.0 * 1, 5.0 * 2, 7.0 * 3]]
+
+
+@pytest.mark.parametrize("target", ["numpy", "python"])
+def test_a_reduction_no_output_needs_is_not_computed(target, monkeypatch):
+    """As written out: `konst` ignores its parameter, so no `log` of `x[0]` is taken."""
+    monkeypatch.setattr(circuitc.api, "LOOPS_FROM", 0)
+    text = "gate konst(p) = 1.5\ninput x[3]\nh[i] = konst(sum(log(x[0]) * x[j] for j)) + x[i]\n"
+    module = circuitc.api.load_source(text, "c.circ", target)
+    x = [-1.0, 2.0, 3.0]
+    value, (dx,) = module.backward(np.array(x) if target == "numpy" else x)
+    assert np.asarray(value).tolist() == [0.5, 3.5, 4.5]
+    assert np.asarray(dx).tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("target", ["numpy", "python"])
+@pytest.mark.parametrize("text", [
+    # A bus used above its definition, by a reduction and by a constant index.
+    "size n = 300\ninput x[n]\ns = sum(v[i] for i) + t\nt = 2 * v[0]\nv[i] = x[i] * 2\noutput s\n",
+    # A map whose gradients are all 0 (a gate with a constant body): no loop without a body.
+    "size n = 300\ninput x[n]\ngate c(p) = 1.5\nu[k] = c(x[k])\n",
+    # `range`, `next`, `iter`, `float`, `min` and `len` as names of every kind.
+    ("size n = 300\ninput x[n], range = 2, next = 0.5\niter[i] = x[i] * range + i\n"
+     "float = max(iter[min] * next for min) + min(x[len] for len)\n"),
+])
+def test_loops_and_whole_bus_code_of_awkward_circuits(target, text):
+    """Against the written-out module; with 300 elements the python target writes loops."""
+    module = circuitc.api.load_source(text, "c.circ", target)
+    written = circuitc.api.load_source(text, "c.circ", target, elements=True)
+    rng = np.random.default_rng(4)
+    args = [rng.normal(size=module.SHAPES[n]) if module.SHAPES[n] else 0.5 for n in module.INPUTS]
+    if target == "python":
+        args = [a.tolist() if hasattr(a, "tolist") else a for a in args]
+    for got, want in zip(_leaves(module.backward(*args)), _leaves(written.backward(*args)), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_reduction_over_many_index_variables():
+    """27 index variables: more than the 26 letters einsum's subscripts once had; 53: more
+    than einsum can name, written out."""
+    for count in (27, 53):
+        names = [f"v{k}" for k in range(count)]
+        text = (f"input x[1], y[2]\ns = sum({' * '.join(f'x[{v}]' for v in names)} * y[0] "
+                f"for {', '.join(names)})\nt = max({' + '.join(f'x[{v}]' for v in names)} "
+                f"for {', '.join(names)})\noutput s, t\n")
+        (s, t), (dx, dy) = _same_as_written_out(text, (np.array([1.01]), np.array([2.0, 3.0])))
+        assert dy.tolist() == pytest.approx([1.01 ** count, 0.0], rel=1e-14)
+        assert s == pytest.approx(1.01 ** count * 2, rel=1e-14) and t == pytest.approx(1.01 * count)
+        assert dx.tolist() == pytest.approx([count * 1.01 ** (count - 1) * 2 + count], rel=1e-14)

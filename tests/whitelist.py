@@ -28,6 +28,11 @@ Besides the node types, the names: no parameter or local of `forward` and
 `backward` may shadow a global or builtin those functions use (an input called
 `ValueError` must not break the exception handler), and every free name they use
 must be defined by the module or be one of the builtins above.
+
+Whole-bus code (`check_module(source, target, whole_bus=True)`) is held to the module
+level, the helpers (the loops' own too) and the names, with the builtins its loops call
+(`range`, `float`, `iter`, `next`); the statements and expressions of its functions
+(loops, slices, `einsum` specs) are not listed here.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from __future__ import annotations
 import ast
 import inspect
 
+from circuitc.emit import loops as loops_emit
 from circuitc.emit import numpy as numpy_emit
 from circuitc.emit import python as python_emit
 
@@ -48,6 +54,9 @@ ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # in this order
 WRAPPED = [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS]
 FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "ArithmeticError", "ValueError"},
                      "numpy": {"map", "ArithmeticError", "ValueError"}}
+# Whole-bus code (`emit.loops`, `emit.whole`) also loops over its buses.
+WHOLE_BUS_BUILTINS = {"python": FUNCTION_BUILTINS["python"] | {"range", "float", "iter", "next"},
+                      "numpy": FUNCTION_BUILTINS["numpy"]}
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 SIGNS = (ast.USub, ast.UAdd)
 
@@ -57,11 +66,13 @@ SIGNS = (ast.USub, ast.UAdd)
 _LOCATED = {"_located": python_emit._LOCATED, "_by_circ_names": python_emit._BY_CIRC_NAMES}
 _SHIPPED = {"numpy": {**numpy_emit.HELPERS, **_LOCATED},
             "python": {**{name: inspect.getsource(fn).rstrip() for name, fn in python_emit.HELPERS.items()},
-                       **_LOCATED}}
+                       **_LOCATED},
+            "loops": {**loops_emit.SOURCES, **_LOCATED}}
 
 
 def shipped_helpers(target: str) -> dict[str, str]:
-    """The source text of every helper function the compiler may copy into a module."""
+    """The source text of every helper function the compiler may copy into a module
+    (`loops`: into the python target's whole-bus code)."""
     return _SHIPPED[target]
 
 
@@ -256,28 +267,31 @@ def _check_gate_lines(stmts, exprs: _Expressions, lib: str) -> None:
             _fail(stmt, f"{type(stmt).__name__} in a function body")
 
 
-def _check_entry_point(fn: ast.FunctionDef, lib: str, module_names: set[str], target: str) -> None:
+def _check_entry_point(fn: ast.FunctionDef, lib: str, module_names: set[str], target: str,
+                       whole_bus: bool) -> None:
     _check_arguments(fn, lib)
     body = fn.body
     if not (body and isinstance(body[0], ast.Expr) and _is_str(body[0].value)):
         _fail(fn, "a docstring first")
     if not isinstance(body[-1], ast.Return) or body[-1].value is None:
         _fail(fn, "a return last")
-    helpers = {n for n in module_names if n.startswith("_")}
-    callables = helpers | (FUNCTION_BUILTINS[target] - {"ArithmeticError", "ValueError"})
-    attributes = {("*", ("shape",))} if target == "numpy" else set()
-    exprs = _Expressions(lib, callables, attributes)
-    _check_gate_lines(body[1:-1], exprs, lib)
-    exprs.visit(body[-1].value)
+    builtins = (WHOLE_BUS_BUILTINS if whole_bus else FUNCTION_BUILTINS)[target]
+    if not whole_bus:
+        helpers = {n for n in module_names if n.startswith("_")}
+        callables = helpers | (builtins - {"ArithmeticError", "ValueError"})
+        attributes = {("*", ("shape",))} if target == "numpy" else set()
+        exprs = _Expressions(lib, callables, attributes)
+        _check_gate_lines(body[1:-1], exprs, lib)
+        exprs.visit(body[-1].value)
     # Names: what the body reads without binding it must come from the module or the
     # allowed builtins, and no parameter or local may shadow it.
     bound = _bound_names(fn)
     free = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
             and n.id not in bound}
-    unknown = free - module_names - FUNCTION_BUILTINS[target]
+    unknown = free - module_names - builtins
     if unknown:
         _fail(fn, f"free names {sorted(unknown)} are neither the module's nor allowed builtins")
-    shadowed = bound & (module_names | FUNCTION_BUILTINS[target] | {lib})
+    shadowed = bound & (module_names | builtins | {lib})
     if shadowed:
         _fail(fn, f"parameters or locals {sorted(shadowed)} shadow names the function uses")
 
@@ -290,8 +304,12 @@ def _check_helper(fn: ast.FunctionDef, source: str, target: str) -> None:
         _fail(fn, f"{fn.name} differs from the helper the compiler ships")
 
 
-def check_module(source: str, target: str = "python") -> ast.Module:
-    """Fail (with `Rejected`) unless `source` has only what a generated module may have."""
+def check_module(source: str, target: str = "python", whole_bus: bool = False) -> ast.Module:
+    """Fail (with `Rejected`) unless `source` has only what a generated module may have.
+
+    Whole-bus code (`whole_bus`: loops, slices, `einsum`) is held to all of it but the
+    statements and expressions of its functions: their names (no `.circ` name may shadow
+    a builtin or global they use), the module level and the helpers."""
     lib = LIBRARY[target]
     tree = ast.parse(source)
     # Some errors only the compiler finds (an assignment to `__debug__`): the module must
@@ -332,8 +350,8 @@ def check_module(source: str, target: str = "python") -> ast.Module:
         _fail(tree, f"functions {names}: forward, backward, [jvp, hvp, hessian], then distinct "
                     "helpers")
     for fn in shared + functions[:len(entries)]:
-        _check_entry_point(fn, lib, module_names, target)
+        _check_entry_point(fn, lib, module_names, target, whole_bus)
     for fn in functions[len(entries):]:
-        _check_helper(fn, source, target)
+        _check_helper(fn, source, "loops" if whole_bus and target == "python" else target)
     return tree
 
