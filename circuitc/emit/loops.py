@@ -95,9 +95,11 @@ HELPERS = {f.__name__: f for f in (_shaped, _logsumexp, _prod_except, _prod_exce
                                        "_pattern", "_colouring", "_hessian_layout", "_count",
                                        "_sparse_hessian", "_dense_hessian")))}
 SOURCES = {**HELPER_SOURCES, **{name: inspect.getsource(f).rstrip() for name, f in HELPERS.items()}}
-# What the functions call, reserved so that no circuit name shadows it.
-NAMES = RESERVED | set(HELPERS) | {"range", "float", "max", "min", "product", "sparse_hessian",
-                                   "HESSIAN_PIECES", "HESSIAN_BAND", "__getattr__", "globals"}
+# What the functions call, and `iter` and `next`, which earlier loops called, reserved so
+# that no circuit name shadows a builtin in them (`tests/whitelist.py` holds them to it).
+NAMES = RESERVED | set(HELPERS) | {"range", "float", "max", "min", "iter", "next", "product",
+                                   "sparse_hessian", "HESSIAN_PIECES", "HESSIAN_BAND",
+                                   "__getattr__", "globals"}
 FOLDS = {"max": "max({})", "min": "min({})", "prod": "math.prod({})",
          "logsumexp": "_logsumexp({})", "prod_except": "_prod_except({})",
          "prod_except_tangent": "_prod_except_tangent({})"}
