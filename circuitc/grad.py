@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 
 from .gates import GATES
-from .graph import LEAVES, Builder, Graph, Origin
+from .graph import LEAVES, Builder, Graph, Origin, needed
 from .passes import GRADIENT_REWRITES
 
 ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # prefix of adjoint names; never part of a `.circ` name
@@ -113,16 +113,10 @@ TANGENT = "\N{DOT OPERATOR}"  # prefix of tangent names; never part of a `.circ`
 def _users(nodes, roots) -> list[list[int]]:
     """For each node, the gates that read it and that some node of `roots` depends on
     (a tangent pushed anywhere else would be thrown away)."""
-    needed = [False] * len(nodes)
-    for root in roots:
-        needed[root] = True
-    for i in range(len(nodes) - 1, -1, -1):
-        if needed[i]:
-            for a in nodes[i].args:
-                needed[a] = True
+    need = needed(nodes, roots)
     users: list[list[int]] = [[] for _ in nodes]
     for i, node in enumerate(nodes):
-        if needed[i]:
+        if need[i]:
             for a in dict.fromkeys(node.args):
                 users[a].append(i)
     return users

@@ -41,7 +41,7 @@ import math
 from dataclasses import replace
 
 from ..gates import ATOM, GATES
-from ..graph import Graph, Origin
+from ..graph import Graph, Origin, needed
 from ..indexed.ir import Access, Fold, Map, Plan, axes_shape, check, covers, identity, pruned
 from ..indexed.passes import fused
 from . import hessian_helpers
@@ -165,23 +165,17 @@ class _Module(Frame):
         depth). A node used once that cannot raise is written into the expression that
         uses it."""
         nodes = graph.nodes
-        needed = [False] * len(nodes)
-        for r in roots:
-            needed[r] = True
-        for i in range(len(nodes) - 1, -1, -1):
-            if needed[i]:
-                for a in nodes[i].args:
-                    needed[a] = True
+        alive = needed(nodes, roots)
         uses = [0] * len(nodes)
         for i in roots:
             uses[i] += 1
         for i, node in enumerate(nodes):
-            if needed[i]:
+            if alive[i]:
                 for a in node.args:
                     uses[a] += 1
         texts: dict[int, tuple[str, int, int]] = {}
         for i, node in enumerate(nodes):
-            if not needed[i]:
+            if not alive[i]:
                 continue
             if node.op == "const":
                 text, prec = _literal(node.attr)

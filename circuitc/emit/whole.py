@@ -33,11 +33,12 @@ another order, so they agree to rounding.
 from __future__ import annotations
 
 import ast
+import inspect
 import math
 from dataclasses import replace
 
 from ..gates import ATOM, GATES
-from ..graph import Origin
+from ..graph import Origin, needed
 from ..indexed.ir import (
     ADJOINT,
     TANGENT,
@@ -51,6 +52,7 @@ from ..indexed.ir import (
     pruned,
 )
 from ..indexed.passes import fused, with_residuals
+from . import hessian_helpers
 from .frame import Frame, Function, functions
 from .numpy import ERRSTATE, HELPERS, RESERVED
 from .python import LINE, _literal, _tuple
@@ -62,13 +64,18 @@ FOLD_HELPERS = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
                 "prod_except_tangent": "_prod_except_tangent"}
 
 
+# The helpers a module may carry: `numpy_helpers.py`'s, and the colouring of a Hessian's
+# columns, which needs no NumPy (`hessian_helpers`).
+SOURCES = {**HELPERS, "_colouring": inspect.getsource(hessian_helpers._colouring).rstrip()}
+
+
 def _calls() -> dict[str, set[str]]:
-    """Each helper of `numpy_helpers.py` and the helpers it calls, from their syntax trees."""
+    """Each helper and the helpers it calls, from their syntax trees."""
     calls = {}
-    for name, source in HELPERS.items():
+    for name, source in SOURCES.items():
         called = {n.func.id for n in ast.walk(ast.parse(source))
                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-        calls[name] = called & set(HELPERS) - {name}
+        calls[name] = called & set(SOURCES) - {name}
     return calls
 
 
@@ -221,22 +228,16 @@ class _Module(Frame):
         """A line per gate `roots` need; each node's text and precedence. Temporaries are
         deleted after their last use."""
         nodes = m.body.nodes
-        needed = [False] * len(nodes)
-        for r in roots:
-            needed[r] = True
-        for i in range(len(nodes) - 1, -1, -1):
-            if needed[i]:
-                for a in nodes[i].args:
-                    needed[a] = True
+        alive = needed(nodes, roots)
         last = {}
         for i, node in enumerate(nodes):
-            if needed[i]:
+            if alive[i]:
                 for a in node.args:
                     last[a] = i
         texts: dict[int, tuple[str, int]] = {}
         temporaries = {}
         for i, node in enumerate(nodes):
-            if not needed[i]:
+            if not alive[i]:
                 continue
             if node.op == "const":
                 texts[i] = _literal(node.attr, "np")
@@ -690,7 +691,7 @@ class _Module(Frame):
                 todo += CALLS[h]
         tail = []
         for helper in sorted(needed):
-            tail += ["", "", HELPERS[helper]]
+            tail += ["", "", SOURCES[helper]]
         return "\n".join(head + self.lines + tail + self.closing(len(head), names)) + "\n"
 
 

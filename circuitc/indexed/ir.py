@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..graph import LEAVES, Graph, GraphError, Node, Origin
+from ..graph import LEAVES, Graph, GraphError, Node, Origin, needed
 from ..graph import check as check_graph
 
 ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # `∂x`: x's adjoint (as `grad` names them)
@@ -275,19 +275,13 @@ def body_of(graph: Graph, outputs, leaves: dict[int, Access]) -> tuple[Graph, tu
     leaf node of `leaves` an input `[k]` that reads `leaves[node]` (several leaves with one
     read are one input), and the map's reads in input order."""
     nodes = graph.nodes
-    needed = [False] * len(nodes)
-    for _, n in outputs:
-        needed[n] = True
-    for i in range(len(nodes) - 1, -1, -1):
-        if needed[i]:
-            for a in nodes[i].args:
-                needed[a] = True
+    need = needed(nodes, [n for _, n in outputs])
     reads: dict[Access, int] = {}
     inputs: dict[int, int] = {}  # read -> its input node
     new: dict[int, int] = {}
     out: list[Node] = []
     for i, node in enumerate(nodes):
-        if not needed[i]:
+        if not need[i]:
             continue
         if i in leaves:
             k = reads.setdefault(leaves[i], len(reads))
