@@ -106,18 +106,20 @@ class _Module(Frame):
     # -- lines ------------------------------------------------------------------------
 
     def line(self, text: str, origin: Origin | None) -> None:
-        """A line of a function body, inside its `try` block."""
+        """A line of a function body, inside its `try` block, after the `del` of the arrays
+        released since the last line."""
+        self.flush()
         comment = f"  # {origin.lines}" if origin else ""
         self.body.append((" " * 12 + text + comment, origin))
 
     def release(self, names) -> None:
-        """`del` the arrays `names`, on the `del` line just written if there is one."""
-        names = set(names)
-        text, origin = self.body[-1] if self.body else ("", None)
-        if text.lstrip().startswith("del ") and origin is None:
-            names |= set(text.split("del ", 1)[1].split(", "))
-            self.body.pop()
-        self.line(f"del {', '.join(sorted(names))}", None)
+        """`del` the arrays `names` (with the others released before the next line)."""
+        self.released |= set(names)
+
+    def flush(self) -> None:
+        if self.released:
+            self.body.append((" " * 12 + f"del {', '.join(sorted(self.released))}", None))
+            self.released = set()
 
     def helper(self, name: str) -> str:
         self.helpers.add(name)
@@ -545,6 +547,7 @@ class _Module(Frame):
         self.temps = 0
         self.body: list[tuple[str, Origin | None]] = []
         self.states: dict[str, _State] = {}
+        self.released: set[str] = set()
         lines = self.head(f)
         params = [self.name(b) for b in f.params]
         if len(params) == 1:
