@@ -100,9 +100,11 @@ SOURCES = {**HELPER_SOURCES, **{name: inspect.getsource(f).rstrip() for name, f 
 NAMES = RESERVED | set(HELPERS) | {"range", "float", "max", "min", "iter", "next", "product",
                                    "sparse_hessian", "HESSIAN_PIECES", "HESSIAN_BAND",
                                    "__getattr__", "globals"}
-FOLDS = {"max": "max({})", "min": "min({})", "prod": "math.prod({})",
-         "logsumexp": "_logsumexp({})", "prod_except": "_prod_except({})",
-         "prod_except_tangent": "_prod_except_tangent({})"}
+# Each fold as a call on the list of its terms, and the helper that call needs.
+FOLDS = {"max": ("max({})", None), "min": ("min({})", None), "prod": ("math.prod({})", None),
+         "logsumexp": ("_logsumexp({})", "_logsumexp"),
+         "prod_except": ("_prod_except({})", "_prod_except"),
+         "prod_except_tangent": ("_prod_except_tangent({})", "_prod_except_tangent")}
 
 
 def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
@@ -300,9 +302,10 @@ class _Module(Frame):
         self.loops(kept)
         loops = " ".join(f"for {self.var(a.var)} in range({f'{a.start}, ' if a.start else ''}{a.stop})"
                          for a in f.domain[len(kept):])
-        call = FOLDS[f.kind].format(", ".join(f"[{self.element(t)} {loops}]" for t in f.terms))
-        if "_" + f.kind in HELPERS:
-            self.helpers.add("_" + f.kind)
+        template, helper = FOLDS[f.kind]
+        call = template.format(", ".join(f"[{self.element(t)} {loops}]" for t in f.terms))
+        if helper:
+            self.helpers.add(helper)
         self.uses_math |= f.kind in ("prod", "logsumexp")
         how = "extend" if whole else "append" if kept else None
         self.line(f"{target}.{how}({call})" if how else f"{target} = {call}", f.origin, True)

@@ -291,20 +291,18 @@ class _Module(Frame):
         nodes = m.body.nodes
         constant, leaves, stack = 1.0, [], [node]
         while stack:
-            n = nodes[stack.pop()]
-            if n.op == "mul":
-                stack += n.args
-            elif n.op == "input":
-                leaves.append(nodes.index(n))
-            elif n.op == "const":
-                constant *= n.attr
+            i = stack.pop()
+            if nodes[i].op == "mul":
+                stack += nodes[i].args
+            elif nodes[i].op == "input":
+                leaves.append(i)
+            elif nodes[i].op == "const":
+                constant *= nodes[i].attr
             else:
                 return None
         if not leaves:
             return None
-        have = {v for i in leaves for v in m.reads[int(nodes[i].attr[1:-1])].vars} | {
-            m.reads[int(nodes[i].attr[1:-1])].index[0][0] for i in leaves
-            if m.reads[int(nodes[i].attr[1:-1])].name is None}
+        have = {v for i in leaves for v in m.reads[int(nodes[i].attr[1:-1])].vars}
         target = set(w.target.vars)
         if not target <= have:
             return None
@@ -343,9 +341,8 @@ class _Module(Frame):
                               if LETTERS[k] not in have and a.var not in w.target.vars)
         if constant != 1.0:
             g = f"{_literal(constant, 'np')[0]} * {f'({g})' if conditional else g}"
-            conditional = False
-        if conditional and (constant != 1.0 or self.contributions[w.target.name] > 1):
-            g = f"({g})"  # an operand of `*` or `+`
+        elif conditional and self.contributions[w.target.name] > 1:
+            g = f"({g})"  # an operand of `+`
         self.accumulate(w.target, g, m.origin, fresh=True, covers=True, full=full)
 
     def planned(self, reads, operands, out: str, unbatched) -> tuple[str, str] | None:
