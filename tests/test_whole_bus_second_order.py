@@ -31,7 +31,7 @@ from test_buses_oracle import SETTINGS, bus_text, circuits
 
 import circuitc
 from circuitc import api
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 EXAMPLES = ["examples/mlp.circ", "examples/spiral.circ", "examples/moons.circ",
             "examples/svm.circ", "circuits/rosenbrock.circ", "circuits/two_layer.circ"]
@@ -209,3 +209,11 @@ def _counted(function, calls: list):
         calls.append(np.shape(args[1]))
         return function(*args)
     return counted
+
+
+def test_verify_checks_second_derivatives_of_whole_bus_modules():
+    for target in ("numpy", "python"):
+        result = run_cli("verify", ROOT / "circuits/rosenbrock.circ", "--order", "2",
+                         "--target", target, "-D", "n=300", "--points", "1")
+        assert result.returncode == 0, result.stderr
+        assert "OK:" in result.stdout and " 0 failed" in result.stdout
