@@ -1,6 +1,5 @@
 """The functions a whole-bus module of the python target carries for its sparse Hessian
-(`emit.loops` copies their source into the module; `indexed.sparsity` lists patterns
-with `_pattern` too). They use nothing but the module's own globals: `INPUTS`, `WRT`,
+(`emit.loops` copies their source into the module, `emit.whole` the colouring). They use nothing but the module's own globals: `INPUTS`, `WRT`,
 `SHAPES`, `HESSIAN_PIECES`, `HESSIAN_BAND` and the helpers `_flat`, `_shaped`,
 `_symmetric`.
 

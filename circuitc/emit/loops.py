@@ -271,8 +271,8 @@ class _Module(Frame):
             rank = len(self.f.plan.shape(name))
             axes = m.domain[:rank]
             whole = w.target == identity(name, axes) and axes_shape(axes) == self.f.plan.shape(name)
-            if not whole or depth not in (None, rank):
-                continue
+            if not whole or depth not in (None, rank) or not w.add and rank < len(m.domain):
+                continue  # (a `=` write over fewer variables is written at its element)
             if w.add and (self.contributions[name] != 1 or self.f.plan.buffers[name].role != "sum"):
                 continue
             depth = rank

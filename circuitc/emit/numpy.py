@@ -198,12 +198,16 @@ class _NumpyModule(_Module):
             self.helpers.add(split)
             lines += _unpack([ident[e] for e in elements(key, shape)],
                              f"{split}({ident[key]}, {shape!r})")
-        # The outputs' batch: the inputs', and in `jvp` the directions' too (the value and
-        # its tangents alike); `hvp`'s value and gradient are `backward`'s at the inputs.
-        directions = [node.name for node in graph.nodes if node.op == "tangent"
-                      and graph is not self.hvp]
-        shapes = ", ".join(f"{ident[name]}.shape" for name in [*graph.inputs, *directions])
-        lines.append(f"    _shape = np.broadcast_shapes({shapes})")
+        # The outputs' batch: the inputs', and in `jvp` every direction's too, used or not
+        # (the value and its tangents alike); `hvp`'s value and gradient are `backward`'s.
+        shapes = [f"{ident[name]}.shape" for name in graph.inputs]
+        if graph is self.jvp:
+            buses_of = self.forward.shapes
+            self.helpers.add("_batch")
+            shapes += [f"_batch(_float({ident[TANGENT + name]}), {buses_of[name]!r})"
+                       if name in buses_of else f"np.shape({ident[TANGENT + name]})"
+                       for name in by_bus(graph.inputs)]
+        lines.append(f"    _shape = np.broadcast_shapes({', '.join(shapes)})")
         if graph is self.hvp:
             shapes = self.forward.shapes
             batches = [f"_batch({ident[TANGENT + name]}, {shapes[name]!r})" if name in shapes

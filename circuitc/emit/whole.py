@@ -40,8 +40,6 @@ from dataclasses import replace
 from ..gates import ATOM, GATES
 from ..graph import Origin, needed
 from ..indexed.ir import (
-    ADJOINT,
-    TANGENT,
     Access,
     Fold,
     Map,
@@ -151,11 +149,11 @@ class _Module(Frame):
     def aligned(self, read: Access) -> str:
         """A read as an array whose trailing axes are the domain's (size 1 where it lacks one)."""
         domain = self.domain
-        if read.name is None:
-            text = self.arange(read)
+        if read.name is None:  # an axis per domain variable, as every value has
             k = domain.index(self.axes[read.index[0][0]])
-            nones = ", None" * (len(domain) - k - 1)
-            return f"{text}[:{nones}]" if nones else text
+            if len(domain) == 1:
+                return self.arange(read)
+            return f"{self.arange(read)}[{', '.join(':' if d == k else 'None' for d in range(len(domain)))}]"
         text = self.sliced(read)
         order = [domain.index(self.axes[v]) for v in read.vars]
         if order != sorted(order):
@@ -280,7 +278,8 @@ class _Module(Frame):
     def batch_of(self, name: str) -> str:
         """The batch a buffer's array has at most (`batches`): an `hvp`'s tangent has the
         directions' too."""
-        return "_along" if self.f.name == "hvp" and name.startswith(TANGENT) else "_shape"
+        tangent = self.f.plan.buffers[name].derivative == "tangent"
+        return "_along" if self.f.name == "hvp" and tangent else "_shape"
 
     def factors(self, m: Map, node: int, w) -> tuple[float, list[int]] | None:
         """A `+=` write's value as (a constant, the body's input nodes it multiplies), where it
@@ -313,8 +312,7 @@ class _Module(Frame):
     def batch_summed(self, target: Access) -> bool:
         """Whether `target` is an input's adjoint written whole: summed over the batch where
         the input has none."""
-        return (target.name.startswith(ADJOINT) and target.name[1:] in self.f.plan.inputs
-                and self.whole(target))
+        return self.gradient_of(target.name) is not None and self.whole(target)
 
     def contract(self, m: Map, w, constant: float, leaves: list[int], full) -> None:
         """`target += product of reads`, summed over the variables the target lacks."""
@@ -325,7 +323,7 @@ class _Module(Frame):
         spec = ",".join(x for x, _ in operands) + "->..." + out
         unbatched = None
         if self.batch_summed(w.target) and len(operands) > 1:
-            name = w.target.name[1:]
+            name = self.gradient_of(w.target.name)
             unbatched = (self.name(name), len(self.f.plan.shape(name)))
             self.helper("_unbatched")
         g = _einsum(spec, [t for _, t in operands], unbatched)
@@ -418,10 +416,12 @@ class _Module(Frame):
         g = self.ordered(g, kept, w.target.vars)
         fresh = bool(lacking) or op != "input"
         root = None if fresh else self.state_of(m.reads[int(m.body.nodes[node].attr[1:-1])].name).root
-        if fresh and not lacking and node in self.bound:  # one array, two buffers: neither owns it
+        itself = not lacking and factor == 1 and kept == list(w.target.vars)  # `g` is the node's
+        if itself and fresh and node in self.bound:  # one array, two buffers: neither owns it
             fresh, root = False, self.bound[node]
             self.states[root].owned = False
-        if self.accumulate(w.target, g, m.origin, fresh, set(w.target.vars) <= varies, full, root):
+        if self.accumulate(w.target, g, m.origin, fresh, set(w.target.vars) <= varies, full,
+                           root) and itself:
             self.bound.setdefault(node, w.target.name)
 
     def ordered(self, g: str, have: list[str], want: tuple[str, ...]) -> str:
@@ -437,6 +437,11 @@ class _Module(Frame):
         ident = self.name(target.name)
         shape = self.f.plan.shape(target.name)
         op = m.body.nodes[node].op
+        if node in self.bound:  # one array, two buffers: neither owns it
+            self.line(f"{ident} = {self.name(self.bound[node])}", m.origin)
+            self.states[self.bound[node]].owned = False
+            self.states[target.name] = _State(False, None, self.bound[node])
+            return
         if named:
             self.states[target.name] = _State(True, None, target.name)
         elif len(target.vars) < len(m.domain) and op != "const":
@@ -453,6 +458,7 @@ class _Module(Frame):
         else:
             self.line(f"{ident} = {text[0]}", m.origin)
             self.states[target.name] = _State(True, None, target.name)
+        self.bound.setdefault(node, target.name)
 
     def accumulate(self, target: Access, g: str, origin: Origin, fresh: bool = False,
                    covers: bool = True, full=frozenset(), root: str | None = None) -> bool:
@@ -508,9 +514,8 @@ class _Module(Frame):
 
     def gradient_of(self, name: str) -> str | None:
         """The input whose adjoint buffer `name` is, if it is one."""
-        if name.startswith(ADJOINT) and name[1:] in self.f.plan.inputs:
-            return name[1:]
-        return None
+        b = self.f.plan.buffers[name]
+        return b.of if b.derivative == "adjoint" and b.of in self.f.plan.inputs else None
 
     def state_of(self, name: str) -> _State:
         state = self.states.get(name)

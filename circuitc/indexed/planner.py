@@ -28,7 +28,6 @@ same statements with every bus as one wire.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 from ..buses import _affine, _Expansion, _walk_all
 from ..errors import CircuitError
@@ -62,7 +61,7 @@ from .ir import (
     body_of,
     identity,
     leaves_of,
-    live,
+    pruned,
 )
 from .passes import without_copies
 
@@ -199,10 +198,7 @@ class _Planner:
         outputs = tuple(name for name, _ in self.skeleton.outputs)
         every = Plan(self.filename, self.skeleton.inputs, outputs, self._wrt(), self._defaults(),
                      self.buffers, tuple(self.stages))
-        stages = tuple(live(every, outputs))
-        used = {w.target.name for s in stages for w in s.writes} | set(self.skeleton.inputs)
-        return without_copies(replace(every, stages=stages, buffers={
-            n: b for n, b in self.buffers.items() if n in used}))
+        return without_copies(pruned(every, outputs))
 
     def _order(self) -> list:
         """The assignments, each after the ones it reads (the skeleton has no cycle)."""
@@ -333,7 +329,8 @@ class _Planner:
         if kind == "sum" and not any(type(t) is Index for t in terms):
             return self._summed(name, scope, over, e.body, origin)
         operands = [self._access(t, inner) for t in terms if type(t) is Index]
-        rest = [t for t in terms if type(t) is not Index]
+        numbers = [t for t in terms if type(t) is Num] if kind == "sum" else []
+        rest = [t for t in terms if type(t) is not Index and t not in numbers]
         groups: dict[frozenset, list] = {}
         for t in rest:
             groups.setdefault(frozenset(_uses([t], set(inner))), []).append(t)
@@ -349,7 +346,7 @@ class _Planner:
         target = identity(name, kept)
         if kind == "sum":
             self._buffer(name, kept, "sum")
-            body = self._product(name, len(operands), origin)
+            body = self._product(name, len(operands), numbers, origin)
             self.stages.append(Map(kept + over, tuple(operands), body, (Write(target, True),),
                                    origin))
         else:
@@ -370,11 +367,11 @@ class _Planner:
         self.stages.append(Map(kept + over, used, body, (Write(target, True),), origin))
         return target
 
-    def _product(self, name: str, n: int, origin: Origin) -> Graph:
-        """The body `[0] * [1] * ...` of a contraction of `n` reads."""
+    def _product(self, name: str, n: int, numbers: list, origin: Origin) -> Graph:
+        """The body `[0] * [1] * ... * numbers` of a contraction of `n` reads."""
         term = Name("[0]", origin.span)
-        for k in range(1, n):
-            term = Op("mul", (term, Name(f"[{k}]", origin.span)), origin.span)
+        for f in [*(Name(f"[{k}]", origin.span) for k in range(1, n)), *numbers]:
+            term = Op("mul", (term, f), origin.span)
         return self._body(name, term, {Access(f"[{k}]"): k for k in range(n)}, origin)[0]
 
     # -- what the module needs ----------------------------------------------------------
