@@ -122,6 +122,7 @@ class _NumpyModule(_Module):
         outputs = {n for _, n in graph.outputs}
         self.reduce = {n: name for name, n in graph.grads
                        if n in unique and n not in last and n not in outputs and grads[n] == 1}
+        self.reduced = set()  # this function's: `backward`'s `d_a` may be `hvp`'s too
 
     def assigned(self, node: int, ident: str, expr: str) -> str:
         if node not in self.reduce:
