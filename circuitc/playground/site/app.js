@@ -11,11 +11,13 @@ const escape = (s) => String(s).replace(/[&<>"]/g, (c) => escapes[c]);
 const DEBOUNCE_MS = 200;
 
 // What the page measures (window.playgroundTimes): milliseconds since navigation
-// started to the first picture, and the last edit-to-picture.
-const times = (window.playgroundTimes = { firstPicture: null, lastRedraw: null });
+// started, to the first picture, and the last edit to its picture (`lastRedraw`, with the
+// editor's pause; `lastWork`, from asking the worker); `worker`, the worker's
+// own start (milliseconds from its start to Pyodide, Graphviz and circuitc loaded).
+const times = (window.playgroundTimes = { firstPicture: null, lastRedraw: null, lastWork: null, worker: null });
 
 const state = { name: "circuit.circ", example: "", at: {}, elements: false, target: "python" };
-let config, editor, answer = null;
+let config, editor;
 
 // -- the worker: one request in flight; of the `show` requests waiting, the last -----
 
@@ -38,7 +40,10 @@ function pump() {
 }
 
 worker.onmessage = ({ data }) => {
-  if (data.ready) return setStatus("Ready.");
+  if (data.ready) {
+    times.worker = data.ready;
+    return setStatus("Ready.");
+  }
   if (data.failed) return setStatus(`Could not start Python: ${data.failed}`);
   const callback = callbacks.get(data.id);
   callbacks.delete(data.id);
@@ -70,11 +75,13 @@ function show() {
   const started = editedAt ?? performance.now();
   editedAt = null;
   saveToAddress();
-  ask(request("show", { elements: state.elements, target: state.target }), (a) => shown(a, started));
+  const asked = performance.now();
+  ask(request("show", { elements: state.elements, target: state.target }),
+    (a) => shown(a, started, asked));
 }
 
-function shown(a, started) {
-  answer = a;
+function shown(a, started, asked) {
+  document.body.dataset.shown = String(Number(document.body.dataset.shown || 0) + 1);
   renderDiagnostics(a.diagnostics);
   if (a.inputs) {
     renderValues(a);
@@ -86,11 +93,14 @@ function shown(a, started) {
     const now = performance.now();
     times.firstPicture ??= now;
     times.lastRedraw = now - started;
+    times.lastWork = now - asked;
     picture.dataset.drawn = String(Number(picture.dataset.drawn || 0) + 1);
   } else if (a.too_big || a.draw_error) {
     picture.innerHTML = `<p class="note">${escape(a.too_big || a.draw_error)}</p>`;
   }
   $("#view").hidden = !a.buses;
+  // After an error, what is left is the last circuit that ran: shown faded.
+  document.body.classList.toggle("stale", !a.ok);
   setStatus(a.ok ? "Ready." : "The circuit has an error: see below the source.");
 }
 
@@ -235,6 +245,7 @@ function loadFromAddress() {
   }
   try { state.at = JSON.parse(params.get("at") || "{}"); } catch { state.at = {}; }
   $("#menu").value = state.example;
+  $("#report").innerHTML = "";
   editor.value = text;
   inputsKey = "";
   show();
@@ -254,6 +265,7 @@ async function start() {
     state.example = path;
     state.name = path.split("/").pop();
     state.at = {};
+    $("#report").innerHTML = "";
     editor.value = exampleText(path);
     show();
   });

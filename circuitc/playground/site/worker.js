@@ -12,14 +12,19 @@ import { Graphviz } from "./vendor/graphviz.js";
 
 const SITE_PACKAGES = "/home/pyodide/circuitc-playground";
 
+// Milliseconds since the worker started to each stage of its start, for the page's
+// measurements (window.playgroundTimes.worker).
+const started = {};
+const stage = (name) => (value) => { started[name] = Math.round(performance.now()); return value; };
+
 const ready = (async () => {
   const [pyodide, python, graphviz] = await Promise.all([
-    loadPyodide({ indexURL: new URL("./vendor/pyodide/", import.meta.url).href }),
+    loadPyodide({ indexURL: new URL("./vendor/pyodide/", import.meta.url).href }).then(stage("pyodide")),
     fetch(new URL("./python.zip", import.meta.url)).then((r) => {
       if (!r.ok) throw new Error(`python.zip: ${r.status}`);
       return r.arrayBuffer();
     }),
-    Graphviz.load(),
+    Graphviz.load().then(stage("graphviz")),
   ]);
   pyodide.unpackArchive(python, "zip", { extractDir: SITE_PACKAGES });
   pyodide.runPython(`
@@ -28,10 +33,11 @@ sys.path.insert(0, ${JSON.stringify(SITE_PACKAGES)})
 os.environ["CIRCUITC_CACHE"] = "0"  # nothing to gain from a compile cache in memory
 import circuitc.playground.session
 `);
+  stage("circuitc")();
   return { handle: pyodide.pyimport("circuitc.playground.session").handle, graphviz };
 })();
 
-ready.then(() => postMessage({ ready: true }), (e) => postMessage({ failed: String(e) }));
+ready.then(() => postMessage({ ready: started }), (e) => postMessage({ failed: String(e) }));
 
 onmessage = async ({ data: { id, request } }) => {
   try {
