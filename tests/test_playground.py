@@ -131,7 +131,7 @@ def test_build_writes_a_site_that_needs_nothing_else(npm, tmp_path):
     names = zipfile.ZipFile(site / "python.zip").namelist()
     assert {"circuitc/grammar/circuit.lark", "circuitc/playground/session.py",
             "lark/__init__.py"} <= set(names)
-    assert not [n for n in names if "/site/" in n or "__pycache__" in n]
+    assert not [n for n in names if "/web/" in n or "__pycache__" in n]
     # Nothing in the site names another host: it loads only from itself.
     for page in ("index.html", "app.js", "editor.js", "worker.js", "style.css"):
         assert not re.search(r"https?://", (site / page).read_text()), page
@@ -153,3 +153,14 @@ def test_serving_a_folder_with_no_site_fails_clearly(tmp_path):
 def test_site_takes_no_files(tmp_path):
     done = run_cli("playground", "--site", tmp_path, CIRCUITS / "neuron.circ")
     assert done.returncode == 2 and "--site serves a site as built" in done.stderr
+
+
+def test_the_tutorial_links_each_of_its_circuits_to_the_playground():
+    from circuitc.playground.site import DEFAULT_PORT, default_circuits
+
+    text = (ROOT / "docs" / "tutorial.md").read_text()
+    shown = re.findall(r"^\$ cat ((?:circuits|examples)/\w+\.circ)$", text, re.MULTILINE)
+    linked = re.findall(rf"\(http://127\.0\.0\.1:{DEFAULT_PORT}/#example=([^)&]+)[^)]*\)", text)
+    assert shown and linked == shown
+    menu = [str(p.relative_to(ROOT)) for p in default_circuits(ROOT)]
+    assert set(linked) <= set(menu)

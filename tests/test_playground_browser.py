@@ -102,7 +102,7 @@ class Visit:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
     def _local(self, url: str) -> bool:
-        return url.startswith(self.server) or url.startswith(("data:", "blob:"))
+        return url.startswith((self.server, "data:", "blob:"))
 
     def _seen(self, request) -> None:
         if not self._local(request.url) and request.url not in self.elsewhere:

@@ -4,11 +4,11 @@
 `build(out, circuits)` writes a site that runs circuitc in the browser, with nothing
 fetched from anywhere but the site itself at run time:
 
-- the page and its scripts (`site/`: `index.html`, `app.js`, `editor.js`, `worker.js`,
+- the page and its scripts (`web/`: `index.html`, `app.js`, `editor.js`, `worker.js`,
   `style.css`);
 - `vendor/`: Pyodide (CPython compiled to WebAssembly) and Graphviz compiled to
   WebAssembly (`@hpcc-js/wasm-graphviz`), copied from `npm ci` of the pinned
-  `site/package-lock.json`, run in a temporary folder (npm's own cache makes a second
+  `web/package-lock.json`, run in a temporary folder (npm's own cache makes a second
   build quick and, once filled, offline);
 - `python.zip`: the installed circuitc and Lark packages, pure Python, which the page's
   worker unpacks into Pyodide's file system;
@@ -28,6 +28,7 @@ import tempfile
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import lark
 
@@ -35,7 +36,7 @@ import circuitc
 
 from .. import parse, tokens
 
-SOURCES = Path(__file__).parent / "site"
+SOURCES = Path(__file__).parent / "web"
 PAGES = ("index.html", "app.js", "editor.js", "worker.js", "style.css")
 # What the page loads of each npm package: node_modules path -> path in the site.
 VENDOR = {
@@ -99,7 +100,7 @@ def _write_python(path: Path) -> None:
             for f in sorted(root.rglob("*")):
                 inside = f.relative_to(root)
                 if (f.is_file() and "__pycache__" not in inside.parts
-                        and not (package is circuitc and inside.parts[:2] == ("playground", "site"))):
+                        and not (package is circuitc and inside.parts[:2] == ("playground", "web"))):
                     z.write(f, Path(root.name) / inside)
         if "circuitc/grammar/circuit.lark" not in z.namelist():  # a source checkout
             z.writestr("circuitc/grammar/circuit.lark", parse._grammar_text())
@@ -109,7 +110,7 @@ class _Handler(SimpleHTTPRequestHandler):
     """Files of the site, with the types browsers need for modules and WebAssembly, and
     no log line per request."""
 
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript",
+    extensions_map: ClassVar[dict] = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript",
                       ".mjs": "text/javascript", ".wasm": "application/wasm",
                       ".json": "application/json", ".zip": "application/zip"}
 
