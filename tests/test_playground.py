@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import urllib.request
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from circuitc import tokens
 from circuitc.playground import session
-from conftest import CIRCUITS, ROOT, run_cli
+from conftest import CIRCUITS, ROOT, circuitc_command, run_cli
 
 NEURON = (CIRCUITS / "neuron.circ").read_text()
 
@@ -164,3 +167,26 @@ def test_the_tutorial_links_each_of_its_circuits_to_the_playground():
     assert shown and linked == shown
     menu = [str(p.relative_to(ROOT)) for p in default_circuits(ROOT)]
     assert set(linked) <= set(menu)
+
+
+def test_playground_builds_serves_and_cleans_up_when_stopped(npm, tmp_path):
+    # Without --site the site is built into a temporary folder, which goes when the
+    # server is stopped (by SIGTERM as by Ctrl-C).
+    process = subprocess.Popen([circuitc_command(), "playground", CIRCUITS / "neuron.circ",
+                                "--port", "0", "--no-browser"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        building = process.stdout.readline()
+        assert building.startswith("building the playground into "), process.stderr.read()
+        folder = Path(building.split(" into ", 1)[1].removesuffix(" ...\n"))
+        assert "1 circuits in the menu" in process.stdout.readline()
+        url = process.stdout.readline().split(" at ", 1)[1].split()[0]
+        with urllib.request.urlopen(url + "config.json", timeout=30) as answer:
+            assert json.load(answer)["circuits"][0]["text"] == NEURON
+        with urllib.request.urlopen(url + "vendor/pyodide/pyodide.asm.wasm", timeout=30) as answer:
+            assert answer.headers["Content-Type"] == "application/wasm"
+        assert folder.is_dir()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not folder.exists()

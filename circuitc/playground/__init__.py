@@ -9,6 +9,8 @@ to build and use it.
 
 from __future__ import annotations
 
+import signal
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +51,8 @@ def _serve(web, site: Path, port: int, browser: bool, say) -> None:
         httpd = web.server(site, port)
     except (OSError, FileNotFoundError) as e:
         raise PlaygroundError(f"cannot serve the playground on 127.0.0.1:{port}: {e}") from None
+    # Stopped by SIGTERM as by Ctrl-C: unwinding, so that a temporary site is removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with httpd:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/"
         say(f"serving the playground at {url} (Ctrl-C to stop)")
