@@ -112,7 +112,9 @@ function renderDiagnostics(diagnostics) {
 
 // -- inputs, outputs and gradients ----------------------------------------------------
 
-const shown_ = (v) => (Array.isArray(v) ? JSON.stringify(v) : String(v));
+// A number as JavaScript prints it (the shortest text that reads back exactly, as
+// Python's repr), a bus as JSON with a space after each comma, to wrap there.
+const shown_ = (v) => (Array.isArray(v) ? JSON.stringify(v).replaceAll(",", ", ") : String(v));
 let inputsKey = "";
 
 function renderValues(a) {
@@ -154,7 +156,7 @@ function inputRow(input, columns) {
       ? `<input type="number" id="${id}" step="any"><input type="range" aria-label="${escape(input.name)} (slider)">`
       : `<textarea id="${id}" rows="2" spellcheck="false" aria-describedby="${id}-help"></textarea>`
         + `<span id="${id}-help" class="note">JSON, shape [${input.shape.join(", ")}]</span>`)
-    + "</div></td>" + columns.map(() => "<td class=\"gradient\"></td>").join("");
+    + "</div></td>" + columns.map(() => `<td class="gradient${scalar ? "" : " bus"}"></td>`).join("");
   const field = row.querySelector(`#${CSS.escape(id)}`);
   const slider = row.querySelector("input[type=range]");
   const given = (value) => { state.at[input.name] = value; scheduleShow(scalar ? 0 : DEBOUNCE_MS); };
