@@ -37,6 +37,7 @@ from .api import (
 )
 from .errors import CircuitError, did_you_mean
 from .graph import bus_of, by_bus
+from .playground import DEFAULT_PORT
 from .progress import phase, reporting
 from .report import json_floats, json_safe
 from .step import METHODS, StepError, climb, climb_text
@@ -781,7 +782,7 @@ def _bytes(n: int) -> str:
               help="Write the static site into DIR (for any static host) and stop.")
 @click.option("--site", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Serve the site built into DIR by --build instead of building one.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
               help="The port on 127.0.0.1 (0: a free one).")
 @click.option("--no-browser", is_flag=True, help="Print the address; open no browser.")
 def playground(files: tuple[Path, ...], out: Path | None, site: Path | None, port: int,

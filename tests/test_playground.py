@@ -52,6 +52,13 @@ def test_a_typo_is_the_caret_message_of_the_command_line(tmp_path):
     assert done.returncode == 2 and error["text"] == done.stderr.rstrip("\n")
 
 
+def test_each_error_of_a_file_is_marked_and_all_are_rendered_once():
+    a = ask(op="show", text="f = sigmod(x) + cos(y, y)\n", name="two.circ")
+    first, second = a["diagnostics"]
+    assert (first["span"], second["span"]) == ([1, 5, 1, 11], [1, 17, 1, 20])
+    assert first["text"].endswith("2 errors") and second["text"] == ""
+
+
 def test_a_domain_error_at_run_time_is_shown_at_its_gate():
     a = ask(op="show", text="input x = -1\nf = log(x)\noutput f\n", name="c.circ")
     assert not a["ok"] and a["evaluation"] is None
@@ -159,7 +166,8 @@ def test_site_takes_no_files(tmp_path):
 
 
 def test_the_tutorial_links_each_of_its_circuits_to_the_playground():
-    from circuitc.playground.site import DEFAULT_PORT, default_circuits
+    from circuitc.playground import DEFAULT_PORT
+    from circuitc.playground.site import default_circuits
 
     text = (ROOT / "docs" / "tutorial.md").read_text()
     shown = re.findall(r"^\$ cat ((?:circuits|examples)/\w+\.circ)$", text, re.MULTILINE)

@@ -60,8 +60,8 @@ def diagnostic(e: CircuitError) -> list[dict]:
     return found
 
 
-def _failed(e: CircuitError, **rest) -> dict:
-    return {"ok": False, "diagnostics": diagnostic(e), **rest}
+def _failed(e: CircuitError) -> dict:
+    return {"ok": False, "diagnostics": diagnostic(e)}
 
 
 def _warnings(c: Circuit) -> list[dict]:

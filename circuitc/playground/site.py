@@ -47,7 +47,6 @@ VENDOR = {
     "pyodide/pyodide-lock.json": "vendor/pyodide/pyodide-lock.json",
     "@hpcc-js/wasm-graphviz/dist/index.js": "vendor/graphviz.js",
 }
-DEFAULT_PORT = 8765  # the port the tutorial's links to the playground name
 
 
 class BuildError(Exception):
@@ -60,11 +59,12 @@ def default_circuits(folder: Path) -> list[Path]:
     return [*sorted(folder.glob("circuits/*.circ")), *sorted(folder.glob("examples/*.circ"))]
 
 
-def build(out: Path, circuits: list[tuple[str, str]], npm: str | None = None) -> int:
+def build(out: Path, circuits: list[tuple[str, str]]) -> int:
     """Write the site into the folder `out` (made if need be; the files the site consists
     of are replaced, nothing else in it is touched), its menu the `(path, text)` pairs of
-    `circuits`. Returns the site's size in bytes. `BuildError` if npm is missing or fails."""
-    npm = npm or shutil.which("npm")
+    `circuits`. Returns the size in bytes of all the folder then holds; `BuildError` if
+    npm is missing or fails."""
+    npm = shutil.which("npm")
     if npm is None:
         raise BuildError("building the playground needs Node.js's npm, which is not installed "
                          "(not found on PATH): install Node.js 18 or newer (apt-get install "
@@ -118,7 +118,7 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
-def server(site: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+def server(site: Path, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """An HTTP server of the built site at `site` on `host`:`port` (0: a free port),
     bound and ready for `serve_forever` (`OSError` if the port is taken)."""
     if not (site / "index.html").is_file():
