@@ -120,7 +120,8 @@ class Circuit:
         point given by name (the rest at their defaults), where they are known (an input
         with neither a value nor a default leaves out what depends on it: the picture's
         `missing`), or the structure alone for a circuit with no value at all. A circuit
-        with buses is drawn bus by bus, or gate by gate with `elements` (`--elements`)."""
+        with buses is drawn bus by bus, or gate by gate with `elements` (`--elements`; an
+        input named `elements` goes in the dict `values`)."""
         given = self._given(values, at)
         bus_view = None if elements else draw.bus_circuit(self.text, self.filename,
                                                            self._options["sizes"])
