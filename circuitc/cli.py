@@ -37,6 +37,7 @@ from .api import (
 )
 from .errors import CircuitError, did_you_mean
 from .graph import bus_of, by_bus
+from .playground import DEFAULT_PORT
 from .progress import phase, reporting
 from .report import json_floats, json_safe
 from .step import METHODS, StepError, climb, climb_text
@@ -773,3 +774,29 @@ def _bytes(n: int) -> str:
             return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
+
+
+@main.command(cls=_Command)
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--build", "out", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the static site into DIR (for any static host) and stop.")
+@click.option("--site", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Serve the site built into DIR by --build instead of building one.")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+              help="The port on 127.0.0.1 (0: a free one).")
+@click.option("--no-browser", is_flag=True, help="Print the address; open no browser.")
+def playground(files: tuple[Path, ...], out: Path | None, site: Path | None, port: int,
+               no_browser: bool):
+    """Serve the playground on 127.0.0.1 and open it: circuitc in the browser.
+
+    The menu holds FILES (default: circuits/*.circ and examples/*.circ of the current
+    folder). Building the site needs Node.js's npm (docs/playground.md).
+    """
+    from . import playground as web
+
+    if site and (out or files):
+        raise click.UsageError("--site serves a site as built: give no FILES and no --build")
+    try:
+        web.run(list(files), out, site, port, browser=not no_browser, say=click.echo)
+    except web.PlaygroundError as e:
+        _fail(f"error: {e}")

@@ -70,3 +70,15 @@ def graphviz() -> str:
             pytest.fail("Graphviz's dot is not installed, though .ci/run installs it")
         pytest.skip("Graphviz's dot is not installed (apt-get install graphviz)")
     return found
+
+
+@pytest.fixture(scope="session")
+def npm() -> str:
+    """Node.js's npm, which building the playground needs: skipped where it is missing,
+    except in CI (`CI` set), where a missing one is a failure."""
+    found = shutil.which("npm")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("npm is not installed, though CI builds the playground with it")
+        pytest.skip("npm is not installed (apt-get install npm)")
+    return found
