@@ -36,7 +36,7 @@ from .analysis import REDUCTION_RULES, Analysis, Symbol, analyze, builtin
 from .errors import CircuitError, Span
 from .gates import CALLABLE
 from .lexer import CircLexer
-from .parse import KEYWORDS, GateDef
+from .parse import KEYWORDS
 
 # Seconds after the last change before a file is analyzed again: a fast typist's pause.
 DELAY = 0.3
@@ -241,42 +241,39 @@ def _values_text(analysis: Analysis, symbol: Symbol, stale: bool) -> list[str]:
     return lines
 
 
-def hover_text(symbol: Symbol, analysis: Analysis, good: Analysis | None) -> str:
-    """The hover of `symbol` (of `analysis`), in Markdown; `good` is the last analysis that
-    compiled, for the values while the file has errors."""
+def hover_text(symbol: Symbol, analysis: Analysis, latest: Analysis, good: Analysis | None
+               ) -> str:
+    """The hover of `symbol`, in Markdown: `analysis` is the analysis it comes from, `latest`
+    the document's last one and `good` the last one that compiled, whose values are shown
+    while the file has errors (marked as such)."""
     if symbol.kind == "builtin":
         gate = symbol.gate
         return f"built-in gate {gate.usage}\n\nlocal derivative: {gate.derivative_text}"
     if symbol.kind == "reduction":
         return (f"reduction `{symbol.name}(EXPR for i)`\n\nderivative: "
                 f"{REDUCTION_RULES[symbol.name]}")
-    where = f", line {symbol.span.line}" if symbol.span else ""
     what = "input (never declared: first used here)" if symbol.implicit else symbol.kind
-    parts = [f"**{symbol.name}**: {what}{where}"]
-    formula = analysis.formula(symbol)
-    if formula and symbol.kind not in ("parameter", "index"):
-        parts.append(f"```circ\n{formula}\n```")
-    elif symbol.kind in ("parameter", "index"):
-        owner = symbol.statement
-        of = f"gate `{owner.name.id}`" if type(owner) is GateDef else "its statement"
-        if symbol.within is not None:
-            of = f"the reduction at line {symbol.within.line}"
-        parts.append(f"bound by {of}")
-    if symbol.kind in ("wire", "bus"):
-        rule = analysis.rule(symbol)
-        if rule:
-            parts.append(f"local derivative of {rule}")
+    parts = [f"**{symbol.name}**: {what}, line {symbol.span.line}"]
+    owner = symbol.statement
+    if symbol.within is not None:
+        parts.append(f"bound by the reduction at line {symbol.within.line}")
+    elif symbol.kind == "parameter":
+        parts.append(f"bound by gate `{owner.name.id}`")
+    elif symbol.kind == "index":
+        parts.append(f"bound by the definition of `{owner.target.id}`")
+    elif analysis.formula(symbol):
+        parts.append(f"```circ\n{analysis.formula(symbol)}\n```")
+    if symbol.kind in ("wire", "bus") and analysis.rule(symbol):
+        parts.append(f"local derivative of {analysis.rule(symbol)}")
     if symbol.kind == "size" and analysis.size(symbol.name) is not None:
         parts.append(f"= `{analysis.size(symbol.name)}`")
     if symbol.kind == "gate":
         parts.append("inlined at each call; differentiated as its body")
     if symbol.kind in ("input", "wire", "bus"):
-        source, stale = analysis, False
         if not analysis.compiled and good is not None and symbol.name in good.symbols:
-            source, symbol, stale = good, good.symbols[symbol.name], True
-        lines = _values_text(source, symbol, stale) if source.compiled else []
-        if lines:
-            parts.append("\n\n".join(lines))
+            analysis, symbol = good, good.symbols[symbol.name]
+        if analysis.compiled:
+            parts += _values_text(analysis, symbol, stale=analysis is not latest)
     return "\n\n".join(parts)
 
 
@@ -382,7 +379,8 @@ def make_server() -> CircuitServer:
         document, symbol, analysis = lookup(ls, params.text_document.uri, params.position)
         if symbol is None:
             return None
-        text = await asyncio.to_thread(hover_text, symbol, analysis, document.good)
+        text = await asyncio.to_thread(hover_text, symbol, analysis, document.analysis,
+                                       document.good)
         return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, text))
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)

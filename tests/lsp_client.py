@@ -1,15 +1,16 @@
 """A client that talks to `circuitc lsp` as an editor does: raw JSON-RPC over the server's
-stdin and stdout, each message behind a `Content-Length` header."""
+stdin and stdout, each message behind a `Content-Length` header. The tests
+(`test_lsp.py`) and `benchmarks/lsp.py` drive the server with it."""
 
 from __future__ import annotations
 
 import json
 import queue
+import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
-
-from conftest import circuitc_command
 
 TIMEOUT = 120  # seconds to wait for an answer: a loaded machine analyzes slowly
 
@@ -20,7 +21,9 @@ class Client:
     the next notification of a method (those of other methods are kept in `seen`)."""
 
     def __init__(self, *args: str):
-        self.process = subprocess.Popen([circuitc_command(), "lsp", *args], stdin=subprocess.PIPE,
+        # The `circuitc` installed beside the running Python, as `conftest.circuitc_command`.
+        command = shutil.which("circuitc", path=str(Path(sys.executable).parent)) or "circuitc"
+        self.process = subprocess.Popen([command, "lsp", *args], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.messages: queue.Queue = queue.Queue()
         self.seen: list[dict] = []
