@@ -296,6 +296,16 @@ class Analysis:
         values, gradients = self._values
         return Value(values[node], {out: grads[node] for out, grads in gradients.items()})
 
+    def evaluate(self) -> None:
+        """Compute now what `value` and `derivative` read, which they otherwise compute
+        when first asked (a gate that fails at the defaults is left for `value` to raise)."""
+        if self.compiled:
+            self._derivatives  # noqa: B018 (a cached property: computed here, kept)
+            try:
+                self._values  # noqa: B018
+            except CircuitError:
+                pass
+
     @cached_property
     def _values(self) -> tuple[tuple, dict[str, tuple]]:
         """Every node's value at the defaults, and each output's gradient per node, as

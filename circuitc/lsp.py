@@ -155,7 +155,8 @@ class CircuitServer(LanguageServer):
     async def refresh(self, uri: str) -> None:
         """Analyze the document's text as it is now, in a worker thread, one analysis at a
         time; keep and publish the result unless the text changed meanwhile (a change
-        schedules another)."""
+        schedules another). Then, for a file that compiles, compute its values and
+        derivatives, so that hover has them at once."""
         async with self.analyzing:
             document = self.documents.get(uri)
             if document is None:
@@ -169,6 +170,8 @@ class CircuitServer(LanguageServer):
             if analysis.compiled:
                 document.good = analysis
             self.publish(document, version)
+        if analysis.compiled:
+            await asyncio.to_thread(analysis.evaluate)
 
     def publish(self, document: _Document, version: int | None) -> None:
         positions = self.positions(document)

@@ -121,3 +121,11 @@ class Client:
 
 def uri(path: Path) -> str:
     return path.resolve().as_uri()
+
+
+def chain(lines: int) -> str:
+    """A circuit of `lines` lines, each wire reading the two before it (`w5000` on line
+    5002); what the tests and the benchmark re-analyse."""
+    text = ["input a = 0.5, b = -0.25, x = 1.5", "w0 = tanh(a*x + b)", "w1 = sigmoid(w0*a - b)"]
+    text += [f"w{k} = tanh(w{k - 1}*a + w{k - 2}*b) + 0.5*w{k - 1}" for k in range(2, lines - 2)]
+    return "\n".join([*text, f"output w{lines - 3}"]) + "\n"

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import CIRCUITS, run_cli
-from lsp_client import Client, uri
+from lsp_client import Client, chain, uri
 
 THREE_ERRORS = """\
 input a = 1, b = 2
@@ -194,19 +194,12 @@ def test_warnings_are_diagnostics_too(client, tmp_path):
     assert client.close() == 0
 
 
-def big_circuit(lines: int) -> str:
-    """A chain of `lines` lines, each wire reading the two before it."""
-    text = ["input a = 0.5, b = -0.25, x = 1.5", "w0 = tanh(a*x + b)", "w1 = sigmoid(w0*a - b)"]
-    text += [f"w{k} = tanh(w{k - 1}*a + w{k - 2}*b) + 0.5*w{k - 1}" for k in range(2, lines - 2)]
-    return "\n".join([*text, f"output w{lines - 3}"]) + "\n"
-
-
 def test_a_file_of_ten_thousand_lines_is_analysed_again_on_change(client, tmp_path, record_property):
     """Correct diagnostics after each change; the time each takes is measured and reported
     (benchmarks/lsp.py), never asserted."""
     client.initialize()
     u = uri(tmp_path / "big.circ")
-    text = big_circuit(10_000)
+    text = chain(10_000)
     client.open(u, text)
     assert client.diagnostics(u, 1) == []
     broken = text.replace("w5000 = tanh(", "w5000 = tanhh(")
