@@ -40,6 +40,9 @@ from .parse import KEYWORDS
 
 # Seconds after the last change before a file is analyzed again: a fast typist's pause.
 DELAY = 0.3
+# Seconds without a change after its analysis before the values and derivatives of a file
+# that compiles are computed (for hover): a pause in typing, not between two keys.
+QUIET = 1.0
 SHOWN_ELEMENTS = 4  # of a bus, in a hover
 
 
@@ -141,13 +144,17 @@ class CircuitServer(LanguageServer):
 
     def schedule(self, uri: str, delay: float) -> None:
         """Analyze the document `delay` seconds from now, unless it changes before."""
-        document = self.documents[uri]
+        self._later(self.documents[uri], delay, lambda: self.refresh(uri))
+
+    def _later(self, document: _Document, delay: float, work) -> None:
+        """Run the coroutine `work()` as a task `delay` seconds from now, in place of what
+        the document had waiting (a change puts off everything that was waiting)."""
         if document.timer is not None:
             document.timer.cancel()
         loop = asyncio.get_running_loop()
 
         def start():
-            task = loop.create_task(self.refresh(uri))
+            task = loop.create_task(work())
             document.pending.add(task)  # kept until done: the loop holds tasks weakly
             task.add_done_callback(document.pending.discard)
         document.timer = loop.call_later(delay, start)
@@ -155,8 +162,9 @@ class CircuitServer(LanguageServer):
     async def refresh(self, uri: str) -> None:
         """Analyze the document's text as it is now, in a worker thread, one analysis at a
         time; keep and publish the result unless the text changed meanwhile (a change
-        schedules another). Then, for a file that compiles, compute its values and
-        derivatives, so that hover has them at once."""
+        schedules another). For a file that compiles, its values and derivatives are then
+        computed once it has not changed for `QUIET` seconds, so that hover has them at
+        once, and typing is not slowed by computing them for each version."""
         async with self.analyzing:
             document = self.documents.get(uri)
             if document is None:
@@ -171,7 +179,7 @@ class CircuitServer(LanguageServer):
                 document.good = analysis
             self.publish(document, version)
         if analysis.compiled:
-            await asyncio.to_thread(analysis.evaluate)
+            self._later(document, QUIET, lambda: asyncio.to_thread(analysis.evaluate))
 
     def publish(self, document: _Document, version: int | None) -> None:
         positions = self.positions(document)
