@@ -6,9 +6,10 @@ the defaults and the code circuitc writes for its derivative.
 the file's errors (the ones the commands report, in source order) and whatever could
 still be resolved. A statement with a syntax error is left out and the rest is read
 as usual (`parse.parse_recovering`), so a file being typed keeps its names; the checks
-past parsing (names, buses, constant folding) and the warnings are made only for a file
-without syntax errors, as the commands make them. Spans count lines and characters (code
-points) from 1, as `CircuitError`s do (`errors.Span`).
+past parsing (names, buses, constant folding) are made only for a file without syntax
+errors, and the warnings only for a file without errors, as the commands make them.
+Spans count lines and characters (code points) from 1, as `CircuitError`s do
+(`errors.Span`).
 
 What needs the compiled circuit is computed when first asked for, and only for a file
 without errors: `value` (the wire's value and each output's gradient with respect to it,
@@ -71,7 +72,7 @@ REDUCTION_RULES = {
 class Symbol:
     """A name and what it is (`KINDS`): `span` is where it is defined (None for what
     circuitc defines), `statement` the statement that defines or binds it (a syntax node
-    of `parse`), `dims` a bus input's dimensions as written (`("n",)`), `implicit` for an
+    of `parse`), `rank` a bus's number of indices (0 for a scalar), `implicit` for an
     input that no `input` statement declares, `within` the span of the reduction that
     binds an index variable (None: bound in its whole statement). Symbols compare by
     identity: the index variables `i` of two statements are two symbols."""
@@ -80,7 +81,7 @@ class Symbol:
     kind: str
     span: Span | None = None
     statement: object = None
-    dims: tuple[str, ...] = ()
+    rank: int = 0
     implicit: bool = False
     within: Span | None = None
 
@@ -158,13 +159,15 @@ class Analysis:
         self._extent_starts = [span[:2] for span, _ in self._extents]
         self._extent_of = {id(statement): span for span, statement in self._extents}
         self._written = None  # (graph as written, the node of each name), once compiled
+        self._forward = None  # the optimized graph, once compiled
         self._sizes: dict[str, int] = {}
         if not self.errors:
             self._check()
 
     def _check(self) -> None:
-        """The checks past parsing and the warnings, as the commands make them."""
-        self.warnings = [w.attach(self.filename, self.text) for w in lint(self.statements)]
+        """The checks past parsing, then the warnings of a file that passes them: what the
+        commands print (a warning about a file with errors can contradict them: `output f`
+        of a file that defines no `f` is an input for `lint`, and never defined for `lower`)."""
         try:
             statements, buses = expand(self.statements)
             self._sizes = buses.sizes
@@ -176,6 +179,7 @@ class Analysis:
             self.errors = [x.attach(self.filename, self.text) for x in getattr(e, "errors", [e])]
         else:
             self._written = graph, nodes
+            self.warnings = [w.attach(self.filename, self.text) for w in lint(self.statements)]
 
     @property
     def compiled(self) -> bool:
@@ -273,7 +277,7 @@ class Analysis:
     def elements(self, symbol: Symbol) -> list[str]:
         """The names `value` and `derivative` take for `symbol`: a bus's elements (`h[0]`,
         `h[1]`, ...; the first alone for a bus no output depends on), a scalar's own name."""
-        if symbol.kind == "bus" or symbol.dims:
+        if symbol.rank:
             prefix = symbol.name + "["
             return [name for name in self._written[1] if name.startswith(prefix)] \
                 if self.compiled else []
@@ -389,20 +393,18 @@ def _bound_by_text(before: str) -> list[Symbol]:
             if _IDENTIFIER.fullmatch(name) and name not in KEYWORDS]
 
 
-def _extent(exprs) -> list[Span]:
-    """The spans of every node of `exprs` (expressions, or None), without recursion."""
-    spans, stack = [], [e for e in exprs if e is not None]
+def _end(expr) -> tuple[int, int]:
+    """Where the last token of `expr` that has a span ends, found without recursion."""
+    end, stack = (0, 0), [expr]
     while stack:
         e = stack.pop()
         kind = type(e)
-        spans.append(e.span)
+        end = max(end, e.span[2:])
         if kind is Op or kind is Call or kind is Index:
             stack.extend(e.args)
-        elif kind is ListLit:
-            stack.extend(e.items)
         elif kind is Reduce:
             stack += [e.body, *e.vars, *(e.bounds or ())]
-    return spans
+    return end
 
 
 class _Resolver:
@@ -429,14 +431,13 @@ class _Resolver:
         if kind is InputDecl:
             for item in s.items:
                 if type(item) is BusItem:
-                    dims = tuple(getattr(d, "id", None) or repr(getattr(d, "value", d))
-                                 for d in item.dims)
-                    self._add(Symbol(item.name.id, "input", item.name.span, s, dims))
+                    self._add(Symbol(item.name.id, "input", item.name.span, s, len(item.dims)))
                 else:
                     self._add(Symbol(item[0].id, "input", item[0].span, s))
         elif kind in _DEFINED:
             target = s.name if kind in (SizeDecl, GateDef) else s.target
-            self._add(Symbol(target.id, _DEFINED[kind], target.span, s))
+            rank = len(s.indices) if kind is BusAssign else 0
+            self._add(Symbol(target.id, _DEFINED[kind], target.span, s, rank))
 
     def _add(self, symbol: Symbol) -> None:
         symbol = self.symbols.setdefault(symbol.name, symbol)
@@ -503,7 +504,7 @@ class _Resolver:
                 stack += [(a, scope) for a in reversed(e.args)]
             elif kind is Reduce:
                 self.found.append(Occurrence(e.name.span, _REDUCTIONS[e.name.id]))
-                within = e.span.to(max(_extent([e]), key=lambda span: span[2:]))
+                within = Span(*e.span[:2], *_end(e))
                 inner = self._bind(s, e.vars, "index", scope, within)
                 end = max(end, within[2:])
                 stack += [(e.body, inner), *((b, scope) for b in reversed(e.bounds or ()))]

@@ -5,7 +5,7 @@ Server Protocol (docs/editors.md), on pygls (`pip install 'circuitc[lsp]'`):
 
 - diagnostics when a file is opened and, `DELAY` seconds after the last change, on each
   change: every error the commands would report, its labelled places as related
-  information, its notes and help; and the warnings (for a file without syntax errors);
+  information, its notes and help; and, for a file without errors, the warnings;
 - hover: a wire's or an input's statement, value and gradients at the defaults, the
   local derivative of its gate and the line of `backward` for its gradient; a gate's
   definition; a built-in gate's or a reduction's derivative rule;

@@ -138,7 +138,7 @@ def test_a_syntax_error_leaves_the_rest_resolved():
     assert a.errors[0].filename == "t.circ" and "^" in a.errors[0].render()
     assert set(a.symbols) == {"a", "f"} and spans(a, "a") == [(1, 7), (3, 5)]
     assert not a.compiled and a.value("f") is None and a.derivative("f") is None
-    assert a.warnings == []  # said only of a file that parses, as the commands say them
+    assert a.warnings == []  # said only of a file that compiles, as the commands say them
 
 
 def test_the_errors_past_parsing_are_the_commands():
@@ -151,12 +151,15 @@ def test_the_errors_past_parsing_are_the_commands():
     assert set(a.symbols) == {"a", "f", "k"}
 
 
-def test_a_constant_that_fails_is_an_error_and_warnings_come_with_errors():
+def test_a_constant_that_fails_is_an_error_and_warnings_wait_for_a_file_that_compiles():
     a = analyze("input x = 1\nu = x\nf = log(-1) * x\n")
     assert [e.message for e in a.errors] == [
         "'log' fails on constant operands (-1.0,): math domain error"]
-    assert [w.message for w in a.warnings] == [
-        "wire 'u' is not used: no output depends on it"]
+    assert a.warnings == []  # as the commands print them: after a compile
+    a = analyze("output f\n")  # lint would call `f` an input, which `lower` never defines
+    assert [e.message for e in a.errors] == ["output 'f' is never defined"] and not a.warnings
+    a = analyze("input x = 1\nu = x\nf = log(2) * x\n")
+    assert [w.message for w in a.warnings] == ["wire 'u' is not used: no output depends on it"]
 
 
 # -- values and derivatives -------------------------------------------------------------

@@ -227,3 +227,35 @@ def test_without_pygls_the_command_says_what_to_install(tmp_path):
     assert result.returncode == 2
     assert result.stderr == "error: circuitc lsp needs pygls: pip install 'circuitc[lsp]'\n"
     assert result.stdout == ""
+
+
+# -- in-process: positions and diagnostics -------------------------------------------------
+
+
+@pytest.mark.parametrize(("encoding", "mark", "after"),
+                         [("utf-16", 1, 7), ("utf-8", 3, 9), ("utf-32", 1, 6)])
+def test_positions_convert_both_ways_past_a_byte_order_mark_and_a_wide_character(
+        encoding, mark, after):
+    from lsprotocol.types import Position
+
+    from circuitc.lsp import Positions
+
+    # circuitc's text has no mark and no \r: `f` is at line 1 column 1, `x` at line 2
+    # column 7, past `😀` (1 character; 2 UTF-16 units, 4 UTF-8 bytes).
+    positions = Positions("\ufefff = 1\r\ng = 😀 x\r\n", encoding)
+    assert positions.position(1, 1) == Position(0, mark)  # after the mark, for the client
+    assert positions.place(Position(0, mark)) == (1, 1)
+    assert positions.position(2, 7) == Position(1, after)
+    assert positions.place(Position(1, after)) == (2, 7)
+    assert positions.position(2, 99) == Position(1, after + 1)  # the line's end, no \r
+    assert positions.word(Position(1, after)) == "x"
+
+
+def test_labels_are_lines_of_the_message_for_a_client_without_related_information():
+    from circuitc.analysis import analyze
+    from circuitc.lsp import Positions, _diagnostic
+
+    error = analyze(THREE_ERRORS).errors[1]
+    diagnostic = _diagnostic(error, "file:///t.circ", Positions(THREE_ERRORS), related=False)
+    assert diagnostic.message == "'s' is assigned twice (first at line 2)\nline 2: first assigned here"
+    assert diagnostic.related_information is None
