@@ -441,12 +441,14 @@ def make_server() -> CircuitServer:
     legend = lsp.SemanticTokensLegend(TOKEN_TYPES, TOKEN_MODIFIERS)
 
     @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, legend)
-    def tokens(ls: CircuitServer, params: lsp.SemanticTokensParams):
-        document = ls.documents.get(params.text_document.uri)
-        source = ls.workspace.get_text_document(params.text_document.uri).source
+    async def tokens(ls: CircuitServer, params: lsp.SemanticTokensParams):
+        uri = params.text_document.uri
+        document = ls.documents.get(uri)
+        source = ls.workspace.get_text_document(uri).source
         analysis = document.analysis if document is not None else None
-        return lsp.SemanticTokens(data=semantic_tokens(source, analysis,
-                                                       ls.current(params.text_document.uri)))
+        # In a worker thread: a large file takes a second, which the others need not wait.
+        data = await asyncio.to_thread(semantic_tokens, source, analysis, ls.current(uri))
+        return lsp.SemanticTokens(data=data)
 
     return server
 
