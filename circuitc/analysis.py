@@ -11,10 +11,11 @@ errors, and the warnings only for a file without errors, as the commands make th
 Spans count lines and characters (code points) from 1, as `CircuitError`s do
 (`errors.Span`).
 
-What needs the compiled circuit is computed when first asked for, and only for a file
-without errors: `value` (the wire's value and each output's gradient with respect to it,
-at the defaults, as `circuitc graph` computes them) and `derivative` (the text circuitc's
-`backward` computes the gradient by, as `circuitc compile --elements` writes it).
+What needs the compiled circuit is computed when first asked for (or by `evaluate`),
+and only for a file without errors: `value` (the wire's value and each output's gradient
+with respect to it, at the defaults, as `circuitc graph --source` draws them) and
+`derivative` (the text circuitc's `backward` computes the gradient by, as `circuitc
+compile --elements` writes it).
 `circuitc lsp` (`circuitc.lsp`) serves all of this to editors; docs/editors.md.
 """
 
@@ -172,6 +173,7 @@ class Analysis:
             statements, buses = expand(self.statements)
             self._sizes = buses.sizes
             graph, nodes = lower_with_wires(statements, self.filename)
+            # The shapes of the buses among the inputs and outputs, as `api.lower_source` has them.
             io = {*by_bus(graph.inputs), *by_bus(name for name, _ in graph.outputs)}
             graph = replace(graph, shapes={k: v for k, v in buses.shapes.items() if k in io})
             self._forward = optimize(graph)  # constant folding can fail: `log(-1)`
@@ -313,8 +315,8 @@ class Analysis:
     @cached_property
     def _values(self) -> tuple[tuple, dict[str, tuple]]:
         """Every node's value at the defaults, and each output's gradient per node, as
-        `circuitc graph` draws them (the graph as written, computed as the generated code
-        computes it)."""
+        `circuitc graph --source` draws them (the graph as written, computed as the
+        generated code computes it)."""
         from .draw import with_values  # the drawing's evaluation, needed only here
 
         graph, _ = self._written
