@@ -734,6 +734,23 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
         click.echo(climb_text(result, steps, step_size))
 
 
+@main.command()
+@click.option("--stdio", is_flag=True, help="Talk over stdin and stdout: the default, and the "
+                                            "only way; accepted for editors that pass it.")
+def lsp(stdio: bool):
+    """Run the language server for .circ files, over stdin and stdout.
+
+    Editors start it themselves (docs/editors.md); it needs pygls: pip install 'circuitc[lsp]'.
+    """
+    try:
+        from .lsp import serve
+    except ModuleNotFoundError as e:
+        if e.name not in ("pygls", "lsprotocol", "pygments"):
+            raise
+        _fail(f"error: circuitc lsp needs {e.name}: pip install 'circuitc[lsp]'")
+    serve()
+
+
 @main.group(name="cache")
 def cache_group():
     """The compile cache: what the commands and circuitc.load compiled, kept for the next run.

@@ -34,6 +34,12 @@ def walk(expr):
 
 
 def lower(statements: list, filename: str) -> Graph:
+    return _Lowering(statements).graph(filename)[0]
+
+
+def lower_with_wires(statements: list, filename: str) -> tuple[Graph, dict[str, int]]:
+    """`lower`, and the node of each input and wire by name. A wire that computes what
+    another computes shares its node, which only the first of them names (`Builder.name`)."""
     return _Lowering(statements).graph(filename)
 
 
@@ -280,7 +286,7 @@ class _Lowering:
 
     # -- building the graph -------------------------------------------------
 
-    def graph(self, filename: str) -> Graph:
+    def graph(self, filename: str) -> tuple[Graph, dict[str, int]]:
         b = Builder()
         nodes = {name: b.add("input", (), name) for name in self.inputs}
         for name, node in nodes.items():
@@ -297,7 +303,7 @@ class _Lowering:
             b.name(node, wire)
             nodes[wire] = node
         outputs = [(name, nodes[name]) for name in self.outputs]
-        return Graph(filename, tuple(self.inputs), defaults, tuple(b.nodes), tuple(outputs))
+        return Graph(filename, tuple(self.inputs), defaults, tuple(b.nodes), tuple(outputs)), nodes
 
     def _lowering_order(self) -> list[str]:
         """Every wire after the wires it reads: in source order, except that a wire read

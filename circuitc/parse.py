@@ -269,6 +269,34 @@ def parse(text: str) -> list:
     return list(_parsed(text))
 
 
+def parse_recovering(text: str) -> tuple[list, list[CircuitError]]:
+    """The statements of `text` that parse, and its syntax errors (those `parse` raises,
+    in source order): a statement with an error is left out, and the others are parsed
+    as if it were blank. Nothing is moved: every span is where it is in `text`. What an
+    editor shows of a file being typed (`circuitc.analysis`)."""
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        return parse(text), []
+    except CircuitError as e:
+        errors = list(getattr(e, "errors", [e]))
+    blanked, kept = text, errors
+    # Each round blanks the statements of the errors found, so the next finds others or
+    # none. Where `_resume` finds no end (a '(' never closed), the statement is taken to
+    # end with the error's line.
+    for _ in range(LIMIT + 1):
+        for error in kept:
+            at = _offset(blanked, error.span)
+            end = _resume(blanked, at) or blanked.find("\n", at) + 1 or len(blanked)
+            start = _statement(blanked, at)[0]
+            blanked = blanked[:start] + re.sub(r"[^\n]", " ", blanked[start:end]) + blanked[end:]
+        try:
+            return parse(blanked), errors
+        except CircuitError as e:
+            kept = list(getattr(e, "errors", [e]))
+    return [], errors
+
+
 # The statements of the last text parsed are kept: a command reads its circuit more than
 # once (the whole-bus front end, the written-out one, the warnings), and parsing takes
 # about a second a megabyte. A text that is not valid raises each time.
