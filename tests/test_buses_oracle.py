@@ -459,7 +459,11 @@ def _run(bus, scalar, c: Circuit, point: dict, seeds: dict, container):
     assert list(map(_bits, values)) == list(map(_bits, _outputs(scalar, want[0])))
     assert list(map(_bits, forward_values)) == list(map(_bits, _outputs(scalar, want[1][0])))
     if not _ties(c, point):
-        assert list(map(_bits, grads)) == list(map(_bits, want[1][1]))
+        # A wire's contributions are added in the order the gates were met, which a bus no
+        # output needs (written out at one element) changes: its last bit may differ.
+        scale = max([abs(x) for x in grads if math.isfinite(x)], default=1.0)
+        assert grads == pytest.approx(list(want[1][1]), rel=1e-15, abs=4e-16 * scale,
+                                      nan_ok=True)
     return values, grads
 
 
