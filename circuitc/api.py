@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__, cache
+from . import cache
 from .buses import Buses, _Expansion, expand, has_buses
 from .emit import numpy as numpy_target
 from .emit import python as python_target
-from .errors import CircuitError, CircuitWarning, Label, ModuleError, Span, did_you_mean
-from .grad import grad, hessian_graph, hvp_graph, jvp_graph
+from .errors import CircuitError, CircuitWarning, Label, ModuleError, Span
+from .grad import grad, hessian_graph, hvp_graph, jvp_graph, wrt_elements
 from .graph import Graph, Origin, by_bus, elements
 from .indexed import plan
 from .lint import lint
@@ -33,6 +33,7 @@ from .lower import lower
 from .parse import parse
 from .passes import dce, optimize
 from .progress import phase
+from .version import __version__
 
 
 def read_source(path: str | Path) -> str:
@@ -206,25 +207,8 @@ def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[G
     """The optimized forward graph of a lowered graph, and its optimized gradient graph."""
     phase("differentiate")
     forward = optimize(graph)
-    backward = grad(forward, _checked_wrt(forward, wrt, fix))  # folded and simplified as built
+    backward = grad(forward, wrt_elements(forward, wrt, fix))  # folded and simplified as built
     return forward, dce(backward, done=len(forward.nodes))
-
-
-def _checked_wrt(graph: Graph, wrt: Names, fix: Names) -> tuple[str, ...]:
-    """The input elements that `wrt` or `fix` choose, in order."""
-    if wrt is not None and fix is not None:
-        raise CircuitError("give --wrt or --fix, not both")
-    inputs = by_bus(graph.inputs)
-    for option, names in (("--wrt", wrt), ("--fix", fix)):
-        for k, name in enumerate(names or ()):
-            if name not in inputs:
-                raise CircuitError(f"{option} names {name!r}, which is not an input"
-                                   + did_you_mean(name, inputs))
-            if name in names[:k]:
-                raise CircuitError(f"{option} names {name!r} twice")
-    if wrt is None:
-        wrt = [name for name in inputs if name not in (fix or ())]
-    return tuple(e for name in wrt for e in inputs[name])
 
 
 # The code targets: name -> emitter. `python` needs only `math`; `numpy` evaluates

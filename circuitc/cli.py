@@ -25,7 +25,7 @@ from typing import ClassVar
 import click
 from click.core import ParameterSource
 
-from . import __version__, api, cache, draw
+from . import api, cache, draw
 from .api import (
     TARGETS,
     compile_source,
@@ -57,6 +57,7 @@ from .verify import (
     verify_hessian,
 )
 from .verify_report import report_dict, report_text
+from .version import __version__
 
 
 def _fail(message: str):

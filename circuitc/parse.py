@@ -244,7 +244,7 @@ class _Parens:
             raise CircuitError(f"'{opened[-1]}' was never closed", _span(opened[-1]))
 
 
-def _grammar_text() -> str:
+def grammar_text() -> str:
     """The grammar ships inside the package; in a source checkout it sits beside it."""
     packaged = resources.files("circuitc") / "grammar" / "circuit.lark"
     if packaged.is_file():
@@ -254,7 +254,7 @@ def _grammar_text() -> str:
 
 @cache
 def _parser() -> Lark:
-    return Lark(_grammar_text(), parser="lalr", transformer=_Build(), postlex=_Parens(),
+    return Lark(grammar_text(), parser="lalr", transformer=_Build(), postlex=_Parens(),
                 propagate_positions=False, maybe_placeholders=False)
 
 

@@ -147,7 +147,7 @@ from .verify_report import (
     Mismatch,
     PointReport,
     Report,
-    _derivative,
+    derivative_name,
     report_dict,
     report_text,
     summary,
@@ -1309,7 +1309,7 @@ def _compare(c: _Circuit, at: dict[str, float], point: PointReport, direction, r
     mine = c.gradients(at)
     found.outputs = [out for out, v in zip(c.outputs, values)
                      if not _same(point.outputs[out], v, rtol, atol)]
-    found.derivatives = [_derivative(out, name) for out in c.outputs
+    found.derivatives = [derivative_name(out, name) for out in c.outputs
                          for name, g in zip(c.wrt, mine[out])
                          if not _same(g, grads[out][name], rtol, atol)]
     if not (found.outputs or found.derivatives):

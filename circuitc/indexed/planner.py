@@ -32,8 +32,9 @@ from dataclasses import replace
 
 from ..buses import _affine, _Expansion, _walk_all
 from ..errors import CircuitError
+from ..grad import wrt_elements
 from ..graph import Graph, Origin
-from ..lower import _evaluate_constant, lower
+from ..lower import evaluate_constant, lower
 from ..parse import (
     Assign,
     BusAssign,
@@ -225,8 +226,7 @@ class _Planner:
         return order
 
     def _wrt(self) -> tuple[str, ...]:
-        from ..api import _checked_wrt  # the same checks and messages as written out
-        return _checked_wrt(self.skeleton, self.wrt, self.fix)
+        return wrt_elements(self.skeleton, self.wrt, self.fix)  # the checks of written out
 
     # -- building -------------------------------------------------------------------
 
@@ -387,7 +387,7 @@ class _Planner:
             for item in s.items:
                 if type(item) is BusItem and type(item.default) is ListLit:
                     gates = {g.name.id: g for g in self.gates}
-                    values = [_evaluate_constant(d, gates) for _, d in self.x._input_items([item])]
+                    values = [evaluate_constant(d, gates) for _, d in self.x._input_items([item])]
                     defaults[item.name.id] = _nested(values, self.buffers[item.name.id].shape)
         return {name: defaults[name] for name in self.skeleton.inputs if name in defaults}
 
