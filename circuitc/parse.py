@@ -37,109 +37,24 @@ from lark.grammar import Rule
 from lark.parsers.lalr_analysis import Shift
 
 from .errors import LIMIT, CircuitError, Span, collected
+from .syntax import (
+    Assign,
+    BusAssign,
+    BusItem,
+    Call,
+    GateDef,
+    Index,
+    InputDecl,
+    ListLit,
+    Name,
+    Num,
+    Op,
+    OutputDecl,
+    Reduce,
+    SizeDecl,
+)
 
 KEYWORDS = frozenset(("input", "output", "gate", "size", "for", "in"))
-
-
-class Name(NamedTuple):
-    id: str
-    span: Span
-
-
-class Num(NamedTuple):
-    value: float
-    span: Span
-
-
-class Op(NamedTuple):
-    """An operator application; `gate` is a gate-table name, `span` the operator's."""
-
-    gate: str
-    args: tuple
-    span: Span
-
-
-class Call(NamedTuple):
-    """A call by name, to a built-in gate or a `gate` definition."""
-
-    name: Name
-    args: tuple
-
-    @property
-    def span(self) -> Span:
-        return self.name.span
-
-
-class Index(NamedTuple):
-    """An element of a bus, `name[args]`; each index is an expression."""
-
-    name: Name
-    args: tuple
-
-    @property
-    def span(self) -> Span:
-        return self.name.span
-
-
-class Reduce(NamedTuple):
-    """`name(body for vars)` or `name(body for vars in range(*bounds))`: a reduction."""
-
-    name: Name
-    body: object
-    vars: tuple[Name, ...]
-    bounds: tuple | None  # the arguments of `range`, or None to infer the range
-
-    @property
-    def span(self) -> Span:
-        return self.name.span
-
-
-class ListLit(NamedTuple):
-    """A nested list of constants, `[1, -2]`: a bus input's default."""
-
-    items: tuple
-    span: Span
-
-
-class BusItem(NamedTuple):
-    """`name[dims]` in an `input` statement, with its default (an expression, a
-    `ListLit`, or None)."""
-
-    name: Name
-    dims: tuple
-    default: object
-
-
-class InputDecl(NamedTuple):
-    items: tuple  # (name, default expression or None) for a scalar, or a `BusItem`
-
-
-class OutputDecl(NamedTuple):
-    names: tuple[Name, ...]
-
-
-class Assign(NamedTuple):
-    target: Name
-    expr: object
-
-
-class BusAssign(NamedTuple):
-    """`target[indices] = expr`: a bus defined element by element."""
-
-    target: Name
-    indices: tuple[Name, ...]
-    expr: object
-
-
-class SizeDecl(NamedTuple):
-    name: Name
-    expr: object
-
-
-class GateDef(NamedTuple):
-    name: Name
-    params: tuple[Name, ...]
-    body: object
 
 
 def _span(token: Token) -> Span:

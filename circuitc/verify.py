@@ -133,7 +133,8 @@ import re
 import sys
 from dataclasses import replace
 
-from .api import gradient_of, outputs_of, raised
+from .contract import raised
+from .elements import gradient_of, outputs_of
 from .errors import ModuleError
 from .gates import DOMAIN_ERRORS, GATES, TARGET_DOMAIN_ERRORS, Gate
 from .grad import ADJOINT, grad, grad_with_adjoints, hessian_graph
@@ -803,7 +804,7 @@ def verify_circuit(module, forward: Graph | None, given: dict[str, float] | None
                    fast: bool = False, reference=None, target: str = "python") -> Report:
     """Check `module.backward` against numerical derivatives of `module.forward`.
 
-    `module` follows the generated-module contract (`api.check_module`). `forward` is
+    `module` follows the generated-module contract (`contract.check_module`). `forward` is
     its circuit's optimized forward graph (`compile_graphs(...)[0]`), used for kinks,
     the complex step and blame; None checks the module on its own: no kinks, no blame,
     the complex step only if its `forward` accepts complex numbers. `reference`, with

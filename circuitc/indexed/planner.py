@@ -30,12 +30,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ..buses import _affine, _Expansion, _walk_all
+from ..affine import affine
+from ..analysis import Analysis
+from ..buses import default_elements
 from ..errors import CircuitError
 from ..grad import wrt_elements
 from ..graph import Graph, Origin
 from ..lower import evaluate_constant, lower
-from ..parse import (
+from ..passes import optimize
+from ..syntax import (
     Assign,
     BusAssign,
     BusItem,
@@ -49,8 +52,8 @@ from ..parse import (
     Op,
     OutputDecl,
     Reduce,
+    walk_all,
 )
-from ..passes import optimize
 from .ir import (
     Access,
     Axis,
@@ -77,12 +80,13 @@ MAX_AXES = 52
 
 
 def plan(statements: list, filename: str, sizes: Mapping[str, int] | None = None,
-         wrt: Sequence[str] | None = None, fix: Sequence[str] | None = None) -> Plan | None:
+         wrt: Sequence[str] | None = None, fix: Sequence[str] | None = None, *,
+         analysis: Analysis | None = None) -> Plan | None:
     """The whole-bus form of a parsed bus circuit, or None where it does not apply.
     Raises `CircuitError` for a circuit the written-out form rejects (whose front end
-    then says why, as for every circuit)."""
-    expansion = _Expansion(statements, dict(sizes or {}))
-    expansion.analyze()
+    then says why, as for every circuit). `analysis` is the file's (`analysis.analyze`
+    of `statements` and `sizes`), if already made."""
+    expansion = analysis or Analysis(statements, dict(sizes or {}))
     skeleton = lower(_skeleton(statements, expansion), filename)
     try:
         return _Planner(statements, expansion, skeleton, filename, wrt, fix).run()
@@ -93,7 +97,7 @@ def plan(statements: list, filename: str, sizes: Mapping[str, int] | None = None
 # -- the skeleton: every bus one wire, for `lower`'s checks ---------------------------
 
 
-def _skeleton(statements: list, expansion: _Expansion) -> list:
+def _skeleton(statements: list, expansion: Analysis) -> list:
     out = []
     for s in statements:
         kind = type(s)
@@ -110,7 +114,7 @@ def _skeleton(statements: list, expansion: _Expansion) -> list:
         elif kind is Assign or kind is BusAssign:
             out.append(Assign(s.target, _scalar(s.expr, expansion)))
         elif kind is GateDef or kind is OutputDecl:
-            if kind is GateDef and any(type(e) in (Index, Reduce) for e in _walk_all(s.body)):
+            if kind is GateDef and any(type(e) in (Index, Reduce) for e in walk_all(s.body)):
                 raise CircuitError("a gate's body is scalar", s.name.span)
             out.append(s)
     assigned = [s for s in statements if type(s) in (Assign, BusAssign)]
@@ -120,12 +124,12 @@ def _skeleton(statements: list, expansion: _Expansion) -> list:
     return out
 
 
-def _scalar(expr, expansion: _Expansion):
+def _scalar(expr, expansion: Analysis):
     """`expr` with each access `x[...]` read as the wire `x`, each reduction as its term,
     and each size or index variable as a number."""
     if expr is None:
         return None
-    variables = {v.id for e in _walk_all(expr) if type(e) in (Reduce, Index)
+    variables = {v.id for e in walk_all(expr) if type(e) in (Reduce, Index)
                  for v in (e.vars if type(e) is Reduce else _names(e.args))}
     values = []
     for e in _postorder_all(expr):
@@ -169,14 +173,14 @@ def _postorder_all(expr):
 
 
 def _names(exprs) -> list[Name]:
-    return [e for x in exprs for e in _walk_all(x) if type(e) is Name]
+    return [e for x in exprs for e in walk_all(x) if type(e) is Name]
 
 
 # -- stages ---------------------------------------------------------------------------
 
 
 class _Planner:
-    def __init__(self, statements, expansion: _Expansion, skeleton: Graph, filename: str,
+    def __init__(self, statements, expansion: Analysis, skeleton: Graph, filename: str,
                  wrt, fix):
         self.statements = statements
         self.x = expansion
@@ -220,7 +224,7 @@ class _Planner:
                     order.append(assigned[name])
                     continue
                 stack.append((name, True))
-                reads = (e.name if type(e) is Index else e for e in _walk_all(assigned[name].expr))
+                reads = (e.name if type(e) is Index else e for e in walk_all(assigned[name].expr))
                 stack.extend((e.id, False) for e in reads
                              if type(e) is Name and e.id in assigned and e.id not in placed)
         return order
@@ -294,7 +298,7 @@ class _Planner:
     def _access(self, e: Index, scope: dict[str, Axis]) -> Access:
         index = []
         for arg, n in zip(e.args, self.x.buses.shapes[e.name.id]):
-            form = _affine(arg, self.x.sizes, scope)
+            form = affine(arg, self.x.sizes, scope)
             variables = [v for v in form if v]
             if len(variables) > 1:
                 raise Unsupported
@@ -312,7 +316,7 @@ class _Planner:
     def _reduce(self, e: Reduce, scope: dict[str, Axis]) -> Access:
         """Lift a reduction into a stage; the read of its result."""
         if e.bounds is not None:
-            bounds = [_affine(b, self.x.sizes, scope) for b in e.bounds]
+            bounds = [affine(b, self.x.sizes, scope) for b in e.bounds]
             if any(len(b) > 1 for b in bounds):
                 raise Unsupported  # a range that depends on an outer variable
             given = range(*[b[""] for b in bounds])
@@ -387,7 +391,7 @@ class _Planner:
             for item in s.items:
                 if type(item) is BusItem and type(item.default) is ListLit:
                     gates = {g.name.id: g for g in self.gates}
-                    values = [evaluate_constant(d, gates) for _, d in self.x._input_items([item])]
+                    values = [evaluate_constant(d, gates) for d in default_elements(self.x, item)]
                     defaults[item.name.id] = _nested(values, self.buffers[item.name.id].shape)
         return {name: defaults[name] for name in self.skeleton.inputs if name in defaults}
 
@@ -401,7 +405,7 @@ def _factors(expr) -> list:
 
 def _uses(exprs, variables: set[str]) -> set[str]:
     """The index variables of `variables` that `exprs` use."""
-    return {e.id for x in exprs for e in _walk_all(x) if type(e) is Name and e.id in variables}
+    return {e.id for x in exprs for e in walk_all(x) if type(e) is Name and e.id in variables}
 
 
 def _nested(values: list, shape: tuple[int, ...]):
