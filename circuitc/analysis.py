@@ -483,10 +483,12 @@ def _bytes(n: int) -> str:
 
 
 def dimension_text(d: int, shape) -> str:
+    """` (dimension 2)` for a bus of rank above 1, nothing for a vector."""
     return "" if len(shape) == 1 else f" (dimension {d + 1})"
 
 
 def shape_text(shape) -> str:
+    """`[3, 2]`: a shape as messages write it."""
     return f"[{', '.join(map(str, shape))}]"
 
 

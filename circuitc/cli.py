@@ -53,10 +53,11 @@ from .verify import (
     DEFAULT_TOLERANCES,
     DIFFERENCES,
     SECOND_ORDER_TOLERANCES,
+    report_dict,
+    report_text,
     verify_circuit,
     verify_hessian,
 )
-from .verify_report import report_dict, report_text
 from .version import __version__
 
 

@@ -20,7 +20,7 @@ from itertools import pairwise
 from .errors import CircuitError, Label, Span, collected, did_you_mean
 from .gates import CALLABLE, GATES
 from .graph import Builder, Graph, Origin, fold_constant
-from .parse import Assign, Call, GateDef, InputDecl, Name, Num, Op, OutputDecl
+from .syntax import Assign, Call, GateDef, InputDecl, Name, Num, Op, OutputDecl
 
 
 def walk(expr):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .report import table as _table
-from .report import values as _values
+from ..report import table as _table
+from ..report import values as _values
 
 KINK = "at the kink of"  # how the reason of a check skipped at a kink starts
 
