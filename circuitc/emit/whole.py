@@ -52,8 +52,8 @@ from ..indexed.ir import (
 )
 from ..indexed.passes import fused, with_residuals
 from .frame import Frame, Function, functions
-from .numpy import ERRSTATE, HELPERS, RESERVED
-from .python import LINE, _literal, _tuple
+from .numpy import ERRSTATE, HELPER_SOURCES, RESERVED
+from .text import LINE, literal, tuple_display
 
 # einsum's names for a stage's variables, in domain order.
 LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
@@ -65,10 +65,10 @@ FOLD_HELPERS = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
 def _calls() -> dict[str, set[str]]:
     """Each helper of `numpy_helpers.py` and the helpers it calls, from their syntax trees."""
     calls = {}
-    for name, source in HELPERS.items():
+    for name, source in HELPER_SOURCES.items():
         called = {n.func.id for n in ast.walk(ast.parse(source))
                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-        calls[name] = called & set(HELPERS) - {name}
+        calls[name] = called & set(HELPER_SOURCES) - {name}
     return calls
 
 
@@ -76,7 +76,7 @@ CALLS = _calls()
 
 
 def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
-    return _Module(plan, version).source(functions(plan, jvp, hessian))
+    return WholeBusWriter(plan, version).source(functions(plan, jvp, hessian))
 
 
 class _State:
@@ -89,7 +89,7 @@ class _State:
         self.owned, self.full, self.root = owned, full, root
 
 
-class _Module(Frame):
+class WholeBusWriter(Frame):
     target = "numpy"
 
     def __init__(self, plan: Plan, version: str):
@@ -239,7 +239,7 @@ class _Module(Frame):
             if not needed[i]:
                 continue
             if node.op == "const":
-                texts[i] = _literal(node.attr, "np")
+                texts[i] = literal(node.attr, "np")
                 continue
             if node.op == "input":
                 texts[i] = self.aligned(m.reads[int(node.attr[1:-1])]), ATOM
@@ -339,7 +339,7 @@ class _Module(Frame):
         constant *= math.prod(a.size for k, a in enumerate(self.domain)
                               if LETTERS[k] not in have and a.var not in w.target.vars)
         if constant != 1.0:
-            g = f"{_literal(constant, 'np')[0]} * {f'({g})' if conditional else g}"
+            g = f"{literal(constant, 'np')[0]} * {f'({g})' if conditional else g}"
             conditional = False
         if conditional and (constant != 1.0 or self.contributions[w.target.name] > 1):
             g = f"({g})"  # an operand of `*` or `+`
@@ -406,7 +406,7 @@ class _Module(Frame):
         factor = math.prod(domain[k].size for k in lacking if domain[k].var not in varies)
         op = m.body.nodes[node].op
         if op == "const":
-            g = _literal(m.body.nodes[node].attr * factor, "np")[0]
+            g = literal(m.body.nodes[node].attr * factor, "np")[0]
             self.accumulate(w.target, g, m.origin, covers=False, full=frozenset())
             return
         if lacking:
@@ -644,18 +644,18 @@ class _Module(Frame):
             return ident
 
         values = [shaped(o) for o in f.values]
-        groups = [values[0] if len(values) == 1 else _tuple(values)]
+        groups = [values[0] if len(values) == 1 else tuple_display(values)]
         if f.name in ("backward", "hvp"):
             groups.append([summed(name, b) for name, b in f.grads])
         if f.name == "jvp":
             tangents = [shaped(b) for _, b in f.tangents]
-            groups.append(tangents[0] if len(tangents) == 1 else _tuple(tangents))
+            groups.append(tangents[0] if len(tangents) == 1 else tuple_display(tangents))
         if f.name == "hvp":
             groups.append([summed(name, b, "hv") for name, b in f.tangents])
-        flat = ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()" for g in groups)
+        flat = ", ".join(g if isinstance(g, str) else tuple_display(g) if g else "()" for g in groups)
         if len(f"    return {flat}") <= LINE:
             return flat
-        return ", ".join(g if isinstance(g, str) else _tuple(g, "    ") if g else "()"
+        return ", ".join(g if isinstance(g, str) else tuple_display(g, "    ") if g else "()"
                          for g in groups)
 
     # -- the module -------------------------------------------------------------------------
@@ -664,7 +664,7 @@ class _Module(Frame):
         """A default as a literal: a bus of one repeated number as `(v,) * n` nested."""
         if isinstance(value, tuple):
             return repr(value)
-        text = _literal(float(value), "np")[0]
+        text = literal(float(value), "np")[0]
         for n in reversed(shape):
             text = f"({text},) * {n}"
         return text
@@ -690,7 +690,7 @@ class _Module(Frame):
                 todo += CALLS[h]
         tail = []
         for helper in sorted(needed):
-            tail += ["", "", HELPERS[helper]]
+            tail += ["", "", HELPER_SOURCES[helper]]
         return "\n".join(head + self.lines + tail + self.closing(len(head), names)) + "\n"
 
 

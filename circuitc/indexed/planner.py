@@ -392,7 +392,7 @@ class _Planner:
                 if type(item) is BusItem and type(item.default) is ListLit:
                     gates = {g.name.id: g for g in self.gates}
                     values = [evaluate_constant(d, gates) for d in default_elements(self.x, item)]
-                    defaults[item.name.id] = _nested(values, self.buffers[item.name.id].shape)
+                    defaults[item.name.id] = _nested_tuples(values, self.buffers[item.name.id].shape)
         return {name: defaults[name] for name in self.skeleton.inputs if name in defaults}
 
 
@@ -408,7 +408,8 @@ def _uses(exprs, variables: set[str]) -> set[str]:
     return {e.id for x in exprs for e in walk_all(x) if type(e) is Name and e.id in variables}
 
 
-def _nested(values: list, shape: tuple[int, ...]):
+def _nested_tuples(values: list, shape: tuple[int, ...]):
+    """Row-major `values` as nested tuples of `shape`."""
     for n in reversed(shape[1:]):
         values = [tuple(values[k:k + n]) for k in range(0, len(values), n)]
     return tuple(values)
