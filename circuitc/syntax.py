@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from .errors import Span
 
+KEYWORDS = frozenset(("input", "output", "gate", "size", "for", "in"))  # no name may be one
+
 
 class Name(NamedTuple):
     id: str

@@ -113,6 +113,8 @@ def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> 
 
 
 class LoopsWriter(Frame):
+    """Writes one plain-Python module of loops from a whole-bus plan."""
+
     target = "python"
 
     def __init__(self, plan: Plan, version: str):

@@ -74,6 +74,8 @@ ERRSTATE = 'np.errstate(divide="raise", over="raise", invalid="raise", under="ig
 
 
 class NumpyWriter(PythonWriter):
+    """Writes one NumPy module: the python writer with the hooks of the numpy target."""
+
     target = "numpy"
     reserved = RESERVED
     lib = "np"

@@ -90,6 +90,8 @@ class _State:
 
 
 class WholeBusWriter(Frame):
+    """Writes one NumPy module from a whole-bus plan (see the module docstring)."""
+
     target = "numpy"
 
     def __init__(self, plan: Plan, version: str):
