@@ -12,7 +12,6 @@ seen element by element, `circuitc.elements`. Both are importable from here too.
 
 from __future__ import annotations
 
-import gc
 import inspect
 import types
 from collections.abc import Mapping, Sequence
@@ -35,7 +34,15 @@ from .elements import Elements, elementwise, evaluate, gradient_of, hessian_of, 
 from .emit import numpy as numpy_target
 from .emit import python as python_target
 from .errors import CircuitError, CircuitWarning
-from .front import Source, decode_source, normalize, read, read_source, source_errors
+from .front import (
+    Source,
+    collector_paused,
+    decode_source,
+    normalize,
+    read,
+    read_source,
+    source_errors,
+)
 from .grad import grad, hessian_graph, hvp_graph, jvp_graph, wrt_elements
 from .graph import Graph, by_bus
 from .indexed import plan
@@ -97,28 +104,14 @@ def compile_graphs(text: str, filename: str = "<string>", wrt: Names = None, *,
     The gradient graph computes the gradient with respect to the inputs chosen by
     `wrt` or `fix`, and nothing that only other inputs need.
     """
-    with _collector_paused():
+    with collector_paused():
         return graphs(read(text, filename, sizes), wrt, fix)
 
 
 def graphs(source: Source, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
     """`compile_graphs` of a circuit the front end has read."""
-    with _collector_paused(), source.errors():
+    with collector_paused(), source.errors():
         return differentiate(lowered(source)[0], wrt, fix)
-
-
-@contextmanager
-def _collector_paused():
-    """The garbage collector paused for the block: the compiler makes millions of small
-    objects and no cyclic garbage, so a collection would look at them all and find
-    nothing (benchmarks/RESULTS.md)."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _generate(source: Source, target: str, wrt: Names, fix: Names, hessian: bool = False,
@@ -132,7 +125,7 @@ def _generate(source: Source, target: str, wrt: Names, fix: Names, hessian: bool
     `LOOPS_FROM` elements, unless `elements` asks for it written out element by element.
     """
     emit = _emitter(target)
-    with _collector_paused():
+    with collector_paused():
         if not elements:
             module = _whole_bus(source, target, wrt, fix, hessian, jvp)
             if module is not None:
@@ -204,7 +197,7 @@ def lint_source(text: str, filename: str = "<string>") -> list[CircuitWarning]:
     """The warnings of the circuit in `text` (`circuitc.lint`), in source order, each with
     `filename` and the text attached, so that it renders with its source line; they say
     nothing of whether it compiles. A syntax error raises its `CircuitError`."""
-    with _collector_paused(), source_errors(text, filename) as source:
+    with collector_paused(), source_errors(text, filename) as source:
         return [w.attach(filename, source) for w in lint(parse(source))]
 
 

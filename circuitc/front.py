@@ -17,6 +17,7 @@ errors of a block.
 from __future__ import annotations
 
 import codecs
+import gc
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class Source:
 def read(text: str, filename: str = "<string>", sizes: Mapping[str, int] | None = None
          ) -> Source:
     """`text` parsed and analysed (see the module docstring), or its first error."""
-    with source_errors(text, filename) as normalized:
+    with collector_paused(), source_errors(text, filename) as normalized:
         phase("parse")
         statements = parse(normalized)
         return Source(normalized, filename, dict(sizes or {}), statements,
@@ -101,3 +102,18 @@ def source_errors(text: str, filename: str):
         yield text
     except CircuitError as e:
         raise e.attach(filename, text)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The garbage collector paused for the block, and as it was after it: the compiler
+    makes millions of small objects and no cyclic garbage, so a collection would look at
+    them all and find nothing (benchmarks/RESULTS.md). `read` parses in it; the API runs
+    the later steps of a compile in it too."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
