@@ -14,6 +14,7 @@ import pytest
 
 import circuitc
 from circuitc import api
+from circuitc import parse as parse_module
 from circuitc.errors import CircuitError
 from circuitc.verify import verify_circuit
 
@@ -38,6 +39,21 @@ def test_compiling_leaves_the_collector_as_it_found_it(collector, text):
         except CircuitError:
             pass
         assert gc.isenabled() is enabled
+
+
+def test_circuits_are_parsed_with_the_collector_paused(collector, monkeypatch):
+    seen = []
+    parsed = parse_module._parsed.__wrapped__
+
+    def parse_seen(text):
+        seen.append(gc.isenabled())
+        return parsed(text)
+    monkeypatch.setattr(parse_module, "_parsed", parse_seen)
+    gc.enable()
+    circuitc.compile_source(NEURON, "n.circ")
+    api.load_source(NEURON, "n.circ")  # through the compile cache's path
+    api.compile_graphs(NEURON, "n.circ")
+    assert seen == [False] * 3 and gc.isenabled()
 
 
 def test_comparing_a_module_with_its_circuit_restores_the_profile_function():
