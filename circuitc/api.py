@@ -53,13 +53,14 @@ from .passes import dce, optimize
 from .progress import phase
 from .version import __version__
 
-# Names of the API that live in modules of their own.
-__all__ = ["MODULE_CONTRACT", "TARGETS", "Elements", "check_module", "compile_file",
-           "compile_graphs", "compile_source", "decode_source", "differentiate",
-           "elementwise", "evaluate", "gradient_of", "hessian_of", "lint_source", "load",
-           "load_compiled", "load_compiled_source", "load_python", "load_source",
-           "lower_source", "normalize", "outputs_of", "raised", "read_source", "run_error",
-           "source_errors", "written_graph"]
+# The API: what is defined here, and what it imports from modules of their own (`front`,
+# `contract`, `elements`) for code that reads it from here.
+__all__ = ["LOOPS_FROM", "MODULE_CONTRACT", "TARGETS", "Elements", "check_module",
+           "compile_file", "compile_graphs", "compile_source", "decode_source", "differentiate",
+           "elementwise", "evaluate", "gradient_of", "graphs", "hessian_of", "lint_source",
+           "load", "load_compiled", "load_compiled_source", "load_python", "load_source",
+           "lower_source", "lowered", "normalize", "outputs_of", "raised", "read_source",
+           "run_error", "source_errors", "written_graph"]
 
 
 # What every entry point takes besides the circuit: `sizes` overrides declared sizes
@@ -115,10 +116,10 @@ def graphs(source: Source, wrt: Names = None, fix: Names = None) -> tuple[Graph,
 
 
 def _generate(source: Source, target: str, wrt: Names, fix: Names, hessian: bool = False,
-              jvp: bool = False, elements: bool = False, graphs_too: bool = True
+              jvp: bool = False, elements: bool = False
               ) -> tuple[str, Graph | None, Graph | None]:
     """The module source for `target`, and the optimized graphs of the written-out circuit
-    (None without `graphs_too`, where the module is whole-bus code, which needs none).
+    (None where the module is whole-bus code, which needs none).
 
     A bus circuit becomes whole-bus code (`indexed`) for the numpy target (`emit.whole`),
     and for the python target (`emit.loops`) where a bus or a reduction has more than
@@ -129,7 +130,7 @@ def _generate(source: Source, target: str, wrt: Names, fix: Names, hessian: bool
         if not elements:
             module = _whole_bus(source, target, wrt, fix, hessian, jvp)
             if module is not None:
-                return (module, *graphs(source, wrt, fix)) if graphs_too else (module, None, None)
+                return module, None, None
         forward, backward = graphs(source, wrt, fix)
         extras = {}
         if jvp:
@@ -189,8 +190,8 @@ def compile_source(text: str, filename: str = "<string>", target: str = "python"
     target) `hessian`; `jvp` adds `jvp`. `elements` writes buses out element by element
     instead of as whole-bus code.
     """
-    return _generate(read(text, filename, sizes), target, wrt, fix, hessian, jvp, elements,
-                     graphs_too=False)[0]
+    _emitter(target)  # an unknown target is a ValueError before the text is read
+    return _generate(read(text, filename, sizes), target, wrt, fix, hessian, jvp, elements)[0]
 
 
 def lint_source(text: str, filename: str = "<string>") -> list[CircuitWarning]:
@@ -252,7 +253,7 @@ def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> c
     return cache.compiled(
         text, filename, target, options,
         lambda: _generate(source(), target, wrt, fix, arguments["hessian"], arguments["jvp"],
-                          arguments["elements"], graphs_too=False),
+                          arguments["elements"]),
         f"<circuitc {filename}>", lambda: graphs(source(), wrt, fix)[0])
 
 
