@@ -83,7 +83,8 @@ class _Expansion:
     def __init__(self, analysis: Analysis):
         self.analysis = analysis
         self.statements = analysis.statements
-        self.sizes, self.ranges, self.shapes = analysis.sizes, analysis.ranges, analysis.buses.shapes
+        self.sizes, self.ranges = analysis.sizes, analysis.ranges
+        self.shapes = analysis.buses.shapes
         # An index access -> its bus's shape and the affine form of each index: the same
         # for every element written out, since an access's index variables are fixed
         # by where it stands.
