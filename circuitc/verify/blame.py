@@ -21,11 +21,7 @@ import math
 from ..gates import DOMAIN_ERRORS, GATES, Gate
 from ..grad import grad, hessian_graph
 from ..graph import Builder, Graph, run
-from ..numerics import (
-    RETRY_SCALES,
-    default_h,
-    representable,
-)
+from ..numerics import RETRY_SCALES, default_h, representable
 from .checked import complex_apply, side, switch, switching
 
 

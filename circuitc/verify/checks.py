@@ -71,13 +71,7 @@ import math
 
 from ..gates import DOMAIN_ERRORS, GATES
 from ..graph import run
-from ..numerics import (
-    RETRY_SCALES,
-    default_h,
-    difference,
-    representable,
-    shifted,
-)
+from ..numerics import RETRY_SCALES, default_h, difference, representable, shifted
 from ..report import values as _values
 from .blame import agrees, local_numeric, local_partials
 from .checked import Checked, finite, side, switching

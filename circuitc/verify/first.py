@@ -20,10 +20,7 @@ from __future__ import annotations
 import random
 
 from ..graph import Graph, by_bus
-from ..numerics import (
-    DIFFERENCES,
-    random_value,
-)
+from ..numerics import DIFFERENCES, random_value
 from .checked import Checked, Raised, file_of
 from .checks import Checker
 from .compare import compare, interface_mismatch

@@ -30,10 +30,7 @@ from ..contract import raised
 from ..gates import DOMAIN_ERRORS, GATES
 from ..grad import grad
 from ..graph import Graph, run
-from ..numerics import (
-    DIFFERENCES,
-    random_value,
-)
+from ..numerics import DIFFERENCES, random_value
 from ..report import values as _values
 from .blame import local_disagreements
 from .checked import Checked, Raised, complex_apply, file_of, finite, pair
