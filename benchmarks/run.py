@@ -424,18 +424,18 @@ def _through_api(gates: int, per_line: int = 1) -> None:
     """One cold `circuitc.api.load_source` of a random DAG (the cache off), each phase's wall
     time as the API's progress hooks report it (from the start to the first report apart),
     and how often the text was parsed and analysed."""
-    from circuitc import analysis, cache
+    from circuitc import cache, shapes
     from circuitc import parse as parse_module
     from circuitc.progress import reporting
 
     text = random_dag(gates, per_line=per_line)
-    made = analysis.Analysis.__init__
+    made = shapes.Analysis.__init__
     analyses = []
 
     def counted(self, *args):
         analyses.append(1)
         made(self, *args)
-    analysis.Analysis.__init__ = counted
+    shapes.Analysis.__init__ = counted
     times: dict[str, float] = {}
     last = ["(before any phase)", time.perf_counter()]
 

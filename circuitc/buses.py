@@ -20,7 +20,7 @@ of a bus circuit:
   of it reads that element: its names and calls are checked, and nothing is made of it
   (`lint.needed`; the generated code would leave all of it out).
 
-The sizes, shapes and index ranges come from the file's analysis (`analysis.analyze`),
+The sizes, shapes and index ranges come from the file's analysis (`shapes.analyze`),
 which the whole-bus back end (`indexed.planner`) reads too; an index mixing two variables
 (`x[i+j]`), which takes no part in inferring ranges, is checked here, element by element.
 """
@@ -32,9 +32,9 @@ from itertools import product
 
 from . import lint
 from .affine import affine, value_at
-from .analysis import REDUCTIONS, Analysis, Buses, analyze, check_terms, dimension_text, shape_text
 from .errors import CircuitError, Span
 from .graph import element, elements
+from .shapes import REDUCTIONS, Analysis, Buses, analyze, check_terms, dimension_text, shape_text
 from .syntax import (
     Assign,
     BusAssign,
@@ -64,7 +64,7 @@ def expand(statements: list, sizes: Mapping[str, int] | None = None) -> tuple[li
 
 
 def written_out(statements: list, analysis: Analysis | None) -> tuple[list, Buses]:
-    """`expand` of a parsed file whose analysis is made (`analysis.analyze(statements,
+    """`expand` of a parsed file whose analysis is made (`shapes.analyze(statements,
     sizes)`, None for a file without buses)."""
     if analysis is None:
         return statements, Buses()

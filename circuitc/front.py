@@ -1,7 +1,7 @@
 """The front end: a `.circ` file read, parsed and analysed once, for every back end.
 
 `read(text, filename, sizes)` normalizes the text (`normalize`), parses it (`parse`) and,
-for a file with sizes or buses, analyses it (`analysis.analyze`: names, sizes, shapes,
+for a file with sizes or buses, analyses it (`shapes.analyze`: names, sizes, shapes,
 index ranges). The `Source` it returns is what both back ends take: the written-out one
 (`buses.written_out`, then `lower`) and the whole-bus one (`indexed.planner.plan`), so
 that compiling a file parses and analyses it once whichever back end writes its module,
@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analysis import Analysis, analyze
 from .errors import CircuitError, Span
 from .parse import parse
 from .progress import phase
+from .shapes import Analysis, analyze
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import circuitc
-from circuitc import analysis, api, front
+from circuitc import api, front, shapes
 from circuitc import parse as parse_module
 from circuitc.errors import CircuitError
 
@@ -27,13 +27,13 @@ def counted(monkeypatch):
         counts["parse"] += 1
         return parsed(text)
 
-    made = analysis.Analysis.__init__
+    made = shapes.Analysis.__init__
 
     def analyzed(self, *args):
         counts["analysis"] += 1
         made(self, *args)
     monkeypatch.setattr(parse_module, "_parsed", parse_counted)
-    monkeypatch.setattr(analysis.Analysis, "__init__", analyzed)
+    monkeypatch.setattr(shapes.Analysis, "__init__", analyzed)
     return counts
 
 

@@ -31,13 +31,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ..affine import affine
-from ..analysis import Analysis
 from ..buses import default_elements
 from ..errors import CircuitError
 from ..grad import wrt_elements
 from ..graph import Graph, Origin
 from ..lower import evaluate_constant, lower
 from ..passes import optimize
+from ..shapes import Analysis
 from ..syntax import (
     Assign,
     BusAssign,
@@ -84,7 +84,7 @@ def plan(statements: list, filename: str, sizes: Mapping[str, int] | None = None
          analysis: Analysis | None = None) -> Plan | None:
     """The whole-bus form of a parsed bus circuit, or None where it does not apply.
     Raises `CircuitError` for a circuit the written-out form rejects (whose front end
-    then says why, as for every circuit). `analysis` is the file's (`analysis.analyze`
+    then says why, as for every circuit). `analysis` is the file's (`shapes.analyze`
     of `statements` and `sizes`), if already made."""
     expansion = analysis or Analysis(statements, dict(sizes or {}))
     skeleton = lower(_skeleton(statements, expansion), filename)

@@ -1,4 +1,4 @@
-"""The analysis of a file with buses (`circuitc.analysis`), directly: sizes, shapes, the
+"""The analysis of a file with buses (`circuitc.shapes`), directly: sizes, shapes, the
 range of each index variable where it is bound, what the whole-bus back end's choice reads
 (`largest`), and the integer-affine index forms (`circuitc.affine`) it is built on."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from circuitc.affine import affine, index_text, value_at
-from circuitc.analysis import analyze
 from circuitc.errors import CircuitError
 from circuitc.parse import parse
+from circuitc.shapes import analyze
 from circuitc.syntax import BusAssign, Reduce, walk_all
 
 
