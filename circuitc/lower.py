@@ -20,7 +20,7 @@ from itertools import pairwise
 from .errors import CircuitError, Label, Span, collected, did_you_mean
 from .gates import CALLABLE, GATES
 from .graph import Builder, Graph, Origin, fold_constant
-from .parse import Assign, Call, GateDef, InputDecl, Name, Num, Op, OutputDecl
+from .syntax import Assign, Call, GateDef, InputDecl, Name, Num, Op, OutputDecl
 
 
 def walk(expr):
@@ -291,7 +291,7 @@ class _Lowering:
         nodes = {name: b.add("input", (), name) for name in self.inputs}
         for name, node in nodes.items():
             b.name(node, name)
-        defaults = {name: _evaluate_constant(expr, self.gates) for name, expr in self.defaults.items()}
+        defaults = {name: evaluate_constant(expr, self.gates) for name, expr in self.defaults.items()}
 
         element = None
 
@@ -419,7 +419,7 @@ def _lower_expr(expr, gates: dict[str, GateDef], const, apply, scope: dict):
     return values.pop()
 
 
-def _evaluate_constant(expr, gates: dict[str, GateDef]) -> float:
+def evaluate_constant(expr, gates: dict[str, GateDef]) -> float:
     """The value of a constant expression, computed with the gate table's functions."""
     return _lower_expr(expr, gates, float,
                        lambda op, args, e, calls: fold_constant(op, args, _origin(e, calls)), {})

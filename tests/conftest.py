@@ -1,4 +1,6 @@
-"""Shared test helpers: paths, the installed `circuitc` command, and loading circuits."""
+"""Shared test helpers: paths, the installed `circuitc` command, loading circuits, and the
+error fixtures' cases. The hypothesis strategies are `strategies.py`'s, each gate's SymPy
+form `oracle.py`'s."""
 
 from __future__ import annotations
 
@@ -58,6 +60,27 @@ def load_source(text: str, filename: str = "<test>", target: str = "python") -> 
     source = circuitc.compile_source(text, filename, target)
     exec(compile(source, filename + ".py", "exec"), module.__dict__)  # noqa: S102
     return module
+
+
+def load_second_order(text: str, target: str = "python", **options) -> types.ModuleType:
+    """`text` compiled for `target` with `hessian` and `jvp`, imported in memory."""
+    import circuitc
+
+    options = {"hessian": True, "jvp": True, **options}
+    module = types.ModuleType("second_order")
+    source = circuitc.compile_source(text, "random.circ", target, **options)
+    exec(compile(source, "random.py", "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
+def error_cases(fixture: str = "errors.txt"):
+    """The cases of an error fixture (`tests/fixtures/errors.txt`): `pytest.param(source,
+    expected message)`, each with its title as its id."""
+    text = (ROOT / "tests" / "fixtures" / fixture).read_text(encoding="utf-8")
+    for block in text.split("\n=== ")[1:]:
+        title, _, rest = block.partition("\n")
+        source, _, expected = rest.partition("---\n")
+        yield pytest.param(source, expected.rstrip("\n"), id=title)
 
 
 @pytest.fixture

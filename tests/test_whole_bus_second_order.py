@@ -27,11 +27,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_buses_oracle import SETTINGS, bus_text, circuits
 
 import circuitc
 from circuitc import api
 from conftest import ROOT, run_cli
+from strategies import BUS_SETTINGS, bus_circuits, bus_text
 
 EXAMPLES = ["examples/mlp.circ", "examples/spiral.circ", "examples/moons.circ",
             "examples/svm.circ", "circuits/rosenbrock.circ", "circuits/two_layer.circ"]
@@ -145,8 +145,8 @@ def _check_hessian(text: str, rng) -> None:
             _agree(got[2], at)
 
 
-@SETTINGS
-@given(circuits(), st.integers(0, 2**32 - 1))
+@BUS_SETTINGS
+@given(bus_circuits(), st.integers(0, 2**32 - 1))
 def test_jvp_and_hvp_are_the_written_out_modules(c, seed):
     text = bus_text(c)
     try:
@@ -230,8 +230,8 @@ def _arrays(result):
         yield result
 
 
-@SETTINGS
-@given(circuits(), st.integers(0, 2**32 - 1))
+@BUS_SETTINGS
+@given(bus_circuits(), st.integers(0, 2**32 - 1))
 def test_whole_bus_code_leaves_the_callers_arrays_alone(c, seed):
     """No function changes an array it was given, and no two of its results, nor a result
     and an argument, share memory (arrays that alias one another would change together)."""

@@ -11,10 +11,10 @@ Identifiers are the module's own, renames included (`d_lambda_` for a wire `lamb
 from __future__ import annotations
 
 from ..graph import Graph
-from .python import _Module
+from .python import PythonWriter
 
 
-class _Kept(_Module):
+class _Kept(PythonWriter):
     """The python module's writer, keeping what each line assigns and the entries of
     `backward`'s nodes (the `assigned` and `function` hooks; the text is unchanged)."""
 

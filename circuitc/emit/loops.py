@@ -46,7 +46,9 @@ from ..indexed.ir import Access, Fold, Map, Plan, axes_shape, check, covers, ide
 from ..indexed.passes import fused
 from . import hessian_helpers
 from .frame import Frame, Function, functions
-from .python import HELPER_SOURCES, LINE, MAX_DEPTH, RESERVED, _literal, _nested, _tuple
+from .python import RESERVED
+from .python_helpers import HELPER_SOURCES as PYTHON_HELPER_SOURCES
+from .text import LINE, MAX_DEPTH, literal, nested_display, tuple_display
 
 
 def _shaped(flat, shape):
@@ -90,14 +92,13 @@ def _prod_except_tangent(terms, tangents):
     return [db * a + b * da for b, a, db, da in zip(before, after, dbefore, dafter)]
 
 
-HELPERS = {f.__name__: f for f in (_shaped, _logsumexp, _prod_except, _prod_except_tangent,
-                                   *(getattr(hessian_helpers, name) for name in (
-                                       "_pattern", "_colouring", "_hessian_layout", "_count",
-                                       "_sparse_hessian", "_dense_hessian")))}
-SOURCES = {**HELPER_SOURCES, **{name: inspect.getsource(f).rstrip() for name, f in HELPERS.items()}}
+HELPERS = {f.__name__: f for f in (_shaped, _logsumexp, _prod_except, _prod_except_tangent)}
+HELPER_SOURCES = {**PYTHON_HELPER_SOURCES,
+                  **{name: inspect.getsource(f).rstrip() for name, f in HELPERS.items()},
+                  **hessian_helpers.HELPER_SOURCES}
 # What the functions call, and `iter` and `next`, which earlier loops called, reserved so
 # that no circuit name shadows a builtin in them (`tests/whitelist.py` holds them to it).
-NAMES = RESERVED | set(HELPERS) | {"range", "float", "max", "min", "iter", "next", "product",
+NAMES = RESERVED | set(HELPERS) | set(hessian_helpers.HELPER_SOURCES) | {"range", "float", "max", "min", "iter", "next", "product",
                                    "sparse_hessian", "HESSIAN_PIECES", "HESSIAN_BAND",
                                    "__getattr__", "globals"}
 # Each fold as a call on the list of its terms, and the helper that call needs.
@@ -108,10 +109,12 @@ FOLDS = {"max": ("max({})", None), "min": ("min({})", None), "prod": ("math.prod
 
 
 def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
-    return _Module(plan, version).source(functions(plan, jvp, hessian))
+    return LoopsWriter(plan, version).source(functions(plan, jvp, hessian))
 
 
-class _Module(Frame):
+class LoopsWriter(Frame):
+    """Writes one plain-Python module of loops from a whole-bus plan."""
+
     target = "python"
 
     def __init__(self, plan: Plan, version: str):
@@ -180,7 +183,7 @@ class _Module(Frame):
             if not alive[i]:
                 continue
             if node.op == "const":
-                text, prec = _literal(node.attr)
+                text, prec = literal(node.attr)
                 self.uses_math |= text.endswith(("inf", "nan"))
                 texts[i] = (text, prec, 0)
                 continue
@@ -366,18 +369,18 @@ class _Module(Frame):
             return text
 
         values = [value(o) for o in f.values]
-        groups = [values[0] if len(values) == 1 else _tuple(values)]
+        groups = [values[0] if len(values) == 1 else tuple_display(values)]
         if f.name in ("backward", "hvp"):
             groups.append([value(b) for _, b in f.grads])
         if f.name == "jvp":
             tangents = [value(b) for _, b in f.tangents]
-            groups.append(tangents[0] if len(tangents) == 1 else _tuple(tangents))
+            groups.append(tangents[0] if len(tangents) == 1 else tuple_display(tangents))
         if f.name == "hvp":
             groups.append([value(b) for _, b in f.tangents])
-        flat = ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()" for g in groups)
+        flat = ", ".join(g if isinstance(g, str) else tuple_display(g) if g else "()" for g in groups)
         if len(f"    return {flat}") <= LINE:
             return flat
-        return ", ".join(g if isinstance(g, str) else _tuple(g, "    ") if g else "()"
+        return ", ".join(g if isinstance(g, str) else tuple_display(g, "    ") if g else "()"
                          for g in groups)
 
     # -- the module -------------------------------------------------------------------------
@@ -388,14 +391,14 @@ class _Module(Frame):
             flat = list(value)
             for _ in shape[1:]:
                 flat = [x for row in flat for x in row]
-            return _nested([self.literal(float(v)) for v in flat], shape)
+            return nested_display([self.literal(float(v)) for v in flat], shape)
         text = self.literal(float(value))
         for n in reversed(shape):
             text = f"({text},) * {n}"
         return text
 
     def literal(self, value: float) -> str:
-        text = _literal(value)[0]
+        text = literal(value)[0]
         self.uses_math |= text.endswith(("inf", "nan"))
         return text
 
@@ -413,12 +416,12 @@ class _Module(Frame):
         head = [f"# Generated by circuitc {self.version} from {self.shown}; do not edit.",
                 '"""A circuit compiled by circuitc: forward(inputs) and backward(inputs, seeds)."""',
                 ""]
-        if self.uses_math or any("math." in SOURCES[h] for h in self.helpers):
+        if self.uses_math or any("math." in HELPER_SOURCES[h] for h in self.helpers):
             head += ["import math", ""]
         if hessian:
             head += ["from itertools import product", ""]
         head += constants
         tail = []
         for helper in sorted(self.helpers):
-            tail += ["", "", SOURCES[helper]]
+            tail += ["", "", HELPER_SOURCES[helper]]
         return "\n".join(head + self.lines + tail + self.closing(len(head), names)) + "\n"

@@ -33,7 +33,6 @@ another order, so they agree to rounding.
 from __future__ import annotations
 
 import ast
-import inspect
 import math
 from dataclasses import replace
 
@@ -52,8 +51,8 @@ from ..indexed.ir import (
 from ..indexed.passes import fused, with_residuals
 from . import hessian_helpers
 from .frame import Frame, Function, functions
-from .numpy import ERRSTATE, HELPERS, RESERVED
-from .python import LINE, _literal, _tuple
+from .numpy import ERRSTATE, HELPER_SOURCES, RESERVED
+from .text import LINE, literal, tuple_display
 
 # einsum's names for a stage's variables, in domain order.
 LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
@@ -64,7 +63,7 @@ FOLD_HELPERS = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
 
 # The helpers a module may carry: `numpy_helpers.py`'s, and the colouring of a Hessian's
 # columns, which needs no NumPy (`hessian_helpers`).
-SOURCES = {**HELPERS, "_colouring": inspect.getsource(hessian_helpers._colouring).rstrip()}
+SOURCES = {**HELPER_SOURCES, "_colouring": hessian_helpers.HELPER_SOURCES["_colouring"]}
 
 
 def _calls() -> dict[str, set[str]]:
@@ -81,7 +80,7 @@ CALLS = _calls()
 
 
 def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
-    return _Module(plan, version).source(functions(plan, jvp, hessian))
+    return WholeBusWriter(plan, version).source(functions(plan, jvp, hessian))
 
 
 class _State:
@@ -94,7 +93,9 @@ class _State:
         self.owned, self.full, self.root = owned, full, root
 
 
-class _Module(Frame):
+class WholeBusWriter(Frame):
+    """Writes one NumPy module from a whole-bus plan (see the module docstring)."""
+
     target = "numpy"
 
     def __init__(self, plan: Plan, version: str):
@@ -240,7 +241,7 @@ class _Module(Frame):
             if not alive[i]:
                 continue
             if node.op == "const":
-                texts[i] = _literal(node.attr, "np")
+                texts[i] = literal(node.attr, "np")
                 continue
             if node.op == "input":
                 texts[i] = self.aligned(m.reads[int(node.attr[1:-1])]), ATOM
@@ -338,7 +339,7 @@ class _Module(Frame):
         constant *= math.prod(a.size for k, a in enumerate(self.domain)
                               if LETTERS[k] not in have and a.var not in w.target.vars)
         if constant != 1.0:
-            g = f"{_literal(constant, 'np')[0]} * {f'({g})' if conditional else g}"
+            g = f"{literal(constant, 'np')[0]} * {f'({g})' if conditional else g}"
         elif conditional and self.contributions[w.target.name] > 1:
             g = f"({g})"  # an operand of `+`
         self.accumulate(w.target, g, m.origin, fresh=True, covers=True, full=full)
@@ -404,7 +405,7 @@ class _Module(Frame):
         factor = math.prod(domain[k].size for k in lacking if domain[k].var not in varies)
         op = m.body.nodes[node].op
         if op == "const":
-            g = _literal(m.body.nodes[node].attr * factor, "np")[0]
+            g = literal(m.body.nodes[node].attr * factor, "np")[0]
             self.accumulate(w.target, g, m.origin, covers=False, full=frozenset())
             return
         if lacking:
@@ -650,18 +651,18 @@ class _Module(Frame):
             return ident
 
         values = [shaped(o) for o in f.values]
-        groups = [values[0] if len(values) == 1 else _tuple(values)]
+        groups = [values[0] if len(values) == 1 else tuple_display(values)]
         if f.name in ("backward", "hvp"):
             groups.append([summed(name, b) for name, b in f.grads])
         if f.name == "jvp":
             tangents = [shaped(b) for _, b in f.tangents]
-            groups.append(tangents[0] if len(tangents) == 1 else _tuple(tangents))
+            groups.append(tangents[0] if len(tangents) == 1 else tuple_display(tangents))
         if f.name == "hvp":
             groups.append([summed(name, b, "hv") for name, b in f.tangents])
-        flat = ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()" for g in groups)
+        flat = ", ".join(g if isinstance(g, str) else tuple_display(g) if g else "()" for g in groups)
         if len(f"    return {flat}") <= LINE:
             return flat
-        return ", ".join(g if isinstance(g, str) else _tuple(g, "    ") if g else "()"
+        return ", ".join(g if isinstance(g, str) else tuple_display(g, "    ") if g else "()"
                          for g in groups)
 
     # -- the module -------------------------------------------------------------------------
@@ -670,7 +671,7 @@ class _Module(Frame):
         """A default as a literal: a bus of one repeated number as `(v,) * n` nested."""
         if isinstance(value, tuple):
             return repr(value)
-        text = _literal(float(value), "np")[0]
+        text = literal(float(value), "np")[0]
         for n in reversed(shape):
             text = f"({text},) * {n}"
         return text

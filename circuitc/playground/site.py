@@ -103,7 +103,7 @@ def _write_python(path: Path) -> None:
                         and not (package is circuitc and inside.parts[:2] == ("playground", "web"))):
                     z.write(f, Path(root.name) / inside)
         if "circuitc/grammar/circuit.lark" not in z.namelist():  # a source checkout
-            z.writestr("circuitc/grammar/circuit.lark", parse._grammar_text())
+            z.writestr("circuitc/grammar/circuit.lark", parse.grammar_text())
 
 
 class _Handler(SimpleHTTPRequestHandler):
