@@ -17,12 +17,12 @@ from .api import (
     read_source,
 )
 from .errors import CircuitError, CircuitErrors, CircuitWarning
-from .objective import objective
+from .objective import gradients, objective
 from .version import __version__
 
 __all__ = ["Circuit", "CircuitError", "CircuitErrors", "CircuitWarning", "__version__", "circuit",
-           "compile_file", "compile_graphs", "compile_source", "evaluate", "lint_source", "load",
-           "objective", "read_source"]
+           "compile_file", "compile_graphs", "compile_source", "evaluate", "gradients",
+           "lint_source", "load", "objective", "read_source"]
 
 
 def __getattr__(name: str):

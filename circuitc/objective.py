@@ -8,7 +8,9 @@ order); the other inputs keep fixed values:
 
 The module's functions are called with NumPy arrays, one per input (either target
 takes them), so a step costs one call of the module, whatever the sizes of its buses.
-Only this function imports NumPy (SciPy needs it anyway), and only when called.
+With `data=`, inputs given a batch of points are a data set the objective averages (or
+sums) over. `gradients(module, **inputs)` gives one output's gradient by input name.
+Only these functions import NumPy (SciPy needs it anyway), and only when called.
 """
 
 from __future__ import annotations
@@ -23,12 +25,18 @@ HESSIANS = ("dense", "sparse", "hvp")
 
 
 def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
-              output: str | None = None, hessian: str | None = None) -> dict:
+              output: str | None = None, hessian: str | None = None,
+              data: Mapping[str, object] | None = None, over: str = "mean") -> dict:
     """`fun`, `x0` and `jac` for `scipy.optimize.minimize`, and second derivatives when the
     module has them (compiled with `hessian=True`).
 
     `at` gives input values by name (a number, or nested lists for a bus), for the
     inputs that stay fixed and for the start `x0`; every other input takes its default.
+    `data` gives inputs a batch of points each (one leading axis, the same length for
+    all: the rows of a data set), for a numpy-target module: the objective is then the
+    `over` ("mean", the default, or "sum") of the output over the points, and so are its
+    derivatives, from one call of the module a step. Inputs given as data are not
+    moved (compile with `fix=` them, so their gradients are not computed).
     `output` is the output to minimize, by default the first. `hessian` chooses how
     second derivatives are given: `"dense"`, `hess` returning an array (the module's
     `hessian`, the python target's); `"sparse"`, `hess` returning a `scipy.sparse` CSR
@@ -46,6 +54,7 @@ def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
         if name not in module.INPUTS:
             raise ValueError(f"no input named {name!r} (inputs: {', '.join(module.INPUTS)})")
         point[name] = np.broadcast_to(np.asarray(value, dtype=float), shapes[name])
+    weight = _data(module, data or {}, shapes, point, over)
     missing = [name for name in module.INPUTS if name not in point]
     if missing:
         raise ValueError(f"no value for input {', '.join(missing)}: give it in `at`")
@@ -56,8 +65,9 @@ def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
         raise ValueError(f"the output {name!r} is a bus; minimize a number (an output that "
                          "sums or reduces it)")
     k = module.OUTPUTS.index(name)
-    seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
-    wrt = list(getattr(module, "WRT", module.INPUTS))
+    seeds = [weight * (j == k) for j in range(len(module.OUTPUTS))]
+    wrt = [w for w in getattr(module, "WRT", module.INPUTS) if w not in (data or {})]
+    moved = [j for j, w in enumerate(getattr(module, "WRT", module.INPUTS)) if w in wrt]
     sizes = [math.prod(shapes[w]) for w in wrt]
     ends = np.cumsum([0, *sizes])
 
@@ -68,8 +78,8 @@ def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
         return [_value(v[a:b].reshape(shapes[w])) for w, a, b in zip(wrt, ends[:-1], ends[1:])]
 
     def args(x) -> list:
-        moved = {**point, **dict(zip(wrt, split(x)))}
-        return [_value(moved[n]) for n in module.INPUTS]
+        given = {**point, **dict(zip(wrt, split(x)))}
+        return [_value(given[n]) for n in module.INPUTS]
 
     def flat(values) -> np.ndarray:
         return np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values] or
@@ -77,10 +87,11 @@ def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
 
     def fun(x) -> float:
         values = module.forward(*args(x))
-        return float(values if len(module.OUTPUTS) == 1 else values[k])
+        return float(weight * np.sum(values if len(module.OUTPUTS) == 1 else values[k]))
 
     def jac(x):
-        return flat(module.backward(*args(x), *seeds)[1])
+        grads = module.backward(*args(x), *seeds)[1]
+        return flat([grads[j] for j in moved])
 
     kwargs = {"fun": fun, "x0": flat([point[w] for w in wrt]), "jac": jac}
     if hessian is None:
@@ -113,10 +124,66 @@ def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
             return csr_matrix((np.concatenate([entries, entries[off]]), both), shape=(n, n))
         kwargs["hess"] = hess
     else:
-        kwargs["hessp"] = lambda x, p: flat(module.hvp(*args(x), *split(p), *seeds)[2])
+        def hessp(x, p):
+            given = dict(zip(wrt, split(p)))
+            directions = [given.get(w, 0.0) for w in getattr(module, "WRT", module.INPUTS)]
+            hv = module.hvp(*args(x), *directions, *seeds)[2]
+            return flat([hv[j] for j in moved])
+        kwargs["hessp"] = hessp
     return kwargs
 
 
+def _data(module, data: Mapping[str, object], shapes: dict, point: dict, over: str) -> float:
+    """Put the points of `data` into `point`, checked; the weight of each point's output in
+    the objective (1/N for the mean of N points, 1 for the sum)."""
+    import numpy as np
+
+    if over not in ("mean", "sum"):
+        raise ValueError(f"over must be 'mean' or 'sum', not {over!r}")
+    if not data:
+        return 1.0
+    if "np" not in vars(module):  # the numpy target's modules import NumPy as np
+        raise ValueError("data= needs a module of the numpy target, which takes a batch of "
+                         "points at once: load it with target='numpy'")
+    lengths = {}
+    for name, value in data.items():
+        if name not in module.INPUTS:
+            raise ValueError(f"no input named {name!r} (inputs: {', '.join(module.INPUTS)})")
+        array = np.asarray(value, dtype=float)
+        if array.shape[1:] != shapes[name]:
+            raise ValueError(f"data for {name!r} has shape {array.shape}: expected (points,) + "
+                             f"{shapes[name]}, a point a row")
+        lengths[name] = len(array)
+        point[name] = array
+    if len(set(lengths.values())) > 1:
+        raise ValueError("data inputs have different numbers of points: "
+                         + ", ".join(f"{n} {k}" for n, k in lengths.items()))
+    return 1.0 / next(iter(lengths.values())) if over == "mean" else 1.0
+
+
+
 def _value(array):
-    """A bus's array as it is, a number's as a Python float."""
-    return array.item() if array.ndim == 0 else array
+    """A bus's array as it is, a number's (a 0-d array or a Python number) as a float."""
+    import numpy as np
+
+    return float(array) if np.ndim(array) == 0 else array
+
+
+def gradients(module: types.ModuleType, output: str | None = None, **inputs) -> dict:
+    """The gradient of `output` (by default the first output; a bus output's, of the sum of
+    its elements) with respect to each input of the module's `WRT`, by name:
+    `{"W1": ..., "b1": ...}`. Inputs are given by their `.circ` names; the others take
+    their defaults."""
+    name = module.OUTPUTS[0] if output is None else output
+    if name not in module.OUTPUTS:
+        raise ValueError(f"no output named {output!r} (outputs: {', '.join(module.OUTPUTS)})")
+    unknown = [n for n in inputs if n not in module.INPUTS]
+    if unknown:
+        raise ValueError(f"no input named {unknown[0]!r} (inputs: {', '.join(module.INPUTS)})")
+    given = {**getattr(module, "DEFAULTS", {}), **inputs}
+    missing = [n for n in module.INPUTS if n not in given]
+    if missing:
+        raise ValueError(f"no value for input {', '.join(missing)}: give it by name")
+    seeds = [float(o == name) for o in module.OUTPUTS]
+    grads = module.backward(*(given[n] for n in module.INPUTS), *seeds)[1]
+    return dict(zip(getattr(module, "WRT", module.INPUTS), grads))
