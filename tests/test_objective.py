@@ -8,6 +8,11 @@ NumPy, and minimizing it with SciPy reaches the hand-written objective's minimum
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.optimize import minimize
@@ -94,3 +99,16 @@ def test_gradients_by_name(target):
         circuitc.gradients(module)
     with pytest.raises(ValueError, match="no output named 'f'"):
         circuitc.gradients(module, "f", x=x, y=1.0)
+
+
+def test_the_logistic_regression_example_reaches_scikit_learns_model():
+    script = Path(__file__).resolve().parent.parent / "examples" / "logistic_regression.py"
+    result = subprocess.run([sys.executable, script], capture_output=True, text=True,
+                            check=False, timeout=300)
+    assert result.returncode == 0, result.stderr
+    spec = importlib.util.spec_from_file_location("logistic_regression_example", script)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    got = example.main()
+    assert got["ours"] == got["theirs"] > 0.98
+    assert got["gap"] < 1e-6
