@@ -72,7 +72,9 @@ def _binary(gate):
 class _Build(Transformer):
     """Callbacks run by the LALR parser at each reduction."""
 
-    start = list
+    def start(self, c):
+        # A `size` statement declaring several sizes is one `SizeDecl` each (a list).
+        return [x for s in c for x in (s if type(s) is list else (s,))]
     add, sub, mul, div, pow, floordiv = (_binary(g) for g in ("add", "sub", "mul", "div", "pow",
                                                               "floordiv"))
     dims = tuple
@@ -115,6 +117,9 @@ class _Build(Transformer):
         return BusAssign(_name(c[0]), tuple(_name(t) for t in c[1:-1]), c[-1])
 
     def size_decl(self, c):
+        return c
+
+    def size_item(self, c):
         return SizeDecl(_name(c[0]), c[1])
 
     def input_item(self, c):

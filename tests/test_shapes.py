@@ -34,6 +34,8 @@ def test_sizes_are_computed_in_order_and_overridden():
     assert a.buses.shapes == {"x": (5,)}
     assert analysis("size m = 2 * n - 1\nsize n = 3\ninput x[m]\nf = x[0]\n", {"n": 10}).sizes == {
         "m": 19, "n": 10}
+    several = analysis("size m = 2 * n - 1, n = 3\ninput x[m]\nf = x[0]\n")
+    assert several.sizes == a.sizes
     with pytest.raises(CircuitError, match="sizes defined in a cycle: m -> n -> m"):
         analysis("size m = n\nsize n = m\ninput x[m]\nf = x[0]\n")
 
