@@ -113,8 +113,14 @@ class _Build(Transformer):
     def bus_item(self, c):
         return BusItem(_name(c[0]), c[1], c[2] if len(c) > 2 else None)
 
+    def bus_index(self, c):
+        return _name(c[0]), (c[1] if len(c) > 1 else None)
+
     def bus_assign(self, c):
-        return BusAssign(_name(c[0]), tuple(_name(t) for t in c[1:-1]), c[-1])
+        indices = c[1:-1]
+        bounds = tuple(b for _, b in indices)
+        return BusAssign(_name(c[0]), tuple(v for v, _ in indices), c[-1],
+                         bounds if any(b is not None for b in bounds) else None)
 
     def size_decl(self, c):
         return c

@@ -164,7 +164,8 @@ class Resolver:
             heads, exprs, gate_body = [s.name, *s.params], [s.body], True
             scope = self._bind(s, s.params, "parameter", {})
         elif kind is BusAssign:
-            heads, exprs, gate_body = [s.target, *s.indices], [s.expr], False
+            bounds = [b for given in s.bounds or () for b in given or ()]
+            heads, exprs, gate_body = [s.target, *s.indices], [*bounds, s.expr], False
             scope = self._bind(s, s.indices, "index", {})
         else:  # Assign, SizeDecl
             heads = [s.target if kind is Assign else s.name]

@@ -267,7 +267,7 @@ class Analysis:
         """Infer every index variable's range, and every defined bus's shape."""
         for k in self._definition_order():
             s = self.statements[k]
-            self._infer(s.expr, s.target.span, s.indices)
+            self._infer(s.expr, s.target.span, s.indices, s.bounds)
             shape = tuple(len(self.ranges[s.target.span, v.id]) for v in s.indices)
             _check_bus(s.target, shape)
             self.buses.shapes[s.target.id] = shape
@@ -303,15 +303,19 @@ class Analysis:
 
     # -- inference ------------------------------------------------------------
 
-    def _infer(self, expr, target: Span, indices: tuple[Name, ...]) -> None:
+    def _infer(self, expr, target: Span, indices: tuple[Name, ...],
+               bounds: tuple | None = None) -> None:
         """Infer the range of every index variable of a statement: the left-hand
-        `indices` (bound at `target`) and each reduction's."""
+        `indices` (bound at `target`; `bounds` gives some of them, as `BusAssign.bounds`)
+        and each reduction's."""
         ranges: dict[tuple, _Range] = {}
         left = {}
-        for v in indices:
+        for v, given in zip(indices, bounds or (None,) * len(indices)):
             self._check_variable(v, left, target)
             left[v.id] = (target, v.id)
-            ranges[target, v.id] = _Range(v, starts_at_zero=True)
+            ranges[target, v.id] = _Range(v, starts_at_zero=True, given=given is not None)
+            if given is not None:
+                self.ranges[target, v.id] = self._given_range(v, given)
         stack = [(expr, left)]
         while stack:
             e, scope = stack.pop()
@@ -370,6 +374,20 @@ class Analysis:
             return "bus"
         return "wire" if any(type(s) is Assign and s.target.id == name
                              for s in self.statements) else "input"
+
+    def _given_range(self, v: Name, bounds: tuple) -> range:
+        """The range given to a left-hand index variable: `range(stop)`, from 0 as every
+        bus, with `stop` a constant (sizes and integers)."""
+        if len(bounds) != 1:
+            raise CircuitError(f"a bus is defined from index 0: give the range of '{v.id}' as "
+                               f"range(stop), with one argument (got {len(bounds)})", v.span)
+        if not _is_constant(bounds[0], self.sizes):
+            raise CircuitError(f"the range of '{v.id}' must be sizes or integers",
+                               bounds[0].span)
+        stop = affine(bounds[0], self.sizes)[""]
+        if stop < 1:
+            raise CircuitError(f"the range of '{v.id}' is empty: range({stop})", bounds[0].span)
+        return range(stop)
 
     @staticmethod
     def _check_reduction(r: Reduce) -> None:

@@ -99,11 +99,14 @@ class Assign(NamedTuple):
 
 
 class BusAssign(NamedTuple):
-    """`target[indices] = expr`: a bus defined element by element."""
+    """`target[indices] = expr`: a bus defined element by element. `bounds` holds, for
+    each index, the arguments of the `range` it is given (`y[i in range(n - 2)]`) or None
+    to infer it; None where no index is given one."""
 
     target: Name
     indices: tuple[Name, ...]
     expr: object
+    bounds: tuple | None = None
 
 
 class SizeDecl(NamedTuple):

@@ -101,14 +101,25 @@ def test_gradients_by_name(target):
         circuitc.gradients(module, "f", x=x, y=1.0)
 
 
-def test_the_logistic_regression_example_reaches_scikit_learns_model():
-    script = Path(__file__).resolve().parent.parent / "examples" / "logistic_regression.py"
+def _run_example(name: str) -> dict:
+    """Run examples/`name`.py as a user does, then import it and return its `main()`."""
+    script = Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
     result = subprocess.run([sys.executable, script], capture_output=True, text=True,
                             check=False, timeout=300)
     assert result.returncode == 0, result.stderr
-    spec = importlib.util.spec_from_file_location("logistic_regression_example", script)
+    spec = importlib.util.spec_from_file_location(f"{name}_example", script)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    got = example.main()
+    return example.main()
+
+
+def test_the_logistic_regression_example_reaches_scikit_learns_model():
+    got = _run_example("logistic_regression")
     assert got["ours"] == got["theirs"] > 0.98
     assert got["gap"] < 1e-6
+
+
+def test_the_convolution_example_learns_the_least_squares_filter():
+    got = _run_example("conv1d")
+    assert got["gap"] < 1e-8
+    np.testing.assert_allclose(got["ours"], [0.25, -1.0, 1.5, -1.0, 0.25, 0.1], atol=0.01)

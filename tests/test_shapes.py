@@ -68,7 +68,21 @@ def test_definitions_are_analysed_after_the_buses_they_read():
     assert a.ranges[definition.target.span, "i"] == range(2)
 
 
+def test_a_left_hand_range_may_be_given_for_a_convolution():
+    text = ("size n = 6, m = 3\ninput x[n], w[m]\n"
+            "y[i in range(n - m + 1)] = sum(w[k] * x[i + k] for k)\noutput y\n")
+    a = analysis(text)
+    assert a.buses.shapes["y"] == (4,)
+    definition = next(s for s in parse(text) if type(s) is BusAssign)
+    assert a.ranges[definition.target.span, "i"] == range(4)
+
+
 @pytest.mark.parametrize(("text", "message"), [
+    ("size n = 3\ninput x[n]\ny[i in range(1, n)] = x[i]\n",
+     "a bus is defined from index 0: give the range of 'i' as range(stop)"),
+    ("size n = 3\ninput x[n]\ny[i in range(n - 3)] = x[i]\n", "the range of 'i' is empty"),
+    ("size n = 3\ninput x[n]\ny[i, j in range(i + 1)] = x[i] * x[j]\n",
+     "the range of 'j' must be sizes or integers"),
     ("size n = 3\ninput x[n], y[2]\nf = sum(x[i] * y[i] for i)\n",
      "'i' indexes 'x' (size 3) and 'y' (size 2): the sizes differ"),
     ("size n = 3\ninput x[n]\nd[i] = x[i] - x[i - 1]\n",
