@@ -30,6 +30,7 @@ from .contract import (
     run_error,
     shown_in_tracebacks,
 )
+from .draws import DEFAULT_SEED
 from .elements import Elements, elementwise, evaluate, gradient_of, hessian_of, outputs_of
 from .emit import numpy as numpy_target
 from .emit import python as python_target
@@ -71,10 +72,10 @@ Sizes = Mapping[str, int] | None
 Names = Sequence[str] | None
 
 
-def lower_source(text: str, filename: str = "<string>", sizes: Sizes = None
-                 ) -> tuple[Graph, Buses]:
+def lower_source(text: str, filename: str = "<string>", sizes: Sizes = None,
+                 seed: int = DEFAULT_SEED) -> tuple[Graph, Buses]:
     """The graph of a circuit as written (buses written out), and its indexed form."""
-    return lowered(read(text, filename, sizes))
+    return lowered(read(text, filename, sizes, seed))
 
 
 def lowered(source: Source) -> tuple[Graph, Buses]:
@@ -88,25 +89,27 @@ def lowered(source: Source) -> tuple[Graph, Buses]:
 
 
 @contextmanager
-def written_graph(text: str, filename: str = "<string>", sizes: Sizes = None):
+def written_graph(text: str, filename: str = "<string>", sizes: Sizes = None,
+                  seed: int = DEFAULT_SEED):
     """The front door from `.circ` text to graphs, which compiling and drawing go through:
     yields the circuit's graph as written and its indexed form (`lower_source` of the
     normalized text), with every `CircuitError` raised reading it or in the block
     (optimizing, differentiating) attached to `filename` and the text."""
-    source = read(text, filename, sizes)
+    source = read(text, filename, sizes, seed)
     with source.errors():
         yield lowered(source)
 
 
 def compile_graphs(text: str, filename: str = "<string>", wrt: Names = None, *,
-                   sizes: Sizes = None, fix: Names = None) -> tuple[Graph, Graph]:
+                   sizes: Sizes = None, fix: Names = None, seed: int = DEFAULT_SEED
+                   ) -> tuple[Graph, Graph]:
     """The optimized forward graph of a circuit and its optimized gradient graph.
 
     The gradient graph computes the gradient with respect to the inputs chosen by
     `wrt` or `fix`, and nothing that only other inputs need.
     """
     with collector_paused():
-        return graphs(read(text, filename, sizes), wrt, fix)
+        return graphs(read(text, filename, sizes, seed), wrt, fix)
 
 
 def graphs(source: Source, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
@@ -182,16 +185,19 @@ TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
 
 def compile_source(text: str, filename: str = "<string>", target: str = "python",
                    wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
-                   hessian: bool = False, jvp: bool = False, elements: bool = False) -> str:
+                   hessian: bool = False, jvp: bool = False, elements: bool = False,
+                   seed: int = DEFAULT_SEED) -> str:
     """The module for the circuit in `text`, for `target`; `filename` is used in messages.
 
     `backward` returns the gradient with respect to the inputs chosen by `wrt` or
     `fix` (the module's `WRT`), by default every input. `hessian` adds `hvp` and (python
     target) `hessian`; `jvp` adds `jvp`. `elements` writes buses out element by element
-    instead of as whole-bus code.
+    instead of as whole-bus code. `seed` seeds the random defaults (`uniform`, `normal`),
+    whose values the module records in `DEFAULTS`.
     """
     _emitter(target)  # an unknown target is a ValueError before the text is read
-    return _generate(read(text, filename, sizes), target, wrt, fix, hessian, jvp, elements)[0]
+    return _generate(read(text, filename, sizes, seed), target, wrt, fix, hessian, jvp,
+                     elements)[0]
 
 
 def lint_source(text: str, filename: str = "<string>") -> list[CircuitWarning]:
@@ -216,20 +222,21 @@ def load(path: str | Path, target: str = "python", wrt: Names = None, **options
 
 def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,
                   sizes: Sizes = None, fix: Names = None, hessian: bool = False,
-                  jvp: bool = False, elements: bool = False) -> tuple[types.ModuleType, Graph]:
+                  jvp: bool = False, elements: bool = False, seed: int = DEFAULT_SEED
+                  ) -> tuple[types.ModuleType, Graph]:
     """`load(path, ...)`, and the optimized forward graph of the written-out circuit
     (`compile_graphs(...)[0]`, made when first asked for): the file is read once."""
     return load_compiled_source(read_source(path), str(path), target, wrt, sizes=sizes, fix=fix,
-                                hessian=hessian, jvp=jvp, elements=elements)
+                                hessian=hessian, jvp=jvp, elements=elements, seed=seed)
 
 
 def load_compiled_source(text: str, filename: str = "<string>", target: str = "python",
                          wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
-                         hessian: bool = False, jvp: bool = False, elements: bool = False
-                         ) -> tuple[types.ModuleType, Graph]:
+                         hessian: bool = False, jvp: bool = False, elements: bool = False,
+                         seed: int = DEFAULT_SEED) -> tuple[types.ModuleType, Graph]:
     """`load_compiled` for the circuit in `text`; `filename` is used in messages."""
     compiled = _compiled(text, filename, target, wrt, sizes=sizes, fix=fix, hessian=hessian,
-                         jvp=jvp, elements=elements)
+                         jvp=jvp, elements=elements, seed=seed)
     return _module(compiled, filename), compiled.forward
 
 
@@ -249,7 +256,7 @@ def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> c
     options = {name: value for name, value in arguments.items()
                if name not in ("text", "filename", "target")}
     wrt, fix = arguments["wrt"], arguments["fix"]
-    source = once(lambda: read(text, filename, arguments["sizes"]))  # on a miss, read once
+    source = once(lambda: read(text, filename, arguments["sizes"], arguments["seed"]))
     return cache.compiled(
         text, filename, target, options,
         lambda: _generate(source(), target, wrt, fix, arguments["hessian"], arguments["jvp"],

@@ -34,7 +34,8 @@ from . import lint
 from .affine import affine, value_at
 from .errors import CircuitError, Span
 from .graph import element, elements
-from .shapes import REDUCTIONS, Analysis, Buses, analyze, check_terms, dimension_text, shape_text
+from .limits import check_terms, dimension_text, shape_text
+from .shapes import REDUCTIONS, Analysis, Buses, analyze
 from .syntax import (
     Assign,
     BusAssign,

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .draws import DEFAULT_SEED, drawn
 from .errors import CircuitError, Span
 from .parse import parse
 from .progress import phase
@@ -50,14 +51,16 @@ class Source:
             raise e.attach(self.filename, self.text)
 
 
-def read(text: str, filename: str = "<string>", sizes: Mapping[str, int] | None = None
-         ) -> Source:
-    """`text` parsed and analysed (see the module docstring), or its first error."""
+def read(text: str, filename: str = "<string>", sizes: Mapping[str, int] | None = None,
+         seed: int = DEFAULT_SEED) -> Source:
+    """`text` parsed and analysed (see the module docstring), its random defaults drawn
+    with `seed` (`draws`), or its first error."""
     with collector_paused(), source_errors(text, filename) as normalized:
         phase("parse")
         statements = parse(normalized)
-        return Source(normalized, filename, dict(sizes or {}), statements,
-                      analyze(statements, sizes))
+        analysis = analyze(statements, sizes, seed)
+        statements = analysis.statements if analysis else drawn(statements, {}, {}, seed)
+        return Source(normalized, filename, dict(sizes or {}), statements, analysis)
 
 
 def read_source(path: str | Path) -> str:

@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.display import display
 
-from .cli.options import FIX, SIZES, TARGET, WRT
+from .cli.options import FIX, SEED, SIZES, TARGET, WRT
 from .notebook import Circuit
 
 
@@ -25,18 +25,21 @@ from .notebook import Circuit
 @WRT
 @FIX
 @SIZES
-def _options(name: str, target_name: str, wrt, fix, sizes) -> dict:
+@SEED
+def _options(name: str, target_name: str, wrt, fix, sizes, seed: int) -> dict:
     """Compile the cell's circuit and bind it to NAME."""
     if not name.isidentifier():
         raise click.BadParameter(f"{name!r} is not a Python name", param_hint="NAME")
-    return {"name": name, "target": target_name, "wrt": wrt, "fix": fix, "sizes": sizes}
+    return {"name": name, "target": target_name, "wrt": wrt, "fix": fix, "sizes": sizes,
+            "seed": seed}
 
 
 @magics_class
 class CircuitMagics(Magics):
     @cell_magic
     def circuit(self, line: str, cell: str):
-        """%%circuit NAME [--target T] [--wrt A,B] [--fix A,B] [-D N=INT]: compile the
+        """%%circuit NAME [--target T] [--wrt A,B] [--fix A,B] [-D N=INT] [--seed N]:
+        compile the
         cell's circuit, bind it to NAME and show it (`circuitc.circuit`)."""
         try:
             options = _options.main(shlex.split(line), prog_name="%%circuit",

@@ -29,8 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .affine import affine, index_text
+from .draws import DEFAULT_SEED, drawn
 from .errors import CircuitError, Span, did_you_mean
 from .gates import CALLABLE
+from .limits import check_bus, check_terms, dimension_text, shape_text
 from .syntax import (
     Assign,
     BusAssign,
@@ -49,12 +51,6 @@ from .syntax import (
 
 REDUCTIONS = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "logsumexp": None}
 
-# A bus (an input or a definition) has at most this many elements, and a reduction at most
-# this many terms. A bus of this size takes 80 MB as an array of 64-bit floats, and the
-# commands that see every element (eval, verify, step, graph) take about a minute on it;
-# a larger size is refused at once, where it would take many minutes or all the memory
-# (docs/language.md).
-MAX_ELEMENTS = 10**7
 
 
 @dataclass(frozen=True)
@@ -75,17 +71,19 @@ class Buses:
     sizes: dict[str, int] = field(default_factory=dict)
 
 
-def analyze(statements: list, sizes: Mapping[str, int] | None = None) -> Analysis | None:
+def analyze(statements: list, sizes: Mapping[str, int] | None = None,
+            seed: int = DEFAULT_SEED) -> Analysis | None:
     """The analysis of a parsed file, or None for a file without sizes or buses (which
     `lower` reads as it is). `sizes` overrides declared sizes (`-D NAME=INT`); naming a
-    size the file does not declare is an error."""
+    size the file does not declare is an error. `seed` seeds the random defaults the
+    analysis draws (`draws.drawn`)."""
     sizes = dict(sizes or {})
     if not has_buses(statements):
         if sizes:
             raise CircuitError(f"-D {next(iter(sizes))}: the circuit declares no size of that name"
                                + _known({}))
         return None
-    return Analysis(statements, sizes)
+    return Analysis(statements, sizes, seed)
 
 
 def has_buses(statements: list) -> bool:
@@ -144,7 +142,8 @@ class _Range:
 class Analysis:
     """What a file with buses declares and how its indexes range (see the module docstring).
 
-    `statements` is the parsed file; `sizes` every size's value; `declared` every declared
+    `statements` is the parsed file, its random defaults drawn (`draws.drawn`, seeded by
+    the constructor's `seed`); `sizes` every size's value; `declared` every declared
     name (sizes, inputs, wires, buses) at its declaration; `scalars` the scalar inputs and
     wires; `buses` the indexed form (`Buses`); `ranges` the range of every index variable,
     by (the span of its binder, its name): a binder is a definition's target or a
@@ -152,12 +151,13 @@ class Analysis:
     which raises `CircuitError` for the first thing it finds wrong, and not changed after.
     """
 
-    def __init__(self, statements: list, overrides: dict[str, int]):
+    def __init__(self, statements: list, overrides: dict[str, int], seed: int = DEFAULT_SEED):
         self.statements = statements
         self.buses = Buses()
         self.scalars: dict[str, Name] = {}
         self.ranges: dict[tuple[Span, str], range] = {}
         self._collect(overrides)
+        self.statements = drawn(statements, self.sizes, self.buses.shapes, seed)
         self._infer_all()
 
     # -- declarations -----------------------------------------------------------
@@ -249,7 +249,7 @@ class Analysis:
                 raise CircuitError(f"'{item.name.id}' would have {n} elements along this "
                                    "dimension; a bus needs at least one element along each", dim.span)
             shape.append(n)
-        _check_bus(item.name, tuple(shape))
+        check_bus(item.name, tuple(shape))
         return tuple(shape)
 
     # -- the whole file ---------------------------------------------------------
@@ -269,7 +269,7 @@ class Analysis:
             s = self.statements[k]
             self._infer(s.expr, s.target.span, s.indices, s.bounds)
             shape = tuple(len(self.ranges[s.target.span, v.id]) for v in s.indices)
-            _check_bus(s.target, shape)
+            check_bus(s.target, shape)
             self.buses.shapes[s.target.id] = shape
             self.buses.definitions[s.target.id] = Definition(s, shape)
         for s in self.statements:
@@ -465,49 +465,6 @@ class Analysis:
 
 def _is_constant(expr, sizes) -> bool:
     return all(type(e) is not Name or e.id in sizes for e in postorder(expr))
-
-
-def _count(ranges) -> int:
-    """The number of bindings of variables over `ranges` (no `len`, which is limited to
-    what fits in a C `ssize_t`)."""
-    count = 1
-    for r in ranges:
-        count *= max(0, r.stop - r.start)
-    return count
-
-
-def _check_bus(name: Name, shape: tuple[int, ...]) -> None:
-    """A `CircuitError` at `name` if a bus of `shape` would have more than `MAX_ELEMENTS`."""
-    count = _count(range(n) for n in shape)
-    if count > MAX_ELEMENTS:
-        raise CircuitError(
-            f"'{name.id}' {shape_text(shape)} would have {count:,} elements "
-            f"({_bytes(8 * count)} as 64-bit floats); a bus has at most {MAX_ELEMENTS:,} "
-            f"({_bytes(8 * MAX_ELEMENTS)})", name.span)
-
-
-def check_terms(r: Reduce, ranges: list[range]) -> None:
-    """A `CircuitError` at `r` if it would have more than `MAX_ELEMENTS` terms over its
-    variables' `ranges` (one per variable)."""
-    count = _count(ranges)
-    if count > MAX_ELEMENTS:
-        raise CircuitError(f"'{r.name.id}' over {', '.join(v.id for v in r.vars)} would have "
-                           f"{count:,} terms; a reduction has at most {MAX_ELEMENTS:,}", r.span)
-
-
-def _bytes(n: int) -> str:
-    """`80 MB`, `8 GB`: a number of bytes, in decimal units."""
-    return f"{n / 1e6:,.0f} MB" if n < 10**9 else f"{n / 1e9:,.0f} GB"
-
-
-def dimension_text(d: int, shape) -> str:
-    """` (dimension 2)` for a bus of rank above 1, nothing for a vector."""
-    return "" if len(shape) == 1 else f" (dimension {d + 1})"
-
-
-def shape_text(shape) -> str:
-    """`[3, 2]`: a shape as messages write it."""
-    return f"[{', '.join(map(str, shape))}]"
 
 
 def _known(decls) -> str:

@@ -3,7 +3,8 @@ and the playground's editor (`circuitc.playground`) highlight, from one table.
 
 It follows `grammar/circuit.lark`: the keywords (`input`, `output`, `gate`, `size` as
 declarations, `for` and `in` in reductions), the gates a circuit may call and the
-reductions (from the gate table and `buses.REDUCTIONS`, with `range`) as builtins,
+reductions (from the gate table and `buses.REDUCTIONS`, with `range` and the random
+defaults `draws.DRAWS`) as builtins,
 the name a `gate` statement defines as a function, numbers, operators, brackets and
 `#` comments. Any other character is an `Error` token, as the parser rejects it.
 
@@ -16,9 +17,10 @@ tuple names one token per group, and its groups cover the whole match.
 from __future__ import annotations
 
 from .buses import REDUCTIONS
+from .draws import DRAWS
 from .gates import CALLABLE
 
-BUILTINS = tuple(sorted({*CALLABLE, *REDUCTIONS, "range"}))
+BUILTINS = tuple(sorted({*CALLABLE, *REDUCTIONS, *DRAWS, "range"}))
 
 _SPACE = r"[ \t\f\r]+"
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"

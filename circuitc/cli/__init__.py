@@ -45,6 +45,7 @@ from .options import (
     JSON,
     NONNEGATIVE,
     POSITIVE,
+    SEED,
     SIZES,
     TARGET,
     VALUES,
@@ -111,12 +112,13 @@ def warn(text: str, name: str) -> None:
                    "with HESSIAN_PATTERN.")
 @click.option("--jvp", is_flag=True, help="Add jvp() (forward mode: directional derivatives).")
 @ELEMENTS
+@SEED
 def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hessian: bool,
-            jvp: bool, elements: bool):
+            jvp: bool, elements: bool, seed: int):
     """Compile FILE into a Python module with forward() and backward()."""
     text, name = read_file(file)
     source = compile_source(text, name, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian,
-                            jvp=jvp, elements=elements)
+                            jvp=jvp, elements=elements, seed=seed)
     phase(None)  # the compile is over: no progress line while the module is written
     warn(text, name)
     if out == "-" or (out is None and name == STDIN):
@@ -146,8 +148,9 @@ def _shown(value) -> str:
 @click.option("--hessian", is_flag=True,
               help="Also print each output's Hessian (rows and columns: the elements of WRT).")
 @ELEMENTS
+@SEED
 def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_name: str, wrt,
-          fix, sizes, hessian: bool, elements: bool):
+          fix, sizes, hessian: bool, elements: bool, seed: int):
     """Print each output's value and its gradient with respect to each input.
 
     A bus is printed whole, as a nested list; each element of a bus output has a
@@ -156,7 +159,7 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     if hessian and target_name != "python":
         raise click.UsageError("--hessian needs the python target (the numpy target has hvp)")
     module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian,
-                         elements=elements)
+                         elements=elements, seed=seed)
     flat = elementwise(module)
     at = module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
@@ -200,8 +203,10 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
               help="Hand Graphviz a drawing too big to lay out in seconds (svg, png) anyway.")
 @AT
 @SIZES
+@SEED
 def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None, source: bool,
-          of: str | None, no_values: bool, by_element: bool, force: bool, at_file, sizes):
+          of: str | None, no_values: bool, by_element: bool, force: bool, at_file, sizes,
+          seed: int):
     """Draw FILE's gate graph, each wire labelled with its value and gradient.
 
     A circuit with buses is drawn one node per bus, each arrow labelled with how
@@ -217,10 +222,10 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     if no_values and values:
         raise click.UsageError("--no-values draws no values: drop the NAME=VALUE arguments")
     text, name = read_file(file)
-    buses = None if by_element else draw.bus_circuit(text, name, sizes)
+    buses = None if by_element else draw.bus_circuit(text, name, sizes, seed)
     g = buses.graph if buses else cache.graph(
-        text, name, {"optimized": not source, "sizes": sizes},
-        lambda: draw.circuit(text, name, optimized=not source, sizes=sizes))
+        text, name, {"optimized": not source, "sizes": sizes, "seed": seed},
+        lambda: draw.circuit(text, name, optimized=not source, sizes=sizes, seed=seed))
     outputs = by_bus(out for out, _ in g.outputs)  # a bus output by its name, or an element
     if of is not None and of not in outputs and (buses or of not in dict(g.outputs)):
         raise click.UsageError(f"no output named {of!r}" + did_you_mean(of, outputs)
@@ -273,7 +278,7 @@ def _defaults(k: int) -> str:
 @click.option("--points", "n_points", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random points to check besides the given values and defaults.")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the random points and directions.")
+              help="Seed of the random points and directions, and of the random initial values.")
 @click.option("--rtol", type=NONNEGATIVE, callback=finite_number,
               help="Relative tolerance [default: " + _defaults(0) + "].")
 @click.option("--atol", type=NONNEGATIVE, callback=finite_number,
@@ -324,11 +329,12 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     elif module_file is not None:
         module = api.load_python(module_file)
         if order == 1:
-            reference, forward = _circuit(file, "python", wrt=wrt, fix=fix, sizes=sizes)
+            reference, forward = _circuit(file, "python", wrt=wrt, fix=fix, sizes=sizes,
+                                          seed=seed)
             reference = elementwise(reference)
     else:
         module, forward = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
-                                   hessian=order == 2, elements=elements)
+                                   hessian=order == 2, elements=elements, seed=seed)
     given = parse_values(input_shapes(module), values, at_file)
     options = {"n_points": n_points, "seed": seed, "difference": difference, "rtol": rtol,
                "atol": atol, "h": h, "fast": fast, "target": target_name}
@@ -387,7 +393,7 @@ def _circuit(file: Path, target: str, **options):
 @click.option("--tweak", type=NONNEGATIVE, default=0.01, show_default=True, callback=finite_number,
               help="Largest move of each input per try of --method random.")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of --method random.")
+              help="Seed of --method random and of the random initial values.")
 @click.option("--minimize", is_flag=True, help="Step downhill instead of uphill.")
 @AT
 @JSON
@@ -404,7 +410,7 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
     after. Only the inputs chosen by --wrt or --fix move (default: all).
     """
     module = load_module(file, "python", wrt=wrt, fix=fix, sizes=sizes,
-                         hessian=method == "newton")
+                         hessian=method == "newton", seed=seed)
     at = module_point(elementwise(module), parse_values(input_shapes(module), values, at_file))
     try:
         result = climb(elementwise(module), at, method=method, steps=steps,

@@ -60,6 +60,9 @@ WRT = click.option("--wrt", metavar="NAME,...", callback=_names_option,
                         "(the module's WRT).")
 FIX = click.option("--fix", metavar="NAME,...", callback=_names_option,
                    help="Differentiate with respect to every input except these.")
+SEED = click.option("--seed", type=int, default=0, show_default=True,
+                    help="Seed of the random initial values (inputs whose default is uniform(...) "
+                         "or normal(...)).")
 ELEMENTS = click.option("--elements", is_flag=True,
                         help="Write buses out element by element, not as whole-bus code.")
 AT = click.option("--at", "at_file", type=click.Path(path_type=Path, dir_okay=False),

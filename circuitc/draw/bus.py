@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from ..buses import Buses, written_out
+from ..draws import DEFAULT_SEED
 from ..errors import Span
 from ..front import read
 from ..graph import Graph, by_bus, elements
@@ -92,8 +93,8 @@ class BusDrawing:
     drawing: Drawing
 
 
-def bus_circuit(text: str, filename: str = "<string>", sizes: dict[str, int] | None = None
-                ) -> BusCircuit | None:
+def bus_circuit(text: str, filename: str = "<string>", sizes: dict[str, int] | None = None,
+                seed: int = DEFAULT_SEED) -> BusCircuit | None:
     """The bus-level view of the circuit in `text`, or None when it has no bus.
 
     A bad file raises `CircuitError` with the file's name and text attached, as
@@ -101,7 +102,7 @@ def bus_circuit(text: str, filename: str = "<string>", sizes: dict[str, int] | N
     """
     if "[" not in text:  # every bus is declared, defined or read with brackets
         return None
-    source = read(text, filename, sizes)
+    source = read(text, filename, sizes, seed)
     with source.errors():
         written, buses = written_out(source.statements, source.analysis)
         if not buses.shapes:

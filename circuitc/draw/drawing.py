@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..api import written_graph
+from ..draws import DEFAULT_SEED
 from ..errors import CircuitError
 from ..grad import grad_with_adjoints
 from ..graph import LEAVES, Builder, Graph, run
@@ -32,13 +33,13 @@ class Drawing:
 
 
 def circuit(text: str, filename: str = "<string>", optimized: bool = True,
-            sizes: dict[str, int] | None = None) -> Graph:
+            sizes: dict[str, int] | None = None, seed: int = DEFAULT_SEED) -> Graph:
     """The forward graph of the circuit in `text`: optimized, or as written.
 
     Either way the file must compile (the optimizer's constant folding included); a
     bad one raises `CircuitError` with the file's name and text attached.
     """
-    with written_graph(text, filename, sizes) as (written, _):
+    with written_graph(text, filename, sizes, seed) as (written, _):
         forward = optimize(written)
     return forward if optimized else written
 
