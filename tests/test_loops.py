@@ -34,6 +34,9 @@ from strategies import (
 EXAMPLES = [path for path in sorted([*(ROOT / "circuits").glob("*.circ"), *(ROOT / "examples").glob("*.circ")])
             if "[" in path.read_text()]  # the bus circuits
 LOOP = re.compile(r"^ +for \w+ in range\(", re.MULTILINE)  # a loop over a bus
+# Examples read through an index that mixes two variables (`x[i + k]`), which whole-bus code
+# does not cover: they are written out at any size (docs/language.md).
+MIXED = {"conv1d.circ"}
 
 
 def _load(text: str, filename: str = "c.circ", **options):
@@ -97,7 +100,7 @@ def _compare(loops, written, args, seeds) -> None:
 def test_example_circuits_agree_with_the_written_out_module(path):
     text = path.read_text()
     source, written = _both(text, str(path))
-    assert LOOP.search(source) and "import numpy" not in source
+    assert bool(LOOP.search(source)) is (path.name not in MIXED) and "import numpy" not in source
     loops = _loaded(source)
     for name in ("INPUTS", "OUTPUTS", "WRT", "SHAPES", "DEFAULTS"):
         assert getattr(loops, name) == getattr(written, name), name
