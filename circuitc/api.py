@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import __version__, cache
 from .buses import Buses, _Expansion, expand, has_buses
+from .emit import numba as numba_target
 from .emit import numpy as numpy_target
 from .emit import python as python_target
 from .errors import CircuitError, CircuitWarning, Label, ModuleError, Span, did_you_mean
@@ -156,7 +157,7 @@ def _generate(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, f
             extras["jvp"] = dce(jvp_graph(forward), done=len(forward.nodes))
         if hessian:
             extras["hvp"] = dce(hvp_graph(backward), done=len(backward.nodes))
-            if target == "python":
+            if target in ("python", "numba"):
                 extras["hessian"] = dce(hessian_graph(backward), done=len(backward.nodes))
         phase("emit")
         return emit(forward, backward, __version__, **extras), forward, backward
@@ -186,8 +187,9 @@ def _whole_bus(text: str, filename: str, target: str, wrt: Names, sizes: Sizes, 
             return None  # the written-out front end reports it, as for every circuit
         if p is None:
             return None
-        from .emit import loops, whole
-        return (whole if target == "numpy" else loops).emit(p, __version__, jvp, hessian)
+        from .emit import loops, numba_loops, whole
+        printer = {"python": loops, "numpy": whole, "numba": numba_loops}[target]
+        return printer.emit(p, __version__, jvp, hessian)
 
 
 def _large(statements: list, sizes: Sizes) -> bool:
@@ -228,8 +230,9 @@ def _checked_wrt(graph: Graph, wrt: Names, fix: Names) -> tuple[str, ...]:
 
 
 # The code targets: name -> emitter. `python` needs only `math`; `numpy` evaluates
-# batches with broadcasting (circuitc itself never imports NumPy).
-TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
+# batches with broadcasting; `numba` compiles to machine code (circuitc itself never
+# imports NumPy or numba).
+TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit, "numba": numba_target.emit}
 
 
 def compile_source(text: str, filename: str = "<string>", target: str = "python",
@@ -263,7 +266,7 @@ def load(path: str | Path, target: str = "python", wrt: Names = None, **options
          ) -> types.ModuleType:
     """Compile the `.circ` file at `path` for `target` in memory and import the result
     (options as `compile_source`), or take it from the compile cache (`circuitc.cache`)."""
-    return _module(_compiled(read_source(path), str(path), target, wrt, **options), str(path))
+    return _module(_compiled(read_source(path), str(path), target, wrt, **options), str(path), target)
 
 
 class Elements:
@@ -414,13 +417,13 @@ def load_compiled_source(text: str, filename: str = "<string>", target: str = "p
     """`load_compiled` for the circuit in `text`; `filename` is used in messages."""
     compiled = _compiled(text, filename, target, wrt, sizes=sizes, fix=fix, hessian=hessian,
                          jvp=jvp, elements=elements)
-    return _module(compiled, filename), compiled.forward
+    return _module(compiled, filename, target), compiled.forward
 
 
 def load_source(text: str, filename: str = "<string>", target: str = "python",
                 wrt: Names = None, **options) -> types.ModuleType:
     """`load` for the circuit in `text`; `filename` is used in messages."""
-    return _module(_compiled(text, filename, target, wrt, **options), filename)
+    return _module(_compiled(text, filename, target, wrt, **options), filename, target)
 
 
 def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> cache.Compiled:
@@ -438,8 +441,13 @@ def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> c
                                                  sizes=arguments["sizes"], fix=arguments["fix"])[0])
 
 
-def _module(compiled: cache.Compiled, filename: str) -> types.ModuleType:
-    """A new module running `compiled`'s code."""
+def _module(compiled: cache.Compiled, filename: str, target: str = "python") -> types.ModuleType:
+    """A new module running `compiled`'s code (for numba, imported from a file:
+    `numba_modules`)."""
+    if target == "numba":
+        from . import numba_modules
+
+        return numba_modules.load(compiled.source)
     module = types.ModuleType(Path(filename).stem)
     module.__file__ = f"<circuitc {filename}>"
     # Let tracebacks show the generated lines.

@@ -1,0 +1,583 @@
+"""Whole-bus plans (`indexed.ir.Plan`) -> a numba module that loops over the batch and the
+buses (target `numba`, docs/numba.md).
+
+The module has the contract of `emit.numba`'s (the numpy target's, computed by compiled
+kernels) and the loops of `emit.loops` (the python target's whole-bus code), compiled:
+for each function of `emit.frame.functions`, `_<name>_points` is a kernel over the
+points of a range of chunks of a batch (see `numba_helpers`), stage after stage:
+
+- A buffer is a flat array, a row per point in row-major order: an input, direction or
+  seed is the caller's (one row for every point where it has no batch: its `<x>_row` is
+  0); a result (an output, gradient or tangent) is written into the caller's array (a
+  gradient of an input the points share into its chunk's row, `<d_x>_each` false); any
+  other buffer is the chunk's own, made at its start.
+- A map is a loop over the chunk's points around the loops of its domain, with the body
+  of `emit.loops`: a gate a line where it can raise (else written into the expression
+  that uses it), a sum over inner variables in a running value that starts at `-0.0`, a
+  `+=` target started at `-0.0` where a stage adds to every element (else `0.0`). Each
+  value of a gate that can raise is checked (`check`): a point where one is not finite is
+  marked in `bad`, and `_run` runs it again in the interpreter to find the error.
+- A contraction whose operands are a weight (an input read whole, one row for every
+  point) and a row per point, or whose target is the gradient of such a weight, is a
+  matrix product by BLAS (`np.dot`) over the chunk's points where the product is large
+  enough (`_GEMM_FROM` multiplications), the loops beside it otherwise (and in the
+  interpreter, `_BLAS` false).
+- A fold gathers its terms into an array and calls its helper (`_fold_max`,
+  `_logsumexp`, `_prod_except`, ...), the python target's folds.
+
+Values agree with the python target's whole-bus code (`emit.loops`) bit for bit where no
+matrix product runs (the same gates in the same order); BLAS sums in its own order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from ..gates import GATES
+from ..graph import Origin
+from ..indexed.ir import (
+    ADJOINT,
+    Access,
+    Fold,
+    Map,
+    Plan,
+    axes_shape,
+    check,
+    covers,
+    pruned,
+)
+from ..indexed.passes import fused
+from . import loops
+from .frame import Frame, Function, functions
+from .numba import (
+    HELPERS,
+    JITTED,
+    NUMBA_RESERVED,
+    copied,
+    head,
+    needed,
+    signature,
+    threads,
+    tuning,
+    wrapper,
+)
+from .numpy import HELPERS as NUMPY_HELPERS
+from .python import _BY_CIRC_NAMES, _WHERE_COMMENT, LINE, _tuple
+
+# The numpy target's helpers of sparse Hessians, which a module with `hvp` carries.
+HESSIAN_HELPERS = ("_sparse_hessian", "_hessian_layout", "_pattern", "_affine_at", "_colouring")
+FOLDS = {"max": "_fold_max", "min": "_fold_min", "prod": "_fold_prod", "logsumexp": "_logsumexp",
+         "prod_except": "_prod_except", "prod_except_tangent": "_prod_except_tangent"}
+GEMM_FROM = 4096  # multiplications: a smaller contraction costs BLAS more than the loops
+RESERVED = NUMBA_RESERVED | loops.NAMES | {"rows", "terms", "tangents", "folded", "term", "product"}
+
+
+def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
+    return _Module(plan, version).source(functions(plan, jvp, hessian))
+
+
+class _Module(loops._Module):
+    target = "python"  # the gates print as in the python target
+
+    def __init__(self, plan: Plan, version: str):
+        Frame.__init__(self, plan, version, RESERVED)
+        self.helpers: set[str] = {"_run", "_new", "_full", "_fill"}
+        self.uses_math = True
+
+    # -- storage ------------------------------------------------------------------------
+
+    def storage(self, name: str) -> str:
+        """Where a buffer of the function being written lives: `input` (the caller's array,
+        a row per point or one for all), `result` (the caller's array of a result),
+        `local` (the chunk's own)."""
+        if name in self.result_of:
+            return "result"
+        role = self.f.plan.buffers[name].role
+        if role in ("input", "direction") or role == "seed" and name not in self.written:
+            return "input"
+        return "local"
+
+    def at(self, name: str) -> str:
+        """The offset of the current point's row of a buffer, in its array."""
+        shape = self.f.plan.shape(name)
+        size = math.prod(shape)
+        times = f" * {size}" if size != 1 else ""
+        kind = self.storage(name)
+        if kind == "input":
+            return f"point * {self.row(name)}"
+        if kind == "local":
+            return f"(point - start){times}"
+        array = self.result_of[name]
+        if array in self.each:
+            return f"(point if {self.each[array]} else chunk){times}"
+        return f"point{times}"
+
+    def row(self, name: str) -> str:
+        """The size of the rows of a caller's array (of an input, direction or seed), or 0
+        where it has one row for every point."""
+        return self.claim(f"{name} row", f"{self.param(name)}_row")
+
+    def param(self, name: str) -> str:
+        """The kernel's parameter of an input, direction or seed: the buffer's identifier,
+        but for a seed that stages add to, whose chunk's copy has that identifier."""
+        if self.storage(name) == "local":
+            return self.claim(f"{name} given", f"{self.name(name)}_given")
+        return self.name(name)
+
+    def element(self, access: Access) -> str:
+        """The element an access takes at the loops' current point, in its row."""
+        if access.name is None:
+            return f"float({self.var(access.index[0][0])})"
+        ident = self.array(access.name)
+        shape = self.f.plan.shape(access.name)
+        coefficients: dict[str, int] = {}
+        constant, stride = 0, 1
+        for (v, a, c), n in zip(reversed(access.index), reversed(shape)):
+            if v is not None:
+                coefficients[v] = coefficients.get(v, 0) + a * stride
+            constant += c * stride
+            stride *= n
+        parts = [self.offsets[access.name]]
+        parts += [self.var(v) if k == 1 else f"{k} * {self.var(v)}"
+                  for v, k in reversed(coefficients.items()) if k]
+        if constant:
+            parts.append(str(constant))
+        return f"{ident}[{' + '.join(parts)}]".replace("+ -", "- ")
+
+    def array(self, name: str) -> str:
+        """The identifier of a buffer's array in the kernel."""
+        return self.result_of.get(name) or self.name(name)
+
+    # -- lines --------------------------------------------------------------------------
+
+    def point_loop(self, names) -> None:
+        """`for point in range(start, stop):` and the offsets of the rows of `names` there."""
+        self.line("for point in range(start, stop):")
+        self.depth += 1
+        self.offsets = {}
+        for name in dict.fromkeys(names):
+            if name is None:
+                continue
+            offset = self.claim(f"{name} at", f"{self.array(name)}_at")
+            self.line(f"{offset} = {self.at(name)}")
+            self.offsets[name] = offset
+
+    def checked(self, texts, graph, roots) -> None:
+        """Add the values of the gates of `graph` that can raise to `check`."""
+        raising = [texts[i][0] for i in sorted(texts) if graph.nodes[i].op not in ("input", "const")
+                   and GATES[graph.nodes[i].op].raises]
+        if raising:
+            self.line("check += " + " + ".join(f"({t} - {t})" for t in raising))
+
+    # -- stages -------------------------------------------------------------------------
+
+    def map(self, m: Map) -> None:
+        gemms = self.contractions(m)
+        if not gemms:
+            return self.map_loops(m, list(range(len(m.writes))))
+        conditions = " and ".join(dict.fromkeys(c for g in gemms.values() for c in g[1]))
+        work = max(g[2] for g in gemms.values())
+        self.line(f"if _BLAS and {conditions} and (stop - start) * {work} >= _GEMM_FROM:")
+        self.depth += 1
+        for (text, _, _) in gemms.values():
+            self.line(text, m.origin)
+        rest = [k for k in range(len(m.writes)) if k not in gemms]
+        if rest:
+            self.map_loops(m, rest)
+        self.depth -= 1
+        self.line("else:")
+        self.depth += 1
+        self.map_loops(m, list(range(len(m.writes))))
+        self.depth -= 1
+
+    def map_loops(self, m: Map, chosen: list[int]) -> None:
+        """The loops of map `m` computing its writes `chosen` (see `loops._Module.map`)."""
+        domain = m.domain
+        writes = [(m.body.outputs[k][1], m.writes[k]) for k in chosen]
+        depth, outer = self.outer(m)
+        outer = [w for w in outer if m.writes.index(w) in chosen]
+        names = [a.name for a in m.reads] + [w.target.name for _, w in writes]
+        self.point_loop(names)
+        raising = any(GATES[n.op].raises for n in m.body.nodes if n.op not in ("input", "const"))
+        if raising:
+            self.line("check = 0.0")
+        running = {}
+        for _, w in writes:
+            if w in outer and w.add and depth < len(domain):
+                running[w.target.name] = self.claim(f"#acc{len(running)}", f"acc{len(running) or ''}")
+        self.loops(domain[:depth])
+        for acc in running.values():
+            self.line(f"{acc} = -0.0")
+        self.loops(domain[depth:])
+        texts = self.gates(m.body, m.reads, [n for n, _ in writes])
+        for node, w in writes:
+            value, name = texts[node][0], w.target.name
+            if name in running:
+                self.line(f"{running[name]} += {value}")
+            else:  # an element an outer write assigns once, or a `+=` into a started buffer
+                op = "+=" if w.add and w not in outer else "="
+                self.line(f"{self.element(w.target)} {op} {value}", m.origin)
+        if raising:
+            self.checked(texts, m.body, None)
+        self.depth -= len(domain) - depth
+        for node, w in writes:
+            if w.target.name in running:
+                self.line(f"{self.element(w.target)} = {running[w.target.name]}")
+        self.depth -= depth
+        if raising:
+            self.line("if check != 0.0:")
+            self.line("    bad[point] = True")
+        self.depth -= 1
+
+    def outer(self, m: Map) -> tuple[int, list]:
+        """`loops._Module.outer`, but a `+=` into a gradient an input's points may share (a
+        row per chunk) is never assigned: it adds."""
+        depth, outer = super().outer(m)
+        return depth, [w for w in outer if not (w.add and self.result_of.get(w.target.name) in self.each)]
+
+    def fold(self, f: Fold) -> None:
+        kept, folded = f.kept, f.domain[len(f.kept):]
+        count = math.prod(axes_shape(folded))
+        names = [t.name for t in f.terms] + [f.target.name]
+        helper = FOLDS[f.kind]
+        self.helpers.add(helper)
+        tangents = f.kind == "prod_except_tangent"
+        self.line(f"terms = _new({count})")
+        if tangents:
+            self.line(f"tangents = _new({count})")
+        if f.kind.startswith("prod_except"):
+            self.line(f"folded = _new({count})")
+        self.point_loop(names)
+        self.loops(kept)
+        self.line("term = 0")
+        self.loops(folded)
+        self.line(f"terms[term] = {self.element(f.terms[0])}")
+        if tangents:
+            self.line(f"tangents[term] = {self.element(f.terms[1])}")
+        self.line("term += 1")
+        self.depth -= len(folded)
+        if not f.kind.startswith("prod_except"):
+            self.line(f"{self.element(f.target)} = {helper}(terms)", f.origin)
+        else:
+            self.line(f"{helper}(terms, {'tangents, ' if tangents else ''}folded)", f.origin)
+            self.line("term = 0")
+            self.loops(folded)
+            self.line(f"{self.element(f.target)} = folded[term]")
+            self.line("term += 1")
+            self.depth -= len(folded)
+        self.depth -= len(kept) + 1
+
+    # -- contractions by BLAS -------------------------------------------------------------
+
+    def contractions(self, m: Map) -> dict[int, tuple[str, list[str], int]]:
+        """The writes of `m` that are matrix products: per write, the line computing it, the
+        conditions it needs at run time, and its multiplications per point."""
+        if len(m.domain) != 2 or any(a.start for a in m.domain):
+            return {}
+        found = {}
+        for k, ((_, node), w) in enumerate(zip(m.body.outputs, m.writes)):
+            made = self.product(m, node, w)
+            if made is not None:
+                found[k] = made
+        return found
+
+    def whole(self, access: Access, m: Map) -> bool:
+        """Whether `access` takes its whole buffer, a variable an axis, each once."""
+        if access.name is None:
+            return False
+        axes = {a.var: a for a in m.domain}
+        shape = self.f.plan.shape(access.name)
+        if len(access.vars) != len(shape):
+            return False
+        return all(v is not None and a == 1 and c == 0 and axes[v].size == n
+                   for (v, a, c), n in zip(access.index, shape))
+
+    def product(self, m: Map, node: int, w) -> tuple[str, list[str], int] | None:
+        """Write `w` of value `node` as a matrix product, where it is one (see the module
+        docstring), or None."""
+        nodes = m.body.nodes
+        if not w.add or nodes[node].op != "mul":
+            return None
+        reads = []
+        for a in nodes[node].args:
+            if nodes[a].op != "input":
+                return None
+            reads.append(m.reads[int(nodes[a].attr[1:-1])])
+        if not all(self.whole(r, m) for r in reads) or not self.whole(w.target, m):
+            return None
+        plan = self.f.plan
+        rows = "(stop - start)"
+        n = {a.var: a.size for a in m.domain}
+        weights = [r for r in reads if len(r.vars) == 2 and plan.buffers[r.name].role == "input"]
+        vectors = [r for r in reads if len(r.vars) == 1]
+        target = w.target
+        if len(target.vars) == 1 and len(weights) == 1 and len(vectors) == 1:
+            (t,), (s,) = target.vars, vectors[0].vars
+            weight = weights[0]
+            if s == t or set(weight.vars) != {s, t}:
+                return None
+            ns, nt = n[s], n[t]
+            matrix = (f"{self.name(weight.name)}.reshape(({ns}, {nt}))" if weight.vars == (s, t)
+                      else f"{self.name(weight.name)}.reshape(({nt}, {ns})).T")
+            conditions = [f"len({self.name(weight.name)}) == {ns * nt}"]
+            operand, more = self.rows_of(vectors[0].name, ns)
+            out, also = self.rows_of(target.name, nt, write=True)
+            if operand is None or out is None:
+                return None
+            conditions += more + also
+            how = "_put" if w in self.outer(m)[1] else "_add"
+            self.helpers.add(how)
+            return (f"{how}({out}, 0, np.dot({operand}.reshape(({rows}, {ns})), {matrix}))",
+                    conditions, ns * nt)
+        weight = target.name[1:] if target.name.startswith(ADJOINT) else None
+        if (len(target.vars) == 2 and len(vectors) == 2 and weight in plan.inputs
+                and self.result_of.get(target.name) in self.each):
+            t1, t2 = target.vars
+            by_var = {r.vars[0]: r for r in vectors}
+            if set(by_var) != {t1, t2}:
+                return None
+            first, more1 = self.rows_of(by_var[t1].name, n[t1])
+            second, more2 = self.rows_of(by_var[t2].name, n[t2])
+            if first is None or second is None:
+                return None
+            array = self.result_of[target.name]
+            conditions = [f"len({self.name(weight)}) == {n[t1] * n[t2]}", *more1, *more2]
+            self.helpers.add("_add")
+            return ((f"_add({array}, chunk * {n[t1] * n[t2]}, "
+                    f"np.dot({first}.reshape(({rows}, {n[t1]})).T, {second}.reshape(({rows}, {n[t2]}))))"),
+                    conditions, n[t1] * n[t2])
+        return None
+
+    def rows_of(self, name: str, size: int, write: bool = False) -> tuple[str | None, list[str]]:
+        """The rows of the chunk's points of a one-axis buffer, as a slice of its array,
+        and the conditions for there being a row per point; None where there may not be."""
+        kind = self.storage(name)
+        ident = self.array(name)
+        if kind == "local":
+            return ident, []
+        if kind == "input":
+            if write:
+                return None, []
+            return f"{ident}[start * {size}:stop * {size}]", [f"({self.row(name)} or B == 1)"]
+        conditions = [self.each[ident]] if ident in self.each else []
+        return f"{ident}[start * {size}:stop * {size}]", conditions
+
+    # -- functions ------------------------------------------------------------------------
+
+    def function(self, f: Function) -> None:
+        roots = [*f.values, *(b for _, b in f.grads), *(b for _, b in f.tangents)]
+        p = fused(pruned(f.plan, roots))
+        check(p)
+        f = self.f = replace(f, plan=p)
+        self.temps = 0
+        self.depth = 0
+        self.body: list[tuple[str, Origin | None]] = []
+        self.raising: list[tuple[int, Origin]] = []
+        self.contributions: dict[str, int] = {}
+        self.covered: set[str] = set()
+        self.written: set[str] = set()
+        for s in p.stages:
+            for w in s.writes:
+                name = w.target.name
+                self.written.add(name)
+                self.contributions[name] = self.contributions.get(name, 0) + 1
+                if covers(s.domain, w.target, p.shape(name)):
+                    self.covered.add(name)
+        # The results, in `_run`'s order: outputs, gradients, tangents.
+        results = [*f.values, *(b for _, b in f.grads), *(b for _, b in f.tangents)]
+        shared = {b for _, b in f.grads} | ({b for _, b in f.tangents} if f.name == "hvp" else set())
+        self.result_of: dict[str, str] = {}
+        self.each: dict[str, str] = {}  # a result array -> its flag: a row per point (else per chunk)
+        arrays = []
+        for b in results:
+            role = p.buffers[b].role
+            if role in ("input", "direction", "seed") or b in self.result_of:
+                ident = self.claim(f"{b} result {len(arrays)}", f"{self.name(b)}_out")
+                arrays.append((b, ident))
+                continue
+            self.result_of[b] = ident = self.name(b)
+            arrays.append((b, ident))
+            if b in shared:
+                self.each[ident] = self.claim(f"{b} each", f"{ident}_each")
+        params = [self.param(b) for b in f.params] + [ident for _, ident in arrays]
+        lines = ["", "", "@_jit", f"def _{f.name}_points(B, chunks, first, last, {', '.join(params)}, bad):",
+                 f'    """{f.name} at the points of chunks first..last-1 of a batch of B (see `_run`)."""']
+        for b in f.params:
+            size = math.prod(p.shape(b))
+            lines.append(f"    {self.row(b)} = {size} if len({self.param(b)}) > {size} else 0")
+        for b, ident in arrays:
+            if ident in self.each:
+                size = math.prod(p.shape(b))
+                lines.append(f"    {self.each[ident]} = len({ident}) == B{f' * {size}' if size != 1 else ''}")
+        self.line("for chunk in range(first, last):")
+        self.depth += 1
+        self.line("start, stop = chunk * B // chunks, (chunk + 1) * B // chunks")
+        self.chunk_start(arrays)
+        for s in p.stages:
+            self.stage(s)
+        for b, ident in arrays:
+            if ident != self.result_of.get(b):  # a result that is a caller's array: copied
+                size = math.prod(p.shape(b))
+                k = self.claim("#copy", "k")
+                self.point_loop([b])
+                self.line(f"for {k} in range({size}):")
+                self.line(f"    {ident}[point * {size} + {k}] = {self.array(b)}[{self.offsets[b]} + {k}]")
+                self.depth -= 1
+        top = len(self.lines) + len(lines) + 1  # the module line of the body's first line, less the head
+        lines += [text for text, _ in self.body]
+        self.where += [(top + k, origin) for k, origin in self.raising]
+        self.lines += lines
+        self.entry(f, arrays)
+        self.lines += threads(f.name, params + ["bad"])
+        self.lines += self.wrapper(f)
+
+    def line(self, text: str, origin: Origin | None = None, raises: bool = False) -> None:
+        """A line of the kernel's body, inside its loop over the chunks at depth 0."""
+        if origin is not None:
+            text += "  # " + (origin.lines if origin.calls else f"line {origin.span.line}")
+        self.body.append((" " * (4 + 4 * self.depth) + text, origin))
+        if raises:
+            self.raising.append((len(self.body) - 1, origin))
+
+    def chunk_start(self, arrays) -> None:
+        """The chunk's own buffers made, its seeds that stages add to copied, and the
+        rows of the results that stages add to started."""
+        p = self.f.plan
+        for name, b in p.buffers.items():
+            if self.storage(name) != "local" or name not in self.written:
+                continue
+            size = math.prod(b.shape)
+            count = f"(stop - start) * {size}" if size != 1 else "stop - start"
+            ident = self.name(name)
+            if b.role == "seed":  # the caller's seed, which stages add to: a copy
+                row = self.row(name)
+                self.line(f"{ident} = _new({count})")
+                k = self.claim("#copy", "k")
+                self.line("for point in range(start, stop):")
+                self.line(f"    for {k} in range({size}):")
+                self.line(f"        {ident}[(point - start) * {size} + {k}] = {self.param(name)}[point * {row} + {k}]")
+            elif self.adds(name):
+                zero = "-0.0" if name in self.covered else "0.0"
+                self.line(f"{ident} = _full({count}, {zero})")
+            else:
+                self.line(f"{ident} = _new({count})")
+        for b, ident in arrays:
+            if ident != self.result_of.get(b) or not (self.adds(b) or b not in self.written):
+                continue
+            size = math.prod(p.shape(b))
+            times = f" * {size}" if size != 1 else ""
+            zero = "-0.0" if b in self.covered else "0.0"
+            if ident in self.each:
+                flag = self.each[ident]
+                self.line(f"_fill({ident}, (start if {flag} else chunk){times}, "
+                          f"(stop if {flag} else chunk + 1){times}, {zero})")
+            else:
+                self.line(f"_fill({ident}, start{times}, stop{times}, {zero})")
+
+    def adds(self, name: str) -> bool:
+        """Whether a `+=` into buffer `name` needs it started at zero: a `+=` write into it
+        that no running value assigns."""
+        for s in self.f.plan.stages:
+            if isinstance(s, Map):
+                outer = self.outer(s)[1]
+                if any(w.add and w.target.name == name and w not in outer for w in s.writes):
+                    return True
+        return False
+
+    def entry(self, f: Function, arrays) -> None:
+        """`_<name>`: the compiled entry point at one point of floats and float64 arrays."""
+        p = f.plan
+        types, args = [], []
+        for b in f.params:
+            shape = p.shape(b)
+            ident = self.name(b)
+            if not shape:
+                types.append("float64")
+                args.append(f"np.full(1, {ident})")
+            else:
+                types.append(f"float64[{', '.join([':'] * (len(shape) - 1) + ['::1'])}]")
+                args.append(ident if len(shape) == 1 else f"{ident}.reshape({math.prod(shape)})")
+        lines = ["", "", f"@numba.njit({signature(types)}, cache=True, error_model=\"numpy\")",
+                 f"def _{f.name}({', '.join(self.name(b) for b in f.params)}):",
+                 (f'    """{f.name} at one point of floats and float64 arrays, compiled; '
+                 'FloatingPointError where a value is not finite."""'),
+                 "    B = np.int64(1)  # not the literal 1, for which numba compiles the kernel again"]
+        for b, ident in arrays:
+            lines.append(f"    {ident} = _new({math.prod(p.shape(b))})")
+        lines.append("    bad = np.zeros(1, np.bool_)")
+        call = f"    _{f.name}_points(B, B, B - B, B, {', '.join(args + [i for _, i in arrays])}, bad)"
+        if len(call) > LINE:
+            call = f"    _{f.name}_points(\n        B, B, B - B, B,\n" + "".join(
+                f"        {a},\n" for a in args + [i for _, i in arrays]) + "        bad,\n    )"
+        lines += call.split("\n")
+        lines += ["    if bad[0]:", '        raise FloatingPointError("not finite")']
+
+        def value(b: str, ident: str) -> str:
+            shape = p.shape(b)
+            return f"{ident}[0]" if not shape else ident if len(shape) == 1 else f"{ident}.reshape({shape!r})"
+        made = [value(b, ident) for b, ident in arrays]
+        n = len(f.values)
+        k = n + len(f.grads)
+        groups: list = [made[0] if n == 1 else made[:n]]
+        if f.name in ("backward", "hvp"):
+            groups.append(made[n:k])
+        if f.name == "jvp":
+            groups.append(made[n] if len(made) == n + 1 else made[n:])
+        if f.name == "hvp":
+            groups.append(made[k:])
+        ret = "    return " + ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()"
+                                     for g in groups)
+        if len(ret) > LINE:
+            ret = "    return " + ", ".join(g if isinstance(g, str) else _tuple(g, "    ") if g else "()"
+                                         for g in groups)
+        lines += ret.split("\n")
+        self.lines += lines
+
+    def wrapper(self, f: Function) -> list[str]:
+        """The entry point `<name>` itself: the compiled `_<name>`, else `_run`."""
+        inputs = [self.name(b) for b in self.p.inputs]
+        extras = [self.name(b) for b in f.params[len(inputs):]]
+        return ["", "", *self.head(f), *wrapper(f.name, inputs, extras, True)]
+
+    def work(self, plan: Plan) -> int:
+        """About how many operations a point of `plan` costs."""
+        total = 0
+        for s in plan.stages:
+            size = math.prod(axes_shape(s.domain))
+            total += size * (len(s.body.nodes) if isinstance(s, Map) else 1)
+        return total
+
+    def source(self, made: list[Function]) -> str:
+        for f in made:
+            self.function(f)
+        hessian = any(f.name == "hvp" for f in made)
+        tail = []
+        if hessian:
+            self.lines += self.hessian_functions(dense=True)
+            self.helpers.add("_dense_hessian")
+            for h in HESSIAN_HELPERS:
+                tail += ["", "", copied(NUMPY_HELPERS[h])]
+        constants = self.constants() + (self.hessian_constants() if hessian else [])
+        top = [*head(self.shown, self.version), *constants, *tuning(self.work(made[1].plan)),
+               "_BLAS = True  # contractions as matrix products (not in the interpreter: `_interpreted`)",
+               f"_GEMM_FROM = {GEMM_FROM}  # multiplications: a smaller product is computed in loops"]
+        helpers = needed(self.helpers)
+        for h in helpers:
+            if h in JITTED:
+                top += ["", "", *HELPERS[h].split("\n")]
+        for h in helpers:
+            if h not in JITTED:
+                tail += ["", "", HELPERS[h]]
+        if self.where:
+            entries = "".join(f"{line + len(top)} {origin.describe(self.shown)}\n"
+                              for line, origin in self.where)
+            entries = entries.replace("\\", "\\\\").replace('"', '\\"')
+            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{entries}"""']
+        else:
+            tail += ["", "", '_WHERE = ""  # no line can raise']
+        names = [f.name for f in made] + (["sparse_hessian", "hessian"] if hessian else [])
+        if any(self.ident[n] != n for n in self.p.inputs):
+            tail += ["", "", _BY_CIRC_NAMES, ""]
+            tail += [f"{name} = _by_circ_names({name})" for name in names]
+        return "\n".join(top + self.lines + tail) + "\n"
