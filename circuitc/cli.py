@@ -25,7 +25,7 @@ from typing import ClassVar
 import click
 from click.core import ParameterSource
 
-from . import __version__, api, cache, draw
+from . import __version__, api, cache, draw, numba_modules
 from .api import (
     TARGETS,
     compile_source,
@@ -199,9 +199,17 @@ def main():
 FILE = click.argument("file", type=click.Path(path_type=Path, readable=False))
 VALUES = click.argument("values", nargs=-1, metavar="[NAME=VALUE]...")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def _target(ctx, param, value: str) -> str:
+    """The target, once its library is there: numba is an optional dependency."""
+    if value == "numba" and not numba_modules.available():
+        _fail(f"error: --target numba: {numba_modules.INSTALL}")
+    return value
+
+
 TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)),
-                      default="python", show_default=True,
-                      help="The generated code: plain Python, or NumPy (batches, broadcasting).")
+                      default="python", show_default=True, callback=_target,
+                      help="The generated code: plain Python, NumPy (batches, broadcasting), "
+                           "or numba (compiled to machine code).")
 
 
 def _sizes(ctx, param, items: tuple[str, ...]) -> dict[str, int]:
@@ -265,6 +273,8 @@ def load_module(file: Path, target: str = "python", load=load_source, **options)
     try:
         loaded = load(text, name, target, **options)
     except ModuleNotFoundError as e:
+        if e.name == "numba":
+            _fail(f"error: --target numba: {numba_modules.INSTALL}")
         if e.name != "numpy":
             raise
         _fail(f"error: --target {target} needs NumPy: pip install numpy")
@@ -334,8 +344,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
 @FIX
 @SIZES
 @click.option("--hessian", is_flag=True,
-              help="Add hvp() (Hessian-vector products) and, for the python target, hessian() "
-                   "with HESSIAN_PATTERN.")
+              help="Add hvp() (Hessian-vector products) and, for the python and numba targets, "
+                   "hessian() with HESSIAN_PATTERN.")
 @click.option("--jvp", is_flag=True, help="Add jvp() (forward mode: directional derivatives).")
 @ELEMENTS
 def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hessian: bool,
@@ -454,8 +464,8 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     A bus is printed whole, as a nested list; each element of a bus output has a
     gradient of its own.
     """
-    if hessian and target_name != "python":
-        raise click.UsageError("--hessian needs the python target (the numpy target has hvp)")
+    if hessian and target_name == "numpy":
+        raise click.UsageError("--hessian needs the python or numba target (the numpy target has hvp)")
     module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian,
                          elements=elements)
     flat = elementwise(module)
@@ -702,19 +712,20 @@ def _circuit(file: Path, target: str, **options):
 @click.option("--minimize", is_flag=True, help="Step downhill instead of uphill.")
 @AT
 @JSON
+@TARGET
 @WRT
 @FIX
 @SIZES
 def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size: float, h,
          difference: str, tries: int, tweak: float, seed: int, minimize: bool, at_file,
-         as_json: bool, wrt, fix, sizes):
+         as_json: bool, target_name: str, wrt, fix, sizes):
     """Move the inputs to increase the first output (decrease it with --minimize).
 
     The three ways of climbing a hill: random local search, the numerical
     gradient, the analytic gradient. Prints the inputs and the output before and
     after. Only the inputs chosen by --wrt or --fix move (default: all).
     """
-    module = load_module(file, "python", wrt=wrt, fix=fix, sizes=sizes,
+    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
                          hessian=method == "newton")
     at = _module_point(elementwise(module), parse_values(input_shapes(module), values, at_file))
     try:

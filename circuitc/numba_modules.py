@@ -27,9 +27,14 @@ INSTALL = "the numba target needs numba: pip install 'circuitc[numba]'"
 _scratch: Path | None = None
 
 
+def available() -> bool:
+    """Whether numba is installed (without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
 def require() -> None:
     """A `ModuleNotFoundError` saying how to install numba, where it is not installed."""
-    if importlib.util.find_spec("numba") is None:
+    if not available():
         raise ModuleNotFoundError(INSTALL, name="numba")
 
 

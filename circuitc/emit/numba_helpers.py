@@ -183,7 +183,10 @@ def _rows(x, batch, shape, run):
     contiguous, one row for every point where it has no batch, else a row per point."""
     if batch and batch != run:
         x = np.broadcast_to(x, run + shape)
-    return np.ascontiguousarray(x).reshape(-1)
+    x = np.ascontiguousarray(x)
+    # Writable, as numba compiles a kernel again for read-only arrays (a seed spread over
+    # the points is a read-only view).
+    return (x if x.flags.writeable else x.copy()).reshape(-1)
 
 
 def _seeded(seed, batch, shape):
