@@ -118,5 +118,5 @@ def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
 
 
 def _value(array):
-    """A bus's array as it is, a number's as a Python float."""
-    return array.item() if array.ndim == 0 else array
+    """A bus's array as it is, a number's as a Python float (which `split` may have made)."""
+    return array if isinstance(array, float) else array.item() if array.ndim == 0 else array

@@ -101,6 +101,19 @@ def test_objective_with_scipy_trust_exact_and_newton_cg(tmp_path):
         assert np.abs(kwargs["jac"](result.x)).max() < 1e-6, method
 
 
+def test_objective_of_a_circuit_of_numbers_only(tmp_path):
+    # Every input of WRT a number: the point's values are floats already when the
+    # objective assembles the module's arguments (a regression: it took them for arrays).
+    optimize = pytest.importorskip("scipy.optimize")
+    circuit = tmp_path / "bowl.circ"
+    circuit.write_text("input x = 2, y = -1\nf = (x - 1)**2 + 3 * (y - x)**2\n")
+    problem = circuitc.objective(circuitc.load(circuit, hessian=True))
+    assert problem["fun"](np.array([1.0, 1.0])) == 0.0
+    assert problem["hess"](np.array([0.0, 0.0])).tolist() == [[8.0, -6.0], [-6.0, 6.0]]
+    result = optimize.minimize(**problem, method="trust-exact")
+    assert result.x == pytest.approx([1.0, 1.0], abs=1e-8)
+
+
 def test_objective_newton_on_rosenbrock_matches_scipys_derivatives():
     optimize = pytest.importorskip("scipy.optimize")
     module = circuitc.load(ROSENBROCK, sizes={"n": 5}, hessian=True)
