@@ -91,7 +91,7 @@ def _calls() -> dict[str, set[str]]:
 
 
 CALLS = _calls()
-ALWAYS = ("_run", "_check", "_fill")  # what every module of gate graphs calls
+ALWAYS = ("_run", "_check")  # what every module of gate graphs calls
 KINDS = ENTRY_POINTS  # forward, backward, jvp, hvp, hessian
 
 # Names the kernels use besides the circuit's, and the module's own: reserved, so that no
@@ -160,17 +160,28 @@ def wrapper(name: str, inputs: list[str], extras: list[str], entry: bool) -> lis
             f"        return {run}"]
 
 
-def threads(name: str, params: list[str]) -> list[str]:
-    """`_<name>_threads`: the kernel over the chunks of a batch, on numba's threads."""
+def threads(name: str, params: list[str], starts: list[tuple[str, str]], checked: bool) -> list[str]:
+    """`_<name>_threads`, the kernel over the chunks of a batch on numba's threads, and
+    `_<NAME>`, what `_run` knows of the function: its kernels; what each result's rows
+    hold before the kernel runs (`starts`: with a row per point and with a row per chunk;
+    None where the kernel assigns them); whether the kernel marks points in `bad`."""
     args = ", ".join(params)
+    spec = [f'"kind": "{name}"', f'"kernel": _{name}_points', f'"threads": _{name}_threads',
+            f'"starts": {_tuple([f"({a}, {b})" for a, b in starts]) if starts else "()"}',
+            f'"checked": {checked}']
+    if name == "hvp":
+        spec.append('"backward": _BACKWARD')
+    if name == "hessian":
+        spec.append('"pattern": HESSIAN_PATTERN')
+    text = f"_{name.upper()} = {{{', '.join(spec)}}}"
+    if len(text) > LINE:
+        text = f"_{name.upper()} = {{\n" + "".join(f"    {item},\n" for item in spec) + "}"
     return ["", "", THREADS_JIT,
             f"def _{name}_threads(B, chunks, {args}):",
             f'    """`_{name}_points`, a chunk on each of numba\'s threads."""',
             "    for chunk in numba.prange(chunks):",
             f"        _{name}_points(B, chunks, np.int64(chunk), np.int64(chunk) + 1, {args})",
-            "", "",
-            f'_{name.upper()} = ("{name}", _{name}_points, _{name}_threads'
-            + {"hvp": ", _BACKWARD)", "hessian": ", HESSIAN_PATTERN)"}.get(name, ")")]
+            "", "", *text.split("\n")]
 
 
 def signature(types: list[str]) -> str:
@@ -249,38 +260,40 @@ class _NumbaModule(_Module):
              results: list[tuple[str, int]]) -> None:
         """The functions of entry point `name` (see the module docstring)."""
         params = [self.ident(k) for k in inputs + extras]
-        raising = []
+        raising = [i for i, node in enumerate(graph.nodes)
+                   if node.op not in LEAVES and GATES[node.op].raises]
 
         def returns(exprs) -> str:
             values = [exprs[node][0] for _, node in results]
-            checked = values + [exprs[i][0] for i in raising if exprs[i][0] not in values]
             text = _tuple(values) if values else "()"
             if len(f"    values = {text}") > LINE:
                 text = _tuple(values, "    ")
             self.lines += f"    values = {text}".split("\n")
-            extra = checked[len(values):]
-            if extra:
-                check = f"_check(values + {_tuple(extra)})"
-                if len(f"    return values, {check}") > LINE:
-                    check = f"_check(values + {_tuple(extra, '    ')})"
-                return f"values, {check}"
-            return "values, _check(values)"
-        raising += [i for i, node in enumerate(graph.nodes)
-                    if node.op not in LEAVES and GATES[node.op].raises]
+            if not raising:
+                return "values, 0.0"
+            check = f"_check({_tuple([exprs[i][0] for i in raising])})"
+            if len(f"    return values, {check}") > LINE:
+                check = f"_check({_tuple([exprs[i][0] for i in raising], '    ')})"
+            return f"values, {check}"
         before, entries = len(self.lines), len(self.where)
         self.function(f"_{name}_at({', '.join(params)})",
-                      f"{name} at one point: its results in order, and `_check` of them and of "
-                      "each gate that can raise.", graph, returns)
+                      f"{name} at one point: its results in order, and `_check` of the gates "
+                      "that can raise.", graph, returns)
         self.lines.insert(before + 2, "@_jit")  # above its `def`: the lines below move down
         self.where[entries:] = [(line + 1, origin) for line, origin in self.where[entries:]]
-        count = len(results)
+        checked = bool(raising)
         if self.numbers_only:
-            self.entry(name, params, count)
-        self.points(name, inputs, extras, results)
-        self.lines += threads(name, self.kernel_params(name, inputs, extras, results))
+            self.entry(name, params, checked)
+        targets = self.result_arrays(name, results)
+        params = self.points(name, inputs, extras, targets, checked)
+        # Each array's rows before the kernel runs: assigned, or a sum over the chunk's points
+        # that starts at -0.0 (which adds nothing, not even a sign).
+        arrays = dict.fromkeys((ident, per_point) for ident, _, per_point, _ in targets)
+        starts = [("None", "None" if per_point else "-0.0") for _, per_point in arrays]
+        self.lines += threads(name, params, starts, checked)
         self.lines += self.wrap(name, inputs, extras)
 
-    def entry(self, name: str, params: list[str], count: int) -> None:
+    def entry(self, name: str, params: list[str], checked: bool) -> None:
         """`_<name>`: the compiled entry point at a point of floats."""
         n_out = len(self.forward.outputs)
         n_in = len(self.backward.grads)
@@ -297,13 +310,13 @@ class _NumbaModule(_Module):
             ret = f"{value}, values[{n_out}:]"
         self.lines += ["", "",
                        (f"@numba.njit({signature(['float64'] * len(params))}, cache=True, "
-                       'error_model="numpy")'),
+                        'error_model="numpy")'),
                        f"def _{name}({', '.join(params)}):",
-                       (f'    """{name} at one point of floats, compiled; FloatingPointError where a '
-                       'value is not finite."""'),
-                       f"    values, check = _{name}_at({', '.join(params)})",
-                       "    if check != 0.0:",
-                       '        raise FloatingPointError("not finite")']
+                       (f'    """{name} at one point of floats, compiled; FloatingPointError where '
+                        'a gate\'s value is not finite."""'),
+                       f"    values, check = _{name}_at({', '.join(params)})"]
+        if checked:
+            self.lines += ["    if check != 0.0:", '        raise FloatingPointError("not finite")']
         if name == "hessian":
             n = len(self.backward.grads)
             self.lines.append(f"    H = np.zeros(({n}, {n}))")
@@ -314,44 +327,38 @@ class _NumbaModule(_Module):
                                   f"    H[{row}, {column}] = H[{column}, {row}] = {at}")
         self.lines.append(f"    return {ret}")
 
-    def points(self, name: str, inputs: list[str], extras: list[str],
-               results: list[tuple[str, int]]) -> None:
-        """`_<name>_points`: `_<name>_at` at each point of the chunks `first..last-1`."""
+    def points(self, name: str, inputs: list[str], extras: list[str], targets, checked: bool
+               ) -> list[str]:
+        """`_<name>_points`: `_<name>_at` at each point of the chunks `first..last-1`; its
+        parameters after `B, chunks, first, last`."""
         shapes = self.forward.shapes
-        params = self.kernel_params(name, inputs, extras, results)
+        buses = list(dict.fromkeys(k.partition("[")[0] for k in inputs + extras))
+        arrays = list(dict.fromkeys(t[0] for t in targets))
+        params = [self.rows(b) for b in buses] + arrays + (["bad"] if checked else [])
         lines = ["", "", "@_jit", f"def _{name}_points(B, chunks, first, last, {', '.join(params)}):",
                  f'    """{name} at the points of chunks first..last-1 of a batch of B (see `_run`)."""']
         # An input's array has a row per point, or one row for every point.
-        rows = {}
-        for key in inputs + extras:
-            bus = key.partition("[")[0]
-            if bus not in rows:
-                size = math.prod(shapes.get(bus.lstrip(ADJOINT + TANGENT), ()))
-                ident = self.bus_ident(bus)
-                rows[bus] = self.names.claim(f"{bus} row", f"{ident}_row")
-                lines.append(f"    {rows[bus]} = {size} if len({ident}) > {size} else 0")
+        for bus in buses:
+            size = math.prod(shapes.get(bus.lstrip(ADJOINT + TANGENT), ()))
+            lines.append(f"    {self.each(bus)} = len({self.rows(bus)}) > {size}  # a row per point")
+        # A gradient's array has a row per point, or (the input's points share it) per chunk.
+        for ident, size, per_point, _ in dict.fromkeys(targets):
+            if not per_point and ident not in lines[-1]:
+                flag = self.names.claim(f"{ident} each", f"{ident.removesuffix('_rows')}_each")
+                line = f"    {flag} = len({ident}) == B{f' * {size}' if size > 1 else ''}  # else a row per chunk"
+                if line not in lines:
+                    lines.append(line)
+        lines += ["    for chunk in range(first, last):",
+                  "        for point in range(chunk * B // chunks, (chunk + 1) * B // chunks):"]
         reads = []
         for key in inputs + extras:
             bus = key.partition("[")[0]
             plain = bus.lstrip(ADJOINT + TANGENT)
             place = elements(plain, shapes[plain]).index(key.lstrip(ADJOINT + TANGENT)) if "[" in key else 0
-            reads.append(f"{self.bus_ident(bus)}[point * {rows[bus]}{f' + {place}' if place else ''}]")
-        # A gradient's array has a row per point, or (the input's points share it) per chunk.
-        targets = self.result_arrays(name, results)
-        each = {}
-        for ident, size, per_point, _ in targets:
-            if not per_point and ident not in each:
-                each[ident] = self.names.claim(f"{ident} each", f"{ident}_each")
-                lines.append(f"    {each[ident]} = len({ident}) == B{f' * {size}' if size > 1 else ''}")
-        lines += ["    for chunk in range(first, last):",
-                  "        start, stop = chunk * B // chunks, (chunk + 1) * B // chunks"]
-        for ident, flag in each.items():
-            size = next(t[1] for t in targets if t[0] == ident)
-            times = f" * {size}" if size > 1 else ""
-            lines.append(f"        _fill({ident}, (start if {flag} else chunk){times}, "
-                         f"(stop if {flag} else chunk + 1){times}, -0.0)")
-            self.helpers.add("_fill")
-        lines.append("        for point in range(start, stop):")
+            rows, size = self.rows(bus), math.prod(shapes.get(plain, ()))
+            at = "point" if size == 1 else f"point * {size}"
+            offset = f" + {place}" if place else ""
+            reads.append(f"{rows}[{at}{offset}] if {self.each(bus)} else {rows}[{place}]")
         call = f"            values, check = _{name}_at({', '.join(reads)})"
         if len(call) > LINE:
             lines += [f"            values, check = _{name}_at(",
@@ -360,14 +367,28 @@ class _NumbaModule(_Module):
             lines.append(call)
         for k, (ident, size, per_point, place) in enumerate(targets):
             offset = f" + {place}" if place else ""
+            at = "point" if size == 1 else f"point * {size}"
             if per_point:
-                row = "point" if size == 1 else f"point * {size}"
-                lines.append(f"            {ident}[{row}{offset}] = values[{k}]")
+                lines.append(f"            {ident}[{at}{offset}] = values[{k}]")
             else:
-                row = f"(point if {each[ident]} else chunk)" + (f" * {size}" if size > 1 else "")
-                lines.append(f"            {ident}[{row}{offset}] += values[{k}]")
-        lines += ["            if check != 0.0:", "                bad[point] = True"]
+                flag = self.names.ident[f"{ident} each"]
+                chunk = "chunk" if size == 1 else f"chunk * {size}"
+                lines += [f"            if {flag}:",
+                          f"                {ident}[{at}{offset}] = values[{k}]",
+                          "            else:",
+                          f"                {ident}[{chunk}{offset}] += values[{k}]"]
+        if checked:
+            lines += ["            if check != 0.0:", "                bad[point] = True"]
         self.lines += lines
+        return params
+
+    def rows(self, bus: str) -> str:
+        """The kernel's array of an input's, seed's or direction's rows."""
+        return self.names.claim(f"{bus} rows", f"{self.bus_ident(bus)}_rows")
+
+    def each(self, bus: str) -> str:
+        """The flag of an input's array: whether it has a row per point."""
+        return self.names.claim(f"{bus} each", f"{self.bus_ident(bus)}_each")
 
     def bus_ident(self, key: str) -> str:
         """The parameter of an input, seed or direction (a bus's, for an element)."""
@@ -386,29 +407,25 @@ class _NumbaModule(_Module):
         made = []
         for k, (label, _) in enumerate(results):
             if name == "hessian" and k >= n_out + n_wrt:
-                made.append((self.names.claim("#entries", "entries"), len(results) - n_out - n_wrt, True,
+                made.append((self.names.claim("#entries", "entries_rows"), len(results) - n_out - n_wrt, True,
                              k - n_out - n_wrt))
                 continue
             bus = label.partition("[")[0]
             size = math.prod(shapes.get(bus, ()))
             place = elements(bus, shapes[bus]).index(label) if bus in shapes else 0
             if k < n_out:
-                made.append((self.bus_ident(bus), size, True, place))
+                made.append((self.names.claim(bus + " result", f"{self.bus_ident(bus)}_rows"), size,
+                             True, place))
             elif k < n_out + n_wrt and name in ("backward", "hvp", "hessian"):
-                made.append((self.names.claim(ADJOINT + bus + " result", f"d_{self.bus_ident(bus)}"),
+                made.append((self.names.claim(ADJOINT + bus + " result", f"d_{self.bus_ident(bus)}_rows"),
                              size, False, place))
             elif name == "jvp":
-                made.append((self.names.claim(TANGENT + bus + " result", f"v_{self.bus_ident(bus)}"),
+                made.append((self.names.claim(TANGENT + bus + " result", f"v_{self.bus_ident(bus)}_rows"),
                              size, True, place))
             else:
                 made.append((self.names.claim(TANGENT + ADJOINT + bus + " result",
-                                              f"hv_{self.bus_ident(bus)}"), size, False, place))
+                                              f"hv_{self.bus_ident(bus)}_rows"), size, False, place))
         return made
-
-    def kernel_params(self, name: str, inputs: list[str], extras: list[str], results) -> list[str]:
-        buses = list(dict.fromkeys(k.partition("[")[0] for k in inputs + extras))
-        arrays = list(dict.fromkeys(t[0] for t in self.result_arrays(name, results)))
-        return [self.bus_ident(b) for b in buses] + arrays + ["bad"]
 
     def wrap(self, name: str, inputs: list[str], extras: list[str]) -> list[str]:
         """The entry point `name` itself."""

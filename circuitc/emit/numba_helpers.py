@@ -49,9 +49,9 @@ def _full(n, value):
 
 
 @_jit
-def _fill(a, lo, hi, value):
-    for k in range(lo, hi):
-        a[k] = value
+def _row(rows, size, k):
+    """Row `k` of `rows`, rows of `size` numbers: a view."""
+    return rows[k * size:(k + 1) * size]
 
 
 @_jit
@@ -228,11 +228,11 @@ def _number(x):
 
 
 def _run(function, inputs, extras=()):
-    """`function`, a tuple (kind, kernel, threaded kernel, and for `hvp` the `backward`
-    tuple, for `hessian` its `HESSIAN_PATTERN`), at `inputs` (`INPUTS` order) and `extras` (the seeds; for `jvp` a direction
-    per input; for `hvp` a direction per input of `WRT`, then the seeds): any values
-    NumPy takes, batches as leading axes, the results as the numpy target returns them."""
-    kind, kernel, threaded = function[:3]
+    """`function` (a dict: its `kind`, `kernel`, `threads` and the rest the module's `_NAME`
+    says) at `inputs` (`INPUTS` order) and `extras` (the seeds; for `jvp` a direction per
+    input; for `hvp` a direction per input of `WRT`, then the seeds): any values NumPy
+    takes, batches as leading axes, the results as the numpy target returns them."""
+    kind = function["kind"]
     xs = [_float(x) for x in inputs]
     shapes = [tuple(SHAPES[name]) for name in INPUTS]  # noqa: F821 (the module's)
     batches = [_batch(x, shape) for x, shape in zip(xs, shapes)]
@@ -255,7 +255,7 @@ def _run(function, inputs, extras=()):
     args += [_rows(seed, b, shape, run) for (seed, b), shape in zip(seeds, outs)]
     sizes = [math.prod(s) for s in shapes + vshapes + outs[:len(seeds)]]
     B = math.prod(run)
-    chunks = max(1, min(B, CHUNKS) if B >= THREADS_FROM else 1)  # noqa: F821
+    chunks = min(B, CHUNKS) if B >= THREADS_FROM else 1  # noqa: F821
     wrt = [INPUTS.index(name) for name in WRT]  # noqa: F821
     # Each result: its shape, and whether it has a row per point (else a row per chunk,
     # summed: the gradient of an input every point shares).
@@ -267,20 +267,18 @@ def _run(function, inputs, extras=()):
     if kind == "hvp":
         results += [(shapes[k], bool(batches[k] or vbatches[j] or own)) for j, k in enumerate(wrt)]
     if kind == "hessian":
-        results.append(((len(function[3]),), True))
-    arrays = [np.empty((B if each else chunks) * math.prod(shape)) if B else
-              np.zeros(0 if each else math.prod(shape)) for shape, each in results]
-    bad = np.zeros(B, np.bool_)
+        results.append(((len(function["pattern"]),), True))
+    arrays = [_started((B if each else chunks) * math.prod(shape), start[0 if each else 1] if B else 0.0)
+              for (shape, each), start in zip(results, function["starts"])]
+    bad = [np.zeros(B, np.bool_)] if function["checked"] else []
     if B and chunks > 1 and numba.get_num_threads() > 1:
-        threaded(B, chunks, *args, *arrays, bad)
+        function["threads"](B, chunks, *args, *arrays, *bad)
     elif B:
-        kernel(B, chunks, 0, chunks, *args, *arrays, bad)
-    if bad.any():
-        _rerun(kernel, args, sizes, [math.prod(shape) for shape, _ in results], bad, run)
-    made = []
-    for (shape, each), a in zip(results, arrays):
-        made.append(a.reshape(run + shape) if each else
-                    np.add.reduce(a.reshape(chunks, -1), axis=0).reshape(shape))
+        function["kernel"](B, chunks, 0, chunks, *args, *arrays, *bad)
+    if bad and bad[0].any():
+        _rerun(function, args, sizes, [math.prod(shape) for shape, _ in results], bad[0], run)
+    made = [a.reshape(run + shape) if each else np.add.reduce(a.reshape(chunks, -1), axis=0).reshape(shape)
+            for (shape, each), a in zip(results, arrays)]
     n = len(outs)
     values = [_number(v) for v in made[:n]]
     value = values[0] if n == 1 else tuple(values)
@@ -293,52 +291,61 @@ def _run(function, inputs, extras=()):
     if kind == "backward":
         return value, grads
     if kind == "hessian":
-        n = sum(math.prod(SHAPES[name]) for name in WRT)  # noqa: F821
-        H = np.zeros((n, n))
-        for (j, k), h in zip(function[3], made[-1].tolist()):
+        size = sum(math.prod(shapes[k]) for k in wrt)
+        H = np.zeros((size, size))
+        for (j, k), h in zip(function["pattern"], made[-1].tolist()):
             H[j, k] = H[k, j] = h
         return value, grads, H
     hv = tuple(_number(_unbroadcast(h, np.broadcast_shapes(xs[k].shape, own + shapes[k])))
                for h, k in zip(made[n + len(wrt):], wrt))
     if own:  # the value and gradient at the points, not along each direction
-        value, grads = _run(function[3], inputs, extras[len(moving):])
+        value, grads = _run(function["backward"], inputs, extras[len(moving):])
     return value, grads, hv
 
 
-def _rerun(kernel, args, sizes, results, bad, run):
-    """Run `kernel` in the interpreter (`_interpreted`) at each point `bad` marks, in
-    order, on its own: `args` the kernel's inputs as laid out (`sizes`, their rows'), fresh
-    results of rows `results`. The first error one raises is raised again, with the gate
-    that raised it (`_located`) and the point."""
-    interpreted = _interpreted(kernel)
+def _started(n, start):
+    """`n` numbers that hold `start` (0.0 or -0.0), or anything (None: the kernel assigns them)."""
+    if start is None:
+        return np.empty(n)
+    return np.zeros(n) if math.copysign(1.0, start) > 0 else np.full(n, -0.0)
+
+
+def _rerun(function, args, sizes, results, bad, run):
+    """Run `function`'s kernel in the interpreter (`_interpreted`) at each point `bad`
+    marks, in order, on its own: `args` the kernel's inputs as laid out (`sizes`, their
+    rows'), fresh results of rows `results`. The first error one raises is raised again,
+    with the gate that raised it (`_located`) and the point."""
+    interpreted = _interpreted(function["kernel"])
     for point in np.flatnonzero(bad).tolist():
-        mine = [(a[point * n:(point + 1) * n] if a.size > n else a).tolist()
+        mine = [np.array((a[point * n:(point + 1) * n] if a.size > n else a).tolist(), dtype=object)
                 for a, n in zip(args, sizes)]
+        made = [_objects_full(n, 0.0 if start[0] is None else start[0])
+                for n, start in zip(results, function["starts"])]
         try:
-            interpreted(1, 1, 0, 1, *mine, *([0.0] * n for n in results), [False])
+            interpreted(1, 1, 0, 1, *mine, *made, np.zeros(1, np.bool_))
         except (ArithmeticError, ValueError) as exc:
             raise _located(exc, np.unravel_index(point, run) if run else None) from None
 
 
-def _list_new(n):
-    return [0.0] * n
+def _objects_new(n):
+    return np.full(n, 0.0, dtype=object)
 
 
-def _list_full(n, value):
-    return [value] * n
+def _objects_full(n, value):
+    return np.full(n, value, dtype=object)
 
 
 def _interpreted(kernel):
     """`kernel` as the interpreter runs it: its Python function, and that of every compiled
-    function it calls, on lists of Python floats (`_new` and `_full` make lists) and
-    without BLAS (`_BLAS`: products are the loops beside them). The same code then
-    computes as the python target does, where `math` and division raise."""
+    function it calls, on arrays of Python floats (`_new` and `_full` make them: arrays of
+    objects) and without BLAS (`_BLAS`: products are the loops beside them). The same code
+    then computes as the python target does, where `math` and division raise."""
     names = dict(globals())
     for name, value in globals().items():
         f = getattr(value, "py_func", None)
         if f is not None:
             names[name] = type(f)(f.__code__, names, f.__name__, f.__defaults__)
-    names.update(_new=_list_new, _full=_list_full, _BLAS=False)
+    names.update(_new=_objects_new, _full=_objects_full, _BLAS=False)
     return names[kernel.py_func.__name__]
 
 

@@ -82,7 +82,7 @@ class _Module(loops._Module):
 
     def __init__(self, plan: Plan, version: str):
         Frame.__init__(self, plan, version, RESERVED)
-        self.helpers: set[str] = {"_run", "_new", "_full", "_fill"}
+        self.helpers: set[str] = {"_run", "_new", "_full", "_row"}
         self.uses_math = True
 
     # -- storage ------------------------------------------------------------------------
@@ -98,39 +98,49 @@ class _Module(loops._Module):
             return "input"
         return "local"
 
-    def at(self, name: str) -> str:
-        """The offset of the current point's row of a buffer, in its array."""
-        shape = self.f.plan.shape(name)
-        size = math.prod(shape)
-        times = f" * {size}" if size != 1 else ""
+    def rows(self, name: str) -> str:
+        """The kernel's array of a buffer's rows, all points' (or the chunk's own)."""
+        if name in self.result_of:
+            return self.result_of[name]
+        return self.claim(f"{name} rows", f"{self.name(name)}_rows")
+
+    def each(self, name: str) -> str:
+        """The flag of a caller's array: whether it has a row per point (else one row, for
+        every point; or, a gradient of an input the points share, one per chunk)."""
+        return self.claim(f"{name} each", f"{self.name(name)}_each")
+
+    def point_row(self, name: str) -> tuple[str, bool]:
+        """The index of the current point's row in a buffer's array, and whether that is the
+        whole array instead where its flag says so (an input every point shares)."""
         kind = self.storage(name)
-        if kind == "input":
-            return f"point * {self.row(name)}"
         if kind == "local":
-            return f"(point - start){times}"
-        array = self.result_of[name]
-        if array in self.each:
-            return f"(point if {self.each[array]} else chunk){times}"
-        return f"point{times}"
+            return "point - start", False
+        if kind == "input":
+            return "point", True
+        if name in self.shared:
+            return f"point if {self.each(name)} else chunk", False
+        return "point", False
 
-    def row(self, name: str) -> str:
-        """The size of the rows of a caller's array (of an input, direction or seed), or 0
-        where it has one row for every point."""
-        return self.claim(f"{name} row", f"{self.param(name)}_row")
-
-    def param(self, name: str) -> str:
-        """The kernel's parameter of an input, direction or seed: the buffer's identifier,
-        but for a seed that stages add to, whose chunk's copy has that identifier."""
-        if self.storage(name) == "local":
-            return self.claim(f"{name} given", f"{self.name(name)}_given")
-        return self.name(name)
+    def view(self, name: str) -> str:
+        """The current point's row of a bus as a view, or a number's value."""
+        rows, size = self.rows(name), math.prod(self.f.plan.shape(name))
+        row, whole = self.point_row(name)
+        if not self.f.plan.shape(name):
+            return f"{rows}[{row}] if {self.each(name)} else {rows}[0]" if whole else f"{rows}[{row}]"
+        if whole:
+            return f"_row({rows}, {size}, {row}) if {self.each(name)} else {rows}"
+        return f"_row({rows}, {size}, {row})"
 
     def element(self, access: Access) -> str:
-        """The element an access takes at the loops' current point, in its row."""
+        """The element an access takes at the loops' current point: of the point's row of its
+        bus (a view, named as the bus), or a number's value (or its place, where written)."""
         if access.name is None:
             return f"float({self.var(access.index[0][0])})"
-        ident = self.array(access.name)
         shape = self.f.plan.shape(access.name)
+        if not shape:
+            if access.name in self.targets:
+                return f"{self.rows(access.name)}[{self.point_row(access.name)[0]}]"
+            return self.name(access.name)
         coefficients: dict[str, int] = {}
         constant, stride = 0, 1
         for (v, a, c), n in zip(reversed(access.index), reversed(shape)):
@@ -138,32 +148,26 @@ class _Module(loops._Module):
                 coefficients[v] = coefficients.get(v, 0) + a * stride
             constant += c * stride
             stride *= n
-        parts = [self.offsets[access.name]]
-        parts += [self.var(v) if k == 1 else f"{k} * {self.var(v)}"
-                  for v, k in reversed(coefficients.items()) if k]
-        if constant:
+        parts = [self.var(v) if k == 1 else f"{k} * {self.var(v)}"
+                 for v, k in reversed(coefficients.items()) if k]
+        if constant or not parts:
             parts.append(str(constant))
-        return f"{ident}[{' + '.join(parts)}]".replace("+ -", "- ")
-
-    def array(self, name: str) -> str:
-        """The identifier of a buffer's array in the kernel."""
-        return self.result_of.get(name) or self.name(name)
+        return f"{self.name(access.name)}[{' + '.join(parts)}]".replace("+ -", "- ")
 
     # -- lines --------------------------------------------------------------------------
 
-    def point_loop(self, names) -> None:
-        """`for point in range(start, stop):` and the offsets of the rows of `names` there."""
+    def point_loop(self, reads, targets) -> None:
+        """`for point in range(start, stop):` and, there, the point's row of each bus the
+        stage reads or writes (`reads`, `targets`: buffer names) and the value of each number
+        it reads."""
         self.line("for point in range(start, stop):")
         self.depth += 1
-        self.offsets = {}
-        for name in dict.fromkeys(names):
-            if name is None:
-                continue
-            offset = self.claim(f"{name} at", f"{self.array(name)}_at")
-            self.line(f"{offset} = {self.at(name)}")
-            self.offsets[name] = offset
+        self.targets = set(targets)
+        for name in dict.fromkeys([*reads, *targets]):
+            if name is not None and (self.f.plan.shape(name) or name not in self.targets):
+                self.line(f"{self.name(name)} = {self.view(name)}")
 
-    def checked(self, texts, graph, roots) -> None:
+    def checked(self, texts, graph) -> None:
         """Add the values of the gates of `graph` that can raise to `check`."""
         raising = [texts[i][0] for i in sorted(texts) if graph.nodes[i].op not in ("input", "const")
                    and GATES[graph.nodes[i].op].raises]
@@ -197,8 +201,7 @@ class _Module(loops._Module):
         writes = [(m.body.outputs[k][1], m.writes[k]) for k in chosen]
         depth, outer = self.outer(m)
         outer = [w for w in outer if m.writes.index(w) in chosen]
-        names = [a.name for a in m.reads] + [w.target.name for _, w in writes]
-        self.point_loop(names)
+        self.point_loop([a.name for a in m.reads], [w.target.name for _, w in writes])
         raising = any(GATES[n.op].raises for n in m.body.nodes if n.op not in ("input", "const"))
         if raising:
             self.line("check = 0.0")
@@ -219,7 +222,7 @@ class _Module(loops._Module):
                 op = "+=" if w.add and w not in outer else "="
                 self.line(f"{self.element(w.target)} {op} {value}", m.origin)
         if raising:
-            self.checked(texts, m.body, None)
+            self.checked(texts, m.body)
         self.depth -= len(domain) - depth
         for node, w in writes:
             if w.target.name in running:
@@ -234,12 +237,11 @@ class _Module(loops._Module):
         """`loops._Module.outer`, but a `+=` into a gradient an input's points may share (a
         row per chunk) is never assigned: it adds."""
         depth, outer = super().outer(m)
-        return depth, [w for w in outer if not (w.add and self.result_of.get(w.target.name) in self.each)]
+        return depth, [w for w in outer if not (w.add and w.target.name in self.shared)]
 
     def fold(self, f: Fold) -> None:
         kept, folded = f.kept, f.domain[len(f.kept):]
         count = math.prod(axes_shape(folded))
-        names = [t.name for t in f.terms] + [f.target.name]
         helper = FOLDS[f.kind]
         self.helpers.add(helper)
         tangents = f.kind == "prod_except_tangent"
@@ -248,7 +250,7 @@ class _Module(loops._Module):
             self.line(f"tangents = _new({count})")
         if f.kind.startswith("prod_except"):
             self.line(f"folded = _new({count})")
-        self.point_loop(names)
+        self.point_loop([t.name for t in f.terms], [f.target.name])
         self.loops(kept)
         self.line("term = 0")
         self.loops(folded)
@@ -318,50 +320,45 @@ class _Module(loops._Module):
             if s == t or set(weight.vars) != {s, t}:
                 return None
             ns, nt = n[s], n[t]
-            matrix = (f"{self.name(weight.name)}.reshape(({ns}, {nt}))" if weight.vars == (s, t)
-                      else f"{self.name(weight.name)}.reshape(({nt}, {ns})).T")
-            conditions = [f"len({self.name(weight.name)}) == {ns * nt}"]
-            operand, more = self.rows_of(vectors[0].name, ns)
-            out, also = self.rows_of(target.name, nt, write=True)
+            matrix = self.rows(weight.name)
+            matrix = (f"{matrix}.reshape(({ns}, {nt}))" if weight.vars == (s, t)
+                      else f"{matrix}.reshape(({nt}, {ns})).T")
+            operand, more = self.chunk_rows(vectors[0].name, ns)
+            out, also = self.chunk_rows(target.name, nt, write=True)
             if operand is None or out is None:
                 return None
-            conditions += more + also
             how = "_put" if w in self.outer(m)[1] else "_add"
             self.helpers.add(how)
             return (f"{how}({out}, 0, np.dot({operand}.reshape(({rows}, {ns})), {matrix}))",
-                    conditions, ns * nt)
+                    [f"len({self.rows(weight.name)}) == {ns * nt}", *more, *also], ns * nt)
         weight = target.name[1:] if target.name.startswith(ADJOINT) else None
-        if (len(target.vars) == 2 and len(vectors) == 2 and weight in plan.inputs
-                and self.result_of.get(target.name) in self.each):
+        if len(target.vars) == 2 and len(vectors) == 2 and weight in plan.inputs and target.name in self.shared:
             t1, t2 = target.vars
             by_var = {r.vars[0]: r for r in vectors}
             if set(by_var) != {t1, t2}:
                 return None
-            first, more1 = self.rows_of(by_var[t1].name, n[t1])
-            second, more2 = self.rows_of(by_var[t2].name, n[t2])
+            first, more1 = self.chunk_rows(by_var[t1].name, n[t1])
+            second, more2 = self.chunk_rows(by_var[t2].name, n[t2])
             if first is None or second is None:
                 return None
-            array = self.result_of[target.name]
-            conditions = [f"len({self.name(weight)}) == {n[t1] * n[t2]}", *more1, *more2]
             self.helpers.add("_add")
-            return ((f"_add({array}, chunk * {n[t1] * n[t2]}, "
-                    f"np.dot({first}.reshape(({rows}, {n[t1]})).T, {second}.reshape(({rows}, {n[t2]}))))"),
-                    conditions, n[t1] * n[t2])
+            product = f"np.dot({first}.reshape(({rows}, {n[t1]})).T, {second}.reshape(({rows}, {n[t2]})))"
+            return (f"_add({self.rows(target.name)}, chunk * {n[t1] * n[t2]}, {product})",
+                    [f"len({self.rows(weight)}) == {n[t1] * n[t2]}", *more1, *more2], n[t1] * n[t2])
         return None
 
-    def rows_of(self, name: str, size: int, write: bool = False) -> tuple[str | None, list[str]]:
-        """The rows of the chunk's points of a one-axis buffer, as a slice of its array,
+    def chunk_rows(self, name: str, size: int, write: bool = False) -> tuple[str | None, list[str]]:
+        """The rows of the chunk's points of a one-axis buffer, its array or a slice of it,
         and the conditions for there being a row per point; None where there may not be."""
         kind = self.storage(name)
-        ident = self.array(name)
+        rows = self.rows(name)
         if kind == "local":
-            return ident, []
+            return rows, []
         if kind == "input":
             if write:
                 return None, []
-            return f"{ident}[start * {size}:stop * {size}]", [f"({self.row(name)} or B == 1)"]
-        conditions = [self.each[ident]] if ident in self.each else []
-        return f"{ident}[start * {size}:stop * {size}]", conditions
+            return f"{rows}[start * {size}:stop * {size}]", [f"({self.each(name)} or B == 1)"]
+        return f"{rows}[start * {size}:stop * {size}]", [self.each(name)] if name in self.shared else []
 
     # -- functions ------------------------------------------------------------------------
 
@@ -377,6 +374,7 @@ class _Module(loops._Module):
         self.contributions: dict[str, int] = {}
         self.covered: set[str] = set()
         self.written: set[str] = set()
+        self.targets: set[str] = set()
         for s in p.stages:
             for w in s.writes:
                 name = w.target.name
@@ -384,53 +382,64 @@ class _Module(loops._Module):
                 self.contributions[name] = self.contributions.get(name, 0) + 1
                 if covers(s.domain, w.target, p.shape(name)):
                     self.covered.add(name)
-        # The results, in `_run`'s order: outputs, gradients, tangents.
+        # The results, in `_run`'s order: outputs, gradients, tangents; a gradient (and in
+        # `hvp` a product) of an input the points may share has a row per chunk.
         results = [*f.values, *(b for _, b in f.grads), *(b for _, b in f.tangents)]
-        shared = {b for _, b in f.grads} | ({b for _, b in f.tangents} if f.name == "hvp" else set())
+        self.shared = {b for _, b in f.grads} | ({b for _, b in f.tangents} if f.name == "hvp" else set())
         self.result_of: dict[str, str] = {}
-        self.each: dict[str, str] = {}  # a result array -> its flag: a row per point (else per chunk)
-        arrays = []
+        arrays = []  # (buffer, the kernel's array)
         for b in results:
-            role = p.buffers[b].role
-            if role in ("input", "direction", "seed") or b in self.result_of:
-                ident = self.claim(f"{b} result {len(arrays)}", f"{self.name(b)}_out")
-                arrays.append((b, ident))
+            if p.buffers[b].role in ("input", "direction", "seed") or b in self.result_of:
+                arrays.append((b, self.claim(f"{b} result {len(arrays)}", f"{self.name(b)}_out_rows")))
                 continue
-            self.result_of[b] = ident = self.name(b)
-            arrays.append((b, ident))
-            if b in shared:
-                self.each[ident] = self.claim(f"{b} each", f"{ident}_each")
-        params = [self.param(b) for b in f.params] + [ident for _, ident in arrays]
-        lines = ["", "", "@_jit", f"def _{f.name}_points(B, chunks, first, last, {', '.join(params)}, bad):",
-                 f'    """{f.name} at the points of chunks first..last-1 of a batch of B (see `_run`)."""']
-        for b in f.params:
-            size = math.prod(p.shape(b))
-            lines.append(f"    {self.row(b)} = {size} if len({self.param(b)}) > {size} else 0")
-        for b, ident in arrays:
-            if ident in self.each:
-                size = math.prod(p.shape(b))
-                lines.append(f"    {self.each[ident]} = len({ident}) == B{f' * {size}' if size != 1 else ''}")
+            self.result_of[b] = self.claim(f"{b} rows", f"{self.name(b)}_rows")
+            arrays.append((b, self.result_of[b]))
         self.line("for chunk in range(first, last):")
         self.depth += 1
         self.line("start, stop = chunk * B // chunks, (chunk + 1) * B // chunks")
-        self.chunk_start(arrays)
+        self.chunk_start()
         for s in p.stages:
             self.stage(s)
-        for b, ident in arrays:
-            if ident != self.result_of.get(b):  # a result that is a caller's array: copied
+        for b, rows in arrays:
+            if rows != self.result_of.get(b):  # a result that is a caller's array: copied
+                self.point_loop([b], [])
                 size = math.prod(p.shape(b))
-                k = self.claim("#copy", "k")
-                self.point_loop([b])
-                self.line(f"for {k} in range({size}):")
-                self.line(f"    {ident}[point * {size} + {k}] = {self.array(b)}[{self.offsets[b]} + {k}]")
+                view = f"_row({rows}, {size}, point)[:]" if p.shape(b) else f"{rows}[point]"
+                self.line(f"{view} = {self.name(b)}")
                 self.depth -= 1
+        checked = bool(self.raising)
+        params = [self.param(b) for b in f.params] + [rows for _, rows in arrays] + (["bad"] if checked else [])
+        lines = ["", "", "@_jit", f"def _{f.name}_points(B, chunks, first, last, {', '.join(params)}):",
+                 f'    """{f.name} at the points of chunks first..last-1 of a batch of B (see `_run`)."""']
+        for b in f.params:
+            size = math.prod(p.shape(b))
+            lines.append(f"    {self.each(b)} = len({self.param(b)}) > {size}  # a row per point")
+        for b, rows in arrays:
+            if b in self.shared and rows == self.result_of.get(b):
+                size = math.prod(p.shape(b))
+                lines.append(f"    {self.each(b)} = len({rows}) == B{f' * {size}' if size != 1 else ''}"
+                             "  # else a row per chunk")
         top = len(self.lines) + len(lines) + 1  # the module line of the body's first line, less the head
         lines += [text for text, _ in self.body]
         self.where += [(top + k, origin) for k, origin in self.raising]
         self.lines += lines
-        self.entry(f, arrays)
-        self.lines += threads(f.name, params + ["bad"])
+        starts = [self.start(b, rows) for b, rows in arrays]
+        self.entry(f, arrays, starts, checked)
+        self.lines += threads(f.name, params, [(start, start) for start in starts], checked)
         self.lines += self.wrapper(f)
+
+    def param(self, name: str) -> str:
+        """The kernel's array of an input, direction or seed: its rows, but for a seed that
+        stages add to, whose rows are the chunk's own, a copy."""
+        if self.storage(name) == "local":
+            return self.claim(f"{name} given", f"{self.name(name)}_given")
+        return self.rows(name)
+
+    def start(self, name: str, rows: str) -> str:
+        """What the rows of a result hold before the kernel runs (`None`: it assigns them)."""
+        if rows != self.result_of.get(name) or name in self.written and not self.adds(name):
+            return "None"
+        return "-0.0" if name in self.covered else "0.0"
 
     def line(self, text: str, origin: Origin | None = None, raises: bool = False) -> None:
         """A line of the kernel's body, inside its loop over the chunks at depth 0."""
@@ -440,44 +449,33 @@ class _Module(loops._Module):
         if raises:
             self.raising.append((len(self.body) - 1, origin))
 
-    def chunk_start(self, arrays) -> None:
-        """The chunk's own buffers made, its seeds that stages add to copied, and the
-        rows of the results that stages add to started."""
+    def chunk_start(self) -> None:
+        """The chunk's own buffers made, started at zero where stages add to them; a seed
+        that stages add to copied into them."""
         p = self.f.plan
         for name, b in p.buffers.items():
             if self.storage(name) != "local" or name not in self.written:
                 continue
             size = math.prod(b.shape)
             count = f"(stop - start) * {size}" if size != 1 else "stop - start"
-            ident = self.name(name)
+            rows = self.rows(name)
             if b.role == "seed":  # the caller's seed, which stages add to: a copy
-                row = self.row(name)
-                self.line(f"{ident} = _new({count})")
-                k = self.claim("#copy", "k")
+                given, each = self.param(name), self.each(name)
+                self.line(f"{rows} = _new({count})")
                 self.line("for point in range(start, stop):")
-                self.line(f"    for {k} in range({size}):")
-                self.line(f"        {ident}[(point - start) * {size} + {k}] = {self.param(name)}[point * {row} + {k}]")
+                if b.shape:
+                    self.line(f"    _row({rows}, {size}, point - start)[:] = "
+                              f"_row({given}, {size}, point) if {each} else {given}")
+                else:
+                    self.line(f"    {rows}[point - start] = {given}[point] if {each} else {given}[0]")
             elif self.adds(name):
-                zero = "-0.0" if name in self.covered else "0.0"
-                self.line(f"{ident} = _full({count}, {zero})")
+                self.line(f"{rows} = _full({count}, {'-0.0' if name in self.covered else '0.0'})")
             else:
-                self.line(f"{ident} = _new({count})")
-        for b, ident in arrays:
-            if ident != self.result_of.get(b) or not (self.adds(b) or b not in self.written):
-                continue
-            size = math.prod(p.shape(b))
-            times = f" * {size}" if size != 1 else ""
-            zero = "-0.0" if b in self.covered else "0.0"
-            if ident in self.each:
-                flag = self.each[ident]
-                self.line(f"_fill({ident}, (start if {flag} else chunk){times}, "
-                          f"(stop if {flag} else chunk + 1){times}, {zero})")
-            else:
-                self.line(f"_fill({ident}, start{times}, stop{times}, {zero})")
+                self.line(f"{rows} = _new({count})")
 
     def adds(self, name: str) -> bool:
-        """Whether a `+=` into buffer `name` needs it started at zero: a `+=` write into it
-        that no running value assigns."""
+        """Whether a stage adds into buffer `name` with `+=` (no running value that assigns
+        it), so that it must start at zero."""
         for s in self.f.plan.stages:
             if isinstance(s, Map):
                 outer = self.outer(s)[1]
@@ -485,7 +483,7 @@ class _Module(loops._Module):
                     return True
         return False
 
-    def entry(self, f: Function, arrays) -> None:
+    def entry(self, f: Function, arrays, starts: list[str], checked: bool) -> None:
         """`_<name>`: the compiled entry point at one point of floats and float64 arrays."""
         p = f.plan
         types, args = [], []
@@ -500,32 +498,40 @@ class _Module(loops._Module):
                 args.append(ident if len(shape) == 1 else f"{ident}.reshape({math.prod(shape)})")
         lines = ["", "", f"@numba.njit({signature(types)}, cache=True, error_model=\"numpy\")",
                  f"def _{f.name}({', '.join(self.name(b) for b in f.params)}):",
-                 (f'    """{f.name} at one point of floats and float64 arrays, compiled; '
-                 'FloatingPointError where a value is not finite."""'),
+                 f'    """{f.name} at one point of floats and float64 arrays, compiled'
+                 + ('; FloatingPointError where a gate\'s value is not finite."""' if checked else '."""'),
                  "    B = np.int64(1)  # not the literal 1, for which numba compiles the kernel again"]
-        for b, ident in arrays:
-            lines.append(f"    {ident} = _new({math.prod(p.shape(b))})")
-        lines.append("    bad = np.zeros(1, np.bool_)")
-        call = f"    _{f.name}_points(B, B, B - B, B, {', '.join(args + [i for _, i in arrays])}, bad)"
+        made = []
+        for (b, rows), start in zip(arrays, starts):
+            size = math.prod(p.shape(b))
+            ident = self.name(b) if rows == self.result_of.get(b) else rows
+            made.append(ident)
+            new = {"None": f"np.empty({size})", "0.0": f"np.zeros({size})"}.get(start, f"_full({size}, -0.0)")
+            lines.append(f"    {ident} = {new}")
+        if checked:
+            lines.append("    bad = np.zeros(1, np.bool_)")
+        names = args + made + (["bad"] if checked else [])
+        call = f"    _{f.name}_points(B, B, B - B, B, {', '.join(names)})"
         if len(call) > LINE:
             call = f"    _{f.name}_points(\n        B, B, B - B, B,\n" + "".join(
-                f"        {a},\n" for a in args + [i for _, i in arrays]) + "        bad,\n    )"
+                f"        {a},\n" for a in names) + "    )"
         lines += call.split("\n")
-        lines += ["    if bad[0]:", '        raise FloatingPointError("not finite")']
+        if checked:
+            lines += ["    if bad[0]:", '        raise FloatingPointError("not finite")']
 
         def value(b: str, ident: str) -> str:
             shape = p.shape(b)
             return f"{ident}[0]" if not shape else ident if len(shape) == 1 else f"{ident}.reshape({shape!r})"
-        made = [value(b, ident) for b, ident in arrays]
+        values = [value(b, ident) for (b, _), ident in zip(arrays, made)]
         n = len(f.values)
         k = n + len(f.grads)
-        groups: list = [made[0] if n == 1 else made[:n]]
+        groups: list = [values[0] if n == 1 else values[:n]]
         if f.name in ("backward", "hvp"):
-            groups.append(made[n:k])
+            groups.append(values[n:k])
         if f.name == "jvp":
-            groups.append(made[n] if len(made) == n + 1 else made[n:])
+            groups.append(values[n] if len(values) == n + 1 else values[n:])
         if f.name == "hvp":
-            groups.append(made[k:])
+            groups.append(values[k:])
         ret = "    return " + ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()"
                                      for g in groups)
         if len(ret) > LINE:
