@@ -484,15 +484,19 @@ class _Module(loops._Module):
         return False
 
     def entry(self, f: Function, arrays, starts: list[str], checked: bool) -> None:
-        """`_<name>`: the compiled entry point at one point of floats and float64 arrays."""
+        """`_<name>`: the compiled entry point at one point of floats and float64 arrays. The
+        numbers among its arguments and results are one array's elements, `numbers`, which
+        is made at once (an array each would cost more than the kernel at small sizes)."""
         p = f.plan
-        types, args = [], []
+        types, args, numbers, given = [], [], [], []
         for b in f.params:
             shape = p.shape(b)
             ident = self.name(b)
             if not shape:
                 types.append("float64")
-                args.append(f"np.full(1, {ident})")
+                args.append(f"numbers[{len(numbers)}:{len(numbers) + 1}]")
+                given.append(f"    numbers[{len(numbers)}] = {ident}")
+                numbers.append(ident)
             else:
                 types.append(f"float64[{', '.join([':'] * (len(shape) - 1) + ['::1'])}]")
                 args.append(ident if len(shape) == 1 else f"{ident}.reshape({math.prod(shape)})")
@@ -501,13 +505,24 @@ class _Module(loops._Module):
                  f'    """{f.name} at one point of floats and float64 arrays, compiled'
                  + ('; FloatingPointError where a gate\'s value is not finite."""' if checked else '."""'),
                  "    B = np.int64(1)  # not the literal 1, for which numba compiles the kernel again"]
-        made = []
+        made, values = [], {}
         for (b, rows), start in zip(arrays, starts):
             size = math.prod(p.shape(b))
             ident = self.name(b) if rows == self.result_of.get(b) else rows
+            if not p.shape(b):
+                values[b] = f"numbers[{len(numbers)}]"
+                made.append(f"numbers[{len(numbers)}:{len(numbers) + 1}]")
+                if start != "None":
+                    given.append(f"    numbers[{len(numbers)}] = {start}")
+                numbers.append(ident)
+                continue
             made.append(ident)
+            values[b] = ident if len(p.shape(b)) == 1 else f"{ident}.reshape({p.shape(b)!r})"
             new = {"None": f"np.empty({size})", "0.0": f"np.zeros({size})"}.get(start, f"_full({size}, -0.0)")
             lines.append(f"    {ident} = {new}")
+        if numbers:
+            lines.append(f"    numbers = np.empty({len(numbers)})  # {', '.join(numbers)}")
+            lines += given
         if checked:
             lines.append("    bad = np.zeros(1, np.bool_)")
         names = args + made + (["bad"] if checked else [])
@@ -519,10 +534,7 @@ class _Module(loops._Module):
         if checked:
             lines += ["    if bad[0]:", '        raise FloatingPointError("not finite")']
 
-        def value(b: str, ident: str) -> str:
-            shape = p.shape(b)
-            return f"{ident}[0]" if not shape else ident if len(shape) == 1 else f"{ident}.reshape({shape!r})"
-        values = [value(b, ident) for (b, _), ident in zip(arrays, made)]
+        values = [values[b] for b, _ in arrays]
         n = len(f.values)
         k = n + len(f.grads)
         groups: list = [values[0] if n == 1 else values[:n]]
