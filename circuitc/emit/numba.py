@@ -107,7 +107,7 @@ NUMBA_RESERVED = RESERVED | LOCALS | MODULE_NAMES | set(HELPERS)
 CHUNKS = 16  # the chunks of a batch of THREADS_FROM points or more (see `numba_helpers._run`)
 # A batch runs on numba's threads from about this many operations on: a point's share
 # sets THREADS_FROM.
-THREADS_WORK = 200_000
+THREADS_WORK = 10_000_000
 # From this many gates in its graphs on, a circuit is too large to be written out for numba:
 # LLVM's time grows faster than the code (benchmarks/RESULTS.md).
 MAX_GATES = 20_000
@@ -150,14 +150,18 @@ def needed(helpers: set[str]) -> list[str]:
 
 def wrapper(name: str, inputs: list[str], extras: list[str], entry: bool) -> list[str]:
     """The body of the entry point `name`: the compiled `_<name>` at a point of floats (and
-    float64 arrays) where there is one (`entry`), else (and for anything else) `_run`."""
+    float64 arrays) where there is one (`entry`) and the last call was not of a batch (a
+    batch's arrays make the entry point fail, which costs numba some microseconds), else
+    (and for anything else) `_run`."""
     run = f"_run(_{name.upper()}, {_tuple(inputs)}" + (f", {_tuple(extras)})" if extras else ")")
     if not entry:
         return [f"    return {run}"]
-    return ["    try:",
-            f"        return _{name}({', '.join(inputs + extras)})",
-            "    except (TypeError, FloatingPointError):  # arrays, other types; a value not finite",
-            f"        return {run}"]
+    return [f"    if not _{name}_batched:  # the last call was at one point",
+            "        try:",
+            f"            return _{name}({', '.join(inputs + extras)})",
+            "        except (TypeError, FloatingPointError):  # arrays, other types; a value not finite",
+            "            pass",
+            f"    return {run}"]
 
 
 def threads(name: str, params: list[str], starts: list[tuple[str, str]], checked: bool) -> list[str]:
@@ -168,7 +172,7 @@ def threads(name: str, params: list[str], starts: list[tuple[str, str]], checked
     args = ", ".join(params)
     spec = [f'"kind": "{name}"', f'"kernel": _{name}_points', f'"threads": _{name}_threads',
             f'"starts": {_tuple([f"({a}, {b})" for a, b in starts]) if starts else "()"}',
-            f'"checked": {checked}']
+            f'"checked": {checked}', f'"batched": "_{name}_batched"']
     if name == "hvp":
         spec.append('"backward": _BACKWARD')
     if name == "hessian":
@@ -181,7 +185,8 @@ def threads(name: str, params: list[str], starts: list[tuple[str, str]], checked
             f'    """`_{name}_points`, a chunk on each of numba\'s threads."""',
             "    for chunk in numba.prange(chunks):",
             f"        _{name}_points(B, chunks, np.int64(chunk), np.int64(chunk) + 1, {args})",
-            "", "", *text.split("\n")]
+            "", "", *text.split("\n"),
+            f"_{name}_batched = False  # whether the last call was of a batch (see `_run`)"]
 
 
 def signature(types: list[str]) -> str:

@@ -151,19 +151,22 @@ def _prod_except_tangent(terms, tangents, out):
 
 
 def _float(x):
-    """`x` as a float64 array."""
+    """`x` as a float64 array (itself where it is one)."""
+    if type(x) is np.ndarray and x.dtype.char == "d":
+        return x
     x = np.asarray(x)
     if x.dtype.kind == "c":
         raise TypeError("the numba target computes with float64 numbers, not complex ones")
     return x.astype(np.float64, copy=False)
 
 
-def _batch(x, shape):
-    """The batch shape of `x`, a value of a bus of `shape` (`()` for a number): its
-    leading axes; its trailing axes must be the bus's `shape`."""
-    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
-        raise ValueError(f"expected an array whose last axes have shape {shape}, got {x.shape}")
-    return x.shape[:x.ndim - len(shape)]
+def _batch_shape(shapes):
+    """The broadcast shape of batch shapes (`np.broadcast_shapes`, quickly where each is
+    the longest or `()`)."""
+    longest = max(shapes, key=len, default=())
+    if all(s == longest or not s for s in shapes):
+        return longest
+    return np.broadcast_shapes(*shapes)
 
 
 def _own_axes(directions, points):
@@ -180,13 +183,13 @@ def _own_axes(directions, points):
 
 def _rows(x, batch, shape, run):
     """`x` (batch `batch`, then `shape`) as a kernel reads it over the batch `run`: flat,
-    contiguous, one row for every point where it has no batch, else a row per point."""
+    contiguous, one row for every point where it has no batch, else a row per point;
+    writable, as numba compiles a kernel again for read-only arrays."""
     if batch and batch != run:
         x = np.broadcast_to(x, run + shape)
-    x = np.ascontiguousarray(x)
-    # Writable, as numba compiles a kernel again for read-only arrays (a seed spread over
-    # the points is a read-only view).
-    return (x if x.flags.writeable else x.copy()).reshape(-1)
+    if not (x.flags.c_contiguous and x.flags.writeable):
+        x = np.array(x, order="C")
+    return x.reshape(-1)
 
 
 def _seeded(seed, batch, shape):
@@ -194,6 +197,8 @@ def _seeded(seed, batch, shape):
     or `()` for one seed for every point): its axes the output lacks summed first (the
     output is the same along them, so the gradient of `sum(d_out * out)` sums the seed
     there), as the numpy target spreads it."""
+    if type(seed) is float or type(seed) is int:  # one number for every point and element
+        return np.full(math.prod(shape), float(seed)) if shape else np.array((float(seed),)), ()
     seed = _float(seed)
     full = batch + shape
     lead = seed.ndim - len(full)
@@ -220,43 +225,40 @@ def _unbroadcast(grad, shape):
     return grad
 
 
-def _number(x):
-    """An array of shape `()` as a Python float; any other as it is."""
-    return x.item() if x.ndim == 0 else x
-
-
-
-
 def _run(function, inputs, extras=()):
     """`function` (a dict: its `kind`, `kernel`, `threads` and the rest the module's `_NAME`
     says) at `inputs` (`INPUTS` order) and `extras` (the seeds; for `jvp` a direction per
     input; for `hvp` a direction per input of `WRT`, then the seeds): any values NumPy
     takes, batches as leading axes, the results as the numpy target returns them."""
     kind = function["kind"]
-    xs = [_float(x) for x in inputs]
-    shapes = [tuple(SHAPES[name]) for name in INPUTS]  # noqa: F821 (the module's)
-    batches = [_batch(x, shape) for x, shape in zip(xs, shapes)]
-    moving = INPUTS if kind == "jvp" else WRT if kind == "hvp" else ()  # noqa: F821
-    vs = [_float(v) for v in extras[:len(moving)]]
-    vshapes = [tuple(SHAPES[name]) for name in moving]  # noqa: F821
-    vbatches = [_batch(v, shape) for v, shape in zip(vs, vshapes)]
-    points = np.broadcast_shapes((), *batches)
-    if kind == "jvp":  # the value and its tangents alike
-        points = np.broadcast_shapes(points, *vbatches)
-    run = np.broadcast_shapes(points, *vbatches)
-    own = _own_axes(run, points)  # hvp: a batch of directions at each point
+    shapes, vshapes, outs, wrt, sizes = function.get("layout") or _layout(function)
+    xs, batches = [], []
+    for x, shape in zip((*inputs, *extras[:len(vshapes)]), shapes + vshapes):
+        if type(x) is not np.ndarray or x.dtype.char != "d":
+            x = _float(x)
+        lead = x.ndim - len(shape)
+        if lead < 0 or x.shape[lead:] != shape:
+            raise ValueError(f"expected an array whose last axes have shape {shape}, got {x.shape}")
+        xs.append(x)
+        batches.append(x.shape[:lead])
+    n_in = len(inputs)
+    points = _batch_shape(batches if kind == "jvp" else batches[:n_in])
+    globals()[function["batched"]] = bool(points)  # whether the next call tries the entry point
+    run = _batch_shape([points, *batches[n_in:]])
+    own = _own_axes(run, points) if kind == "hvp" else ()  # a batch of directions at each point
     if kind == "hessian" and points:
         raise ValueError(f"hessian is of one point; the inputs have batch axes {points} "
                          "(hvp takes batches)")
-    outs = [tuple(SHAPES[name]) for name in OUTPUTS]  # noqa: F821
-    seeds = [_seeded(s, points, shape) for s, shape in zip(extras[len(moving):], outs)]
-    args = [_rows(x, b, s, run) for x, b, s in zip(xs, batches, shapes)]
-    args += [_rows(v, b, s, run) for v, b, s in zip(vs, vbatches, vshapes)]
-    args += [_rows(seed, b, shape, run) for (seed, b), shape in zip(seeds, outs)]
-    sizes = [math.prod(s) for s in shapes + vshapes + outs[:len(seeds)]]
+    args = []
+    for x, batch, shape in zip(xs, batches, shapes + vshapes):
+        if batch and batch != run or not (x.flags.c_contiguous and x.flags.writeable):
+            x = _rows(x, batch, shape, run)
+        args.append(x.reshape(-1))
+    for seed, shape in zip(extras[len(vshapes):], outs):
+        seed, batch = _seeded(seed, points, shape)
+        args.append(_rows(seed, batch, shape, run))
     B = math.prod(run)
     chunks = min(B, CHUNKS) if B >= THREADS_FROM else 1  # noqa: F821
-    wrt = [INPUTS.index(name) for name in WRT]  # noqa: F821
     # Each result: its shape, and whether it has a row per point (else a row per chunk,
     # summed: the gradient of an input every point shares).
     results = [(shape, True) for shape in outs]
@@ -265,7 +267,7 @@ def _run(function, inputs, extras=()):
     if kind == "jvp":
         results += [(shape, True) for shape in outs]
     if kind == "hvp":
-        results += [(shapes[k], bool(batches[k] or vbatches[j] or own)) for j, k in enumerate(wrt)]
+        results += [(shapes[k], bool(batches[k] or batches[n_in + j] or own)) for j, k in enumerate(wrt)]
     if kind == "hessian":
         results.append(((len(function["pattern"]),), True))
     arrays = [_started((B if each else chunks) * math.prod(shape), start[0 if each else 1] if B else 0.0)
@@ -277,17 +279,19 @@ def _run(function, inputs, extras=()):
         function["kernel"](B, chunks, 0, chunks, *args, *arrays, *bad)
     if bad and bad[0].any():
         _rerun(function, args, sizes, [math.prod(shape) for shape, _ in results], bad[0], run)
-    made = [a.reshape(run + shape) if each else np.add.reduce(a.reshape(chunks, -1), axis=0).reshape(shape)
-            for (shape, each), a in zip(results, arrays)]
+    made = []
+    for (shape, each), a in zip(results, arrays):
+        if not each and chunks > 1:
+            a = np.add.reduce(a.reshape(chunks, -1), axis=0)
+        target = run + shape if each else shape
+        made.append(a.reshape(target) if target else a.item(0))
     n = len(outs)
-    values = [_number(v) for v in made[:n]]
-    value = values[0] if n == 1 else tuple(values)
+    value = made[0] if n == 1 else tuple(made[:n])
     if kind == "forward":
         return value
     if kind == "jvp":
-        tangents = [_number(t) for t in made[n:]]
-        return value, tangents[0] if n == 1 else tuple(tangents)
-    grads = tuple(_number(_unbroadcast(g, xs[k].shape)) for g, k in zip(made[n:n + len(wrt)], wrt))
+        return value, made[n] if n == 1 else tuple(made[n:])
+    grads = tuple(_summed(g, xs[k].shape) for g, k in zip(made[n:n + len(wrt)], wrt))
     if kind == "backward":
         return value, grads
     if kind == "hessian":
@@ -296,18 +300,44 @@ def _run(function, inputs, extras=()):
         for (j, k), h in zip(function["pattern"], made[-1].tolist()):
             H[j, k] = H[k, j] = h
         return value, grads, H
-    hv = tuple(_number(_unbroadcast(h, np.broadcast_shapes(xs[k].shape, own + shapes[k])))
+    hv = tuple(_summed(h, np.broadcast_shapes(xs[k].shape, own + shapes[k]))
                for h, k in zip(made[n + len(wrt):], wrt))
     if own:  # the value and gradient at the points, not along each direction
-        value, grads = _run(function["backward"], inputs, extras[len(moving):])
+        value, grads = _run(function["backward"], inputs, extras[len(vshapes):])
     return value, grads, hv
+
+
+def _layout(function):
+    """What `_run` reads of the module for `function`, made once: the shapes of the inputs,
+    of the directions, of the outputs, the place of each input of `WRT` among the inputs,
+    and the sizes of the kernel's arguments' rows."""
+    kind = function["kind"]
+    moving = INPUTS if kind == "jvp" else WRT if kind == "hvp" else ()  # noqa: F821
+    shapes = [tuple(SHAPES[name]) for name in INPUTS]  # noqa: F821
+    vshapes = [tuple(SHAPES[name]) for name in moving]  # noqa: F821
+    outs = [tuple(SHAPES[name]) for name in OUTPUTS]  # noqa: F821
+    sizes = [math.prod(shape) for shape in shapes + vshapes + outs]
+    function["layout"] = layout = (shapes, vshapes, outs, [INPUTS.index(name) for name in WRT], sizes)  # noqa: F821
+    return layout
+
+
+def _summed(grad, shape):
+    """A gradient (a float for a number) summed to its input's `shape` (`_unbroadcast`)."""
+    if type(grad) is float or grad.shape == shape:
+        return grad
+    grad = _unbroadcast(grad, shape)
+    return grad.item() if grad.ndim == 0 else grad
 
 
 def _started(n, start):
     """`n` numbers that hold `start` (0.0 or -0.0), or anything (None: the kernel assigns them)."""
     if start is None:
         return np.empty(n)
-    return np.zeros(n) if math.copysign(1.0, start) > 0 else np.full(n, -0.0)
+    if math.copysign(1.0, start) > 0:
+        return np.zeros(n)
+    made = np.empty(n)
+    made.fill(-0.0)
+    return made
 
 
 def _rerun(function, args, sizes, results, bad, run):
