@@ -164,13 +164,16 @@ def wrapper(name: str, inputs: list[str], extras: list[str], entry: bool) -> lis
             f"    return {run}"]
 
 
-def threads(name: str, params: list[str], starts: list[tuple[str, str]], checked: bool) -> list[str]:
-    """`_<name>_threads`, the kernel over the chunks of a batch on numba's threads, and
-    `_<NAME>`, what `_run` knows of the function: its kernels; what each result's rows
-    hold before the kernel runs (`starts`: with a row per point and with a row per chunk;
-    None where the kernel assigns them); whether the kernel marks points in `bad`."""
+def threads(name: str, params: list[str], starts: list[tuple[str, str]], checked: bool,
+            blas: bool = False) -> list[str]:
+    """`_<name>_threads`, the kernel over the chunks of a batch on numba's threads (none
+    where it calls BLAS, which has threads of its own), and `_<NAME>`, what `_run` knows
+    of the function: its kernels; what each result's rows hold before the kernel runs
+    (`starts`: with a row per point and with a row per chunk; None where the kernel
+    assigns them); whether the kernel marks points in `bad`."""
     args = ", ".join(params)
-    spec = [f'"kind": "{name}"', f'"kernel": _{name}_points', f'"threads": _{name}_threads',
+    spec = [f'"kind": "{name}"', f'"kernel": _{name}_points',
+            f'"threads": {"None" if blas else f"_{name}_threads"}',
             f'"starts": {_tuple([f"({a}, {b})" for a, b in starts]) if starts else "()"}',
             f'"checked": {checked}', f'"batched": "_{name}_batched"']
     if name == "hvp":
@@ -180,12 +183,13 @@ def threads(name: str, params: list[str], starts: list[tuple[str, str]], checked
     text = f"_{name.upper()} = {{{', '.join(spec)}}}"
     if len(text) > LINE:
         text = f"_{name.upper()} = {{\n" + "".join(f"    {item},\n" for item in spec) + "}"
-    return ["", "", THREADS_JIT,
-            f"def _{name}_threads(B, chunks, {args}):",
-            f'    """`_{name}_points`, a chunk on each of numba\'s threads."""',
-            "    for chunk in numba.prange(chunks):",
-            f"        _{name}_points(B, chunks, np.int64(chunk), np.int64(chunk) + 1, {args})",
-            "", "", *text.split("\n"),
+    threaded = [] if blas else [
+        "", "", THREADS_JIT,
+        f"def _{name}_threads(B, chunks, {args}):",
+        f'    """`_{name}_points`, a chunk on each of numba\'s threads."""',
+        "    for chunk in numba.prange(chunks):",
+        f"        _{name}_points(B, chunks, np.int64(chunk), np.int64(chunk) + 1, {args})"]
+    return [*threaded, "", "", *text.split("\n"),
             f"_{name}_batched = False  # whether the last call was of a batch (see `_run`)"]
 
 

@@ -258,7 +258,10 @@ def _run(function, inputs, extras=()):
         seed, batch = _seeded(seed, points, shape)
         args.append(_rows(seed, batch, shape, run))
     B = math.prod(run)
-    chunks = min(B, CHUNKS) if B >= THREADS_FROM else 1  # noqa: F821
+    # Chunks for numba's threads, but for a kernel whose matrix products BLAS computes on
+    # threads of its own (products of a chunk's points each are slower than one).
+    threaded = function["threads"] is not None and B >= THREADS_FROM  # noqa: F821
+    chunks = min(B, CHUNKS) if threaded else 1  # noqa: F821
     # Each result: its shape, and whether it has a row per point (else a row per chunk,
     # summed: the gradient of an input every point shares).
     results = [(shape, True) for shape in outs]

@@ -180,6 +180,7 @@ class _Module(loops._Module):
         gemms = self.contractions(m)
         if not gemms:
             return self.map_loops(m, list(range(len(m.writes))))
+        self.blas = True
         conditions = " and ".join(dict.fromkeys(c for g in gemms.values() for c in g[1]))
         work = max(g[2] for g in gemms.values())
         self.line(f"if _BLAS and {conditions} and (stop - start) * {work} >= _GEMM_FROM:")
@@ -375,6 +376,7 @@ class _Module(loops._Module):
         self.covered: set[str] = set()
         self.written: set[str] = set()
         self.targets: set[str] = set()
+        self.blas = False  # whether a stage is a matrix product by BLAS
         for s in p.stages:
             for w in s.writes:
                 name = w.target.name
@@ -425,7 +427,8 @@ class _Module(loops._Module):
         self.lines += lines
         starts = [self.start(b, rows) for b, rows in arrays]
         self.entry(f, arrays, starts, checked)
-        self.lines += threads(f.name, params, [(start, start) for start in starts], checked)
+        self.lines += threads(f.name, params, [(start, start) for start in starts], checked,
+                              self.blas)
         self.lines += self.wrapper(f)
 
     def param(self, name: str) -> str:
