@@ -100,7 +100,9 @@ LOCALS = {"B", "chunks", "first", "last", "chunk", "start", "stop", "point", "ba
           "values", "H"}
 MODULE_NAMES = {"np", "numba", "_jit", "CHUNKS", "THREADS_FROM", "_BLAS", "_GEMM_FROM",
                 "type", "range", "float", "tuple", "len", "zip", "sum", "sparse_hessian",
-                "HESSIAN_PIECES", "HESSIAN_BAND", "__getattr__", "globals",
+                "HESSIAN_PIECES", "HESSIAN_BAND", "__getattr__", "globals", "_hvp_colours",
+                "_hessian_at", "_sparse_hessian_at", "one", "products", "colour", "count",
+                "pattern", "entries", "numbers", "at", "k",
                 *(f"_{name}{part}" for name in KINDS for part in ("", "_at", "_points", "_threads")),
                 *(f"_{name.upper()}" for name in KINDS)}
 NUMBA_RESERVED = RESERVED | LOCALS | MODULE_NAMES | set(HELPERS)
