@@ -325,7 +325,8 @@ class _NumbaModule(_Module):
                        f"def _{name}({', '.join(params)}):",
                        (f'    """{name} at one point of floats, compiled; FloatingPointError where '
                         'a gate\'s value is not finite."""'),
-                       f"    values, check = _{name}_at({', '.join(params)})"]
+                       f"    values, check = _{name}_at({', '.join(params)})" if checked else
+                       f"    values = _{name}_at({', '.join(params)})[0]"]
         if checked:
             self.lines += ["    if check != 0.0:", '        raise FloatingPointError("not finite")']
         if name == "hessian":
@@ -370,10 +371,11 @@ class _NumbaModule(_Module):
             at = "point" if size == 1 else f"point * {size}"
             offset = f" + {place}" if place else ""
             reads.append(f"{rows}[{at}{offset}] if {self.each(bus)} else {rows}[{place}]")
-        call = f"            values, check = _{name}_at({', '.join(reads)})"
+        assign = "values, check = " if checked else "values = "
+        call = f"            {assign}_{name}_at({', '.join(reads)}){'' if checked else '[0]'}"
         if len(call) > LINE:
-            lines += [f"            values, check = _{name}_at(",
-                      *(f"                {r}," for r in reads), "            )"]
+            lines += [f"            {assign}_{name}_at(",
+                      *(f"                {r}," for r in reads), "            )" + ("" if checked else "[0]")]
         else:
             lines.append(call)
         for k, (ident, size, per_point, place) in enumerate(targets):

@@ -241,11 +241,19 @@ class _Module(loops._Module):
         return depth, [w for w in outer if not (w.add and w.target.name in self.shared)]
 
     def fold(self, f: Fold) -> None:
+        """Each fold's terms gathered into `terms` (row-major over the folded variables),
+        then its helper; `prod_except` and its tangent write a value per term back."""
         kept, folded = f.kept, f.domain[len(f.kept):]
         count = math.prod(axes_shape(folded))
         helper = FOLDS[f.kind]
         self.helpers.add(helper)
         tangents = f.kind == "prod_except_tangent"
+        parts, stride = [], 1
+        for a in reversed(folded):
+            term = self.var(a.var) if not a.start else f"({self.var(a.var)} - {a.start})"
+            parts.append(term if stride == 1 else f"{stride} * {term}")
+            stride *= a.size
+        term = " + ".join(reversed(parts))
         self.line(f"terms = _new({count})")
         if tangents:
             self.line(f"tangents = _new({count})")
@@ -253,21 +261,17 @@ class _Module(loops._Module):
             self.line(f"folded = _new({count})")
         self.point_loop([t.name for t in f.terms], [f.target.name])
         self.loops(kept)
-        self.line("term = 0")
         self.loops(folded)
-        self.line(f"terms[term] = {self.element(f.terms[0])}")
+        self.line(f"terms[{term}] = {self.element(f.terms[0])}")
         if tangents:
-            self.line(f"tangents[term] = {self.element(f.terms[1])}")
-        self.line("term += 1")
+            self.line(f"tangents[{term}] = {self.element(f.terms[1])}")
         self.depth -= len(folded)
         if not f.kind.startswith("prod_except"):
             self.line(f"{self.element(f.target)} = {helper}(terms)", f.origin)
         else:
             self.line(f"{helper}(terms, {'tangents, ' if tangents else ''}folded)", f.origin)
-            self.line("term = 0")
             self.loops(folded)
-            self.line(f"{self.element(f.target)} = folded[term]")
-            self.line("term += 1")
+            self.line(f"{self.element(f.target)} = folded[{term}]")
             self.depth -= len(folded)
         self.depth -= len(kept) + 1
 
