@@ -362,15 +362,19 @@ class _NumbaModule(_Module):
                     lines.append(line)
         lines += ["    for chunk in range(first, last):",
                   "        for point in range(chunk * B // chunks, (chunk + 1) * B // chunks):"]
+        # The point's row in each input's array (an expression each, not in the call's
+        # arguments: numba refuses calls with many conditional arguments).
+        for bus in buses:
+            size = math.prod(shapes.get(bus.lstrip(ADJOINT + TANGENT), ()))
+            at = self.names.claim(f"{bus} at", f"{self.bus_ident(bus)}_at")
+            lines.append(f"            {at} = {'point' if size == 1 else f'point * {size}'} "
+                         f"if {self.each(bus)} else 0")
         reads = []
         for key in inputs + extras:
             bus = key.partition("[")[0]
             plain = bus.lstrip(ADJOINT + TANGENT)
             place = elements(plain, shapes[plain]).index(key.lstrip(ADJOINT + TANGENT)) if "[" in key else 0
-            rows, size = self.rows(bus), math.prod(shapes.get(plain, ()))
-            at = "point" if size == 1 else f"point * {size}"
-            offset = f" + {place}" if place else ""
-            reads.append(f"{rows}[{at}{offset}] if {self.each(bus)} else {rows}[{place}]")
+            reads.append(f"{self.rows(bus)}[{self.names.ident[f'{bus} at']}{f' + {place}' if place else ''}]")
         assign = "values, check = " if checked else "values = "
         call = f"            {assign}_{name}_at({', '.join(reads)}){'' if checked else '[0]'}"
         if len(call) > LINE:
