@@ -422,4 +422,4 @@ def test_verify_step_objective_and_the_notebook_take_numba_modules():
         found = optimize.minimize(**circuitc.objective(module, hessian=hessian), method=method)
         assert found.x == pytest.approx(np.ones(10), abs=1e-3), hessian
     c = circuitc.circuit(ROOT / "circuits" / "neuron.circ", target="numba")
-    assert c.verify().ok and c.gradient()["f"]["x"] == 0.10499358540350662
+    assert c.verify().ok and c.gradient()["gradients"]["f"]["x"] == 0.10499358540350662
