@@ -176,25 +176,71 @@ class _Module(loops._Module):
 
     # -- stages -------------------------------------------------------------------------
 
+    def stage(self, s) -> None:
+        if isinstance(s, Fold):
+            self.make(s.target.name)
+        super().stage(s)
+
     def map(self, m: Map) -> None:
+        """A map's loops; where writes are matrix products (`contractions`), BLAS's products
+        instead when they pay, and the loops otherwise. A product that is its target's only
+        contribution becomes that buffer (no copy, no zeros)."""
         gemms = self.contractions(m)
+        targets = [w.target.name for w in m.writes]
         if not gemms:
+            for name in targets:
+                self.make(name)
             return self.map_loops(m, list(range(len(m.writes))))
         self.blas = True
+        bound = {k for k, g in gemms.items() if self.storage(targets[k]) == "local"
+                 and targets[k] not in self.made and self.contributions[targets[k]] == 1}
+        for k, name in enumerate(targets):
+            if k not in bound:
+                self.make(name)
         conditions = " and ".join(dict.fromkeys(c for g in gemms.values() for c in g[1]))
         work = max(g[2] for g in gemms.values())
         self.line(f"if _BLAS and {conditions} and (stop - start) * {work} >= _GEMM_FROM:")
         self.depth += 1
-        for (text, _, _) in gemms.values():
-            self.line(text, m.origin)
+        for k, (text, _, _, product) in gemms.items():
+            if k in bound:
+                self.line(f"{self.rows(targets[k])} = {product}.reshape(-1)", m.origin)
+            else:
+                self.line(text, m.origin)
         rest = [k for k in range(len(m.writes)) if k not in gemms]
         if rest:
             self.map_loops(m, rest)
         self.depth -= 1
         self.line("else:")
         self.depth += 1
+        for k in sorted(bound):
+            self.make(targets[k], again=True)
         self.map_loops(m, list(range(len(m.writes))))
         self.depth -= 1
+
+    def make(self, name: str, again: bool = False) -> None:
+        """The chunk's own array of buffer `name`, before the first stage that writes it:
+        started at zero where stages add to it, a copy of the caller's seed where stages
+        add to that. `again`: in another branch, where it was made too."""
+        if self.storage(name) != "local" or name in self.made and not again:
+            return
+        self.made.add(name)
+        b = self.f.plan.buffers[name]
+        size = math.prod(b.shape)
+        count = f"(stop - start) * {size}" if size != 1 else "stop - start"
+        rows = self.rows(name)
+        if b.role == "seed":  # the caller's seed, which stages add to: a copy
+            given, each = self.param(name), self.each(name)
+            self.line(f"{rows} = _new({count})")
+            self.line("for point in range(start, stop):")
+            if b.shape:
+                self.line(f"    _row({rows}, {size}, point - start)[:] = "
+                          f"_row({given}, {size}, point) if {each} else {given}")
+            else:
+                self.line(f"    {rows}[point - start] = {given}[point] if {each} else {given}[0]")
+        elif self.adds(name):
+            self.line(f"{rows} = _full({count}, {'-0.0' if name in self.covered else '0.0'})")
+        else:
+            self.line(f"{rows} = _new({count})")
 
     def map_loops(self, m: Map, chosen: list[int]) -> None:
         """The loops of map `m` computing its writes `chosen` (see `loops._Module.map`)."""
@@ -277,7 +323,7 @@ class _Module(loops._Module):
 
     # -- contractions by BLAS -------------------------------------------------------------
 
-    def contractions(self, m: Map) -> dict[int, tuple[str, list[str], int]]:
+    def contractions(self, m: Map) -> dict[int, tuple[str, list[str], int, str]]:
         """The writes of `m` that are matrix products: per write, the line computing it, the
         conditions it needs at run time, and its multiplications per point."""
         if len(m.domain) != 2 or any(a.start for a in m.domain):
@@ -300,9 +346,10 @@ class _Module(loops._Module):
         return all(v is not None and a == 1 and c == 0 and axes[v].size == n
                    for (v, a, c), n in zip(access.index, shape))
 
-    def product(self, m: Map, node: int, w) -> tuple[str, list[str], int] | None:
+    def product(self, m: Map, node: int, w) -> tuple[str, list[str], int, str] | None:
         """Write `w` of value `node` as a matrix product, where it is one (see the module
-        docstring), or None."""
+        docstring): the line adding it into its target, the conditions it needs, its
+        multiplications per point, the product itself; or None."""
         nodes = m.body.nodes
         if not w.add or nodes[node].op != "mul":
             return None
@@ -334,8 +381,9 @@ class _Module(loops._Module):
                 return None
             how = "_put" if w in self.outer(m)[1] else "_add"
             self.helpers.add(how)
-            return (f"{how}({out}, 0, np.dot({operand}.reshape(({rows}, {ns})), {matrix}))",
-                    [f"len({self.rows(weight.name)}) == {ns * nt}", *more, *also], ns * nt)
+            product = f"np.dot({operand}.reshape(({rows}, {ns})), {matrix})"
+            return (f"{how}({out}, 0, {product})", [f"len({self.rows(weight.name)}) == {ns * nt}", *more, *also],
+                    ns * nt, product)
         weight = target.name[1:] if target.name.startswith(ADJOINT) else None
         if len(target.vars) == 2 and len(vectors) == 2 and weight in plan.inputs and target.name in self.shared:
             t1, t2 = target.vars
@@ -349,7 +397,7 @@ class _Module(loops._Module):
             self.helpers.add("_add")
             product = f"np.dot({first}.reshape(({rows}, {n[t1]})).T, {second}.reshape(({rows}, {n[t2]})))"
             return (f"_add({self.rows(target.name)}, chunk * {n[t1] * n[t2]}, {product})",
-                    [f"len({self.rows(weight)}) == {n[t1] * n[t2]}", *more1, *more2], n[t1] * n[t2])
+                    [f"len({self.rows(weight)}) == {n[t1] * n[t2]}", *more1, *more2], n[t1] * n[t2], product)
         return None
 
     def chunk_rows(self, name: str, size: int, write: bool = False) -> tuple[str | None, list[str]]:
@@ -403,7 +451,7 @@ class _Module(loops._Module):
         self.line("for chunk in range(first, last):")
         self.depth += 1
         self.line("start, stop = chunk * B // chunks, (chunk + 1) * B // chunks")
-        self.chunk_start()
+        self.made: set[str] = set()  # the chunk's own arrays made so far
         for s in p.stages:
             self.stage(s)
         for b, rows in arrays:
@@ -457,30 +505,6 @@ class _Module(loops._Module):
         self.body.append((" " * (4 + 4 * self.depth) + text, origin))
         if raises:
             self.raising.append((len(self.body) - 1, origin))
-
-    def chunk_start(self) -> None:
-        """The chunk's own buffers made, started at zero where stages add to them; a seed
-        that stages add to copied into them."""
-        p = self.f.plan
-        for name, b in p.buffers.items():
-            if self.storage(name) != "local" or name not in self.written:
-                continue
-            size = math.prod(b.shape)
-            count = f"(stop - start) * {size}" if size != 1 else "stop - start"
-            rows = self.rows(name)
-            if b.role == "seed":  # the caller's seed, which stages add to: a copy
-                given, each = self.param(name), self.each(name)
-                self.line(f"{rows} = _new({count})")
-                self.line("for point in range(start, stop):")
-                if b.shape:
-                    self.line(f"    _row({rows}, {size}, point - start)[:] = "
-                              f"_row({given}, {size}, point) if {each} else {given}")
-                else:
-                    self.line(f"    {rows}[point - start] = {given}[point] if {each} else {given}[0]")
-            elif self.adds(name):
-                self.line(f"{rows} = _full({count}, {'-0.0' if name in self.covered else '0.0'})")
-            else:
-                self.line(f"{rows} = _new({count})")
 
     def adds(self, name: str) -> bool:
         """Whether a stage adds into buffer `name` with `+=` (no running value that assigns
