@@ -111,8 +111,9 @@ CHUNKS = 16  # the chunks of a batch of THREADS_FROM points or more (see `numba_
 # sets THREADS_FROM.
 THREADS_WORK = 10_000_000
 # From this many gates in its graphs on, a circuit is too large to be written out for numba:
-# LLVM's time grows faster than the code (benchmarks/RESULTS.md).
+# its compile time grows with the code, about a minute here (benchmarks/RESULTS.md).
 MAX_GATES = 20_000
+TUPLE = 999  # numbers: numba refuses longer tuples
 
 JIT = '_jit = numba.njit(cache=True, nogil=True, error_model="numpy")'
 THREADS_JIT = "@numba.njit(cache=True, parallel=True)"
@@ -216,11 +217,17 @@ class _NumbaModule(_Module):
         fwd, bwd = self.forward, self.backward
         graphs = [g for g in (fwd, bwd, self.jvp, self.hvp, self.hessian) if g is not None]
         gates = sum(node.op not in LEAVES for g in graphs for node in g.nodes)
+        results = max(len(g.outputs) + len(g.grads) + len(g.tangents) for g in graphs)
+        if results >= TUPLE:
+            raise CircuitError(
+                f"the numba target compiles circuits written out with fewer than {TUPLE} results "
+                f"(outputs and gradients); this one has {results}: use buses (whole-bus code), or "
+                "the python or numpy target")
         if gates >= MAX_GATES:
             raise CircuitError(
                 f"the numba target compiles circuits of fewer than {MAX_GATES:,} gates written "
-                f"out; this one has {gates:,} (forward and derivatives): numba's compiler would "
-                "take minutes. Use the python or numpy target, or buses (whole-bus code)")
+                f"out; this one has {gates:,} (forward and derivatives), which numba would take "
+                "a minute or more to compile: use buses (whole-bus code), or the python or numpy target")
         for graph in graphs:
             self.note_gates(graph)
         self.helpers.discard("_flat")
@@ -282,9 +289,12 @@ class _NumbaModule(_Module):
             self.lines += f"    values = {text}".split("\n")
             if not raising:
                 return "values, 0.0"
-            check = f"_check({_tuple([exprs[i][0] for i in raising])})"
+            # Tuples of at most TUPLE numbers (numba refuses 1,000 and more).
+            checked = [exprs[i][0] for i in raising]
+            groups = [checked[k:k + TUPLE] for k in range(0, len(checked), TUPLE)]
+            check = " + ".join(f"_check({_tuple(g)})" for g in groups)
             if len(f"    return values, {check}") > LINE:
-                check = f"_check({_tuple([exprs[i][0] for i in raising], '    ')})"
+                check = " + ".join(f"_check({_tuple(g, '    ')})" for g in groups)
             return f"values, {check}"
         before, entries = len(self.lines), len(self.where)
         self.function(f"_{name}_at({', '.join(params)})",
