@@ -199,6 +199,8 @@ def main():
 FILE = click.argument("file", type=click.Path(path_type=Path, readable=False))
 VALUES = click.argument("values", nargs=-1, metavar="[NAME=VALUE]...")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
 def _target(ctx, param, value: str) -> str:
     """The target, once its library is there: numba is an optional dependency."""
     if value == "numba" and not numba_modules.available():

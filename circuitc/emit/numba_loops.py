@@ -6,13 +6,15 @@ kernels) and the loops of `emit.loops` (the python target's whole-bus code), com
 for each function of `emit.frame.functions`, `_<name>_points` is a kernel over the
 points of a range of chunks of a batch (see `numba_helpers`), stage after stage:
 
-- A buffer is a flat array, a row per point in row-major order: an input, direction or
-  seed is the caller's (one row for every point where it has no batch: its `<x>_row` is
-  0); a result (an output, gradient or tangent) is written into the caller's array (a
-  gradient of an input the points share into its chunk's row, `<d_x>_each` false); any
-  other buffer is the chunk's own, made at its start.
-- A map is a loop over the chunk's points around the loops of its domain, with the body
-  of `emit.loops`: a gate a line where it can raise (else written into the expression
+- A buffer is a flat array of rows, `<x>_rows`, a row per point in row-major order: an
+  input, direction or seed is the caller's (one row for every point where it has no
+  batch: its `<x>_each` is false); a result (an output, gradient or tangent) is written
+  into the caller's array (a gradient of an input the points share into its chunk's
+  row, `<d_x>_each` false); any other buffer is the chunk's own, made before the first
+  stage that writes it.
+- A map is a loop over the chunk's points around the loops of its domain. At each point
+  a bus's row is a view named as the bus (`x = _row(x_rows, 10, point)`), a number's
+  value a local, and the body is `emit.loops`'s: a gate a line where it can raise (else written into the expression
   that uses it), a sum over inner variables in a running value that starts at `-0.0`, a
   `+=` target started at `-0.0` where a stage adds to every element (else `0.0`). Each
   value of a gate that can raise is checked (`check`): a point where one is not finite is
@@ -70,7 +72,8 @@ HESSIAN_HELPERS = ("_sparse_hessian", "_hessian_layout", "_pattern", "_affine_at
 FOLDS = {"max": "_fold_max", "min": "_fold_min", "prod": "_fold_prod", "logsumexp": "_logsumexp",
          "prod_except": "_prod_except", "prod_except_tangent": "_prod_except_tangent"}
 GEMM_FROM = 4096  # multiplications: a smaller contraction costs BLAS more than the loops
-RESERVED = NUMBA_RESERVED | loops.NAMES | {"rows", "terms", "tangents", "folded", "term", "product"}
+RESERVED = NUMBA_RESERVED | loops.NAMES | set(HESSIAN_HELPERS) | {"rows", "terms", "tangents", "folded", "term",
+                                                             "product"}
 
 
 def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
