@@ -17,6 +17,7 @@ with one gate per line (the worst case), then with eight gates per line, about
 as many as a neuron of a layer written on one line.
 
     python benchmarks/run.py --compile-once 100000 [PER_LINE]   # one compile, its phases
+    python benchmarks/run.py --through-api 100000   # one cold load, phases as the API reports them
 """
 
 from __future__ import annotations
@@ -419,6 +420,39 @@ def _compile_once(gates: int, per_line: int = 1) -> None:
     print(f"{time.perf_counter() - start:.4f} {peak:.0f} {phases}")
 
 
+def _through_api(gates: int, per_line: int = 1) -> None:
+    """One cold `circuitc.api.load_source` of a random DAG (the cache off), each phase's wall
+    time as the API's progress hooks report it (from the start to the first report apart),
+    and how often the text was parsed and analysed."""
+    from circuitc import cache, shapes
+    from circuitc import parse as parse_module
+    from circuitc.progress import reporting
+
+    text = random_dag(gates, per_line=per_line)
+    made = shapes.Analysis.__init__
+    analyses = []
+
+    def counted(self, *args):
+        analyses.append(1)
+        made(self, *args)
+    shapes.Analysis.__init__ = counted
+    times: dict[str, float] = {}
+    last = ["(before any phase)", time.perf_counter()]
+
+    def heard(name):
+        now = time.perf_counter()
+        times[last[0]] = times.get(last[0], 0.0) + now - last[1]
+        last[0], last[1] = name, now
+    start = last[1]
+    with cache.disabled(), reporting(heard):
+        circuitc.api.load_source(text, "dag.circ")
+    total = time.perf_counter() - start
+    reads = parse_module._parsed.cache_info()
+    phases = ", ".join(f"{name} {s:.2f}" for name, s in times.items() if s >= 0.005)
+    print(f"{gates:,} gates: {total:.2f} s ({phases}); parsed {reads.misses}, "
+          f"analysed {len(analyses)}")
+
+
 def scaling(sizes: list[int], per_line: int = 1) -> None:
     print(f"## Compile time by size (random deep DAG, {per_line} gate{'s' * (per_line > 1)} per line, "
           "fresh process per size)\n")
@@ -457,9 +491,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     parser.add_argument("--compile-once", type=int, nargs="+", metavar=("GATES", "PER_LINE"),
                         help="time one compile in this process and print its phases")
+    parser.add_argument("--through-api", type=int, nargs="+", metavar=("GATES", "PER_LINE"),
+                        help="one cold load through the API, its phases as the API reports them")
     args = parser.parse_args()
     if args.compile_once:
         return _compile_once(*args.compile_once[:2])
+    if args.through_api:
+        return _through_api(*args.through_api[:2])
     machine()
     speed(rounds=5 if args.quick else 20)
     scaling([100, 1_000, 10_000] if args.quick else [100, 1_000, 10_000, 100_000, 1_000_000])

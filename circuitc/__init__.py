@@ -7,8 +7,6 @@
     >>> neuron = circuitc.circuit("f = sigmoid(a*x + b*y + c)")  # for notebooks
 """
 
-__version__ = "0.1.0"
-
 from .api import (
     compile_file,
     compile_graphs,
@@ -20,6 +18,7 @@ from .api import (
 )
 from .errors import CircuitError, CircuitErrors, CircuitWarning
 from .objective import objective
+from .version import __version__
 
 __all__ = ["Circuit", "CircuitError", "CircuitErrors", "CircuitWarning", "__version__", "circuit",
            "compile_file", "compile_graphs", "compile_source", "evaluate", "lint_source", "load",

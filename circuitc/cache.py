@@ -39,10 +39,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from . import __version__
 from .errors import Span
 from .graph import Graph, Node, Origin
 from .progress import phase
+from .version import __version__
 
 MAGIC = b"circuitc cache\n"
 FORMAT = 2  # the layout of an entry; a change makes old entries misses
@@ -114,9 +114,9 @@ def _own_code() -> str:
     (an editable install) makes new keys even before its version changes."""
     global _code_hash
     if _code_hash is None:
-        from .parse import _grammar_text  # where the parser finds it: installed or a checkout
+        from .parse import grammar_text  # where the parser finds it: installed or a checkout
 
-        h = hashlib.sha256(_grammar_text().encode("utf-8"))
+        h = hashlib.sha256(grammar_text().encode("utf-8"))
         package = Path(__file__).parent
         for path in sorted(package.rglob("*.py")):
             h.update(str(path.relative_to(package)).encode() + b"\0")

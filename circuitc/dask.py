@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import linecache
 import math
 import types
 
 import dask
 import dask.array as da
 import numpy as np
+
+from .contract import shown_in_tracebacks
 
 __all__ = ["backward", "forward"]
 
@@ -207,8 +208,7 @@ def _rebuild(source: str) -> types.ModuleType:
     """A generated module from its source text, once per process (the workers' cache)."""
     module = types.ModuleType("circuit")
     module.__file__ = f"<circuitc.dask {hash(source) & 0xFFFFFFFF:08x}>"
-    linecache.cache[module.__file__] = (len(source), None, source.splitlines(True),
-                                        module.__file__)  # tracebacks show generated lines
+    shown_in_tracebacks(module.__file__, source)
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102
     return module
 

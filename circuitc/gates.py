@@ -36,7 +36,7 @@ TARGET_DOMAIN_ERRORS = {"python": DOMAIN_ERRORS, "numpy": (ArithmeticError,), "n
 
 # How many operands a gate may take. Code that runs for every node of a graph spells
 # the operands out instead of looping over them (`graph.renumbered`, the Python
-# emitter's `_Module.function`), so `Gate` refuses any other arity.
+# emitter's `PythonWriter.gate_lines`), so `Gate` refuses any other arity.
 ARITIES = (1, 2)
 
 # Precedence levels of generated Python expressions, lowest first.

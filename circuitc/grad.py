@@ -15,9 +15,11 @@ for an optimized `graph`.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 
+from .errors import CircuitError, did_you_mean
 from .gates import GATES
-from .graph import LEAVES, Builder, Graph, Origin
+from .graph import LEAVES, Builder, Graph, Origin, by_bus, needed
 from .passes import GRADIENT_REWRITES
 
 ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # prefix of adjoint names; never part of a `.circ` name
@@ -43,6 +45,28 @@ class GateBuilder:
         def gate(*args):
             return add(op, args, None, self.origin)
         return gate
+
+
+
+def wrt_elements(graph: Graph, wrt: Sequence[str] | None, fix: Sequence[str] | None
+                 ) -> tuple[str, ...]:
+    """The input elements of `graph` to differentiate with respect to, in order: those of
+    the inputs `wrt` names, in its order, or of every input but those `fix` names (every
+    input by default); a bus is named as a whole. A `CircuitError` for both, for a name
+    that is not an input, or for one named twice."""
+    if wrt is not None and fix is not None:
+        raise CircuitError("give --wrt or --fix, not both")
+    inputs = by_bus(graph.inputs)
+    for option, names in (("--wrt", wrt), ("--fix", fix)):
+        for k, name in enumerate(names or ()):
+            if name not in inputs:
+                raise CircuitError(f"{option} names {name!r}, which is not an input"
+                                   + did_you_mean(name, inputs))
+            if name in names[:k]:
+                raise CircuitError(f"{option} names {name!r} twice")
+    if wrt is None:
+        wrt = [name for name in inputs if name not in (fix or ())]
+    return tuple(e for name in wrt for e in inputs[name])
 
 
 def grad(graph: Graph, wrt: tuple[str, ...] | None = None) -> Graph:
@@ -113,16 +137,10 @@ TANGENT = "\N{DOT OPERATOR}"  # prefix of tangent names; never part of a `.circ`
 def _users(nodes, roots) -> list[list[int]]:
     """For each node, the gates that read it and that some node of `roots` depends on
     (a tangent pushed anywhere else would be thrown away)."""
-    needed = [False] * len(nodes)
-    for root in roots:
-        needed[root] = True
-    for i in range(len(nodes) - 1, -1, -1):
-        if needed[i]:
-            for a in nodes[i].args:
-                needed[a] = True
+    need = needed(nodes, roots)
     users: list[list[int]] = [[] for _ in nodes]
     for i, node in enumerate(nodes):
-        if needed[i]:
+        if need[i]:
             for a in dict.fromkeys(node.args):
                 users[a].append(i)
     return users

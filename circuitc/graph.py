@@ -216,6 +216,19 @@ class Builder:
                        tangents=tuple(tangents))
 
 
+def needed(nodes, roots, done: int = 0) -> list[bool]:
+    """For each of `nodes`, whether a node of `roots` depends on it (a root on itself); the
+    first `done` nodes are taken to be needed without looking."""
+    need = [True] * done + [False] * (len(nodes) - done)
+    for root in roots:
+        need[root] = True
+    for i in range(len(nodes) - 1, done - 1, -1):
+        if need[i]:
+            for a in nodes[i].args:
+                need[a] = True
+    return need
+
+
 def renumbered(args: tuple[int, ...], new) -> tuple[int, ...]:
     """A node's arguments mapped through `new` (old node -> new node), as a pass that
     rebuilds a graph renumbers them: the one or two operands of a gate

@@ -1,24 +1,24 @@
 """A Pygments lexer for `.circ` files (`pygmentize -l circ FILE`), registered through the
-`pygments.lexers` entry point.
-
-It follows `grammar/circuit.lark`: the keywords (`input`, `output`, `gate`, `size` as
-declarations, `for` and `in` in reductions), the gates a circuit may call and the
-reductions (from the gate table and `buses.REDUCTIONS`, with `range`) as builtins,
-the name a `gate` statement defines as a function, numbers, operators, brackets and
-`#` comments. Any other character is an `Error` token, as the parser rejects it.
+`pygments.lexers` entry point: the token rules of `circuitc.tokens`, which the
+playground's editor highlights with too.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from pygments.lexer import RegexLexer, bygroups, words
-from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, Whitespace
+from pygments.lexer import RegexLexer, bygroups
+from pygments.token import string_to_tokentype
 
-from .buses import REDUCTIONS
-from .gates import CALLABLE
+from .tokens import BUILTINS, RULES
 
-BUILTINS = tuple(sorted({*CALLABLE, *REDUCTIONS, "range"}))
+__all__ = ["BUILTINS", "CircLexer"]
+
+
+def _action(token: str | tuple[str, ...]):
+    if isinstance(token, tuple):
+        return bygroups(*map(string_to_tokentype, token))
+    return string_to_tokentype(token)
 
 
 class CircLexer(RegexLexer):
@@ -28,21 +28,4 @@ class CircLexer(RegexLexer):
     aliases = ("circ", "circuitc")
     filenames = ("*.circ",)
 
-    tokens: ClassVar[dict] = {
-        "root": [
-            (r"[ \t\f\r]+", Whitespace),
-            (r"\n", Whitespace),
-            (r"#.*?$", Comment.Single),
-            (r"(gate)([ \t\f\r]+)([A-Za-z_][A-Za-z0-9_]*)",
-             bygroups(Keyword.Declaration, Whitespace, Name.Function)),
-            (words(("input", "output", "gate", "size"), suffix=r"\b"), Keyword.Declaration),
-            (words(("for", "in"), suffix=r"\b"), Keyword),
-            (words(BUILTINS, suffix=r"\b(?=[ \t]*\()"), Name.Builtin),
-            (r"[A-Za-z_][A-Za-z0-9_]*", Name),
-            (r"([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+", Number.Float),
-            (r"[0-9]+", Number.Integer),
-            (r"\*\*|//|[-+*/=]", Operator),
-            (r"[()\[\],;]", Punctuation),
-        ],
-    }
-
+    tokens: ClassVar[dict] = {"root": [(pattern, _action(token)) for pattern, token in RULES]}

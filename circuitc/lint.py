@@ -14,7 +14,7 @@ in full (`buses.expand`).
 from __future__ import annotations
 
 from .errors import CircuitWarning, Label
-from .parse import Assign, BusAssign, BusItem, Call, Index, InputDecl, Name, Op, OutputDecl, Reduce
+from .syntax import Assign, BusAssign, BusItem, Call, Index, InputDecl, Name, Op, OutputDecl, Reduce
 
 
 def outputs(statements: list) -> list[Name]:

@@ -20,7 +20,7 @@ from itertools import pairwise
 from .errors import CircuitError, Label, Span, collected, did_you_mean
 from .gates import CALLABLE, GATES
 from .graph import Builder, Graph, Origin, fold_constant
-from .parse import Assign, Call, GateDef, InputDecl, Name, Num, Op, OutputDecl
+from .syntax import Assign, Call, GateDef, InputDecl, Name, Num, Op, OutputDecl
 
 
 def walk(expr):
@@ -34,6 +34,12 @@ def walk(expr):
 
 
 def lower(statements: list, filename: str) -> Graph:
+    return _Lowering(statements).graph(filename)[0]
+
+
+def lower_with_wires(statements: list, filename: str) -> tuple[Graph, dict[str, int]]:
+    """`lower`, and the node of each input and wire by name. A wire that computes what
+    another computes shares its node, which only the first of them names (`Builder.name`)."""
     return _Lowering(statements).graph(filename)
 
 
@@ -280,12 +286,12 @@ class _Lowering:
 
     # -- building the graph -------------------------------------------------
 
-    def graph(self, filename: str) -> Graph:
+    def graph(self, filename: str) -> tuple[Graph, dict[str, int]]:
         b = Builder()
         nodes = {name: b.add("input", (), name) for name in self.inputs}
         for name, node in nodes.items():
             b.name(node, name)
-        defaults = {name: _evaluate_constant(expr, self.gates) for name, expr in self.defaults.items()}
+        defaults = {name: evaluate_constant(expr, self.gates) for name, expr in self.defaults.items()}
 
         element = None
 
@@ -297,7 +303,7 @@ class _Lowering:
             b.name(node, wire)
             nodes[wire] = node
         outputs = [(name, nodes[name]) for name in self.outputs]
-        return Graph(filename, tuple(self.inputs), defaults, tuple(b.nodes), tuple(outputs))
+        return Graph(filename, tuple(self.inputs), defaults, tuple(b.nodes), tuple(outputs)), nodes
 
     def _lowering_order(self) -> list[str]:
         """Every wire after the wires it reads: in source order, except that a wire read
@@ -413,7 +419,7 @@ def _lower_expr(expr, gates: dict[str, GateDef], const, apply, scope: dict):
     return values.pop()
 
 
-def _evaluate_constant(expr, gates: dict[str, GateDef]) -> float:
+def evaluate_constant(expr, gates: dict[str, GateDef]) -> float:
     """The value of a constant expression, computed with the gate table's functions."""
     return _lower_expr(expr, gates, float,
                        lambda op, args, e, calls: fold_constant(op, args, _origin(e, calls)), {})

@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.display import display
 
-from .cli import FIX, SIZES, TARGET, WRT
+from .cli.options import FIX, SIZES, TARGET, WRT
 from .notebook import Circuit
 
 

@@ -115,14 +115,16 @@ class Circuit:
         keyword argument (a Python keyword) goes in the dict `values`."""
         return evaluation(self.module, _point(self.module, self._given(values, at)))
 
-    def draw(self, values: dict | None = None, /, **at) -> Picture:
+    def draw(self, values: dict | None = None, /, *, elements: bool = False, **at) -> Picture:
         """The drawing of `circuitc graph`: each wire with its value and gradient at the
         point given by name (the rest at their defaults), where they are known (an input
         with neither a value nor a default leaves out what depends on it: the picture's
         `missing`), or the structure alone for a circuit with no value at all. A circuit
-        with buses is drawn bus by bus."""
+        with buses is drawn bus by bus, or gate by gate with `elements` (`--elements`; an
+        input named `elements` goes in the dict `values`)."""
         given = self._given(values, at)
-        bus_view = draw.bus_circuit(self.text, self.filename, self._options["sizes"])
+        bus_view = None if elements else draw.bus_circuit(self.text, self.filename,
+                                                           self._options["sizes"])
         graph = bus_view.graph if bus_view else self.graph
         at, missing = known_point(graph.inputs, graph.defaults, given)
         try:

@@ -28,6 +28,10 @@ EPS = sys.float_info.epsilon
 DIFFERENCES = ("central", "forward", "complex")
 
 
+# The steps a failed check is tried again with, relative to the default (`circuitc.verify`).
+RETRY_SCALES = (0.1, 10.0, 0.01, 0.001)
+
+
 def default_h(x: float, difference: str) -> float:
     """The finite-difference step for an input at `x` (see the module docstring)."""
     if difference == "complex":

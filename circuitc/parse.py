@@ -17,15 +17,12 @@ After a syntax error, Lark's driver resumes at the next statement (after the nex
 newline or ';' outside parentheses), so one run reports every syntax error of the
 file, up to `errors.LIMIT`. Where the likely fix is known (a look-alike character
 such as U+2212 for '-', `2x`, `math.exp`, a misspelt keyword) the error says so in
-a `help:` line.
+a `help:` line (`hints`). The nodes of the tree are `syntax`'s; `unparse` writes them back.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
-import unicodedata
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -37,109 +34,24 @@ from lark.grammar import Rule
 from lark.parsers.lalr_analysis import Shift
 
 from .errors import LIMIT, CircuitError, Span, collected
-
-KEYWORDS = frozenset(("input", "output", "gate", "size", "for", "in"))
-
-
-class Name(NamedTuple):
-    id: str
-    span: Span
-
-
-class Num(NamedTuple):
-    value: float
-    span: Span
-
-
-class Op(NamedTuple):
-    """An operator application; `gate` is a gate-table name, `span` the operator's."""
-
-    gate: str
-    args: tuple
-    span: Span
-
-
-class Call(NamedTuple):
-    """A call by name, to a built-in gate or a `gate` definition."""
-
-    name: Name
-    args: tuple
-
-    @property
-    def span(self) -> Span:
-        return self.name.span
-
-
-class Index(NamedTuple):
-    """An element of a bus, `name[args]`; each index is an expression."""
-
-    name: Name
-    args: tuple
-
-    @property
-    def span(self) -> Span:
-        return self.name.span
-
-
-class Reduce(NamedTuple):
-    """`name(body for vars)` or `name(body for vars in range(*bounds))`: a reduction."""
-
-    name: Name
-    body: object
-    vars: tuple[Name, ...]
-    bounds: tuple | None  # the arguments of `range`, or None to infer the range
-
-    @property
-    def span(self) -> Span:
-        return self.name.span
-
-
-class ListLit(NamedTuple):
-    """A nested list of constants, `[1, -2]`: a bus input's default."""
-
-    items: tuple
-    span: Span
-
-
-class BusItem(NamedTuple):
-    """`name[dims]` in an `input` statement, with its default (an expression, a
-    `ListLit`, or None)."""
-
-    name: Name
-    dims: tuple
-    default: object
-
-
-class InputDecl(NamedTuple):
-    items: tuple  # (name, default expression or None) for a scalar, or a `BusItem`
-
-
-class OutputDecl(NamedTuple):
-    names: tuple[Name, ...]
-
-
-class Assign(NamedTuple):
-    target: Name
-    expr: object
-
-
-class BusAssign(NamedTuple):
-    """`target[indices] = expr`: a bus defined element by element."""
-
-    target: Name
-    indices: tuple[Name, ...]
-    expr: object
-
-
-class SizeDecl(NamedTuple):
-    name: Name
-    expr: object
-
-
-class GateDef(NamedTuple):
-    name: Name
-    params: tuple[Name, ...]
-    body: object
+from .hints import character_hint, token_hint
+from .syntax import (
+    KEYWORDS,
+    Assign,
+    BusAssign,
+    BusItem,
+    Call,
+    GateDef,
+    Index,
+    InputDecl,
+    ListLit,
+    Name,
+    Num,
+    Op,
+    OutputDecl,
+    Reduce,
+    SizeDecl,
+)
 
 
 def _span(token: Token) -> Span:
@@ -244,7 +156,7 @@ class _Parens:
             raise CircuitError(f"'{opened[-1]}' was never closed", _span(opened[-1]))
 
 
-def _grammar_text() -> str:
+def grammar_text() -> str:
     """The grammar ships inside the package; in a source checkout it sits beside it."""
     packaged = resources.files("circuitc") / "grammar" / "circuit.lark"
     if packaged.is_file():
@@ -254,7 +166,7 @@ def _grammar_text() -> str:
 
 @cache
 def _parser() -> Lark:
-    return Lark(_grammar_text(), parser="lalr", transformer=_Build(), postlex=_Parens(),
+    return Lark(grammar_text(), parser="lalr", transformer=_Build(), postlex=_Parens(),
                 propagate_positions=False, maybe_placeholders=False)
 
 
@@ -267,6 +179,34 @@ def parse(text: str) -> list:
     """The statements of a `.circ` source text, in source order (a new list each time; the
     statements themselves are immutable)."""
     return list(_parsed(text))
+
+
+def parse_recovering(text: str) -> tuple[list, list[CircuitError]]:
+    """The statements of `text` that parse, and its syntax errors (those `parse` raises,
+    in source order): a statement with an error is left out, and the others are parsed
+    as if it were blank. Nothing is moved: every span is where it is in `text`. What an
+    editor shows of a file being typed (`circuitc.analysis`)."""
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        return parse(text), []
+    except CircuitError as e:
+        errors = list(getattr(e, "errors", [e]))
+    blanked, kept = text, errors
+    # Each round blanks the statements of the errors found, so the next finds others or
+    # none. Where `_resume` finds no end (a '(' never closed), the statement is taken to
+    # end with the error's line.
+    for _ in range(LIMIT + 1):
+        for error in kept:
+            at = _offset(blanked, error.span)
+            end = _resume(blanked, at) or blanked.find("\n", at) + 1 or len(blanked)
+            start = _statement(blanked, at)[0]
+            blanked = blanked[:start] + re.sub(r"[^\n]", " ", blanked[start:end]) + blanked[end:]
+        try:
+            return parse(blanked), errors
+        except CircuitError as e:
+            kept = list(getattr(e, "errors", [e]))
+    return [], errors
 
 
 # The statements of the last text parsed are kept: a command reads its circuit more than
@@ -536,88 +476,13 @@ def _syntax_error(e: UnexpectedInput, text: str, origin: tuple[int, int]) -> Cir
         if e.char == "^":
             return CircuitError("'^' is not an operator; use '**' for powers", span)
         return CircuitError(f"unexpected character {e.char!r}", span,
-                            hint=_character_hint(text, _offset(text, span)))
+                            hint=character_hint(text, _offset(text, span)))
     if isinstance(e, UnexpectedToken):
         token = e.token
         if token.type != "_NL":  # (a newline's own span would end on the next line)
             span = _span(token)
         message = f"unexpected {_describe(token)}" + _expected(e.accepts or e.expected)
+        at = _offset(text, span)
         return CircuitError(message + _unclosed(text, span, origin), span,
-                            hint=_token_hint(token, text, _offset(text, span)))
+                            hint=token_hint(token, text, _statement(text, at)[0], at))
     return CircuitError(f"syntax error: {e}", span)
-
-
-# -- what people type: help for the likely fix ------------------------------------
-
-# Characters that look like an operator (or a space), and what to write instead.
-_LOOKALIKES = {"\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": "*", "\u00b7": "*",
-               "\u22c5": "*", "\u2219": "*", "\u00f7": "/", "\u00b2": "**2", "\u00b3": "**3",
-               "\u00a0": " "}
-_QUOTES = "\u201c\u201d\u2018\u2019\u201e\u00ab\u00bb\"'`"
-_CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_WORD_BEFORE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_NUMBER_BEFORE = re.compile(r"(?<![A-Za-z0-9_.])(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_CALL_DEFINED = re.compile(r"[ \t\f\r]*([A-Za-z_][A-Za-z0-9_]*[ \t\f\r]*\([^()\n;]*\))[ \t\f\r]*=")
-
-
-def _named(c: str) -> str:
-    return f"{c!r} is U+{ord(c):04X} {unicodedata.name(c, 'UNNAMED')}"
-
-
-def _character_hint(text: str, at: int) -> str | None:
-    """Help for the character at offset `at`, which begins no token."""
-    c = text[at]
-    if c in _LOOKALIKES:
-        instead = _LOOKALIKES[c]
-        if instead == " ":
-            return f"{_named(c)}; write an ordinary space"
-        if instead.startswith("**"):
-            return f"{_named(c)}; write the power as '{instead}'"
-        return f"{_named(c)}, which looks like '{instead}'; write '{instead}'"
-    if c in _QUOTES:
-        return (f"{_named(c)}; a circuit has no quotes: remove it" if ord(c) > 127
-                else "a circuit has no quotes: remove it")
-    if c == ".":
-        before, after = _WORD_BEFORE.search(text, 0, at), _WORD.match(text, at + 1)
-        if before and after:
-            written = f"{before.group()}.{after.group()}"
-            from .gates import CALLABLE  # only here: the parser itself knows no gate
-            if after.group() in CALLABLE:
-                return f"gates are called by their name alone: write '{after.group()}', not '{written}'"
-            if after.group() in _CONSTANTS:
-                return f"write the number {_CONSTANTS[after.group()]!r} for '{written}'"
-            return f"a name has no '.': write '{written.replace('.', '_')}', say"
-        return None
-    if unicodedata.decimal(c, None) is not None:
-        return (f"'{c}' is the digit {unicodedata.decimal(c)} of another script; numbers are "
-                "written with the ASCII digits 0-9")
-    if c.isalnum():
-        hint = "names are ASCII: the letters a-z and A-Z, the digits 0-9 and '_'"
-        name = unicodedata.name(c, "")
-        if name.startswith("GREEK ") and " LETTER " in name:
-            return f"{hint}; for '{c}' write '{name.rsplit(' ', 1)[-1].lower()}'"
-        return hint
-    return None
-
-
-def _token_hint(token: Token, text: str, at: int) -> str | None:
-    """Help for the token at offset `at` that the grammar does not allow there."""
-    start, _ = _statement(text, at)
-    if token.type in ("NAME", "LPAR"):
-        number = _NUMBER_BEFORE.search(text, start, at)
-        if number:
-            operand = token.value if token.type == "NAME" else "(...)"
-            return f"to multiply, write '{number.group()}*{operand}'"
-    first = _WORD.fullmatch(text[start:at].strip())
-    if first and token.type == "NAME" and first.group() not in KEYWORDS:
-        word = first.group()
-        keyword = next((k for k in sorted(KEYWORDS) if k == word.lower()), None) or next(
-            iter(difflib.get_close_matches(word.lower(), sorted(KEYWORDS), n=1, cutoff=0.6)), None)
-        if keyword:
-            return f"'{word}' is not a keyword; did you mean '{keyword}'?"
-    if first and token.type == "LPAR":
-        defined = _CALL_DEFINED.match(text, start)
-        if defined:
-            return f"to define a gate, write 'gate {defined.group(1)} = ...'"
-    return None

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from .errors import CircuitError
 from .gates import GATES
-from .graph import Builder, Graph, Node, Origin, fold_constant, new_node, renumbered
+from .graph import Builder, Graph, Node, Origin, fold_constant, needed, new_node, renumbered
 
 
 def _rewrite(graph: Graph, rewrites, keep=None) -> Graph:
@@ -140,15 +140,7 @@ def live_nodes(graph: Graph, done: int = 0) -> list[bool]:
     The first `done` nodes are taken to be live without looking: they are an
     optimized graph, every node of which its outputs need.
     """
-    nodes = graph.nodes
-    live = [True] * done + [False] * (len(nodes) - done)
-    for root in graph.roots:
-        live[root] = True
-    for i in range(len(nodes) - 1, done - 1, -1):
-        if live[i]:
-            for a in nodes[i].args:
-                live[a] = True
-    return live
+    return needed(graph.nodes, graph.roots, done)
 
 
 def dce(graph: Graph, done: int = 0) -> Graph:

@@ -37,7 +37,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from .api import gradient_of, hessian_rows, outputs_of
+from .elements import gradient_of, hessian_rows, outputs_of
 from .gates import DOMAIN_ERRORS
 from .numerics import default_h, difference
 from .report import table, values

@@ -10,7 +10,7 @@ gathered back into their buses; and `evaluation` is the document that
 
 from __future__ import annotations
 
-from .api import elementwise, evaluate, hessian_of
+from .elements import elementwise, evaluate, hessian_of
 from .errors import did_you_mean
 from .graph import by_bus, elements
 

@@ -1,4 +1,6 @@
-"""Shared test helpers: paths, the installed `circuitc` command, and loading circuits."""
+"""Shared test helpers: paths, the installed `circuitc` command, loading circuits, and the
+error fixtures' cases. The hypothesis strategies are `strategies.py`'s, each gate's SymPy
+form `oracle.py`'s."""
 
 from __future__ import annotations
 
@@ -60,6 +62,27 @@ def load_source(text: str, filename: str = "<test>", target: str = "python") -> 
     return module
 
 
+def load_second_order(text: str, target: str = "python", **options) -> types.ModuleType:
+    """`text` compiled for `target` with `hessian` and `jvp`, imported in memory."""
+    import circuitc
+
+    options = {"hessian": True, "jvp": True, **options}
+    module = types.ModuleType("second_order")
+    source = circuitc.compile_source(text, "random.circ", target, **options)
+    exec(compile(source, "random.py", "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
+def error_cases(fixture: str = "errors.txt"):
+    """The cases of an error fixture (`tests/fixtures/errors.txt`): `pytest.param(source,
+    expected message)`, each with its title as its id."""
+    text = (ROOT / "tests" / "fixtures" / fixture).read_text(encoding="utf-8")
+    for block in text.split("\n=== ")[1:]:
+        title, _, rest = block.partition("\n")
+        source, _, expected = rest.partition("---\n")
+        yield pytest.param(source, expected.rstrip("\n"), id=title)
+
+
 @pytest.fixture
 def graphviz() -> str:
     """Graphviz's `dot` program. Where it is missing the test is skipped, except in CI
@@ -69,4 +92,16 @@ def graphviz() -> str:
         if os.environ.get("CI"):
             pytest.fail("Graphviz's dot is not installed, though .ci/run installs it")
         pytest.skip("Graphviz's dot is not installed (apt-get install graphviz)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def npm() -> str:
+    """Node.js's npm, which building the playground needs: skipped where it is missing,
+    except in CI (`CI` set), where a missing one is a failure."""
+    found = shutil.which("npm")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("npm is not installed, though CI builds the playground with it")
+        pytest.skip("npm is not installed (apt-get install npm)")
     return found

@@ -18,7 +18,7 @@ import pytest
 
 import circuitc
 from circuitc import api, cache
-from circuitc.cli import _Progress
+from circuitc.cli.terminal import ProgressLine
 from circuitc.progress import phase, reporting
 from conftest import CIRCUITS, circuitc_command, run_cli
 
@@ -342,7 +342,7 @@ def test_no_progress_when_quiet_or_piped(tmp_path):
 
 def test_progress_names_each_phase_and_erases_itself():
     stream = io.StringIO()
-    progress = _Progress(stream)
+    progress = ProgressLine(stream)
     progress.DELAY = 0  # drawn at once (the ticking thread is not started here)
     with reporting(progress):
         phase("parse")

@@ -1,17 +1,17 @@
 """Differential testing: random circuits against SymPy and against numerical gradients, in both targets.
 
 `tests/test_sympy_oracle.py` covers the smooth gates at one point per circuit. Here the
-circuits use every gate `.circ` can write, kinks included, `gate` definitions (called
-with wires, so their bodies are inlined at several places), fan-out and several
-outputs, and each is checked at many points:
+circuits (`strategies.scalar_circuits`) use every gate `.circ` can write, kinks included,
+`gate` definitions (called with wires, so their bodies are inlined at several places),
+fan-out and several outputs, and each is checked at many points:
 
 - the python target, point by point, against SymPy's values and symbolic gradients
   (lambdified), and against central differences;
 - the numpy target on all points at once (one batch), against the same SymPy numbers.
 
 `relu`, `abs`, `max` and `min` have SymPy formulas without Piecewise or Heaviside
-(`abs(a) = sqrt(a**2)`, `max(a, b) = (a + b + sqrt((a-b)**2))/2`), which are exact away
-from their kinks; points closer than `KINK_MARGIN` to a kink of any gate in the circuit
+(`tests/oracle.py`: `abs(a) = sqrt(a**2)`, `max(a, b) = (a + b + sqrt((a-b)**2))/2`), which
+are exact away from their kinks; points closer than `KINK_MARGIN` to a kink of any gate in the circuit
 are left out, as are points where a value grows beyond `LARGEST`. Gates with a
 restricted domain get arguments that stay inside it (`log(1 + a**2)`).
 
@@ -29,114 +29,20 @@ import types
 import numpy as np
 import sympy
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import circuitc
 from circuitc.gates import CALLABLE, GATES
+from oracle import FORMS
+from strategies import INPUTS, KINK_MARGIN, LARGEST, SYMBOLS, ScalarCircuit, scalar_circuits
 
 EXAMPLES = int(os.environ.get("CIRCUITC_DIFFERENTIAL_EXAMPLES", "100"))
-POINTS = 16
-KINK_MARGIN = 1e-3
-LARGEST = 1e30
-INPUTS = ("x", "y", "z")
-SYMBOLS = {name: sympy.Symbol(name, real=True) for name in INPUTS}
-
-
-def _abs(a):
-    return sympy.sqrt(a**2)
-
-
-# gate -> (arity, .circ template over {0}, {1}, SymPy builder, kink argument or None).
-# Templates keep arguments inside the gate's domain; the SymPy builder mirrors them.
-FORMS = {
-    "add": (2, "{0} + {1}", lambda a, b: a + b, None),
-    "sub": (2, "{0} - {1}", lambda a, b: a - b, None),
-    "mul": (2, "{0} * {1}", lambda a, b: a * b, None),
-    "div": (2, "{0} / (1 + {1}*{1})", lambda a, b: a / (1 + b * b), None),
-    "neg": (1, "-{0}", lambda a: -a, None),
-    "pow": (2, "(1 + {0}*{0}) ** tanh({1})", lambda a, b: (1 + a * a) ** sympy.tanh(b), None),
-    "sigmoid": (1, "sigmoid({0})", lambda a: 1 / (1 + sympy.exp(-a)), None),
-    "tanh": (1, "tanh({0})", sympy.tanh, None),
-    "relu": (1, "relu({0})", lambda a: (a + _abs(a)) / 2, lambda a: a),
-    "softplus": (1, "softplus({0})", lambda a: sympy.log(1 + sympy.exp(a)), None),
-    "exp": (1, "exp(tanh({0}))", lambda a: sympy.exp(sympy.tanh(a)), None),
-    "log": (1, "log(1 + {0}*{0})", lambda a: sympy.log(1 + a * a), None),
-    "sqrt": (1, "sqrt(1 + {0}*{0})", lambda a: sympy.sqrt(1 + a * a), None),
-    "sin": (1, "sin({0})", sympy.sin, None),
-    "cos": (1, "cos({0})", sympy.cos, None),
-    "tan": (1, "tan(atan({0}) / 2)", lambda a: sympy.tan(sympy.atan(a) / 2), None),
-    "atan": (1, "atan({0})", sympy.atan, None),
-    "abs": (1, "abs({0})", _abs, lambda a: a),
-    "max": (2, "max({0}, {1})", lambda a, b: (a + b + _abs(a - b)) / 2, lambda a, b: a - b),
-    "min": (2, "min({0}, {1})", lambda a, b: (a + b - _abs(a - b)) / 2, lambda a, b: a - b),
-    # Integer powers, which the compiler may rewrite (`x**2 -> x*x`).
-    "square": (1, "{0}**2", lambda a: a**2, None),
-    "cube": (1, "pow({0}, 3)", lambda a: a**3, None),
-    "inverse": (1, "(1 + {0}*{0}) ** -1", lambda a: 1 / (1 + a * a), None),
-}
-# Every gate `.circ` can write has a form here.
-assert {g.name for g in GATES.values() if g.callable or g.operator} <= set(FORMS)
-
-
-class Circuit(types.SimpleNamespace):
-    """`.circ` text, its outputs as SymPy expressions, and the kink arguments to avoid."""
-
-
-@st.composite
-def _application(draw, names: list[str], exprs: dict, kinks: list):
-    """One gate applied to names in scope: its `.circ` text and its SymPy expression."""
-    op = draw(st.sampled_from(sorted(FORMS)))
-    arity, template, build, kink = FORMS[op]
-    args = [draw(st.sampled_from(names)) for _ in range(arity)]
-    if kink is not None:
-        kinks.append(kink(*(exprs[a] for a in args)))
-    return template.format(*args), build(*(exprs[a] for a in args))
-
-
-@st.composite
-def circuits(draw):
-    kinks: list = []
-    lines = [f"input {', '.join(INPUTS)}"]
-    gates = {}  # name -> (params, SymPy body over the params' symbols)
-    for g in range(draw(st.integers(0, 2))):
-        params = ["p", "q"][: draw(st.integers(1, 2))]
-        symbols = {p: sympy.Symbol(f"_{p}", real=True) for p in params}
-        body_kinks: list = []
-        first, e1 = draw(_application(params, symbols, body_kinks))
-        text, body = draw(_application([*params, "_u"], {**symbols, "_u": e1}, body_kinks))
-        text = text.replace("_u", f"({first})")
-        gates[f"g{g}"] = (params, body, list(symbols.values()), body_kinks)
-        lines.append(f"gate g{g}({', '.join(params)}) = {text}")
-    names = list(INPUTS)
-    exprs = dict(SYMBOLS)
-    for k in range(draw(st.integers(2, 8))):
-        wire = f"w{k}"
-        if gates and draw(st.integers(0, 3)) == 0:
-            name = draw(st.sampled_from(sorted(gates)))
-            params, body, symbols, body_kinks = gates[name]
-            args = [draw(st.sampled_from(names)) for _ in params]
-            lines.append(f"{wire} = {name}({', '.join(args)})")
-            bind = dict(zip(symbols, (exprs[a] for a in args)))
-            exprs[wire] = body.subs(bind, simultaneous=True)
-            kinks += [k.subs(bind, simultaneous=True) for k in body_kinks]
-        else:
-            text, exprs[wire] = draw(_application(names, exprs, kinks))
-            lines.append(f"{wire} = {text}")
-        names.append(wire)
-    wires = names[len(INPUTS):]
-    outputs = draw(st.lists(st.sampled_from(wires), min_size=1, max_size=3, unique=True))
-    lines.append(f"output {', '.join(outputs)}")
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    points = rng.uniform(-2.0, 2.0, size=(POINTS, len(INPUTS)))
-    return Circuit(text="\n".join(lines) + "\n", outputs=[exprs[o] for o in outputs],
-                   kinks=kinks, points=points, uses_gates=bool(gates))
 
 
 def _lambdified(exprs):
     return sympy.lambdify(list(SYMBOLS.values()), exprs, modules="math")
 
 
-def _expected(circuit: Circuit):
+def _expected(circuit: ScalarCircuit):
     """Per kept point: the outputs' values and, per output, the gradient; and the points kept."""
     symbols = list(SYMBOLS.values())
     values = _lambdified(circuit.outputs)
@@ -191,7 +97,7 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
 
 
 @SETTINGS
-@given(circuits())
+@given(scalar_circuits())
 def test_random_circuits_agree_with_sympy_and_numerical_gradients(circuit):
     points, expected = _expected(circuit)
     n_out = len(circuit.outputs)
@@ -232,5 +138,5 @@ def test_random_circuits_agree_with_sympy_and_numerical_gradients(circuit):
 def test_the_forms_cover_every_gate_circ_can_write():
     writable = {g.name for g in CALLABLE.values()} | {g.name for g in GATES.values() if g.operator}
     assert writable <= set(FORMS)
-    assert {name for name, form in FORMS.items() if form[3] is not None} == {
+    assert {name for name, form in FORMS.items() if form.kink is not None} == {
         g.name for g in GATES.values() if g.kink and (g.callable or g.operator)}

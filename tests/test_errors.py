@@ -11,19 +11,10 @@ import pytest
 
 import circuitc
 from circuitc.errors import LIMIT, WIDTH, CircuitErrors
-from conftest import ROOT, circuitc_command, run_cli
+from conftest import ROOT, circuitc_command, error_cases, run_cli
 
-
-def _cases(fixture: str = "errors.txt"):
-    text = (ROOT / "tests" / "fixtures" / fixture).read_text(encoding="utf-8")
-    for block in text.split("\n=== ")[1:]:
-        title, _, rest = block.partition("\n")
-        source, _, expected = rest.partition("---\n")
-        yield pytest.param(source, expected.rstrip("\n"), id=title)
-
-
-CASES = list(_cases())
-BUS_CASES = list(_cases("bus_errors.txt"))
+CASES = list(error_cases())
+BUS_CASES = list(error_cases("bus_errors.txt"))
 
 
 @pytest.mark.parametrize(("source", "expected"), CASES + BUS_CASES)

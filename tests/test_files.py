@@ -25,6 +25,7 @@ from click.testing import CliRunner
 
 import circuitc
 from circuitc import cli
+from circuitc.cli import files
 from circuitc.errors import CircuitError
 from conftest import circuitc_command, run_cli
 
@@ -236,7 +237,7 @@ def test_no_space_left_is_one_clear_line(tmp_path, monkeypatch):
     (tmp_path / "m.circ").write_text("f = x * y\n")
     (tmp_path / "m.py").write_text(OLD)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli.os, "fdopen", _failing_write(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))))
+    monkeypatch.setattr(files.os, "fdopen", _failing_write(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))))
     result = CliRunner().invoke(cli.main, ["compile", "m.circ"])
     assert result.exit_code == 2
     assert result.output == "error: cannot write 'm.py': No space left on device\n"
@@ -247,7 +248,7 @@ def test_ctrl_c_while_writing_leaves_the_existing_output_untouched(tmp_path, mon
     (tmp_path / "m.circ").write_text("f = x * y\n")
     (tmp_path / "m.py").write_text(OLD)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli.os, "fdopen", _failing_write(KeyboardInterrupt()))
+    monkeypatch.setattr(files.os, "fdopen", _failing_write(KeyboardInterrupt()))
     result = CliRunner().invoke(cli.main, ["compile", "m.circ"])
     assert result.exit_code == 130 and result.output == "Aborted!\n"
     assert (tmp_path / "m.py").read_text() == OLD and _leftovers(tmp_path) == []

@@ -1,7 +1,7 @@
 """The python target's whole-bus module (`emit.loops`) against the written-out module.
 
 On the example bus circuits and on random bus circuits (the strategy of
-`test_buses_oracle`), at random points with random seeds: forward values and
+`tests/strategies.py`), at random points with random seeds: forward values and
 backward values and gradients agree, bit for bit where the operations and their
 order are the same, else to a relative 1e-12 (`_close`); a domain error is raised
 by both. The module's text does not grow with the sizes of its buses, and a
@@ -17,11 +17,19 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_buses_oracle import SETTINGS, Circuit, _nested, _point, _seeds, bus_text, circuits
 
 import circuitc
 from circuitc import api
 from conftest import ROOT
+from strategies import (
+    BUS_SETTINGS,
+    BusCircuit,
+    bus_circuits,
+    bus_text,
+    nested,
+    random_point,
+    random_seeds,
+)
 
 EXAMPLES = [path for path in sorted([*(ROOT / "circuits").glob("*.circ"), *(ROOT / "examples").glob("*.circ")])
             if "[" in path.read_text()]  # the bus circuits
@@ -115,9 +123,9 @@ def test_rosenbrock_is_bit_for_bit():
     assert [g.hex() for g in got[1][0]] == [w.hex() for w in want[1][0]]
 
 
-@SETTINGS
-@given(circuits(), st.integers(0, 2**32 - 1))
-def test_random_bus_circuits_agree_with_the_written_out_module(c: Circuit, seed):
+@BUS_SETTINGS
+@given(bus_circuits(), st.integers(0, 2**32 - 1))
+def test_random_bus_circuits_agree_with_the_written_out_module(c: BusCircuit, seed):
     text = bus_text(c)
     try:
         source, written = _both(text)
@@ -127,10 +135,10 @@ def test_random_bus_circuits_agree_with_the_written_out_module(c: Circuit, seed)
     loops = _loaded(source)
     rng = np.random.default_rng(seed)
     for container in (list, tuple, np.array):
-        point, seeds = _point(c, rng), _seeds(c, rng)
-        args = [_nested(point[n], shape, container) if shape else point[n][0]
+        point, seeds = random_point(c, rng), random_seeds(c, rng)
+        args = [nested(point[n], shape, container) if shape else point[n][0]
                 for n, _, shape in c.inputs]
-        seed_args = [_nested(seeds[n], c.shape(n), container) if c.shape(n) else seeds[n][0]
+        seed_args = [nested(seeds[n], c.shape(n), container) if c.shape(n) else seeds[n][0]
                      for n in c.outputs]
         try:
             _compare(loops, written, args, seed_args)

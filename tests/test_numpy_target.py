@@ -385,11 +385,11 @@ def test_deterministic_and_ruff_clean(tmp_path):
 
 def test_every_helper_the_gate_table_names_exists():
     from circuitc.emit import numpy_helpers
-    from circuitc.emit.numpy import HELPERS
+    from circuitc.emit.numpy import HELPER_SOURCES
 
     named = {g.numpy.helper for g in GATES.values() if g.numpy.helper}
-    assert named and named <= set(HELPERS)
-    assert all(callable(getattr(numpy_helpers, name)) for name in HELPERS)
+    assert named and named <= set(HELPER_SOURCES)
+    assert all(callable(getattr(numpy_helpers, name)) for name in HELPER_SOURCES)
 
 
 def test_names_the_numpy_module_uses_are_renamed():

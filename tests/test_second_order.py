@@ -1,9 +1,9 @@
 """Second order on random circuits: `hessian`, `hvp` and `jvp` against SymPy, against
 each other and against finite differences of the generated gradient, in both targets.
 
-The circuits are `tests/test_differential.py`'s (every gate `.circ` can write, kinks
-included, `gate` definitions, fan-out, one to three outputs), with random seeds, plus
-random bus circuits. Per circuit and kept point (away from kinks, values finite):
+The circuits are `tests/test_differential.py`'s (`strategies.scalar_circuits`: every gate
+`.circ` can write, kinks included, `gate` definitions, fan-out, one to three outputs),
+with random seeds, plus random bus circuits. Per circuit and kept point (away from kinks, values finite):
 
 - python target: `hessian()`'s `H` against `sympy.hessian` of `sum(seed * out)` (1e-9
   relative to the matrix's scale), `H[i][j]` and `H[j][i]` the same bits, every entry
@@ -25,28 +25,19 @@ import math
 import os
 import random
 import struct
-import types
 
 import numpy as np
 import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_differential import FORMS, INPUTS, KINK_MARGIN, LARGEST, SYMBOLS, circuits
 
-import circuitc
+from conftest import load_second_order as load
+from oracle import FORMS
+from strategies import INPUTS, KINK_MARGIN, LARGEST, SYMBOLS, scalar_circuits
 
 EXAMPLES = int(os.environ.get("CIRCUITC_SECOND_ORDER_EXAMPLES", "25"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def load(text: str, target: str = "python", **options) -> types.ModuleType:
-    """`text` compiled for `target` with `hessian` and `jvp`, imported in memory."""
-    options = {"hessian": True, "jvp": True, **options}
-    module = types.ModuleType("second_order")
-    source = circuitc.compile_source(text, "random.circ", target, **options)
-    exec(compile(source, "random.py", "exec"), module.__dict__)  # noqa: S102
-    return module
 
 
 def bits(x: float) -> bytes:
@@ -177,7 +168,7 @@ def check_point(python, oracle: Oracle, point, seeds, direction, tangent, n_out)
 
 
 @SETTINGS
-@given(circuits(), st.integers(0, 2**32 - 1))
+@given(scalar_circuits(), st.integers(0, 2**32 - 1))
 def test_random_circuits_second_order_agrees_with_sympy(circuit, seed):
     n_out = len(circuit.outputs)
     seeds = seeds_for(seed, n_out)
@@ -244,7 +235,7 @@ def check_numpy_batch(text, python, points, seeds, rng, n_out, oracle):
 
 # -- bus circuits ------------------------------------------------------------------
 
-SMOOTH = sorted(op for op, form in FORMS.items() if form[3] is None)
+SMOOTH = sorted(op for op, form in FORMS.items() if form.kink is None)
 
 
 @st.composite
@@ -267,7 +258,8 @@ def bus_circuits(draw):
             buses[name] = [sum(w[i][j] * buses[arg][j] for j in range(n)) for i in range(n)]
             continue
         op = draw(st.sampled_from(SMOOTH))
-        arity, template, build, _ = FORMS[op]
+        form = FORMS[op]
+        arity, template, build = form.arity, form.safe, form.build
         args = [draw(st.sampled_from([*sorted(buses), "s"])) for _ in range(arity)]
         if all(a == "s" for a in args):  # a bus reads at least one bus
             args[0] = draw(st.sampled_from(sorted(buses)))

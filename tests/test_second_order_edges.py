@@ -65,3 +65,15 @@ def test_a_renamed_input_given_twice_is_named_the_same_way_every_time(tmp_path):
     for _ in range(3):
         with pytest.raises(TypeError, match="'lambda' twice"):
             m.forward(**{"lambda": 1.0, "lambda_": 1.0, "exc": 2.0, "exc_": 2.0})
+
+
+def test_numpy_hvp_sums_a_gradient_its_tangent_reads():
+    """`d_a` is summed to `a`'s shape in `hvp` too, where the product's tangent reads it
+    (a name `backward` had summed was taken as summed in `hvp`)."""
+    m = circuitc.api.load_source("input x, a\nh = x + log(a)\n", "c.circ", "numpy", hessian=True,
+                                 elements=True)
+    x, a = np.ones((1, 3)), np.full((2, 1), 2.0)
+    grads = m.backward(x, a)[1]
+    hvp_grads = m.hvp(x, a, np.ones(()), np.ones(()))[1]
+    assert np.shape(hvp_grads[1]) == np.shape(grads[1]) == (2, 1)
+    np.testing.assert_allclose(hvp_grads[1], grads[1])

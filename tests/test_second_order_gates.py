@@ -12,34 +12,20 @@ import math
 import numpy as np
 import pytest
 import sympy
-from test_second_order import load
 
 from circuitc.gates import GATES
+from conftest import load_second_order as load
+from oracle import GATES as GATES_ORACLE
 
 X, Y = sympy.symbols("x y", real=True)
 # Points inside every gate's domain (positive, for `log`, `sqrt`, `x ** y`), x != y.
 POINTS = [(0.3, 1.7), (1.1, 0.6), (0.8, 1.3)]
 NEGATIVE = [(-0.7, 0.4), (-1.2, -0.5), (0.9, -1.4)]
 
-# gate -> (.circ text of f over inputs x, y; SymPy's f). Gates written bare, on inputs.
-SMOOTH = {
-    "add": ("x + y", X + Y),
-    "sub": ("x - y", X - Y),
-    "mul": ("x * y", X * Y),
-    "div": ("x / y", X / Y),
-    "neg": ("-x", -X),
-    "pow": ("x ** y", X**Y),
-    "sigmoid": ("sigmoid(x)", 1 / (1 + sympy.exp(-X))),
-    "tanh": ("tanh(x)", sympy.tanh(X)),
-    "softplus": ("softplus(x)", sympy.log(1 + sympy.exp(X))),
-    "exp": ("exp(x)", sympy.exp(X)),
-    "log": ("log(x)", sympy.log(X)),
-    "sqrt": ("sqrt(x)", sympy.sqrt(X)),
-    "sin": ("sin(x)", sympy.sin(X)),
-    "cos": ("cos(x)", sympy.cos(X)),
-    "tan": ("tan(x)", sympy.tan(X)),
-    "atan": ("atan(x)", sympy.atan(X)),
-}
+# gate -> (.circ text of f over inputs x, y; SymPy's f): each smooth gate written bare, on
+# inputs (`tests/oracle.py`).
+SMOOTH = {name: (form.bare.format("x", "y"), form.sympy(*[X, Y][:form.arity]))
+          for name, form in GATES_ORACLE.items() if form.kink is None}
 # The same gates in the forms the compiler rewrites or treats apart: constant exponents
 # (`x**2 -> x*x`, no `ln` part), a constant base, a gate of a gate, fan-out.
 MORE = {
@@ -51,7 +37,7 @@ MORE = {
     "nested": ("tanh(sigmoid(x * y) / y)", sympy.tanh(1 / (1 + sympy.exp(-X * Y)) / Y)),
     "fan-out": ("exp(x) * sin(x * y) + log(x) / y", sympy.exp(X) * sympy.sin(X * Y) + sympy.log(X) / Y),
 }
-KINKED = {"relu": "relu(x)", "abs": "abs(x)", "max": "max(x, y)", "min": "min(x, y)",
+KINKED = {**{name: form.bare.format("x", "y") for name, form in GATES_ORACLE.items() if form.kink},
           # max(2y, x + y, 2x) and its min: a reduction's steps, which only reductions write
           "max reduction": "max(x * i + y * (2 - i) for i in range(3))",
           "min reduction": "min(x * i + y * (2 - i) for i in range(3))"}

@@ -14,15 +14,9 @@ import circuitc
 from circuitc import gates
 from circuitc.cli import main
 from circuitc.report import values
-from circuitc.verify import (
-    DEFAULT_TOLERANCES,
-    Check,
-    _Checker,
-    _Circuit,
-    report_dict,
-    report_text,
-    verify_circuit,
-)
+from circuitc.verify import DEFAULT_TOLERANCES, Check, report_dict, report_text, verify_circuit
+from circuitc.verify.checked import Checked
+from circuitc.verify.checks import Checker
 from conftest import CIRCUITS, EXAMPLES, load_source, run_cli
 
 
@@ -157,7 +151,7 @@ HARD_POINTS = [("input x = 1e6\nf = sin(x)\n", "sin"),
 @pytest.mark.parametrize(("text", "gate"), HARD_POINTS, ids=[g for _, g in HARD_POINTS])
 def test_blame_retries_before_it_blames_a_correct_rule(text, gate):
     module = load_source(text)
-    checker = _Checker(_Circuit(module, circuitc.compile_graphs(text)[0]), "central",
+    checker = Checker(Checked(module, circuitc.compile_graphs(text)[0]), "central",
                        None, None, None)
     assert checker.blame(dict(module.DEFAULTS), Check("f", "x", verdict="fail")) is None
 
@@ -370,7 +364,7 @@ def test_a_gradient_that_is_not_finite_is_outside_the_domain_and_blames_no_gate(
 
 def test_blame_passes_over_a_gate_whose_derivatives_are_not_finite_there():
     text = (CIRCUITS / "neuron.circ").read_text()
-    checker = _Checker(_Circuit(load_source(text), circuitc.compile_graphs(text)[0]),
+    checker = Checker(Checked(load_source(text), circuitc.compile_graphs(text)[0]),
                        "central", None, None, None)
     at = {"a": math.inf, "b": 2.0, "c": -3.0, "x": -1.0, "y": 3.0}
     # '*' of a*x: its rule gives inf for x, its central difference nan; neither is wrong

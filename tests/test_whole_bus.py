@@ -33,10 +33,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_buses_oracle import SETTINGS, bus_text, circuits
-from test_errors import _cases
 
 import circuitc
+from conftest import error_cases
+from strategies import BUS_SETTINGS, bus_circuits, bus_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ["examples/mlp.circ", "examples/spiral.circ", "examples/moons.circ",
@@ -133,8 +133,8 @@ def _check(text: str, rng, batching: str = "one batch", index_numbers: bool = Fa
     _agree(got, want, exact)
 
 
-@SETTINGS
-@given(circuits(), st.integers(0, 2**32 - 1), st.sampled_from(sorted(BATCHINGS)))
+@BUS_SETTINGS
+@given(bus_circuits(), st.integers(0, 2**32 - 1), st.sampled_from(sorted(BATCHINGS)))
 def test_whole_bus_code_is_the_written_out_module(c, seed, batching):
     text = bus_text(c)
     try:
@@ -201,7 +201,7 @@ def test_wrt_and_fix():
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize(("source", "expected"), list(_cases("bus_errors.txt")))
+@pytest.mark.parametrize(("source", "expected"), list(error_cases("bus_errors.txt")))
 def test_a_bad_bus_circuit_gets_the_written_out_error(source, expected):
     """Every error of the written-out front end, word for word, through whole-bus code
     (a given range reading out of bounds was once compiled)."""

@@ -27,11 +27,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_buses_oracle import SETTINGS, bus_text, circuits
 
 import circuitc
 from circuitc import api
-from conftest import ROOT
+from conftest import ROOT, run_cli
+from strategies import BUS_SETTINGS, bus_circuits, bus_text
 
 EXAMPLES = ["examples/mlp.circ", "examples/spiral.circ", "examples/moons.circ",
             "examples/svm.circ", "circuits/rosenbrock.circ", "circuits/two_layer.circ"]
@@ -145,8 +145,8 @@ def _check_hessian(text: str, rng) -> None:
             _agree(got[2], at)
 
 
-@SETTINGS
-@given(circuits(), st.integers(0, 2**32 - 1))
+@BUS_SETTINGS
+@given(bus_circuits(), st.integers(0, 2**32 - 1))
 def test_jvp_and_hvp_are_the_written_out_modules(c, seed):
     text = bus_text(c)
     try:
@@ -209,3 +209,54 @@ def _counted(function, calls: list):
         calls.append(np.shape(args[1]))
         return function(*args)
     return counted
+
+
+def test_verify_checks_second_derivatives_of_whole_bus_modules():
+    for target in ("numpy", "python"):
+        result = run_cli("verify", ROOT / "circuits/rosenbrock.circ", "--order", "2",
+                         "--target", target, "-D", "n=300", "--points", "1")
+        assert result.returncode == 0, result.stderr
+        assert "OK:" in result.stdout and " 0 failed" in result.stdout
+
+
+BATCHES = [(), (3,), (2, 1), (2, 3), (1, 3), (4,)]
+
+
+def _arrays(result):
+    if isinstance(result, tuple | list):
+        for x in result:
+            yield from _arrays(x)
+    elif isinstance(result, np.ndarray):
+        yield result
+
+
+@BUS_SETTINGS
+@given(bus_circuits(), st.integers(0, 2**32 - 1))
+def test_whole_bus_code_leaves_the_callers_arrays_alone(c, seed):
+    """No function changes an array it was given, and no two of its results, nor a result
+    and an argument, share memory (arrays that alias one another would change together)."""
+    text = bus_text(c)
+    try:
+        whole = _load(text, "numpy")
+    except circuitc.CircuitError:
+        return
+    rng = np.random.default_rng(seed)
+    shape = {n: tuple(whole.SHAPES[n]) for n in whole.INPUTS + whole.OUTPUTS}
+
+    def batch():
+        return BATCHES[rng.integers(len(BATCHES))]
+    args = [rng.uniform(-2, 2, batch() + shape[n]) for n in whole.INPUTS]
+    seeds = [rng.normal(size=batch() + shape[n]) for n in whole.OUTPUTS]
+    directions = [rng.normal(size=batch() + shape[n]) for n in whole.WRT]
+    calls = {"forward": args, "backward": args + seeds,
+             "jvp": args + [rng.normal(size=a.shape) for a in args],
+             "hvp": args + directions + seeds}
+    for name, params in calls.items():
+        saved = [p.copy() for p in params]
+        got = _call(getattr(whole, name), *params)
+        for p, s in zip(params, saved):
+            assert np.array_equal(p, s, equal_nan=True), f"{name} changed an argument\n{text}"
+        results = list(_arrays(got)) if not isinstance(got, type) else []
+        for k, r in enumerate(results):
+            assert not any(np.shares_memory(r, p) for p in params), f"{name}\n{text}"
+            assert not any(np.shares_memory(r, o) for o in results[k + 1:]), f"{name}\n{text}"

@@ -43,6 +43,7 @@ import inspect
 from circuitc.emit import loops as loops_emit
 from circuitc.emit import numpy as numpy_emit
 from circuitc.emit import python as python_emit
+from circuitc.emit import text as emit_text
 
 LIBRARY = {"python": "math", "numpy": "np"}
 IMPORTS = {"python": ("math", None), "numpy": ("numpy", "np")}
@@ -63,11 +64,11 @@ SIGNS = (ast.USub, ast.UAdd)
 
 # Read at import, as the emitters do, so that editing the files during a long fuzz run
 # does not make the loaded compiler look wrong.
-_LOCATED = {"_located": python_emit._LOCATED, "_by_circ_names": python_emit._BY_CIRC_NAMES}
-_SHIPPED = {"numpy": {**numpy_emit.HELPERS, **_LOCATED},
+_LOCATED = {"_located": emit_text.LOCATED, "_by_circ_names": emit_text.BY_CIRC_NAMES}
+_SHIPPED = {"numpy": {**numpy_emit.HELPER_SOURCES, **_LOCATED},
             "python": {**{name: inspect.getsource(fn).rstrip() for name, fn in python_emit.HELPERS.items()},
                        **_LOCATED},
-            "loops": {**loops_emit.SOURCES, **_LOCATED}}
+            "loops": {**loops_emit.HELPER_SOURCES, **_LOCATED}}
 
 
 def shipped_helpers(target: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from ..graph import Origin
 from ..indexed.ad import hvp, jvp, vjp
 from ..indexed.ir import ADJOINT, TANGENT, Plan
 from ..indexed.sparsity import band, hessian_pattern
-from .python import _BY_CIRC_NAMES, _LOCATED, _WHERE_COMMENT, _strings, _syntax_table, _tuple
+from .text import closing, constants, syntax_table, tuple_display
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Frame:
 
     def __init__(self, plan: Plan, version: str, reserved: set[str]):
         self.p, self.version = plan, version
-        self.syntax = _syntax_table(self.target)
+        self.syntax = syntax_table(self.target)
         self.ident: dict[str, str] = {}
         self.taken = set(reserved)
         for name in [*plan.inputs, *plan.outputs]:
@@ -105,23 +105,12 @@ class Frame:
         raise NotImplementedError
 
     def constants(self) -> list[str]:
-        """The lines defining `INPUTS`, `OUTPUTS`, `WRT`, `SHAPES`, `DEFAULTS` and, where an
-        input is renamed, `RENAMED`."""
+        """The lines defining the module's constants (`text.constants`)."""
         p = self.p
-        defaults = [f'"{name}": {self.default(value, p.shape(name))}'
-                    for name, value in p.defaults.items()]
-        shapes = ", ".join(f'"{n}": {p.shape(n)!r}' for n in dict.fromkeys([*p.inputs, *p.outputs]))
-        lines = [f"INPUTS = {_strings(p.inputs)}",
-                 f"OUTPUTS = {_strings(p.outputs)}",
-                 f"WRT = {_strings(p.wrt)}  # the inputs whose gradients backward() returns",
-                 "# The shape of each input and output: () for a number.",
-                 f"SHAPES = {{{shapes}}}",
-                 f"DEFAULTS = {{{', '.join(defaults)}}}"]
+        defaults = {name: self.default(value, p.shape(name)) for name, value in p.defaults.items()}
+        shapes = {n: p.shape(n) for n in dict.fromkeys([*p.inputs, *p.outputs])}
         renamed = {n: self.ident[n] for n in p.inputs if self.ident[n] != n}
-        if renamed:
-            pairs = ", ".join(f'"{n}": "{i}"' for n, i in renamed.items())
-            lines.append(f"RENAMED = {{{pairs}}}  # the parameter of each input not spelled as in INPUTS")
-        return lines
+        return constants(p.inputs, p.outputs, p.wrt, shapes, defaults, renamed)
 
     def head(self, f: Function) -> list[str]:
         """The `def` line and docstring of `f`; seeds default to 1.0."""
@@ -147,7 +136,7 @@ class Frame:
                  "# (row, column) at each point p of the box of sizes, each (constant, coefficients)",
                  "# affine in p, but where each pair of a group of distinct is equal.",
                  "# HESSIAN_PATTERN lists them, sorted by column then row, when first asked for.",
-                 f"HESSIAN_PIECES = {_tuple([repr(piece) for piece in pieces], '') if pieces else '()'}",
+                 f"HESSIAN_PIECES = {tuple_display([repr(piece) for piece in pieces], '') if pieces else '()'}",
                  f"HESSIAN_BAND = {band(pieces)!r}  # how far the places lie from the diagonal, if banded"]
         return "\n".join(lines).split("\n")  # a line each, for the line numbers of `_WHERE`
 
@@ -161,7 +150,7 @@ class Frame:
         values = f"({', '.join(outs)})" if len(outs) > 1 else outs[0]
         seed_sum = " + ".join(f"sum({s}*{o})" if p.shape(o) else f"{s}*{o}" for s, o in zip(seeds, outs))
         head = f"({', '.join(params + [s + '=1.0' for s in seeds])}):"
-        args = f"hvp, {_tuple(params)}, {_tuple(seeds)}"
+        args = f"hvp, {tuple_display(params)}, {tuple_display(seeds)}"
         sparse_doc = (f"Return ({values}, grads, entries), entries[k] = the entry of the Hessian "
                       f"of {seed_sum} at HESSIAN_PATTERN[k]: one hvp per colour of its columns.")
         dense_doc = (f"Return ({values}, grads, H), the Hessian of {seed_sum} as a tuple of rows "
@@ -179,17 +168,9 @@ class Frame:
         return lines
 
     def closing(self, head: int, names: list[str]) -> list[str]:
-        """The module's lines after its helpers: `_WHERE` (its line numbers moved down by
-        the `head` lines above the functions) and `_located` where a line can raise, and
-        the keyword calls by `.circ` name of the functions `names` where an input is
-        renamed."""
-        tail = []
-        if self.where:
-            entries = "".join(f"{line + head} {origin.describe(self.shown)}\n"
-                              for line, origin in self.where)
-            entries = entries.replace("\\", "\\\\").replace('"', '\\"')
-            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{entries}"""', "", "", _LOCATED]
-        if any(self.ident[n] != n for n in self.p.inputs):
-            tail += ["", "", _BY_CIRC_NAMES, ""]
-            tail += [f"{name} = _by_circ_names({name})" for name in names]
-        return tail
+        """The module's lines after its helpers (`text.closing`): `_WHERE`, its line numbers
+        moved down by the `head` lines above the functions, and the keyword calls by `.circ`
+        name of the functions `names`."""
+        where = [(line + head, origin) for line, origin in self.where]
+        renamed = any(self.ident[n] != n for n in self.p.inputs)
+        return closing(where, self.shown, bool(where), renamed, names)

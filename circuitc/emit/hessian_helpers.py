@@ -1,6 +1,5 @@
 """The functions a whole-bus module of the python target carries for its sparse Hessian
-(`emit.loops` copies their source into the module; `indexed.sparsity` lists patterns
-with `_pattern` too). They use nothing but the module's own globals: `INPUTS`, `WRT`,
+(`emit.loops` copies their source into the module, `emit.whole` the colouring). They use nothing but the module's own globals: `INPUTS`, `WRT`,
 `SHAPES`, `HESSIAN_PIECES`, `HESSIAN_BAND` and the helpers `_flat`, `_shaped`,
 `_symmetric`.
 
@@ -14,6 +13,7 @@ at once (`_sparse_hessian`).
 
 from __future__ import annotations
 
+import inspect
 from itertools import product
 
 
@@ -97,3 +97,8 @@ def _dense_hessian(hvp, inputs, seeds):
     value, grads, entries = _sparse_hessian(hvp, inputs, seeds)
     pattern, colour, _ = _hessian_layout()
     return value, grads, _symmetric(entries, pattern, len(colour))  # noqa: F821
+
+
+# Each helper's source, by name, as the writers copy it into a module.
+HELPER_SOURCES = {f.__name__: inspect.getsource(f).rstrip() for f in (
+    _pattern, _colouring, _hessian_layout, _count, _sparse_hessian, _dense_hessian)}

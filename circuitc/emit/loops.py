@@ -41,12 +41,14 @@ import math
 from dataclasses import replace
 
 from ..gates import ATOM, GATES
-from ..graph import Graph, Origin
+from ..graph import Graph, Origin, needed
 from ..indexed.ir import Access, Fold, Map, Plan, axes_shape, check, covers, identity, pruned
 from ..indexed.passes import fused
 from . import hessian_helpers
 from .frame import Frame, Function, functions
-from .python import HELPER_SOURCES, LINE, MAX_DEPTH, RESERVED, _literal, _nested, _tuple
+from .python import RESERVED
+from .python_helpers import HELPER_SOURCES as PYTHON_HELPER_SOURCES
+from .text import LINE, MAX_DEPTH, literal, nested_display, tuple_display
 
 
 def _shaped(flat, shape):
@@ -90,26 +92,29 @@ def _prod_except_tangent(terms, tangents):
     return [db * a + b * da for b, a, db, da in zip(before, after, dbefore, dafter)]
 
 
-HELPERS = {f.__name__: f for f in (_shaped, _logsumexp, _prod_except, _prod_except_tangent,
-                                   *(getattr(hessian_helpers, name) for name in (
-                                       "_pattern", "_colouring", "_hessian_layout", "_count",
-                                       "_sparse_hessian", "_dense_hessian")))}
-SOURCES = {**HELPER_SOURCES, **{name: inspect.getsource(f).rstrip() for name, f in HELPERS.items()}}
+HELPERS = {f.__name__: f for f in (_shaped, _logsumexp, _prod_except, _prod_except_tangent)}
+HELPER_SOURCES = {**PYTHON_HELPER_SOURCES,
+                  **{name: inspect.getsource(f).rstrip() for name, f in HELPERS.items()},
+                  **hessian_helpers.HELPER_SOURCES}
 # What the functions call, and `iter` and `next`, which earlier loops called, reserved so
 # that no circuit name shadows a builtin in them (`tests/whitelist.py` holds them to it).
-NAMES = RESERVED | set(HELPERS) | {"range", "float", "max", "min", "iter", "next", "product",
+NAMES = RESERVED | set(HELPERS) | set(hessian_helpers.HELPER_SOURCES) | {"range", "float", "max", "min", "iter", "next", "product",
                                    "sparse_hessian", "HESSIAN_PIECES", "HESSIAN_BAND",
                                    "__getattr__", "globals"}
-FOLDS = {"max": "max({})", "min": "min({})", "prod": "math.prod({})",
-         "logsumexp": "_logsumexp({})", "prod_except": "_prod_except({})",
-         "prod_except_tangent": "_prod_except_tangent({})"}
+# Each fold as a call on the list of its terms, and the helper that call needs.
+FOLDS = {"max": ("max({})", None), "min": ("min({})", None), "prod": ("math.prod({})", None),
+         "logsumexp": ("_logsumexp({})", "_logsumexp"),
+         "prod_except": ("_prod_except({})", "_prod_except"),
+         "prod_except_tangent": ("_prod_except_tangent({})", "_prod_except_tangent")}
 
 
 def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
-    return _Module(plan, version).source(functions(plan, jvp, hessian))
+    return LoopsWriter(plan, version).source(functions(plan, jvp, hessian))
 
 
-class _Module(Frame):
+class LoopsWriter(Frame):
+    """Writes one plain-Python module of loops from a whole-bus plan."""
+
     target = "python"
 
     def __init__(self, plan: Plan, version: str):
@@ -165,26 +170,20 @@ class _Module(Frame):
         depth). A node used once that cannot raise is written into the expression that
         uses it."""
         nodes = graph.nodes
-        needed = [False] * len(nodes)
-        for r in roots:
-            needed[r] = True
-        for i in range(len(nodes) - 1, -1, -1):
-            if needed[i]:
-                for a in nodes[i].args:
-                    needed[a] = True
+        alive = needed(nodes, roots)
         uses = [0] * len(nodes)
         for i in roots:
             uses[i] += 1
         for i, node in enumerate(nodes):
-            if needed[i]:
+            if alive[i]:
                 for a in node.args:
                     uses[a] += 1
         texts: dict[int, tuple[str, int, int]] = {}
         for i, node in enumerate(nodes):
-            if not needed[i]:
+            if not alive[i]:
                 continue
             if node.op == "const":
-                text, prec = _literal(node.attr)
+                text, prec = literal(node.attr)
                 self.uses_math |= text.endswith(("inf", "nan"))
                 texts[i] = (text, prec, 0)
                 continue
@@ -275,8 +274,8 @@ class _Module(Frame):
             rank = len(self.f.plan.shape(name))
             axes = m.domain[:rank]
             whole = w.target == identity(name, axes) and axes_shape(axes) == self.f.plan.shape(name)
-            if not whole or depth not in (None, rank):
-                continue
+            if not whole or depth not in (None, rank) or not w.add and rank < len(m.domain):
+                continue  # (a `=` write over fewer variables is written at its element)
             if w.add and (self.contributions[name] != 1 or self.f.plan.buffers[name].role != "sum"):
                 continue
             depth = rank
@@ -306,9 +305,10 @@ class _Module(Frame):
         self.loops(kept)
         loops = " ".join(f"for {self.var(a.var)} in range({f'{a.start}, ' if a.start else ''}{a.stop})"
                          for a in f.domain[len(kept):])
-        call = FOLDS[f.kind].format(", ".join(f"[{self.element(t)} {loops}]" for t in f.terms))
-        if "_" + f.kind in HELPERS:
-            self.helpers.add("_" + f.kind)
+        template, helper = FOLDS[f.kind]
+        call = template.format(", ".join(f"[{self.element(t)} {loops}]" for t in f.terms))
+        if helper:
+            self.helpers.add(helper)
         self.uses_math |= f.kind in ("prod", "logsumexp")
         how = "extend" if whole else "append" if kept else None
         self.line(f"{target}.{how}({call})" if how else f"{target} = {call}", f.origin, True)
@@ -369,18 +369,18 @@ class _Module(Frame):
             return text
 
         values = [value(o) for o in f.values]
-        groups = [values[0] if len(values) == 1 else _tuple(values)]
+        groups = [values[0] if len(values) == 1 else tuple_display(values)]
         if f.name in ("backward", "hvp"):
             groups.append([value(b) for _, b in f.grads])
         if f.name == "jvp":
             tangents = [value(b) for _, b in f.tangents]
-            groups.append(tangents[0] if len(tangents) == 1 else _tuple(tangents))
+            groups.append(tangents[0] if len(tangents) == 1 else tuple_display(tangents))
         if f.name == "hvp":
             groups.append([value(b) for _, b in f.tangents])
-        flat = ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()" for g in groups)
+        flat = ", ".join(g if isinstance(g, str) else tuple_display(g) if g else "()" for g in groups)
         if len(f"    return {flat}") <= LINE:
             return flat
-        return ", ".join(g if isinstance(g, str) else _tuple(g, "    ") if g else "()"
+        return ", ".join(g if isinstance(g, str) else tuple_display(g, "    ") if g else "()"
                          for g in groups)
 
     # -- the module -------------------------------------------------------------------------
@@ -391,14 +391,14 @@ class _Module(Frame):
             flat = list(value)
             for _ in shape[1:]:
                 flat = [x for row in flat for x in row]
-            return _nested([self.literal(float(v)) for v in flat], shape)
+            return nested_display([self.literal(float(v)) for v in flat], shape)
         text = self.literal(float(value))
         for n in reversed(shape):
             text = f"({text},) * {n}"
         return text
 
     def literal(self, value: float) -> str:
-        text = _literal(value)[0]
+        text = literal(value)[0]
         self.uses_math |= text.endswith(("inf", "nan"))
         return text
 
@@ -416,12 +416,12 @@ class _Module(Frame):
         head = [f"# Generated by circuitc {self.version} from {self.shown}; do not edit.",
                 '"""A circuit compiled by circuitc: forward(inputs) and backward(inputs, seeds)."""',
                 ""]
-        if self.uses_math or any("math." in SOURCES[h] for h in self.helpers):
+        if self.uses_math or any("math." in HELPER_SOURCES[h] for h in self.helpers):
             head += ["import math", ""]
         if hessian:
             head += ["from itertools import product", ""]
         head += constants
         tail = []
         for helper in sorted(self.helpers):
-            tail += ["", "", SOURCES[helper]]
+            tail += ["", "", HELPER_SOURCES[helper]]
         return "\n".join(head + self.lines + tail + self.closing(len(head), names)) + "\n"

@@ -37,16 +37,9 @@ from ..errors import CircuitError
 from ..gates import GATES
 from ..grad import ADJOINT, TANGENT
 from ..graph import LEAVES, Graph, by_bus, elements
-from .python import (
-    _BY_CIRC_NAMES,
-    _WHERE_COMMENT,
-    ENTRY_POINTS,
-    HELPER_SOURCES,
-    LINE,
-    RESERVED,
-    _Module,
-    _tuple,
-)
+from .python import ENTRY_POINTS, RESERVED, PythonWriter
+from .python_helpers import HELPER_SOURCES
+from .text import BY_CIRC_NAMES, LINE, WHERE_COMMENT, tuple_display, where_text
 
 _HELPERS_FILE = Path(__file__).with_name("numba_helpers.py")
 
@@ -158,7 +151,7 @@ def wrapper(name: str, inputs: list[str], extras: list[str], entry: bool) -> lis
     float64 arrays) where there is one (`entry`) and the last call was not of a batch (a
     batch's arrays make the entry point fail, which costs numba some microseconds), else
     (and for anything else) `_run`."""
-    run = f"_run(_{name.upper()}, {_tuple(inputs)}" + (f", {_tuple(extras)})" if extras else ")")
+    run = f"_run(_{name.upper()}, {tuple_display(inputs)}" + (f", {tuple_display(extras)})" if extras else ")")
     if not entry:
         return [f"    return {run}"]
     return [f"    if not _{name}_batched:  # the last call was at one point",
@@ -179,7 +172,7 @@ def threads(name: str, params: list[str], starts: list[tuple[str, str]], checked
     args = ", ".join(params)
     spec = [f'"kind": "{name}"', f'"kernel": _{name}_points',
             f'"threads": {"None" if blas else f"_{name}_threads"}',
-            f'"starts": {_tuple([f"({a}, {b})" for a, b in starts]) if starts else "()"}',
+            f'"starts": {tuple_display([f"({a}, {b})" for a, b in starts]) if starts else "()"}',
             f'"checked": {checked}', f'"batched": "_{name}_batched"']
     if name == "hvp":
         spec.append('"backward": _BACKWARD')
@@ -202,7 +195,7 @@ def signature(types: list[str]) -> str:
     return f'"({", ".join(types)}{"," if len(types) == 1 else ""})"'
 
 
-class _NumbaModule(_Module):
+class NumbaWriter(PythonWriter):
     """Writes one numba module from gate graphs (see the module docstring)."""
 
     reserved = NUMBA_RESERVED
@@ -260,11 +253,11 @@ class _NumbaModule(_Module):
             if h not in JITTED:
                 tail += ["", "", HELPERS[h]]
         if self.where:
-            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries()}"""']
+            tail += ["", "", WHERE_COMMENT, f'_WHERE = """\n{where_text(self.where, self.shown)}"""']
         else:
             tail += ["", "", '_WHERE = ""  # no line can raise']
         if self.renamed():
-            tail += ["", "", _BY_CIRC_NAMES, ""]
+            tail += ["", "", BY_CIRC_NAMES, ""]
             tail += [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS
                      if name in ("forward", "backward") or getattr(self, name) is not None]
         return "\n".join(self.lines + tail) + "\n"
@@ -285,18 +278,18 @@ class _NumbaModule(_Module):
 
         def returns(exprs) -> str:
             values = [exprs[node][0] for _, node in results]
-            text = _tuple(values) if values else "()"
+            text = tuple_display(values) if values else "()"
             if len(f"    values = {text}") > LINE:
-                text = _tuple(values, "    ")
+                text = tuple_display(values, "    ")
             self.lines += f"    values = {text}".split("\n")
             if not raising:
                 return "values, 0.0"
             # Tuples of at most TUPLE numbers (numba refuses 1,000 and more).
             checked = [exprs[i][0] for i in raising]
             groups = [checked[k:k + TUPLE] for k in range(0, len(checked), TUPLE)]
-            check = " + ".join(f"_check({_tuple(g)})" for g in groups)
+            check = " + ".join(f"_check({tuple_display(g)})" for g in groups)
             if len(f"    return values, {check}") > LINE:
-                check = " + ".join(f"_check({_tuple(g, '    ')})" for g in groups)
+                check = " + ".join(f"_check({tuple_display(g, '    ')})" for g in groups)
             return f"values, {check}"
         before, entries = len(self.lines), len(self.where)
         self.function(f"_{name}_at({', '.join(params)})",
@@ -491,4 +484,4 @@ class _NumbaModule(_Module):
 def emit(forward: Graph, backward: Graph, version: str, **extras: Graph | None) -> str:
     """The numba module for a circuit, from its optimized forward graph and gradient graph;
     `jvp`, `hvp` and `hessian`, the graphs of those functions, add them."""
-    return _NumbaModule(forward, backward, version, **extras).source()
+    return NumbaWriter(forward, backward, version, **extras).source()

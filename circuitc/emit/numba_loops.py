@@ -14,8 +14,8 @@ points of a range of chunks of a batch (see `numba_helpers`), stage after stage:
   stage that writes it.
 - A map is a loop over the chunk's points around the loops of its domain. At each point
   a bus's row is a view named as the bus (`x = _row(x_rows, 10, point)`), a number's
-  value a local, and the body is `emit.loops`'s: a gate a line where it can raise (else written into the expression
-  that uses it), a sum over inner variables in a running value that starts at `-0.0`, a
+  value a local, and the body is `emit.loops`'s: a gate a line where it can raise (else
+  written into the expression that uses it), a sum over inner variables in a running value that starts at `-0.0`, a
   `+=` target started at `-0.0` where a stage adds to every element (else `0.0`). Each
   value of a gate that can raise is checked (`check`): a point where one is not finite is
   marked in `bad`, and `_run` runs it again in the interpreter to find the error.
@@ -23,9 +23,11 @@ points of a range of chunks of a batch (see `numba_helpers`), stage after stage:
   point) and a row per point, or whose target is the gradient of such a weight, is a
   matrix product by BLAS (`np.dot`) over the chunk's points where the product is large
   enough (`_GEMM_FROM` multiplications), the loops beside it otherwise (and in the
-  interpreter, `_BLAS` false).
+  interpreter, `_BLAS` false): `emit.numba_blas`.
 - A fold gathers its terms into an array and calls its helper (`_fold_max`,
   `_logsumexp`, `_prod_except`, ...), the python target's folds.
+
+The entry points at one point of floats, and the Hessians, are `emit.numba_entries`'s.
 
 Values agree with the python target's whole-bus code (`emit.loops`) bit for bit where no
 matrix product runs (the same gates in the same order); BLAS sums in its own order.
@@ -39,7 +41,6 @@ from dataclasses import replace
 from ..gates import GATES
 from ..graph import Origin
 from ..indexed.ir import (
-    ADJOINT,
     Access,
     Fold,
     Map,
@@ -50,7 +51,7 @@ from ..indexed.ir import (
     pruned,
 )
 from ..indexed.passes import fused
-from . import loops
+from . import hessian_helpers, loops
 from .frame import Frame, Function, functions
 from .numba import (
     HELPERS,
@@ -59,16 +60,18 @@ from .numba import (
     copied,
     head,
     needed,
-    signature,
     threads,
     tuning,
     wrapper,
 )
-from .numpy import HELPERS as NUMPY_HELPERS
-from .python import _BY_CIRC_NAMES, _WHERE_COMMENT, LINE, _tuple
+from .numba_blas import MatrixProducts
+from .numba_entries import EntryPoints
+from .numpy import HELPER_SOURCES as NUMPY_HELPER_SOURCES
+from .text import BY_CIRC_NAMES, WHERE_COMMENT, where_text
 
 # The numpy target's helpers of sparse Hessians, which a module with `hvp` carries.
 HESSIAN_HELPERS = ("_sparse_hessian", "_hessian_layout", "_pattern", "_affine_at", "_colouring")
+HESSIAN_SOURCES = {**NUMPY_HELPER_SOURCES, "_colouring": hessian_helpers.HELPER_SOURCES["_colouring"]}
 FOLDS = {"max": "_fold_max", "min": "_fold_min", "prod": "_fold_prod", "logsumexp": "_logsumexp",
          "prod_except": "_prod_except", "prod_except_tangent": "_prod_except_tangent"}
 GEMM_FROM = 4096  # multiplications: a smaller contraction costs BLAS more than the loops
@@ -77,10 +80,12 @@ RESERVED = NUMBA_RESERVED | loops.NAMES | set(HESSIAN_HELPERS) | {"rows", "terms
 
 
 def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
-    return _Module(plan, version).source(functions(plan, jvp, hessian))
+    return NumbaLoopsWriter(plan, version).source(functions(plan, jvp, hessian))
 
 
-class _Module(loops._Module):
+class NumbaLoopsWriter(MatrixProducts, EntryPoints, loops.LoopsWriter):
+    """Writes one numba module of compiled kernels from a whole-bus plan."""
+
     target = "python"  # the gates print as in the python target
 
     def __init__(self, plan: Plan, version: str):
@@ -246,7 +251,7 @@ class _Module(loops._Module):
             self.line(f"{rows} = _new({count})")
 
     def map_loops(self, m: Map, chosen: list[int]) -> None:
-        """The loops of map `m` computing its writes `chosen` (see `loops._Module.map`)."""
+        """The loops of map `m` computing its writes `chosen` (see `loops.LoopsWriter.map`)."""
         domain = m.domain
         writes = [(m.body.outputs[k][1], m.writes[k]) for k in chosen]
         depth, outer = self.outer(m)
@@ -284,7 +289,7 @@ class _Module(loops._Module):
         self.depth -= 1
 
     def outer(self, m: Map) -> tuple[int, list]:
-        """`loops._Module.outer`, but a `+=` into a gradient an input's points may share (a
+        """`loops.LoopsWriter.outer`, but a `+=` into a gradient an input's points may share (a
         row per chunk) is never assigned: it adds."""
         depth, outer = super().outer(m)
         return depth, [w for w in outer if not (w.add and w.target.name in self.shared)]
@@ -323,98 +328,6 @@ class _Module(loops._Module):
             self.line(f"{self.element(f.target)} = folded[{term}]")
             self.depth -= len(folded)
         self.depth -= len(kept) + 1
-
-    # -- contractions by BLAS -------------------------------------------------------------
-
-    def contractions(self, m: Map) -> dict[int, tuple[str, list[str], int, str]]:
-        """The writes of `m` that are matrix products: per write, the line computing it, the
-        conditions it needs at run time, and its multiplications per point."""
-        if len(m.domain) != 2 or any(a.start for a in m.domain):
-            return {}
-        found = {}
-        for k, ((_, node), w) in enumerate(zip(m.body.outputs, m.writes)):
-            made = self.product(m, node, w)
-            if made is not None:
-                found[k] = made
-        return found
-
-    def whole(self, access: Access, m: Map) -> bool:
-        """Whether `access` takes its whole buffer, a variable an axis, each once."""
-        if access.name is None:
-            return False
-        axes = {a.var: a for a in m.domain}
-        shape = self.f.plan.shape(access.name)
-        if len(access.vars) != len(shape):
-            return False
-        return all(v is not None and a == 1 and c == 0 and axes[v].size == n
-                   for (v, a, c), n in zip(access.index, shape))
-
-    def product(self, m: Map, node: int, w) -> tuple[str, list[str], int, str] | None:
-        """Write `w` of value `node` as a matrix product, where it is one (see the module
-        docstring): the line adding it into its target, the conditions it needs, its
-        multiplications per point, the product itself; or None."""
-        nodes = m.body.nodes
-        if not w.add or nodes[node].op != "mul":
-            return None
-        reads = []
-        for a in nodes[node].args:
-            if nodes[a].op != "input":
-                return None
-            reads.append(m.reads[int(nodes[a].attr[1:-1])])
-        if not all(self.whole(r, m) for r in reads) or not self.whole(w.target, m):
-            return None
-        plan = self.f.plan
-        rows = "(stop - start)"
-        n = {a.var: a.size for a in m.domain}
-        weights = [r for r in reads if len(r.vars) == 2 and plan.buffers[r.name].role == "input"]
-        vectors = [r for r in reads if len(r.vars) == 1]
-        target = w.target
-        if len(target.vars) == 1 and len(weights) == 1 and len(vectors) == 1:
-            (t,), (s,) = target.vars, vectors[0].vars
-            weight = weights[0]
-            if s == t or set(weight.vars) != {s, t}:
-                return None
-            ns, nt = n[s], n[t]
-            matrix = self.rows(weight.name)
-            matrix = (f"{matrix}.reshape(({ns}, {nt}))" if weight.vars == (s, t)
-                      else f"{matrix}.reshape(({nt}, {ns})).T")
-            operand, more = self.chunk_rows(vectors[0].name, ns)
-            out, also = self.chunk_rows(target.name, nt, write=True)
-            if operand is None or out is None:
-                return None
-            how = "_put" if w in self.outer(m)[1] else "_add"
-            self.helpers.add(how)
-            product = f"np.dot({operand}.reshape(({rows}, {ns})), {matrix})"
-            return (f"{how}({out}, 0, {product})", [f"len({self.rows(weight.name)}) == {ns * nt}", *more, *also],
-                    ns * nt, product)
-        weight = target.name[1:] if target.name.startswith(ADJOINT) else None
-        if len(target.vars) == 2 and len(vectors) == 2 and weight in plan.inputs and target.name in self.shared:
-            t1, t2 = target.vars
-            by_var = {r.vars[0]: r for r in vectors}
-            if set(by_var) != {t1, t2}:
-                return None
-            first, more1 = self.chunk_rows(by_var[t1].name, n[t1])
-            second, more2 = self.chunk_rows(by_var[t2].name, n[t2])
-            if first is None or second is None:
-                return None
-            self.helpers.add("_add")
-            product = f"np.dot({first}.reshape(({rows}, {n[t1]})).T, {second}.reshape(({rows}, {n[t2]})))"
-            return (f"_add({self.rows(target.name)}, chunk * {n[t1] * n[t2]}, {product})",
-                    [f"len({self.rows(weight)}) == {n[t1] * n[t2]}", *more1, *more2], n[t1] * n[t2], product)
-        return None
-
-    def chunk_rows(self, name: str, size: int, write: bool = False) -> tuple[str | None, list[str]]:
-        """The rows of the chunk's points of a one-axis buffer, its array or a slice of it,
-        and the conditions for there being a row per point; None where there may not be."""
-        kind = self.storage(name)
-        rows = self.rows(name)
-        if kind == "local":
-            return rows, []
-        if kind == "input":
-            if write:
-                return None, []
-            return f"{rows}[start * {size}:stop * {size}]", [f"({self.each(name)} or B == 1)"]
-        return f"{rows}[start * {size}:stop * {size}]", [self.each(name)] if name in self.shared else []
 
     # -- functions ------------------------------------------------------------------------
 
@@ -519,193 +432,6 @@ class _Module(loops._Module):
                     return True
         return False
 
-    def entry(self, f: Function, arrays, starts: list[str], checked: bool) -> None:
-        """`_<name>`: the compiled entry point at one point of floats and float64 arrays. The
-        numbers among its arguments and results are one array's elements, `numbers`, which
-        is made at once (an array each would cost more than the kernel at small sizes)."""
-        p = f.plan
-        types, args, numbers, given = [], [], [], []
-        for b in f.params:
-            shape = p.shape(b)
-            ident = self.name(b)
-            if not shape:
-                types.append("float64")
-                args.append(f"numbers[{len(numbers)}:{len(numbers) + 1}]")
-                given.append(f"    numbers[{len(numbers)}] = {ident}")
-                numbers.append(ident)
-            else:
-                types.append(f"float64[{', '.join([':'] * (len(shape) - 1) + ['::1'])}]")
-                args.append(ident if len(shape) == 1 else f"{ident}.reshape({math.prod(shape)})")
-        lines = ["", "", f"@numba.njit({signature(types)}, cache=True, error_model=\"numpy\")",
-                 f"def _{f.name}({', '.join(self.name(b) for b in f.params)}):",
-                 f'    """{f.name} at one point of floats and float64 arrays, compiled'
-                 + ('; FloatingPointError where a gate\'s value is not finite."""' if checked else '."""'),
-                 "    B = np.int64(1)  # not the literal 1, for which numba compiles the kernel again"]
-        made, values = [], {}
-        for (b, rows), start in zip(arrays, starts):
-            size = math.prod(p.shape(b))
-            ident = self.name(b) if rows == self.result_of.get(b) else rows
-            if not p.shape(b):
-                values[b] = f"numbers[{len(numbers)}]"
-                made.append(f"numbers[{len(numbers)}:{len(numbers) + 1}]")
-                if start != "None":
-                    given.append(f"    numbers[{len(numbers)}] = {start}")
-                numbers.append(ident)
-                continue
-            made.append(ident)
-            values[b] = ident if len(p.shape(b)) == 1 else f"{ident}.reshape({p.shape(b)!r})"
-            new = {"None": f"np.empty({size})", "0.0": f"np.zeros({size})"}.get(start, f"_full({size}, -0.0)")
-            lines.append(f"    {ident} = {new}")
-        if numbers:
-            lines.append(f"    numbers = np.empty({len(numbers)})  # {', '.join(numbers)}")
-            lines += given
-        if checked:
-            lines.append("    bad = np.zeros(1, np.bool_)")
-        names = args + made + (["bad"] if checked else [])
-        call = f"    _{f.name}_points(B, B, B - B, B, {', '.join(names)})"
-        if len(call) > LINE:
-            call = f"    _{f.name}_points(\n        B, B, B - B, B,\n" + "".join(
-                f"        {a},\n" for a in names) + "    )"
-        lines += call.split("\n")
-        if checked:
-            lines += ["    if bad[0]:", '        raise FloatingPointError("not finite")']
-
-        values = [values[b] for b, _ in arrays]
-        n = len(f.values)
-        k = n + len(f.grads)
-        groups: list = [values[0] if n == 1 else values[:n]]
-        if f.name in ("backward", "hvp"):
-            groups.append(values[n:k])
-        if f.name == "jvp":
-            groups.append(values[n] if len(values) == n + 1 else values[n:])
-        if f.name == "hvp":
-            groups.append(values[k:])
-        ret = "    return " + ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()"
-                                     for g in groups)
-        if len(ret) > LINE:
-            ret = "    return " + ", ".join(g if isinstance(g, str) else _tuple(g, "    ") if g else "()"
-                                         for g in groups)
-        lines += ret.split("\n")
-        self.lines += lines
-
-    def hessians(self) -> list[str]:
-        """`hessian` and `sparse_hessian`, each compiled at one point of floats and float64
-        arrays (`_hessian_at`, `_sparse_hessian_at`) from `_hvp_colours`, the `hvp` kernel
-        along the sum of each colour's unit directions, and otherwise (a batch, other
-        types) from `hvp` by `_dense_hessian` and `_sparse_hessian`; and the module's
-        `__getattr__` that lists `HESSIAN_PATTERN`."""
-        f, arrays, starts, checked = self.products
-        p = f.plan
-        n = sum(math.prod(p.shape(b)) for b in p.wrt)
-        inputs = [self.name(b) for b in p.inputs]
-        seeds = [self.name(p.seeds[o]) for o in p.outputs]
-        types, args, numbers, given = [], [], [], []
-
-        def number(value: str) -> str:
-            given.append(f"    numbers[{len(numbers)}] = {value}")
-            numbers.append(value)
-            return f"numbers[{len(numbers) - 1}:{len(numbers)}]"
-        for b in p.inputs + tuple(p.seeds[o] for o in p.outputs):
-            shape, ident = p.shape(b), self.name(b)
-            types.append(f"float64[{', '.join([':'] * (len(shape) - 1) + ['::1'])}]" if shape else "float64")
-            args.append(number(ident) if not shape else
-                        ident if len(shape) == 1 else f"{ident}.reshape({math.prod(shape)})")
-        directions = []
-        lines = ["", "", "@_jit",
-                 f"def _hvp_colours({', '.join(inputs + seeds)}, colour, count):",
-                 ('    """hvp at one point along the sum of each colour\'s unit directions: the value, '
-                 'the\n    gradient, and the products, a row per colour over the elements of WRT."""'),
-                 "    B = np.int64(count)",
-                 "    one = np.int64(1)  # not the literal 1, for which numba compiles the kernel again"]
-        k = 0
-        for name in p.wrt:
-            size = math.prod(p.shape(name))
-            direction = self.name(p.directions[name])
-            directions.append(direction)
-            lines += [f"    {direction} = np.zeros(count * {size})",
-                      f"    for k in range({size}):",
-                      f"        {direction}[colour[{f'{k} + ' if k else ''}k] * {size} + k] = 1.0"]
-            k += size
-        made, values = [], {}
-        for (b, rows), start in zip(arrays, starts):
-            size = math.prod(p.shape(b))
-            ident = self.name(b) if rows == self.result_of.get(b) else rows
-            made.append(ident)
-            new = "np.empty" if start == "None" else "np.zeros"
-            count = "count" if size == 1 else f"count * {size}"
-            lines.append(f"    {ident} = {new}({count})" if start != "-0.0" else
-                         f"    {ident} = _full({count}, -0.0)")
-            values[b] = (ident, p.shape(b))
-        if numbers:
-            lines.append(f"    numbers = np.empty({len(numbers)})  # {', '.join(numbers)}")
-            lines += given
-        lines += ["    bad = np.zeros(count, np.bool_)"] if checked else []
-        names = args[:len(inputs)] + directions + args[len(inputs):] + made + (["bad"] if checked else [])
-        lines += ["    _hvp_points(", "        B, one, one - one, one,",
-                  *(f"        {a}," for a in names), "    )"]
-        if checked:
-            lines += ["    if bad.any():", '        raise FloatingPointError("not finite")']
-        lines.append(f"    products = np.empty((count, {n}))")
-        k = 0
-        for (name, b) in f.tangents:
-            ident, shape = values[b]
-            size = math.prod(shape)
-            lines.append(f"    products[:, {k}:{k + size}] = {ident}.reshape((count, {size}))")
-            k += size
-
-        def value(b: str) -> str:
-            ident, shape = values[b]
-            size = math.prod(shape)
-            return f"{ident}[0]" if not shape else f"{ident}[:{size}]" if len(shape) == 1 else \
-                f"{ident}[:{size}].reshape({shape!r})"
-        outs = [value(b) for b in f.values]
-        grads = [value(b) for _, b in f.grads]
-        ret = f"    return {outs[0] if len(outs) == 1 else _tuple(outs)}, {_tuple(grads) if grads else '()'}, products"
-        lines += ret.split("\n") if len(ret) <= LINE else [
-            (f"    return {outs[0] if len(outs) == 1 else _tuple(outs, '    ')}, "
-            f"{_tuple(grads, '    ') if grads else '()'}, products")]
-        signature_types = signature(types + ["int64[:, ::1]", "int64[::1]", "int64"])
-        params = ", ".join(inputs + seeds)
-        for entry, doc, result in (
-                ("_hessian_at", "the Hessian as an array", [
-                    f"    H = np.zeros(({n}, {n}))",
-                    "    for at in range(len(pattern)):",
-                    "        j, k = pattern[at, 0], pattern[at, 1]",
-                    "        H[j, k] = H[k, j] = products[colour[k], j]",
-                    "    return value, grads, H"]),
-                ("_sparse_hessian_at", "its entries at the places of HESSIAN_PATTERN", [
-                    "    entries = np.empty(len(pattern))",
-                    "    for at in range(len(pattern)):",
-                    "        entries[at] = products[colour[pattern[at, 1]], pattern[at, 0]]",
-                    "    return value, grads, entries"])):
-            lines += ["", "", f'@numba.njit({signature_types}, cache=True, error_model="numpy")',
-                      f"def {entry}({params}, pattern, colour, count):",
-                      f'    """(value, grads, {doc}) at one point of floats and float64 arrays, compiled."""',
-                      f"    value, grads, products = _hvp_colours({params}, colour, count)",
-                      *result]
-        seed_sum = " + ".join(f"sum({s}*{o})" if p.shape(o) else f"{s}*{o}" for s, o in zip(seeds, p.outputs))
-        outs_doc = f"({', '.join(p.outputs)})" if len(p.outputs) > 1 else p.outputs[0]
-        head = f"({', '.join(inputs + [s + '=1.0' for s in seeds])}):"
-        for name, entry, helper, doc in (
-                ("sparse_hessian", "_sparse_hessian_at", "_sparse_hessian",
-                 (f"Return ({outs_doc}, grads, entries), entries[k] = the entry of the Hessian of "
-                 f"{seed_sum} at HESSIAN_PATTERN[k]: one hvp per colour of its columns.")),
-                ("hessian", "_hessian_at", "_dense_hessian",
-                 (f"Return ({outs_doc}, grads, H), the Hessian of {seed_sum} as an array over the "
-                 "elements of WRT, from sparse_hessian."))):
-            lines += ["", "", f"def {name}{head}", f'    """{doc}"""',
-                      "    pattern, colour, count = _hessian_layout()",
-                      "    try:",
-                      f"        return {entry}({params}, pattern, colour, max(count, 1))",
-                      "    except (TypeError, FloatingPointError):  # arrays, other types; a value not finite",
-                      f"        return {helper}(hvp, {_tuple(inputs)}, {_tuple(seeds)})"]
-        lines += ["", "", "def __getattr__(name):",
-                  '    """HESSIAN_PATTERN, listed from HESSIAN_PIECES when first asked for."""',
-                  '    if name == "HESSIAN_PATTERN":',
-                  "        return _hessian_layout()[0]",
-                  '    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")']
-        return lines
-
     def wrapper(self, f: Function) -> list[str]:
         """The entry point `<name>` itself: the compiled `_<name>`, else `_run`."""
         inputs = [self.name(b) for b in self.p.inputs]
@@ -729,7 +455,7 @@ class _Module(loops._Module):
             self.lines += self.hessians()
             self.helpers.add("_dense_hessian")
             for h in HESSIAN_HELPERS:
-                tail += ["", "", copied(NUMPY_HELPERS[h])]
+                tail += ["", "", copied(HESSIAN_SOURCES[h])]
         constants = self.constants() + (self.hessian_constants() if hessian else [])
         top = [*head(self.shown, self.version), *constants, *tuning(self.work(made[1].plan)),
                "_BLAS = True  # contractions as matrix products (not in the interpreter: `_interpreted`)",
@@ -742,14 +468,12 @@ class _Module(loops._Module):
             if h not in JITTED:
                 tail += ["", "", HELPERS[h]]
         if self.where:
-            entries = "".join(f"{line + len(top)} {origin.describe(self.shown)}\n"
-                              for line, origin in self.where)
-            entries = entries.replace("\\", "\\\\").replace('"', '\\"')
-            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{entries}"""']
+            where = [(line + len(top), origin) for line, origin in self.where]
+            tail += ["", "", WHERE_COMMENT, f'_WHERE = """\n{where_text(where, self.shown)}"""']
         else:
             tail += ["", "", '_WHERE = ""  # no line can raise']
         names = [f.name for f in made] + (["sparse_hessian", "hessian"] if hessian else [])
         if any(self.ident[n] != n for n in self.p.inputs):
-            tail += ["", "", _BY_CIRC_NAMES, ""]
+            tail += ["", "", BY_CIRC_NAMES, ""]
             tail += [f"{name} = _by_circ_names({name})" for name in names]
         return "\n".join(top + self.lines + tail) + "\n"

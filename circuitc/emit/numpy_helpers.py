@@ -325,36 +325,14 @@ def _affine_at(constant, coefficients, grid):
     return constant + np.asarray(coefficients, dtype=np.int64) @ grid
 
 
-def _colouring(pattern, n, band):
-    """A colour for each of `n` columns of a symmetric pattern (its places row <= column)
-    such that no row has two non-zero columns of one colour, and how many colours: the
-    column's number modulo `2 band + 1` where the pattern lies within `band` of the
-    diagonal and that is at most 15 colours, else, column by column, the smallest colour
-    no column sharing a row with it has."""
-    if band is not None and 2 * band + 1 <= 15:
-        return np.arange(n) % (2 * band + 1), min(n, 2 * band + 1)
-    rows = [[] for _ in range(n)]  # the non-zero columns of each row
-    for j, k in pattern.tolist():
-        rows[j].append(k)
-        if j != k:
-            rows[k].append(j)
-    colour = [-1] * n
-    for k in range(n):
-        taken = {colour[c] for j in rows[k] for c in rows[j]}
-        c = 0
-        while c in taken:
-            c += 1
-        colour[k] = c
-    return np.array(colour, dtype=np.int64), max(colour, default=-1) + 1
-
-
 def _hessian_layout():
     """`HESSIAN_PATTERN` and the colouring of its columns, made once."""
     made = globals().get("_HESSIAN_LAYOUT")
     if made is None:
         pattern = _pattern(HESSIAN_PIECES)  # noqa: F821 (the module's)
         n = sum(int(np.prod(SHAPES[name])) for name in WRT)  # noqa: F821
-        made = globals()["_HESSIAN_LAYOUT"] = (pattern, *_colouring(pattern, n, HESSIAN_BAND))  # noqa: F821
+        colour, count = _colouring(pattern.tolist(), n, HESSIAN_BAND)  # noqa: F821 (emit.hessian_helpers's)
+        made = globals()["_HESSIAN_LAYOUT"] = (pattern, np.asarray(colour, dtype=np.int64), count)
     return made
 
 

@@ -2,19 +2,12 @@
 
 The module imports nothing but `math`. `forward` and `backward` are straight-line
 code: a line per named wire or adjoint, a temporary used once written into the
-expression that uses it (see `_Module.function`), other temporaries numbered `t1`,
+expression that uses it (see `PythonWriter.function`), other temporaries numbered `t1`,
 `t2`, ..., each line that comes from a gate ending with a `# line N` comment: the
 line of the `.circ` file, which the module's header names (not repeated on every
 line: that would cost `compile()` time and bytes). A circuit of `LARGE` forward gates or
 more has them written once, in `_forward`, which every function calls (the large shape,
 docs/module_shape.md).
-
-Names: every `.circ` name keeps its spelling unless it is a Python keyword,
-`__debug__` (which Python will not let a program assign) or a name the module
-itself defines (`math`, `forward`, `INPUTS`, `exc`, ...); then `_` is appended
-until it is free, so `lambda` becomes `lambda_`. Adjoints are `d_<wire>` and the
-seed of output `f` is the argument `d_f`, with the same underscore rule when a
-`.circ` name already uses that spelling.
 
 Run-time errors: a gate that can raise (`Gate.raises`) always has a line of its
 own, and the body of a function with such a line sits in a `try` whose handler
@@ -27,15 +20,27 @@ constant, not a dict literal for `compile()` to build code for (benchmarks/RESUL
 
 from __future__ import annotations
 
-import functools
-import inspect
 import keyword
 import math
 from collections.abc import Callable
 
-from ..gates import ATOM, GATES, UNARY
+from ..gates import ATOM, GATES
 from ..grad import ADJOINT, TANGENT
 from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
+from .python_helpers import HELPER_SOURCES, HELPERS
+from .text import (
+    LINE,
+    MAX_DEPTH,
+    Names,
+    closing,
+    constants,
+    literal,
+    nested_display,
+    syntax_table,
+    tuple_display,
+    unpack,
+    wrapped,
+)
 
 # The builtins the functions read are reserved too: an input `ValueError` would break
 # the exception handler.
@@ -44,197 +49,24 @@ MODULE_NAMES = {"math", "forward", "backward", "jvp", "hvp", "hessian", "INPUTS"
                 "_forward", "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names"}
 
 
-def _flat(value, shape):
-    """The elements of a bus value of `shape` in row-major order: nested lists or tuples
-    of that shape, or a NumPy array; a single number stands for every element."""
-    if hasattr(value, "tolist"):  # an array: its elements as Python numbers
-        value = value.tolist()
-    if not isinstance(value, (list, tuple)):
-        count = 1
-        for n in shape:
-            count *= n
-        return [value] * count
-    rows = [value]
-    for n in shape:
-        if not all(isinstance(row, (list, tuple)) and len(row) == n for row in rows):
-            raise ValueError(f"expected a bus of shape {shape}, got {value!r}")
-        rows = [x for row in rows for x in row]
-    if any(isinstance(x, (list, tuple)) for x in rows):  # nested deeper than the shape
-        raise ValueError(f"expected a bus of shape {shape}, got {value!r}")
-    return rows
-
-
-def _symmetric(entries, pattern, n):
-    """The symmetric n-by-n matrix, a tuple of rows, with `entries` at the places of
-    `pattern` (row <= column) and at their mirrors, and zeros elsewhere."""
-    rows = [[0.0] * n for _ in range(n)]
-    for (j, k), h in zip(pattern, entries):
-        rows[j][k] = rows[k][j] = h
-    return tuple(map(tuple, rows))
-
-
-HELPERS = {gate.python.helper.__name__: gate.python.helper
-           for gate in GATES.values() if gate.python.helper} | {"_flat": _flat,
-                                                               "_symmetric": _symmetric}
-# Their text, read once: files on disk may change under a running process (an upgrade),
-# and `inspect.getsource` would then return other lines than the loaded function's.
-HELPER_SOURCES = {name: inspect.getsource(fn).rstrip() for name, fn in HELPERS.items()}
 # `__debug__` is no keyword, but Python refuses to compile an assignment to it.
 RESERVED = set(keyword.kwlist) | {"__debug__"} | MODULE_NAMES | set(HELPERS)
 ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # the functions, in order
 # Up to this many rows, `hessian` returns its matrix as a tuple display (the code grows
 # with the square of the rows); beyond, `_symmetric` fills it from the pattern's entries.
 SMALL_HESSIAN = 16
-MAX_DEPTH = 12  # of an inlined expression's gates
-LINE = 100  # characters; a longer tuple of gradients is written one gradient a line
 # From this many gates in the forward graph on, a module has the large shape: the forward
-# gates are written once, in `_forward`, which the other functions call (see `_Module.source`).
+# gates are written once, in `_forward`, which the other functions call (see `PythonWriter.source`).
 LARGE = 10_000
 
 _LEAF_PREFIX = {"input": "", "seed": ADJOINT, "tangent": TANGENT}  # of a leaf's identifier key
-_WHERE_COMMENT = "# The `.circ` position of each line that can raise, after its line number in this module."
-_LOCATED = '''\
-def _located(exc):
-    """`exc` again, its message prefixed with the `.circ` position of the failing gate."""
-    entry = f"\\n{exc.__traceback__.tb_lineno} "  # how `_WHERE` starts the line's entry
-    where = _WHERE.partition(entry)[2].partition("\\n")[0] if entry in _WHERE else "circuit"
-    return type(exc)(f"{where}: {exc}")'''
-
-# A module with a renamed input wraps `forward` and `backward` in this, so that keyword
-# calls by `.circ` name work for every circuit (`backward(**DEFAULTS)`): the functions'
-# own parameters must be identifiers, and `lambda` is none.
-_BY_CIRC_NAMES = '''\
-def _by_circ_names(function):
-    """`function`, also taking each renamed input by its `.circ` name as a keyword (`RENAMED`)."""
-    def call(*args, **kwargs):
-        if kwargs:
-            for name in [name for name in RENAMED if name in kwargs]:
-                if RENAMED[name] in kwargs:
-                    raise TypeError(f"{function.__name__}() got the input {name!r} twice")
-                kwargs[RENAMED[name]] = kwargs.pop(name)
-        return function(*args, **kwargs)
-    call.__name__, call.__qualname__ = function.__name__, function.__qualname__
-    call.__doc__, call.__wrapped__ = function.__doc__, function  # `help` shows the parameters
-    return call'''
 
 
-@functools.cache
-def _syntax_table(target: str) -> dict[str, tuple[str, int, tuple[int, ...], bool] | None]:
-    """Per gate, what `_Module.function` reads for each node: the template, precedence and
-    operand precedences of its `target` syntax, and whether it can raise; None per leaf."""
-    table = {name: (getattr(gate, target).template, getattr(gate, target).prec,
-                    getattr(gate, target).operands, gate.raises) for name, gate in GATES.items()}
-    return {**table, **dict.fromkeys(LEAVES)}
-
-
-class _Names:
-    """Identifiers for `.circ` names, adjoints and temporaries, unique in the module."""
-
-    def __init__(self, forward: Graph, backward: Graph, reserved: set[str], extras=()):
-        # Every name once, in the order it first appears, a bus before its elements;
-        # adjoints get their identifiers from `adjoint`, when a line is written for them.
-        names = dict.fromkeys([*by_bus(forward.inputs), *forward.inputs,
-                               *(n.name for g in (forward, backward, *extras) for n in g.nodes)])
-        names.pop(None, None)
-        wires = [name for name in names if not name.startswith((ADJOINT, TANGENT))]
-        # Valid names first, so a rename never takes a valid one's place.
-        self.ident: dict[str, str] = {name: name for name in wires
-                                      if name not in reserved and "[" not in name}
-        self.taken = set(reserved) | self.ident.keys()
-        for name in wires:
-            if name not in self.ident:
-                self.claim(name, name)
-        outputs = [out for out, _ in backward.outputs]
-        for out in [*by_bus(outputs), *outputs]:
-            self.adjoint(ADJOINT + out)
-        if extras:  # the directions of `jvp` and `hvp`: `v_<input>`
-            for name in [*by_bus(forward.inputs), *forward.inputs]:
-                self.claim(TANGENT + name, "v_" + name)
-
-    def adjoint(self, name: str) -> str:
-        """The identifier of the adjoint `name` (`d_x` for `∂x`), claimed when first asked
-        for: an adjoint written into the expression that uses it never needs one."""
-        return self.claim(name, "d_" + name[1:])
-
-    def claim(self, key: str, wanted: str) -> str:
-        """The identifier of `key`: `wanted`, with `_` appended until it is free; an
-        element's brackets and commas become `_` (`W[3,1]` is `W_3_1`)."""
-        ident = self.ident.get(key)
-        if ident is None:
-            if "[" in wanted:
-                wanted = wanted.replace("[", "_").replace(",", "_").replace("]", "")
-            while wanted in self.taken:
-                wanted += "_"
-            ident = self.ident[key] = wanted
-            self.taken.add(wanted)
-        return ident
-
-    def temporaries(self):
-        n = 0
-        while True:
-            n += 1
-            if f"t{n}" not in self.taken:
-                yield f"t{n}"
-
-
-def _literal(value: float, lib: str = "math") -> tuple[str, int]:
-    """`value` as source text, and its precedence; `lib` provides `inf` and `nan`."""
-    if math.isnan(value):
-        return f"{lib}.nan", ATOM
-    if math.isinf(value):
-        return (f"{lib}.inf", ATOM) if value > 0 else (f"-{lib}.inf", UNARY)
-    text = repr(value)
-    return text, UNARY if text.startswith("-") else ATOM
-
-
-def _tuple(items: list[str], indent: str | None = None) -> str:
-    """A tuple display of `items`; with `indent`, one item a line, the closing
-    parenthesis indented by `indent`."""
-    if indent is not None:
-        return "(\n" + "".join(f"{indent}    {item},\n" for item in items) + indent + ")"
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-
-
-def _nested(items: list[str], shape: tuple[int, ...], indent: str = " " * 8) -> str:
-    """A nested tuple display of `items` (in row-major order) of `shape`; a display
-    longer than a line has a row a line, the closing parenthesis indented by `indent`."""
-    for n in reversed(shape[1:]):
-        items = [_tuple(items[k:k + n]) for k in range(0, len(items), n)] if n else []
-    if not items:
-        return "()"
-    text = _tuple(items)
-    return text if len(text) <= LINE else _tuple(items, indent)
-
-
-def _wrapped(idents: list[str]) -> str:
-    """A tuple display of `idents` over as many lines as the line length needs, the
-    closing parenthesis indented by four spaces."""
-    rows, row = [], " " * 7
-    for ident in idents:
-        if len(row) + len(ident) + 2 > LINE:
-            rows.append(row)
-            row = " " * 7
-        row += f" {ident},"
-    return "(\n" + "".join(f"{r}\n" for r in [*rows, row]) + "    )"
-
-
-def _unpack(idents: list[str], value: str) -> list[str]:
-    """Lines assigning the elements of `value` to `idents`, wrapped to the line length."""
-    line = f"    {', '.join(idents)}{',' if len(idents) == 1 else ''} = {value}"
-    if len(line) <= LINE:
-        return [line]
-    return [*f"    {_wrapped(idents)} = {value}".split("\n")]
-
-
-def _strings(names) -> str:
-    """A tuple of string literals; `.circ` names are identifiers, so they need no escaping."""
-    return _tuple([f'"{name}"' for name in names]) if names else "()"
-
-
-class _Module:
-    """Writes one module. Another target subclasses it and overrides the hooks:
-    the class attributes, `prologue`, `plan`, `value`, `gradient`, `head` and
-    `helper_source`, and may define `assigned` and `after`.
+class PythonWriter:
+    """Writes one module. Another target (`emit.numpy`) subclasses it and overrides the
+    hooks: the class attributes, `function`, `prologue`, `prepare`, `value`, `gradient`,
+    `product`, `bus_value`, `bus_gradient`, `bus_product`, `head` and `helper_source`, and
+    may define `assigned`, `after` and `closing`.
     """
 
     target = "python"  # which `Syntax` field of the gate table to print
@@ -253,18 +85,18 @@ class _Module:
         self.forward, self.backward, self.version = forward, backward, version
         self.jvp, self.hvp, self.hessian = jvp, hvp, hessian
         extras = [g for g in (jvp, hvp, hessian) if g is not None]
-        self.names = _Names(forward, backward, self.reserved, extras)
+        self.names = Names(forward, backward, self.reserved, extras)
         self.lines: list[str] = []
         self.where: list[tuple[int, Origin]] = []  # (line of the module, gate) for `_WHERE`
         self.guarded = False  # whether a function has the `try` that calls `_located`
         self.helpers: set[str] = set()
         self.uses_math = False
-        self.syntax = _syntax_table(self.target)
+        self.syntax = syntax_table(self.target)
         name = forward.filename
         self.shown = name if name.isprintable() else repr(name)  # safe inside a comment
 
     def literal(self, value: float) -> tuple[str, int]:
-        text, prec = _literal(value, self.lib)
+        text, prec = literal(value, self.lib)
         self.uses_math |= text.endswith(("inf", "nan"))
         return text, prec
 
@@ -283,7 +115,7 @@ class _Module:
         """
         done, calls = shared or ((), ())
         self.lines += ["", "", f"def {header}:", f'    """{doc}"""', *self.prologue(graph, buses), *calls]
-        self.plan(graph, keep)
+        self.prepare(graph, keep)
         opening, entries = len(self.lines), len(self.where)
         self.lines += self.opening
         exprs = self.gate_lines(graph, keep, done)
@@ -394,7 +226,7 @@ class _Module:
         ident, lines = self.names.ident, []
         for key, shape in buses:
             self.helpers.add("_flat")
-            lines += _unpack([ident[e] for e in elements(key, shape)],
+            lines += unpack([ident[e] for e in elements(key, shape)],
                              f"_flat({ident[key]}, {shape!r})")
         return lines
 
@@ -426,7 +258,7 @@ class _Module:
                 uses[node] += row != column
         return [n == 1 for n in uses]
 
-    def plan(self, graph: Graph, keep) -> None:
+    def prepare(self, graph: Graph, keep) -> None:
         """Look at the graph of a function before its lines are written (`keep`: the nodes
         its `return` reads besides the roots)."""
 
@@ -455,12 +287,12 @@ class _Module:
 
     def bus_value(self, texts: list[str], shape: tuple[int, ...]) -> str:
         """How a function returns a bus output of `shape`, its elements' values `texts`."""
-        return _nested(texts, shape)
+        return nested_display(texts, shape)
 
     def bus_gradient(self, texts: list[str], bus: str, shape: tuple[int, ...]) -> str:
         """How `backward` returns the gradient of the bus input `bus`, its elements'
         gradients `texts`."""
-        return _nested(texts, shape)
+        return nested_display(texts, shape)
 
     def bus_product(self, texts: list[str], bus: str, shape: tuple[int, ...]) -> str:
         """How `hvp` returns the Hessian-vector product for the bus input `bus`, its
@@ -490,56 +322,33 @@ class _Module:
         return head + constants
 
     def constants(self) -> list[str]:
-        """The lines defining `INPUTS`, `OUTPUTS` and `DEFAULTS`."""
+        """The lines defining the module's constants (`text.constants`)."""
         fwd = self.forward
         inputs = by_bus(fwd.inputs)
         outs = list(by_bus(out for out, _ in fwd.outputs))
-        defaults = []
+        defaults = {}
         for bus, names in inputs.items():
             if names[0] in fwd.defaults:
                 texts = [self.literal(fwd.defaults[name])[0] for name in names]
                 shape = fwd.shapes.get(bus)
-                defaults.append(f'"{bus}": {texts[0] if shape is None else _nested(texts, shape)}')
+                defaults[bus] = texts[0] if shape is None else nested_display(texts, shape)
         wrt = list(by_bus(name for name, _ in self.backward.grads))
-        shapes = ", ".join(f'"{name}": {fwd.shapes.get(name, ())!r}'
-                           for name in dict.fromkeys([*inputs, *outs]))
-        lines = [f"INPUTS = {_strings(inputs)}",
-                 f"OUTPUTS = {_strings(outs)}",
-                 f"WRT = {_strings(wrt)}  # the inputs whose gradients backward() returns",
-                 "# The shape of each input and output: () for a number.",
-                 f"SHAPES = {{{shapes}}}",
-                 f"DEFAULTS = {{{', '.join(defaults)}}}",
-                 *self.pattern()]
-        renamed = self.renamed()
-        if renamed:
-            pairs = ", ".join(f'"{name}": "{ident}"' for name, ident in renamed.items())
-            lines.append(f"RENAMED = {{{pairs}}}  # the parameter of each input not spelled as in INPUTS")
-        return lines
+        shapes = {name: fwd.shapes.get(name, ()) for name in dict.fromkeys([*inputs, *outs])}
+        return constants(inputs, outs, wrt, shapes, defaults, self.renamed(), self.pattern())
 
     def pattern(self) -> list[str]:
         """The lines defining `HESSIAN_PATTERN`, when the module has `hessian`."""
         if self.hessian is None:
             return []
         pairs = [f"({label.replace(',', ', ')})" for label, _ in self.hessian.tangents]
-        text = _tuple(pairs) if pairs else "()"
+        text = tuple_display(pairs) if pairs else "()"
         return ["# The (row, column) places, row <= column, where the Hessian may not be 0.",
-                f"HESSIAN_PATTERN = {text if len(text) <= LINE else _tuple(pairs, '')}"]
+                f"HESSIAN_PATTERN = {text if len(text) <= LINE else tuple_display(pairs, '')}"]
 
     def renamed(self) -> dict[str, str]:
         """The parameter of each input whose `.circ` name is not an identifier it may have."""
         ident = self.names.ident
         return {name: ident[name] for name in by_bus(self.forward.inputs) if ident[name] != name}
-
-    def where_entries(self) -> str:
-        """The text of `_WHERE`: a line `<module line> <file>:<line>:<column>: in <gate>` per
-        entry of `self.where`.
-
-        A `.circ` file name that is not printable is shown as its `repr`, so an entry never
-        spans lines; backslashes and quotes are escaped, so the string literal stays one.
-        """
-        shown = self.shown
-        text = "".join(f"{line} {origin.describe(shown)}\n" for line, origin in self.where)
-        return text.replace("\\", "\\\\").replace('"', '\\"')
 
     def helper_source(self, name: str) -> str:
         """The definition of the helper function `name`, as the module carries it."""
@@ -565,15 +374,15 @@ class _Module:
 
         def returns(exprs) -> str:
             wires = [exprs[k][0] for k in keep]
-            line = f"{value(exprs)}, {_tuple(wires) if wires else '()'}"
-            return line if len(f"    return {line}") <= LINE else f"{value(exprs)}, {_wrapped(wires)}"
+            line = f"{value(exprs)}, {tuple_display(wires) if wires else '()'}"
+            return line if len(f"    return {line}") <= LINE else f"{value(exprs)}, {wrapped(wires)}"
         exprs = self.function(f"_forward({', '.join(params)})",
                               "Return (value, wires): what forward returns, and the wires "
                               "the other functions read.", self.forward, returns, buses, keep)
         wires = [exprs[k][0] for k in keep]
         self.names.taken.update(wires)  # the other functions' temporaries take other names
         call = f"_forward({', '.join(params)})"
-        return exprs[:n], _unpack(wires, f"{call}[1]") if wires else [f"    {call}"]
+        return exprs[:n], unpack(wires, f"{call}[1]") if wires else [f"    {call}"]
 
     def source(self) -> str:
         """The module's text.
@@ -605,10 +414,10 @@ class _Module:
             """`value, group, ...`: each group a tuple of texts, written one item a line
             when the `return` would not fit on a line (a str is written as it is)."""
             value = values(outputs(graph, exprs))
-            line = ", ".join([value, *(g if isinstance(g, str) else _tuple(g) for g in groups)])
+            line = ", ".join([value, *(g if isinstance(g, str) else tuple_display(g) for g in groups)])
             if len(f"    return {line}") <= LINE:
                 return line
-            return ", ".join([value, *(g if isinstance(g, str) else _tuple(g, "    ")
+            return ", ".join([value, *(g if isinstance(g, str) else tuple_display(g, "    ")
                                        for g in groups)])
 
         def grads(graph, exprs, pairs=None) -> list[str]:
@@ -664,10 +473,10 @@ class _Module:
                     at = dict(zip((label for label, _ in self.hessian.tangents), entries))
                     rows = [at.get(f"{min(j, k)},{max(j, k)}", "0.0")
                             for j in range(n) for k in range(n)]
-                    matrix = _nested(rows, (n, n), "    ") if n else "()"
+                    matrix = nested_display(rows, (n, n), "    ") if n else "()"
                 else:
                     self.helpers.add("_symmetric")
-                    matrix = f"_symmetric({_tuple(entries, '    ')}, HESSIAN_PATTERN, {n})"
+                    matrix = f"_symmetric({tuple_display(entries, '    ')}, HESSIAN_PATTERN, {n})"
                 return with_value(self.hessian, exprs, grads(self.hessian, exprs), matrix)
             self.function(f"hessian({', '.join(seeded)})",
                           f"Return ({values_doc}, grads, H): H the Hessian of {seed_sum}, rows "
@@ -676,16 +485,13 @@ class _Module:
         tail = []
         for helper in sorted(self.helpers):
             tail += ["", "", self.helper_source(helper)]
-        if self.guarded:
-            tail += ["", "", _WHERE_COMMENT, f'_WHERE = """\n{self.where_entries()}"""', "", "", _LOCATED]
-        if self.renamed():
-            tail += ["", "", _BY_CIRC_NAMES, ""]
-            tail += [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS
-                     if name in ("forward", "backward") or getattr(self, name) is not None]
+        tail += closing(self.where, self.shown, self.guarded, bool(self.renamed()),
+                        [name for name in ENTRY_POINTS
+                         if name in ("forward", "backward") or getattr(self, name) is not None])
         return "\n".join(self.lines + tail) + "\n"
 
 
 def emit(forward: Graph, backward: Graph, version: str, **extras: Graph | None) -> str:
     """The module for a circuit, from its optimized forward graph and gradient graph;
     `jvp`, `hvp` and `hessian`, the graphs of those functions, add them."""
-    return _Module(forward, backward, version, **extras).source()
+    return PythonWriter(forward, backward, version, **extras).source()

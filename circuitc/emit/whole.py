@@ -37,10 +37,8 @@ import math
 from dataclasses import replace
 
 from ..gates import ATOM, GATES
-from ..graph import Origin
+from ..graph import Origin, needed
 from ..indexed.ir import (
-    ADJOINT,
-    TANGENT,
     Access,
     Fold,
     Map,
@@ -51,9 +49,10 @@ from ..indexed.ir import (
     pruned,
 )
 from ..indexed.passes import fused, with_residuals
+from . import hessian_helpers
 from .frame import Frame, Function, functions
-from .numpy import ERRSTATE, HELPERS, RESERVED
-from .python import LINE, _literal, _tuple
+from .numpy import ERRSTATE, HELPER_SOURCES, RESERVED
+from .text import LINE, literal, tuple_display
 
 # einsum's names for a stage's variables, in domain order.
 LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
@@ -62,13 +61,18 @@ FOLD_HELPERS = {"max": "_fold_max", "min": "_fold_max", "prod": "_fold_prod",
                 "prod_except_tangent": "_prod_except_tangent"}
 
 
+# The helpers a module may carry: `numpy_helpers.py`'s, and the colouring of a Hessian's
+# columns, which needs no NumPy (`hessian_helpers`).
+SOURCES = {**HELPER_SOURCES, "_colouring": hessian_helpers.HELPER_SOURCES["_colouring"]}
+
+
 def _calls() -> dict[str, set[str]]:
-    """Each helper of `numpy_helpers.py` and the helpers it calls, from their syntax trees."""
+    """Each helper and the helpers it calls, from their syntax trees."""
     calls = {}
-    for name, source in HELPERS.items():
+    for name, source in SOURCES.items():
         called = {n.func.id for n in ast.walk(ast.parse(source))
                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-        calls[name] = called & set(HELPERS) - {name}
+        calls[name] = called & set(SOURCES) - {name}
     return calls
 
 
@@ -76,7 +80,7 @@ CALLS = _calls()
 
 
 def emit(plan: Plan, version: str, jvp: bool = False, hessian: bool = False) -> str:
-    return _Module(plan, version).source(functions(plan, jvp, hessian))
+    return WholeBusWriter(plan, version).source(functions(plan, jvp, hessian))
 
 
 class _State:
@@ -89,7 +93,9 @@ class _State:
         self.owned, self.full, self.root = owned, full, root
 
 
-class _Module(Frame):
+class WholeBusWriter(Frame):
+    """Writes one NumPy module from a whole-bus plan (see the module docstring)."""
+
     target = "numpy"
 
     def __init__(self, plan: Plan, version: str):
@@ -99,18 +105,20 @@ class _Module(Frame):
     # -- lines ------------------------------------------------------------------------
 
     def line(self, text: str, origin: Origin | None) -> None:
-        """A line of a function body, inside its `try` block."""
+        """A line of a function body, inside its `try` block, after the `del` of the arrays
+        released since the last line."""
+        self.flush()
         comment = f"  # {origin.lines}" if origin else ""
         self.body.append((" " * 12 + text + comment, origin))
 
     def release(self, names) -> None:
-        """`del` the arrays `names`, on the `del` line just written if there is one."""
-        names = set(names)
-        text, origin = self.body[-1] if self.body else ("", None)
-        if text.lstrip().startswith("del ") and origin is None:
-            names |= set(text.split("del ", 1)[1].split(", "))
-            self.body.pop()
-        self.line(f"del {', '.join(sorted(names))}", None)
+        """`del` the arrays `names` (with the others released before the next line)."""
+        self.released |= set(names)
+
+    def flush(self) -> None:
+        if self.released:
+            self.body.append((" " * 12 + f"del {', '.join(sorted(self.released))}", None))
+            self.released = set()
 
     def helper(self, name: str) -> str:
         self.helpers.add(name)
@@ -142,11 +150,11 @@ class _Module(Frame):
     def aligned(self, read: Access) -> str:
         """A read as an array whose trailing axes are the domain's (size 1 where it lacks one)."""
         domain = self.domain
-        if read.name is None:
-            text = self.arange(read)
+        if read.name is None:  # an axis per domain variable, as every value has
             k = domain.index(self.axes[read.index[0][0]])
-            nones = ", None" * (len(domain) - k - 1)
-            return f"{text}[:{nones}]" if nones else text
+            if len(domain) == 1:
+                return self.arange(read)
+            return f"{self.arange(read)}[{', '.join(':' if d == k else 'None' for d in range(len(domain)))}]"
         text = self.sliced(read)
         order = [domain.index(self.axes[v]) for v in read.vars]
         if order != sorted(order):
@@ -221,25 +229,19 @@ class _Module(Frame):
         """A line per gate `roots` need; each node's text and precedence. Temporaries are
         deleted after their last use."""
         nodes = m.body.nodes
-        needed = [False] * len(nodes)
-        for r in roots:
-            needed[r] = True
-        for i in range(len(nodes) - 1, -1, -1):
-            if needed[i]:
-                for a in nodes[i].args:
-                    needed[a] = True
+        alive = needed(nodes, roots)
         last = {}
         for i, node in enumerate(nodes):
-            if needed[i]:
+            if alive[i]:
                 for a in node.args:
                     last[a] = i
         texts: dict[int, tuple[str, int]] = {}
         temporaries = {}
         for i, node in enumerate(nodes):
-            if not needed[i]:
+            if not alive[i]:
                 continue
             if node.op == "const":
-                texts[i] = _literal(node.attr, "np")
+                texts[i] = literal(node.attr, "np")
                 continue
             if node.op == "input":
                 texts[i] = self.aligned(m.reads[int(node.attr[1:-1])]), ATOM
@@ -277,7 +279,8 @@ class _Module(Frame):
     def batch_of(self, name: str) -> str:
         """The batch a buffer's array has at most (`batches`): an `hvp`'s tangent has the
         directions' too."""
-        return "_along" if self.f.name == "hvp" and name.startswith(TANGENT) else "_shape"
+        tangent = self.f.plan.buffers[name].derivative == "tangent"
+        return "_along" if self.f.name == "hvp" and tangent else "_shape"
 
     def factors(self, m: Map, node: int, w) -> tuple[float, list[int]] | None:
         """A `+=` write's value as (a constant, the body's input nodes it multiplies), where it
@@ -288,20 +291,18 @@ class _Module(Frame):
         nodes = m.body.nodes
         constant, leaves, stack = 1.0, [], [node]
         while stack:
-            n = nodes[stack.pop()]
-            if n.op == "mul":
-                stack += n.args
-            elif n.op == "input":
-                leaves.append(nodes.index(n))
-            elif n.op == "const":
-                constant *= n.attr
+            i = stack.pop()
+            if nodes[i].op == "mul":
+                stack += nodes[i].args
+            elif nodes[i].op == "input":
+                leaves.append(i)
+            elif nodes[i].op == "const":
+                constant *= nodes[i].attr
             else:
                 return None
         if not leaves:
             return None
-        have = {v for i in leaves for v in m.reads[int(nodes[i].attr[1:-1])].vars} | {
-            m.reads[int(nodes[i].attr[1:-1])].index[0][0] for i in leaves
-            if m.reads[int(nodes[i].attr[1:-1])].name is None}
+        have = {v for i in leaves for v in m.reads[int(nodes[i].attr[1:-1])].vars}
         target = set(w.target.vars)
         if not target <= have:
             return None
@@ -312,8 +313,7 @@ class _Module(Frame):
     def batch_summed(self, target: Access) -> bool:
         """Whether `target` is an input's adjoint written whole: summed over the batch where
         the input has none."""
-        return (target.name.startswith(ADJOINT) and target.name[1:] in self.f.plan.inputs
-                and self.whole(target))
+        return self.gradient_of(target.name) is not None and self.whole(target)
 
     def contract(self, m: Map, w, constant: float, leaves: list[int], full) -> None:
         """`target += product of reads`, summed over the variables the target lacks."""
@@ -324,7 +324,7 @@ class _Module(Frame):
         spec = ",".join(x for x, _ in operands) + "->..." + out
         unbatched = None
         if self.batch_summed(w.target) and len(operands) > 1:
-            name = w.target.name[1:]
+            name = self.gradient_of(w.target.name)
             unbatched = (self.name(name), len(self.f.plan.shape(name)))
             self.helper("_unbatched")
         g = _einsum(spec, [t for _, t in operands], unbatched)
@@ -339,10 +339,9 @@ class _Module(Frame):
         constant *= math.prod(a.size for k, a in enumerate(self.domain)
                               if LETTERS[k] not in have and a.var not in w.target.vars)
         if constant != 1.0:
-            g = f"{_literal(constant, 'np')[0]} * {f'({g})' if conditional else g}"
-            conditional = False
-        if conditional and (constant != 1.0 or self.contributions[w.target.name] > 1):
-            g = f"({g})"  # an operand of `*` or `+`
+            g = f"{literal(constant, 'np')[0]} * {f'({g})' if conditional else g}"
+        elif conditional and self.contributions[w.target.name] > 1:
+            g = f"({g})"  # an operand of `+`
         self.accumulate(w.target, g, m.origin, fresh=True, covers=True, full=full)
 
     def planned(self, reads, operands, out: str, unbatched) -> tuple[str, str] | None:
@@ -406,7 +405,7 @@ class _Module(Frame):
         factor = math.prod(domain[k].size for k in lacking if domain[k].var not in varies)
         op = m.body.nodes[node].op
         if op == "const":
-            g = _literal(m.body.nodes[node].attr * factor, "np")[0]
+            g = literal(m.body.nodes[node].attr * factor, "np")[0]
             self.accumulate(w.target, g, m.origin, covers=False, full=frozenset())
             return
         if lacking:
@@ -418,10 +417,12 @@ class _Module(Frame):
         g = self.ordered(g, kept, w.target.vars)
         fresh = bool(lacking) or op != "input"
         root = None if fresh else self.state_of(m.reads[int(m.body.nodes[node].attr[1:-1])].name).root
-        if fresh and not lacking and node in self.bound:  # one array, two buffers: neither owns it
+        itself = not lacking and factor == 1 and kept == list(w.target.vars)  # `g` is the node's
+        if itself and fresh and node in self.bound:  # one array, two buffers: neither owns it
             fresh, root = False, self.bound[node]
             self.states[root].owned = False
-        if self.accumulate(w.target, g, m.origin, fresh, set(w.target.vars) <= varies, full, root):
+        if self.accumulate(w.target, g, m.origin, fresh, set(w.target.vars) <= varies, full,
+                           root) and itself:
             self.bound.setdefault(node, w.target.name)
 
     def ordered(self, g: str, have: list[str], want: tuple[str, ...]) -> str:
@@ -437,6 +438,11 @@ class _Module(Frame):
         ident = self.name(target.name)
         shape = self.f.plan.shape(target.name)
         op = m.body.nodes[node].op
+        if node in self.bound:  # one array, two buffers: neither owns it
+            self.line(f"{ident} = {self.name(self.bound[node])}", m.origin)
+            self.states[self.bound[node]].owned = False
+            self.states[target.name] = _State(False, None, self.bound[node])
+            return
         if named:
             self.states[target.name] = _State(True, None, target.name)
         elif len(target.vars) < len(m.domain) and op != "const":
@@ -453,6 +459,7 @@ class _Module(Frame):
         else:
             self.line(f"{ident} = {text[0]}", m.origin)
             self.states[target.name] = _State(True, None, target.name)
+        self.bound.setdefault(node, target.name)
 
     def accumulate(self, target: Access, g: str, origin: Origin, fresh: bool = False,
                    covers: bool = True, full=frozenset(), root: str | None = None) -> bool:
@@ -508,9 +515,8 @@ class _Module(Frame):
 
     def gradient_of(self, name: str) -> str | None:
         """The input whose adjoint buffer `name` is, if it is one."""
-        if name.startswith(ADJOINT) and name[1:] in self.f.plan.inputs:
-            return name[1:]
-        return None
+        b = self.f.plan.buffers[name]
+        return b.of if b.derivative == "adjoint" and b.of in self.f.plan.inputs else None
 
     def state_of(self, name: str) -> _State:
         state = self.states.get(name)
@@ -544,6 +550,7 @@ class _Module(Frame):
         self.temps = 0
         self.body: list[tuple[str, Origin | None]] = []
         self.states: dict[str, _State] = {}
+        self.released: set[str] = set()
         lines = self.head(f)
         params = [self.name(b) for b in f.params]
         if len(params) == 1:
@@ -644,18 +651,18 @@ class _Module(Frame):
             return ident
 
         values = [shaped(o) for o in f.values]
-        groups = [values[0] if len(values) == 1 else _tuple(values)]
+        groups = [values[0] if len(values) == 1 else tuple_display(values)]
         if f.name in ("backward", "hvp"):
             groups.append([summed(name, b) for name, b in f.grads])
         if f.name == "jvp":
             tangents = [shaped(b) for _, b in f.tangents]
-            groups.append(tangents[0] if len(tangents) == 1 else _tuple(tangents))
+            groups.append(tangents[0] if len(tangents) == 1 else tuple_display(tangents))
         if f.name == "hvp":
             groups.append([summed(name, b, "hv") for name, b in f.tangents])
-        flat = ", ".join(g if isinstance(g, str) else _tuple(g) if g else "()" for g in groups)
+        flat = ", ".join(g if isinstance(g, str) else tuple_display(g) if g else "()" for g in groups)
         if len(f"    return {flat}") <= LINE:
             return flat
-        return ", ".join(g if isinstance(g, str) else _tuple(g, "    ") if g else "()"
+        return ", ".join(g if isinstance(g, str) else tuple_display(g, "    ") if g else "()"
                          for g in groups)
 
     # -- the module -------------------------------------------------------------------------
@@ -664,7 +671,7 @@ class _Module(Frame):
         """A default as a literal: a bus of one repeated number as `(v,) * n` nested."""
         if isinstance(value, tuple):
             return repr(value)
-        text = _literal(float(value), "np")[0]
+        text = literal(float(value), "np")[0]
         for n in reversed(shape):
             text = f"({text},) * {n}"
         return text
@@ -690,7 +697,7 @@ class _Module(Frame):
                 todo += CALLS[h]
         tail = []
         for helper in sorted(needed):
-            tail += ["", "", HELPERS[helper]]
+            tail += ["", "", SOURCES[helper]]
         return "\n".join(head + self.lines + tail + self.closing(len(head), names)) + "\n"
 
 

@@ -59,7 +59,7 @@ def vjp(plan: Plan) -> Plan:
             reached |= {w.target.name for w in s.writes}
     seeds = {}
     for o in plan.outputs:
-        seeds[o] = t.buffer(ADJOINT + o, plan.shape(o), "seed")
+        seeds[o] = t.derivative(ADJOINT, o, "seed")
         t.started.add(seeds[o])
     t.reached = reached
     t.stages = list(plan.stages)
@@ -80,7 +80,7 @@ def jvp(plan: Plan, inputs=None, roots=None) -> Plan:
     t = _Transform(plan)
     directions = {}
     for name in plan.inputs if inputs is None else inputs:
-        directions[name] = t.buffer(TANGENT + name, plan.shape(name), "direction")
+        directions[name] = t.derivative(TANGENT, name, "direction")
         t.started.add(directions[name])
     for s in plan.stages:
         t.stages.append(s)
@@ -121,6 +121,14 @@ class _Transform:
             self.buffers[name] = Buffer(name, shape, role)
         return name
 
+    def derivative(self, prefix: str, name: str, role: str) -> str:
+        """The adjoint (`prefix` ADJOINT) or tangent (TANGENT) buffer of `name`."""
+        kind = "adjoint" if prefix == ADJOINT else "tangent"
+        b = self.buffers[name]
+        if prefix + name not in self.buffers:
+            self.buffers[prefix + name] = Buffer(prefix + name, b.shape, role, kind, name)
+        return prefix + name
+
     def adjoint_of(self, name: str) -> bool:
         """Whether buffer `name`'s adjoint has a contribution."""
         return ADJOINT + name in self.started
@@ -128,16 +136,16 @@ class _Transform:
     def adjoint(self, name: str) -> str:
         """The adjoint buffer of `name`, which the caller adds to."""
         self.started.add(ADJOINT + name)
-        return self.buffer(ADJOINT + name, self.buffers[name].shape, "sum")
+        return self.derivative(ADJOINT, name, "sum")
 
     def tangent(self, name: str, role: str) -> str:
         """The tangent buffer of `name`, which the caller writes."""
         self.started.add(TANGENT + name)
-        return self.buffer(TANGENT + name, self.buffers[name].shape, role)
+        return self.derivative(TANGENT, name, role)
 
     def zero(self, name: str, prefix: str = ADJOINT) -> str:
         """A buffer of zeros shaped like `name`: its derivative where nothing reaches it."""
-        return self.buffer(prefix + name, self.buffers[name].shape, "sum")
+        return self.derivative(prefix, name, "sum")
 
     def derived(self, name: str, axes, role: str, stage_of) -> str:
         """Buffer `name` over `axes`, a weight of a fold that both modes use: made by the

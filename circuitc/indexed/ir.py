@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..graph import LEAVES, Graph, GraphError, Node, Origin
+from ..graph import LEAVES, Graph, GraphError, Node, Origin, needed
 from ..graph import check as check_graph
 
 ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # `∂x`: x's adjoint (as `grad` names them)
@@ -88,6 +88,15 @@ class Buffer:
     name: str
     shape: tuple[int, ...]  # the bus's dimensions; () for a number
     role: str
+    derivative: str | None = None  # "adjoint" or "tangent" of buffer `of`, or None
+    of: str | None = None
+
+
+def primal(plan: Plan, name: str) -> str:
+    """The buffer `name` is a derivative of, through every level (`x` for `⋅∂x`)."""
+    while plan.buffers[name].of is not None:
+        name = plan.buffers[name].of
+    return name
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,7 @@ def check(plan: Plan) -> None:
     require(set(plan.wrt) <= set(plan.inputs), f"WRT {plan.wrt} names a non-input")
     read: set[str] = set()  # buffers a stage has read: their writes are over
     defined: set[str] = set()
+    added: set[str] = set()  # sums a stage has added to
     for n, stage in enumerate(plan.stages):
         where = f"stage {n} ({stage.kind})"
         names = [a.var for a in stage.domain]
@@ -178,8 +188,11 @@ def check(plan: Plan) -> None:
         for access in stage.reads:
             _check_access(plan, access, stage.domain, f"{where}: read {access}", require)
             if access.name is not None:
-                require(buffers[access.name].role != "value" or access.name in defined,
+                role = buffers[access.name].role
+                require(role != "value" or access.name in defined,
                         f"{where}: reads {access.name!r} before it is defined")
+                require(role != "sum" or access.name in added,
+                        f"{where}: reads the sum {access.name!r}, which nothing has added to")
                 read.add(access.name)
         for w in stage.writes:
             target = w.target
@@ -188,6 +201,7 @@ def check(plan: Plan) -> None:
             require(target.name not in read, f"{where}: writes {target.name!r} after a read of it")
             if w.add:
                 require(role in ("sum", "seed"), f"{where}: += into {role} buffer {target.name!r}")
+                added.add(target.name)
             else:
                 require(role == "value" and target.name not in defined,
                         f"{where}: = into {role} buffer {target.name!r}, or a second time")
@@ -275,19 +289,13 @@ def body_of(graph: Graph, outputs, leaves: dict[int, Access]) -> tuple[Graph, tu
     leaf node of `leaves` an input `[k]` that reads `leaves[node]` (several leaves with one
     read are one input), and the map's reads in input order."""
     nodes = graph.nodes
-    needed = [False] * len(nodes)
-    for _, n in outputs:
-        needed[n] = True
-    for i in range(len(nodes) - 1, -1, -1):
-        if needed[i]:
-            for a in nodes[i].args:
-                needed[a] = True
+    need = needed(nodes, [n for _, n in outputs])
     reads: dict[Access, int] = {}
     inputs: dict[int, int] = {}  # read -> its input node
     new: dict[int, int] = {}
     out: list[Node] = []
     for i, node in enumerate(nodes):
-        if not needed[i]:
+        if not need[i]:
             continue
         if i in leaves:
             k = reads.setdefault(leaves[i], len(reads))

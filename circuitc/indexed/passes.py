@@ -25,9 +25,11 @@ from .ir import (
     Write,
     axes_shape,
     body_of,
+    covers,
     identity,
     leaves_of,
     node_vars,
+    primal,
 )
 
 
@@ -37,7 +39,7 @@ def without_copies(plan: Plan) -> Plan:
     stages = list(plan.stages)
     buffers = dict(plan.buffers)
     for m in list(stages):
-        source = _copied(m)
+        source = _copied(m, {n: b.shape for n, b in buffers.items()})
         if source is None or source in plan.inputs or source in plan.outputs or sum(
                 source in {a.name for a in s.reads} for s in stages) != 1:
             continue
@@ -48,7 +50,7 @@ def without_copies(plan: Plan) -> Plan:
     return replace(plan, stages=tuple(stages), buffers=buffers)
 
 
-def _copied(m) -> str | None:
+def _copied(m, shapes) -> str | None:
     """The buffer a map copies whole into its target, or None."""
     if not isinstance(m, Map) or len(m.writes) != 1 or m.writes[0].add or len(m.reads) != 1:
         return None
@@ -58,6 +60,8 @@ def _copied(m) -> str | None:
         return None
     if read != identity(read.name, m.domain) or target != identity(target.name, m.domain):
         return None
+    if not covers(m.domain, read, shapes[read.name]) or shapes[read.name] != shapes[target.name]:
+        return None  # a copy of part of the source: a bus of its own
     return read.name
 
 
@@ -211,10 +215,11 @@ def with_residuals(plan: Plan) -> Plan:
                 if n in given:
                     continue
                 axes = tuple(x for x in earlier.domain if x.var in varies[n])
-                name = f"{_stem(earlier)}#r"
+                stem = primal(plan, earlier.writes[0].target.name).split("#")[0]
+                name = f"{stem}#r"
                 while name in buffers:
                     count += 1
-                    name = f"{_stem(earlier)}#r{count}"
+                    name = f"{stem}#r{count}"
                 buffers[name] = Buffer(name, axes_shape(axes), "value")
                 outputs.append((name, position[n]))
                 writes.append(Write(identity(name, axes), False))
@@ -223,11 +228,6 @@ def with_residuals(plan: Plan) -> Plan:
                                 writes=tuple(writes))
             stages[k] = later = _reading(plan, later, second, given)
     return replace(plan, stages=tuple(stages), buffers=buffers)
-
-
-def _stem(m: Map) -> str:
-    """The name residuals of map `m` take after: its first target's, `#` and after dropped."""
-    return m.writes[0].target.name.lstrip("\N{PARTIAL DIFFERENTIAL}\N{DOT OPERATOR}").split("#")[0]
 
 
 def _reading(plan: Plan, m: Map, nodes: list[int], given: dict[int, Access]) -> Map:

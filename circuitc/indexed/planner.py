@@ -28,13 +28,16 @@ same statements with every bus as one wire.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
-from ..buses import _affine, _Expansion, _walk_all
+from ..affine import affine
+from ..buses import default_elements
 from ..errors import CircuitError
+from ..grad import wrt_elements
 from ..graph import Graph, Origin
-from ..lower import _evaluate_constant, lower
-from ..parse import (
+from ..lower import evaluate_constant, lower
+from ..passes import optimize
+from ..shapes import Analysis
+from ..syntax import (
     Assign,
     BusAssign,
     BusItem,
@@ -48,8 +51,8 @@ from ..parse import (
     Op,
     OutputDecl,
     Reduce,
+    walk_all,
 )
-from ..passes import optimize
 from .ir import (
     Access,
     Axis,
@@ -62,7 +65,7 @@ from .ir import (
     body_of,
     identity,
     leaves_of,
-    live,
+    pruned,
 )
 from .passes import without_copies
 
@@ -76,12 +79,13 @@ MAX_AXES = 52
 
 
 def plan(statements: list, filename: str, sizes: Mapping[str, int] | None = None,
-         wrt: Sequence[str] | None = None, fix: Sequence[str] | None = None) -> Plan | None:
+         wrt: Sequence[str] | None = None, fix: Sequence[str] | None = None, *,
+         analysis: Analysis | None = None) -> Plan | None:
     """The whole-bus form of a parsed bus circuit, or None where it does not apply.
     Raises `CircuitError` for a circuit the written-out form rejects (whose front end
-    then says why, as for every circuit)."""
-    expansion = _Expansion(statements, dict(sizes or {}))
-    expansion.analyze()
+    then says why, as for every circuit). `analysis` is the file's (`shapes.analyze`
+    of `statements` and `sizes`), if already made."""
+    expansion = analysis or Analysis(statements, dict(sizes or {}))
     skeleton = lower(_skeleton(statements, expansion), filename)
     try:
         return _Planner(statements, expansion, skeleton, filename, wrt, fix).run()
@@ -92,7 +96,7 @@ def plan(statements: list, filename: str, sizes: Mapping[str, int] | None = None
 # -- the skeleton: every bus one wire, for `lower`'s checks ---------------------------
 
 
-def _skeleton(statements: list, expansion: _Expansion) -> list:
+def _skeleton(statements: list, expansion: Analysis) -> list:
     out = []
     for s in statements:
         kind = type(s)
@@ -109,7 +113,7 @@ def _skeleton(statements: list, expansion: _Expansion) -> list:
         elif kind is Assign or kind is BusAssign:
             out.append(Assign(s.target, _scalar(s.expr, expansion)))
         elif kind is GateDef or kind is OutputDecl:
-            if kind is GateDef and any(type(e) in (Index, Reduce) for e in _walk_all(s.body)):
+            if kind is GateDef and any(type(e) in (Index, Reduce) for e in walk_all(s.body)):
                 raise CircuitError("a gate's body is scalar", s.name.span)
             out.append(s)
     assigned = [s for s in statements if type(s) in (Assign, BusAssign)]
@@ -119,12 +123,12 @@ def _skeleton(statements: list, expansion: _Expansion) -> list:
     return out
 
 
-def _scalar(expr, expansion: _Expansion):
+def _scalar(expr, expansion: Analysis):
     """`expr` with each access `x[...]` read as the wire `x`, each reduction as its term,
     and each size or index variable as a number."""
     if expr is None:
         return None
-    variables = {v.id for e in _walk_all(expr) if type(e) in (Reduce, Index)
+    variables = {v.id for e in walk_all(expr) if type(e) in (Reduce, Index)
                  for v in (e.vars if type(e) is Reduce else _names(e.args))}
     values = []
     for e in _postorder_all(expr):
@@ -168,14 +172,14 @@ def _postorder_all(expr):
 
 
 def _names(exprs) -> list[Name]:
-    return [e for x in exprs for e in _walk_all(x) if type(e) is Name]
+    return [e for x in exprs for e in walk_all(x) if type(e) is Name]
 
 
 # -- stages ---------------------------------------------------------------------------
 
 
 class _Planner:
-    def __init__(self, statements, expansion: _Expansion, skeleton: Graph, filename: str,
+    def __init__(self, statements, expansion: Analysis, skeleton: Graph, filename: str,
                  wrt, fix):
         self.statements = statements
         self.x = expansion
@@ -199,10 +203,7 @@ class _Planner:
         outputs = tuple(name for name, _ in self.skeleton.outputs)
         every = Plan(self.filename, self.skeleton.inputs, outputs, self._wrt(), self._defaults(),
                      self.buffers, tuple(self.stages))
-        stages = tuple(live(every, outputs))
-        used = {w.target.name for s in stages for w in s.writes} | set(self.skeleton.inputs)
-        return without_copies(replace(every, stages=stages, buffers={
-            n: b for n, b in self.buffers.items() if n in used}))
+        return without_copies(pruned(every, outputs))
 
     def _order(self) -> list:
         """The assignments, each after the ones it reads (the skeleton has no cycle)."""
@@ -219,14 +220,13 @@ class _Planner:
                     order.append(assigned[name])
                     continue
                 stack.append((name, True))
-                reads = (e.name if type(e) is Index else e for e in _walk_all(assigned[name].expr))
+                reads = (e.name if type(e) is Index else e for e in walk_all(assigned[name].expr))
                 stack.extend((e.id, False) for e in reads
                              if type(e) is Name and e.id in assigned and e.id not in placed)
         return order
 
     def _wrt(self) -> tuple[str, ...]:
-        from ..api import _checked_wrt  # the same checks and messages as written out
-        return _checked_wrt(self.skeleton, self.wrt, self.fix)
+        return wrt_elements(self.skeleton, self.wrt, self.fix)  # the checks of written out
 
     # -- building -------------------------------------------------------------------
 
@@ -294,7 +294,7 @@ class _Planner:
     def _access(self, e: Index, scope: dict[str, Axis]) -> Access:
         index = []
         for arg, n in zip(e.args, self.x.buses.shapes[e.name.id]):
-            form = _affine(arg, self.x.sizes, scope)
+            form = affine(arg, self.x.sizes, scope)
             variables = [v for v in form if v]
             if len(variables) > 1:
                 raise Unsupported
@@ -312,7 +312,7 @@ class _Planner:
     def _reduce(self, e: Reduce, scope: dict[str, Axis]) -> Access:
         """Lift a reduction into a stage; the read of its result."""
         if e.bounds is not None:
-            bounds = [_affine(b, self.x.sizes, scope) for b in e.bounds]
+            bounds = [affine(b, self.x.sizes, scope) for b in e.bounds]
             if any(len(b) > 1 for b in bounds):
                 raise Unsupported  # a range that depends on an outer variable
             given = range(*[b[""] for b in bounds])
@@ -333,7 +333,8 @@ class _Planner:
         if kind == "sum" and not any(type(t) is Index for t in terms):
             return self._summed(name, scope, over, e.body, origin)
         operands = [self._access(t, inner) for t in terms if type(t) is Index]
-        rest = [t for t in terms if type(t) is not Index]
+        numbers = [t for t in terms if type(t) is Num] if kind == "sum" else []
+        rest = [t for t in terms if type(t) is not Index and t not in numbers]
         groups: dict[frozenset, list] = {}
         for t in rest:
             groups.setdefault(frozenset(_uses([t], set(inner))), []).append(t)
@@ -349,7 +350,7 @@ class _Planner:
         target = identity(name, kept)
         if kind == "sum":
             self._buffer(name, kept, "sum")
-            body = self._product(name, len(operands), origin)
+            body = self._product(name, len(operands), numbers, origin)
             self.stages.append(Map(kept + over, tuple(operands), body, (Write(target, True),),
                                    origin))
         else:
@@ -370,11 +371,11 @@ class _Planner:
         self.stages.append(Map(kept + over, used, body, (Write(target, True),), origin))
         return target
 
-    def _product(self, name: str, n: int, origin: Origin) -> Graph:
-        """The body `[0] * [1] * ...` of a contraction of `n` reads."""
+    def _product(self, name: str, n: int, numbers: list, origin: Origin) -> Graph:
+        """The body `[0] * [1] * ... * numbers` of a contraction of `n` reads."""
         term = Name("[0]", origin.span)
-        for k in range(1, n):
-            term = Op("mul", (term, Name(f"[{k}]", origin.span)), origin.span)
+        for f in [*(Name(f"[{k}]", origin.span) for k in range(1, n)), *numbers]:
+            term = Op("mul", (term, f), origin.span)
         return self._body(name, term, {Access(f"[{k}]"): k for k in range(n)}, origin)[0]
 
     # -- what the module needs ----------------------------------------------------------
@@ -387,8 +388,8 @@ class _Planner:
             for item in s.items:
                 if type(item) is BusItem and type(item.default) is ListLit:
                     gates = {g.name.id: g for g in self.gates}
-                    values = [_evaluate_constant(d, gates) for _, d in self.x._input_items([item])]
-                    defaults[item.name.id] = _nested(values, self.buffers[item.name.id].shape)
+                    values = [evaluate_constant(d, gates) for d in default_elements(self.x, item)]
+                    defaults[item.name.id] = _nested_tuples(values, self.buffers[item.name.id].shape)
         return {name: defaults[name] for name in self.skeleton.inputs if name in defaults}
 
 
@@ -401,10 +402,11 @@ def _factors(expr) -> list:
 
 def _uses(exprs, variables: set[str]) -> set[str]:
     """The index variables of `variables` that `exprs` use."""
-    return {e.id for x in exprs for e in _walk_all(x) if type(e) is Name and e.id in variables}
+    return {e.id for x in exprs for e in walk_all(x) if type(e) is Name and e.id in variables}
 
 
-def _nested(values: list, shape: tuple[int, ...]):
+def _nested_tuples(values: list, shape: tuple[int, ...]):
+    """Row-major `values` as nested tuples of `shape`."""
     for n in reversed(shape[1:]):
         values = [tuple(values[k:k + n]) for k in range(0, len(values), n)]
     return tuple(values)

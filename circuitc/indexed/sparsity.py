@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from .ad import hvp
-from .ir import ADJOINT, TANGENT, Access, Fold, Map, Plan
+from .ir import Access, Fold, Map, Plan
 
 Coord = tuple[int | None, int, int]  # (parameter, coefficient, constant); parameter None: constant
 
@@ -112,7 +112,7 @@ def dependence(plan: Plan, directions) -> dict[str, list[Piece]]:
         shape = plan.shape(name)
         relations[name] = [Piece(tuple(shape), tuple((d, 1, 0) for d in range(len(shape))), "", ())]
     for stage in plan.stages:
-        for target, read, fresh, distinct, mask in _flows(stage):
+        for target, read, fresh, distinct, mask in _flows(stage, plan.buffers):
             for piece in relations.get(read.name, ()):
                 for support in (relations.get(mask.name, ()) if mask else (None,)):
                     made = _compose(piece, stage.domain, read, target, fresh, distinct,
@@ -124,7 +124,7 @@ def dependence(plan: Plan, directions) -> dict[str, list[Piece]]:
     return relations
 
 
-def _flows(stage):
+def _flows(stage, buffers):
     """`(target, read, fresh, distinct, mask)` for each way a stage's write depends on a read
     of a tangent or an adjoint: `fresh`, the domain variables the read takes at every
     value (a fold's terms); `distinct`, whether they must differ from the write's own (the
@@ -137,7 +137,7 @@ def _flows(stage):
             yield stage.target, term, over, others, None
         return
     m: Map = stage
-    terms = _terms(m)
+    terms = _terms(m, buffers)
     for (_, node), w in zip(m.body.outputs, m.writes):
         free, pairs, adjoints = terms[node][1:]
         for k in sorted(free | adjoints):
@@ -146,7 +146,7 @@ def _flows(stage):
             yield w.target, m.reads[k], (), False, m.reads[a]
 
 
-def _terms(m: Map) -> list[tuple[bool, frozenset, frozenset, frozenset]]:
+def _terms(m: Map, buffers) -> list[tuple[bool, frozenset, frozenset, frozenset]]:
     """For each node of a map's body, the kinds of its terms, as a polynomial in its reads
     would have them: (whether it has a term of neither tangents nor adjoints, the tangent
     reads of its terms without an adjoint, the (tangent, adjoint) reads of its terms with
@@ -157,10 +157,11 @@ def _terms(m: Map) -> list[tuple[bool, frozenset, frozenset, frozenset]]:
     for node in m.body.nodes:
         if node.op == "input":
             k = int(node.attr[1:-1])
-            name = m.reads[k].name or ""
-            if name.startswith(TANGENT):
+            name = m.reads[k].name
+            kind = name and buffers[name].derivative
+            if kind == "tangent":
                 out.append((False, frozenset([k]), empty, empty))
-            elif name.startswith(ADJOINT):
+            elif kind == "adjoint":
                 out.append((False, empty, empty, frozenset([k])))
             else:
                 out.append((True, empty, empty, empty))

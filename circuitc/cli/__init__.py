@@ -1,188 +1,59 @@
 """The `circuitc` command: thin click wrappers over the API.
 
-This is the only module that knows about exit codes and terminals: 0 success,
-1 a verification failed, 2 bad usage or a bad `.circ` file. A `CircuitError`
-becomes its rendered message on stderr (in colour on a terminal); a genuine bug
-keeps its traceback. FILE `-` is standard input, called `<stdin>` in messages.
+This package is the only part of circuitc that knows about exit codes and terminals: 0
+success, 1 a verification failed, 2 bad usage or a bad `.circ` file. A `CircuitError`
+becomes its rendered message on stderr (in colour on a terminal); a genuine bug keeps its
+traceback. FILE `-` is standard input, called `<stdin>` in messages. Here, the commands;
+beside them, the options they share (`options`), reading and writing files (`files`) and
+what a terminal shows besides the output (`terminal`).
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import math
-import os
-import stat
 import sys
-import tempfile
-import threading
-import time
-import warnings
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import ClassVar
 
 import click
 from click.core import ParameterSource
 
-from . import __version__, api, cache, draw, numba_modules
-from .api import (
-    TARGETS,
-    compile_source,
-    decode_source,
-    elementwise,
-    load_compiled_source,
-    load_source,
-    read_source,
-)
-from .errors import CircuitError, did_you_mean
-from .graph import bus_of, by_bus
-from .progress import phase, reporting
-from .report import json_floats, json_safe
-from .step import METHODS, StepError, climb, climb_text
-from .values import (
-    InputError,
-    element_values,
-    evaluation,
-    input_shapes,
-    known_point,
-    missing_values,
-)
-from .values import point as _point
-from .verify import (
+from .. import api, cache, draw, numba_modules
+from ..api import compile_source, elementwise, load_compiled_source, load_source
+from ..errors import CircuitError, did_you_mean
+from ..graph import bus_of, by_bus
+from ..progress import phase
+from ..report import json_safe
+from ..step import METHODS, StepError, climb, climb_text
+from ..values import evaluation, input_shapes, known_point, missing_values
+from ..verify import (
     DEFAULT_TOLERANCES,
     DIFFERENCES,
     SECOND_ORDER_TOLERANCES,
+    report_dict,
+    report_text,
     verify_circuit,
     verify_hessian,
 )
-from .verify_report import report_dict, report_text
-
-
-def _fail(message: str):
-    click.echo(message, err=True)
-    sys.exit(2)
-
-
-class _Command(click.Command):
-    """Turn a `CircuitError` into its message and exit status 2, Ctrl-C into status 130.
-
-    Ctrl-C is not click's usual status 1, which here means that a verification failed;
-    130 is what shells report for a command stopped by SIGINT. Every command also takes
-    --no-cache and --quiet, and shows a long compile's progress on a terminal and the
-    circuit's warnings (`warn`).
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.params += [
-            click.Option(["--no-cache"], is_flag=True, expose_value=False, callback=_meta,
-                         help="Neither read nor write the compile cache (see circuitc cache)."),
-            click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_meta,
-                         help="Show no warnings about the circuit, and no progress bar for a "
-                              "long compile.")]
-
-    def invoke(self, ctx):
-        try:
-            with ExitStack() as stack:
-                stack.enter_context(_warnings_shown())
-                if ctx.meta.get("no_cache"):
-                    stack.enter_context(cache.disabled())
-                if not ctx.meta.get("quiet") and sys.stderr.isatty():
-                    stack.enter_context(reporting(stack.enter_context(_Progress(sys.stderr))))
-                return super().invoke(ctx)
-        except CircuitError as e:
-            _fail(e.render(color=_colored(sys.stderr)))
-        except KeyboardInterrupt:
-            click.echo("Aborted!", err=True)
-            sys.exit(130)
-
-
-def _meta(ctx, param, value):
-    ctx.meta[param.name] = value
-
-
-@contextmanager
-def _warnings_shown():
-    """Warnings (the cache's) shown as `warning: ...` lines on stderr, each time."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", cache.CacheWarning)
-        warnings.showwarning = _show_warning
-        yield
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"warning: {message}", err=True)
-
-
-class _Progress:
-    """The phase of a long compile and a bar of the work done, on one line of a terminal.
-
-    Nothing is drawn until the compile has taken `DELAY` seconds; then the line is
-    redrawn at each phase and every `TICK` seconds, and erased at the end. The bar
-    counts each phase as its share of a typical compile (`SHARES`).
-    """
-
-    DELAY, TICK, WIDTH = 1.0, 0.2, 24
-    # Each phase's share of the time of a large compile (benchmarks/RESULTS.md).
-    SHARES: ClassVar = {"parse": 19, "lower": 7, "differentiate": 13, "emit": 20,
-                        "compile()": 35, "caching": 6}
-
-    def __init__(self, stream):
-        self.stream, self.phase, self.start = stream, None, time.monotonic()
-        self.shown, self.lock, self.stop = False, threading.Lock(), threading.Event()
-
-    def __enter__(self):
-        self.thread = threading.Thread(target=self._tick, daemon=True)
-        self.thread.start()
-        return self
-
-    def __call__(self, phase: str | None) -> None:
-        with self.lock:
-            self.phase = phase
-            if phase is None:
-                self._erase()
-            elif self.shown or time.monotonic() - self.start >= self.DELAY:
-                self._draw()
-
-    def _tick(self) -> None:
-        if self.stop.wait(self.DELAY):
-            return
-        while True:
-            with self.lock:
-                if self.phase is not None:
-                    self._draw()
-            if self.stop.wait(self.TICK):
-                return
-
-    def _draw(self) -> None:
-        names = list(self.SHARES)
-        done = sum(self.SHARES[p] for p in names[:names.index(self.phase)]) \
-            if self.phase in self.SHARES else 0
-        filled = self.WIDTH * done // sum(self.SHARES.values())
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        self.stream.write(f"\r\x1b[Kcompiling: {self.phase:<13} [{bar}] "
-                          f"{time.monotonic() - self.start:.0f}s")
-        self.stream.flush()
-        self.shown = True
-
-    def _erase(self) -> None:
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.shown = False
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        self.thread.join()
-        self._erase()
-
-
-def _colored(stream) -> bool:
-    """Whether messages to `stream` are coloured: on a terminal, unless `NO_COLOR` is set
-    (https://no-color.org) or the terminal is dumb."""
-    return (stream.isatty() and not os.environ.get("NO_COLOR")
-            and os.environ.get("TERM") != "dumb")
+from ..version import __version__
+from . import servers
+from .files import STDIN, check_output, read_file, write_output
+from .options import (
+    AT,
+    ELEMENTS,
+    FILE,
+    FIX,
+    JSON,
+    NONNEGATIVE,
+    POSITIVE,
+    SIZES,
+    TARGET,
+    VALUES,
+    WRT,
+    finite_number,
+    module_point,
+    parse_values,
+)
+from .terminal import Command, colored, fail, warnings_shown
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -192,78 +63,6 @@ def main():
 
     Every command reads FILE, or standard input when FILE is '-'.
     """
-
-
-# Not `readable`: click would answer an unreadable file with a usage screen; reading it
-# gives the one-line "cannot read" error every other unreadable file gets.
-FILE = click.argument("file", type=click.Path(path_type=Path, readable=False))
-VALUES = click.argument("values", nargs=-1, metavar="[NAME=VALUE]...")
-JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-
-
-def _target(ctx, param, value: str) -> str:
-    """The target, once its library is there: numba is an optional dependency."""
-    if value == "numba" and not numba_modules.available():
-        _fail(f"error: --target numba: {numba_modules.INSTALL}")
-    return value
-
-
-TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)),
-                      default="python", show_default=True, callback=_target,
-                      help="The generated code: plain Python, NumPy (batches, broadcasting), "
-                           "or numba (compiled to machine code).")
-
-
-def _sizes(ctx, param, items: tuple[str, ...]) -> dict[str, int]:
-    sizes = {}
-    for item in items:
-        name, eq, text = item.partition("=")
-        try:
-            value = int(text)
-        except ValueError:
-            raise click.BadParameter(f"expected NAME=INT, got {item!r}") from None
-        if not eq or not name:
-            raise click.BadParameter(f"expected NAME=INT, got {item!r}")
-        if name in sizes:  # which one was meant is anyone's guess
-            raise click.BadParameter(f"{name} is given twice ({name}={sizes[name]}, {item})")
-        sizes[name] = value
-    return sizes
-
-
-def _names_option(ctx, param, text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [n.strip() for n in text.split(",")]
-    if names == [""]:
-        return []
-    if "" in names:
-        raise click.BadParameter(f"{text!r} has an empty name; give NAME,NAME,... (or '' "
-                                 "for none at all)")
-    return names
-
-
-SIZES = click.option("-D", "sizes", metavar="NAME=INT", multiple=True, callback=_sizes,
-                     help="Set a size of the circuit (repeatable), overriding its declaration.")
-WRT = click.option("--wrt", metavar="NAME,...", callback=_names_option,
-                   help="Differentiate with respect to these inputs only, in this order "
-                        "(the module's WRT).")
-FIX = click.option("--fix", metavar="NAME,...", callback=_names_option,
-                   help="Differentiate with respect to every input except these.")
-ELEMENTS = click.option("--elements", is_flag=True,
-                        help="Write buses out element by element, not as whole-bus code.")
-AT = click.option("--at", "at_file", type=click.Path(path_type=Path, dir_okay=False),
-                  help="A JSON file: an object of input values (numbers; nested lists for "
-                       "buses). NAME=VALUE arguments override it.")
-
-
-STDIN = "<stdin>"
-
-
-def read_file(file: Path) -> tuple[str, str]:
-    """FILE's text and the name messages give it: `-` is standard input, `<stdin>`."""
-    if str(file) == "-":
-        return decode_source(sys.stdin.buffer.read(), STDIN), STDIN
-    return read_source(file), str(file)
 
 
 def load_module(file: Path, target: str = "python", load=load_source, **options):
@@ -276,10 +75,10 @@ def load_module(file: Path, target: str = "python", load=load_source, **options)
         loaded = load(text, name, target, **options)
     except ModuleNotFoundError as e:
         if e.name == "numba":
-            _fail(f"error: --target numba: {numba_modules.INSTALL}")
+            fail(f"error: --target numba: {numba_modules.INSTALL}")
         if e.name != "numpy":
             raise
-        _fail(f"error: --target {target} needs NumPy: pip install numpy")
+        fail(f"error: --target {target} needs NumPy: pip install numpy")
     warn(text, name)
     return loaded
 
@@ -289,7 +88,7 @@ def _run_error(e: Exception) -> str:
     gate that raised it, with its source line and a caret (`api.run_error`), or as it is."""
     name, text = click.get_current_context().meta.get("circuit", (None, None))
     found = api.run_error(e, name, text) if name is not None else None
-    return found.render(color=_colored(sys.stderr)) if found else f"error: {e}"
+    return found.render(color=colored(sys.stderr)) if found else f"error: {e}"
 
 
 def warn(text: str, name: str) -> None:
@@ -298,46 +97,10 @@ def warn(text: str, name: str) -> None:
     if click.get_current_context().meta.get("quiet"):
         return
     for warning in api.lint_source(text, name):
-        click.echo(warning.render(color=_colored(sys.stderr)), err=True)
+        click.echo(warning.render(color=colored(sys.stderr)), err=True)
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Write `data` to the file at `path`, following symlinks: a regular file (or a new
-    one) is replaced all at once, so that a failure leaves the old file untouched; a FIFO
-    or a character device (`/dev/null`, a terminal) is written through, as the shell's
-    `>` would, and stays what it is. Anything else is an `OSError` saying what it is."""
-    real = Path(os.path.realpath(path))
-    try:
-        mode = real.stat().st_mode
-    except FileNotFoundError:
-        mode = None
-    if mode is None or stat.S_ISREG(mode):
-        _write_atomically(real, data)
-    elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
-        with open(real, "wb") as f:
-            f.write(data)
-    elif stat.S_ISDIR(mode):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-    else:
-        raise OSError("not a regular file, a FIFO or a character device")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace the regular file `path` (or make it) with `data` all at once."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-@main.command(cls=_Command)
+@main.command(cls=Command)
 @FILE
 @click.option("-o", "--output", "out", metavar="OUT",
               help="Where to write the module ('-' for stdout). Default: FILE with .py.")
@@ -362,82 +125,8 @@ def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hess
         target = None
     else:
         target = file.with_suffix(".py") if out is None else Path(out)
-    _check_output(file, target)
-    _write_output(target, source)
-
-
-def _check_output(file: Path, target: Path | None) -> None:
-    if target is not None and str(file) != "-" and target.resolve() == file.resolve():
-        _fail(f"error: the output {str(target)!r} would overwrite the source file")
-
-
-def _write_output(target: Path | None, data: str | bytes) -> None:
-    """`data` (text as UTF-8) to the file `target` (`_write_file`), or to stdout when
-    `target` is None."""
-    if target is None:
-        if isinstance(data, bytes):
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        else:
-            click.echo(data, nl=False)
-        return
-    try:
-        _write_file(target, data.encode("utf-8") if isinstance(data, str) else data)
-    except OSError as e:
-        _fail(f"error: cannot write {str(target)!r}: {e.strerror or e}")
-
-
-def parse_values(shapes: dict[str, tuple[int, ...]], values: tuple[str, ...],
-                 at_file: Path | None = None) -> dict[str, float]:
-    """The values given by `--at FILE.json` and `NAME=VALUE` arguments (which win), for
-    inputs of the given shapes, as one number per element (`{"x[0]": 1.0, ...}`).
-
-    A value is a number or, for a bus, a JSON nested list of its shape; a single
-    number fills a bus.
-    """
-    given: dict[str, object] = {}
-    if at_file is not None:
-        try:
-            document = json_floats(json.loads(at_file.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as e:
-            raise click.UsageError(f"--at {str(at_file)!r}: {getattr(e, 'strerror', None) or e}"
-                                   ) from None
-        if not isinstance(document, dict):
-            raise click.UsageError(f"--at {str(at_file)!r}: expected a JSON object of input values")
-        given.update((name, (value, f"in {at_file}")) for name, value in document.items())
-    named = set()
-    for item in values:
-        name, eq, text = item.partition("=")
-        if not eq:
-            raise click.UsageError(f"expected NAME=VALUE, got {item!r}")
-        if name in named:
-            raise click.UsageError(f"{name} is given twice")
-        named.add(name)
-        try:
-            given[name] = (json_floats(json.loads(text)) if text.lstrip().startswith("[")
-                           else float(text), "")
-        except ValueError:
-            raise click.UsageError(f"{name}: {text!r} is not a number or a JSON list") from None
-    at = {}
-    try:
-        for name, (value, where) in given.items():
-            at.update(element_values(name, value, shapes, where))
-    except InputError as e:
-        raise click.UsageError(str(e)) from None
-    return at
-
-
-def point(inputs, defaults: dict[str, float], given: dict[str, float]) -> dict[str, float]:
-    """Every input element's value (`inputs` in order): given, else its default."""
-    try:
-        return _point(inputs, defaults, given)
-    except InputError as e:
-        raise click.UsageError(str(e)) from None
-
-
-def _module_point(module, given: dict[str, float]) -> dict[str, float]:
-    """`point` for a module seen element by element."""
-    return point(module.INPUTS, module.DEFAULTS, given)
+    check_output(file, target)
+    write_output(target, source)
 
 
 def _shown(value) -> str:
@@ -447,7 +136,7 @@ def _shown(value) -> str:
     return repr(value)
 
 
-@main.command(name="eval", cls=_Command)
+@main.command(name="eval", cls=Command)
 @FILE
 @VALUES
 @AT
@@ -471,11 +160,11 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian,
                          elements=elements)
     flat = elementwise(module)
-    at = _module_point(flat, parse_values(input_shapes(module), values, at_file))
+    at = module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
         document = evaluation(module, at, hessian)
     except (ArithmeticError, ValueError) as e:
-        _fail(_run_error(e))
+        fail(_run_error(e))
     if as_json:
         click.echo(json.dumps(json_safe(document), indent=2))
         return
@@ -491,7 +180,7 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
                     click.echo(f"    {_shown(row)}")
 
 
-@main.command(cls=_Command)
+@main.command(cls=Command)
 @FILE
 @VALUES
 @click.option("--format", "fmt", type=click.Choice(draw.FORMATS),
@@ -524,7 +213,7 @@ def graph(file: Path, values: tuple[str, ...], fmt: str | None, out: str | None,
     """
     target = None if out in (None, "-") else Path(out)
     fmt = fmt or (target and draw.SUFFIXES.get(target.suffix.lower())) or "dot"
-    _check_output(file, target)
+    check_output(file, target)
     if fmt == "png" and target is None and sys.stdout.isatty():
         raise click.UsageError("PNG is binary: give -o OUT.png, or redirect stdout")
     if no_values and values:
@@ -563,25 +252,15 @@ def _write_drawing(drawing: draw.Drawing, fmt: str, target: Path | None, force: 
     if fmt not in ("dot", "json", "mermaid") and not force:
         why = draw.too_big_to_lay_out(draw.to_dot(drawing))
         if why:
-            _fail(f"error: too big for Graphviz's dot to lay out in seconds: {why}; draw less "
+            fail(f"error: too big for Graphviz's dot to lay out in seconds: {why}; draw less "
                   "(the bus view of a circuit with buses, one output's gradient with --of, a "
                   "smaller circuit), write --format dot or json, which need no layout, or "
                   "give --force")
     try:
         data = draw.written(drawing, fmt)
     except draw.GraphvizError as e:
-        _fail(f"error: {e}")
-    _write_output(target, data)
-
-
-def _finite(ctx, param, value):
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter("must be a finite number")
-    return value
-
-
-POSITIVE = click.FloatRange(min=0, min_open=True)
-NONNEGATIVE = click.FloatRange(min=0)
+        fail(f"error: {e}")
+    write_output(target, data)
 
 
 def _defaults(k: int) -> str:
@@ -590,18 +269,18 @@ def _defaults(k: int) -> str:
     return f"{first}; with --order 2: {second}"
 
 
-@main.command(cls=_Command)
+@main.command(cls=Command)
 @FILE
 @VALUES
 @click.option("--points", "n_points", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random points to check besides the given values and defaults.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the random points and directions.")
-@click.option("--rtol", type=NONNEGATIVE, callback=_finite,
+@click.option("--rtol", type=NONNEGATIVE, callback=finite_number,
               help="Relative tolerance [default: " + _defaults(0) + "].")
-@click.option("--atol", type=NONNEGATIVE, callback=_finite,
+@click.option("--atol", type=NONNEGATIVE, callback=finite_number,
               help="Absolute tolerance [default: " + _defaults(1) + "].")
-@click.option("--h", "h", type=POSITIVE, callback=_finite,
+@click.option("--h", "h", type=POSITIVE, callback=finite_number,
               help="Finite-difference step for every input [default: relative to each input].")
 @click.option("--difference", type=click.Choice(DIFFERENCES), default="central",
               show_default=True, help="How the numerical derivative is taken.")
@@ -660,7 +339,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
                                 **options)
     else:
         if not (hasattr(module, "hessian") or hasattr(module, "hvp")):
-            _fail(f"{module_file or file}: error: --order 2 checks a module's hessian or hvp, "
+            fail(f"{module_file or file}: error: --order 2 checks a module's hessian or hvp, "
                   "and it has neither: compile it with --hessian, or check its circuit: "
                   "circuitc verify CIRCUIT.circ --order 2")
         report = verify_hessian(elementwise(module), forward, given, **options)
@@ -687,11 +366,11 @@ def _circuit(file: Path, target: str, **options):
     except CircuitError as e:
         if file.suffix == ".circ" or not file.is_file():
             raise
-        _fail(f"{e.render()}\nnote: verify reads {str(file)!r} as a circuit, as its name does "
+        fail(f"{e.render()}\nnote: verify reads {str(file)!r} as a circuit, as its name does "
               f"not end in .py; it expects {api.MODULE_CONTRACT}")
 
 
-@main.command(cls=_Command)
+@main.command(cls=Command)
 @FILE
 @VALUES
 @click.option("--method", type=click.Choice(METHODS), default="analytic", show_default=True,
@@ -699,15 +378,15 @@ def _circuit(file: Path, target: str, **options):
 @click.option("--steps", type=click.IntRange(min=0), default=1, show_default=True,
               help="How many steps to take.")
 @click.option("--step-size", type=NONNEGATIVE, default=0.01, show_default=True,
-              callback=_finite, help="How far to move along the gradient.")
-@click.option("--h", "h", type=POSITIVE, callback=_finite,
+              callback=finite_number, help="How far to move along the gradient.")
+@click.option("--h", "h", type=POSITIVE, callback=finite_number,
               help="Finite-difference step of --method numerical [default: relative to "
                    "each input].")
 @click.option("--difference", type=click.Choice(("central", "forward")), default="central",
               show_default=True, help="Finite difference of --method numerical.")
 @click.option("--tries", type=click.IntRange(min=1), default=100, show_default=True,
               help="Random tries per step of --method random.")
-@click.option("--tweak", type=NONNEGATIVE, default=0.01, show_default=True, callback=_finite,
+@click.option("--tweak", type=NONNEGATIVE, default=0.01, show_default=True, callback=finite_number,
               help="Largest move of each input per try of --method random.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of --method random.")
@@ -729,13 +408,13 @@ def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size
     """
     module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
                          hessian=method == "newton")
-    at = _module_point(elementwise(module), parse_values(input_shapes(module), values, at_file))
+    at = module_point(elementwise(module), parse_values(input_shapes(module), values, at_file))
     try:
         result = climb(elementwise(module), at, method=method, steps=steps,
                        step_size=step_size, h=h, difference=difference, tries=tries,
                        tweak=tweak, seed=seed, minimize=minimize)
     except StepError as e:
-        _fail(_run_error(e))
+        fail(_run_error(e))
     if as_json:
         click.echo(json.dumps(json_safe({
             "method": method, "output": result.output, "steps": steps,
@@ -761,7 +440,7 @@ def cache_info(as_json: bool):
     """Print where the cache is, its entries, their size and the largest size."""
     where = cache.directory()
     found = cache.entries(where)
-    with _warnings_shown():
+    with warnings_shown():
         largest = cache.max_size()
     info = {"directory": str(where), "enabled": cache.enabled(), "entries": len(found),
             "size": sum(size for _, size, _ in found), "max_size": largest}
@@ -786,3 +465,7 @@ def _bytes(n: int) -> str:
             return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
+
+
+main.add_command(servers.lsp)
+main.add_command(servers.playground)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .report import table as _table
-from .report import values as _values
+from ..report import table as _table
+from ..report import values as _values
 
 KINK = "at the kink of"  # how the reason of a check skipped at a kink starts
 
@@ -58,7 +58,7 @@ class Check:
         if self.order == 2:
             return (f"d2{self.output} along u, v" if self.input is None
                     else f"d2{self.output}/d{self.of}d{self.input}")
-        return _derivative(self.output, self.input)
+        return derivative_name(self.output, self.input)
 
     def as_dict(self) -> dict:
         pair = {"inputs": None if self.input is None else [self.of, self.input]}
@@ -86,7 +86,7 @@ class Blame:
     derivative: str = ""  # the failed check's name, when not `df/dx`
 
     def __post_init__(self):
-        self.derivative = self.derivative or _derivative(self.output, self.input)
+        self.derivative = self.derivative or derivative_name(self.output, self.input)
 
     @property
     def finding(self) -> str:
@@ -214,7 +214,8 @@ class Report:
 
 
 
-def _derivative(output: str, wrt: str | None) -> str:
+def derivative_name(output: str, wrt: str | None) -> str:
+    """`df/dx`, or `df along v` for a derivative along a direction."""
     return f"d{output} along v" if wrt is None else f"d{output}/d{wrt}"
 
 
