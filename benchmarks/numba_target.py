@@ -9,18 +9,24 @@ the targets of its issue, side by side in one run.
 1. `rosenbrock`: value and gradient of `circuits/rosenbrock.circ` at N = 10, 10^4 and
    10^6 (`backward`, x a float64 array), against a hand-written numba loop (the loop of
    `benchmarks/whole_bus.py`'s `hand_loop`, compiled), the same loop with a seed (what
-   `backward` computes: the gradient of `d_f * f`), and JAX's `jit(value_and_grad)`.
+   `backward` computes: the gradient of `d_f * f`), JAX's `jit(value_and_grad)` and, at
+   N = 10 and 10^4, CasADi's SX `Function` of (f, gradient) (at 10^6 its symbolic graph
+   takes minutes to build).
 2. `neuron`: `neuron.circ`'s `backward` at a point of floats against a hand-written
    numba function (the same stable sigmoid).
 3. `hessian`: value, gradient and dense Hessian of Rosenbrock at N = 100 (`hessian`)
    against CasADi's SX `Function` of (f, gradient, Hessian), which returns the Hessian
    sparse, and JAX's `jit` of (f, grad, hessian).
-4. `hvp`: Rosenbrock's `hvp` at N = 10^6 against JAX's `jit(jvp(grad(f)))`.
+4. `hvp`: Rosenbrock's `hvp` at N = 10^4 and 10^6 against JAX's `jit(jvp(grad(f)))`.
 5. `micrograd`: one training step of micrograd's demo network (`examples/mlp.circ`, 100
    points, `benchmarks/buses.py`'s step) against hand-written NumPy.
 6. `softmax`: one training step of the 784-128-10 network over 10^4 points
    (`benchmarks/softmax.circ`, `benchmarks/whole_bus.py`'s step) against hand-written NumPy.
-7. `load`: loading `examples/mlp.circ` with `--hessian`, in a fresh process each: the
+7. `check`: the cost of the check for values that are not finite: `backward` of a
+   circuit whose gates can raise (`log`, `sqrt`, `/`), against the same module with its
+   checks taken out of the text (`unchecked`), at a point of floats (written out) and on
+   buses of 10^4 and 10^6 (whole-bus kernels).
+8. `load`: loading `examples/mlp.circ` with `--hessian`, in a fresh process each: the
    first time (empty cache: numba compiles), and the second (numba's cache warm);
    against the floor, a process that imports numba and loads one cached function.
 
@@ -56,7 +62,7 @@ ROOT = HERE.parent
 ROSENBROCK = ROOT / "circuits" / "rosenbrock.circ"
 NEURON = ROOT / "circuits" / "neuron.circ"
 MLP = ROOT / "examples" / "mlp.circ"
-PARTS = ("rosenbrock", "neuron", "hessian", "hvp", "micrograd", "softmax", "load")
+PARTS = ("rosenbrock", "neuron", "hessian", "hvp", "micrograd", "softmax", "check", "load")
 SUMMARY: list[tuple[str, str, float, str]] = []  # (target, contender, ratio, limit)
 
 
@@ -143,6 +149,15 @@ def rosenbrock(repeat: int) -> None:
         _rosenbrock_at(n, repeat, rosen, rosen_seeded, jax, jnp, value_and_grad)
 
 
+def _casadi_rosenbrock(n: int):
+    """CasADi's SX `Function` of Rosenbrock's value and gradient at N = n, called on a DM."""
+    import casadi
+
+    s = casadi.SX.sym("x", n)
+    f = casadi.sum1(100 * (s[1:] - s[:-1] ** 2) ** 2 + (1 - s[:-1]) ** 2)
+    return casadi.Function("rosenbrock", [s], [f, casadi.gradient(f, s)])
+
+
 def _rosenbrock_at(n: int, repeat: int, rosen, rosen_seeded, jax, jnp, value_and_grad) -> None:
     import circuitc
 
@@ -155,6 +170,13 @@ def _rosenbrock_at(n: int, repeat: int, rosen, rosen_seeded, jax, jnp, value_and
         "circuitc numba backward": lambda: module.backward(x),
         "JAX jit(value_and_grad)": lambda: jax.block_until_ready(value_and_grad(jx)),
     }
+    if n <= 10**4:
+        import casadi
+
+        function, dx = _casadi_rosenbrock(n), casadi.DM(x)
+        contenders["CasADi SX Function (f, gradient)"] = lambda: function(dx)
+        np.testing.assert_allclose(np.asarray(function(dx)[1].full()).reshape(-1), rosen(x)[1],
+                                   rtol=1e-9, atol=1e-9)
     want = rosen(x)
     for name, (value, grad) in (("circuitc", (module.backward(x)[0], module.backward(x)[1][0])),
                                 ("JAX", value_and_grad(jx))):
@@ -218,12 +240,16 @@ def hessian(repeat: int) -> None:
            "Rosenbrock value+gradient+dense Hessian, N = 100", "0.5x")
 
 
-# -- 4. hvp at N = 10^6 ------------------------------------------------------------------------
+# -- 4. hvp at N = 10^4 and 10^6 ----------------------------------------------------------------
 
 def hvp(repeat: int) -> None:
+    for n in (10**4, 10**6):
+        _hvp_at(n, repeat)
+
+
+def _hvp_at(n: int, repeat: int) -> None:
     import circuitc
 
-    n = 10**6
     module = circuitc.load(ROSENBROCK, "numba", sizes={"n": n}, hessian=True)
     jax, jnp = _jax()
     f = _rosen(jnp)
@@ -233,16 +259,17 @@ def hvp(repeat: int) -> None:
     x, v = rng.uniform(-2, 2, n), rng.normal(size=n)
     jx, jv = jnp.array(x), jnp.array(v)
     np.testing.assert_allclose(module.hvp(x, v)[2][0], np.asarray(jax_hvp(jx, jv)), rtol=1e-9, atol=1e-6)
-    print("### Rosenbrock, N = 10^6: Hessian-vector product\n")
+    print(f"### Rosenbrock, N = {n:,}: Hessian-vector product\n")
     print("circuitc's `hvp` returns the value and the gradient with the product; JAX's "
           "`jvp(grad(f))` the gradient and the product, and XLA leaves out what is not returned.\n")
     times = rounds({"JAX jit jvp(grad(f)), the product": lambda: jax_hvp(jx, jv).block_until_ready(),
                     "JAX jit (f, jvp(grad(f))): value, gradient, product":
                         lambda: jax.block_until_ready(everything(jx, jv)),
-                    "circuitc numba hvp": lambda: module.hvp(x, v)}, max(3, repeat // 3), least=0.3)
+                    "circuitc numba hvp": lambda: module.hvp(x, v)},
+                   repeat if n < 10**6 else max(3, repeat // 3), least=0.05 if n < 10**6 else 0.3)
     ratios(times, "circuitc numba hvp", "JAX jit jvp(grad(f)), the product",
-           "Rosenbrock hvp, N = 10^6", "1.0x", "ms")
-    SUMMARY.append(("Rosenbrock hvp, N = 10^6, the same results", "circuitc numba hvp / JAX (f, grad, hv)",
+           f"Rosenbrock hvp, N = {n:,}", "1.0x", "µs" if n < 10**6 else "ms")
+    SUMMARY.append((f"Rosenbrock hvp, N = {n:,}, the same results", "circuitc numba hvp / JAX (f, grad, hv)",
                     float(np.median(times["circuitc numba hvp"]
                                     / times["JAX jit (f, jvp(grad(f))): value, gradient, product"])),
                     "1.0x"))
@@ -292,7 +319,50 @@ def softmax(repeat: int) -> None:
            "1.2x", "ms")
 
 
-# -- 7. loading --------------------------------------------------------------------------------
+# -- 7. the check for values that are not finite ------------------------------------------------
+
+CHECKED = {
+    "written out, a point of floats": "input x, y, z\nf = log(1 + x*x) + sqrt(2 + y) / (1 + z*z)\noutput f\n",
+    "whole-bus": ("size n = 10\ninput x[n]\nf = sum(log(1 + x[i]*x[i]) + sqrt(2 + x[i]) / (1 + x[i]*x[i]) for i)\n"
+                  "output f\n"),
+}
+
+
+def unchecked(source: str) -> str:
+    """A numba module's text without its checks: `_check` returns 0.0 at once, a kernel's
+    `check +=` lines are `pass`."""
+    import re
+
+    if "def _check(values):" in source:
+        start = source.index("def _check(values):")
+        end = source.index("\n\n\n", start)
+        source = source[:start] + 'def _check(values):\n    """0.0."""\n    return 0.0' + source[end:]
+    return re.sub(r"^( *)check \+= .*$", r"\1pass", source, flags=re.MULTILINE)
+
+
+def check(repeat: int) -> None:
+    import circuitc
+    from circuitc import numba_modules
+
+    for what, n in (("written out, a point of floats", None), ("whole-bus", 10**4), ("whole-bus", 10**6)):
+        text, sizes = CHECKED[what], {"n": n} if n else None
+        source = circuitc.compile_source(text, "checked.circ", "numba", sizes=sizes)
+        assert "_check(" in source or "check += " in source
+        module, bare = numba_modules.load(source), numba_modules.load(unchecked(source))
+        x = np.random.default_rng(4).uniform(-1, 1, n) if n else None
+        args = (x,) if n else (0.5, 1.5, -0.25)
+        assert module.backward(*args)[0] == bare.backward(*args)[0]
+        print(f"### The check for values that are not finite: backward, {what}"
+              f"{f', N = {n:,}' if n else ''}\n")
+        times = rounds({"without the check": lambda bare=bare, args=args: bare.backward(*args),
+                        "circuitc numba backward": lambda m=module, args=args: m.backward(*args)},
+                       repeat if n != 10**6 else max(3, repeat // 3), least=0.05 if n != 10**6 else 0.3)
+        ratios(times, "circuitc numba backward", "without the check",
+               f"the check's cost, {what}{f', N = {n:,}' if n else ''}", "(small)",
+               "ms" if n == 10**6 else "µs")
+
+
+# -- 8. loading --------------------------------------------------------------------------------
 
 LOAD = """
 import time
