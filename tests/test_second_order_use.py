@@ -56,10 +56,10 @@ def test_eval_hessian_json_through_the_installed_command(tmp_path):
         assert len(hessian[out]) == 3 and all(len(row) == 3 for row in hessian[out])
 
 
-def test_eval_hessian_asks_for_the_python_target():
+def test_eval_hessian_asks_for_the_python_or_numba_target():
     result = run_cli("eval", ROSENBROCK, "--hessian", "--target", "numpy")
     assert result.returncode == 2
-    assert "--hessian needs the python target" in result.stderr
+    assert "--hessian needs the python or numba target" in result.stderr
     assert "Traceback" not in result.stderr
 
 
