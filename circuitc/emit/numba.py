@@ -191,6 +191,20 @@ def threads(name: str, params: list[str], starts: list[tuple[str, str]], checked
             f"_{name}_batched = False  # whether the last call was of a batch (see `_run`)"]
 
 
+def closing(where, shown: str, renamed: bool, functions: list[str]) -> list[str]:
+    """A numba module's last lines: `_WHERE` (`text.where_text`; empty where no line can
+    raise, as `_located` reads it in every module), and where an input is `renamed`,
+    `_by_circ_names` around each of `functions`."""
+    if where:
+        tail = ["", "", WHERE_COMMENT, f'_WHERE = """\n{where_text(where, shown)}"""']
+    else:
+        tail = ["", "", '_WHERE = ""  # no line can raise']
+    if renamed:
+        tail += ["", "", BY_CIRC_NAMES, ""]
+        tail += [f"{name} = _by_circ_names({name})" for name in functions]
+    return tail
+
+
 def signature(types: list[str]) -> str:
     return f'"({", ".join(types)}{"," if len(types) == 1 else ""})"'
 
@@ -252,14 +266,9 @@ class NumbaWriter(PythonWriter):
         for h in needed(self.helpers):
             if h not in JITTED:
                 tail += ["", "", HELPERS[h]]
-        if self.where:
-            tail += ["", "", WHERE_COMMENT, f'_WHERE = """\n{where_text(self.where, self.shown)}"""']
-        else:
-            tail += ["", "", '_WHERE = ""  # no line can raise']
-        if self.renamed():
-            tail += ["", "", BY_CIRC_NAMES, ""]
-            tail += [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS
-                     if name in ("forward", "backward") or getattr(self, name) is not None]
+        tail += closing(self.where, self.shown, bool(self.renamed()),
+                        [name for name in ENTRY_POINTS
+                         if name in ("forward", "backward") or getattr(self, name) is not None])
         return "\n".join(self.lines + tail) + "\n"
 
     # -- one function ------------------------------------------------------------------

@@ -57,6 +57,7 @@ from .numba import (
     HELPERS,
     JITTED,
     NUMBA_RESERVED,
+    closing,
     copied,
     head,
     needed,
@@ -67,7 +68,6 @@ from .numba import (
 from .numba_blas import MatrixProducts
 from .numba_entries import EntryPoints
 from .numpy import HELPER_SOURCES as NUMPY_HELPER_SOURCES
-from .text import BY_CIRC_NAMES, WHERE_COMMENT, where_text
 
 # The numpy target's helpers of sparse Hessians, which a module with `hvp` carries.
 HESSIAN_HELPERS = ("_sparse_hessian", "_hessian_layout", "_pattern", "_affine_at", "_colouring")
@@ -467,13 +467,7 @@ class NumbaLoopsWriter(MatrixProducts, EntryPoints, loops.LoopsWriter):
         for h in helpers:
             if h not in JITTED:
                 tail += ["", "", HELPERS[h]]
-        if self.where:
-            where = [(line + len(top), origin) for line, origin in self.where]
-            tail += ["", "", WHERE_COMMENT, f'_WHERE = """\n{where_text(where, self.shown)}"""']
-        else:
-            tail += ["", "", '_WHERE = ""  # no line can raise']
+        where = [(line + len(top), origin) for line, origin in self.where]
         names = [f.name for f in made] + (["sparse_hessian", "hessian"] if hessian else [])
-        if any(self.ident[n] != n for n in self.p.inputs):
-            tail += ["", "", BY_CIRC_NAMES, ""]
-            tail += [f"{name} = _by_circ_names({name})" for name in names]
+        tail += closing(where, self.shown, any(self.ident[n] != n for n in self.p.inputs), names)
         return "\n".join(top + self.lines + tail) + "\n"
