@@ -51,7 +51,7 @@ from ..indexed.ir import (
     pruned,
 )
 from ..indexed.passes import fused
-from . import hessian_helpers, loops
+from . import loops
 from .frame import Frame, Function, functions
 from .numba import (
     HELPERS,
@@ -67,11 +67,11 @@ from .numba import (
 )
 from .numba_blas import MatrixProducts
 from .numba_entries import EntryPoints
-from .numpy import HELPER_SOURCES as NUMPY_HELPER_SOURCES
+from .whole import SOURCES as WHOLE_SOURCES
 
-# The numpy target's helpers of sparse Hessians, which a module with `hvp` carries.
+# The numpy target's whole-bus helpers of sparse Hessians (`emit.whole.SOURCES`), which a
+# module with `hvp` carries.
 HESSIAN_HELPERS = ("_sparse_hessian", "_hessian_layout", "_pattern", "_affine_at", "_colouring")
-HESSIAN_SOURCES = {**NUMPY_HELPER_SOURCES, "_colouring": hessian_helpers.HELPER_SOURCES["_colouring"]}
 FOLDS = {"max": "_fold_max", "min": "_fold_min", "prod": "_fold_prod", "logsumexp": "_logsumexp",
          "prod_except": "_prod_except", "prod_except_tangent": "_prod_except_tangent"}
 GEMM_FROM = 4096  # multiplications: a smaller contraction costs BLAS more than the loops
@@ -455,7 +455,7 @@ class NumbaLoopsWriter(MatrixProducts, EntryPoints, loops.LoopsWriter):
             self.lines += self.hessians()
             self.helpers.add("_dense_hessian")
             for h in HESSIAN_HELPERS:
-                tail += ["", "", copied(HESSIAN_SOURCES[h])]
+                tail += ["", "", copied(WHOLE_SOURCES[h])]
         constants = self.constants() + (self.hessian_constants() if hessian else [])
         top = [*head(self.shown, self.version), *constants, *tuning(self.work(made[1].plan)),
                "_BLAS = True  # contractions as matrix products (not in the interpreter: `_interpreted`)",
