@@ -32,6 +32,7 @@ from .contract import (
 )
 from .draws import DEFAULT_SEED
 from .elements import Elements, elementwise, evaluate, gradient_of, hessian_of, outputs_of
+from .emit import numba as numba_target
 from .emit import numpy as numpy_target
 from .emit import python as python_target
 from .errors import CircuitError, CircuitWarning
@@ -140,7 +141,7 @@ def _generate(source: Source, target: str, wrt: Names, fix: Names, hessian: bool
             extras["jvp"] = dce(jvp_graph(forward), done=len(forward.nodes))
         if hessian:
             extras["hvp"] = dce(hvp_graph(backward), done=len(backward.nodes))
-            if target == "python":
+            if target in ("python", "numba"):
                 extras["hessian"] = dce(hessian_graph(backward), done=len(backward.nodes))
         phase("emit")
         return emit(forward, backward, __version__, **extras), forward, backward
@@ -166,8 +167,9 @@ def _whole_bus(source: Source, target: str, wrt: Names, fix: Names, hessian: boo
         return None  # the written-out front end reports it, as for every circuit
     if p is None:
         return None
-    from .emit import loops, whole
-    return (whole if target == "numpy" else loops).emit(p, __version__, jvp, hessian)
+    from .emit import loops, numba_loops, whole
+    printer = {"python": loops, "numpy": whole, "numba": numba_loops}[target]
+    return printer.emit(p, __version__, jvp, hessian)
 
 
 def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
@@ -179,8 +181,9 @@ def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[G
 
 
 # The code targets: name -> emitter. `python` needs only `math`; `numpy` evaluates
-# batches with broadcasting (circuitc itself never imports NumPy).
-TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit}
+# batches with broadcasting; `numba` compiles to machine code (circuitc itself never
+# imports NumPy or numba).
+TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit, "numba": numba_target.emit}
 
 
 def compile_source(text: str, filename: str = "<string>", target: str = "python",
@@ -217,7 +220,7 @@ def load(path: str | Path, target: str = "python", wrt: Names = None, **options
          ) -> types.ModuleType:
     """Compile the `.circ` file at `path` for `target` in memory and import the result
     (options as `compile_source`), or take it from the compile cache (`circuitc.cache`)."""
-    return _module(_compiled(read_source(path), str(path), target, wrt, **options), str(path))
+    return _module(_compiled(read_source(path), str(path), target, wrt, **options), str(path), target)
 
 
 def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,
@@ -237,13 +240,13 @@ def load_compiled_source(text: str, filename: str = "<string>", target: str = "p
     """`load_compiled` for the circuit in `text`; `filename` is used in messages."""
     compiled = _compiled(text, filename, target, wrt, sizes=sizes, fix=fix, hessian=hessian,
                          jvp=jvp, elements=elements, seed=seed)
-    return _module(compiled, filename), compiled.forward
+    return _module(compiled, filename, target), compiled.forward
 
 
 def load_source(text: str, filename: str = "<string>", target: str = "python",
                 wrt: Names = None, **options) -> types.ModuleType:
     """`load` for the circuit in `text`; `filename` is used in messages."""
-    return _module(_compiled(text, filename, target, wrt, **options), filename)
+    return _module(_compiled(text, filename, target, wrt, **options), filename, target)
 
 
 def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> cache.Compiled:
@@ -264,8 +267,13 @@ def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> c
         f"<circuitc {filename}>", lambda: graphs(source(), wrt, fix)[0])
 
 
-def _module(compiled: cache.Compiled, filename: str) -> types.ModuleType:
-    """A new module running `compiled`'s code."""
+def _module(compiled: cache.Compiled, filename: str, target: str = "python") -> types.ModuleType:
+    """A new module running `compiled`'s code (for numba, imported from a file:
+    `numba_modules`)."""
+    if target == "numba":
+        from . import numba_modules
+
+        return numba_modules.load(compiled.source)
     module = types.ModuleType(Path(filename).stem)
     module.__file__ = f"<circuitc {filename}>"
     shown_in_tracebacks(module.__file__, compiled.source)

@@ -29,6 +29,7 @@ import hashlib
 import json
 import marshal
 import os
+import shutil
 import sys
 import tempfile
 import types
@@ -268,9 +269,27 @@ def evict(where: Path, limit: int, keep: Path | None = None) -> None:
         total -= size
 
 
+def files() -> Path | None:
+    """Where modules that must be files are kept (the numba target's: numba writes their
+    machine code beside them, in `__pycache__`), created if need be: `numba/` in the cache
+    directory; None if the cache is off or not the user's own."""
+    where = _usable()
+    if where is None:
+        return None
+    where = where / "numba"
+    try:
+        where.mkdir(mode=0o700, exist_ok=True)
+    except OSError as e:
+        _warn(f"cannot use the cache directory {str(where)!r}: {e.strerror or e}")
+        return None
+    return where
+
+
 def clear() -> int:
-    """Remove every entry (and leftover temporary file); how many entries there were."""
+    """Remove every entry (and leftover temporary file), and the numba target's files; how
+    many entries there were."""
     where = directory()
+    shutil.rmtree(where / "numba", ignore_errors=True)
     removed = 0
     try:
         scan = list(os.scandir(where))

@@ -144,4 +144,10 @@ def hessian_of(module: types.ModuleType, args: Sequence, k: int) -> tuple:
     """The Hessian of output number `k` at `args` (`INPUTS` order), a tuple of rows over
     the elements of `WRT`: `module.hessian` seeded like `gradient_of`."""
     seeds = [float(j == k) for j in range(len(module.OUTPUTS))]
-    return tuple(module.hessian(*args, *seeds)[2])
+    return tuple(map(tuple, hessian_rows(module.hessian(*args, *seeds)[2])))
+
+
+def hessian_rows(H) -> list:
+    """The rows of the Hessian a module's `hessian` returned: the python target's tuple of
+    rows as it is, the numba target's array as lists of Python floats."""
+    return H.tolist() if hasattr(H, "tolist") else list(H)

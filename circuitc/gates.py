@@ -30,7 +30,9 @@ DOMAIN_ERRORS = (ArithmeticError, ValueError)
 # `math` raises as `fn` does; the numpy target runs its gates under `np.errstate(...,
 # "raise")`, which raises FloatingPointError (an ArithmeticError), so a ValueError from it
 # means arrays whose shapes do not fit (a fault of the code), never a point outside a domain.
-TARGET_DOMAIN_ERRORS = {"python": DOMAIN_ERRORS, "numpy": (ArithmeticError,)}
+# The numba target re-runs a point where a value is not finite in the interpreter, which
+# raises as the python target does.
+TARGET_DOMAIN_ERRORS = {"python": DOMAIN_ERRORS, "numpy": (ArithmeticError,), "numba": DOMAIN_ERRORS}
 
 # How many operands a gate may take. Code that runs for every node of a graph spells
 # the operands out instead of looping over them (`graph.renumbered`, the Python

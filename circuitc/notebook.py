@@ -162,7 +162,8 @@ class Circuit:
         """`circuitc step`: move the inputs of `wrt` to raise the first output (lower it
         with `minimize`) from the point `at` (the rest at their defaults); options as the
         command's. The result's `after` is the point reached, to step on from."""
-        module = self._with_hessian("python") if method == "newton" else self.module
+        newton = "python" if self.target == "numpy" else self.target  # numpy has no hessian
+        module = self._with_hessian(newton) if method == "newton" else self.module
         result = climb(api.elementwise(module), _point(module, self._given(at, {})),
                        method=method, steps=steps, step_size=step_size, h=h, difference=difference,
                        tries=tries, tweak=tweak, seed=seed, minimize=minimize)

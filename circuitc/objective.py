@@ -161,12 +161,9 @@ def _data(module, data: Mapping[str, object], shapes: dict, point: dict, over: s
     return 1.0 / next(iter(lengths.values())) if over == "mean" else 1.0
 
 
-
 def _value(array):
-    """A bus's array as it is, a number's (a 0-d array or a Python number) as a float."""
-    import numpy as np
-
-    return float(array) if np.ndim(array) == 0 else array
+    """A bus's array as it is, a number's as a Python float (which `split` may have made)."""
+    return array if isinstance(array, float) else array.item() if array.ndim == 0 else array
 
 
 def gradients(module: types.ModuleType, output: str | None = None, **inputs) -> dict:

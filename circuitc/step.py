@@ -37,7 +37,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from .elements import gradient_of, outputs_of
+from .elements import gradient_of, hessian_rows, outputs_of
 from .gates import DOMAIN_ERRORS
 from .numerics import default_h, difference
 from .report import table, values
@@ -93,7 +93,7 @@ class _Objective:
             _, grads, h = self.module.hessian(*(at[n] for n in self.module.INPUTS), *seeds)
         except DOMAIN_ERRORS as e:
             raise StepError(f"the Hessian: {e}") from None
-        return list(grads), [list(row) for row in h]
+        return list(grads), [list(row) for row in hessian_rows(h)]
 
 
 def _show(at: dict[str, float]) -> str:

@@ -56,10 +56,10 @@ def test_eval_hessian_json_through_the_installed_command(tmp_path):
         assert len(hessian[out]) == 3 and all(len(row) == 3 for row in hessian[out])
 
 
-def test_eval_hessian_asks_for_the_python_target():
+def test_eval_hessian_asks_for_the_python_or_numba_target():
     result = run_cli("eval", ROSENBROCK, "--hessian", "--target", "numpy")
     assert result.returncode == 2
-    assert "--hessian needs the python target" in result.stderr
+    assert "--hessian needs the python or numba target" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -99,6 +99,19 @@ def test_objective_with_scipy_trust_exact_and_newton_cg(tmp_path):
                                    if method.startswith("trust") else {"xtol": 1e-12})
         assert result.x == pytest.approx([0.5, 1.0], abs=1e-3), (method, result)
         assert np.abs(kwargs["jac"](result.x)).max() < 1e-6, method
+
+
+def test_objective_of_a_circuit_of_numbers_only(tmp_path):
+    # Every input of WRT a number: the point's values are floats already when the
+    # objective assembles the module's arguments (a regression: it took them for arrays).
+    optimize = pytest.importorskip("scipy.optimize")
+    circuit = tmp_path / "bowl.circ"
+    circuit.write_text("input x = 2, y = -1\nf = (x - 1)**2 + 3 * (y - x)**2\n")
+    problem = circuitc.objective(circuitc.load(circuit, hessian=True))
+    assert problem["fun"](np.array([1.0, 1.0])) == 0.0
+    assert problem["hess"](np.array([0.0, 0.0])).tolist() == [[8.0, -6.0], [-6.0, 6.0]]
+    result = optimize.minimize(**problem, method="trust-exact")
+    assert result.x == pytest.approx([1.0, 1.0], abs=1e-8)
 
 
 def test_objective_newton_on_rosenbrock_matches_scipys_derivatives():

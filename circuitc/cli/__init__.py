@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from .. import api, cache, draw
+from .. import api, cache, draw, numba_modules
 from ..api import compile_source, elementwise, load_compiled_source, load_source
 from ..errors import CircuitError, did_you_mean
 from ..graph import bus_of, by_bus
@@ -75,6 +75,8 @@ def load_module(file: Path, target: str = "python", load=load_source, **options)
     try:
         loaded = load(text, name, target, **options)
     except ModuleNotFoundError as e:
+        if e.name == "numba":
+            fail(f"error: --target numba: {numba_modules.INSTALL}")
         if e.name != "numpy":
             raise
         fail(f"error: --target {target} needs NumPy: pip install numpy")
@@ -108,8 +110,8 @@ def warn(text: str, name: str) -> None:
 @FIX
 @SIZES
 @click.option("--hessian", is_flag=True,
-              help="Add hvp() (Hessian-vector products) and, for the python target, hessian() "
-                   "with HESSIAN_PATTERN.")
+              help="Add hvp() (Hessian-vector products) and, for the python and numba targets, "
+                   "hessian() with HESSIAN_PATTERN.")
 @click.option("--jvp", is_flag=True, help="Add jvp() (forward mode: directional derivatives).")
 @ELEMENTS
 @SEED
@@ -156,8 +158,8 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     A bus is printed whole, as a nested list; each element of a bus output has a
     gradient of its own.
     """
-    if hessian and target_name != "python":
-        raise click.UsageError("--hessian needs the python target (the numpy target has hvp)")
+    if hessian and target_name == "numpy":
+        raise click.UsageError("--hessian needs the python or numba target (the numpy target has hvp)")
     module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian,
                          elements=elements, seed=seed)
     flat = elementwise(module)
@@ -397,19 +399,20 @@ def _circuit(file: Path, target: str, **options):
 @click.option("--minimize", is_flag=True, help="Step downhill instead of uphill.")
 @AT
 @JSON
+@TARGET
 @WRT
 @FIX
 @SIZES
 def step(file: Path, values: tuple[str, ...], method: str, steps: int, step_size: float, h,
          difference: str, tries: int, tweak: float, seed: int, minimize: bool, at_file,
-         as_json: bool, wrt, fix, sizes):
+         as_json: bool, target_name: str, wrt, fix, sizes):
     """Move the inputs to increase the first output (decrease it with --minimize).
 
     The three ways of climbing a hill: random local search, the numerical
     gradient, the analytic gradient. Prints the inputs and the output before and
     after. Only the inputs chosen by --wrt or --fix move (default: all).
     """
-    module = load_module(file, "python", wrt=wrt, fix=fix, sizes=sizes,
+    module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
                          hessian=method == "newton", seed=seed)
     at = module_point(elementwise(module), parse_values(input_shapes(module), values, at_file))
     try:

@@ -10,19 +10,31 @@ from pathlib import Path
 
 import click
 
+from .. import numba_modules
 from ..api import TARGETS
 from ..report import json_floats
 from ..values import InputError, element_values
 from ..values import point as _point
+from .terminal import fail
 
 # Not `readable`: click would answer an unreadable file with a usage screen; reading it
 # gives the one-line "cannot read" error every other unreadable file gets.
 FILE = click.argument("file", type=click.Path(path_type=Path, readable=False))
 VALUES = click.argument("values", nargs=-1, metavar="[NAME=VALUE]...")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def _target(ctx, param, value: str) -> str:
+    """The target, once its library is there: numba is an optional dependency."""
+    if value == "numba" and not numba_modules.available():
+        fail(f"error: --target numba: {numba_modules.INSTALL}")
+    return value
+
+
 TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)),
-                      default="python", show_default=True,
-                      help="The generated code: plain Python, or NumPy (batches, broadcasting).")
+                      default="python", show_default=True, callback=_target,
+                      help="The generated code: plain Python, NumPy (batches, broadcasting), "
+                           "or numba (compiled to machine code).")
 
 
 def _sizes(ctx, param, items: tuple[str, ...]) -> dict[str, int]:

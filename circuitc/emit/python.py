@@ -73,6 +73,8 @@ class PythonWriter:
     reserved = RESERVED
     lib = "math"  # the module `inf` and `nan` literals come from
     opening = ("    try:",)  # the lines a function body starts with
+    # The lines that end a body in `opening`, when a line can raise.
+    handler = ("    except (ArithmeticError, ValueError) as exc:", "        raise _located(exc) from None")
     indent = " " * 8  # of each gate's line
     inline = True  # write single-use temporaries into the expression that uses them
     locate_all = False  # list every line in `_WHERE`, not only those whose gate can raise
@@ -122,8 +124,7 @@ class PythonWriter:
                 self.write(line, origin)
         if len(self.where) > entries or (self.guard_all and len(self.lines) > opening + len(self.opening)):
             self.guarded = True
-            self.lines += ["    except (ArithmeticError, ValueError) as exc:",
-                           "        raise _located(exc) from None"]
+            self.lines += self.handler
         else:  # nothing can raise, so no line of this function is in `_WHERE`
             del self.lines[opening:opening + len(self.opening)]
             cut = 4 * len(self.opening)

@@ -185,21 +185,23 @@ def constants(inputs, outputs, wrt, shapes: dict[str, tuple[int, ...]], defaults
     return lines
 
 
+def where_text(where: list[tuple[int, Origin]], shown: str) -> str:
+    """The text of `_WHERE`: a line `<module line> <file>:<line>:<column>: in <gate>` per
+    entry of `where`; `shown` is the `.circ` file's name as it is shown (its `repr` where it
+    is not printable, so an entry never spans lines); backslashes and quotes are escaped,
+    so the string literal stays one."""
+    text = "".join(f"{line} {origin.describe(shown)}\n" for line, origin in where)
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def closing(where: list[tuple[int, Origin]], shown: str, located: bool, renamed: bool,
             functions: list[str]) -> list[str]:
     """A module's last lines: where a function handles errors (`located`), `_WHERE` and
     `_located` (`where`: the module's line and the gate of each line that can raise); where
-    an input is `renamed`, `_by_circ_names` around each of `functions`.
-
-    `_WHERE` has a line `<module line> <file>:<line>:<column>: in <gate>` per entry; `shown`
-    is the `.circ` file's name as it is shown (its `repr` where it is not printable, so an
-    entry never spans lines); backslashes and quotes are escaped, so the string literal
-    stays one."""
+    an input is `renamed`, `_by_circ_names` around each of `functions` (`where_text`)."""
     tail = []
     if located:
-        text = "".join(f"{line} {origin.describe(shown)}\n" for line, origin in where)
-        text = text.replace("\\", "\\\\").replace('"', '\\"')
-        tail += ["", "", WHERE_COMMENT, f'_WHERE = """\n{text}"""', "", "", LOCATED]
+        tail += ["", "", WHERE_COMMENT, f'_WHERE = """\n{where_text(where, shown)}"""', "", "", LOCATED]
     if renamed:
         tail += ["", "", BY_CIRC_NAMES, ""]
         tail += [f"{name} = _by_circ_names({name})" for name in functions]

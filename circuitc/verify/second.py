@@ -27,6 +27,7 @@ import random
 from dataclasses import replace
 
 from ..contract import raised
+from ..elements import hessian_rows
 from ..gates import DOMAIN_ERRORS, GATES
 from ..grad import grad
 from ..graph import Graph, run
@@ -96,11 +97,12 @@ def _dot(u, g) -> float | complex:
     return math.fsum(terms)
 
 
-def _third(result) -> tuple:
-    """The third value a foreign `hessian` or `hvp` returned; `()` if there is none."""
+def _third(result, rows=tuple) -> tuple:
+    """The third value a foreign `hessian` or `hvp` returned (as `rows` makes it a
+    sequence); `()` if there is none."""
     try:
         _, _, third = result
-        return tuple(third)
+        return tuple(rows(third))
     except (TypeError, ValueError):
         return ()
 
@@ -218,7 +220,7 @@ class Gradient(Checked):
                        for name in self.wrt]
             return tuple(tuple(column[i] for column in columns) for i in range(n))
         rows = _third(self.call("hessian", *(at[name] for name in self.inputs),
-                                *_unit(k, len(self.names))))
+                                *_unit(k, len(self.names))), hessian_rows)
         rows = tuple(tuple(row) if isinstance(row, tuple | list) else () for row in rows)
         if len(rows) != n or any(len(row) != n for row in rows):
             raise self.error(f"its hessian did not return (outputs, grads, H) with H {n}×{n}, "
