@@ -119,3 +119,19 @@ def test_new_gates_keep_the_digits_the_textbook_forms_lose(expr, x, value, grad,
     assert float(f) == pytest.approx(value, rel=8 * 2**-52, abs=0)
     assert float(g) == pytest.approx(grad, rel=8 * 2**-52, abs=0)
     assert value != 0 and grad != 0
+
+
+@pytest.mark.parametrize("name", [n for n, g in GATES.items() if g.cfn is not None])
+def test_complex_form_has_the_value_and_the_complex_step_derivative(name):
+    """`cfn` on x + ih, h tiny: the real part is `fn`'s value and imag/h the derivative
+    (log1p's and expm1's keep both for a small x, where 1 + x or e^x - 1 would not)."""
+    gate = GATES[name]
+    graph = grad(_one_gate(name))
+    for point in [*_points(name), *([(1e-12, 0.5)] if gate.arity == 1 else [])]:
+        values = run(graph, dict(zip(graph.inputs, point)))
+        for k, (_, node) in enumerate(graph.grads):
+            stepped = [complex(x) for x in point]
+            stepped[k] += 1e-20j
+            z = gate.cfn(*stepped[: gate.arity])
+            assert z.real == pytest.approx(gate.fn(*point[: gate.arity]), rel=1e-14), (name, point)
+            assert z.imag / 1e-20 == pytest.approx(values[node], rel=1e-12), (name, point, k)

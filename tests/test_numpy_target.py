@@ -440,20 +440,14 @@ def test_verify_checks_the_numpy_module(path):
     assert ": OK: " in result.stdout and "np." not in result.stdout  # plain floats in the table
 
 
-
-def _numpy_helper(name: str):
-    """A function of `circuitc/emit/numpy_helpers.py`, as a generated module carries it."""
-    from circuitc.emit.numpy import ERRSTATE, HELPER_SOURCES
-
-    namespace = {"np": np}
-    exec(HELPER_SOURCES[name], namespace)  # noqa: S102
-    return namespace[name], eval(ERRSTATE, namespace)
-
-
 def test_numpy_erf_and_erfc_are_within_a_few_ulps_of_math():
     """NumPy has no erf: the module's own, over the three ranges of its approximations and
     their ends, the tails where erfc is subnormal and beyond, signed zeros, inf and nan."""
-    erf, errstate = _numpy_helper("_erf")
+    from circuitc.emit.numpy import ERRSTATE, HELPER_SOURCES
+
+    namespace = {"np": np}
+    exec(HELPER_SOURCES["_erf"], namespace)  # noqa: S102 (as a generated module carries it)
+    erf, errstate = namespace["_erf"], eval(ERRSTATE, namespace)
     ends = np.array([0.46875, 4.0, 26.0, 26.6, 27.0, 30.0])
     x = np.concatenate([np.linspace(-30, 30, 60001), np.geomspace(1e-300, 1, 301),
                         ends, np.nextafter(ends, 0), np.nextafter(ends, 60)])

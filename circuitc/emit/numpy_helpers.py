@@ -56,7 +56,8 @@ def _erf(x, complement=False):
         den += d
         den *= m
     middle = (num + 1230.33935479799725) / (den + 1230.33935480374942)
-    w = 1.0 / np.maximum(y, 4.0) ** 2
+    t = np.maximum(y, 4.0)
+    w = 1.0 / (t * t)
     num, den = 0.0163153871373020978 * w, w.copy()
     for p, q in ((0.305326634961232344, 2.56852019228982242),
                  (0.360344899949804439, 1.87295284992346725),
@@ -67,7 +68,7 @@ def _erf(x, complement=False):
         den += q
         den *= w
     outer = (0.564189583547756287 - w * (num + 0.000658749161529837803)
-             / (den + 0.00233520497626869185)) * np.sqrt(w)
+             / (den + 0.00233520497626869185)) / t
     h = np.trunc(y * 16.0) / 16.0
     tail = np.exp(-h * h) * np.exp(-(y - h) * (y + h)) * np.where(a > 4.0, outer, middle)
     near = a <= 0.46875
