@@ -47,14 +47,10 @@ from .syntax import (
     walk_all,
 )
 
-# Each reduction, and the two-argument gate that folds its terms where one does: `mean` is
-# the sum of its terms (a fold of `add`) divided by their number.
+# Each reduction and the gate folding its terms, if one does (`mean` divides their sum).
 REDUCTIONS = {"sum": "add", "mean": "add", "prod": "mul", "max": "max", "min": "min",
               "logsumexp": None}
-
-# Other names of the reductions, for the `did you mean` of an unknown one.
-_SPELLINGS = {"avg": "mean", "average": "mean", "product": "prod", "maximum": "max",
-              "minimum": "min"}
+_SPELLINGS = {"avg": "mean", "average": "mean"}  # other names, for a `did you mean`
 
 # A bus (an input or a definition) has at most this many elements, and a reduction at most
 # this many terms. A bus of this size takes 80 MB as an array of 64-bit floats, and the
@@ -380,11 +376,10 @@ class Analysis:
 
     @staticmethod
     def _check_reduction(r: Reduce) -> None:
-        name = r.name.id
-        if name not in REDUCTIONS:
-            guess = _SPELLINGS.get(name.lower())
-            hint = f"; did you mean '{guess}'?" if guess else did_you_mean(name, REDUCTIONS)
-            raise CircuitError(f"'{name}' is not a reduction (the reductions are "
+        if r.name.id not in REDUCTIONS:
+            guess = _SPELLINGS.get(r.name.id.lower())
+            hint = f"; did you mean '{guess}'?" if guess else did_you_mean(r.name.id, REDUCTIONS)
+            raise CircuitError(f"'{r.name.id}' is not a reduction (the reductions are "
                                f"{', '.join(REDUCTIONS)}){hint}", r.name.span)
         if r.bounds is not None and len(r.bounds) not in (1, 2):
             raise CircuitError(f"range takes 1 or 2 arguments, got {len(r.bounds)}", r.name.span)
