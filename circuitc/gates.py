@@ -281,7 +281,7 @@ _TABLE = [
          lambda b, g, y, x: (b.div(g, b.add(b.const(1.0), x)),),
          "1/(1+a)", callable=True, cfn=_clog1p,
          numpy=_call("np.log1p"), raises=True),
-    # e^a, not 1 + y: for a below -37, 1 + y is 0 where e^a is not.
+    # e^a, not 1 + y, which loses e^a's digits as a falls below 0 and is 0 below -37.5.
     Gate("expm1", 1, math.expm1, _call("math.expm1"),
          lambda b, g, y, x: (b.mul(g, b.exp(x)),),
          "e^a", callable=True, cfn=_cexpm1,
