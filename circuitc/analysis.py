@@ -56,6 +56,7 @@ REDUCTION_RULES = {
     "max": "the terms equal to the result share the gradient equally",
     "min": "the terms equal to the result share the gradient equally",
     "logsumexp": "each term gets the gradient times its softmax weight",
+    "mean": "each term gets the gradient divided by the number of terms",
 }
 
 

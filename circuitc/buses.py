@@ -11,8 +11,9 @@ of a bus circuit:
 - `h[i] = EXPR` assigns `h[0]`, `h[1]`, ... in row-major order, each with the
   index variables replaced by their values;
 - `sum(EXPR for i)` is `EXPR(0) + EXPR(1) + ...` from the left; `prod` likewise
-  with `*`; `max` and `min` nest the two-argument gates from the left (so ties
-  split their gradient as those gates do); `logsumexp` is
+  with `*`; `mean` is the sum divided by the number of terms; `max` and `min` nest
+  the two-argument gates from the left (so ties split their gradient as those gates
+  do); `logsumexp` is
   `m + log(sum(exp(EXPR(i) - m) for i))` with `m` the `max` of the terms, which
   never overflows;
 - a size, or an index variable used as a number, is its integer value;
@@ -275,6 +276,8 @@ def _reduce(r: Reduce, terms: list):
         for k, t in enumerate(terms[1:], 2):
             total = Op(f"{kind}_{'last' if k == len(terms) else 'step'}", (total, t), span)
         return total
+    if kind == "mean":
+        return Op("div", (_fold("add", terms, span), Num(float(len(terms)), span)), span)
     return _fold(REDUCTIONS[kind], terms, span)
 
 

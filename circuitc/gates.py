@@ -147,6 +147,18 @@ def _csoftplus(z):
     return w if u == 1.0 else cmath.log(u) * w / (u - 1.0)
 
 
+def _clog1p(z):
+    # ln|1 + z| as log1p of (1 + z)(1 + conj z) - 1, which cancels nothing for small z.
+    return complex(0.5 * math.log1p(z.real * (2.0 + z.real) + z.imag * z.imag),
+                   math.atan2(z.imag, 1.0 + z.real))
+
+
+def _cexpm1(z):
+    # e^x cos h - 1 as expm1(x) cos h - 2 sin²(h/2), which cancels nothing for small z.
+    return complex(math.expm1(z.real) * math.cos(z.imag) - 2.0 * math.sin(z.imag / 2.0) ** 2,
+                   math.exp(z.real) * math.sin(z.imag))
+
+
 def _step(x):
     return 1.0 if x > 0 else 0.0
 
@@ -191,6 +203,11 @@ def _div_rule(b, g, y, x1, x2):
     # d/db (a/b) = -a/b**2 = -(g/b) * y: reuses the quotient and the first adjoint.
     ga = b.div(g, x2)
     return ga, b.neg(b.mul(ga, y))
+
+
+def _gauss(b, x):
+    """2/sqrt(pi)·e^(-x²), the derivative of erf."""
+    return b.mul(b.const(2.0 / math.sqrt(math.pi)), b.exp(b.neg(b.mul(x, x))))
 
 
 def _infix(symbol: str, prec: int) -> Syntax:
@@ -261,6 +278,26 @@ _TABLE = [
          lambda b, g, y, x: (b.div(g, x),),
          "1/a", callable=True, cfn=cmath.log,
          numpy=_call("np.log"), raises=True),
+    # log1p and expm1 keep the digits of a small input that 1 + a and e^a - 1 lose.
+    Gate("log1p", 1, math.log1p, _call("math.log1p"),
+         lambda b, g, y, x: (b.div(g, b.add(b.const(1.0), x)),),
+         "1/(1+a)", callable=True, cfn=_clog1p,
+         numpy=_call("np.log1p"), raises=True),
+    # e^a, not 1 + y, which loses e^a's digits as a falls below 0 and is 0 below -37.5.
+    Gate("expm1", 1, math.expm1, _call("math.expm1"),
+         lambda b, g, y, x: (b.mul(g, b.exp(x)),),
+         "e^a", callable=True, cfn=_cexpm1,
+         numpy=_call("np.expm1"), raises=True),
+    # erfc(a) = 1 - erf(a) but keeps its digits for large a, where erf(a) rounds to 1.
+    # NumPy has no erf: the numpy target's helpers compute both (`numpy_helpers._erf`).
+    Gate("erf", 1, math.erf, _call("math.erf"),
+         lambda b, g, y, x: (b.mul(g, _gauss(b, x)),),
+         "2/sqrt(pi)·e^(-a²)", callable=True,
+         numpy=_call("_erf", helper="_erf")),
+    Gate("erfc", 1, math.erfc, _call("math.erfc"),
+         lambda b, g, y, x: (b.neg(b.mul(g, _gauss(b, x))),),
+         "-2/sqrt(pi)·e^(-a²)", callable=True,
+         numpy=Syntax("_erf({}, complement=True)", ATOM, (COND,), "_erf")),
     Gate("sqrt", 1, math.sqrt, _call("math.sqrt"),
          lambda b, g, y, x: (b.div(g, b.mul(b.const(2.0), y)),),
          "1/(2·sqrt a), reusing the output", callable=True, cfn=cmath.sqrt,

@@ -360,6 +360,7 @@ _SPELLINGS = {"ln": "log", "arctan": "atan", "power": "pow", "logistic": "sigmoi
               "fabs": "abs", "maximum": "max", "minimum": "min"}
 _NO_GATE = {"sum": "add the terms with '+'", "prod": "multiply the factors with '*'",
             "product": "multiply the factors with '*'", "square": "write 'x**2'",
+            "mean": "add the terms with '+' and divide by their number",
             "sqr": "write 'x**2'",
             "uniform": "random values are an input's initial value: 'input w = uniform(-1, 1)'",
             "normal": "random values are an input's initial value: 'input w = normal(0, 0.1)'"}

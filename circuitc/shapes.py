@@ -49,7 +49,10 @@ from .syntax import (
     walk_all,
 )
 
-REDUCTIONS = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "logsumexp": None}
+# Each reduction and the gate folding its terms, if one does (`mean` divides their sum).
+REDUCTIONS = {"sum": "add", "mean": "add", "prod": "mul", "max": "max", "min": "min",
+              "logsumexp": None}
+_SPELLINGS = {"avg": "mean", "average": "mean"}  # other names, for a `did you mean`
 
 
 
@@ -392,9 +395,10 @@ class Analysis:
     @staticmethod
     def _check_reduction(r: Reduce) -> None:
         if r.name.id not in REDUCTIONS:
+            guess = _SPELLINGS.get(r.name.id.lower())
+            hint = f"; did you mean '{guess}'?" if guess else did_you_mean(r.name.id, REDUCTIONS)
             raise CircuitError(f"'{r.name.id}' is not a reduction (the reductions are "
-                               f"{', '.join(REDUCTIONS)})" + did_you_mean(r.name.id, REDUCTIONS),
-                               r.name.span)
+                               f"{', '.join(REDUCTIONS)}){hint}", r.name.span)
         if r.bounds is not None and len(r.bounds) not in (1, 2):
             raise CircuitError(f"range takes 1 or 2 arguments, got {len(r.bounds)}", r.name.span)
 

@@ -10,7 +10,7 @@ a `ScalarCircuit` with its outputs as SymPy expressions, the kink arguments to a
 `bus_circuits()` draws bus circuits (sizes 1-4, input buses of rank 1 and 2, bus
 definitions with elementwise gates and calls of `gate` definitions (one with a constant
 body), offset, scaled and reversed indices such as `x[i+1]`, `x[2*i]` and `x[n-1-i]`,
-constant indices, reductions `sum prod max min logsumexp` over inferred or given ranges
+constant indices, reductions `sum prod max min logsumexp mean` over inferred or given ranges
 (`for q in range(1, 3)`, read at offsets too), nested reductions, index variables and sizes
 used as numbers, scalar wires reading reductions, bus and scalar outputs, statements in
 any order) as a `BusCircuit`: a model of the language of its own (ranges inferred as
@@ -108,7 +108,7 @@ BUS_SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
 UNARY = tuple(name for name, form in GATES.items() if form.arity == 1 and name in CALLABLE)
 BINARY_CALLS = tuple(name for name, form in GATES.items() if form.arity == 2 and name in CALLABLE)
 OPERATORS = ("+", "-", "*", "/")
-REDUCTIONS = ("sum", "prod", "max", "min", "logsumexp")
+REDUCTIONS = ("sum", "prod", "max", "min", "logsumexp", "mean")
 LITERALS = ("0.5", "2", "1.5", "3", "0.25")
 # `gate` definitions every circuit has, and what each computes: a constant one makes maps
 # whose gradients are all 0.

@@ -3,8 +3,8 @@
 Hypothesis draws random bus circuits (`strategies.bus_circuits`, whose model of the
 language gives each index variable's range), and a writer of this module's own spells the
 scalar circuit out as the module docstring of `circuitc.buses` defines it: elements `x_0`,
-`W_1_2`; reductions as left folds; `logsumexp` as `m + log(sum(exp(t - m)))` with `m` the
-left-folded `max`. Both texts are compiled and must agree bit for bit: the python target of
+`W_1_2`; reductions as left folds; `mean` as the sum divided by the number of terms;
+`logsumexp` as `m + log(sum(exp(t - m)))` with `m` the left-folded `max`. Both texts are compiled and must agree bit for bit: the python target of
 each, forward values and backward gradients under random seeds, at random points
 (a domain error must be raised by both), gradients wherever no `max` or `min`
 reduction ties (there a reduction splits its gradient equally, which the text's nested
@@ -51,7 +51,7 @@ from strategies import (
 # IEEE's correctly rounded `+ - * /` and `sqrt`, and what only compares or flips a sign.
 # NumPy's `exp`, `log`, `sin`, ... are its own (SIMD kernels chosen per CPU, within an ulp
 # or so of `math`'s), so a circuit that calls anything else is compared to 1e-12.
-NUMPY_EXACT = frozenset(("sqrt", "abs", "relu", "max", "min", "sum", "prod", *GATE_DEFS))
+NUMPY_EXACT = frozenset(("sqrt", "abs", "relu", "max", "min", "sum", "prod", "mean", *GATE_DEFS))
 
 
 # -- the written-out circuit, written here -----------------------------------------------
@@ -109,6 +109,8 @@ def _scalar(e, env: dict, c: BusCircuit) -> str:
     if reduction == "logsumexp":
         m = _fold("max", terms)
         return f"({m} + log({_fold('sum', [f'exp(({t} - {m}))' for t in terms])}))"
+    if reduction == "mean":
+        return f"({_fold('sum', terms)} / {len(terms)})"
     return _fold(reduction, terms)
 
 
@@ -229,6 +231,8 @@ def _ties(c: BusCircuit, point: dict) -> bool:
                  for ks in product(*(v.values for v in variables))]
         if reduction in ("sum", "prod"):
             return _left_fold(terms, operator.add if reduction == "sum" else operator.mul)
+        if reduction == "mean":
+            return _left_fold(terms, operator.add) / len(terms)
         m = _left_fold(terms, min if reduction == "min" else max)
         if reduction in ("max", "min") and (terms.count(m) > 1 or any(map(math.isnan, terms))):
             found.append(e)

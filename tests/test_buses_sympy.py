@@ -1,6 +1,7 @@
 """A few well-known bus circuits against SymPy's symbolic derivatives, an oracle we did
 not write: micrograd's MLP with its max-margin loss, Rosenbrock's function, softmax
-with its cross-entropy, a matrix product. Each output is written here as a SymPy
+with its cross-entropy, a matrix product, a layer normalization with GELU (`mean`, `erf`,
+`erfc`, `log1p`, `expm1`). Each output is written here as a SymPy
 expression of the input elements; the generated module's values, and its gradients
 under random seeds on every output element, must agree at random points."""
 
@@ -15,6 +16,7 @@ import pytest
 import sympy
 
 import circuitc
+from circuitc import api
 
 MLP = """\
 size n = 16
@@ -49,6 +51,18 @@ input A[n, m], B[m, 2]
 C[i, j] = sum(A[i, k] * B[k, j] for k)
 norm = sqrt(sum(C[i, j] ** 2 for i, j))
 output C, norm
+"""
+
+LAYERNORM = """\
+size k = 4
+input x[k], g[k]
+m = mean(x[i] for i)
+v = mean((x[i] - m) ** 2 for i)
+y[i] = g[i] * (x[i] - m) / sqrt(v + 0.001)
+a[i] = 0.5 * y[i] * (1 + erf(y[i] / sqrt(2)))
+tails = mean(0.5 * erfc(-x[i] / sqrt(2)) + log1p(x[i] * x[i]) + expm1(g[i]) for i)
+pairs = mean(x[i] * g[j] for i, j in range(1, 4))
+output a, tails, pairs
 """
 
 
@@ -94,17 +108,38 @@ def _matmul(n):
     return {"A": A, "B": B}, {"C": C, "norm": sympy.sqrt(sum(e ** 2 for e in C.flat))}
 
 
+def _layernorm(k):
+    x, g = _symbols("x", (k,)), _symbols("g", (k,))
+    m = sum(x) / k
+    v = sum((x[i] - m) ** 2 for i in range(k)) / k
+    y = [g[i] * (x[i] - m) / sympy.sqrt(v + sympy.Rational(1, 1000)) for i in range(k)]
+    a = np.array([y[i] / 2 * (1 + sympy.erf(y[i] / sympy.sqrt(2))) for i in range(k)])
+    tails = sum(sympy.erfc(-x[i] / sympy.sqrt(2)) / 2 + sympy.log(1 + x[i] ** 2)
+                + sympy.exp(g[i]) - 1 for i in range(k)) / k
+    pairs = sum(x[i] * g[j] for i in range(1, 4) for j in range(1, 4)) / 9
+    return {"x": x, "g": g}, {"a": a, "tails": tails, "pairs": pairs}
+
+
 CASES = [
     pytest.param(MLP, {"n": 3}, lambda: _mlp(3), id="mlp n=3"),
     pytest.param(ROSENBROCK, {}, lambda: _rosenbrock(5), id="rosenbrock"),
     pytest.param(SOFTMAX, {}, lambda: _softmax(4), id="softmax cross-entropy"),
     pytest.param(MATMUL, {}, lambda: _matmul(2), id="matrix product"),
+    pytest.param(LAYERNORM, {}, lambda: _layernorm(4), id="layer normalization, GELU"),
 ]
 
 
+# Each target, its whole-bus code (loops, for python, at any size) and its code written
+# out element by element.
+FORMS = ["python", "python elements", "numpy", "numpy elements"]
+
+
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize(("source", "sizes", "model"), CASES)
-def test_gradients_agree_with_sympy(source, sizes, model):
-    module = _load(source, sizes)
+def test_gradients_agree_with_sympy(source, sizes, model, form, monkeypatch):
+    target, _, elements = form.partition(" ")
+    monkeypatch.setattr(api, "LOOPS_FROM", 0)
+    module = _load(source, sizes, target, elements=bool(elements))
     inputs, outputs = model()
     assert [module.SHAPES[name] for name in inputs] == [np.shape(v) for v in inputs.values()]
     rng = np.random.default_rng(7)
@@ -131,10 +166,10 @@ def test_gradients_agree_with_sympy(source, sizes, model):
                                atol=1e-12), name
 
 
-def _load(source: str, sizes):
+def _load(source: str, sizes, target: str = "python", **options):
     module = types.ModuleType("circuit")
-    exec(compile(circuitc.compile_source(source, "c.circ", sizes=sizes), "c.py", "exec"),  # noqa: S102
-         module.__dict__)
+    text = circuitc.compile_source(source, "c.circ", target, sizes=sizes, **options)
+    exec(compile(text, "c.py", "exec"), module.__dict__)  # noqa: S102
     return module
 
 

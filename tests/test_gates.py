@@ -74,8 +74,8 @@ def test_generated_python_agrees_with_the_gate_table(name):
 def test_every_public_gate_is_reachable_from_circ_source():
     operators = {g.operator for g in GATES.values() if g.operator}
     assert operators == {"+", "-", "*", "/", "**"}
-    assert set(CALLABLE) == {"pow", "sigmoid", "tanh", "relu", "softplus", "exp", "log", "sqrt",
-                             "sin", "cos", "tan", "atan", "abs", "max", "min"}
+    assert set(CALLABLE) == {"pow", "sigmoid", "tanh", "relu", "softplus", "exp", "log", "log1p",
+                             "expm1", "erf", "erfc", "sqrt", "sin", "cos", "tan", "atan", "abs", "max", "min"}
 
 
 def test_the_documented_gate_table_is_the_gate_table():
@@ -94,3 +94,44 @@ def test_every_gate_has_one_or_two_operands():
     assert {gate.arity for gate in GATES.values()} <= set(ARITIES)
     with pytest.raises(ValueError, match="gate 'fma': 3 operands; a gate takes 1 or 2"):
         dataclasses.replace(GATES["add"], name="fma", arity=3)
+
+
+# The textbook forms round away a small input (`1 + 1e-20` is 1), or cancel (`1 - erf(10)`
+# is 0): the gates keep these digits, and so do their gradients (`1 + expm1(-50)` is 0).
+STABLE = [
+    ("log1p(x)", 1e-20, 1e-20, 1.0),
+    ("log1p(x)", -1e-20, -1e-20, 1.0),
+    ("expm1(x)", 1e-20, 1e-20, 1.0),
+    ("expm1(x)", -50.0, math.expm1(-50.0), math.exp(-50.0)),
+    ("erf(x)", 1e-20, 2 / math.sqrt(math.pi) * 1e-20, 2 / math.sqrt(math.pi)),
+    ("erfc(x)", 10.0, math.erfc(10.0), -2 / math.sqrt(math.pi) * math.exp(-100.0)),
+    ("erfc(x)", 26.0, math.erfc(26.0), -2 / math.sqrt(math.pi) * math.exp(-676.0)),
+    ("erfc(x)", -3.0, math.erfc(-3.0), -2 / math.sqrt(math.pi) * math.exp(-9.0)),
+]
+
+
+@pytest.mark.parametrize("target", ["python", "numpy"])
+@pytest.mark.parametrize(("expr", "x", "value", "grad"), STABLE)
+def test_new_gates_keep_the_digits_the_textbook_forms_lose(expr, x, value, grad, target):
+    f, (g,) = load_source(f"f = {expr}\n", target=target).backward(x)
+    # 8 units in the last place: NumPy's SIMD log1p and expm1, and the numpy target's
+    # own erf, may round otherwise than `math` (docs/numbers.md).
+    assert float(f) == pytest.approx(value, rel=8 * 2**-52, abs=0)
+    assert float(g) == pytest.approx(grad, rel=8 * 2**-52, abs=0)
+    assert value != 0 and grad != 0
+
+
+@pytest.mark.parametrize("name", [n for n, g in GATES.items() if g.cfn is not None])
+def test_complex_form_has_the_value_and_the_complex_step_derivative(name):
+    """`cfn` on x + ih, h tiny: the real part is `fn`'s value and imag/h the derivative
+    (log1p's and expm1's keep both for a small x, where 1 + x or e^x - 1 would not)."""
+    gate = GATES[name]
+    graph = grad(_one_gate(name))
+    for point in [*_points(name), *([(1e-12, 0.5)] if gate.arity == 1 else [])]:
+        values = run(graph, dict(zip(graph.inputs, point)))
+        for k, (_, node) in enumerate(graph.grads):
+            stepped = [complex(x) for x in point]
+            stepped[k] += 1e-20j
+            z = gate.cfn(*stepped[: gate.arity])
+            assert z.real == pytest.approx(gate.fn(*point[: gate.arity]), rel=1e-14), (name, point)
+            assert z.imag / 1e-20 == pytest.approx(values[node], rel=1e-12), (name, point, k)

@@ -69,6 +69,17 @@ def test_a_contraction_is_a_map_whose_body_is_a_product():
     assert p.stages[-1].kind == "logsumexp"
 
 
+def test_a_mean_is_a_sum_its_reader_divides_by_the_number_of_terms():
+    p = _plan("size n = 3\ninput W[2, n], x[n]\nh[i] = mean(W[i, j] * x[j] for j)\n"
+              "f = mean(x[j] * h[k] for j, k in range(0, 2))\n")
+    check(p)
+    contraction, divided = p.stages[0], p.stages[1]
+    assert contraction.writes == (Write(Access("mean#1", (("i", 1, 0),)), True),)
+    assert p.buffers["mean#1"].role == "sum"
+    assert [(n.op, n.attr) for n in divided.body.nodes][1:] == [("const", 3.0), ("div", None)]
+    over_pairs = p.stages[-1]  # 2 x 2 terms
+    assert [(n.op, n.attr) for n in over_pairs.body.nodes][1:] == [("const", 4.0), ("div", None)]
+
 def test_reverse_mode_transposes_reads_into_scatter_adds():
     backward = vjp(_plan(ROSENBROCK, n=5))
     check(backward)

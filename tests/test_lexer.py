@@ -114,3 +114,14 @@ def test_what_the_parser_rejects_is_an_error_token():
 def test_html_output_highlights_keywords_and_builtins():
     page = pygmentize("-l", "circ", "-f", "html", ROOT / "circuits" / "neuron.circ")
     assert '<span class="k' in page and '<span class="nb">sigmoid</span>' in page
+
+
+def test_gates_whose_names_extend_others_and_mean_are_builtins():
+    from pygments import lex
+    from pygments.token import Name
+
+    from circuitc.lexer import CircLexer
+
+    text = "f = erfc(x) + erf(x) + log1p(x) + expm1(x) + mean(y[i] for i)\n"
+    assert [value for kind, value in lex(text, CircLexer()) if kind is Name.Builtin] == [
+        "erfc", "erf", "log1p", "expm1", "mean"]

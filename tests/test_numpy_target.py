@@ -439,3 +439,25 @@ def test_verify_checks_the_numpy_module(path):
     assert result.returncode == 0, result.stdout
     assert ": OK: " in result.stdout and "np." not in result.stdout  # plain floats in the table
 
+
+def test_numpy_erf_and_erfc_are_within_a_few_ulps_of_math():
+    """NumPy has no erf: the module's own, over the three ranges of its approximations and
+    their ends, the tails where erfc is subnormal and beyond, signed zeros, inf and nan."""
+    from circuitc.emit.numpy import ERRSTATE, HELPER_SOURCES
+
+    namespace = {"np": np}
+    exec(HELPER_SOURCES["_erf"], namespace)  # noqa: S102 (as a generated module carries it)
+    erf, errstate = namespace["_erf"], eval(ERRSTATE, namespace)
+    ends = np.array([0.46875, 4.0, 26.0, 26.6, 27.0, 30.0])
+    x = np.concatenate([np.linspace(-30, 30, 60001), np.geomspace(1e-300, 1, 301),
+                        ends, np.nextafter(ends, 0), np.nextafter(ends, 60)])
+    x = np.concatenate([x, -x, [0.0, -0.0, 1e300, -1e300, np.inf, -np.inf]])
+    with errstate:  # what generated code runs under: no finite input may warn
+        for complement, reference, worst in ((False, math.erf, 4), (True, math.erfc, 7)):
+            want = np.array([reference(v) for v in x])
+            got = erf(x, complement)
+            ulps = np.abs(got - want) / np.spacing(np.abs(want))
+            assert ulps.max() <= worst, (complement, x[np.argmax(ulps)])
+            assert np.array_equal(np.signbit(got), np.signbit(want))
+            assert np.isnan(erf(np.nan, complement))
+            assert erf(0.5, complement) == erf(np.array([0.5]), complement)[0]

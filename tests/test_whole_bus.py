@@ -7,8 +7,8 @@ must agree with the written-out one (`elements=True`) at random points under ran
 seeds, laid out in batches of every kind (`BATCHINGS`: one batch, single points,
 unbatched parameters beside batched data, batch shapes that broadcast, empty batches,
 seeds with batch axes of their own): forward values bit for bit when the circuit has
-no `sum`, `prod` or `logsumexp` (whose terms whole-bus code adds or multiplies in
-another order), and otherwise, like every gradient (a wire read several times sums its
+no `sum`, `mean`, `prod` or `logsumexp` (whose terms whole-bus code adds or multiplies
+in another order), and otherwise, like every gradient (a wire read several times sums its
 adjoints in another order), to 1e-12 relative to the largest magnitude among the
 results compared; a domain error must be raised by both, and any other error fails.
 The examples' circuits are checked the same way, then circuits that once gave wrong
@@ -129,7 +129,7 @@ def _check(text: str, rng, batching: str = "one batch", index_numbers: bool = Fa
         assert index_numbers or _raises_with_every_output(every, args), \
             f"whole-bus code raised {got} where the written-out did not"
         return
-    exact = not any(f"{r}(" in text for r in ("sum", "prod", "logsumexp"))
+    exact = not any(f"{r}(" in text for r in ("sum", "mean", "prod", "logsumexp"))
     _agree(got, want, exact)
 
 

@@ -17,7 +17,8 @@ a scalar wire):
   contraction of the factors of its term that are plain reads (`sum(W[i, j] * x[j]
   for j)`), each other factor first computed by a map over just the variables it uses
   (`relu(x[j])` over `j` only); a term with no plain read is the map's body itself
-  (Rosenbrock's sum is one map). Every other reduction is a `Fold` of its term, a
+  (Rosenbrock's sum is one map). A `mean` is that sum, which the expression reading it
+  divides by the number of terms. Every other reduction is a `Fold` of its term, a
   read (or a map over the term's variables).
 
 Names of lifted stages contain `#`, which no `.circ` name does. The file is checked as
@@ -27,6 +28,7 @@ same statements with every bus as one wire.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from ..affine import affine
@@ -279,7 +281,11 @@ class _Planner:
             elif kind is Index:
                 values.append(placeholder(self._access(e, scope), e.span))
             elif kind is Reduce:
-                values.append(placeholder(self._reduce(e, scope), e.span))
+                read = placeholder(self._reduce(e, scope), e.span)
+                if e.name.id == "mean":
+                    terms = math.prod(a.stop - a.start for a in self._over(e, scope))
+                    read = Op("div", (read, Num(float(terms), e.span)), e.span)
+                values.append(read)
             elif kind is Op and e.gate == "floordiv":
                 raise CircuitError("'//' is for sizes and indices, not for values", e.span)
             elif not ready:
@@ -309,8 +315,8 @@ class _Planner:
             index.append((v, form.get(v, 0), form[""]))
         return Access(e.name.id, tuple(index))
 
-    def _reduce(self, e: Reduce, scope: dict[str, Axis]) -> Access:
-        """Lift a reduction into a stage; the read of its result."""
+    def _over(self, e: Reduce, scope: dict[str, Axis]) -> tuple[Axis, ...]:
+        """The axes a reduction runs over."""
         if e.bounds is not None:
             bounds = [affine(b, self.x.sizes, scope) for b in e.bounds]
             if any(len(b) > 1 for b in bounds):
@@ -318,10 +324,13 @@ class _Planner:
             given = range(*[b[""] for b in bounds])
             if not given:
                 raise CircuitError(f"'{e.name.id}' over an empty range", e.span)
-            over = tuple(Axis(v.id, given.start, given.stop) for v in e.vars)
-        else:
-            over = tuple(Axis(v.id, r.start, r.stop) for v in e.vars
-                         for r in [self.x.ranges[e.span, v.id]])
+            return tuple(Axis(v.id, given.start, given.stop) for v in e.vars)
+        return tuple(Axis(v.id, r.start, r.stop) for v in e.vars
+                     for r in [self.x.ranges[e.span, v.id]])
+
+    def _reduce(self, e: Reduce, scope: dict[str, Axis]) -> Access:
+        """Lift a reduction into a stage; the read of its result (a `mean`'s sum)."""
+        over = self._over(e, scope)
         inner = {**scope, **{a.var: a for a in over}}
         if len(inner) > MAX_AXES:
             raise Unsupported  # written out: a reduction over more variables than that
@@ -329,11 +338,12 @@ class _Planner:
         name = f"{e.name.id}#{self.lifted}"
         origin = Origin(e.name.span, f"'{e.name.id}'")
         kind = e.name.id
-        terms = _factors(e.body) if kind == "sum" else [e.body]
-        if kind == "sum" and not any(type(t) is Index for t in terms):
+        summed = kind in ("sum", "mean")
+        terms = _factors(e.body) if summed else [e.body]
+        if summed and not any(type(t) is Index for t in terms):
             return self._summed(name, scope, over, e.body, origin)
         operands = [self._access(t, inner) for t in terms if type(t) is Index]
-        numbers = [t for t in terms if type(t) is Num] if kind == "sum" else []
+        numbers = [t for t in terms if type(t) is Num] if summed else []
         rest = [t for t in terms if type(t) is not Index and t not in numbers]
         groups: dict[frozenset, list] = {}
         for t in rest:
@@ -348,7 +358,7 @@ class _Planner:
         used = {v for r in operands for v in r.vars}
         kept = tuple(a for a in scope.values() if a.var in used)
         target = identity(name, kept)
-        if kind == "sum":
+        if summed:
             self._buffer(name, kept, "sum")
             body = self._product(name, len(operands), numbers, origin)
             self.stages.append(Map(kept + over, tuple(operands), body, (Write(target, True),),
