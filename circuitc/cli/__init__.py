@@ -39,6 +39,7 @@ from . import servers
 from .files import STDIN, check_output, read_file, write_output
 from .options import (
     AT,
+    DTYPE,
     ELEMENTS,
     FILE,
     FIX,
@@ -49,6 +50,7 @@ from .options import (
     TARGET,
     VALUES,
     WRT,
+    check_dtype,
     finite_number,
     module_point,
     parse_values,
@@ -103,6 +105,7 @@ def warn(text: str, name: str) -> None:
 @click.option("-o", "--output", "out", metavar="OUT",
               help="Where to write the module ('-' for stdout). Default: FILE with .py.")
 @TARGET
+@DTYPE
 @WRT
 @FIX
 @SIZES
@@ -111,12 +114,13 @@ def warn(text: str, name: str) -> None:
                    "with HESSIAN_PATTERN.")
 @click.option("--jvp", is_flag=True, help="Add jvp() (forward mode: directional derivatives).")
 @ELEMENTS
-def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hessian: bool,
-            jvp: bool, elements: bool):
+def compile(file: Path, out: str | None, target_name: str, dtype: str, wrt, fix, sizes,
+            hessian: bool, jvp: bool, elements: bool):
     """Compile FILE into a Python module with forward() and backward()."""
+    check_dtype(target_name, dtype)
     text, name = read_file(file)
     source = compile_source(text, name, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian,
-                            jvp=jvp, elements=elements)
+                            jvp=jvp, elements=elements, dtype=dtype)
     phase(None)  # the compile is over: no progress line while the module is written
     warn(text, name)
     if out == "-" or (out is None and name == STDIN):
@@ -140,14 +144,15 @@ def _shown(value) -> str:
 @AT
 @JSON
 @TARGET
+@DTYPE
 @WRT
 @FIX
 @SIZES
 @click.option("--hessian", is_flag=True,
               help="Also print each output's Hessian (rows and columns: the elements of WRT).")
 @ELEMENTS
-def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_name: str, wrt,
-          fix, sizes, hessian: bool, elements: bool):
+def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_name: str,
+          dtype: str, wrt, fix, sizes, hessian: bool, elements: bool):
     """Print each output's value and its gradient with respect to each input.
 
     A bus is printed whole, as a nested list; each element of a bus output has a
@@ -155,8 +160,9 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     """
     if hessian and target_name != "python":
         raise click.UsageError("--hessian needs the python target (the numpy target has hvp)")
+    check_dtype(target_name, dtype)
     module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian,
-                         elements=elements)
+                         elements=elements, dtype=dtype)
     flat = elementwise(module)
     at = module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
@@ -293,13 +299,14 @@ def _defaults(k: int) -> str:
                    "derivatives of the gradient.")
 @JSON
 @TARGET
+@DTYPE
 @WRT
 @FIX
 @SIZES
 @ELEMENTS
 def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
            difference: str, fast: bool, at_file, module_file: Path | None, order: int,
-           as_json: bool, target_name: str, wrt, fix, sizes, elements: bool):
+           as_json: bool, target_name: str, dtype: str, wrt, fix, sizes, elements: bool):
     """Check the generated gradients against numerical derivatives.
 
     FILE is a .circ circuit, compiled for --target and checked; or a Python module
@@ -318,6 +325,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     if (python or module_file is not None) and click.get_current_context().get_parameter_source(
             "target_name") is ParameterSource.COMMANDLINE:
         raise click.UsageError("--target compiles a circuit; a module is checked as it is")
+    check_dtype(target_name, dtype)
     forward = reference = None
     if python:
         module = api.load_python(file)
@@ -328,7 +336,7 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
             reference = elementwise(reference)
     else:
         module, forward = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
-                                   hessian=order == 2, elements=elements)
+                                   hessian=order == 2, elements=elements, dtype=dtype)
     given = parse_values(input_shapes(module), values, at_file)
     options = {"n_points": n_points, "seed": seed, "difference": difference, "rtol": rtol,
                "atol": atol, "h": h, "fast": fast, "target": target_name}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..api import TARGETS
+from ..api import KNOWN_DTYPES, TARGETS, dtype_error
 from ..report import json_floats
 from ..values import InputError, element_values
 from ..values import point as _point
@@ -23,6 +23,17 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON docu
 TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)),
                       default="python", show_default=True,
                       help="The generated code: plain Python, or NumPy (batches, broadcasting).")
+DTYPE = click.option("--dtype", type=click.Choice(KNOWN_DTYPES),
+                     default="float64", show_default=True,
+                     help="The floating-point type the module computes in (float32: numpy "
+                          "target only).")
+
+
+def check_dtype(target: str, dtype: str) -> None:
+    """A usage error where `target` cannot compute in `dtype` (`api.dtype_error`)."""
+    why = dtype_error(target, dtype)
+    if why is not None:
+        raise click.UsageError(f"--dtype {dtype}: {why}")
 
 
 def _sizes(ctx, param, items: tuple[str, ...]) -> dict[str, int]:
