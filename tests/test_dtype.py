@@ -126,10 +126,11 @@ def test_constants_and_indicators_do_not_promote():
     assert np.allclose(f[0], x**2 + x * np.arange(4) + x, rtol=1e-6)
 
 
-def test_the_cache_keys_the_dtype():
-    text = "input x\nf = x * x\n"
-    single = circuitc.load_source(text, "c.circ", "numpy", dtype="float32")
-    double = circuitc.load_source(text, "c.circ", "numpy")
+def test_the_cache_keys_the_dtype(tmp_path):
+    circuit = tmp_path / "c.circ"
+    circuit.write_text("input x\nf = x * x\n")
+    single = circuitc.load(circuit, "numpy", dtype="float32")
+    double = circuitc.load(circuit, "numpy")
     assert (single.DTYPE, double.DTYPE) == ("float32", "float64")
 
 
