@@ -157,3 +157,33 @@ def test_cli_dtype(tmp_path):
     evaluated = run_cli("eval", circuit, "x=2", "y=3", "--target", "numpy", "--dtype", "float32")
     assert evaluated.returncode == 0, evaluated.stderr
     assert "f = 7.0" in evaluated.stdout
+
+
+@pytest.mark.parametrize("path", ["examples/mlp.circ", "examples/moons.circ",
+                                  "examples/logistic.circ", "circuits/rosenbrock.circ"])
+def test_verify_passes_a_float32_module_with_float32_steps(path):
+    done = run_cli("verify", ROOT / path, "--target", "numpy", "--dtype", "float32",
+                   "--points", "3", "-q")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert "rtol 0.005, atol 0.005" in done.stdout  # float32's tolerances, not float64's
+    second = run_cli("verify", ROOT / path, "--target", "numpy", "--dtype", "float32",
+                     "--points", "1", "--order", "2", "-q")
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr
+
+
+def test_verify_fails_a_float32_module_with_a_wrong_gradient(tmp_path):
+    circuit = tmp_path / "c.circ"
+    circuit.write_text("input x = 1.5, y = -0.5\nf = tanh(x * y) + x\n")
+    module = tmp_path / "m.py"
+    assert run_cli("compile", circuit, "--target", "numpy", "--dtype", "float32",
+                   "-o", module).returncode == 0
+    right = run_cli("verify", circuit, "--module", module, "--points", "3")
+    assert right.returncode == 0, right.stdout + right.stderr
+    source = module.read_text()
+    wrong = source.replace("d_x = ", "d_x = 1.05 * ", 1)  # five percent off
+    assert wrong != source
+    module.write_text(wrong)
+    failed = run_cli("verify", circuit, "--module", module, "--points", "3")
+    assert failed.returncode == 1 and "FAIL" in failed.stdout, failed.stdout + failed.stderr
+    refused = run_cli("verify", module, "--dtype", "float32")
+    assert refused.returncode == 2 and "--dtype compiles a circuit" in refused.stderr

@@ -322,9 +322,12 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     if python and module_file is not None:
         raise click.UsageError("--module takes the module, FILE its circuit: "
                                "circuitc verify FILE.circ --module M.py")
-    if (python or module_file is not None) and click.get_current_context().get_parameter_source(
-            "target_name") is ParameterSource.COMMANDLINE:
-        raise click.UsageError("--target compiles a circuit; a module is checked as it is")
+    given = [f"--{name}" for name, param in (("target", "target_name"), ("dtype", "dtype"))
+             if click.get_current_context().get_parameter_source(param)
+             is ParameterSource.COMMANDLINE]
+    if (python or module_file is not None) and given:
+        raise click.UsageError(f"{given[0]} compiles a circuit; a module is checked as it is "
+                               "(in the DTYPE it says)")
     check_dtype(target_name, dtype)
     forward = reference = None
     if python:
