@@ -57,10 +57,10 @@ from .version import __version__
 # `contract`, `elements`) for code that reads it from here.
 __all__ = ["DTYPES", "KNOWN_DTYPES", "LOOPS_FROM", "MODULE_CONTRACT", "TARGETS", "Elements",
            "check_module", "compile_file", "compile_graphs", "compile_source", "decode_source",
-           "differentiate", "dtype_error", "elementwise", "evaluate", "gradient_of", "graphs", "hessian_of", "lint_source",
-           "load", "load_compiled", "load_compiled_source", "load_python", "load_source",
-           "lower_source", "lowered", "normalize", "outputs_of", "raised", "read_source",
-           "run_error", "source_errors", "written_graph"]
+           "differentiate", "dtype_error", "elementwise", "evaluate", "gradient_of", "graphs",
+           "hessian_of", "lint_source", "load", "load_compiled", "load_compiled_source",
+           "load_python", "load_source", "lower_source", "lowered", "normalize", "outputs_of",
+           "raised", "read_source", "run_error", "source_errors", "written_graph"]
 
 
 # What every entry point takes besides the circuit: `sizes` overrides declared sizes
