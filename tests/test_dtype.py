@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import circuitc
 from conftest import run_cli
 from strategies import BUS_SETTINGS, bus_circuits, bus_text
+from whitelist import check_module
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ["examples/mlp.circ", "examples/spiral.circ", "examples/moons.circ",
@@ -120,6 +121,9 @@ def test_constants_and_indicators_do_not_promote():
             "f[i] = x[i]**y + relu(x[i]) * i + 1e30 * x[i] / 1e30\n"
             "g = sum(f[i] for i)\noutput f, g\n")
     module = _load(text, dtype="float32")
+    for elements in (False, True):
+        check_module(circuitc.compile_source(text, "c.circ", "numpy", elements=elements,
+                                             dtype="float32"), "numpy", not elements)
     x = np.linspace(0.5, 2, 4)
     (f, g), (dx, dy) = module.backward(np.stack([x, x]), np.array([2.0, 3.0]))
     assert {f.dtype, g.dtype, dx.dtype, dy.dtype} == {np.dtype(np.float32)}

@@ -74,7 +74,7 @@ def syntax_table(target: str, dtype: str = "float64"
     module's `DTYPE`, so that it does not promote what follows."""
     def template(syntax) -> str:
         cast = target == "numpy" and dtype != "float64" and _doubles(syntax.template)
-        return f"{syntax.template}.astype(DTYPE)" if cast else syntax.template
+        return f"np.asarray({syntax.template}, DTYPE)" if cast else syntax.template
 
     table = {name: (template(getattr(gate, target)), getattr(gate, target).prec,
                     getattr(gate, target).operands, gate.raises) for name, gate in GATES.items()}
