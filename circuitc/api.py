@@ -57,12 +57,12 @@ from .version import __version__
 
 # The API: what is defined here, and what it imports from modules of their own (`front`,
 # `contract`, `elements`) for code that reads it from here.
-__all__ = ["LOOPS_FROM", "MODULE_CONTRACT", "TARGETS", "Elements", "check_module",
-           "compile_file", "compile_graphs", "compile_source", "decode_source", "differentiate",
-           "elementwise", "evaluate", "gradient_of", "graphs", "hessian_of", "lint_source",
-           "load", "load_compiled", "load_compiled_source", "load_python", "load_source",
-           "lower_source", "lowered", "normalize", "outputs_of", "raised", "read_source",
-           "run_error", "source_errors", "written_graph"]
+__all__ = ["DTYPES", "KNOWN_DTYPES", "LOOPS_FROM", "MODULE_CONTRACT", "TARGETS", "Elements",
+           "check_module", "compile_file", "compile_graphs", "compile_source", "decode_source",
+           "differentiate", "dtype_error", "elementwise", "evaluate", "gradient_of", "graphs",
+           "hessian_of", "lint_source", "load", "load_compiled", "load_compiled_source",
+           "load_python", "load_source", "lower_source", "lowered", "normalize", "outputs_of",
+           "raised", "read_source", "run_error", "source_errors", "written_graph"]
 
 
 # What every entry point takes besides the circuit: `sizes` overrides declared sizes
@@ -120,7 +120,7 @@ def graphs(source: Source, wrt: Names = None, fix: Names = None) -> tuple[Graph,
 
 
 def _generate(source: Source, target: str, wrt: Names, fix: Names, hessian: bool = False,
-              jvp: bool = False, elements: bool = False
+              jvp: bool = False, elements: bool = False, dtype: str = "float64"
               ) -> tuple[str, Graph | None, Graph | None]:
     """The module source for `target`, and the optimized graphs of the written-out circuit
     (None where the module is whole-bus code, which needs none).
@@ -128,11 +128,13 @@ def _generate(source: Source, target: str, wrt: Names, fix: Names, hessian: bool
     A bus circuit becomes whole-bus code (`indexed`) for the numpy target (`emit.whole`),
     and for the python target (`emit.loops`) where a bus or a reduction has more than
     `LOOPS_FROM` elements, unless `elements` asks for it written out element by element.
+    An emitter is given `dtype` only where it is not float64 (a target that has others
+    takes it: `DTYPES`).
     """
     emit = _emitter(target)
     with collector_paused():
         if not elements:
-            module = _whole_bus(source, target, wrt, fix, hessian, jvp)
+            module = _whole_bus(source, target, wrt, fix, hessian, jvp, dtype)
             if module is not None:
                 return module, None, None
         forward, backward = graphs(source, wrt, fix)
@@ -144,7 +146,13 @@ def _generate(source: Source, target: str, wrt: Names, fix: Names, hessian: bool
             if target in ("python", "numba"):
                 extras["hessian"] = dce(hessian_graph(backward), done=len(backward.nodes))
         phase("emit")
-        return emit(forward, backward, __version__, **extras), forward, backward
+        return emit(forward, backward, __version__, **_typed(dtype), **extras), forward, backward
+
+
+def _typed(dtype: str) -> dict[str, str]:
+    """The emitters' keyword argument for `dtype`: none for float64, which every emitter
+    writes by default (so one of a target without other dtypes is never given it)."""
+    return {} if dtype == "float64" else {"dtype": dtype}
 
 
 # The python target writes a bus circuit out element by element while no bus or reduction
@@ -154,7 +162,7 @@ LOOPS_FROM = 256
 
 
 def _whole_bus(source: Source, target: str, wrt: Names, fix: Names, hessian: bool = False,
-               jvp: bool = False) -> str | None:
+               jvp: bool = False, dtype: str = "float64") -> str | None:
     """The whole-bus module of a bus circuit for `target`, or None for a circuit without
     buses, one whose indexes the whole-bus form does not cover, or (python target) one
     whose buses and reductions all have at most `LOOPS_FROM` elements."""
@@ -169,7 +177,7 @@ def _whole_bus(source: Source, target: str, wrt: Names, fix: Names, hessian: boo
         return None
     from .emit import loops, numba_loops, whole
     printer = {"python": loops, "numpy": whole, "numba": numba_loops}[target]
-    return printer.emit(p, __version__, jvp, hessian)
+    return printer.emit(p, __version__, jvp, hessian, **_typed(dtype))
 
 
 def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[Graph, Graph]:
@@ -185,22 +193,40 @@ def differentiate(graph: Graph, wrt: Names = None, fix: Names = None) -> tuple[G
 # imports NumPy or numba).
 TARGETS = {"python": python_target.emit, "numpy": numpy_target.emit, "numba": numba_target.emit}
 
+# The floating-point types each target computes in (`dtype`), its default first: Python's
+# own floats are float64, so the python target has no other; NumPy arrays may be float32.
+DTYPES = {"python": ("float64",), "numpy": ("float64", "float32"), "numba": ("float64",)}
+KNOWN_DTYPES = tuple(dict.fromkeys(d for ds in DTYPES.values() for d in ds))  # float64 first
+
+
+def dtype_error(target: str, dtype: str) -> str | None:
+    """Why `target` cannot compute in `dtype`, and which targets can; None if it can."""
+    if dtype in DTYPES[target]:
+        return None
+    if dtype not in KNOWN_DTYPES:
+        return f"unknown dtype {dtype!r}; the dtypes are {', '.join(KNOWN_DTYPES)}"
+    takers = [t for t, ds in DTYPES.items() if dtype in ds]
+    why = " (Python floats are float64)" if target == "python" else ""
+    return (f"the {target} target computes in {' or '.join(DTYPES[target])} only{why}; "
+            f"{dtype} needs the {' or '.join(takers)} target")
+
 
 def compile_source(text: str, filename: str = "<string>", target: str = "python",
                    wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
                    hessian: bool = False, jvp: bool = False, elements: bool = False,
-                   seed: int = DEFAULT_SEED) -> str:
+                   seed: int = DEFAULT_SEED, dtype: str = "float64") -> str:
     """The module for the circuit in `text`, for `target`; `filename` is used in messages.
 
     `backward` returns the gradient with respect to the inputs chosen by `wrt` or
     `fix` (the module's `WRT`), by default every input. `hessian` adds `hvp` and (python
     target) `hessian`; `jvp` adds `jvp`. `elements` writes buses out element by element
     instead of as whole-bus code. `seed` seeds the random defaults (`uniform`, `normal`),
-    whose values the module records in `DEFAULTS`.
+    whose values the module records in `DEFAULTS`. `dtype` is the floating-point type the
+    module computes in: "float64", or for the numpy target "float32" (`DTYPES`).
     """
-    _emitter(target)  # an unknown target is a ValueError before the text is read
+    _emitter(target, dtype)  # an unknown target or dtype is a ValueError before the text is read
     return _generate(read(text, filename, sizes, seed), target, wrt, fix, hessian, jvp,
-                     elements)[0]
+                     elements, dtype)[0]
 
 
 def lint_source(text: str, filename: str = "<string>") -> list[CircuitWarning]:
@@ -223,23 +249,18 @@ def load(path: str | Path, target: str = "python", wrt: Names = None, **options
     return _module(_compiled(read_source(path), str(path), target, wrt, **options), str(path), target)
 
 
-def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, *,
-                  sizes: Sizes = None, fix: Names = None, hessian: bool = False,
-                  jvp: bool = False, elements: bool = False, seed: int = DEFAULT_SEED
+def load_compiled(path: str | Path, target: str = "python", wrt: Names = None, **options
                   ) -> tuple[types.ModuleType, Graph]:
     """`load(path, ...)`, and the optimized forward graph of the written-out circuit
     (`compile_graphs(...)[0]`, made when first asked for): the file is read once."""
-    return load_compiled_source(read_source(path), str(path), target, wrt, sizes=sizes, fix=fix,
-                                hessian=hessian, jvp=jvp, elements=elements, seed=seed)
+    return load_compiled_source(read_source(path), str(path), target, wrt, **options)
 
 
 def load_compiled_source(text: str, filename: str = "<string>", target: str = "python",
-                         wrt: Names = None, *, sizes: Sizes = None, fix: Names = None,
-                         hessian: bool = False, jvp: bool = False, elements: bool = False,
-                         seed: int = DEFAULT_SEED) -> tuple[types.ModuleType, Graph]:
-    """`load_compiled` for the circuit in `text`; `filename` is used in messages."""
-    compiled = _compiled(text, filename, target, wrt, sizes=sizes, fix=fix, hessian=hessian,
-                         jvp=jvp, elements=elements, seed=seed)
+                         wrt: Names = None, **options) -> tuple[types.ModuleType, Graph]:
+    """`load_compiled` for the circuit in `text` (options as `compile_source`); `filename`
+    is used in messages."""
+    compiled = _compiled(text, filename, target, wrt, **options)
     return _module(compiled, filename, target), compiled.forward
 
 
@@ -252,7 +273,7 @@ def load_source(text: str, filename: str = "<string>", target: str = "python",
 def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> cache.Compiled:
     """The module for `target` compiled from `text`, taken from the cache or made and kept
     there: every argument is part of the cache key."""
-    _emitter(target)  # an unknown target is a ValueError before the cache is looked at
+    _emitter(target, options.get("dtype", "float64"))  # a ValueError before the cache is looked at
     given = inspect.signature(compile_source).bind(text, filename, target, wrt, **options)
     given.apply_defaults()
     arguments = given.arguments
@@ -263,7 +284,7 @@ def _compiled(text: str, filename: str, target: str, wrt: Names, **options) -> c
     return cache.compiled(
         text, filename, target, options,
         lambda: _generate(source(), target, wrt, fix, arguments["hessian"], arguments["jvp"],
-                          arguments["elements"]),
+                          arguments["elements"], arguments["dtype"]),
         f"<circuitc {filename}>", lambda: graphs(source(), wrt, fix)[0])
 
 
@@ -282,8 +303,12 @@ def _module(compiled: cache.Compiled, filename: str, target: str = "python") -> 
     return module
 
 
-def _emitter(target: str):
-    """The emitter of `target`; a `ValueError` naming the targets for an unknown one."""
+def _emitter(target: str, dtype: str = "float64"):
+    """The emitter of `target`; a `ValueError` naming the targets for an unknown one, or
+    saying why it cannot compute in `dtype` (`dtype_error`)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; the targets are {', '.join(TARGETS)}")
+    why = dtype_error(target, dtype)
+    if why is not None:
+        raise ValueError(f"dtype={dtype!r}: {why}")
     return TARGETS[target]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import CircuitError, Label, ModuleError, Span
 from .graph import Origin
+from .numerics import EPSILONS
 
 
 def shown_in_tracebacks(filename: str, source: str) -> None:
@@ -31,8 +32,8 @@ def shown_in_tracebacks(filename: str, source: str) -> None:
 MODULE_CONTRACT = ("a .circ circuit, or a Python module (.py) as `circuitc compile` writes one: "
                    "INPUTS and OUTPUTS (tuples of names), forward(*inputs) returning the "
                    "outputs, backward(*inputs, *seeds) returning (outputs, grads) with one "
-                   "gradient per name in WRT (default INPUTS), and optionally DEFAULTS and "
-                   "SHAPES (for buses)")
+                   "gradient per name in WRT (default INPUTS), and optionally DEFAULTS, "
+                   "SHAPES (for buses) and DTYPE (\"float64\" or \"float32\")")
 
 
 def load_python(path: str | Path) -> types.ModuleType:
@@ -154,6 +155,8 @@ def check_module(module: types.ModuleType, path: str) -> None:
             and all(numbers(v, tuple(shapes.get(k, ()))) for k, v in defaults.items())):
         raise broken("its DEFAULTS is not a dict of numbers (nested lists of them for buses) "
                      "for names in INPUTS")
+    if getattr(module, "DTYPE", "float64") not in EPSILONS:
+        raise broken(f"its DTYPE is none of {', '.join(map(repr, EPSILONS))}")
     for name, arity in (("forward", len(inputs)), ("backward", len(inputs) + len(outputs))):
         fn = getattr(module, name, None)
         if not callable(fn):

@@ -1,4 +1,4 @@
-"""The IPython cell magic `%%circuit NAME [--target T] [--wrt A,B] [--fix A,B] [-D N=INT]`.
+"""The IPython cell magic `%%circuit NAME [--target T] [--dtype D] [--wrt A,B] [--fix A,B] [-D N=INT]`.
 
 `%load_ext circuitc` registers it. The cell's text is compiled as a `Circuit` (named
 `<NAME>` in messages), bound to NAME in the user's namespace and displayed. The
@@ -15,32 +15,34 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.display import display
 
-from .cli.options import FIX, SEED, SIZES, TARGET, WRT
+from .cli.options import DTYPE, FIX, SEED, SIZES, TARGET, WRT, check_dtype
 from .notebook import Circuit
 
 
 @click.command(name="%%circuit", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("name")
 @TARGET
+@DTYPE
 @WRT
 @FIX
 @SIZES
 @SEED
-def _options(name: str, target_name: str, wrt, fix, sizes, seed: int) -> dict:
+def _options(name: str, target_name: str, dtype: str, wrt, fix, sizes, seed: int) -> dict:
     """Compile the cell's circuit and bind it to NAME."""
     if not name.isidentifier():
         raise click.BadParameter(f"{name!r} is not a Python name", param_hint="NAME")
-    return {"name": name, "target": target_name, "wrt": wrt, "fix": fix, "sizes": sizes,
-            "seed": seed}
+    check_dtype(target_name, dtype)
+    return {"name": name, "target": target_name, "dtype": dtype, "wrt": wrt, "fix": fix,
+            "sizes": sizes, "seed": seed}
 
 
 @magics_class
 class CircuitMagics(Magics):
     @cell_magic
     def circuit(self, line: str, cell: str):
-        """%%circuit NAME [--target T] [--wrt A,B] [--fix A,B] [-D N=INT] [--seed N]:
-        compile the
-        cell's circuit, bind it to NAME and show it (`circuitc.circuit`)."""
+        """%%circuit NAME [--target T] [--dtype D] [--wrt A,B] [--fix A,B] [-D N=INT]
+        [--seed N]: compile the cell's circuit, bind it to NAME and show it
+        (`circuitc.circuit`)."""
         try:
             options = _options.main(shlex.split(line), prog_name="%%circuit",
                                     standalone_mode=False)

@@ -43,16 +43,18 @@ TEXT = "<circuit>"  # the name messages give circuit text
 
 
 def circuit(path_or_text: str | os.PathLike, target: str = "python", wrt=None, fix=None,
-            sizes: dict[str, int] | None = None, seed: int = 0) -> Circuit:
+            sizes: dict[str, int] | None = None, seed: int = 0, dtype: str = "float64"
+            ) -> Circuit:
     """The circuit in a file or in `.circ` text (see the module docstring), compiled for
-    `target` and loaded; `wrt`, `fix`, `sizes` and `seed` as in `circuitc.load`."""
+    `target` and loaded; `wrt`, `fix`, `sizes`, `seed` and `dtype` as in `circuitc.load`."""
+    options = {"target": target, "wrt": wrt, "fix": fix, "sizes": sizes, "seed": seed,
+               "dtype": dtype}
     if isinstance(path_or_text, os.PathLike) or _names_a_file(path_or_text):
         path = Path(path_or_text)
-        return Circuit(api.read_source(path), str(path), name=path.stem, target=target,
-                       wrt=wrt, fix=fix, sizes=sizes, seed=seed)
+        return Circuit(api.read_source(path), str(path), name=path.stem, **options)
     if not isinstance(path_or_text, str):
         raise TypeError(f"expected .circ text or a path, got {type(path_or_text).__name__}")
-    return Circuit(path_or_text, TEXT, target=target, wrt=wrt, fix=fix, sizes=sizes, seed=seed)
+    return Circuit(path_or_text, TEXT, **options)
 
 
 def _names_a_file(text) -> bool:
@@ -73,14 +75,14 @@ class Circuit:
 
     def __init__(self, text: str, filename: str = TEXT, *, name: str | None = None,
                  target: str = "python", wrt=None, fix=None,
-                 sizes: dict[str, int] | None = None, seed: int = 0):
+                 sizes: dict[str, int] | None = None, seed: int = 0, dtype: str = "float64"):
         self.text, self.filename = api.normalize(text), filename
         self.name = name or "circuit"
         self.target = target
-        self._options = {"wrt": wrt, "fix": fix, "sizes": sizes, "seed": seed}
+        self._options = {"wrt": wrt, "fix": fix, "sizes": sizes, "seed": seed, "dtype": dtype}
         self._hessian_modules = {}  # target -> the module compiled with hessian=True
-        self.module, self.graph = api.load_compiled_source(
-            self.text, filename, target, wrt, sizes=sizes, fix=fix, seed=seed)
+        self.module, self.graph = api.load_compiled_source(self.text, filename, target,
+                                                           **self._options)
         self.forward, self.backward = self.module.forward, self.module.backward
         self.inputs, self.outputs = tuple(self.module.INPUTS), tuple(self.module.OUTPUTS)
         self.wrt = tuple(self.module.WRT)

@@ -10,8 +10,10 @@ Numerical derivatives (`difference`):
 Step `h`, unless given (`default_h`): per input, relative to its magnitude,
 `eps**(1/3) * max(1, |x|)` for central differences, `sqrt(eps) * max(1, |x|)` for
 forward differences, which balance truncation against rounding error, and
-`1e-20 * max(|x|, 1e-200)` for the complex step. `representable` rounds a step so
-that `x + h` is exactly representable (`h = (x + h) - x`).
+`1e-20 * max(|x|, 1e-200)` for the complex step; `eps` is the machine epsilon of the
+type the module computes in (`EPSILONS`: 2.2e-16 for float64, 1.2e-7 for float32).
+`representable` rounds a step so that `x + h` is exactly representable in that type
+(`h = (x + h) - x`).
 
 A drawn value (`random_value`) is `s * m`, `s` = -1 or +1 with equal probability, `m`
 uniform on [0.5, 2): of either sign, of order one, never near 0 (where `log`,
@@ -22,9 +24,12 @@ from __future__ import annotations
 
 import math
 import random
+import struct
 import sys
 
 EPS = sys.float_info.epsilon
+# The machine epsilon of each floating-point type a module may compute in (its `DTYPE`).
+EPSILONS = {"float64": EPS, "float32": 2.0 ** -23}
 DIFFERENCES = ("central", "forward", "complex")
 
 
@@ -32,17 +37,30 @@ DIFFERENCES = ("central", "forward", "complex")
 RETRY_SCALES = (0.1, 10.0, 0.01, 0.001)
 
 
-def default_h(x: float, difference: str) -> float:
-    """The finite-difference step for an input at `x` (see the module docstring)."""
+def default_h(x: float, difference: str, dtype: str = "float64") -> float:
+    """The finite-difference step for an input at `x` of a module computing in `dtype` (see
+    the module docstring: `eps` is that type's)."""
     if difference == "complex":
         return 1e-20 * max(abs(x), 1e-200)
-    scale = EPS ** (1 / 3) if difference == "central" else math.sqrt(EPS)
+    eps = EPSILONS[dtype]
+    scale = eps ** (1 / 3) if difference == "central" else math.sqrt(eps)
     return scale * max(1.0, abs(x))
 
 
-def representable(x: float, h: float) -> float:
-    """`h`, rounded so that `x + h` is exact; `h` itself if that rounds to nothing."""
-    return ((x + h) - x) or h
+def rounded(x: float, dtype: str = "float64") -> float:
+    """`x` as the nearest number of `dtype`, as a module computing in it takes `x`."""
+    if dtype == "float64" or not math.isfinite(x):
+        return x
+    try:
+        return struct.unpack("f", struct.pack("f", x))[0]
+    except OverflowError:  # beyond float32's largest number
+        return math.copysign(math.inf, x)
+
+
+def representable(x: float, h: float, dtype: str = "float64") -> float:
+    """`h`, rounded so that `x + h` is exact in `dtype` (`x` is); `h` itself if that rounds
+    to nothing."""
+    return (rounded(x + h, dtype) - x) or h
 
 
 def shifted(at: dict[str, float], v: dict[str, float], t: float) -> dict[str, float]:

@@ -10,6 +10,10 @@ The module's functions are called with NumPy arrays, one per input (either targe
 takes them), so a step costs one call of the module, whatever the sizes of its buses.
 With `data=`, inputs given a batch of points are a data set the objective averages (or
 sums) over. `gradients(module, **inputs)` gives one output's gradient by input name.
+
+SciPy works in float64. A module that computes in float32 (`DTYPE`) is given SciPy's
+point as float64 arrays, which it converts on entry, and its value and derivatives are
+returned to SciPy as float64; a data set is converted to float32 once, not at each step.
 Only these functions import NumPy (SciPy needs it anyway), and only when called.
 """
 
@@ -54,7 +58,7 @@ def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
         if name not in module.INPUTS:
             raise ValueError(f"no input named {name!r} (inputs: {', '.join(module.INPUTS)})")
         point[name] = np.broadcast_to(np.asarray(value, dtype=float), shapes[name])
-    weight = _data(module, data or {}, shapes, point, over)
+    weight = _data(module, data or {}, shapes, point, over, getattr(module, "DTYPE", "float64"))
     missing = [name for name in module.INPUTS if name not in point]
     if missing:
         raise ValueError(f"no value for input {', '.join(missing)}: give it in `at`")
@@ -133,9 +137,11 @@ def objective(module: types.ModuleType, at: Mapping[str, object] | None = None,
     return kwargs
 
 
-def _data(module, data: Mapping[str, object], shapes: dict, point: dict, over: str) -> float:
-    """Put the points of `data` into `point`, checked; the weight of each point's output in
-    the objective (1/N for the mean of N points, 1 for the sum)."""
+def _data(module, data: Mapping[str, object], shapes: dict, point: dict, over: str,
+          dtype: str) -> float:
+    """Put the points of `data` into `point`, checked, as arrays of `dtype` (the module's,
+    so that it converts none at each step); the weight of each point's output in the
+    objective (1/N for the mean of N points, 1 for the sum)."""
     import numpy as np
 
     if over not in ("mean", "sum"):
@@ -149,7 +155,7 @@ def _data(module, data: Mapping[str, object], shapes: dict, point: dict, over: s
     for name, value in data.items():
         if name not in module.INPUTS:
             raise ValueError(f"no input named {name!r} (inputs: {', '.join(module.INPUTS)})")
-        array = np.asarray(value, dtype=float)
+        array = np.asarray(value, dtype=dtype)
         if array.shape[1:] != shapes[name]:
             raise ValueError(f"data for {name!r} has shape {array.shape}: expected (points,) + "
                              f"{shapes[name]}, a point a row")

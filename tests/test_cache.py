@@ -127,7 +127,7 @@ def test_verify_makes_the_graph_again_when_its_entry_is_gone(where):
 def _options(**given) -> dict:
     """The options of a plain `eval`/`verify` of a circuit, as the cache keys them."""
     return {"wrt": None, "sizes": {}, "fix": None, "hessian": False, "jvp": False,
-            "elements": False, "seed": 0, **given}
+            "elements": False, "seed": 0, "dtype": "float64", **given}
 
 
 # -- off, and where ------------------------------------------------------------------

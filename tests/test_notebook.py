@@ -259,6 +259,13 @@ def test_the_magic_passes_sizes_and_target(shell):
     assert layer.gradient()["outputs"]["f"] == pytest.approx(0.8175744761936437)
 
 
+def test_the_magic_passes_the_dtype(shell):
+    pytest.importorskip("numpy")
+    assert shell.run_cell("%%circuit layer --target numpy --dtype float32 -D n=3\n" + LAYER).success
+    layer = shell.user_ns["layer"]
+    assert layer.module.DTYPE == "float32" and 'DTYPE = "float32"' in layer.source
+
+
 def test_a_bad_cell_shows_its_diagnostic_without_a_traceback(shell, capsys):
     result = shell.run_cell("%%circuit bad\ninput s\nf = sigmod(s)\n")
     assert not result.success and isinstance(result.error_in_exec, circuitc.CircuitError)
@@ -275,6 +282,7 @@ def test_a_bad_cell_shows_its_diagnostic_without_a_traceback(shell, capsys):
     ("f -D n", "expected NAME=INT, got 'n'"),
     ("f --wrt a,,b", "has an empty name"),
     ("f --wrt 'a", "No closing quotation"),
+    ("f --dtype float32", "the python target computes in float64 only"),
 ])
 def test_bad_options_are_usage_errors(shell, capsys, line, message):
     result = shell.run_cell(f"%%circuit {line}\nf = x\n")

@@ -72,6 +72,26 @@ def test_the_objective_over_a_data_set_is_the_mean_over_its_points():
     assert summed["fun"](v) == pytest.approx(len(y) * loss, rel=1e-13)
 
 
+def test_a_float32_module_gives_scipy_float64():
+    # SciPy works in float64: the float32 module's value and derivatives come back as
+    # float64, its data set is kept as float32 (converted once), and L-BFGS reaches the
+    # minimum to float32's precision.
+    X, y = _data()
+    module = load_source(LOGISTIC, "logistic.circ", "numpy", hessian=True,
+                         fix=["x", "y", "alpha"], dtype="float32")
+    problem = circuitc.objective(module, data={"x": X, "y": y}, hessian="hvp")
+    hand = _by_hand(X, y)
+    v = np.linspace(-0.5, 0.5, 6)
+    loss, grad, hess = hand(v)
+    assert type(problem["fun"](v)) is float and problem["fun"](v) == pytest.approx(loss, rel=1e-5)
+    jac, hv = problem["jac"](v), problem["hessp"](v, np.ones(6))
+    assert jac.dtype == hv.dtype == np.float64
+    np.testing.assert_allclose(jac, grad, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(hv, hess @ np.ones(6), rtol=1e-4, atol=1e-6)
+    result = minimize(**{k: problem[k] for k in ("fun", "x0", "jac")}, method="L-BFGS-B")
+    assert np.linalg.norm(hand(result.x)[1]) < 1e-4
+
+
 def test_data_that_does_not_fit_says_so():
     X, y = _data()
     module = load_source(LOGISTIC, "logistic.circ", "numpy", fix=["x", "y", "alpha"])

@@ -8,7 +8,7 @@ unless it compiles and every node is one the emitters are meant to produce, so n
   (numpy), the constants `INPUTS`, `OUTPUTS`, `WRT` (tuples of strings),
   `SHAPES` (strings to tuples of integers), `DEFAULTS` (strings to numbers, or
   nested tuples of numbers for buses), `HESSIAN_PATTERN` (pairs of integers) and
-  `_WHERE` (a string), and function definitions; with a renamed input, `RENAMED`
+  `_WHERE` and `DTYPE` (strings), and function definitions; with a renamed input, `RENAMED`
   (strings to strings) and, last, the lines that wrap the entry points in
   `_by_circ_names`;
 - in `forward` and `backward`: plain positional parameters (seeds default to a
@@ -48,7 +48,7 @@ from circuitc.emit import text as emit_text
 LIBRARY = {"python": "math", "numpy": "np"}
 IMPORTS = {"python": ("math", None), "numpy": ("numpy", "np")}
 CONSTANTS = {"INPUTS", "OUTPUTS", "WRT", "SHAPES", "DEFAULTS", "HESSIAN_PATTERN", "_WHERE",
-             "RENAMED"}
+             "RENAMED", "DTYPE"}
 ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # in this order, the first two always
 # The only other module-level statements: wrapping the entry points to take renamed inputs
 # by their `.circ` names, as the last lines of a module with a renamed input.
@@ -133,8 +133,8 @@ def _check_constant(node: ast.Assign, lib: str) -> None:
         if not (isinstance(value, ast.Dict) and all(map(_is_str, value.keys))
                 and all(map(_is_str, value.values))):
             _fail(node, "RENAMED must map strings to strings")
-    elif not _is_str(value):  # _WHERE
-        _fail(node, "_WHERE must be a string")
+    elif not _is_str(value):  # _WHERE, DTYPE
+        _fail(node, f"{name} must be a string")
 
 
 class _Expressions(ast.NodeVisitor):

@@ -39,6 +39,7 @@ from . import servers
 from .files import STDIN, check_output, read_file, write_output
 from .options import (
     AT,
+    DTYPE,
     ELEMENTS,
     FILE,
     FIX,
@@ -50,6 +51,7 @@ from .options import (
     TARGET,
     VALUES,
     WRT,
+    check_dtype,
     finite_number,
     module_point,
     parse_values,
@@ -106,6 +108,7 @@ def warn(text: str, name: str) -> None:
 @click.option("-o", "--output", "out", metavar="OUT",
               help="Where to write the module ('-' for stdout). Default: FILE with .py.")
 @TARGET
+@DTYPE
 @WRT
 @FIX
 @SIZES
@@ -115,12 +118,13 @@ def warn(text: str, name: str) -> None:
 @click.option("--jvp", is_flag=True, help="Add jvp() (forward mode: directional derivatives).")
 @ELEMENTS
 @SEED
-def compile(file: Path, out: str | None, target_name: str, wrt, fix, sizes, hessian: bool,
-            jvp: bool, elements: bool, seed: int):
+def compile(file: Path, out: str | None, target_name: str, dtype: str, wrt, fix, sizes,
+            hessian: bool, jvp: bool, elements: bool, seed: int):
     """Compile FILE into a Python module with forward() and backward()."""
+    check_dtype(target_name, dtype)
     text, name = read_file(file)
     source = compile_source(text, name, target_name, wrt, sizes=sizes, fix=fix, hessian=hessian,
-                            jvp=jvp, elements=elements, seed=seed)
+                            jvp=jvp, elements=elements, seed=seed, dtype=dtype)
     phase(None)  # the compile is over: no progress line while the module is written
     warn(text, name)
     if out == "-" or (out is None and name == STDIN):
@@ -144,6 +148,7 @@ def _shown(value) -> str:
 @AT
 @JSON
 @TARGET
+@DTYPE
 @WRT
 @FIX
 @SIZES
@@ -151,8 +156,8 @@ def _shown(value) -> str:
               help="Also print each output's Hessian (rows and columns: the elements of WRT).")
 @ELEMENTS
 @SEED
-def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_name: str, wrt,
-          fix, sizes, hessian: bool, elements: bool, seed: int):
+def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_name: str,
+          dtype: str, wrt, fix, sizes, hessian: bool, elements: bool, seed: int):
     """Print each output's value and its gradient with respect to each input.
 
     A bus is printed whole, as a nested list; each element of a bus output has a
@@ -160,8 +165,9 @@ def eval_(file: Path, values: tuple[str, ...], at_file, as_json: bool, target_na
     """
     if hessian and target_name == "numpy":
         raise click.UsageError("--hessian needs the python or numba target (the numpy target has hvp)")
+    check_dtype(target_name, dtype)
     module = load_module(file, target_name, wrt=wrt, fix=fix, sizes=sizes, hessian=hessian,
-                         elements=elements, seed=seed)
+                         elements=elements, seed=seed, dtype=dtype)
     flat = elementwise(module)
     at = module_point(flat, parse_values(input_shapes(module), values, at_file))
     try:
@@ -300,13 +306,14 @@ def _defaults(k: int) -> str:
                    "derivatives of the gradient.")
 @JSON
 @TARGET
+@DTYPE
 @WRT
 @FIX
 @SIZES
 @ELEMENTS
 def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, atol, h,
            difference: str, fast: bool, at_file, module_file: Path | None, order: int,
-           as_json: bool, target_name: str, wrt, fix, sizes, elements: bool):
+           as_json: bool, target_name: str, dtype: str, wrt, fix, sizes, elements: bool):
     """Check the generated gradients against numerical derivatives.
 
     FILE is a .circ circuit, compiled for --target and checked; or a Python module
@@ -322,9 +329,13 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
     if python and module_file is not None:
         raise click.UsageError("--module takes the module, FILE its circuit: "
                                "circuitc verify FILE.circ --module M.py")
-    if (python or module_file is not None) and click.get_current_context().get_parameter_source(
-            "target_name") is ParameterSource.COMMANDLINE:
-        raise click.UsageError("--target compiles a circuit; a module is checked as it is")
+    given = [f"--{name}" for name, param in (("target", "target_name"), ("dtype", "dtype"))
+             if click.get_current_context().get_parameter_source(param)
+             is ParameterSource.COMMANDLINE]
+    if (python or module_file is not None) and given:
+        raise click.UsageError(f"{given[0]} compiles a circuit; a module is checked as it is "
+                               "(in the DTYPE it says)")
+    check_dtype(target_name, dtype)
     forward = reference = None
     if python:
         module = api.load_python(file)
@@ -336,7 +347,8 @@ def verify(file: Path, values: tuple[str, ...], n_points: int, seed: int, rtol, 
             reference = elementwise(reference)
     else:
         module, forward = _circuit(file, target_name, wrt=wrt, fix=fix, sizes=sizes,
-                                   hessian=order == 2, elements=elements, seed=seed)
+                                   hessian=order == 2, elements=elements, seed=seed,
+                                   dtype=dtype)
     given = parse_values(input_shapes(module), values, at_file)
     options = {"n_points": n_points, "seed": seed, "difference": difference, "rtol": rtol,
                "atol": atol, "h": h, "fast": fast, "target": target_name}

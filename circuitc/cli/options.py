@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from .. import numba_modules
-from ..api import TARGETS
+from ..api import KNOWN_DTYPES, TARGETS, dtype_error
 from ..report import json_floats
 from ..values import InputError, element_values
 from ..values import point as _point
@@ -35,6 +35,17 @@ TARGET = click.option("--target", "target_name", type=click.Choice(list(TARGETS)
                       default="python", show_default=True, callback=_target,
                       help="The generated code: plain Python, NumPy (batches, broadcasting), "
                            "or numba (compiled to machine code).")
+DTYPE = click.option("--dtype", type=click.Choice(KNOWN_DTYPES),
+                     default="float64", show_default=True,
+                     help="The floating-point type the module computes in (float32: numpy "
+                          "target only).")
+
+
+def check_dtype(target: str, dtype: str) -> None:
+    """A usage error where `target` cannot compute in `dtype` (`api.dtype_error`)."""
+    why = dtype_error(target, dtype)
+    if why is not None:
+        raise click.UsageError(f"--dtype {dtype}: {why}")
 
 
 def _sizes(ctx, param, items: tuple[str, ...]) -> dict[str, int]:

@@ -5,7 +5,9 @@ the python emitter's, with the hooks below), imports nothing but `numpy`, and
 evaluates every gate with NumPy operations, elementwise. The contract:
 
 - Inputs and seeds may be scalars or arrays (or anything `np.asarray` takes);
-  they are computed in float64 (complex ones stay complex). They broadcast
+  they are converted once, on entry, to the module's `DTYPE` (float64, or float32
+  when compiled with `dtype="float32"`; complex ones stay complex), and every array
+  the module makes or returns is of that type. They broadcast
   together as NumPy does; incompatible shapes raise NumPy's `ValueError` before
   any gate runs.
 - Every output has the broadcast shape of all the inputs, even one that depends
@@ -51,7 +53,7 @@ from ..grad import ADJOINT, TANGENT
 from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
 from .python import RESERVED as PYTHON_RESERVED
 from .python import PythonWriter
-from .text import tuple_display, unpack
+from .text import dtype_line, syntax_table, tuple_display, unpack
 
 _HELPERS_FILE = Path(__file__).with_name("numpy_helpers.py")
 
@@ -67,8 +69,8 @@ def _helper_sources() -> dict[str, str]:
 
 
 HELPER_SOURCES = _helper_sources()
-ALWAYS = ("_float", "_seed", "_shaped", "_unbroadcast")  # helpers every module uses
-RESERVED = PYTHON_RESERVED | {"np", "_shape", "_along", "_directions", "map", "sparse_hessian",
+ALWAYS = ("_float", "_array", "_seed", "_shaped", "_unbroadcast")  # helpers every module uses
+RESERVED = PYTHON_RESERVED | {"np", "DTYPE", "_shape", "_along", "_directions", "map", "sparse_hessian",
                               "HESSIAN_PIECES", "HESSIAN_BAND", "__getattr__", "globals"} | set(HELPER_SOURCES)  # `map`: the prologue calls it
 ERRSTATE = 'np.errstate(divide="raise", over="raise", invalid="raise", under="ignore")'
 
@@ -88,8 +90,11 @@ class NumpyWriter(PythonWriter):
     locate_all = True
     guard_all = True  # summing a gradient to its input's shape can overflow too
 
-    def __init__(self, forward: Graph, backward: Graph, version: str, **extras: Graph | None):
+    def __init__(self, forward: Graph, backward: Graph, version: str, dtype: str = "float64",
+                 **extras: Graph | None):
         super().__init__(forward, backward, version, **extras)
+        self.dtype = dtype
+        self.syntax = syntax_table(self.target, dtype)
         self.helpers.update(ALWAYS)
         self.release: dict[int, list[int]] = {}  # gate -> the nodes dead after its line
         self.reduce: dict[int, str] = {}  # gate -> the input whose final gradient it is
@@ -138,7 +143,7 @@ class NumpyWriter(PythonWriter):
         return [f"del {', '.join(exprs[n][0] for n in dead)}"] if dead else []
 
     def function(self, header, doc, graph, returns, buses=(), keep=(), shared=None):
-        # The caller holds the inputs' arrays (`_float` copies none that is float64 already),
+        # The caller holds the inputs' arrays (`_float` copies none of `DTYPE` already),
         # and the directions'.
         ident = self.names.ident
         self.returned = {ident[name] for name in graph.inputs}
@@ -253,15 +258,18 @@ class NumpyWriter(PythonWriter):
                 "",
                 "import numpy as np",
                 "",
+                dtype_line(self.dtype),
                 *self.constants()]
 
     def helper_source(self, name: str) -> str:
         return HELPER_SOURCES[name]
 
 
-def emit(forward: Graph, backward: Graph, version: str, **extras: Graph | None) -> str:
-    """The NumPy module for a circuit, from its optimized forward graph and gradient graph;
-    `jvp` and `hvp`, the graphs of those functions, add them (`hessian` is python only)."""
+def emit(forward: Graph, backward: Graph, version: str, dtype: str = "float64",
+         **extras: Graph | None) -> str:
+    """The NumPy module for a circuit, from its optimized forward graph and gradient graph,
+    computing in `dtype` ("float64" or "float32"); `jvp` and `hvp`, the graphs of those
+    functions, add them (`hessian` is python only)."""
     if extras.get("hessian") is not None:
         raise ValueError("the numpy target has no dense hessian; it has hvp")
-    return NumpyWriter(forward, backward, version, **extras).source()
+    return NumpyWriter(forward, backward, version, dtype, **extras).source()

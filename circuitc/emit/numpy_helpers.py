@@ -3,18 +3,24 @@
 The numpy emitter reads each function's source text from this file with `ast`
 (without importing it, so emitting NumPy code never needs NumPy) and copies it
 verbatim into each generated module that needs it, so these functions may use
-nothing but `np` and each other. Gate helpers are the ones a gate's `numpy` syntax
+nothing but `np`, each other and the module's constants (`DTYPE`, the name of the
+floating-point type it computes in). Gate helpers are the ones a gate's `numpy` syntax
 in the gate table names (`_sigmoid`, `_softplus`); the others shape a function's
 arguments and results. A gate that plain NumPy calls express needs no helper.
 
 Every gate helper works elementwise on scalars and arrays alike and never warns on
 a finite input: both branches of an `np.where` are computed for every element, so
-each branch must be safe everywhere (`exp(-|x|)` never overflows).
+each branch must be safe everywhere (`exp(-|x|)` never overflows). Every helper keeps
+its operands' floating-point type: an array it makes is of `DTYPE` (or its operands'
+type), and a Python number it is given is one of NumPy's weak scalars, which take the
+type of the arrays they meet, or becomes an array of `DTYPE` (`_array`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+DTYPE = "float64"  # a generated module defines its own (`emit.text.dtype_line`)
 
 
 def _sigmoid(x):
@@ -78,13 +84,19 @@ def _erf(x, complement=False):
 
 
 def _float(x):
-    """`x` as a float64 array (complex numbers stay complex)."""
+    """`x` as an array of `DTYPE`, converted once, where it is not one already (complex
+    numbers stay complex)."""
     x = np.asarray(x)
-    return x if x.dtype.kind == "c" else x.astype(np.float64, copy=False)
+    return x if x.dtype.kind == "c" else x.astype(DTYPE, copy=False)
+
+
+def _array(value):
+    """`value` as an array: a Python number (a constant of the circuit) as one of `DTYPE`."""
+    return np.asarray(value, DTYPE) if type(value) in (float, int) else np.asarray(value)
 
 
 def _seed(seed, shape):
-    """A seed as float64 spread over its output's `shape` (a view, or an array of its own for
+    """A seed as `DTYPE` spread over its output's `shape` (a view, or an array of its own for
     one number). The axes it brings that the output lacks are summed first: the output is
     the same along them, so the gradient of `sum(d_out * out)` sums the seed there."""
     seed = _float(seed)
@@ -103,7 +115,7 @@ def _seed(seed, shape):
 def _shaped(value, shape, copy=False):
     """An output with the broadcast shape of all inputs: a Python number when that is `()`,
     else an array of its own, not `value` when `copy` (`value` is returned elsewhere)."""
-    value = np.asarray(value)
+    value = _array(value)
     if value.shape != shape:
         value = np.broadcast_to(value, shape).copy()
     elif copy:
@@ -114,7 +126,7 @@ def _shaped(value, shape, copy=False):
 def _unbroadcast(grad, shape, copy=False):
     """The gradient of an input of `shape`: summed over every dimension broadcast added
     (a Python number when `shape` is `()`), a writable array, not `grad` when `copy`."""
-    grad = np.asarray(grad)
+    grad = _array(grad)
     if grad.shape != shape:
         lead = grad.ndim - len(shape)
         if lead > 0:
@@ -160,7 +172,9 @@ def _bus_seed(seed, shape):
 def _stacked(elements, shape):
     """A bus from its elements in row-major order: a fresh array of `shape`, the bus's
     axes last."""
-    return np.stack(elements, axis=-1).reshape(shape) if elements else np.zeros(shape)
+    if not elements:
+        return np.zeros(shape, DTYPE)
+    return np.stack([_array(e) for e in elements], axis=-1).reshape(shape)  # floats as DTYPE
 
 
 # -- whole-bus code (`emit.whole`) ------------------------------------------------------
@@ -194,7 +208,7 @@ def _bus_seeded(seed, shape, batch):
 
 def _full(value, shape):
     """`value` spread over trailing axes of `shape` (a view)."""
-    value = np.asarray(value)
+    value = _array(value)
     return np.broadcast_to(value, np.broadcast_shapes(value.shape, shape))
 
 
@@ -236,7 +250,7 @@ def _prod_except(t, k):
     """At each term of the last `k` axes of `t`, the product of the other terms: of those
     before it, from the left, times those after it, from the right."""
     flat = _flat_terms(t, k)
-    ones = np.ones(flat.shape[:-1] + (1,))
+    ones = np.ones(flat.shape[:-1] + (1,), flat.dtype)
     before = np.cumprod(np.concatenate([ones, flat[..., :-1]], -1), -1)
     after = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], -1), -1)[..., ::-1]
     return (before * after).reshape(t.shape)
@@ -249,8 +263,8 @@ def _prod_except_tangent(t, dt, k):
     t, dt = np.broadcast_arrays(t, dt)
     flat, dflat = _flat_terms(t, k), _flat_terms(dt, k)
     n = flat.shape[-1]
-    before, dbefore = np.ones(flat.shape), np.zeros(flat.shape)
-    after, dafter = np.ones(flat.shape), np.zeros(flat.shape)
+    before, dbefore = np.ones(flat.shape, flat.dtype), np.zeros(flat.shape, flat.dtype)
+    after, dafter = np.ones(flat.shape, flat.dtype), np.zeros(flat.shape, flat.dtype)
     for j in range(1, n):
         before[..., j] = before[..., j - 1] * flat[..., j - 1]
         dbefore[..., j] = dbefore[..., j - 1] * flat[..., j - 1] + before[..., j - 1] * dflat[..., j - 1]
@@ -407,8 +421,9 @@ def _sparse_hessian(hvp, inputs, seeds):
         shape = tuple(SHAPES[name])  # noqa: F821
         n = int(np.prod(shape))
         unit = np.arange(count)[:, None] == colour[None, k:k + n]
-        directions.append(unit.astype(np.float64).reshape((count,) + (1,) * len(batch) + shape))
+        directions.append(unit.astype(DTYPE).reshape((count,) + (1,) * len(batch) + shape))
         k += n
     value, grads, hv = hvp(*inputs, *directions, *seeds)
-    flat = np.concatenate([np.reshape(h, (count, -1)) for h in hv] or [np.zeros((count, 0))], axis=1)
+    flat = np.concatenate([np.reshape(_array(h), (count, -1)) for h in hv]
+                          or [np.zeros((count, 0), DTYPE)], axis=1)
     return value, grads, flat[colour[pattern[:, 1]], pattern[:, 0]]

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import math
 
@@ -43,13 +44,46 @@ def _by_circ_names(function):
     return call'''
 
 
+# NumPy functions that compute in float64 whatever their operands' type: a module of
+# another dtype casts their results back to it (`syntax_table`).
+DOUBLE_ONLY = ("np.float_power",)
+
+
+def _doubles(template: str) -> bool:
+    """Whether the NumPy code `template` gives float64 whatever its operands' type: a call
+    of a `DOUBLE_ONLY` function, or an `np.where` that chooses between constants (NumPy
+    makes Python floats float64 when no array has a type for them)."""
+    def constant(e: ast.expr) -> bool:
+        if isinstance(e, ast.UnaryOp):
+            return constant(e.operand)
+        if isinstance(e, ast.Call) and ast.unparse(e.func) == "np.where" and len(e.args) == 3:
+            return constant(e.args[1]) and constant(e.args[2])
+        return isinstance(e, ast.Constant)
+
+    e = ast.parse(template.replace("{", "_").replace("}", "_"), mode="eval").body
+    called = ast.unparse(e.func) if isinstance(e, ast.Call) else None
+    return called in DOUBLE_ONLY or (called == "np.where" and constant(e))
+
+
 @functools.cache
-def syntax_table(target: str) -> dict[str, tuple[str, int, tuple[int, ...], bool] | None]:
+def syntax_table(target: str, dtype: str = "float64"
+                 ) -> dict[str, tuple[str, int, tuple[int, ...], bool] | None]:
     """Per gate, what `PythonWriter.function` reads for each node: the template, precedence and
-    operand precedences of its `target` syntax, and whether it can raise; None per leaf."""
-    table = {name: (getattr(gate, target).template, getattr(gate, target).prec,
+    operand precedences of its `target` syntax, and whether it can raise; None per leaf. For a
+    `dtype` other than float64, NumPy code that gives float64 (`_doubles`) is cast to the
+    module's `DTYPE`, so that it does not promote what follows."""
+    def template(syntax) -> str:
+        cast = target == "numpy" and dtype != "float64" and _doubles(syntax.template)
+        return f"np.asarray({syntax.template}, DTYPE)" if cast else syntax.template
+
+    table = {name: (template(getattr(gate, target)), getattr(gate, target).prec,
                     getattr(gate, target).operands, gate.raises) for name, gate in GATES.items()}
     return {**table, **dict.fromkeys(LEAVES)}
+
+
+def dtype_line(dtype: str) -> str:
+    """The line defining a NumPy module's `DTYPE`, the floating-point type it computes in."""
+    return f'DTYPE = "{dtype}"  # the floating-point type of the arrays it computes with'
 
 
 class Names:

@@ -38,6 +38,8 @@ class Checked:
         self.inputs = tuple(module.INPUTS)
         self.wrt = tuple(getattr(module, "WRT", self.inputs))
         self.outputs = tuple(module.OUTPUTS)
+        # The type it computes in (`DTYPE`, float64 without one): its steps and tolerances.
+        self.dtype = getattr(module, "DTYPE", "float64")
         self.refused: str | None = None  # why the module's forward takes no complex numbers
         self.feeds: dict[str, set[int]] = {}
         self.reversed: tuple | None = None  # `leverage`'s graph and adjoints

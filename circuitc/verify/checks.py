@@ -80,6 +80,11 @@ from .report import KINK, Blame, Check, PointReport
 # (rtol, atol) by difference; see the module docstring and docs/verify.md.
 DEFAULT_TOLERANCES = {"central": (1e-6, 1e-8), "forward": (1e-3, 1e-5),
                       "complex": (1e-11, 1e-13)}
+# A float32 module's, first and second order alike: its finite differences err by about
+# eps^(2/3) = 2.4e-5 (central) and sqrt(eps) = 3.5e-4 (forward) times the output's scale,
+# and its derivatives are rounded to float32; the complex step, taken on the circuit's
+# graph in float64, leaves only that rounding. Measured worst errors: docs/verify.md.
+FLOAT32_TOLERANCES = {"central": (5e-3, 5e-3), "forward": (1e-1, 1e-1), "complex": (1e-4, 1e-4)}
 
 
 def new_check(key, label: str | None, analytic: float, method: str) -> Check:
@@ -119,6 +124,7 @@ class Checker:
     finds the gate a failed check comes from."""
 
     defaults = DEFAULT_TOLERANCES  # (rtol, atol) by method, unless given
+    float32_defaults = FLOAT32_TOLERANCES  # those of a module that computes in float32
 
     def __init__(self, circuit: Checked, difference: str, rtol: float | None,
                  atol: float | None, h: float | None):
@@ -127,8 +133,10 @@ class Checker:
         self.rtol, self.atol, self.h = rtol, atol, h
 
     def tolerance(self, method: str) -> tuple[float, float]:
-        """(rtol, atol) for a check by `method`: the given ones, else that method's defaults."""
-        rtol, atol = self.defaults[method]
+        """(rtol, atol) for a check by `method`: the given ones, else that method's defaults
+        for the type the module computes in."""
+        table = self.float32_defaults if self.c.dtype == "float32" else self.defaults
+        rtol, atol = table[method]
         return (rtol if self.rtol is None else self.rtol, atol if self.atol is None else self.atol)
 
     # -- one point --------------------------------------------------------------
@@ -249,11 +257,12 @@ class Checker:
         if len(v) == 1:  # one input: its own step
             (name,) = v
             x = at[name]
-            t = (default_h(1.0, method) * abs(x) if relative
-                 else self.h if self.h is not None else default_h(x, method))
-            t = representable(x, scale * t)
+            dtype = self.c.dtype
+            t = (default_h(1.0, method, dtype) * abs(x) if relative
+                 else self.h if self.h is not None else default_h(x, method, dtype))
+            t = representable(x, scale * t, dtype)
         else:  # a direction already scaled to the inputs: one relative step
-            t = scale * (self.h if self.h is not None else default_h(1.0, method))
+            t = scale * (self.h if self.h is not None else default_h(1.0, method, self.c.dtype))
         index = {out: k for k, out in enumerate(self.c.outputs)}
         for check in checks:
             check.h = t

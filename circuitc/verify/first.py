@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 
 from ..graph import Graph, by_bus
-from ..numerics import DIFFERENCES, random_value
+from ..numerics import DIFFERENCES, random_value, rounded
 from .checked import Checked, Raised, file_of
 from .checks import Checker
 from .compare import compare, interface_mismatch
@@ -58,6 +58,7 @@ def points(circuit: Checked, given: dict[str, float], defaults: dict[str, float]
     """The points to check, as (label, values): the fixed point, then `n` random ones."""
     fixed = {**defaults, **given}
     at, attempts = _draw_point(circuit, rng, fixed)
+    at = _rounded(circuit, at)
     missing = [name for name in circuit.inputs if name not in fixed]
     defaulted = set(defaults) - set(given)
     kind = ("the given values and defaults" if given and defaulted
@@ -66,8 +67,15 @@ def points(circuit: Checked, given: dict[str, float], defaults: dict[str, float]
     yield _describe(kind, missing if fixed else [], attempts if missing else 1), at
     for k in range(n):
         at, attempts = _draw_point(circuit, rng, given)
+        at = _rounded(circuit, at)
         kept = f", keeping {_buses(given)}" if given else ""
         yield _describe(f"random point {k + 1}{kept}", [], attempts), at
+
+
+def _rounded(circuit: Checked, at: dict[str, float]) -> dict[str, float]:
+    """The point `at` as the module takes it: each value a number of the type it computes in
+    (so that a step `h` moves each input by exactly `h`)."""
+    return {name: rounded(x, circuit.dtype) for name, x in at.items()}
 
 
 ON_ITS_OWN = "checked without its circuit: kinks are not recognised and no gate can be blamed"
@@ -147,7 +155,8 @@ def off_kinks(checker: Checker, label: str, at: dict[str, float], direction,
     if _judged(point) or not any(c.reason.startswith(KINK) for c in point.checks):
         return [point]
     for scale in NEARBY:
-        near = {name: x + scale * random_value(rng) * max(1.0, abs(x)) for name, x in at.items()}
+        near = _rounded(checker.c, {name: x + scale * random_value(rng) * max(1.0, abs(x))
+                                    for name, x in at.items()})
         moved = _point(checker, f"near point {number}, where every check met a kink", near,
                        direction)
         if _judged(moved):

@@ -148,7 +148,7 @@ class Gradient(Checked):
     def __init__(self, module, forward: Graph | None, fast: bool = False, target: str = "python"):
         self.f = Checked(module, forward, target=target)
         self.module, self.foreign, self.reference = module, self.f.foreign, None
-        self.domain, self.reversed = self.f.domain, None
+        self.domain, self.reversed, self.dtype = self.f.domain, None, self.f.dtype
         self.inputs, self.wrt, self.names = self.f.inputs, self.f.wrt, self.f.outputs
         self.outputs = tuple((out, name) for out in self.names for name in self.wrt)
         self.fast = fast
