@@ -67,15 +67,17 @@ from .numba import (
 )
 from .numba_blas import MatrixProducts
 from .numba_entries import EntryPoints
+from .text import dtype_line
 from .whole import SOURCES as WHOLE_SOURCES
 
 # The numpy target's whole-bus helpers of sparse Hessians (`emit.whole.SOURCES`), which a
 # module with `hvp` carries.
-HESSIAN_HELPERS = ("_sparse_hessian", "_hessian_layout", "_pattern", "_affine_at", "_colouring")
+HESSIAN_HELPERS = ("_sparse_hessian", "_hessian_layout", "_pattern", "_affine_at", "_colouring",
+                   "_array")  # with DTYPE, which they read: numba computes in float64
 FOLDS = {"max": "_fold_max", "min": "_fold_min", "prod": "_fold_prod", "logsumexp": "_logsumexp",
          "prod_except": "_prod_except", "prod_except_tangent": "_prod_except_tangent"}
 GEMM_FROM = 4096  # multiplications: a smaller contraction costs BLAS more than the loops
-RESERVED = NUMBA_RESERVED | loops.NAMES | set(HESSIAN_HELPERS) | {"rows", "terms", "tangents", "folded", "term",
+RESERVED = NUMBA_RESERVED | loops.NAMES | set(HESSIAN_HELPERS) | {"DTYPE", "rows", "terms", "tangents", "folded", "term",
                                                              "product"}
 
 
@@ -456,7 +458,8 @@ class NumbaLoopsWriter(MatrixProducts, EntryPoints, loops.LoopsWriter):
             self.helpers.add("_dense_hessian")
             for h in HESSIAN_HELPERS:
                 tail += ["", "", copied(WHOLE_SOURCES[h])]
-        constants = self.constants() + (self.hessian_constants() if hessian else [])
+        constants = self.constants() + (self.hessian_constants() + [dtype_line("float64")]
+                                         if hessian else [])
         top = [*head(self.shown, self.version), *constants, *tuning(self.work(made[1].plan)),
                "_BLAS = True  # contractions as matrix products (not in the interpreter: `_interpreted`)",
                f"_GEMM_FROM = {GEMM_FROM}  # multiplications: a smaller product is computed in loops"]
