@@ -15,6 +15,7 @@ order (`x*y` and `y*x` are one node), but a node keeps the order it was written 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from itertools import product
@@ -22,6 +23,7 @@ from typing import NamedTuple
 
 from .errors import CircuitError, Label, Span
 from .gates import DOMAIN_ERRORS, GATES
+from .guards import guards, holds, lazy, schedule
 
 LEAVES = ("input", "seed", "tangent", "const")
 
@@ -231,9 +233,12 @@ def needed(nodes, roots, done: int = 0) -> list[bool]:
 
 def renumbered(args: tuple[int, ...], new) -> tuple[int, ...]:
     """A node's arguments mapped through `new` (old node -> new node), as a pass that
-    rebuilds a graph renumbers them: the one or two operands of a gate
+    rebuilds a graph renumbers them: the one, two or three operands of a gate
     spelled out, none for a leaf (`gates.ARITIES`)."""
-    return (new[args[0]], new[args[1]]) if len(args) == 2 else (new[args[0]],) if args else ()
+    if len(args) == 2:
+        return new[args[0]], new[args[1]]
+    return (new[args[0]],) if len(args) == 1 else () if not args else (
+        new[args[0]], new[args[1]], new[args[2]])
 
 
 def element(bus: str, index) -> str:
@@ -319,7 +324,11 @@ def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = Non
     is the reference semantics that generated code must agree with; it is slow,
     and meant for the verifier, drawings and tests. `apply(gate, args)`, if given,
     evaluates each gate instead of `gate.fn(*args)` (the verifier's complex step).
+    A node that only the branch of a `where` not taken needs is not computed: its value
+    is nan (`guards`).
     """
+    if lazy(graph.nodes):
+        return _run_lazily(graph, at, seeds, apply)
     values: list[float] = []
     for node in graph.nodes:
         if node.op == "input":
@@ -332,6 +341,30 @@ def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = Non
             args = [values[a] for a in node.args]
             gate = GATES[node.op]
             values.append(gate.fn(*args) if apply is None else apply(gate, args))
+    return values
+
+
+def _leaf(node: Node, at, seeds) -> float:
+    if node.op == "input":
+        return at[node.attr]
+    if node.op == "seed":
+        return 1.0 if seeds is None else seeds[node.attr]
+    return node.attr
+
+
+def _run_lazily(graph: Graph, at, seeds, apply) -> list[float]:
+    """`run` of a graph with `where` gates: each node in `schedule` order, where its guard holds."""
+    nodes = graph.nodes
+    guard = guards(nodes, graph.roots)
+    values: list[float] = [math.nan] * len(nodes)
+    for i in schedule(nodes, guard):
+        node = nodes[i]
+        if node.op in LEAVES:
+            values[i] = _leaf(node, at, seeds)
+        elif holds(guard[i], values):
+            args = [values[a] for a in node.args]
+            gate = GATES[node.op]
+            values[i] = gate.fn(*args) if apply is None else apply(gate, args)
     return values
 
 

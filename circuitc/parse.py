@@ -75,6 +75,7 @@ class _Build(Transformer):
     start = list
     add, sub, mul, div, pow, floordiv = (_binary(g) for g in ("add", "sub", "mul", "div", "pow",
                                                               "floordiv"))
+    lt, le, gt, ge, eq, ne = (_binary(g) for g in ("lt", "le", "gt", "ge", "eq", "ne"))
     dims = tuple
 
     def bounds(self, c):
