@@ -15,6 +15,7 @@ read from the text itself, so a template and its SymPy form cannot disagree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -23,6 +24,28 @@ import sympy
 
 def _abs(a):
     return sympy.sqrt(a**2)
+
+
+_RELATIONS = {"<": sympy.Lt, "<=": sympy.Le, ">": sympy.Gt, ">=": sympy.Ge, "==": sympy.Eq,
+              "!=": sympy.Ne}
+# A comparison of two operands in a `safe` template, which `Form.build` evaluates as
+# `_compare(symbol, a, b)` (Python's own `a < b` on SymPy gives a relation, not a number).
+_COMPARISON = re.compile(r"(\w+) (<=|>=|==|!=|<|>) (\w+)")
+
+
+def _compare(symbol, a, b):
+    """A comparison as SymPy: 1 where it holds, else 0."""
+    return sympy.Piecewise((1, _RELATIONS[symbol](a, b)), (0, True))
+
+
+def _where(c, a, b):
+    """`where(c, a, b)` as SymPy: `a` where `c` is nonzero, else `b`."""
+    return sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True))
+
+
+def _comparison(symbol: str) -> Form:
+    return Form(2, lambda a, b: _compare(symbol, a, b), f"{{0}} {symbol} {{1}}",
+                f"({{0}} {symbol} {{1}})", lambda a, b: a - b)
 
 
 class Form(NamedTuple):
@@ -35,7 +58,8 @@ class Form(NamedTuple):
     def build(self, *args):
         """SymPy's expression of `safe` applied to `args`."""
         names = {f"_{k}": a for k, a in enumerate(args)}
-        return eval(self.safe.format(*names), {"__builtins__": {}, **_NAMESPACE}, names)
+        text = _COMPARISON.sub(r"_compare('\2', \1, \3)", self.safe.format(*names))
+        return eval(text, {"__builtins__": {}, "_compare": _compare, **_NAMESPACE}, names)
 
 
 GATES = {
@@ -61,6 +85,11 @@ GATES = {
     "min": Form(2, lambda a, b: (a + b - _abs(a - b)) / 2, "min({0}, {1})", "min({0}, {1})",
                 lambda a, b: a - b),
     "pow": Form(2, lambda a, b: a**b, "{0} ** {1}", "(1 + {0}*{0}) ** tanh({1})"),
+    **{name: _comparison(symbol) for name, symbol in (
+        ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "=="), ("ne", "!="))},
+    # Kept in its domain by `where` itself: `log` of a negative number where it is not taken.
+    "where": Form(3, _where, "where({0}, {1}, {2})", "where({0} > {1}, log({0} - {1}), {2})",
+                  lambda a, b, c: a - b),
 }
 MORE = {
     "square": Form(1, lambda a: a**2, "{0} ** 2", "{0}**2"),

@@ -36,6 +36,7 @@ from .text import (
     Names,
     closing,
     constants,
+    if_headers,
     literal,
     nested_display,
     read_once,
@@ -227,12 +228,9 @@ class PythonWriter:
         return exprs
 
     def blocks(self, guard, exprs) -> tuple[str, ...]:
-        """The headers of the blocks a line of a node under `guard` is written in, outermost
-        first: an `if c:` (or `if not c:`) per condition, so that a branch of a `where` not
-        taken computes nothing. The `where` itself reads its branches as `a if c else b`,
-        which is lazy too."""
-        return tuple(f"if {exprs[c][0]}:" if branch else f"if not {exprs[c][0]}:"
-                     for c, branch in guard)
+        """The headers of the blocks a line under `guard` goes in (`text.if_headers`). The
+        `where` itself reads its branches as `a if c else b`, which is lazy too."""
+        return if_headers(guard, exprs)
 
     def note_gates(self, graph: Graph) -> None:
         """Record the helpers and the `math` module that the gates of `graph` need (a

@@ -206,6 +206,14 @@ def closing(where: list[tuple[int, Origin]], shown: str, located: bool, renamed:
     return tail
 
 
+def if_headers(guard, exprs) -> tuple[str, ...]:
+    """The headers of the blocks a line of a node under `guard` is written in, outermost
+    first: an `if c:` (or `if not c:`) per condition (each in `exprs` as (text, ...)), so
+    that a branch of a `where` not taken computes nothing."""
+    return tuple(f"if {exprs[c][0]}:" if branch else f"if not {exprs[c][0]}:"
+                 for c, branch in guard)
+
+
 class Blocks:
     """The nested blocks (`if c:`, `with ...:`) that a function's lines are written in, as
     headers under `indent`; `pad` is the indent of a line inside the innermost."""

@@ -38,6 +38,7 @@ from dataclasses import replace
 
 from ..gates import ATOM, GATES
 from ..graph import Origin, needed
+from ..guards import written_order
 from ..indexed.ir import (
     Access,
     Fold,
@@ -45,13 +46,14 @@ from ..indexed.ir import (
     Plan,
     axes_shape,
     check,
+    is_residual,
     node_vars,
     pruned,
 )
 from ..indexed.passes import fused, with_residuals
 from . import hessian_helpers
 from .frame import Frame, Function, functions
-from .numpy import ERRSTATE, HELPER_SOURCES, RESERVED
+from .numpy import ERRSTATE, HELPER_SOURCES, QUIET, RESERVED
 from .text import LINE, literal, tuple_display
 
 # einsum's names for a stage's variables, in domain order.
@@ -237,6 +239,11 @@ class WholeBusWriter(Frame):
                     last[a] = i
         texts: dict[int, tuple[str, int]] = {}
         temporaries = {}
+        # What only a branch of a `where` needs is computed for every element with errors
+        # ignored, and masked (`NumpyWriter.blocks`). A residual another map reads is no
+        # root: it is read only where its branch is taken.
+        guard, _ = written_order(nodes, [n for (_, n), w in zip(m.body.outputs, m.writes)
+                                         if not is_residual(w.target.name)], scheduled=False)
         for i, node in enumerate(nodes):
             if not alive[i]:
                 continue
@@ -252,7 +259,11 @@ class WholeBusWriter(Frame):
             args = [t if p >= need else f"({t})"
                     for (t, p), need in zip((texts[a] for a in node.args), operands)]
             ident = named.get(i) or self.temporary()
+            if guard is not None and guard[i]:
+                self.line(f"with {QUIET}:", None)
+                ident = "    " + ident
             self.line(f"{ident} = {template.format(*args)}", node.origin)
+            ident = ident.strip()
             texts[i] = (ident, ATOM)
             if i not in named:
                 temporaries[i] = ident
