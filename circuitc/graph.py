@@ -317,20 +317,23 @@ def check(graph: Graph) -> None:
 
 
 def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None,
-        apply=None) -> list[float]:
+        apply=None, missing: float | None = math.nan, roots=None) -> list[float]:
     """The value of every node of `graph`, computed with the gate table's `fn`s.
 
     `at` gives each input's value, `seeds` each output's seed (default 1.0). This
     is the reference semantics that generated code must agree with; it is slow,
-    and meant for the verifier, drawings and tests. `apply(gate, args)`, if given,
-    evaluates each gate instead of `gate.fn(*args)` (the verifier's complex step).
+    and meant for the verifier, drawings and tests. `apply(gate, args, node)`, if given,
+    evaluates each gate instead of `gate.fn(*args)` (the verifier's complex step; `node`
+    is the gate's index, which a drawing reads).
     A node that only the branch of a `where` not taken needs is not computed: its value
-    is nan (`guards`).
+    is `missing` (`guards`). Nor, given `roots`, is a node that neither they nor the
+    graph's own roots need (`grad` leaves unused gates behind, whose uses would otherwise
+    count: a branch's `log(x)` times a constant's adjoint).
     """
     if lazy(graph.nodes):
-        return _run_lazily(graph, at, seeds, apply)
+        return _run_lazily(graph, at, seeds, apply, missing, roots)
     values: list[float] = []
-    for node in graph.nodes:
+    for i, node in enumerate(graph.nodes):
         if node.op == "input":
             values.append(at[node.attr])
         elif node.op == "seed":
@@ -340,7 +343,7 @@ def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = Non
         else:
             args = [values[a] for a in node.args]
             gate = GATES[node.op]
-            values.append(gate.fn(*args) if apply is None else apply(gate, args))
+            values.append(gate.fn(*args) if apply is None else apply(gate, args, i))
     return values
 
 
@@ -352,19 +355,21 @@ def _leaf(node: Node, at, seeds) -> float:
     return node.attr
 
 
-def _run_lazily(graph: Graph, at, seeds, apply) -> list[float]:
+def _run_lazily(graph: Graph, at, seeds, apply, missing, roots) -> list:
     """`run` of a graph with `where` gates: each node in `schedule` order, where its guard holds."""
     nodes = graph.nodes
-    guard = guards(nodes, graph.roots)
-    values: list[float] = [math.nan] * len(nodes)
+    guard = guards(nodes, [*graph.roots, *(roots or ())], sinks=roots is None)
+    values: list = [missing] * len(nodes)
     for i in schedule(nodes, guard):
         node = nodes[i]
+        if guard[i] is None:
+            continue
         if node.op in LEAVES:
             values[i] = _leaf(node, at, seeds)
         elif holds(guard[i], values):
             args = [values[a] for a in node.args]
             gate = GATES[node.op]
-            values[i] = gate.fn(*args) if apply is None else apply(gate, args)
+            values[i] = gate.fn(*args) if apply is None else apply(gate, args, i)
     return values
 
 

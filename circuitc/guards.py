@@ -23,16 +23,19 @@ from __future__ import annotations
 Guard = tuple[tuple[int, bool], ...]
 
 
-def guards(nodes, roots=()) -> list[Guard]:
+def guards(nodes, roots=(), sinks: bool = True) -> list[Guard]:
     """Per node of `nodes`, its guard: `()` for every node but those that only branches
-    of a `where` need. Nodes with no users count as roots, as do `roots`."""
+    of a `where` need. Nodes with no users count as roots, as do `roots`; without
+    `sinks`, they do not: a node no root needs has the guard None (it is not computed)."""
     n = len(nodes)
     guard: list[Guard | None] = [None] * n
     for root in roots:
         guard[root] = ()
     for i in range(n - 1, -1, -1):
         g = guard[i]
-        if g is None:  # no user: a root
+        if g is None:  # no user: a root, with `sinks`
+            if not sinks:
+                continue
             g = guard[i] = ()
         op, args = nodes[i][0], nodes[i][1]
         if op == "where":
@@ -57,7 +60,7 @@ def lazy(nodes) -> bool:
     return any(node[0] == "where" for node in nodes)
 
 
-def schedule(nodes, guard: list[Guard]) -> list[int]:
+def schedule(nodes, guard: list[Guard | None]) -> list[int]:
     """Every node, in an order where each comes after its operands and after the
     conditions of its guard (index order, but for a guarded node that comes before its
     condition: a depth-first walk, deterministic)."""
@@ -70,7 +73,8 @@ def schedule(nodes, guard: list[Guard]) -> list[int]:
             if placed[top]:
                 stack.pop()
                 continue
-            waiting = [a for a in (*nodes[top][1], *(c for c, _ in guard[top])) if not placed[a]]
+            waiting = [a for a in (*nodes[top][1], *(c for c, _ in guard[top] or ()))
+                       if not placed[a]]
             if waiting:
                 stack.extend(reversed(waiting))
             else:
