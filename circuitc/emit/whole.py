@@ -259,11 +259,10 @@ class WholeBusWriter(Frame):
             args = [t if p >= need else f"({t})"
                     for (t, p), need in zip((texts[a] for a in node.args), operands)]
             ident = named.get(i) or self.temporary()
-            if guard is not None and guard[i]:
+            quiet = guard is not None and bool(guard[i])
+            if quiet:
                 self.line(f"with {QUIET}:", None)
-                ident = "    " + ident
-            self.line(f"{ident} = {template.format(*args)}", node.origin)
-            ident = ident.strip()
+            self.line(f"{'    ' * quiet}{ident} = {template.format(*args)}", node.origin)
             texts[i] = (ident, ATOM)
             if i not in named:
                 temporaries[i] = ident
