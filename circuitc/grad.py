@@ -85,8 +85,8 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
     Constants are missing from it: nothing can change a constant.
 
     Laziness (`guards`): a contribution a gate makes under a deeper guard than its
-    operand's (a node only a `where` branch needs, to a node needed outside it) is
-    wrapped as `where(c, part, 0)` per condition it is deeper by, so that the adjoint
+    operand's (a node only a `where` branch needs, to a node needed outside it, or to an
+    input, whose adjoint is a gradient) is wrapped as `where(c, part, 0)` per condition it is deeper by, so that the adjoint
     computes nothing of a branch not taken (`1/x` of `log`'s rule at a point where the
     branch `log(x)` is not taken), and a masked target adds 0 there, never nan.
     """
@@ -125,8 +125,11 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
         parts = GATES[node.op].derivative(gates, g, i, *node.args)
         for arg, part in zip(node.args, parts, strict=True):
             if part is not None and nodes[arg].op != "const":  # nothing can change a constant
-                if guard is not None and len(guard[i]) > len(guard[arg]):
-                    part = _within(gates, guard[i][len(guard[arg]):], part)
+                if guard is not None:
+                    # An input's adjoint is a gradient, needed everywhere: `()` deep.
+                    depth = 0 if nodes[arg].op in LEAVES else len(guard[arg])
+                    if len(guard[i]) > depth:
+                        part = _within(gates, guard[i][depth:], part)
                 if pending[arg] is None:
                     pending[arg] = [part]
                 else:

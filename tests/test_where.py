@@ -68,6 +68,17 @@ def test_the_numpy_target_masks_the_branch_not_taken(strict):
         assert not np.isnan(array).any()
 
 
+@pytest.mark.parametrize("target", ["python", "numpy"])
+def test_an_input_read_only_in_a_branch_gets_its_gradient_lazily(strict, target):
+    # x is needed only where c > 0, but its gradient everywhere: 1/x must be masked
+    # where it is summed into the gradient, not computed at c <= 0.
+    module = load_second_order("input x, c\nf = where(c > 0, log(x), 0)\n", target)
+    for x, c, want in ((0.0, -1.0, (0.0, (0.0, 0.0))), (-1.0, 0.0, (0.0, (0.0, 0.0))),
+                       (2.0, 1.0, (math.log(2.0), (0.5, 0.0)))):
+        assert module.backward(x, c) == want
+        assert module.hvp(x, c, 1.0, 1.0)[2] == ((-0.25, 0.0) if c > 0 else (0.0, 0.0))
+
+
 def test_a_domain_error_in_the_branch_taken_still_raises_in_the_python_target():
     module = load_source("input x\nf = where(x < 1, log(x), 0)\n", "w.circ")
     with pytest.raises(ValueError, match=r"w.circ:2:18: in 'log'"):
@@ -179,6 +190,22 @@ def test_a_bus_batch_in_numpy_has_no_nan(strict):
         assert s[row] == pytest.approx(want_s, rel=1e-14)
         assert list(grad[row]) == pytest.approx(want_grad, rel=1e-14)
     assert not np.isnan(grad).any() and not np.isnan(y).any()
+
+
+@pytest.mark.parametrize("text", [
+    "f = where(a > 0, sum(log(x[i]) for i), 0)\n",  # a reduction in a branch
+    "h[i] = log(x[i])\ny[i] = where(x[i] > 0, h[i], 0)\nf = sum(y[i] for i)\n",  # a bus
+    "gate pick(c, u) = where(c, u, 0)\nf = pick(a > 0, sum(log(x[i]) for i))\n",
+])
+@pytest.mark.parametrize(("target", "n"), [("numpy", 3), ("python", LOOPS_FROM + 1)])
+def test_a_branch_that_reads_a_stage_is_written_out(strict, text, target, n):
+    """Whole-bus code would compute the stage whether the branch is taken or not."""
+    text = f"size n = {n}\ninput x[n], a = -1\n{text}output f\n"
+    assert "x_0" in circuitc.compile_source(text, "s.circ", target)
+    module = load_second_order(text, target)
+    xs = ([-1.0, 0.0, 2.0] * n)[:n]
+    value, grads = module.backward(xs, -1.0)
+    assert math.isfinite(value) and all(math.isfinite(g) for g in [*grads[0], grads[1]])
 
 
 # -- comparisons --------------------------------------------------------------------------
