@@ -76,7 +76,9 @@ def token_hint(token: Token, text: str, start: int, at: int) -> str | None:
     if token.type in _COMPARISONS:
         return (f"comparisons do not chain: for 'a < b {token.value} c' write "
                 f"'(a < b) * (b {token.value} c)', or parenthesize one comparison")
-    if token.value == "=" and "=" in text[start:at]:
+    before = text[start:at]
+    if token.value == "=" and "=" in before and all(
+            before.count(o) == before.count(c) for o, c in ("()", "[]")):  # not unclosed
         return "to compare, write '=='"
     if token.type in ("NAME", "LPAR"):
         number = _NUMBER_BEFORE.search(text, start, at)

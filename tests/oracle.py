@@ -54,11 +54,14 @@ class Form(NamedTuple):
     bare: str
     safe: str
     kink: Callable | None = None
+    # `safe` as SymPy should read it, where it needs telling that a value is real: the
+    # same function wherever `safe` is defined (`log(abs(u))` for `log(u)` where u > 0).
+    real: str | None = None
 
     def build(self, *args):
-        """SymPy's expression of `safe` applied to `args`."""
+        """SymPy's expression of `safe` (or `real`) applied to `args`."""
         names = {f"_{k}": a for k, a in enumerate(args)}
-        text = _COMPARISON.sub(r"_compare('\2', \1, \3)", self.safe.format(*names))
+        text = _COMPARISON.sub(r"_compare('\2', \1, \3)", (self.real or self.safe).format(*names))
         return eval(text, {"__builtins__": {}, "_compare": _compare, **_NAMESPACE}, names)
 
 
@@ -89,7 +92,7 @@ GATES = {
         ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "=="), ("ne", "!="))},
     # Kept in its domain by `where` itself: `log` of a negative number where it is not taken.
     "where": Form(3, _where, "where({0}, {1}, {2})", "where({0} > {1}, log({0} - {1}), {2})",
-                  lambda a, b, c: a - b),
+                  lambda a, b, c: a - b, "where({0} > {1}, log(abs({0} - {1})), {2})"),
 }
 MORE = {
     "square": Form(1, lambda a: a**2, "{0} ** 2", "{0}**2"),
@@ -97,5 +100,9 @@ MORE = {
     "inverse": Form(1, lambda a: 1 / a, "{0} ** -1", "(1 + {0}*{0}) ** -1"),
 }
 FORMS = {**GATES, **MORE}
+# For `sympy.lambdify`: SymPy cannot always tell that a `where`'s branch is real (`log(|u|)`
+# may be -oo), and differentiates `Abs` of it with `re` and `im`; at the real points the
+# tests evaluate, where the branch is finite, those are the value itself and 0.
+REAL = {"re": lambda v: v, "im": lambda v: 0.0}
 # What a `safe` template's calls mean to `Form.build`.
 _NAMESPACE = {name: form.sympy for name, form in GATES.items()}
