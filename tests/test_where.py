@@ -208,6 +208,15 @@ def test_a_branch_that_reads_a_stage_is_written_out(strict, text, target, n):
     assert math.isfinite(value) and all(math.isfinite(g) for g in [*grads[0], grads[1]])
 
 
+def test_the_hessian_pattern_of_whole_bus_code_with_where_is_the_written_out_one():
+    # The sparsity pattern once read where's masking 0 as a term of its own (a KeyError).
+    text = "size n = 2\ninput x[n], a\nh[j] = where(a < 0, a, x[0]) * x[j]\noutput h\n"
+    whole = load_second_order(text, "numpy")
+    written = load_second_order(text, "python", elements=True)
+    assert "x_0" in circuitc.compile_source(text, "h.circ", "python", elements=True)
+    assert tuple(map(tuple, whole.HESSIAN_PATTERN)) == written.HESSIAN_PATTERN
+
+
 # -- comparisons --------------------------------------------------------------------------
 
 

@@ -70,8 +70,9 @@ _LEAF_PREFIX = {"input": "", "seed": ADJOINT, "tangent": TANGENT}  # of a leaf's
 
 class PythonWriter:
     """Writes one module. Another target (`emit.numpy`) subclasses it and overrides the
-    hooks: the class attributes, `function`, `prologue`, `prepare`, `value`, `gradient`,
-    `product`, `bus_value`, `bus_gradient`, `bus_product`, `head` and `helper_source`, and
+    hooks: the class attributes, `function`, `prologue`, `prepare`, `blocks`, `value`,
+    `gradient`, `product`, `bus_value`, `bus_gradient`, `bus_product`, `head` and
+    `helper_source`, and
     may define `assigned`, `after` and `closing`.
     """
 
