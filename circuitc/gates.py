@@ -34,13 +34,13 @@ DOMAIN_ERRORS = (ArithmeticError, ValueError)
 # raises as the python target does.
 TARGET_DOMAIN_ERRORS = {"python": DOMAIN_ERRORS, "numpy": (ArithmeticError,), "numba": DOMAIN_ERRORS}
 
-# How many operands a gate may take. Code that runs for every node of a graph spells
-# the operands out instead of looping over them (`graph.renumbered`, the Python
-# emitter's `PythonWriter.gate_lines`), so `Gate` refuses any other arity.
-ARITIES = (1, 2)
+# How many operands a gate may take (three: `where` alone). Code that runs for every node
+# of a graph spells the operands out instead of looping over them (`graph.renumbered`,
+# the Python emitter's `PythonWriter.gate_lines`), so `Gate` refuses any other arity.
+ARITIES = (1, 2, 3)
 
 # Precedence levels of generated Python expressions, lowest first.
-COND, SUM, PRODUCT, UNARY, POWER, ATOM = range(6)
+COND, COMPARE, SUM, PRODUCT, UNARY, POWER, ATOM = range(7)
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class Gate:
     @property
     def usage(self) -> str:
         """How `.circ` source writes this gate: "`a ** b`, `pow(a, b)`"."""
-        args = "ab"[: self.arity]
+        args = ("c", "a", "b") if self.arity == 3 else "ab"[: self.arity]
         forms = [f"{self.name}({', '.join(args)})"] if self.callable else []
         if self.operator:
             forms.insert(0, f"a {self.operator} b" if self.arity == 2 else f"{self.operator}a")
@@ -171,8 +171,8 @@ def _share(x, y):
     return 1.0 if x > y else 0.5 if x == y else 0.0
 
 
-def _eq(x, y):
-    return 1.0 if x == y else 0.0
+def _where(c, a, b):
+    return a if c else b
 
 
 def _step_rule(b, g, y, x1, x2):
@@ -208,6 +208,22 @@ def _div_rule(b, g, y, x1, x2):
 def _gauss(b, x):
     """2/sqrt(pi)·e^(-x²), the derivative of erf."""
     return b.mul(b.const(2.0 / math.sqrt(math.pi)), b.exp(b.neg(b.mul(x, x))))
+
+
+def _where_rule(b, g, y, c, x1, x2):
+    # The adjoint goes to the chosen branch only, itself chosen lazily: `where(c, g, 0)`.
+    zero = b.const(0.0)
+    return None, b.where(c, g, zero), b.where(c, zero, g)
+
+
+def _comparison(name: str, symbol: str, fn, ufunc: str) -> Gate:
+    """A comparison: 1.0 where it holds, else 0.0; its derivative is 0 but where its
+    operands tie, where it jumps (a kink, for `verify`)."""
+    return Gate(name, 2, lambda x, y: 1.0 if fn(x, y) else 0.0,
+                Syntax(f"float({{}} {symbol} {{}})", ATOM, (SUM, SUM)),
+                lambda b, g, y, x1, x2: (None, None), "0 (it jumps where a = b)",
+                operator=symbol, kink=True, analytic=False,
+                numpy=Syntax(f"np.where(np.{ufunc}({{0}}, {{1}}), 1.0, 0.0)", ATOM, (COND, COND)))
 
 
 def _infix(symbol: str, prec: int) -> Syntax:
@@ -353,14 +369,25 @@ _TABLE = [
     Gate("sign", 1, _sign, _call("_sign", helper=_sign),
          lambda b, g, y, x: (None,), "0", analytic=False,
          numpy=_call("np.sign")),
-    Gate("eq", 2, _eq, _call("_eq", 2, helper=_eq),
-         lambda b, g, y, x1, x2: (None, None), "0", analytic=False,
-         numpy=Syntax("np.where(np.equal({0}, {1}), 1.0, 0.0)", ATOM, (COND, COND))),
     Gate("share", 2, _share, _call("_share", 2, helper=_share),
          lambda b, g, y, x1, x2: (None, None), "0", analytic=False,
          numpy=Syntax("np.where(np.greater({0}, {1}), 1.0, np.where(np.equal({0}, {1}), 0.5, 0.0))",
                       ATOM, (COND, COND))),
 ]
+
+# Comparisons, `a < b` and so on: `eq` is also the rule gate of a reduction's steps.
+_TABLE += [_comparison(name, symbol, fn, ufunc) for name, symbol, fn, ufunc in (
+    ("lt", "<", operator.lt, "less"), ("le", "<=", operator.le, "less_equal"),
+    ("gt", ">", operator.gt, "greater"), ("ge", ">=", operator.ge, "greater_equal"),
+    ("eq", "==", operator.eq, "equal"), ("ne", "!=", operator.ne, "not_equal"))]
+# `where(c, a, b)`: `a` where `c` is nonzero (nan too), else `b`. Only the branch taken is
+# computed: code generators and `graph.run` evaluate the nodes only one branch needs under
+# that branch's condition (`circuitc/guards.py`), and `grad` keeps their adjoints lazy too.
+_TABLE.append(Gate(
+    "where", 3, _where, Syntax("{1} if {0} else {2}", COND, (COMPARE, COMPARE, COND)),
+    _where_rule, "0 to c; to a where c is nonzero, else to b; the other branch is not computed",
+    callable=True, kink=True, analytic=False,
+    numpy=Syntax("np.where({0}, {1}, {2})", ATOM, (COND, COND, COND))))
 
 GATES: dict[str, Gate] = {gate.name: gate for gate in _TABLE}
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from .errors import CircuitError, did_you_mean
 from .gates import GATES
 from .graph import LEAVES, Builder, Graph, Origin, by_bus, needed
+from .guards import guards, lazy
 from .passes import GRADIENT_REWRITES
 
 ADJOINT = "\N{PARTIAL DIFFERENTIAL}"  # prefix of adjoint names; never part of a `.circ` name
@@ -82,11 +83,18 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
     its index. A node missing from the mapping receives no contribution (no output
     depends on it, or every rule says its derivative is zero): its gradient is 0.
     Constants are missing from it: nothing can change a constant.
+
+    Laziness (`guards`): a contribution a gate makes under a deeper guard than its
+    operand's (a node only a `where` branch needs, to a node needed outside it, or to an
+    input, whose adjoint is a gradient) is wrapped as `where(c, part, 0)` per condition it is deeper by, so that the adjoint
+    computes nothing of a branch not taken (`1/x` of `log`'s rule at a point where the
+    branch `log(x)` is not taken), and a masked target adds 0 there, never nan.
     """
     b = Builder(graph.nodes, GRADIENT_REWRITES)
     gates = GateBuilder(b)
     add = b.add
     nodes = graph.nodes
+    guard = guards(nodes, [n for _, n in graph.outputs]) if lazy(nodes) else None
     pending: list[list[int] | None] = [None] * len(nodes)  # node -> its contributions so far
     for name, node in graph.outputs:
         seed = add("seed", (), name)
@@ -117,6 +125,11 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
         parts = GATES[node.op].derivative(gates, g, i, *node.args)
         for arg, part in zip(node.args, parts, strict=True):
             if part is not None and nodes[arg].op != "const":  # nothing can change a constant
+                if guard is not None:
+                    # An input's adjoint is a gradient, needed everywhere: `()` deep.
+                    depth = 0 if nodes[arg].op in LEAVES else len(guard[arg])
+                    if len(guard[i]) > depth:
+                        part = _within(gates, guard[i][depth:], part)
                 if pending[arg] is None:
                     pending[arg] = [part]
                 else:
@@ -127,6 +140,15 @@ def grad_with_adjoints(graph: Graph, wrt: tuple[str, ...] | None = None
         node = adjoint.get(inputs.get(name, -1))
         grads.append((name, b.const(0.0) if node is None else node))
     return b.graph(graph, graph.outputs, grads), adjoint
+
+
+def _within(gates: GateBuilder, conditions, part: int) -> int:
+    """`part` where each of `conditions` ((node, branch), outermost first) takes its
+    branch, else 0: `where(c, part, 0)`, lazy in `part`."""
+    zero = gates.const(0.0)
+    for c, branch in reversed(conditions):
+        part = gates.where(c, part, zero) if branch else gates.where(c, zero, part)
+    return part
 
 
 # -- forward mode -----------------------------------------------------------------

@@ -15,6 +15,7 @@ order (`x*y` and `y*x` are one node), but a node keeps the order it was written 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from itertools import product
@@ -22,6 +23,7 @@ from typing import NamedTuple
 
 from .errors import CircuitError, Label, Span
 from .gates import DOMAIN_ERRORS, GATES
+from .guards import guards, holds, lazy, schedule
 
 LEAVES = ("input", "seed", "tangent", "const")
 
@@ -231,9 +233,12 @@ def needed(nodes, roots, done: int = 0) -> list[bool]:
 
 def renumbered(args: tuple[int, ...], new) -> tuple[int, ...]:
     """A node's arguments mapped through `new` (old node -> new node), as a pass that
-    rebuilds a graph renumbers them: the one or two operands of a gate
+    rebuilds a graph renumbers them: the one, two or three operands of a gate
     spelled out, none for a leaf (`gates.ARITIES`)."""
-    return (new[args[0]], new[args[1]]) if len(args) == 2 else (new[args[0]],) if args else ()
+    if len(args) == 2:
+        return new[args[0]], new[args[1]]
+    return (new[args[0]],) if len(args) == 1 else () if not args else (
+        new[args[0]], new[args[1]], new[args[2]])
 
 
 def element(bus: str, index) -> str:
@@ -312,16 +317,23 @@ def check(graph: Graph) -> None:
 
 
 def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = None,
-        apply=None) -> list[float]:
+        apply=None, missing: float | None = math.nan, roots=None) -> list[float]:
     """The value of every node of `graph`, computed with the gate table's `fn`s.
 
     `at` gives each input's value, `seeds` each output's seed (default 1.0). This
     is the reference semantics that generated code must agree with; it is slow,
-    and meant for the verifier, drawings and tests. `apply(gate, args)`, if given,
-    evaluates each gate instead of `gate.fn(*args)` (the verifier's complex step).
+    and meant for the verifier, drawings and tests. `apply(gate, args, node)`, if given,
+    evaluates each gate instead of `gate.fn(*args)` (the verifier's complex step; `node`
+    is the gate's index, which a drawing reads).
+    A node that only the branch of a `where` not taken needs is not computed: its value
+    is `missing` (`guards`). Nor, given `roots`, is a node that neither they nor the
+    graph's own roots need (`grad` leaves unused gates behind, whose uses would otherwise
+    count: a branch's `log(x)` times a constant's adjoint).
     """
+    if lazy(graph.nodes):
+        return _run_lazily(graph, at, seeds, apply, missing, roots)
     values: list[float] = []
-    for node in graph.nodes:
+    for i, node in enumerate(graph.nodes):
         if node.op == "input":
             values.append(at[node.attr])
         elif node.op == "seed":
@@ -331,7 +343,33 @@ def run(graph: Graph, at: dict[str, float], seeds: dict[str, float] | None = Non
         else:
             args = [values[a] for a in node.args]
             gate = GATES[node.op]
-            values.append(gate.fn(*args) if apply is None else apply(gate, args))
+            values.append(gate.fn(*args) if apply is None else apply(gate, args, i))
+    return values
+
+
+def _leaf(node: Node, at, seeds) -> float:
+    if node.op == "input":
+        return at[node.attr]
+    if node.op == "seed":
+        return 1.0 if seeds is None else seeds[node.attr]
+    return node.attr
+
+
+def _run_lazily(graph: Graph, at, seeds, apply, missing, roots) -> list:
+    """`run` of a graph with `where` gates: each node in `schedule` order, where its guard holds."""
+    nodes = graph.nodes
+    guard = guards(nodes, [*graph.roots, *(roots or ())], sinks=roots is None)
+    values: list = [missing] * len(nodes)
+    for i in schedule(nodes, guard):
+        node = nodes[i]
+        if guard[i] is None:
+            continue
+        if node.op in LEAVES:
+            values[i] = _leaf(node, at, seeds)
+        elif holds(guard[i], values):
+            args = [values[a] for a in node.args]
+            gate = GATES[node.op]
+            values[i] = gate.fn(*args) if apply is None else apply(gate, args, i)
     return values
 
 

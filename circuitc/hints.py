@@ -21,6 +21,7 @@ _LOOKALIKES = {"\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": "*", "\u00
                "\u22c5": "*", "\u2219": "*", "\u00f7": "/", "\u00b2": "**2", "\u00b3": "**3",
                "\u00a0": " "}
 _QUOTES = "\u201c\u201d\u2018\u2019\u201e\u00ab\u00bb\"'`"
+_COMPARISONS = ("LT", "LE", "GT", "GE", "EQ", "NE")  # the grammar's terminals
 _CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD_BEFORE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -42,6 +43,8 @@ def character_hint(text: str, at: int) -> str | None:
         if instead.startswith("**"):
             return f"{_named(c)}; write the power as '{instead}'"
         return f"{_named(c)}, which looks like '{instead}'; write '{instead}'"
+    if c == "!":
+        return "'!' alone is no operator: write '!=' for 'not equal'"
     if c in _QUOTES:
         return (f"{_named(c)}; a circuit has no quotes: remove it" if ord(c) > 127
                 else "a circuit has no quotes: remove it")
@@ -70,6 +73,13 @@ def character_hint(text: str, at: int) -> str | None:
 def token_hint(token: Token, text: str, start: int, at: int) -> str | None:
     """Help for the token at offset `at` that the grammar does not allow there, in the
     statement that starts at offset `start`."""
+    if token.type in _COMPARISONS:
+        return (f"comparisons do not chain: for 'a < b {token.value} c' write "
+                f"'(a < b) * (b {token.value} c)', or parenthesize one comparison")
+    before = text[start:at]
+    if token.value == "=" and "=" in before and all(
+            before.count(o) == before.count(c) for o, c in ("()", "[]")):  # not unclosed
+        return "to compare, write '=='"
     if token.type in ("NAME", "LPAR"):
         number = _NUMBER_BEFORE.search(text, start, at)
         if number:

@@ -77,6 +77,7 @@ class _Build(Transformer):
         return [x for s in c for x in (s if type(s) is list else (s,))]
     add, sub, mul, div, pow, floordiv = (_binary(g) for g in ("add", "sub", "mul", "div", "pow",
                                                               "floordiv"))
+    lt, le, gt, ge, eq, ne = (_binary(g) for g in ("lt", "le", "gt", "ge", "eq", "ne"))
     dims = tuple
 
     def bounds(self, c):

@@ -117,8 +117,20 @@ def _simplify_pow(b: Builder, op: str, args: tuple[int, ...], origin: Origin | N
     return None
 
 
+def _simplify_where(b: Builder, op, args, origin) -> int | None:
+    """`where(c, x, x) -> x`; `where(1, x, y) -> x` and `where(0, x, y) -> y` for a
+    constant condition (nonzero, nan included, is true)."""
+    c, x, y = args
+    if x == y:
+        return x
+    if b.is_const(c):
+        return x if b.const_value(c) else y
+    return None
+
+
 _SIMPLIFICATIONS = {"mul": _simplify_mul, "div": _simplify_div, "sub": _simplify_sub,
-                    "add": _simplify_add, "neg": _simplify_neg, "pow": _simplify_pow}
+                    "add": _simplify_add, "neg": _simplify_neg, "pow": _simplify_pow,
+                    "where": _simplify_where}
 
 
 def _simplify(b: Builder, op: str, args: tuple[int, ...], origin: Origin | None) -> int | None:
@@ -130,7 +142,7 @@ def simplify(graph: Graph) -> Graph:
     """`x*1 -> x`, `x/1 -> x`, `x**1 -> x`, `x-0 -> x`, `x+(-0.0) -> x`, `--x -> x`,
     `-x + y -> y - x`, `y - -x -> y + x`, `x**0 -> 1` (C's pow gives 1 for every x,
     nan included; only where computing x cannot raise, so `sqrt(-1)**0` still does),
-    `x**2 -> x*x`."""
+    `x**2 -> x*x`, `where(c, x, x) -> x`, `where(1, x, y) -> x`, `where(0, x, y) -> y`."""
     return _rewrite(graph, (_simplify,))
 
 

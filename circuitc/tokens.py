@@ -41,6 +41,6 @@ RULES: tuple[tuple[str, str | tuple[str, ...]], ...] = (
     (_NAME, "Name"),
     (r"([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+", "Number.Float"),
     (r"[0-9]+", "Number.Integer"),
-    (r"\*\*|//|[-+*/=]", "Operator"),
+    (r"\*\*|//|[<>=!]=|[-+*/=<>]", "Operator"),
     (r"[()\[\],;]", "Punctuation"),
 )

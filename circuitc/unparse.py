@@ -7,7 +7,8 @@ from __future__ import annotations
 from .gates import GATES
 from .syntax import Call, Index, Name, Num, Reduce
 
-_PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "floordiv": 2, "neg": 3, "pow": 4}
+_PRECEDENCE = {"lt": 0, "le": 0, "gt": 0, "ge": 0, "eq": 0, "ne": 0,
+               "add": 1, "sub": 1, "mul": 2, "div": 2, "floordiv": 2, "neg": 3, "pow": 4}
 _ATOM = 5
 
 
@@ -59,6 +60,6 @@ def _joined(e, args: list[tuple[str, int]], compact: bool) -> tuple[str, int]:
     if e.gate == "pow":  # `atom ** unary`: a sign may follow `**` unparenthesised
         left = grouped(0, True)
         right = args[1][0] if args[1][1] >= _PRECEDENCE["neg"] else f"({args[1][0]})"
-    else:  # left-associative
-        left, right = grouped(0, False), grouped(1, True)
+    else:  # left-associative; a comparison does not chain: `(a < b) < c`
+        left, right = grouped(0, p == 0), grouped(1, True)
     return (f"{left}{symbol}{right}" if compact else f"{left} {symbol} {right}"), p

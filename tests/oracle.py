@@ -15,6 +15,7 @@ read from the text itself, so a template and its SymPy form cannot disagree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -25,17 +26,43 @@ def _abs(a):
     return sympy.sqrt(a**2)
 
 
+_RELATIONS = {"<": sympy.Lt, "<=": sympy.Le, ">": sympy.Gt, ">=": sympy.Ge, "==": sympy.Eq,
+              "!=": sympy.Ne}
+# A comparison of two operands in a `safe` template, which `Form.build` evaluates as
+# `_compare(symbol, a, b)` (Python's own `a < b` on SymPy gives a relation, not a number).
+_COMPARISON = re.compile(r"(\w+) (<=|>=|==|!=|<|>) (\w+)")
+
+
+def _compare(symbol, a, b):
+    """A comparison as SymPy: 1 where it holds, else 0."""
+    return sympy.Piecewise((1, _RELATIONS[symbol](a, b)), (0, True))
+
+
+def _where(c, a, b):
+    """`where(c, a, b)` as SymPy: `a` where `c` is nonzero, else `b`."""
+    return sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True))
+
+
+def _comparison(symbol: str) -> Form:
+    return Form(2, lambda a, b: _compare(symbol, a, b), f"{{0}} {symbol} {{1}}",
+                f"({{0}} {symbol} {{1}})", lambda a, b: a - b)
+
+
 class Form(NamedTuple):
     arity: int
     sympy: Callable
     bare: str
     safe: str
     kink: Callable | None = None
+    # `safe` as SymPy should read it, where it needs telling that a value is real: the
+    # same function wherever `safe` is defined (`log(abs(u))` for `log(u)` where u > 0).
+    real: str | None = None
 
     def build(self, *args):
-        """SymPy's expression of `safe` applied to `args`."""
+        """SymPy's expression of `safe` (or `real`) applied to `args`."""
         names = {f"_{k}": a for k, a in enumerate(args)}
-        return eval(self.safe.format(*names), {"__builtins__": {}, **_NAMESPACE}, names)
+        text = _COMPARISON.sub(r"_compare('\2', \1, \3)", (self.real or self.safe).format(*names))
+        return eval(text, {"__builtins__": {}, "_compare": _compare, **_NAMESPACE}, names)
 
 
 GATES = {
@@ -65,6 +92,11 @@ GATES = {
     "min": Form(2, lambda a, b: (a + b - _abs(a - b)) / 2, "min({0}, {1})", "min({0}, {1})",
                 lambda a, b: a - b),
     "pow": Form(2, lambda a, b: a**b, "{0} ** {1}", "(1 + {0}*{0}) ** tanh({1})"),
+    **{name: _comparison(symbol) for name, symbol in (
+        ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "=="), ("ne", "!="))},
+    # Kept in its domain by `where` itself: `log` of a negative number where it is not taken.
+    "where": Form(3, _where, "where({0}, {1}, {2})", "where({0} > {1}, log({0} - {1}), {2})",
+                  lambda a, b, c: a - b, "where({0} > {1}, log(abs({0} - {1})), {2})"),
 }
 MORE = {
     "square": Form(1, lambda a: a**2, "{0} ** 2", "{0}**2"),
@@ -72,5 +104,9 @@ MORE = {
     "inverse": Form(1, lambda a: 1 / a, "{0} ** -1", "(1 + {0}*{0}) ** -1"),
 }
 FORMS = {**GATES, **MORE}
+# For `sympy.lambdify`: SymPy cannot always tell that a `where`'s branch is real (`log(|u|)`
+# may be -oo), and differentiates `Abs` of it with `re` and `im`; at the real points the
+# tests evaluate, where the branch is finite, those are the value itself and 0.
+REAL = {"re": lambda v: v, "im": lambda v: 0.0}
 # What a `safe` template's calls mean to `Form.build`.
 _NAMESPACE = {name: form.sympy for name, form in GATES.items()}

@@ -108,6 +108,7 @@ BUS_SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
 UNARY = tuple(name for name, form in GATES.items() if form.arity == 1 and name in CALLABLE)
 BINARY_CALLS = tuple(name for name, form in GATES.items() if form.arity == 2 and name in CALLABLE)
 OPERATORS = ("+", "-", "*", "/")
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 REDUCTIONS = ("sum", "prod", "max", "min", "logsumexp", "mean")
 LITERALS = ("0.5", "2", "1.5", "3", "0.25")
 # `gate` definitions every circuit has, and what each computes: a constant one makes maps
@@ -267,7 +268,8 @@ class Generator:
             small += [("ivar", v) for v in scope]
             return self.pick(small)
         if kind <= 5:
-            return ("op", self.pick(OPERATORS), self.expr(scope, depth - 1, reductions),
+            symbols = OPERATORS if self.draw(0, 4) else COMPARISONS
+            return ("op", self.pick(symbols), self.expr(scope, depth - 1, reductions),
                     self.expr(scope, depth - 1, reductions))
         if kind == 6:
             gate = self.pick((*UNARY, "neg", "pow", "konst"))
@@ -277,9 +279,9 @@ class Generator:
                 return ("pow", self.expr(scope, depth - 1, reductions), self.pick(("2", "3")))
             return ("call", gate, (self.expr(scope, depth - 1, reductions),))
         if kind == 7:
-            gate = self.pick((*BINARY_CALLS, "mix"))
-            return ("call", gate, (self.expr(scope, depth - 1, reductions),
-                                   self.expr(scope, depth - 1, reductions)))
+            gate = self.pick((*BINARY_CALLS, "mix", "where"))
+            return ("call", gate, tuple(self.expr(scope, depth - 1, reductions)
+                                        for _ in range(3 if gate == "where" else 2)))
         if reductions == 0:
             return self.expr(scope, depth - 1, 0)
         return self.reduction(scope, depth, reductions)

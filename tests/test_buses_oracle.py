@@ -51,7 +51,11 @@ from strategies import (
 # IEEE's correctly rounded `+ - * /` and `sqrt`, and what only compares or flips a sign.
 # NumPy's `exp`, `log`, `sin`, ... are its own (SIMD kernels chosen per CPU, within an ulp
 # or so of `math`'s), so a circuit that calls anything else is compared to 1e-12.
-NUMPY_EXACT = frozenset(("sqrt", "abs", "relu", "max", "min", "sum", "prod", "mean", *GATE_DEFS))
+# The comparisons, by symbol: 1.0 where they hold.
+OPERATIONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+              "==": operator.eq, "!=": operator.ne}
+NUMPY_EXACT = frozenset(("sqrt", "abs", "relu", "max", "min", "sum", "prod", "mean", "where",
+                         *GATE_DEFS))
 
 
 # -- the written-out circuit, written here -----------------------------------------------
@@ -218,7 +222,11 @@ def _ties(c: BusCircuit, point: dict) -> bool:
                                       for i in e[2])]
         if kind == "op":
             a, b = value(e[2], env), value(e[3], env)
+            if e[1] in OPERATIONS:
+                return float(OPERATIONS[e[1]](a, b))
             return {"+": a + b, "-": a - b, "*": a * b}[e[1]] if e[1] != "/" else a / b
+        if kind == "call" and e[1] == "where":  # lazy, as the circuit is
+            return value(e[2][1] if value(e[2][0], env) else e[2][2], env)
         if kind == "neg":
             return -value(e[1], env)
         if kind == "pow":

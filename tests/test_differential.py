@@ -32,14 +32,14 @@ from hypothesis import HealthCheck, given, settings
 
 import circuitc
 from circuitc.gates import CALLABLE, GATES
-from oracle import FORMS
+from oracle import FORMS, REAL
 from strategies import INPUTS, KINK_MARGIN, LARGEST, SYMBOLS, ScalarCircuit, scalar_circuits
 
 EXAMPLES = int(os.environ.get("CIRCUITC_DIFFERENTIAL_EXAMPLES", "100"))
 
 
 def _lambdified(exprs):
-    return sympy.lambdify(list(SYMBOLS.values()), exprs, modules="math")
+    return sympy.lambdify(list(SYMBOLS.values()), exprs, modules=[REAL, "math"])
 
 
 def _expected(circuit: ScalarCircuit):

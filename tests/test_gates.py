@@ -13,13 +13,14 @@ from circuitc.graph import Builder, Graph, check, run
 from conftest import ROOT, load_source
 
 # Points away from every kink and tie; a point outside a gate's domain is not used.
-POINTS = [(0.7, 1.3), (1.9, 0.4), (-0.8, 1.1), (-1.6, -0.3), (2.3, -1.2)]
+POINTS = [(0.7, 1.3, -0.4), (1.9, 0.4, 2.1), (-0.8, 1.1, 0.3), (-1.6, -0.3, -0.9),
+          (2.3, -1.2, 1.7)]
 H = 1e-6
 
 
 def _one_gate(name: str) -> Graph:
     b = Builder()
-    inputs = tuple("xy"[: GATES[name].arity])
+    inputs = tuple("xyz"[: GATES[name].arity])
     args = tuple(b.add("input", (), n) for n in inputs)
     out = b.add(name, args)
     return Graph("<gate>", inputs, {}, tuple(b.nodes), (("f", out),))
@@ -57,7 +58,7 @@ def test_derivative_rule_matches_numerical_derivative(name):
 def test_generated_python_agrees_with_the_gate_table(name):
     gate = GATES[name]
     if gate.callable:
-        text = f"f = {name}({', '.join('xy'[: gate.arity])})"
+        text = f"f = {name}({', '.join('xyz'[: gate.arity])})"
     elif gate.arity == 2:
         text = f"f = x {gate.operator} y"
     else:
@@ -73,9 +74,10 @@ def test_generated_python_agrees_with_the_gate_table(name):
 
 def test_every_public_gate_is_reachable_from_circ_source():
     operators = {g.operator for g in GATES.values() if g.operator}
-    assert operators == {"+", "-", "*", "/", "**"}
+    assert operators == {"+", "-", "*", "/", "**", "<", "<=", ">", ">=", "==", "!="}
     assert set(CALLABLE) == {"pow", "sigmoid", "tanh", "relu", "softplus", "exp", "log", "log1p",
-                             "expm1", "erf", "erfc", "sqrt", "sin", "cos", "tan", "atan", "abs", "max", "min"}
+                             "expm1", "erf", "erfc", "sqrt", "sin", "cos", "tan", "atan", "abs",
+                             "max", "min", "where"}
 
 
 def test_the_documented_gate_table_is_the_gate_table():
@@ -88,12 +90,14 @@ def test_stable_helpers_match_the_textbook_formulas():
         assert GATES["softplus"].fn(x) == pytest.approx(math.log1p(math.exp(x)), rel=1e-15)
 
 
-def test_every_gate_has_one_or_two_operands():
-    """The emitters and the passes spell out the operands of a gate, one or two."""
-    assert ARITIES == (1, 2)
+def test_every_gate_has_one_two_or_three_operands():
+    """The emitters and the passes spell out the operands of a gate, one, two or three
+    (`where` alone has three)."""
+    assert ARITIES == (1, 2, 3)
     assert {gate.arity for gate in GATES.values()} <= set(ARITIES)
-    with pytest.raises(ValueError, match="gate 'fma': 3 operands; a gate takes 1 or 2"):
-        dataclasses.replace(GATES["add"], name="fma", arity=3)
+    assert [name for name, gate in GATES.items() if gate.arity == 3] == ["where"]
+    with pytest.raises(ValueError, match="gate 'fma': 4 operands; a gate takes 1 or 2 or 3"):
+        dataclasses.replace(GATES["add"], name="fma", arity=4)
 
 
 # The textbook forms round away a small input (`1 + 1e-20` is 1), or cancel (`1 - erf(10)`

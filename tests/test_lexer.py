@@ -1,14 +1,10 @@
-"""The Pygments lexer for `.circ`, through the installed `pygmentize` (which finds it by
-its entry point), on every circuit in the repository."""
+"""The Pygments lexer for `.circ`, through this Python's Pygments (which finds it by its
+entry point), on every circuit in the repository."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
 
 from conftest import ROOT
 
@@ -17,11 +13,10 @@ KEYWORDS = {"input", "output", "gate", "size"}
 
 
 def pygmentize(*args, input: str | None = None) -> str:
-    program = shutil.which("pygmentize", path=str(Path(sys.executable).parent))
-    if program is None:
-        pytest.fail("pygmentize is not installed; run: pip install '.[test]'")
-    done = subprocess.run([program, *map(str, args)], input=input, capture_output=True,
-                          text=True, check=False, timeout=60)
+    # This Python's Pygments (`pygmentize` may be a link to another Python's, which
+    # would find another circuitc through the entry point).
+    done = subprocess.run([sys.executable, "-m", "pygments", *map(str, args)], input=input,
+                          capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -98,6 +93,14 @@ def test_the_syntax_is_highlighted_as_it_means():
         ("Literal.Number.Integer", "2"),
         ("Keyword.Declaration", "output"), ("Name", "h"), ("Punctuation", ","), ("Name", "s"),
     ]
+
+
+def test_comparisons_are_operators_and_where_a_builtin():
+    found = tokens("f = where(a <= b, a < b, a == b) + (a != b) * (a > b) * (a >= b)\n")
+    assert [v for k, v in found if k == "Operator"] == ["=", "<=", "<", "==", "+", "!=", "*",
+                                                        ">", "*", ">="]
+    assert ("Name.Builtin", "where") in found
+    assert not [v for k, v in found if k == "Error"]
 
 
 def test_names_that_start_like_keywords_or_gates_are_names():

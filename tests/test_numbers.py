@@ -98,10 +98,13 @@ def test_the_table_names_every_target_and_several_cases_per_kind():
         assert word in cells, word
 
 
-# Every gate that `.circ` can write, as an expression of all-NaN inputs.
-NAN_CASES = sorted({(g.name, f"{g.name}({', '.join('xy'[: g.arity])})" if g.callable
+# Every gate that `.circ` can write, as an expression of all-NaN inputs; a comparison
+# gives 0.0 or 1.0 (below).
+COMPARISONS = {"lt": 0.0, "le": 0.0, "gt": 0.0, "ge": 0.0, "eq": 0.0, "ne": 1.0}
+NAN_CASES = sorted({(g.name, f"{g.name}({', '.join('xyz'[: g.arity])})" if g.callable
                      else f"x {g.operator} y" if g.arity == 2 else f"{g.operator}x")
-                    for g in GATES.values() if g.callable or g.operator})
+                    for g in GATES.values() if (g.callable or g.operator)
+                    and g.name not in COMPARISONS})
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -111,3 +114,11 @@ def test_a_gate_whose_inputs_are_all_nan_returns_nan(gate, expr, target):
     args = [math.nan] * len(module.INPUTS)
     assert math.isnan(module.forward(*args))
     assert math.isnan(module.backward(*args)[0])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("gate", COMPARISONS)
+def test_a_comparison_of_nan_is_false_but_for_not_equal(gate, target):
+    module = _module(f"x {GATES[gate].operator} y", target)
+    assert module.forward(math.nan, math.nan) == COMPARISONS[gate]
+    assert module.backward(math.nan, 1.0) == (COMPARISONS[gate], (0.0, 0.0))

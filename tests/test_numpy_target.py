@@ -107,7 +107,7 @@ def test_textbook_neuron_through_the_command_line():
 def _gate_text(name: str) -> str:
     gate = GATES[name]
     if gate.callable:
-        return f"f = {name}({', '.join('xy'[: gate.arity])})"
+        return f"f = {name}({', '.join('xyz'[: gate.arity])})"
     return f"f = x {gate.operator} y" if gate.arity == 2 else f"f = {gate.operator}x"
 
 

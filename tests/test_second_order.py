@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import load_second_order as load
-from oracle import FORMS
+from oracle import FORMS, REAL
 from strategies import INPUTS, KINK_MARGIN, LARGEST, SYMBOLS, scalar_circuits
 
 EXAMPLES = int(os.environ.get("CIRCUITC_SECOND_ORDER_EXAMPLES", "25"))
@@ -62,7 +62,7 @@ def flat_rows(h) -> list[float]:
 
 # `sqrt(a**2)` of a real `a` is `Abs(a)` to SymPy, whose second derivative is a
 # `DiracDelta`: 0 at the points kept, which are away from every kink.
-AWAY_FROM_KINKS = {"DiracDelta": lambda *args: 0.0}
+AWAY_FROM_KINKS = {"DiracDelta": lambda *args: 0.0, **REAL}
 
 
 class Oracle:

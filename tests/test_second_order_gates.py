@@ -37,7 +37,8 @@ MORE = {
     "nested": ("tanh(sigmoid(x * y) / y)", sympy.tanh(1 / (1 + sympy.exp(-X * Y)) / Y)),
     "fan-out": ("exp(x) * sin(x * y) + log(x) / y", sympy.exp(X) * sympy.sin(X * Y) + sympy.log(X) / Y),
 }
-KINKED = {**{name: form.bare.format("x", "y") for name, form in GATES_ORACLE.items() if form.kink},
+KINKED = {**{name: form.bare.format("x", "y", "x - y") for name, form in GATES_ORACLE.items()
+             if form.kink},
           # max(2y, x + y, 2x) and its min: a reduction's steps, which only reductions write
           "max reduction": "max(x * i + y * (2 - i) for i in range(3))",
           "min reduction": "min(x * i + y * (2 - i) for i in range(3))"}

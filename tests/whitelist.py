@@ -53,13 +53,14 @@ ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # in this order
 # The only other module-level statements: wrapping the entry points to take renamed inputs
 # by their `.circ` names, as the last lines of a module with a renamed input.
 WRAPPED = [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS]
-FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "ArithmeticError", "ValueError"},
+FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "float", "ArithmeticError", "ValueError"},
                      "numpy": {"map", "ArithmeticError", "ValueError"}}
 # Whole-bus code (`emit.loops`, `emit.whole`) also loops over its buses.
 WHOLE_BUS_BUILTINS = {"python": FUNCTION_BUILTINS["python"] | {"range", "float", "iter", "next"},
                       "numpy": FUNCTION_BUILTINS["numpy"]}
 ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 SIGNS = (ast.USub, ast.UAdd)
+COMPARISONS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 
 
 # Read at import, as the emitters do, so that editing the files during a long fuzz run
@@ -168,6 +169,17 @@ class _Expressions(ast.NodeVisitor):
         for e in node.elts:
             self.visit(e)
 
+    def visit_Compare(self, node):
+        if len(node.ops) != 1 or not isinstance(node.ops[0], COMPARISONS):
+            _fail(node, "a comparison of two operands only")
+        self.visit(node.left)
+        self.visit(node.comparators[0])
+
+    def visit_IfExp(self, node):
+        self.visit(node.test)
+        self.visit(node.body)
+        self.visit(node.orelse)
+
     def visit_Attribute(self, node):
         chain, base = [node.attr], node.value
         while isinstance(base, ast.Attribute):
@@ -258,6 +270,12 @@ def _check_gate_lines(stmts, exprs: _Expressions, lib: str) -> None:
             if not (isinstance(call, ast.Call) and ast.unparse(call.func) == "np.errstate"):
                 _fail(stmt, "with np.errstate(...) only")
             exprs.visit(call)
+            _check_gate_lines(stmt.body, exprs, lib)
+        elif isinstance(stmt, ast.If) and lib != "np":  # a `where`'s branch
+            test = stmt.test.operand if isinstance(stmt.test, ast.UnaryOp) and isinstance(
+                stmt.test.op, ast.Not) else stmt.test
+            if not isinstance(test, ast.Name) or stmt.orelse:
+                _fail(stmt, "if NAME: or if not NAME: only, with no else")
             _check_gate_lines(stmt.body, exprs, lib)
         elif isinstance(stmt, ast.Try):
             if stmt.orelse or stmt.finalbody or len(stmt.handlers) != 1:

@@ -23,7 +23,7 @@ What the pictures show (dot and Mermaid alike), left to right:
   but when its readers lie more than `REACH` gates further on, it is drawn as a
   dashed copy beside each reader instead, its label beside the original;
 - where the order of a gate's operands matters and two wires feed it (`a - b`,
-  `a / b`, `a ** b`), the arrows into it are marked ① and ②.
+  `a / b`, `a ** b`, three for `where`), the arrows into it are marked ①, ② (and ③).
 Labels show 4 significant digits; JSON carries every number exactly.
 
 A circuit with buses is drawn at bus level instead (`bus_circuit`, then

@@ -77,13 +77,16 @@ def to_dot(d: Drawing | BusDrawing) -> str:
         if shape.tooltip:
             look += f', tooltip="{_dot_string(shape.tooltip)}"'
         out.append(f'  {shape.id} [{label}{look}, fillcolor="{fill}", color="{stroke}"];')
+    three = {wire.head for wire in scene.wires if wire.mark == MARKS[2]}  # `where`'s
     for wire in scene.wires:
         attrs = []
         if wire.lines:
             attrs.append("label=<" + "<br/>".join(_dot_line(*line) for line in wire.lines) + ">")
-        if wire.mark:  # the first operand enters from above, the second from below
-            port = "nw" if wire.mark == MARKS[0] else "sw"
-            attrs.append(f'headlabel=<{wire.mark}>, headport={port}, labeldistance=1.6, '
+        if wire.mark:  # the first operand enters from above, the second from below; the
+            # three of a `where` where Graphviz routes them (ports fail to route there)
+            port = "" if wire.head in three else "headport=nw, " if wire.mark == MARKS[0] else (
+                "headport=sw, ")
+            attrs.append(f'headlabel=<{wire.mark}>, {port}labeldistance=1.6, '
                          'labelangle=-40, labelfontsize=10')
         if not wire.arrow:
             attrs.append("arrowhead=none")

@@ -10,7 +10,7 @@ from ..api import written_graph
 from ..draws import DEFAULT_SEED
 from ..errors import CircuitError
 from ..grad import grad_with_adjoints
-from ..graph import LEAVES, Builder, Graph, run
+from ..graph import Builder, Graph, run
 from ..passes import REWRITES, live_nodes, optimize
 
 
@@ -68,7 +68,8 @@ def with_values(graph: Graph, at: dict[str, float | None], seeds: dict[str, floa
     """
     seeds = {name: 1.0 for name, _ in graph.outputs} if seeds is None else dict(seeds)
     full, adjoint = grad_with_adjoints(graph)
-    values = _run(full, at, seeds, len(graph.nodes), None if optimized else _as_compiled(graph, at))
+    values = _run(full, at, seeds, len(graph.nodes), None if optimized else _as_compiled(graph, at),
+                  list(adjoint.values()))
     live = live_nodes(graph)
     grads = tuple(None if node.op == "const" or not live[i]
                   else values[adjoint[i]] if i in adjoint else 0.0
@@ -90,29 +91,32 @@ def _as_compiled(graph: Graph, at: dict[str, float]) -> list[float | None]:
         if live[i]:
             new[i] = b.add(op, tuple([new[a] for a in args]), attr, origin)
     compiled = b.graph(graph, [(name, new[n]) for name, n in graph.outputs])
-    values = _run(compiled, at, {}, len(compiled.nodes))
+    values = _run(compiled, at, {}, len(compiled.nodes), roots=())
     return [None if n < 0 else values[n] for n in new]
 
 
 def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
-         forward: int, known: list[float | None] | None = None) -> list[float | None]:
+         forward: int, known: list[float | None] | None = None, roots=None) -> list[float | None]:
     """`run(graph, at, seeds)` for the gates the roots depend on (`None` for the others,
-    and for a gate that reads a `None`), naming the gate and its span when one fails.
+    and for a gate that reads a `None`), naming the gate and its span when one fails. A
+    gate only the branch of a `where` not taken needs is not computed, nor its gradient:
+    both are `None`.
 
     The operands are quoted for the first `forward` nodes, the circuit's own gates;
     a gradient gate's operands would mean nothing to the reader. `known`, if given,
-    holds the values of those first nodes, which are then not computed again.
+    holds the values of those first nodes, which are then not computed again. `roots`, the
+    nodes wanted besides the graph's roots (`graph.run`).
     """
-    gates = (i for i, node in enumerate(graph.nodes) if node.op not in LEAVES)  # `run`'s order
     live = live_nodes(graph)
 
-    def apply(gate, args):
-        i = next(gates)
+    def apply(gate, args, i):
         if not live[i]:
             return None
         if known is not None and i < forward:
             return known[i]
-        if None in args:  # it reads a value not known: an input without one
+        read = args if gate.name != "where" or args[0] is None else (
+            args[0], args[1] if args[0] else args[2])  # a `where` reads one branch
+        if None in read:  # it reads a value not known: an input without one
             return None
         try:
             return gate.fn(*args)
@@ -124,4 +128,4 @@ def _run(graph: Graph, at: dict[str, float], seeds: dict[str, float],
             raise CircuitError(f"{what} fails: {e}", origin and origin.span,
                                labels=origin.call_labels() if origin else ()) from None
 
-    return run(graph, at, seeds, apply)
+    return run(graph, at, seeds, apply, missing=None, roots=roots)

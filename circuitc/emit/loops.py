@@ -42,13 +42,14 @@ from dataclasses import replace
 
 from ..gates import ATOM, GATES
 from ..graph import Graph, Origin, needed
+from ..guards import conditions, written_order
 from ..indexed.ir import Access, Fold, Map, Plan, axes_shape, check, covers, identity, pruned
 from ..indexed.passes import fused
 from . import hessian_helpers
 from .frame import Frame, Function, functions
 from .python import RESERVED
 from .python_helpers import HELPER_SOURCES as PYTHON_HELPER_SOURCES
-from .text import LINE, MAX_DEPTH, literal, nested_display, tuple_display
+from .text import LINE, MAX_DEPTH, Blocks, if_headers, literal, nested_display, tuple_display
 
 
 def _shaped(flat, shape):
@@ -179,7 +180,14 @@ class LoopsWriter(Frame):
                 for a in node.args:
                     uses[a] += 1
         texts: dict[int, tuple[str, int, int]] = {}
-        for i, node in enumerate(nodes):
+        # What only a branch of a `where` needs is written in `if` blocks on its conditions,
+        # each condition first (`guards.schedule`), and `where` as `a if c else b`: lazy.
+        guard, order = written_order(nodes, roots)
+        for c in conditions(guard):
+            uses[c] += 1  # the blocks' headers read it too: never inlined
+        blocks = Blocks("")
+        for i in order:
+            node = nodes[i]
             if not alive[i]:
                 continue
             if node.op == "const":
@@ -205,7 +213,10 @@ class LoopsWriter(Frame):
                 texts[i] = (expr, prec, depth + 1)
                 continue
             ident = self.temporary()
-            self.line(f"{ident} = {expr}", node.origin, raises)
+            if guard is not None:
+                for header in blocks.enter(if_headers(guard[i], texts)):
+                    self.line(header)
+            self.line(f"{blocks.pad}{ident} = {expr}", node.origin, raises)
             texts[i] = (ident, ATOM, 0)
         return texts
 

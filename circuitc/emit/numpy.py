@@ -31,7 +31,10 @@ evaluates every gate with NumPy operations, elementwise. The contract:
   raise `FloatingPointError` (an `ArithmeticError`), its message prefixed with
   the failing gate's `.circ` file, line and column. Underflow to zero is not an
   error. The stable helpers (`sigmoid`, `softplus`) never warn on any finite
-  input, so large inputs are not domain errors.
+  input, so large inputs are not domain errors. The exception: what only a branch of
+  a `where` needs is computed under `np.errstate(all="ignore")` for the whole batch
+  and masked by `np.where`, so the branch not taken raises nothing, and a domain error
+  in the branch taken gives nan or inf there, as NumPy does (`NumpyWriter.blocks`).
 
 Layout: one line per gate, never inlined (every gate can raise here), a
 `del` line after the last use of each array no result needs (see `plan`), and
@@ -73,6 +76,7 @@ ALWAYS = ("_float", "_array", "_seed", "_shaped", "_unbroadcast")  # helpers eve
 RESERVED = PYTHON_RESERVED | {"np", "DTYPE", "_shape", "_along", "_directions", "map", "sparse_hessian",
                               "HESSIAN_PIECES", "HESSIAN_BAND", "__getattr__", "globals"} | set(HELPER_SOURCES)  # `map`: the prologue calls it
 ERRSTATE = 'np.errstate(divide="raise", over="raise", invalid="raise", under="ignore")'
+QUIET = 'np.errstate(all="ignore")'  # around what only a branch of a `where` needs
 
 
 class NumpyWriter(PythonWriter):
@@ -89,6 +93,14 @@ class NumpyWriter(PythonWriter):
     inline = False
     locate_all = True
     guard_all = True  # summing a gradient to its input's shape can overflow too
+
+    schedules = False  # index order, which `prepare`'s `del` lines follow
+
+    def blocks(self, guard, exprs) -> tuple[str, ...]:
+        """A node only a branch of a `where` needs is computed for the whole batch, with
+        floating-point errors ignored (`log(-1)` is nan where the branch is not taken), and
+        `np.where` chooses: masked, never an error or a warning from the branch not taken."""
+        return (f"with {QUIET}:",) if guard else ()
 
     def __init__(self, forward: Graph, backward: Graph, version: str, dtype: str = "float64",
                  **extras: Graph | None):

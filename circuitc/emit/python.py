@@ -26,16 +26,21 @@ from collections.abc import Callable
 
 from ..gates import ATOM, GATES
 from ..grad import ADJOINT, TANGENT
-from ..graph import LEAVES, Graph, Origin, bus_of, by_bus, elements
+from ..graph import LEAVES, Graph, Origin, by_bus, elements
+from ..guards import conditions, lazy, written_order
 from .python_helpers import HELPER_SOURCES, HELPERS
 from .text import (
     LINE,
     MAX_DEPTH,
+    Blocks,
     Names,
     closing,
     constants,
+    if_headers,
     literal,
     nested_display,
+    read_once,
+    results,
     syntax_table,
     tuple_display,
     unpack,
@@ -46,7 +51,8 @@ from .text import (
 # the exception handler.
 MODULE_NAMES = {"math", "forward", "backward", "jvp", "hvp", "hessian", "INPUTS", "OUTPUTS",
                 "DEFAULTS", "WRT", "SHAPES", "HESSIAN_PATTERN", "exc", "_WHERE", "_located",
-                "_forward", "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names"}
+                "_forward", "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names",
+                "float"}  # `float(a < b)`: a comparison
 
 
 # `__debug__` is no keyword, but Python refuses to compile an assignment to it.
@@ -64,9 +70,9 @@ _LEAF_PREFIX = {"input": "", "seed": ADJOINT, "tangent": TANGENT}  # of a leaf's
 
 class PythonWriter:
     """Writes one module. Another target (`emit.numpy`) subclasses it and overrides the
-    hooks: the class attributes, `function`, `prologue`, `prepare`, `value`, `gradient`,
-    `product`, `bus_value`, `bus_gradient`, `bus_product`, `head` and `helper_source`, and
-    may define `assigned`, `after` and `closing`.
+    hooks: the class attributes, `function`, `prologue`, `prepare`, `blocks`, `value`,
+    `gradient`, `product`, `bus_value`, `bus_gradient`, `bus_product`, `head` and
+    `helper_source`, and may define `assigned`, `after` and `closing`.
     """
 
     target = "python"  # which `Syntax` field of the gate table to print
@@ -77,6 +83,7 @@ class PythonWriter:
     handler = ("    except (ArithmeticError, ValueError) as exc:", "        raise _located(exc) from None")
     indent = " " * 8  # of each gate's line
     inline = True  # write single-use temporaries into the expression that uses them
+    schedules = True  # write a circuit with `where` in `guards.written_order`'s order
     locate_all = False  # list every line in `_WHERE`, not only those whose gate can raise
     guard_all = False  # run every body in the `try` (and `opening`), not only one that can raise
 
@@ -167,28 +174,43 @@ class PythonWriter:
         syntax, ident, where, locate_all = self.syntax, self.names.ident, self.where, self.locate_all
         temps, adjoint, assigned, after = self.names.temporaries(), self.names.adjoint, self.assigned, self.after
         lines, indent = self.lines, self.indent
-        exprs: list[tuple[str, int, int]] = list(done)
-        for i, (op, args, attr, origin, name) in enumerate(graph.nodes[len(done):], len(done)):
+        nodes = graph.nodes
+        exprs: list[tuple[str, int, int]] = [*done, *[("", 0, 0)] * (len(nodes) - len(done))]
+        guard, order = written_order(nodes, [*graph.roots, *keep], len(done), self.schedules)
+        for c in conditions(guard):  # never inlined: their blocks' headers read them too
+            once[c] = False
+        blocks = Blocks(indent)
+        for i in order:
+            op, args, attr, origin, name = nodes[i]
             gate = syntax[op]
             if gate is None:
-                exprs.append(self.leaf(op, attr))
+                exprs[i] = self.leaf(op, attr)
                 continue
             template, prec, needs, raises = gate
-            # Every gate has one or two operands (`tests/test_gates.py` checks): spelled out,
-            # not a loop over the operands, as this runs for every gate of the circuit.
+            # Every gate has one, two or three operands (`tests/test_gates.py` checks):
+            # spelled out, not a loop over the operands, as this runs for every gate.
             text, p, depth = exprs[args[0]]
             text = text if p >= needs[0] else f"({text})"
-            if len(args) == 2:
-                text2, p2, depth2 = exprs[args[1]]
-                expr = template.format(text, text2 if p2 >= needs[1] else f"({text2})")
-                depth = max(depth, depth2)
-            else:
+            if len(args) == 1:
                 expr = template.format(text)
+            else:
+                text2, p2, depth2 = exprs[args[1]]
+                text2 = text2 if p2 >= needs[1] else f"({text2})"
+                depth = max(depth, depth2)
+                if len(args) == 2:
+                    expr = template.format(text, text2)
+                else:
+                    text3, p3, depth3 = exprs[args[2]]
+                    expr = template.format(text, text2, text3 if p3 >= needs[2] else f"({text3})")
+                    depth = max(depth, depth3)
             depth += 1
             if (once[i] and not raises and depth < MAX_DEPTH
                     and (name is None or name.startswith(ADJOINT))):
-                exprs.append((expr, prec, depth))
+                exprs[i] = (expr, prec, depth)
                 continue
+            if guard is not None:  # the line goes in the blocks of its guard
+                lines += blocks.enter(self.blocks(guard[i], exprs))
+            pad = blocks.pad
             if name is None:
                 lhs = next(temps)
             else:
@@ -196,16 +218,21 @@ class PythonWriter:
             if assigned:
                 expr = assigned(i, lhs, expr)
             if origin:
-                lines.append(f"{indent}{lhs} = {expr}  # "
+                lines.append(f"{pad}{lhs} = {expr}  # "
                              + (origin.lines if origin.calls else f"line {origin.span.line}"))
                 if raises or locate_all:
                     where.append((len(lines), origin))
             else:
-                lines.append(f"{indent}{lhs} = {expr}")
-            exprs.append((lhs, ATOM, 0))
+                lines.append(f"{pad}{lhs} = {expr}")
+            exprs[i] = (lhs, ATOM, 0)
             if after:
-                lines += [indent + line for line in after(i, exprs)]
+                lines += [pad + line for line in after(i, exprs)]
         return exprs
+
+    def blocks(self, guard, exprs) -> tuple[str, ...]:
+        """The headers of the blocks a line under `guard` goes in (`text.if_headers`). The
+        `where` itself reads its branches as `a if c else b`, which is lazy too."""
+        return if_headers(guard, exprs)
 
     def note_gates(self, graph: Graph) -> None:
         """Record the helpers and the `math` module that the gates of `graph` need (a
@@ -239,24 +266,11 @@ class PythonWriter:
                 [(prefix + name, shapes[name]) for name in names if name in shapes])
 
     def used_once(self, graph: Graph, keep=()) -> list[bool]:
-        """Per node, whether exactly one expression reads it: one gate, or, for a root
-        that no gate reads, the function's `return` (the root's place in it); a node of
-        `keep` is read by the `return` too. Whether `function` may inline it; never, when
-        the target does not inline."""
-        nodes = graph.nodes
+        """`text.read_once`: whether `function` may inline each node; never, when the target
+        does not inline. A small Hessian's entries off the diagonal are returned twice."""
         if not self.inline:
-            return [False] * len(nodes)
-        uses = [0] * len(nodes)
-        for node in nodes:
-            for a in node.args:
-                uses[a] += 1
-        for root in [*graph.roots, *keep]:
-            uses[root] += 1
-        if graph is self.hessian and len(graph.grads) <= SMALL_HESSIAN:  # mirrored entries
-            for label, node in graph.tangents:
-                row, column = label.split(",")
-                uses[node] += row != column
-        return [n == 1 for n in uses]
+            return [False] * len(graph.nodes)
+        return read_once(graph, keep, graph is self.hessian and len(graph.grads) <= SMALL_HESSIAN)
 
     def prepare(self, graph: Graph, keep) -> None:
         """Look at the graph of a function before its lines are written (`keep`: the nodes
@@ -298,18 +312,6 @@ class PythonWriter:
         """How `hvp` returns the Hessian-vector product for the bus input `bus`, its
         elements' products `texts`."""
         return self.bus_gradient(texts, bus, shape)
-
-    def results(self, graph: Graph, exprs, pairs, one, whole) -> list[str]:
-        """What a function returns for `pairs` ((name, node) of outputs or gradients):
-        per scalar `one(text, name)`, per bus `whole(texts, bus, shape)`."""
-        groups: dict[str, list[tuple[str, int]]] = {}
-        for name, node in pairs:
-            groups.setdefault(bus_of(name), []).append((name, node))
-        shapes, result = graph.shapes, []
-        for bus, members in groups.items():
-            texts = [one(exprs[node][0], name) for name, node in members]
-            result.append(whole(texts, bus, shapes[bus]) if bus in shapes else texts[0])
-        return result
 
     def head(self) -> list[str]:
         """The module's lines above the functions."""
@@ -403,7 +405,7 @@ class PythonWriter:
         values_doc = f"({value})" if len(outs) > 1 else value
 
         def outputs(graph, exprs, pairs=None):
-            return self.results(graph, exprs, graph.outputs if pairs is None else pairs,
+            return results(graph, exprs, graph.outputs if pairs is None else pairs,
                                  lambda text, name: self.value(text),
                                  lambda texts, bus, shape: self.bus_value(texts, shape))
 
@@ -421,7 +423,7 @@ class PythonWriter:
                                        for g in groups)])
 
         def grads(graph, exprs, pairs=None) -> list[str]:
-            return self.results(graph, exprs, graph.grads if pairs is None else pairs,
+            return results(graph, exprs, graph.grads if pairs is None else pairs,
                                  self.gradient, self.bus_gradient)
 
         # The head first, so that each line's number is known as it is written: what it
@@ -432,7 +434,8 @@ class PythonWriter:
                 self.note_gates(graph)
         self.lines = "\n".join(self.head()).split("\n")  # a line an element, as `write` counts
         shared = None
-        if sum(node.op not in LEAVES for node in fwd.nodes) < LARGE:
+        # With `where`, the small shape: `_forward` cannot return what a branch left unset.
+        if sum(node.op not in LEAVES for node in fwd.nodes) < LARGE or lazy(fwd.nodes):
             self.function(f"forward({', '.join(params)})", f"Return {values_doc}.", fwd,
                           lambda exprs: ", ".join(outputs(fwd, exprs)), inputs)
         else:  # the large shape
@@ -461,7 +464,7 @@ class PythonWriter:
                           f"{seed_sum} times the direction v given per input of WRT.",
                           self.hvp, lambda exprs: with_value(
                               self.hvp, exprs, grads(self.hvp, exprs),
-                              self.results(self.hvp, exprs, self.hvp.tangents, self.product,
+                              results(self.hvp, exprs, self.hvp.tangents, self.product,
                                            self.bus_product)),
                           inputs + direction_buses + seed_buses, shared=shared)
         if self.hessian is not None:

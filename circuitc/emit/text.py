@@ -13,7 +13,7 @@ import math
 
 from ..gates import ATOM, GATES, UNARY
 from ..grad import ADJOINT, TANGENT
-from ..graph import LEAVES, Graph, Origin, by_bus
+from ..graph import LEAVES, Graph, Origin, bus_of, by_bus
 
 MAX_DEPTH = 12  # of an inlined expression's gates
 LINE = 100  # characters; a longer tuple of gradients is written one gradient a line
@@ -240,3 +240,63 @@ def closing(where: list[tuple[int, Origin]], shown: str, located: bool, renamed:
         tail += ["", "", BY_CIRC_NAMES, ""]
         tail += [f"{name} = _by_circ_names({name})" for name in functions]
     return tail
+
+
+def if_headers(guard, exprs) -> tuple[str, ...]:
+    """The headers of the blocks a line of a node under `guard` is written in, outermost
+    first: an `if c:` (or `if not c:`) per condition (each in `exprs` as (text, ...)), so
+    that a branch of a `where` not taken computes nothing."""
+    return tuple(f"if {exprs[c][0]}:" if branch else f"if not {exprs[c][0]}:"
+                 for c, branch in guard)
+
+
+class Blocks:
+    """The nested blocks (`if c:`, `with ...:`) that a function's lines are written in, as
+    headers under `indent`; `pad` is the indent of a line inside the innermost."""
+
+    def __init__(self, indent: str):
+        self.indent, self.pad = indent, indent
+        self.opened: tuple[str, ...] = ()
+
+    def enter(self, wanted: tuple[str, ...]) -> list[str]:
+        """The header lines that open the blocks of `wanted` (their headers, outermost
+        first), after leaving those open now that it does not share: a block is left by
+        writing the next line with less indent, so it is only ever opened for a line."""
+        opened, k = self.opened, 0
+        while k < len(opened) and k < len(wanted) and opened[k] == wanted[k]:
+            k += 1
+        self.opened, self.pad = wanted, self.indent + "    " * len(wanted)
+        return [f"{self.indent}{'    ' * j}{wanted[j]}" for j in range(k, len(wanted))]
+
+
+def results(graph: Graph, exprs, pairs, one, whole) -> list[str]:
+    """What a function returns for `pairs` ((name, node) of outputs or gradients):
+    per scalar `one(text, name)`, per bus `whole(texts, bus, shape)`."""
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for name, node in pairs:
+        groups.setdefault(bus_of(name), []).append((name, node))
+    shapes, result = graph.shapes, []
+    for bus, members in groups.items():
+        texts = [one(exprs[node][0], name) for name, node in members]
+        result.append(whole(texts, bus, shapes[bus]) if bus in shapes else texts[0])
+    return result
+
+
+def read_once(graph: Graph, keep=(), mirrored: bool = False) -> list[bool]:
+    """Per node, whether exactly one expression reads it: one gate, or, for a root that no
+    gate reads, the function's `return` (the root's place in it); a node of `keep` is read
+    by the `return` too, and with `mirrored` an entry of the Hessian off its diagonal
+    twice (the matrix's display holds it and its mirror)."""
+    nodes = graph.nodes
+    uses = [0] * len(nodes)
+    for node in nodes:
+        for a in node.args:
+            uses[a] += 1
+    for root in [*graph.roots, *keep]:
+        uses[root] += 1
+    if mirrored:
+        for label, node in graph.tangents:
+            row, column = label.split(",")
+            uses[node] += row != column
+    return [n == 1 for n in uses]
+

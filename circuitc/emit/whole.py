@@ -38,6 +38,7 @@ from dataclasses import replace
 
 from ..gates import ATOM, GATES
 from ..graph import Origin, needed
+from ..guards import written_order
 from ..indexed.ir import (
     Access,
     Fold,
@@ -45,13 +46,14 @@ from ..indexed.ir import (
     Plan,
     axes_shape,
     check,
+    is_residual,
     node_vars,
     pruned,
 )
 from ..indexed.passes import fused, with_residuals
 from . import hessian_helpers
 from .frame import Frame, Function, functions
-from .numpy import ERRSTATE, HELPER_SOURCES, RESERVED
+from .numpy import ERRSTATE, HELPER_SOURCES, QUIET, RESERVED
 from .text import LINE, dtype_line, literal, syntax_table, tuple_display
 
 # einsum's names for a stage's variables, in domain order.
@@ -241,6 +243,11 @@ class WholeBusWriter(Frame):
                     last[a] = i
         texts: dict[int, tuple[str, int]] = {}
         temporaries = {}
+        # What only a branch of a `where` needs is computed for every element with errors
+        # ignored, and masked (`NumpyWriter.blocks`). A residual another map reads is no
+        # root: it is read only where its branch is taken.
+        guard, _ = written_order(nodes, [n for (_, n), w in zip(m.body.outputs, m.writes)
+                                         if not is_residual(w.target.name)], scheduled=False)
         for i, node in enumerate(nodes):
             if not alive[i]:
                 continue
@@ -256,7 +263,10 @@ class WholeBusWriter(Frame):
             args = [t if p >= need else f"({t})"
                     for (t, p), need in zip((texts[a] for a in node.args), operands)]
             ident = named.get(i) or self.temporary()
-            self.line(f"{ident} = {template.format(*args)}", node.origin)
+            quiet = guard is not None and bool(guard[i])
+            if quiet:
+                self.line(f"with {QUIET}:", None)
+            self.line(f"{'    ' * quiet}{ident} = {template.format(*args)}", node.origin)
             texts[i] = (ident, ATOM)
             if i not in named:
                 temporaries[i] = ident

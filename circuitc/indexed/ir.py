@@ -34,6 +34,7 @@ prints a plan for people and tests.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from ..graph import LEAVES, Graph, GraphError, Node, Origin, needed
@@ -90,6 +91,12 @@ class Buffer:
     role: str
     derivative: str | None = None  # "adjoint" or "tangent" of buffer `of`, or None
     of: str | None = None
+
+
+def is_residual(name: str) -> bool:
+    """Whether buffer `name` holds gates of a map that a later map reads instead of
+    recomputing them (`passes.with_residuals` names it `h#r`, `h#r1`, ...)."""
+    return re.search(r"#r\d*$", name) is not None
 
 
 def primal(plan: Plan, name: str) -> str:

@@ -216,7 +216,7 @@ def with_residuals(plan: Plan) -> Plan:
                     continue
                 axes = tuple(x for x in earlier.domain if x.var in varies[n])
                 stem = primal(plan, earlier.writes[0].target.name).split("#")[0]
-                name = f"{stem}#r"
+                name = f"{stem}#r"  # `ir.is_residual`
                 while name in buffers:
                     count += 1
                     name = f"{stem}#r{count}"

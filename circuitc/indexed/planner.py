@@ -3,8 +3,11 @@
 `plan(statements, filename, sizes, wrt, fix)` returns the plan, or None for a circuit
 whose indexes the form does not cover (an index mixing two variables, `x[i+j]`; one
 variable twice in an access, `A[i, i]`; a reduction whose `range` depends on an outer
-index variable; a stage over more than `MAX_AXES` index variables). Such a circuit is written out element by element instead, which is
-also the reference semantics that the whole-bus form must agree with (`buses`).
+index variable; a stage over more than `MAX_AXES` index variables; a `where` whose
+branch reads a wire or bus of the file or holds a reduction, which would be a stage of its
+own, computed whether the branch is taken or not: `_branch_reads_a_stage`). Such a circuit
+is written out element by element instead, which is also the reference semantics that
+the whole-bus form must agree with (`buses`).
 
 Each assignment becomes a stage over the index variables of its left side (none for
 a scalar wire):
@@ -89,10 +92,38 @@ def plan(statements: list, filename: str, sizes: Mapping[str, int] | None = None
     of `statements` and `sizes`), if already made."""
     expansion = analysis or Analysis(statements, dict(sizes or {}))
     skeleton = lower(_skeleton(statements, expansion), filename)
+    if _branch_reads_a_stage(statements):
+        return None
     try:
         return _Planner(statements, expansion, skeleton, filename, wrt, fix).run()
     except Unsupported:
         return None
+
+
+def _branch_reads_a_stage(statements: list) -> bool:
+    """Whether a branch of a `where` (or an argument of a `gate` whose body has one) reads a
+    wire or bus the file defines, or holds a reduction. Written out, what only a branch
+    needs is computed only where it is taken, across wires; in whole-bus code a wire, a
+    bus or a reduction is a stage of its own, computed everywhere, and its adjoint's
+    stage would see no mask: such a circuit is written out."""
+    defined = {s.target.id for s in statements if type(s) in (Assign, BusAssign)}
+    lazy_gates = {s.name.id for s in statements if type(s) is GateDef and any(
+        type(e) is Call and e.name.id == "where" for e in walk_all(s.body))}
+
+    def stage(e) -> bool:
+        kind = type(e)
+        return kind is Reduce or (kind is Name and e.id in defined) or (
+            kind is Index and e.name.id in defined)
+    for s in statements:
+        if type(s) not in (Assign, BusAssign):
+            continue
+        for e in walk_all(s.expr):
+            if type(e) is not Call or e.name.id not in ("where", *lazy_gates):
+                continue
+            for branch in e.args[1:] if e.name.id == "where" else e.args:
+                if any(map(stage, walk_all(branch))):
+                    return True
+    return False
 
 
 # -- the skeleton: every bus one wire, for `lower`'s checks ---------------------------

@@ -177,6 +177,10 @@ def _terms(m: Map, buffers) -> list[tuple[bool, frozenset, frozenset, frozenset]
                         (adj if one2 else empty) | (adj2 if one else empty)))
         else:  # linear in each operand, or of neither tangents nor adjoints
             parts = [out[a] for a in node.args]
+            if node.op == "where":  # linear in its branches, the condition only chooses, and
+                # a branch 0 (an adjoint's mask) is no term at all
+                parts = [out[a] for a in node.args[1:] if m.body.nodes[a].op != "const"
+                         or m.body.nodes[a].attr != 0.0]
             out.append((any(p[0] for p in parts), *(frozenset().union(*(p[i] for p in parts))
                                                     for i in (1, 2, 3))))
     return out

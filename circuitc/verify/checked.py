@@ -172,7 +172,7 @@ class Checked:
         seeds = {node.attr: float(node.attr in own) for node in graph.nodes if node.op == "seed"}
         seeds.update((f"\0{n}", w) for n, w in self.quantity(key).items())
         try:
-            values = run(graph, at, seeds)
+            values = run(graph, at, seeds, roots=[adjoint[k] for k in nodes if k in adjoint])
         except DOMAIN_ERRORS:
             return [math.inf] * len(nodes)
         return [values[adjoint[k]] if k in adjoint else 0.0 for k in nodes]
@@ -200,8 +200,9 @@ def file_of(module) -> str:
     return getattr(module, "__file__", None) or getattr(module, "__name__", "<module>")
 
 
-def complex_apply(gate: Gate, args: list) -> complex | float:
-    """Evaluate a gate on complex arguments with its `cfn`.
+def complex_apply(gate: Gate, args: list, node: int | None = None) -> complex | float:
+    """Evaluate a gate on complex arguments with its `cfn` (`graph.run`'s `apply`: `node`,
+    the gate's index, is not needed).
 
     A gate without `cfn` only sees complex arguments when its output does not feed
     the output being differentiated (the caller makes sure of that); its real part
