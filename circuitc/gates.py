@@ -218,9 +218,10 @@ def _where_rule(b, g, y, c, x1, x2):
 
 def _comparison(name: str, symbol: str, fn, ufunc: str) -> Gate:
     """A comparison: 1.0 where it holds, else 0.0; its derivative is 0 but where its
-    operands tie, where it jumps (a kink, for `verify`)."""
+    operands tie, where it jumps (a kink, for `verify`). Written as a conditional, not as
+    `float(a < b)`: numba has no `float` of a bool."""
     return Gate(name, 2, lambda x, y: 1.0 if fn(x, y) else 0.0,
-                Syntax(f"float({{}} {symbol} {{}})", ATOM, (SUM, SUM)),
+                Syntax(f"(1.0 if {{}} {symbol} {{}} else 0.0)", ATOM, (SUM, SUM)),
                 lambda b, g, y, x1, x2: (None, None), "0 (it jumps where a = b)",
                 operator=symbol, kink=True, analytic=False,
                 numpy=Syntax(f"np.where(np.{ufunc}({{0}}, {{1}}), 1.0, 0.0)", ATOM, (COND, COND)))

@@ -106,3 +106,11 @@ def written_order(nodes, roots, done: int = 0, scheduled: bool = True):
         return guard, range(done, len(nodes))
     return guard, [i for i in schedule(nodes, guard) if i >= done]
 
+
+
+def only_where(expr: str, guard: Guard, text) -> str:
+    """Python text of `expr` where `guard` holds, else 0.0 (`text(c)`: condition `c`'s)."""
+    if not guard:
+        return expr
+    test = " and ".join(text(c) if branch else f"not {text(c)}" for c, branch in guard)
+    return f"({expr} if {test} else 0.0)"

@@ -180,11 +180,11 @@ def every_gate(bus: bool) -> str:
     """A circuit with an output per gate of tests/oracle.py (a new gate's row there adds it),
     each kept in its domain; on numbers, or element by element on buses of 3."""
     if bus:
-        lines = ["input x[3] = [0.7, -1.3, 2.1], y[3] = [-0.4, 0.9, 1.6]"]
-        at, out = ("x[i]", "y[i]"), "g_{}[i]"
+        lines = ["input x[3] = [0.7, -1.3, 2.1], y[3] = [-0.4, 0.9, 1.6], z[3] = [1, 2, 3]"]
+        at, out = ("x[i]", "y[i]", "z[i]"), "g_{}[i]"
     else:
-        lines = ["input x = 0.7, y = -1.3"]
-        at, out = ("x", "y"), "g_{}"
+        lines = ["input x = 0.7, y = -1.3, z = 0.2"]
+        at, out = ("x", "y", "z"), "g_{}"
     for name, form in FORMS.items():
         lines.append(f"{out.format(name)} = {form.safe.format(*at)}")
     lines.append("output " + ", ".join(f"g_{name}" for name in FORMS))
@@ -342,6 +342,17 @@ def test_a_domain_error_names_the_gate_at_a_point_and_in_a_batch():
         bus.backward([1.0, -2.0, 3.0])
     with pytest.raises(ZeroDivisionError, match=r"bus\.circ:3:8: in the gradient of 'sqrt'"):
         bus.backward([1.0, 0.0, 3.0])
+
+
+def test_the_branch_not_taken_is_neither_computed_nor_checked():
+    # The check of the gates that can raise reads a value only a branch computes where the
+    # branch is taken, and only there.
+    text = "input x\nf = where(x > 0, log(x), 0)\ng = where(x > 0, 0, log(-x))\noutput f, g\n"
+    fast = api.load_source(text, "masked.circ", "numba")
+    for x in (-1.0, 2.0):
+        assert fast.backward(x, 1.0, 1.0) == api.load_source(text, "masked.circ").backward(x, 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"^masked\.circ:3:21: in 'log': math domain error$"):
+        fast.forward(0.0)  # the branch taken at 0 is log(-0)
 
 
 def test_the_error_in_the_command_has_its_caret(tmp_path):

@@ -53,7 +53,7 @@ ENTRY_POINTS = ("forward", "backward", "jvp", "hvp", "hessian")  # in this order
 # The only other module-level statements: wrapping the entry points to take renamed inputs
 # by their `.circ` names, as the last lines of a module with a renamed input.
 WRAPPED = [f"{name} = _by_circ_names({name})" for name in ENTRY_POINTS]
-FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "float", "ArithmeticError", "ValueError"},
+FUNCTION_BUILTINS = {"python": {"max", "min", "abs", "ArithmeticError", "ValueError"},
                      "numpy": {"map", "ArithmeticError", "ValueError"}}
 # Whole-bus code (`emit.loops`, `emit.whole`) also loops over its buses.
 WHOLE_BUS_BUILTINS = {"python": FUNCTION_BUILTINS["python"] | {"range", "float", "iter", "next"},

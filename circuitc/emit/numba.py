@@ -37,9 +37,10 @@ from ..errors import CircuitError
 from ..gates import GATES
 from ..grad import ADJOINT, TANGENT
 from ..graph import LEAVES, Graph, by_bus, elements
+from ..guards import guards, lazy, only_where
 from .python import ENTRY_POINTS, RESERVED, PythonWriter
 from .python_helpers import HELPER_SOURCES
-from .text import BY_CIRC_NAMES, LINE, WHERE_COMMENT, tuple_display, where_text
+from .text import BY_CIRC_NAMES, LINE, WHERE_COMMENT, tuple_display, tuple_sum, where_text
 
 _HELPERS_FILE = Path(__file__).with_name("numba_helpers.py")
 
@@ -284,21 +285,23 @@ class NumbaWriter(PythonWriter):
         params = [self.ident(k) for k in inputs + extras]
         raising = [i for i, node in enumerate(graph.nodes)
                    if node.op not in LEAVES and GATES[node.op].raises]
+        guard = guards(graph.nodes, graph.roots) if lazy(graph.nodes) else [()] * len(graph.nodes)
 
         def returns(exprs) -> str:
             values = [exprs[node][0] for _, node in results]
-            text = tuple_display(values) if values else "()"
+            text = tuple_sum(values)
             if len(f"    values = {text}") > LINE:
-                text = tuple_display(values, "    ")
+                text = tuple_sum(values, "    ")
             self.lines += f"    values = {text}".split("\n")
             if not raising:
                 return "values, 0.0"
-            # Tuples of at most TUPLE numbers (numba refuses 1,000 and more).
-            checked = [exprs[i][0] for i in raising]
+            # Tuples of at most TUPLE numbers (numba refuses 1,000 and more); a value only a
+            # branch of a `where` computes is checked where the branch is taken.
+            checked = [only_where(exprs[i][0], guard[i], lambda c: exprs[c][0]) for i in raising]
             groups = [checked[k:k + TUPLE] for k in range(0, len(checked), TUPLE)]
-            check = " + ".join(f"_check({tuple_display(g)})" for g in groups)
+            check = " + ".join(f"_check({tuple_sum(g)})" for g in groups)
             if len(f"    return values, {check}") > LINE:
-                check = " + ".join(f"_check({tuple_display(g, '    ')})" for g in groups)
+                check = " + ".join(f"_check({tuple_sum(g, '    ')})" for g in groups)
             return f"values, {check}"
         before, entries = len(self.lines), len(self.where)
         self.function(f"_{name}_at({', '.join(params)})",

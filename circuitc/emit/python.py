@@ -51,8 +51,7 @@ from .text import (
 # the exception handler.
 MODULE_NAMES = {"math", "forward", "backward", "jvp", "hvp", "hessian", "INPUTS", "OUTPUTS",
                 "DEFAULTS", "WRT", "SHAPES", "HESSIAN_PATTERN", "exc", "_WHERE", "_located",
-                "_forward", "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names",
-                "float"}  # `float(a < b)`: a comparison
+                "_forward", "ArithmeticError", "ValueError", "RENAMED", "_by_circ_names"}
 
 
 # `__debug__` is no keyword, but Python refuses to compile an assignment to it.

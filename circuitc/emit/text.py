@@ -163,6 +163,14 @@ def tuple_display(items: list[str], indent: str | None = None) -> str:
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
+def tuple_sum(items: list[str], indent: str | None = None, most: int = 30) -> str:
+    """A tuple of `items` as a sum of displays of at most `most` items each: CPython builds
+    a longer display through a list (`LIST_TO_TUPLE`), which numba cannot follow where an
+    item branches (`a if c else b`)."""
+    return " + ".join(tuple_display(items[k:k + most], indent)
+                      for k in range(0, len(items), most)) or "()"
+
+
 def nested_display(items: list[str], shape: tuple[int, ...], indent: str = " " * 8) -> str:
     """A nested tuple display of `items` (in row-major order) of `shape`; a display
     longer than a line has a row a line, the closing parenthesis indented by `indent`."""
