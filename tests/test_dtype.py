@@ -73,13 +73,14 @@ def _check_float32(single, double, rng_seed: int) -> None:
             wanted = dict(_leaves(want[function]))
             for path, value in _leaves(result):
                 where = f"{function}{path}"
-                if isinstance(value, float):
-                    assert np.float32(value) == value, where
+                if isinstance(value, float):  # nan: a `where`'s branch taken outside its domain
+                    assert np.float32(value) == value or np.isnan(value), where
                 else:
                     assert isinstance(value, np.ndarray) and value.dtype == np.float32, \
                         f"{where}: {type(value).__name__} {getattr(value, 'dtype', '')}"
                 scale = max(1.0, float(np.max(np.abs(wanted[path]), initial=0.0)))
-                assert np.allclose(value, wanted[path], rtol=1e-3, atol=1e-3 * scale), where
+                assert np.allclose(value, wanted[path], rtol=1e-3, atol=1e-3 * scale,
+                                   equal_nan=True), where
 
 
 # Each example whole-bus and written out; but the 784-128-10 network, 100,000 gates written out.
@@ -116,9 +117,10 @@ def test_float64_is_the_default_and_said():
 
 def test_constants_and_indicators_do_not_promote():
     # `x**y` (np.float_power computes in float64), a step's 0/1 (np.where of two floats),
-    # an index variable's values (np.arange) and a large constant all stay float32.
+    # an index variable's values (np.arange), a large constant and a where between constants
+    # all stay float32.
     text = ("size n = 4\ninput x[n], y\n"
-            "f[i] = x[i]**y + relu(x[i]) * i + 1e30 * x[i] / 1e30\n"
+            "f[i] = x[i]**y + relu(x[i]) * i + 1e30 * x[i] / 1e30 + where(y > 2, 0.5, 2) * x[i]\n"
             "g = sum(f[i] for i)\noutput f, g\n")
     module = _load(text, dtype="float32")
     for elements in (False, True):
@@ -127,7 +129,8 @@ def test_constants_and_indicators_do_not_promote():
     x = np.linspace(0.5, 2, 4)
     (f, g), (dx, dy) = module.backward(np.stack([x, x]), np.array([2.0, 3.0]))
     assert {f.dtype, g.dtype, dx.dtype, dy.dtype} == {np.dtype(np.float32)}
-    assert np.allclose(f[0], x**2 + x * np.arange(4) + x, rtol=1e-6)
+    assert np.allclose(f[0], x**2 + x * np.arange(4) + x + 2 * x, rtol=1e-6)
+    assert np.allclose(f[1], x**3 + x * np.arange(4) + x + 0.5 * x, rtol=1e-6)
 
 
 def test_the_cache_keys_the_dtype(tmp_path):

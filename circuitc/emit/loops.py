@@ -149,8 +149,11 @@ class LoopsWriter(Frame):
             return f"float({self.var(access.index[0][0])})"
         ident = self.name(access.name)
         shape = self.f.plan.shape(access.name)
-        if not shape:
-            return ident
+        return f"{ident}[{self.flat(access, shape)}]" if shape else ident
+
+    def flat(self, access: Access, shape: tuple[int, ...]) -> str:
+        """The position of `access`'s element in its bus of `shape` laid out flat (row-major)
+        at the loops' current point, as an index expression."""
         coefficients: dict[str, int] = {}
         constant, stride = 0, 1
         for (v, a, c), n in zip(reversed(access.index), reversed(shape)):
@@ -162,7 +165,7 @@ class LoopsWriter(Frame):
                  for v, k in reversed(coefficients.items()) if k]
         if constant or not parts:
             parts.append(str(constant))
-        return f"{ident}[{' + '.join(parts)}]".replace("+ -", "- ")
+        return " + ".join(parts).replace("+ -", "- ")
 
     # -- gates ------------------------------------------------------------------------
 

@@ -151,18 +151,7 @@ class NumbaLoopsWriter(MatrixProducts, EntryPoints, loops.LoopsWriter):
             if access.name in self.targets:
                 return f"{self.rows(access.name)}[{self.point_row(access.name)[0]}]"
             return self.name(access.name)
-        coefficients: dict[str, int] = {}
-        constant, stride = 0, 1
-        for (v, a, c), n in zip(reversed(access.index), reversed(shape)):
-            if v is not None:
-                coefficients[v] = coefficients.get(v, 0) + a * stride
-            constant += c * stride
-            stride *= n
-        parts = [self.var(v) if k == 1 else f"{k} * {self.var(v)}"
-                 for v, k in reversed(coefficients.items()) if k]
-        if constant or not parts:
-            parts.append(str(constant))
-        return f"{self.name(access.name)}[{' + '.join(parts)}]".replace("+ -", "- ")
+        return f"{self.name(access.name)}[{self.flat(access, shape)}]"
 
     # -- lines --------------------------------------------------------------------------
 

@@ -50,19 +50,13 @@ DOUBLE_ONLY = ("np.float_power",)
 
 
 def _doubles(template: str) -> bool:
-    """Whether the NumPy code `template` gives float64 whatever its operands' type: a call
-    of a `DOUBLE_ONLY` function, or an `np.where` that chooses between constants (NumPy
-    makes Python floats float64 when no array has a type for them)."""
-    def constant(e: ast.expr) -> bool:
-        if isinstance(e, ast.UnaryOp):
-            return constant(e.operand)
-        if isinstance(e, ast.Call) and ast.unparse(e.func) == "np.where" and len(e.args) == 3:
-            return constant(e.args[1]) and constant(e.args[2])
-        return isinstance(e, ast.Constant)
-
+    """Whether the NumPy code `template` may give float64 whatever its operands' type: a
+    call of a `DOUBLE_ONLY` function, or an `np.where`, which may choose between constants
+    (its own, or the operands `where(c, 0.5, 2)` fills in: NumPy makes Python floats
+    float64 when no array has a type for them)."""
     e = ast.parse(template.replace("{", "_").replace("}", "_"), mode="eval").body
     called = ast.unparse(e.func) if isinstance(e, ast.Call) else None
-    return called in DOUBLE_ONLY or (called == "np.where" and constant(e))
+    return called in DOUBLE_ONLY or called == "np.where"
 
 
 @functools.cache
