@@ -45,14 +45,16 @@ def _leaves(result, path: str = ""):
         yield path, result
 
 
-def _results(module, rng, batch: int = 3) -> dict[str, object]:
-    """Every function's result at random points, `batch` of them (unbatched when 0)."""
+def _results(module, rng, batch: int = 3, stretch: float = 1.0) -> dict[str, object]:
+    """Every function's result at random points of float32 numbers, `batch` of them
+    (unbatched when 0), the inputs multiplied by `stretch`."""
     lead = (batch,) if batch else ()
 
     def draw(names):
-        return [rng.uniform(-1, 1, lead + tuple(module.SHAPES[n])) for n in names]
+        return [rng.uniform(-1, 1, lead + tuple(module.SHAPES[n])).astype(np.float32)
+                .astype(float) for n in names]
 
-    args = draw(module.INPUTS)
+    args = [a * stretch for a in draw(module.INPUTS)]
     made = {"forward": module.forward(*args), "backward": module.backward(*args),
             "jvp": module.jvp(*args, *draw(module.INPUTS)),
             "hvp": module.hvp(*args, *draw(module.WRT))}
@@ -67,10 +69,14 @@ def _check_float32(single, double, rng_seed: int) -> None:
         try:
             got = _results(single, np.random.default_rng(rng_seed), batch)
             want = _results(double, np.random.default_rng(rng_seed), batch)
+            # How far float64's results move when the inputs move by 1e-6 (some 16 float32
+            # roundings): where a result is that sensitive (tan near its pole), float32's
+            # rounding of what feeds it moves it as far, and the comparison allows for it.
+            near = _results(double, np.random.default_rng(rng_seed), batch, 1 + 1e-6)
         except ArithmeticError:
             return  # a domain error at these points (float32 overflows sooner)
         for function, result in got.items():
-            wanted = dict(_leaves(want[function]))
+            wanted, moved = dict(_leaves(want[function])), dict(_leaves(near[function]))
             for path, value in _leaves(result):
                 where = f"{function}{path}"
                 if isinstance(value, float):  # nan: a `where`'s branch taken outside its domain
@@ -78,9 +84,12 @@ def _check_float32(single, double, rng_seed: int) -> None:
                 else:
                     assert isinstance(value, np.ndarray) and value.dtype == np.float32, \
                         f"{where}: {type(value).__name__} {getattr(value, 'dtype', '')}"
-                scale = max(1.0, float(np.max(np.abs(wanted[path]), initial=0.0)))
-                assert np.allclose(value, wanted[path], rtol=1e-3, atol=1e-3 * scale,
-                                   equal_nan=True), where
+                w, v = np.asarray(wanted[path], float), np.asarray(value, float)
+                scale = max(1.0, float(np.max(np.abs(w), initial=0.0)))
+                slack = np.nan_to_num(10 * np.abs(w - np.asarray(moved[path], float)), nan=0.0)
+                with np.errstate(invalid="ignore"):
+                    close = np.abs(v - w) <= 1e-3 * np.abs(w) + 1e-3 * scale + slack
+                assert np.all(close | (v == w) | np.isnan(v) & np.isnan(w)), where
 
 
 # Each example whole-bus and written out; but the 784-128-10 network, 100,000 gates written out.
